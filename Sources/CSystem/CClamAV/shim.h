@@ -1,0 +1,5 @@
+#ifndef CClamAV_SHIM_H
+#define CClamAV_SHIM_H
+#include <clamav.h>
+
+#endif

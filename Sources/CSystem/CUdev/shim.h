@@ -1,0 +1,5 @@
+#ifndef CUdev_SHIM_H
+#define CUdev_SHIM_H
+#include <libudev.h>
+
+#endif

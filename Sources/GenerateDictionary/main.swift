@@ -1,0 +1,1 @@
+print("GenerateDictionary: not yet written")

@@ -1,0 +1,91 @@
+/// Bounds on a walk over untrusted media (THREATS.md 13, 14): a hostile image can describe
+/// millions of entries, endless depth or petabytes of files.
+public struct WalkLimits: Sendable, Equatable {
+    public var maxDepth: Int = 32
+    public var maxEntries: Int = 200_000
+    public var maxTotalBytes: Int64 = 64 << 30
+    public var maxFileSize: Int64 = 8 << 30
+
+    public init() {}
+}
+
+public enum FilesystemType: String, Sendable, Codable, CaseIterable {
+    case iso9660, udf, vfat, exfat, directory
+}
+
+/// One file found on a volume. `locator` is the volume's own handle for it (an extent, a first
+/// cluster, a descriptor path) and is only meaningful to the volume that produced it.
+public struct MediaEntry: Sendable, Hashable {
+    public enum Kind: String, Sendable { case file, directory, symlink, other }
+
+    public let path: MediaPath
+    public let kind: Kind
+    public let size: Int64
+    public let locator: Locator
+
+    public struct Locator: Sendable, Hashable {
+        public let start: Int64
+        public let extra: Int64
+        public init(start: Int64, extra: Int64 = 0) { self.start = start; self.extra = extra }
+    }
+
+    public init(path: MediaPath, kind: Kind, size: Int64, locator: Locator) {
+        self.path = path; self.kind = kind; self.size = size; self.locator = locator
+    }
+}
+
+/// Something wrong found during a walk. The walk continues past it.
+public struct MediaProblem: Sendable, Equatable {
+    public let path: MediaPath
+    public let error: MediaError
+    public init(path: MediaPath, error: MediaError) { self.path = path; self.error = error }
+}
+
+/// Random access to the bytes of one file on the media. Reads are bounded by the entry's size;
+/// a read error ends this file only.
+public protocol MediaFile: AnyObject {
+    var entry: MediaEntry { get }
+    /// Reads up to `buffer.count` bytes at `offset` (0-based within the file). Returns the number
+    /// of bytes read: fewer only at the end of the file.
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int
+}
+
+extension MediaFile {
+    /// Reads `count` bytes at `offset`, clamped to the file's size.
+    public func read(at offset: Int64, count: Int) throws(MediaError) -> [UInt8] {
+        let available = max(0, min(Int64(count), entry.size - offset))
+        guard available > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(available))
+        var done = 0
+        var failure: MediaError?
+        while done < bytes.count, failure == nil {
+            let n = bytes.withUnsafeMutableBytes { raw -> Int in
+                do throws(MediaError) { return try read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: raw[done...])) }
+                catch { failure = error; return 0 }
+            }
+            if let failure { throw failure }
+            if n == 0 { throw .shortRead("\(entry.path) ended at \(offset + Int64(done)) of \(entry.size) bytes") }
+            done += n
+        }
+        return bytes
+    }
+
+    /// The whole file. Callers check `entry.size` against their own budget first.
+    public func readAll() throws(MediaError) -> [UInt8] { try read(at: 0, count: Int(entry.size)) }
+}
+
+/// A file system on untrusted media, read in user space without mounting.
+///
+/// Volumes hold C handles or descriptors and are not thread-safe: one task walks and reads a
+/// volume; parsing of the bytes read may fan out to other tasks.
+public protocol Volume: AnyObject {
+    var filesystem: FilesystemType { get }
+    /// Volume label (ISO volume id, FAT label, directory name); may be empty.
+    var label: String { get }
+    /// Visits every entry (files, and directories before their contents) depth-first in a stable
+    /// order, within `limits`. Problems are reported through `problem` and the walk goes on.
+    /// Symlinks are reported as `.symlink` entries and never followed.
+    func walk(limits: WalkLimits, visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void)
+    /// Opens a file entry previously produced by `walk` on this volume.
+    func open(_ entry: MediaEntry) throws(MediaError) -> any MediaFile
+}

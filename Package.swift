@@ -31,7 +31,9 @@ let package = Package(
 
         .executableTarget(name: "KioskAgent", dependencies: ["DICOMCore", "MediaReader"], swiftSettings: strict),
 
-        .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore"], swiftSettings: strict),
-        .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader"], swiftSettings: strict),
+        // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
     ]
 )

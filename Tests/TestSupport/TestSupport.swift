@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// Shared helpers for tests that build fixtures with real tools (genisoimage, mkfs.vfat, dcmdump…)
+/// and read pydicom's real test files.
+public enum TestSupport {
+    /// The package root (…/Tests/TestSupport/TestSupport.swift → …).
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Where `scripts/fetch-test-data` unpacks the pydicom and pydicom-data wheels:
+    /// `$KIOSK_TESTDATA`, else `<package>/.cache/testdata`.
+    public static var testDataRoot: URL {
+        if let env = ProcessInfo.processInfo.environment["KIOSK_TESTDATA"], !env.isEmpty {
+            return URL(fileURLWithPath: env)
+        }
+        return packageRoot.appendingPathComponent(".cache/testdata")
+    }
+
+    /// pydicom's own test files (`pydicom/data/test_files` in the wheel). Skips the test with the
+    /// reason when they have not been fetched.
+    public static func pydicomTestFiles() throws -> URL {
+        let url = testDataRoot.appendingPathComponent("pydicom/pydicom/data/test_files")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("pydicom test files missing at \(url.path): run scripts/fetch-test-data")
+        }
+        return url
+    }
+
+    /// pydicom's character-set test files (`pydicom/data/charset_files`).
+    public static func pydicomCharsetFiles() throws -> URL {
+        let url = testDataRoot.appendingPathComponent("pydicom/pydicom/data/charset_files")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("pydicom charset files missing at \(url.path): run scripts/fetch-test-data")
+        }
+        return url
+    }
+
+    /// pydicom-data's vendor images (`data_store/data` in the wheel).
+    public static func pydicomDataFiles() throws -> URL {
+        let url = testDataRoot.appendingPathComponent("pydicom-data/data_store/data")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw XCTSkip("pydicom-data files missing at \(url.path): run scripts/fetch-test-data")
+        }
+        return url
+    }
+
+    /// PYTHONPATH that makes the unpacked pydicom wheel importable by `python3`.
+    public static var pythonPath: String { testDataRoot.appendingPathComponent("pydicom").path }
+
+    /// Absolute path of an executable on PATH (plus sbin directories, where mkfs.* live), or a skip.
+    public static func tool(_ name: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+            let candidate = dir + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw XCTSkip("\(name) is not installed: run scripts/install-deps")
+    }
+
+    public struct ToolResult: Sendable {
+        public let status: Int32
+        public let stdout: Data
+        public let stderr: Data
+        public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+        public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+    }
+
+    /// Runs a program to completion, capturing its output. Output is drained while the program
+    /// runs so that large outputs cannot dead-lock the pipe.
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           currentDirectory: URL? = nil, check: Bool = true,
+                           file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try tool(executable))
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        let outPipe = Pipe(), errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let group = DispatchGroup()
+        nonisolated(unsafe) var out = Data(), err = Data()
+        group.enter()
+        DispatchQueue.global().async { out = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { err = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        process.waitUntilExit()
+        group.wait()
+        let result = ToolResult(status: process.terminationStatus, stdout: out, stderr: err)
+        if check && result.status != 0 {
+            XCTFail("\(executable) \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderrText)",
+                    file: file, line: line)
+        }
+        return result
+    }
+
+    /// Runs python3 with the unpacked pydicom on its path (for crafting fixtures and cross-checks).
+    @discardableResult
+    public static func python(_ script: String, _ arguments: [String] = [], check: Bool = true,
+                              file: StaticString = #filePath, line: UInt = #line) throws -> ToolResult {
+        _ = try pydicomTestFiles()
+        return try run(try tool("python3"), ["-c", script] + arguments,
+                       environment: ["PYTHONPATH": pythonPath], check: check, file: file, line: line)
+    }
+
+    /// A fresh directory under the system temporary directory, removed by `cleanUp()`.
+    public final class TemporaryDirectory: @unchecked Sendable {
+        public let url: URL
+        public init(_ prefix: String = "kiosk-test") throws {
+            url = FileManager.default.temporaryDirectory
+                .appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        }
+        public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+        public func cleanUp() { try? FileManager.default.removeItem(at: url) }
+        deinit { cleanUp() }
+    }
+}

@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Layout: Sources/<Module> per architecture module (see ../shared/ARCHITECTURE.md §2);
+// Layout: Sources/<Module> per architecture module (../shared/ARCHITECTURE.md §2);
 // Sources/CSystem/<C…> are system-library wrappers (module.modulemap + shim.h only).
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
@@ -12,6 +12,10 @@ let package = Package(
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries (Debian -dev packages installed by scripts/install-deps).
@@ -20,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CUdev", path: "Sources/CSystem/CUdev", pkgConfig: "libudev"),
         .systemLibrary(name: "CClamAV", path: "Sources/CSystem/CClamAV", pkgConfig: "libclamav"),
         .systemLibrary(name: "CNcurses", path: "Sources/CSystem/CNcurses", pkgConfig: "ncursesw"),
+        // glibc calls Swift's Glibc module does not export (needs _GNU_SOURCE).
+        .systemLibrary(name: "CLinux", path: "Sources/CSystem/CLinux"),
 
         // Pure-Swift DICOM codec: no C, no NIO.
         .target(name: "DICOMCore", swiftSettings: strict),
@@ -29,11 +35,38 @@ let package = Package(
         // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories.
         .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid"], swiftSettings: strict),
 
-        .executableTarget(name: "KioskAgent", dependencies: ["DICOMCore", "MediaReader"], swiftSettings: strict),
+        // The session report contract (ARCHITECTURE.md §3.2): findings, verdicts, totals.
+        .target(name: "SessionReport", swiftSettings: strict),
+
+        // Finding the studies on a volume: content classification, DICOMDIR vs. media walk.
+        .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport"], swiftSettings: strict),
+
+        // Per-file inspection and rebuild of DICOM files.
+        .target(name: "Protector", dependencies: [
+            "DICOMCore", "SessionReport",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+
+        // Destinations: the embedded archive (SQLite index + rebuilt files).
+        .target(name: "Delivery", dependencies: [
+            "DICOMCore", "SessionReport", "CLinux",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+
+        .executableTarget(name: "KioskAgent", dependencies: [
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "KioskAgentTests", dependencies: [
+            "KioskAgent", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses",
+        ], swiftSettings: strict),
     ]
 )

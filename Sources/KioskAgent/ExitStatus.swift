@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// Exit codes of `ingest` (ARCHITECTURE.md §3.1). Where several apply, the highest wins.
+enum ExitStatus: Int32, Comparable {
+    case delivered = 0
+    case usage = 2
+    case someRejected = 3
+    case identityMismatch = 4
+    case mediaUnreadable = 5
+    case deliveryPending = 6
+
+    static func < (lhs: ExitStatus, rhs: ExitStatus) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    var exitCode: ExitCode { ExitCode(rawValue) }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import SessionReport
+
+/// The short summary `ingest` prints on stderr for staff and IT. It names counts, never patients:
+/// stderr ends up in journals, which must not hold patient data.
+enum HumanSummary {
+    static func render(_ report: Report, exit: ExitStatus, reportPath: String?, seconds: Double) -> String {
+        let patients = Set(report.studies.map { $0.patientID + "\u{0}" + $0.patientName }).count
+        let series = report.studies.reduce(0) { $0 + $1.series }
+        let instances = report.studies.reduce(0) { $0 + $1.instances }
+        let findings = report.media.findings + report.files.flatMap(\.findings)
+        var lines: [String] = []
+        lines.append("kiosk-agent ingest: \(report.source.filesystem) volume \"\(report.source.label)\" at \(report.source.path)")
+        lines.append("  \(patients) patient(s), \(report.studies.count) study(ies), \(series) series, \(instances) instance(s)")
+        let t = report.totals
+        lines.append("  files: \(t.files) read, \(t.dicom) DICOM (\(t.clean) clean, \(t.disarmed) disarmed, \(t.rejected) rejected), "
+            + "\(t.discarded) discarded, \(t.delivered) delivered")
+        if !findings.isEmpty {
+            var bySeverity: [Severity: Int] = [:]
+            for finding in findings { bySeverity[finding.severity, default: 0] += 1 }
+            let counts = Severity.allCases.reversed().compactMap { s in bySeverity[s].map { "\($0) \(s.rawValue)" } }
+            lines.append("  findings: \(findings.count) (" + counts.joined(separator: ", ") + ")")
+            var byCode: [String: Int] = [:]
+            for finding in findings where finding.severity >= .medium { byCode[finding.code, default: 0] += 1 }
+            for (code, count) in byCode.sorted(by: { $0.value > $1.value }).prefix(8) {
+                lines.append("    \(code) ×\(count)")
+            }
+        }
+        let mismatched = report.studies.filter { $0.identity == .mismatch }.count
+        if mismatched > 0 { lines.append("  identity: \(mismatched) study(ies) do not match the expected patient — held for review") }
+        if let destination = report.destination { lines.append("  delivered to \(destination)") }
+        if let reportPath { lines.append("  report: \(reportPath)") }
+        lines.append(String(format: "  result: %@ (exit %d) in %.1f s", describe(exit), exit.rawValue, seconds))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func describe(_ exit: ExitStatus) -> String {
+        switch exit {
+        case .delivered: "all DICOM delivered"
+        case .usage: "usage or configuration error"
+        case .someRejected: "finished, some DICOM rejected (quarantined)"
+        case .identityMismatch: "identity mismatch awaiting review"
+        case .mediaUnreadable: "media unreadable"
+        case .deliveryPending: "delivery pending"
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+
+@main
+struct KioskAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiosk-agent",
+        abstract: "Removable-media ingestion station: reads patients' discs and USB sticks without trusting them, "
+            + "keeps the DICOM studies, rebuilds every file clean and imports it.",
+        version: KioskAgentVersion.string,
+        subcommands: [IngestCommand.self, InspectCommand.self]
+    )
+}
+
+enum KioskAgentVersion {
+    static let string = "0.1.0"
+    /// Our DICOM implementation identity, written into every rebuilt file's meta group (PS3.7 D.3.3.2).
+    /// 2.25.<UUID as integer>: a root needing no registration (PS3.5 B.2).
+    static let implementationClassUID = "2.25.247052315883478297315346227372404093715"
+    static let implementationVersionName = "KIOSK_AGENT_010"
+}

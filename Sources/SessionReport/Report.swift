@@ -1,0 +1,108 @@
+/// The session report, schema `kiosk-agent.report/1` (ARCHITECTURE.md §3.2). Field names are a
+/// contract for scripts and tests: add fields, never rename or remove them.
+public struct Report: Codable, Sendable {
+    public static let schemaName = "kiosk-agent.report/1"
+
+    public var schema: String = Report.schemaName
+    public var source: Source
+    public var expectedPatient: ExpectedPatient?
+    public var media: Media = Media()
+    public var files: [FileRecord] = []
+    public var studies: [Study] = []
+    public var totals: Totals = Totals()
+    /// Where the delivered instances went (`archive:/…`). Additive to the contract.
+    public var destination: String?
+
+    public init(source: Source, expectedPatient: ExpectedPatient? = nil) {
+        self.source = source; self.expectedPatient = expectedPatient
+    }
+
+    public struct Source: Codable, Sendable {
+        public var path: String
+        public var filesystem: String
+        public var label: String
+        public init(path: String, filesystem: String, label: String) {
+            self.path = path; self.filesystem = filesystem; self.label = label
+        }
+    }
+
+    public struct ExpectedPatient: Codable, Sendable {
+        public var id: String?
+        public var name: String?
+        public var birthDate: String?
+        public init(id: String?, name: String?, birthDate: String?) { self.id = id; self.name = name; self.birthDate = birthDate }
+    }
+
+    public struct Media: Codable, Sendable {
+        public var findings: [Finding] = []
+        public init() {}
+    }
+
+    public struct Totals: Codable, Sendable, Equatable {
+        public var files = 0, dicom = 0, clean = 0, disarmed = 0, rejected = 0, discarded = 0, delivered = 0
+        public init() {}
+    }
+}
+
+public enum FileKind: String, Codable, Sendable {
+    case dicom, dicomdir, executable, autorun, web, document, other
+}
+
+public enum Verdict: String, Codable, Sendable {
+    /// Delivered with nothing removed.
+    case clean
+    /// Delivered after something was removed or neutralised (the findings say what).
+    case disarmed
+    /// DICOM not delivered, kept in quarantine.
+    case rejected
+    /// Not DICOM, not imported.
+    case discarded
+}
+
+public enum DeliveryState: String, Codable, Sendable {
+    case stored, spooled, failed, none
+}
+
+public struct FileRecord: Codable, Sendable {
+    public var path: String
+    public var size: Int64
+    public var sha256: String?
+    public var kind: FileKind
+    public var verdict: Verdict
+    public var findings: [Finding]
+    public var sopInstanceUID: String?
+    public var studyInstanceUID: String?
+    public var delivery: DeliveryState
+
+    public init(path: String, size: Int64, sha256: String? = nil, kind: FileKind, verdict: Verdict,
+                findings: [Finding] = [], sopInstanceUID: String? = nil, studyInstanceUID: String? = nil,
+                delivery: DeliveryState = .none) {
+        self.path = path; self.size = size; self.sha256 = sha256; self.kind = kind; self.verdict = verdict
+        self.findings = findings; self.sopInstanceUID = sopInstanceUID; self.studyInstanceUID = studyInstanceUID
+        self.delivery = delivery
+    }
+}
+
+public enum IdentityResult: String, Codable, Sendable {
+    case match, mismatch, unverified
+}
+
+public struct Study: Codable, Sendable {
+    public var studyInstanceUID: String
+    public var patientName: String
+    public var patientID: String
+    public var birthDate: String
+    public var description: String
+    public var modalities: [String]
+    public var instances: Int
+    public var identity: IdentityResult
+    /// Series in the study. Additive to the contract.
+    public var series: Int
+
+    public init(studyInstanceUID: String, patientName: String, patientID: String, birthDate: String,
+                description: String, modalities: [String], instances: Int, identity: IdentityResult, series: Int) {
+        self.studyInstanceUID = studyInstanceUID; self.patientName = patientName; self.patientID = patientID
+        self.birthDate = birthDate; self.description = description; self.modalities = modalities
+        self.instances = instances; self.identity = identity; self.series = series
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Delivery
+
+final class ArchiveTests: XCTestCase {
+    private func instance(_ sop: String, sha: String = "aa") -> ArchivedInstance {
+        ArchivedInstance(sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", studyInstanceUID: "1.2.3",
+                         seriesInstanceUID: "1.2.3.4", patientID: "P1", patientName: "Doe^Jane", birthDate: "19700101",
+                         modality: "CT", studyDate: "20260101", studyDescription: "Head", transferSyntaxUID: "1.2.840.10008.1.2.1",
+                         size: 3, sha256: sha, sourceSHA256: "bb", sessionID: "s1")
+    }
+
+    private func stage(_ archive: Archive, _ row: ArchivedInstance, _ bytes: [UInt8]) throws -> Archive.StagedFile {
+        try archive.stage(row) { sink in try bytes.withUnsafeBytes { try sink($0) } }
+    }
+
+    func testStoresOncePerSOPInstanceAndDetectsConflicts() throws {
+        let dir = try TestSupport.TemporaryDirectory("archive")
+        let archive = try Archive(root: dir.url)
+        let first = try stage(archive, instance("1.2.3.4.5"), [1, 2, 3])
+        XCTAssertEqual(try archive.commit([first]), [.stored])
+        let stored = try XCTUnwrap(try archive.instance("1.2.3.4.5"))
+        XCTAssertEqual(stored.path, "1.2.3/1.2.3.4/1.2.3.4.5.dcm")
+        XCTAssertEqual(try Data(contentsOf: dir.url.appendingPathComponent(stored.path)), Data([1, 2, 3]))
+
+        // Same instance again (re-ingest), and a different file under the same UID.
+        let again = try stage(archive, instance("1.2.3.4.5"), [1, 2, 3])
+        let other = try stage(archive, instance("1.2.3.4.5", sha: "cc"), [9, 9])
+        XCTAssertEqual(try archive.commit([again, other]), [.alreadyPresent, .conflict(existingSHA256: "aa")])
+        XCTAssertEqual(try archive.instances().count, 1)
+        XCTAssertEqual(try Data(contentsOf: dir.url.appendingPathComponent(stored.path)), Data([1, 2, 3]))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path(".incoming")), [])
+    }
+
+    func testDuplicateWithinOneBatch() throws {
+        let dir = try TestSupport.TemporaryDirectory("archive")
+        let archive = try Archive(root: dir.url)
+        let a = try stage(archive, instance("1.2.3.9"), [1])
+        let b = try stage(archive, instance("1.2.3.9"), [1])
+        XCTAssertEqual(try archive.commit([a, b]), [.stored, .alreadyPresent])
+    }
+
+    func testRejectsUIDsThatAreNotSafeFileNames() throws {
+        let dir = try TestSupport.TemporaryDirectory("archive")
+        let archive = try Archive(root: dir.url)
+        for bad in ["../../etc", "1.2..3", "", "1.02.3", "1.2.3/4", String(repeating: "1", count: 65)] {
+            XCTAssertThrowsError(try stage(archive, instance(bad), [0]), bad)
+        }
+        XCTAssertTrue(Archive.isValidUID("1.2.840.10008.5.1.4.1.1.2"))
+        XCTAssertTrue(Archive.isValidUID("2.25.0"))
+    }
+
+    func testLeftoversOfAnInterruptedSessionAreDropped() throws {
+        let dir = try TestSupport.TemporaryDirectory("archive")
+        do {
+            let archive = try Archive(root: dir.url)
+            _ = try stage(archive, instance("1.2.3.7"), [5])
+        }
+        _ = try Archive(root: dir.url)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path(".incoming")), [])
+    }
+}

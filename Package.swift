@@ -42,21 +42,19 @@ let package = Package(
         .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport"], swiftSettings: strict),
 
         // Per-file inspection and rebuild of DICOM files.
-        .target(name: "Protector", dependencies: [
-            "DICOMCore", "SessionReport",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport"], swiftSettings: strict),
 
         // Destinations: the embedded archive (SQLite index + rebuilt files).
         .target(name: "Delivery", dependencies: [
             "DICOMCore", "SessionReport", "CLinux",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "KioskAgent", dependencies: [
             "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.

@@ -1,5 +1,6 @@
 import Foundation
 import CLinux
+import Crypto
 import GRDB
 #if canImport(Glibc)
 import Glibc
@@ -84,7 +85,8 @@ public final class Archive: Sendable {
     }
 
     /// Writes a rebuilt file to the incoming area. Safe to call from several tasks at once.
-    /// `write` receives a sink; bytes are written as they come (large pixel data is never held whole).
+    /// `write` receives a sink; bytes are written as they come (large pixel data is never held
+    /// whole). The instance's `size` and `sha256` are set from the bytes actually written.
     public func stage(_ instance: ArchivedInstance,
                       write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedFile {
         for (field, uid) in [("Study Instance UID", instance.studyInstanceUID),
@@ -96,8 +98,12 @@ public final class Archive: Sendable {
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw ArchiveError.io("create \(temporary.lastPathComponent)", errno: errno) }
         defer { close(fd) }
+        var hasher = SHA256()
+        var size: Int64 = 0
         do {
             try write { chunk in
+                hasher.update(bufferPointer: chunk)
+                size += Int64(chunk.count)
                 var done = 0
                 while done < chunk.count {
                     let n = Glibc.write(fd, chunk.baseAddress! + done, chunk.count - done)
@@ -110,6 +116,8 @@ public final class Archive: Sendable {
             throw error
         }
         var placed = instance
+        placed.size = size
+        placed.sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         placed.path = "\(instance.studyInstanceUID)/\(instance.seriesInstanceUID)/\(instance.sopInstanceUID).dcm"
         return StagedFile(temporary: temporary, instance: placed)
     }

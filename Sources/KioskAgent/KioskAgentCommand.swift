@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 @main
@@ -9,6 +10,25 @@ struct KioskAgentCommand: AsyncParsableCommand {
         version: KioskAgentVersion.string,
         subcommands: [IngestCommand.self, InspectCommand.self]
     )
+
+    /// ArgumentParser exits 64 (EX_USAGE) on usage errors; our contract says 2 (ARCHITECTURE.md §3.1).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                exit(withError: ExitCode(ExitStatus.usage.rawValue))
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 enum KioskAgentVersion {

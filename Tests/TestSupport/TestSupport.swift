@@ -8,6 +8,12 @@ public enum TestSupport {
     public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The build products directory holding the `kiosk-agent` executable next to the test bundle.
+    public static var productsDirectory: URL {
+        Bundle.main.bundleURL.pathExtension == "xctest"
+            ? Bundle.main.bundleURL.deletingLastPathComponent() : Bundle.main.bundleURL
+    }
+
     /// Where `scripts/fetch-test-data` unpacks the pydicom and pydicom-data wheels:
     /// `$KIOSK_TESTDATA`, else `<package>/.cache/testdata`.
     public static var testDataRoot: URL {

@@ -1,0 +1,303 @@
+import Crypto
+import DICOMCore
+import Delivery
+import Foundation
+import Intake
+import MediaReader
+import Protector
+import SessionReport
+
+/// One run of `ingest`: media → classification → Protector → archive → report.
+///
+/// The task running `run()` owns the volume and reads it sequentially (optical drives hate
+/// seeking); the bytes of each DICOM file go to a bounded window of child tasks that parse,
+/// rebuild and stage them in parallel. Files larger than `inMemoryFileLimit` are streamed from
+/// the media on the owning task instead, so memory stays flat whatever the disc holds.
+final class IngestSession {
+    struct Settings {
+        var sourcePath: String
+        var archive: Archive
+        var expected: IdentityCheck?
+        var configuration: Configuration
+        var stateDirectory: URL
+        var sessionID: String
+        var protector: Protector
+        var progress: ProgressLine?
+    }
+
+    let settings: Settings
+    private var records: [FileRecord?] = []
+    private var summaries: [Int: InstanceSummary] = [:]
+    private var directories: [(path: MediaPath, directory: DICOMDirectory)] = []
+    private var pending: [(index: Int, staged: Archive.StagedFile)] = []
+    private var report: Report
+    private var worst = ExitStatus.delivered
+
+    init(settings: Settings) {
+        self.settings = settings
+        report = Report(source: .init(path: settings.sourcePath, filesystem: "unknown", label: ""),
+                        expectedPatient: settings.expected?.expected)
+        report.destination = "archive:" + settings.archive.root.path
+    }
+
+    func run() async -> (Report, ExitStatus) {
+        let opened: MediaSource.Opened
+        do {
+            opened = try MediaSource.open(path: settings.sourcePath)
+        } catch {
+            report.media.findings.append(error.finding(at: .root))
+            return (report, .mediaUnreadable)
+        }
+        let volume = opened.volume
+        report.source.filesystem = volume.filesystem.rawValue
+        report.source.label = volume.label
+        report.media.findings += opened.notes.map { Finding("media.probe", .info, $0) }
+
+        var limits = WalkLimits()
+        limits.maxDepth = settings.configuration.maxDirectoryDepth
+        limits.maxEntries = settings.configuration.maxEntries
+        limits.maxTotalBytes = settings.configuration.maxTotalBytes
+        limits.maxFileSize = settings.configuration.maxFileSize
+        let inventory = MediaInventory(volume: volume, limits: limits)
+        report.media.findings += inventory.findings
+        records = Array(repeating: nil, count: inventory.files.count)
+        settings.progress?.start(files: inventory.files.count, bytes: inventory.files.reduce(0) { $0 + $1.size })
+
+        await process(inventory.files, on: volume)
+        flushArchive()
+        crossCheckDirectories(inventory)
+        buildStudies()
+        finishTotals()
+        settings.progress?.finish()
+        return (report, worst)
+    }
+
+    // MARK: reading and fanning out
+
+    private func process(_ files: [MediaEntry], on volume: any Volume) async {
+        let window = max(2, settings.configuration.workers == 0
+            ? ProcessInfo.processInfo.activeProcessorCount * 2 : settings.configuration.workers * 2)
+        let worker = Worker(settings: settings)
+        await withTaskGroup(of: Worker.Result.self) { group in
+            var inFlight = 0
+            for (index, entry) in files.enumerated() {
+                settings.progress?.advance(file: entry)
+                guard let bytes = readCandidate(index, entry, volume) else { continue }
+                switch bytes {
+                case let .inMemory(data):
+                    if inFlight >= window, let done = await group.next() {
+                        accept(done)
+                        inFlight -= 1
+                    }
+                    group.addTask { worker.process(index: index, entry: entry, bytes: data) }
+                    inFlight += 1
+                case let .streamed(file):
+                    accept(worker.process(index: index, entry: entry, streaming: file))
+                }
+            }
+            for await done in group { accept(done) }
+        }
+    }
+
+    private enum Candidate {
+        case inMemory([UInt8])
+        case streamed(any MediaFile)
+    }
+
+    /// Reads a file and classifies it by content. Files up to `inMemoryFileLimit` are read whole
+    /// in one request (sequential on the media); larger ones only their first bytes. Non-DICOM is
+    /// recorded as discarded here and never leaves this function.
+    private func readCandidate(_ index: Int, _ entry: MediaEntry, _ volume: any Volume) -> Candidate? {
+        do {
+            let file = try volume.open(entry)
+            let whole = entry.size <= settings.configuration.inMemoryFileLimit
+            let bytes = try file.read(at: 0, count: whole ? Int(entry.size) : ContentClassifier.prefixLength)
+            let classification = ContentClassifier.classify(name: entry.path.name,
+                                                            prefix: Array(bytes.prefix(ContentClassifier.prefixLength)))
+            guard classification.kind == .dicom else {
+                records[index] = try discarded(entry, file, classification, whole ? bytes : nil)
+                return nil
+            }
+            return whole ? .inMemory(bytes) : .streamed(file)
+        } catch {
+            records[index] = FileRecord(path: entry.path.description, size: entry.size, kind: .other, verdict: .rejected,
+                                        findings: [error.finding(at: entry.path)])
+            worst = max(worst, .someRejected)
+            return nil
+        }
+    }
+
+    /// Non-DICOM content: listed with its hash (for security teams to look up), never copied on.
+    private func discarded(_ entry: MediaEntry, _ file: any MediaFile, _ classification: ContentClassifier.Classification,
+                           _ bytes: [UInt8]?) throws(MediaError) -> FileRecord {
+        var findings: [Finding] = []
+        switch classification.kind {
+        case .executable:
+            findings.append(Finding("executable.discarded", .medium, "\(classification.what) was not imported"))
+        case .autorun:
+            findings.append(Finding("autorun.discarded", .medium, "autorun.inf was not imported (it would start a program on Windows)"))
+        default:
+            findings.append(Finding("content.discarded", .info, "\(classification.what) is not DICOM and was not imported"))
+        }
+        var sha: String?
+        if let bytes {
+            sha = SHA256.hash(data: bytes).hexString
+        } else if entry.size <= IngestSession.discardedHashLimit {
+            sha = try IngestSession.sha256(of: file)
+        }
+        return FileRecord(path: entry.path.description, size: entry.size, sha256: sha, kind: classification.kind,
+                          verdict: .discarded, findings: findings)
+    }
+
+    static let discardedHashLimit: Int64 = 64 << 20
+
+    static func sha256(of file: any MediaFile) throws(MediaError) -> String {
+        var hasher = SHA256()
+        var offset: Int64 = 0
+        let chunk = 1 << 20
+        while offset < file.entry.size {
+            let bytes = try file.read(at: offset, count: chunk)
+            if bytes.isEmpty { break }
+            hasher.update(data: bytes)
+            offset += Int64(bytes.count)
+        }
+        return hasher.finalize().hexString
+    }
+
+    // MARK: results
+
+    private func accept(_ result: Worker.Result) {
+        let record = result.record
+        if let summary = result.summary { summaries[result.index] = summary }
+        if let directory = result.directory { directories.append((result.path, directory)) }
+        switch record.verdict {
+        case .rejected: worst = max(worst, .someRejected)
+        default: break
+        }
+        if result.held { worst = max(worst, .identityMismatch) }
+        if let staged = result.staged {
+            pending.append((result.index, staged))
+        }
+        records[result.index] = record
+        if pending.count >= IngestSession.commitBatch { flushArchive() }
+    }
+
+    static let commitBatch = 64
+
+    /// Makes a batch of staged files durable and indexed; marks each record stored or failed.
+    private func flushArchive() {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll()
+        do {
+            let outcomes = try settings.archive.commit(batch.map(\.staged))
+            for (item, outcome) in zip(batch, outcomes) {
+                switch outcome {
+                case .stored:
+                    records[item.index]?.delivery = .stored
+                case .alreadyPresent:
+                    records[item.index]?.delivery = .stored
+                    records[item.index]?.findings.append(Finding("delivery.already-archived", .info,
+                        "this instance was already in the archive with identical content"))
+                case .conflict:
+                    records[item.index]?.delivery = .failed
+                    records[item.index]?.findings.append(Finding("delivery.uid-conflict", .high,
+                        "the archive already holds a different file with this SOP Instance UID; the archived one was kept"))
+                    worst = max(worst, .someRejected)
+                }
+            }
+        } catch {
+            settings.archive.discard(batch.map(\.staged))
+            for item in batch {
+                records[item.index]?.delivery = .failed
+                records[item.index]?.findings.append(Finding("delivery.archive-error", .high, "archive write failed: \(error)"))
+            }
+            worst = max(worst, .deliveryPending)
+        }
+    }
+
+    // MARK: DICOMDIR versus media
+
+    private func crossCheckDirectories(_ inventory: MediaInventory) {
+        let dicomPaths = Set(records.compactMap { record -> String? in
+            guard let record, record.kind == .dicom else { return nil }
+            return record.path.uppercased()
+        })
+        let check = FileSetCheck(directories: directories, inventory: inventory, dicomPaths: dicomPaths)
+        report.media.findings += check.findings
+        for index in records.indices {
+            guard let record = records[index], record.kind == .dicom, check.unlisted.contains(record.path.uppercased()) else { continue }
+            records[index]?.findings.append(Finding("dicomdir.unlisted-file", .low,
+                "not listed in the DICOMDIR; found by walking the media"))
+        }
+    }
+
+    // MARK: studies and totals
+
+    private func buildStudies() {
+        var studies: [String: Study] = [:]
+        var series: [String: Set<String>] = [:]
+        var order: [String] = []
+        for (index, summary) in summaries.sorted(by: { $0.key < $1.key }) {
+            guard let record = records[index], record.kind == .dicom, record.verdict != .rejected else { continue }
+            let key = summary.studyInstanceUID
+            if studies[key] == nil {
+                order.append(key)
+                studies[key] = Study(studyInstanceUID: key, patientName: summary.patientName, patientID: summary.patientID,
+                                     birthDate: summary.birthDate, description: summary.studyDescription, modalities: [],
+                                     instances: 0, identity: settings.expected?.evaluate(summary).result ?? .unverified,
+                                     series: 0)
+            }
+            studies[key]!.instances += 1
+            if !summary.modality.isEmpty && !studies[key]!.modalities.contains(summary.modality) {
+                studies[key]!.modalities.append(summary.modality)
+            }
+            series[key, default: []].insert(summary.seriesInstanceUID)
+        }
+        report.studies = order.compactMap { key in
+            guard var study = studies[key] else { return nil }
+            study.series = series[key]?.count ?? 0
+            return study
+        }
+        let patients = Set(report.studies.map { $0.patientID + "\u{0}" + $0.patientName })
+        if patients.count > 1 {
+            report.media.findings.append(Finding("identity.multiple-patients", .medium,
+                "the media holds studies of \(patients.count) different patients"))
+        }
+        if settings.expected == nil && !report.studies.isEmpty {
+            report.media.findings.append(Finding("identity.unverified", .info,
+                "no expected patient was given; identity was not checked"))
+        }
+    }
+
+    private func finishTotals() {
+        report.files = records.compactMap { $0 }
+        var totals = Report.Totals()
+        for file in report.files {
+            totals.files += 1
+            if file.kind == .dicom { totals.dicom += 1 }
+            switch file.verdict {
+            case .clean: totals.clean += 1
+            case .disarmed: totals.disarmed += 1
+            case .rejected: totals.rejected += 1
+            case .discarded: totals.discarded += 1
+            }
+            if file.delivery == .stored { totals.delivered += 1 }
+        }
+        report.totals = totals
+        if report.files.isEmpty && report.media.findings.contains(where: { $0.severity >= .high }) {
+            worst = max(worst, .mediaUnreadable)
+        }
+    }
+}
+
+extension Digest {
+    var hexString: String {
+        var text = ""
+        text.reserveCapacity(64)
+        for byte in self {
+            text += String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
+        }
+        return text
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import DICOMCore
+import Delivery
+import Foundation
+import Protector
+import SessionReport
+
+struct IngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Read a disc, USB stick, image file or directory and import its DICOM studies.",
+        discussion: """
+            SOURCE is a block device, a disc or USB image file (its type is probed, never taken from \
+            its name), or a directory. Nothing is mounted. Exit codes: 0 all DICOM delivered; 2 usage or \
+            configuration error; 3 some DICOM rejected (quarantined); 4 identity mismatch awaiting review; \
+            5 media unreadable; 6 delivery pending. Where several apply, the highest wins.
+            """
+    )
+
+    @Argument(help: "Block device, image file or directory.", completion: .file())
+    var source: String
+
+    @Option(help: "Where to deliver: archive:PATH (default: the archive under the state directory).")
+    var destination: String?
+
+    @Option(name: .customLong("patient-id"), help: "Patient ID of the patient at the desk.")
+    var patientID: String?
+
+    @Option(name: .customLong("patient-name"), help: "Patient's name as Family^Given.")
+    var patientName: String?
+
+    @Option(name: .customLong("birth-date"), help: "Patient's birth date, YYYYMMDD.")
+    var birthDate: String?
+
+    @Option(help: "Write the JSON session report to FILE.", completion: .file())
+    var report: String?
+
+    @Flag(help: "Print the JSON session report on stdout.")
+    var json = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let birthDate, !(birthDate.count == 8 && birthDate.allSatisfy(\.isNumber)) {
+            throw ValidationError("--birth-date must be YYYYMMDD")
+        }
+        if let patientID, patientID.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("--patient-id must not be empty")
+        }
+    }
+
+    func run() async throws {
+        let started = Date()
+        let configuration = try common.loadConfiguration()
+        let stateDirectory = common.stateDirectory
+        let destination = try Destination(parsing: self.destination ?? configuration.destination ?? "archive:",
+                                          stateDirectory: stateDirectory)
+        let archive: Archive
+        switch destination {
+        case let .archive(root):
+            do {
+                try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+                archive = try Archive(root: root)
+            } catch {
+                throw ValidationError("cannot open the archive at \(root.path): \(error)")
+            }
+        }
+        let expected: IdentityCheck? = (patientID ?? patientName ?? birthDate) == nil ? nil
+            : IdentityCheck(expected: .init(id: patientID, name: patientName, birthDate: birthDate))
+        var parsing = ParsingOptions()
+        parsing.maxDepth = configuration.maxNestingDepth
+        parsing.maxElements = configuration.maxElements
+        parsing.maxFileSize = configuration.maxFileSize
+        let sessionID = Self.newSessionID(started)
+        let session = IngestSession(settings: .init(
+            sourcePath: source, archive: archive, expected: expected, configuration: configuration,
+            stateDirectory: stateDirectory, sessionID: sessionID,
+            protector: Protector(policy: ProtectorPolicy(parsing: parsing,
+                                                         implementationClassUID: KioskAgentVersion.implementationClassUID,
+                                                         implementationVersionName: KioskAgentVersion.implementationVersionName)),
+            progress: ProgressLine()))
+        let (result, exit) = await session.run()
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(result)
+        // Every session's report is also kept in the state directory, for audit.
+        let kept = stateDirectory.appendingPathComponent("reports").appendingPathComponent("\(sessionID).json")
+        do {
+            try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: kept, options: .atomic)
+        } catch {
+            FileHandle.standardError.write(Data("warning: could not keep the report in \(kept.path): \(error)\n".utf8))
+        }
+        if let report {
+            do { try data.write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
+                throw ValidationError("cannot write the report to \(report): \(error.localizedDescription)")
+            }
+        }
+        if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        FileHandle.standardError.write(Data(HumanSummary.render(result, exit: exit, reportPath: report ?? kept.path,
+                                                                seconds: Date().timeIntervalSince(started)).utf8))
+        if exit != .delivered { throw exit.exitCode }
+    }
+
+    static func newSessionID(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.string(from: date) + "-" + UUID().uuidString.prefix(8).lowercased()
+    }
+}

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Opens whatever the operator inserted (a block device, a disc or USB image file, or a
+/// directory) as a `Volume`. The type comes from probing the content, never from a name.
+public enum MediaSource {
+    public struct Opened {
+        public let volume: any Volume
+        /// What was probed, for the report: partition chosen, bridge disc, …
+        public let notes: [String]
+    }
+
+    public static func open(path: String) throws(MediaError) -> Opened {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw .io(operation: "stat \(path)", errno: errno) }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            return Opened(volume: try DirectoryVolume(path: path), notes: [])
+        case S_IFREG, S_IFBLK:
+            break
+        case S_IFLNK:
+            throw .unsupported("\(path) is a symbolic link; name the device or image itself")
+        default:
+            throw .unsupported("\(path) is neither a directory, a regular file nor a block device")
+        }
+        let probe = try Probe.identify(path: path)
+        if let filesystem = probe.filesystem {
+            return Opened(volume: try open(path: path, filesystem: filesystem, offset: 0, length: nil),
+                          notes: probe.filesystems.count > 1
+                              ? ["bridge disc (\(probe.filesystems.map(\.rawValue).joined(separator: "+"))): read as \(filesystem.rawValue)"]
+                              : [])
+        }
+        // A partitioned stick or its image: take the first partition we can read.
+        for partition in probe.partitions {
+            guard let filesystem = partition.filesystem, filesystem == .vfat || filesystem == .exfat else { continue }
+            let volume = try open(path: path, filesystem: filesystem, offset: partition.offset, length: partition.size)
+            return Opened(volume: volume, notes: ["\(probe.partitionTable ?? "partition table"): partition \(partition.number) at offset \(partition.offset)"])
+        }
+        if let raw = probe.rawType {
+            throw .unsupported("file system \(raw) is not one the agent reads")
+        }
+        if !probe.partitions.isEmpty {
+            throw .unsupported("no readable file system on any of \(probe.partitions.count) partition(s)")
+        }
+        throw .unsupported("no file system recognised")
+    }
+
+    static func open(path: String, filesystem: FilesystemType, offset: Int64, length: Int64?) throws(MediaError) -> any Volume {
+        switch filesystem {
+        case .iso9660: return try ISO9660Volume(path: path)
+        case .udf: return try UDFVolume(path: path)
+        case .vfat: return try FATVolume(image: SystemFile(readOnly: path), offset: offset, length: length)
+        case .exfat: return try ExFATVolume(image: SystemFile(readOnly: path), offset: offset, length: length)
+        case .directory: return try DirectoryVolume(path: path)
+        }
+    }
+}

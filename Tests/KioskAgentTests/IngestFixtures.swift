@@ -1,0 +1,88 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Builds patient media the way the tests need it: a folder tree of real DICOM files (pydicom's
+/// test set), the non-DICOM content discs carry, then an ISO (genisoimage) or FAT (mkfs.vfat +
+/// mcopy) image of it — made by the real tools, never mounted.
+enum IngestFixtures {
+    /// pydicom test files that are valid single-instance images, copied under DICOM/.
+    static let validFiles = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm",
+                             "rtplan.dcm", "SC_rgb_rle.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm", "waveform_ecg.dcm"]
+
+    struct Tree {
+        let root: URL
+        /// Names of the DICOM files in the tree (relative paths).
+        let dicom: [String]
+    }
+
+    /// A disc layout: DICOMDIR tree from pydicom's dicomdirtests, extra DICOM files, a "viewer".
+    static func makeTree(in dir: TestSupport.TemporaryDirectory, extraDICOM: [String] = validFiles,
+                         withDICOMDIR: Bool = true) throws -> Tree {
+        let files = try TestSupport.pydicomTestFiles()
+        let root = dir.url.appendingPathComponent("disc")
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("DICOM"), withIntermediateDirectories: true)
+        var dicom: [String] = []
+        if withDICOMDIR {
+            let tests = files.appendingPathComponent("dicomdirtests")
+            try fm.copyItem(at: tests.appendingPathComponent("DICOMDIR"), to: root.appendingPathComponent("DICOMDIR"))
+            for top in ["77654033", "98892001", "98892003"] {
+                try fm.copyItem(at: tests.appendingPathComponent(top), to: root.appendingPathComponent(top))
+            }
+            let enumerator = fm.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])!
+            for case let url as URL in enumerator where (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true {
+                if url.lastPathComponent != "DICOMDIR" { dicom.append(String(url.path.dropFirst(root.path.count + 1))) }
+            }
+        }
+        for (index, name) in extraDICOM.enumerated() where fm.fileExists(atPath: files.appendingPathComponent(name).path) {
+            let target = "DICOM/EXTRA\(index)"
+            try fm.copyItem(at: files.appendingPathComponent(name), to: root.appendingPathComponent(target))
+            dicom.append(target)
+        }
+        // What a burned disc carries besides the images.
+        let viewer = root.appendingPathComponent("VIEWER")
+        try fm.createDirectory(at: viewer, withIntermediateDirectories: true)
+        try Data(inertPE()).write(to: viewer.appendingPathComponent("VIEWER.EXE"))
+        try Data("[autorun]\r\nopen=VIEWER\\VIEWER.EXE\r\n".utf8).write(to: root.appendingPathComponent("AUTORUN.INF"))
+        try Data("<!DOCTYPE html><html><body>Viewer</body></html>".utf8).write(to: root.appendingPathComponent("INDEX.HTM"))
+        try Data("Images for the patient.\r\n".utf8).write(to: root.appendingPathComponent("README.TXT"))
+        return Tree(root: root, dicom: dicom.sorted())
+    }
+
+    /// A Windows PE header stand-in: "MZ", e_lfanew → "PE\0\0", padding. Inert, not malware.
+    static func inertPE() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        bytes[0] = 0x4D; bytes[1] = 0x5A
+        bytes[0x3C] = 0x80
+        bytes[0x80] = 0x50; bytes[0x81] = 0x45
+        return bytes
+    }
+
+    static func iso(_ tree: Tree, in dir: TestSupport.TemporaryDirectory, label: String = "PATIENT_CD") throws -> String {
+        let image = dir.path("disc.iso")
+        try TestSupport.run("genisoimage", ["-quiet", "-J", "-R", "-V", label, "-o", image, tree.root.path])
+        return image
+    }
+
+    static func fat(_ tree: Tree, in dir: TestSupport.TemporaryDirectory, sizeKiB: Int = 32768) throws -> String {
+        let image = dir.path("stick.img")
+        try TestSupport.run(try TestSupport.tool("mkfs.vfat"), ["-C", "-n", "USBSTICK", image, String(sizeKiB)])
+        let entries = try FileManager.default.contentsOfDirectory(atPath: tree.root.path).map { tree.root.appendingPathComponent($0).path }
+        try TestSupport.run("mcopy", ["-s", "-i", image] + entries + ["::/"], environment: ["MTOOLS_SKIP_CHECK": "1"])
+        return image
+    }
+
+    /// Runs the built `kiosk-agent` and returns its exit status, stdout and stderr.
+    static func agent(_ arguments: [String], environment: [String: String] = [:]) throws -> TestSupport.ToolResult {
+        let binary = TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw XCTSkip("kiosk-agent binary not built at \(binary)")
+        }
+        return try TestSupport.run(binary, arguments, environment: environment, check: false)
+    }
+
+    static func report(_ path: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `kiosk-agent ingest` end to end, on media images made by the real tools.
+final class IngestTests: XCTestCase {
+    private func files(_ report: [String: Any]) -> [[String: Any]] { report["files"] as? [[String: Any]] ?? [] }
+    private func totals(_ report: [String: Any]) -> [String: Int] { report["totals"] as? [String: Int] ?? [:] }
+
+    private func ingest(_ source: String, _ dir: TestSupport.TemporaryDirectory, _ extra: [String] = [],
+                        report name: String = "report.json") throws -> (TestSupport.ToolResult, [String: Any]) {
+        let result = try IngestFixtures.agent(["ingest", source, "--state-dir", dir.path("state"),
+                                               "--report", dir.path(name)] + extra)
+        return (result, try IngestFixtures.report(dir.path(name)))
+    }
+
+    func testISOWithDICOMDIRAndViewerIsImportedAndReingestDuplicatesNothing() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-iso")
+        let tree = try IngestFixtures.makeTree(in: dir)
+        let image = try IngestFixtures.iso(tree, in: dir)
+        let (result, report) = try ingest(image, dir)
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        XCTAssertEqual((report["source"] as? [String: Any])?["filesystem"] as? String, "iso9660")
+        XCTAssertEqual((report["source"] as? [String: Any])?["label"] as? String, "PATIENT_CD")
+        let t = totals(report)
+        XCTAssertEqual(t["dicom"], tree.dicom.count)
+        XCTAssertEqual(t["delivered"], tree.dicom.count)
+        XCTAssertEqual(t["rejected"], 0)
+        // VIEWER.EXE, AUTORUN.INF, INDEX.HTM, README.TXT and the DICOMDIR itself.
+        XCTAssertEqual(t["discarded"], 5)
+        let kinds = Dictionary(files(report).map { (($0["path"] as? String ?? "").uppercased(), $0["kind"] as? String ?? "") },
+                               uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(kinds["/VIEWER/VIEWER.EXE"], "executable")
+        XCTAssertEqual(kinds["/AUTORUN.INF"], "autorun")
+        XCTAssertEqual(kinds["/INDEX.HTM"], "web")
+        XCTAssertEqual(kinds["/DICOMDIR"], "dicomdir")
+        // Files the DICOMDIR does not list were found by the walk and said so.
+        let unlisted = files(report).filter { ($0["findings"] as? [[String: Any]] ?? []).contains { $0["code"] as? String == "dicomdir.unlisted-file" } }
+        XCTAssertEqual(unlisted.count, IngestFixtures.validFiles.count)
+        XCTAssertTrue(result.stderrText.contains("study(ies)"), result.stderrText)
+
+        // Archive: one rebuilt file per instance, readable by an independent reader.
+        let archived = try archivedFiles(dir)
+        XCTAssertEqual(archived.count, tree.dicom.count)
+        for file in archived.prefix(5) {
+            try TestSupport.run("dcmdump", ["-q", file])
+        }
+
+        let (again, second) = try ingest(image, dir, report: "again.json")
+        XCTAssertEqual(again.status, 0, again.stderrText)
+        XCTAssertEqual(totals(second)["delivered"], tree.dicom.count)
+        XCTAssertEqual(try archivedFiles(dir).count, tree.dicom.count)
+    }
+
+    func testFATImageAndDirectoryGiveTheSameInstances() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-fat")
+        let tree = try IngestFixtures.makeTree(in: dir)
+        let image = try IngestFixtures.fat(tree, in: dir)
+        let (fat, fatReport) = try ingest(image, dir, report: "fat.json")
+        XCTAssertEqual(fat.status, 0, fat.stderrText)
+        XCTAssertEqual((fatReport["source"] as? [String: Any])?["filesystem"] as? String, "vfat")
+        XCTAssertEqual(totals(fatReport)["delivered"], tree.dicom.count)
+
+        let (plain, dirReport) = try ingest(tree.root.path, dir, ["--state-dir", dir.path("state2")], report: "dir.json")
+        XCTAssertEqual(plain.status, 0, plain.stderrText)
+        XCTAssertEqual((dirReport["source"] as? [String: Any])?["filesystem"] as? String, "directory")
+        let uids = { (report: [String: Any]) in Set(self.files(report).compactMap { $0["sopInstanceUID"] as? String }) }
+        XCTAssertEqual(uids(fatReport), uids(dirReport))
+    }
+
+    func testRebuiltFilesKeepEveryPublicElementAndPixelData() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-lossless")
+        let tree = try IngestFixtures.makeTree(in: dir, withDICOMDIR: false)
+        let (result, report) = try ingest(tree.root.path, dir)
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        // pydicom compares each original with its rebuilt file: every public data-set element
+        // except retired group lengths and Data Set Trailing Padding, Pixel Data byte for byte.
+        var pairs: [String] = []
+        for file in files(report) where file["kind"] as? String == "dicom" {
+            let original = tree.root.path + (file["path"] as? String ?? "")
+            let rebuilt = try archivedFile(dir, sop: file["sopInstanceUID"] as? String ?? "")
+            pairs += [original, rebuilt]
+        }
+        let check = try TestSupport.python("""
+            import sys, pydicom
+            args = sys.argv[1:]
+            bad = []
+            for a, b in zip(args[0::2], args[1::2]):
+                x = pydicom.dcmread(a, force=True); y = pydicom.dcmread(b)
+                def public(ds):
+                    return {e.tag: e for e in ds if not e.tag.is_private and e.tag.element != 0 and e.tag != 0xFFFCFFFC}
+                px, py = public(x), public(y)
+                if set(px) != set(py): bad.append((a, 'tags', set(px) ^ set(py)))
+                for t in px:
+                    if t in py and px[t].value != py[t].value: bad.append((a, str(t)))
+                if x.file_meta.TransferSyntaxUID != '1.2.840.10008.1.2.1.99':
+                    assert x.file_meta.TransferSyntaxUID == y.file_meta.TransferSyntaxUID, a
+                assert y.preamble == b'\\0' * 128
+            print(len(args) // 2, 'compared'); print(bad)
+            sys.exit(1 if bad else 0)
+            """, pairs)
+        XCTAssertTrue(check.stdoutText.hasPrefix("\(pairs.count / 2) compared"), check.stdoutText)
+    }
+
+    func testBrokenFilesAreQuarantinedAndTheRestImported() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-broken")
+        let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm", "MR_truncated.dcm", "rtplan_truncated.dcm"],
+                                               withDICOMDIR: false)
+        let (result, report) = try ingest(tree.root.path, dir)
+        XCTAssertEqual(result.status, 3, result.stderrText)
+        let t = totals(report)
+        XCTAssertEqual(t["delivered"], 1)
+        XCTAssertEqual(t["rejected"], 2)
+        for file in files(report) where file["verdict"] as? String == "rejected" {
+            let codes = (file["findings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+            XCTAssertTrue(codes.contains { $0.hasPrefix("structure.") }, "\(codes)")
+        }
+        let quarantine = dir.url.appendingPathComponent("state/quarantine")
+        let kept = FileManager.default.enumerator(atPath: quarantine.path)?.allObjects.compactMap { $0 as? String }
+            .filter { $0.hasSuffix("EXTRA1") || $0.hasSuffix("EXTRA2") } ?? []
+        XCTAssertEqual(kept.count, 2, "originals of rejected files are kept in quarantine")
+        XCTAssertFalse(try archivedFiles(dir).contains { $0.contains("quarantine") })
+    }
+
+    func testIdentityMismatchHoldsEverything() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-identity")
+        let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm"], withDICOMDIR: false)
+        let (result, report) = try ingest(tree.root.path, dir, ["--patient-id", "SOMEONE-ELSE"])
+        XCTAssertEqual(result.status, 4, result.stderrText)
+        XCTAssertEqual(totals(report)["delivered"], 0)
+        XCTAssertEqual((report["studies"] as? [[String: Any]])?.first?["identity"] as? String, "mismatch")
+        XCTAssertEqual(try archivedFiles(dir).count, 0)
+    }
+
+    func testUnreadableMediaExitsFive() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-garbage")
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try Data(noise).write(to: dir.url.appendingPathComponent("noise.img"))
+        let (result, report) = try ingest(dir.path("noise.img"), dir)
+        XCTAssertEqual(result.status, 5, result.stderrText)
+        let codes = ((report["media"] as? [String: Any])?["findings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+        XCTAssertEqual(codes, ["media.unreadable"])
+    }
+
+    func testUsageErrorsExitTwo() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-usage")
+        try Data("[limits]\nmax_depth = 3\n".utf8).write(to: dir.url.appendingPathComponent("bad.toml"))
+        for arguments in [["ingest", dir.path("x"), "--destination", "ftp://nowhere"],
+                          ["ingest", dir.path("x"), "--birth-date", "1970-01-01"],
+                          ["ingest", dir.path("x"), "--config", dir.path("bad.toml")],
+                          ["ingest"]] {
+            let result = try IngestFixtures.agent(arguments + ["--state-dir", dir.path("state")])
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderrText)")
+        }
+    }
+
+    // MARK: helpers
+
+    private func archivedFiles(_ dir: TestSupport.TemporaryDirectory) throws -> [String] {
+        let archive = dir.url.appendingPathComponent("state/archive")
+        return (FileManager.default.enumerator(atPath: archive.path)?.allObjects.compactMap { $0 as? String } ?? [])
+            .filter { $0.hasSuffix(".dcm") }.map { archive.appendingPathComponent($0).path }
+    }
+
+    private func archivedFile(_ dir: TestSupport.TemporaryDirectory, sop: String) throws -> String {
+        try XCTUnwrap(try archivedFiles(dir).first { $0.hasSuffix("/\(sop).dcm") }, "no archived file for \(sop)")
+    }
+}

@@ -146,6 +146,8 @@ final class DirectoryDescriptor {
         guard copy >= 0 else { throw .io(operation: "dup", errno: errno) }
         guard let stream = fdopendir(copy) else { let e = errno; close(copy); throw .io(operation: "fdopendir", errno: e) }
         defer { closedir(stream) }
+        // The duplicate shares the file offset with the original: start from the beginning.
+        rewinddir(stream)
         var names: [[UInt8]] = []
         while names.count <= maxEntries {
             errno = 0

@@ -1,0 +1,137 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import MediaReader
+
+final class UDFTests: XCTestCase {
+    static let files: [String: [UInt8]] = [
+        "DICOMDIR": VolumeTestKit.pattern(3000, seed: 11),
+        "DICOM/ST000001/SE000001/IM000001": VolumeTestKit.pattern(300_000, seed: 12),
+        "DICOM/ST000001/SE000001/IM000002": VolumeTestKit.pattern(1, seed: 13),
+        "Viewer/Étude ñ.txt": Array("viewer".utf8),
+        "EMPTY": [],
+    ]
+
+    func testBridgeDiscReadsThroughUDF() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(Self.files)
+        let iso = try kit.genisoimage(["-udf", "-R", "-J", "-V", "DVD_STUDY", "-input-charset", "utf-8"])
+        let volume = try UDFVolume(path: iso)
+        XCTAssertEqual(volume.filesystem, .udf)
+        XCTAssertEqual(volume.label, "DVD_STUDY")
+        let walk = VolumeTestKit.walk(volume)
+        XCTAssertEqual(walk.problems, [])
+        XCTAssertEqual(Set(walk.entries.filter { $0.kind == .directory }.map(\.path.description)),
+                       ["/DICOM", "/DICOM/ST000001", "/DICOM/ST000001/SE000001", "/Viewer"])
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: Self.files)
+        // The same image read through its ISO9660 side gives the same bytes.
+        let iso9660 = try ISO9660Volume(path: iso)
+        try VolumeTestKit.assertContents(iso9660, VolumeTestKit.walk(iso9660).entries, equal: Self.files)
+
+        var shallow = WalkLimits()
+        shallow.maxDepth = 1
+        let bounded = VolumeTestKit.walk(volume, limits: shallow)
+        XCTAssertTrue(bounded.problems.contains { $0.path.description == "/DICOM" })
+        XCTAssertFalse(bounded.entries.contains { $0.path.depth > 1 })
+    }
+
+    func testDirectoryPointingAtItsParentIsALoop() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["A/B/INNER": [1], "A/FILE": [2], "TOP": [3]])
+        let iso = try kit.genisoimage(["-udf"])
+        var image = try Data(contentsOf: URL(fileURLWithPath: iso))
+        // Point B's FID (in A's directory) at A's own File Entry.
+        let a = try XCTUnwrap(UDFTests.fid(named: "A", in: image))
+        let b = try XCTUnwrap(UDFTests.fid(named: "B", in: image))
+        UDFTests.setICB(of: b, to: UDFTests.icb(of: a, in: image), in: &image)
+        try image.write(to: URL(fileURLWithPath: iso))
+
+        let volume = try UDFVolume(path: iso)
+        let walk = VolumeTestKit.walk(volume)
+        XCTAssertEqual(walk.problems.map(\.path.description), ["/A/B"])
+        guard case .loop = walk.problems.first?.error else { return XCTFail("\(walk.problems)") }
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["A/FILE": [2], "TOP": [3]])
+    }
+
+    func testOversizedFIDIsRejectedBeforeLibudfWalksIt() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["SUB/VICTIM": [1], "KEEP": [2]])
+        let iso = try kit.genisoimage(["-udf"])
+        var image = try Data(contentsOf: URL(fileURLWithPath: iso))
+        // L_IU (implementation use length) of VICTIM's FID → 0xFFFF: name far outside the block.
+        let victim = try XCTUnwrap(UDFTests.fid(named: "VICTIM", in: image))
+        image[victim + 36] = 0xFF
+        image[victim + 37] = 0xFF
+        UDFTests.fixTagChecksum(at: victim, in: &image)
+        try image.write(to: URL(fileURLWithPath: iso))
+
+        let volume = try UDFVolume(path: iso)
+        let walk = VolumeTestKit.walk(volume)
+        XCTAssertEqual(walk.problems.map(\.path.description), ["/SUB"])
+        guard case .corrupt = walk.problems.first?.error else { return XCTFail("\(walk.problems)") }
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["KEEP": [2]])
+    }
+
+    func testTruncatedImageFailsOnlyTheCutFile() throws {
+        let kit = try VolumeTestKit()
+        let files: [String: [UInt8]] = ["ONE": VolumeTestKit.pattern(200_000, seed: 14), "TWO": VolumeTestKit.pattern(200_000, seed: 15)]
+        try kit.writeTree(files)
+        let iso = try kit.genisoimage(["-udf"])
+        // Cut in the middle of the file stored last (from the ISO9660 side, which shares the extents).
+        let entries = VolumeTestKit.walk(try ISO9660Volume(path: iso)).entries
+        let last = try XCTUnwrap(entries.max { $0.locator.start < $1.locator.start })
+        XCTAssertEqual(truncate(iso, off_t(last.locator.start + last.size / 2)), 0)
+        // The image must still hold the UDF descriptors (the anchor at sector 256 sits before the data).
+        let volume = try UDFVolume(path: iso)
+        let walk = VolumeTestKit.walk(volume)
+        XCTAssertEqual(walk.problems, [])
+        let cut = try XCTUnwrap(walk.entries.first { $0.path.name == last.path.name })
+        XCTAssertThrowsError(try volume.open(cut).readAll()) { error in
+            guard case .shortRead = error as? MediaError else { return XCTFail("\(error)") }
+        }
+        let other = last.path.name == "ONE" ? "TWO" : "ONE"
+        let entry = try XCTUnwrap(walk.entries.first { $0.path.name == other })
+        XCTAssertEqual(try volume.open(entry).readAll(), files[other])
+    }
+
+    func testPlainISOIsNotUDF() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["A.TXT": [1]])
+        XCTAssertThrowsError(try UDFVolume(path: try kit.genisoimage([]))) { error in
+            guard case .unsupported = error as? MediaError else { return XCTFail("\(error)") }
+        }
+    }
+
+    // ECMA-167 FID: tag id 0x0101 at +0, checksum at +4, L_FI at +19, ICB LBA at +24, L_IU at +36,
+    // name (compression id 8 + bytes) at 38 + L_IU. Directories here are small: search the image.
+    static func fid(named name: String, in image: Data) -> Int? {
+        let bytes = [UInt8](image)
+        var offset = 0
+        while offset + 40 < bytes.count {
+            if bytes[offset] == 0x01, bytes[offset + 1] == 0x01, UDF.hasTag(bytes, at: offset, id: UDF.tagFID) {
+                let nameLength = Int(bytes[offset + 19])
+                let start = offset + 38 + Int(UDF.le16(bytes, offset + 36))
+                if nameLength == name.utf8.count + 1, bytes[start] == 8,
+                   bytes[(start + 1)..<(start + nameLength)].elementsEqual(name.utf8) {
+                    return offset
+                }
+            }
+            offset += 4
+        }
+        return nil
+    }
+
+    static func icb(of fid: Int, in image: Data) -> [UInt8] { [UInt8](image[(fid + 20)..<(fid + 36)]) }
+
+    static func setICB(of fid: Int, to icb: [UInt8], in image: inout Data) {
+        image.replaceSubrange((fid + 20)..<(fid + 36), with: icb)
+        fixTagChecksum(at: fid, in: &image)
+    }
+
+    /// The tag checksum covers only the 16-byte tag; libudf does not check the CRC.
+    static func fixTagChecksum(at offset: Int, in image: inout Data) {
+        var sum: UInt8 = 0
+        for index in 0..<16 where index != 4 { sum &+= image[offset + index] }
+        image[offset + 4] = sum
+    }
+}

@@ -10,6 +10,10 @@ struct ISORecord: Equatable {
     let flags: UInt8
     /// File identifier bytes as stored (d-characters, or UCS-2BE in a Joliet tree).
     let identifier: [UInt8]
+    /// Rock Ridge CL (RRIP 4.1.5.1): this placeholder stands for a directory relocated to this extent.
+    var childLink: UInt32?
+    /// Rock Ridge RE (RRIP 4.1.5.3): this directory was relocated here and is listed under its CL placeholder.
+    var relocated = false
 
     var isDirectory: Bool { flags & 0x02 != 0 }
     /// ECMA-119 9.1.6 bit 7: the file continues in the next record (files over 4 GiB).
@@ -39,12 +43,13 @@ enum ISORecords {
             }
             // libiso9660 starts the system use area after 33 + name length, rounded up to even.
             let suspStart = (33 + nameLength + 1) & ~1
+            var record = ISORecord(extent: le32(bytes, offset + 2), size: le32(bytes, offset + 10),
+                                   flags: bytes[offset + 25],
+                                   identifier: Array(bytes[(offset + 33)..<(offset + 33 + nameLength)]))
             if suspStart < length {
-                try checkSystemUse(bytes[(offset + suspStart)..<(offset + length)], recordOffset: offset)
+                try checkSystemUse(bytes[(offset + suspStart)..<(offset + length)], recordOffset: offset, into: &record)
             }
-            records.append(ISORecord(extent: le32(bytes, offset + 2), size: le32(bytes, offset + 10),
-                                     flags: bytes[offset + 25],
-                                     identifier: Array(bytes[(offset + 33)..<(offset + 33 + nameLength)])))
+            records.append(record)
             offset += length
         }
         return records
@@ -52,7 +57,8 @@ enum ISORecords {
 
     /// SUSP entries (IEEE P1281 4.1): signature (2), length (1) including the header, version (1).
     /// Each Rock Ridge entry libiso9660 decodes must be long enough for the fields it reads.
-    static func checkSystemUse(_ area: ArraySlice<UInt8>, recordOffset: Int) throws(MediaError) {
+    /// CL and RE (which libiso9660 ignores) are noted in `record`.
+    static func checkSystemUse(_ area: ArraySlice<UInt8>, recordOffset: Int, into record: inout ISORecord) throws(MediaError) {
         var pos = area.startIndex
         while area.endIndex - pos > 1 {
             guard area.endIndex - pos >= 4 else { throw .corrupt("truncated SUSP entry in record at offset \(recordOffset)") }
@@ -67,6 +73,10 @@ enum ISORecords {
             case (0x4E, 0x4D): minimum = 5                                     // NM: flags, name
             case (0x53, 0x50): minimum = 7                                     // SP: magic BE EF, skip
             case (0x43, 0x45): minimum = 28                                    // CE: 3 × both-endian 32-bit
+            case (0x43, 0x4C): minimum = 12                                    // CL: both-endian location
+                if length >= 12 { record.childLink = UInt32(entry[pos + 4]) | UInt32(entry[pos + 5]) << 8
+                                      | UInt32(entry[pos + 6]) << 16 | UInt32(entry[pos + 7]) << 24 }
+            case (0x52, 0x45): minimum = 4; record.relocated = true            // RE: no payload
             case (0x50, 0x58): minimum = 36                                    // PX: mode, links, uid, gid
             case (0x45, 0x52): minimum = length >= 8 ? 8 + Int(entry[pos + 4]) : 8 // ER: id follows at 8
             case (0x54, 0x46):                                                 // TF: flags, then stamps

@@ -83,11 +83,49 @@ public final class ISO9660Volume: Volume {
         let ancestors: [UInt32]
     }
 
+    /// A CL placeholder met during the walk, listed once its relocated directory has been seen.
+    private struct ChildLink {
+        let path: MediaPath
+        let target: UInt32
+        let ancestors: [UInt32]
+    }
+
     public func walk(limits: WalkLimits, visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void) {
         var budget = WalkBudget(limits)
         var listed: Set<UInt32> = [root.extent]
         var stack = [PendingDirectory(path: .root, cdioPath: Array("/".utf8), record: root, ancestors: [root.extent])]
-        while let directory = stack.popLast(), !budget.exhausted {
+        // Rock Ridge deep-directory relocation (mkisofs moves levels > 8 into "rr_moved"):
+        // RE directories by extent, with the physical path libiso9660 can look up.
+        var relocated: [UInt32: (path: MediaPath, cdioPath: [UInt8], record: ISORecord, ancestors: [UInt32])] = [:]
+        var childLinks: [ChildLink] = []
+        while !budget.exhausted {
+            guard let directory = stack.popLast() else {
+                // Everything reachable is listed: resolve the placeholders whose targets were seen.
+                let ready = childLinks.filter { relocated[$0.target] != nil }
+                if ready.isEmpty {
+                    // Relocated directories no placeholder claimed would hide their files: list them where they are.
+                    let orphans = relocated.filter { !listed.contains($0.key) }.sorted { $0.value.path < $1.value.path }
+                    guard !orphans.isEmpty else { break }
+                    for (extent, orphan) in orphans.reversed() {
+                        listed.insert(extent)
+                        problem(MediaProblem(path: orphan.path, error: .corrupt("\(orphan.path): relocated directory that no child link points to")))
+                        stack.append(PendingDirectory(path: orphan.path, cdioPath: orphan.cdioPath, record: orphan.record,
+                                                      ancestors: orphan.ancestors + [extent]))
+                    }
+                    continue
+                }
+                childLinks.removeAll { relocated[$0.target] != nil }
+                for link in ready.reversed() {
+                    guard let target = relocated[link.target] else { continue }
+                    guard listed.insert(link.target).inserted else {
+                        problem(MediaProblem(path: link.path, error: .crossLink("\(link.path) links to a directory listed elsewhere")))
+                        continue
+                    }
+                    stack.append(PendingDirectory(path: link.path, cdioPath: target.cdioPath, record: target.record,
+                                                  ancestors: link.ancestors + [link.target]))
+                }
+                continue
+            }
             let children: [(ISORecord, ISOStat)]
             do throws(MediaError) { children = try list(directory) }
             catch { problem(MediaProblem(path: directory.path, error: error)); continue }
@@ -95,10 +133,16 @@ public final class ISO9660Volume: Volume {
             var subdirectories: [PendingDirectory] = []
             for (record, stat) in children where !record.isSelfOrParent {
                 guard !budget.exhausted else { break }
+                let cdioPath = directory.cdioPath + (directory.cdioPath.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + stat.cdioName
                 let name = displayName(record, stat)
                 let path: MediaPath
                 do throws(MediaError) { path = try directory.path.appending(name) }
                 catch { problem(MediaProblem(path: directory.path, error: error)); continue }
+                if record.relocated, record.isDirectory {
+                    // Listed under its CL placeholder, at its logical place.
+                    relocated[record.extent] = (path, cdioPath, record, directory.ancestors)
+                    continue
+                }
                 // libiso9660 resolves paths by name: a second record with the same name would be unreachable.
                 guard names.insert(stat.cdioName).inserted else {
                     problem(MediaProblem(path: path, error: .corrupt("\(path): second directory record with this name")))
@@ -110,22 +154,24 @@ public final class ISO9660Volume: Volume {
                 }
                 let kind: MediaEntry.Kind
                 if stat.isSymlink { kind = .symlink }  // never followed
-                else if record.isDirectory { kind = .directory }
+                else if record.isDirectory || record.childLink != nil { kind = .directory }
                 else if stat.rockRidge, stat.mode & 0o170000 != 0, stat.mode & 0o170000 != 0o100000 { kind = .other }
                 else { kind = .file }
                 let size = kind == .file ? Int64(record.size) : 0
+                let extent = record.childLink ?? record.extent
                 let entry = MediaEntry(path: path, kind: kind, size: size,
-                                       locator: .init(start: Int64(record.extent) * 2048, extra: Int64(record.size)))
+                                       locator: .init(start: Int64(extent) * 2048, extra: Int64(record.size)))
                 if kind == .file, let error = ISO9660Volume.extentProblem(entry, image: image) {
                     problem(MediaProblem(path: path, error: error))
                     continue
                 }
                 if kind == .directory {
-                    if directory.ancestors.contains(record.extent) {
+                    if directory.ancestors.contains(extent) {
                         problem(MediaProblem(path: path, error: .loop("\(path) points back to the extent of an enclosing directory")))
                         continue
                     }
-                    guard listed.insert(record.extent).inserted else {
+                    // A relocated directory is claimed when its link is resolved.
+                    if record.childLink == nil, !listed.insert(extent).inserted {
                         problem(MediaProblem(path: path, error: .crossLink("\(path) shares its extent with another directory")))
                         continue
                     }
@@ -140,12 +186,18 @@ public final class ISO9660Volume: Volume {
                         problem(MediaProblem(path: path, error: error))
                         continue
                     }
-                    let cdioPath = directory.cdioPath + (directory.cdioPath.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + stat.cdioName
-                    subdirectories.append(PendingDirectory(path: path, cdioPath: cdioPath, record: record,
-                                                           ancestors: directory.ancestors + [record.extent]))
+                    if let target = record.childLink {
+                        childLinks.append(ChildLink(path: path, target: target, ancestors: directory.ancestors))
+                    } else {
+                        subdirectories.append(PendingDirectory(path: path, cdioPath: cdioPath, record: record,
+                                                               ancestors: directory.ancestors + [record.extent]))
+                    }
                 }
             }
             stack.append(contentsOf: subdirectories.reversed())
+        }
+        for link in childLinks where !budget.exhausted {
+            problem(MediaProblem(path: link.path, error: .corrupt("\(link.path): Rock Ridge child link to extent \(link.target), where no relocated directory was found")))
         }
     }
 

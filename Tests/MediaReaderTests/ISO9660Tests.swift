@@ -43,29 +43,57 @@ final class ISO9660Tests: XCTestCase {
 
     func testRockRidgeDeepTreeAndSymlinkNeverFollowed() throws {
         let kit = try VolumeTestKit()
-        let deep = "a/b/c/d/e/f/g/deep file.dcm"
+        // 11 levels: genisoimage relocates levels over 8 into rr_moved (CL/RE), xorriso does not.
+        let deep = "a/b/c/d/e/f/g/h/i/j/deep file.dcm"
         let files: [String: [UInt8]] = [deep: VolumeTestKit.pattern(5000, seed: 4), "a/b/lower case.txt": Array("x".utf8)]
         try kit.writeTree(files)
         try FileManager.default.createSymbolicLink(atPath: kit.source.appendingPathComponent("a/b/passwd").path,
                                                    withDestinationPath: "../../etc/passwd")
-        let volume = try ISO9660Volume(path: try kit.genisoimage(["-R", "-J"]))
+        let xorriso = kit.temp.path("xorriso.iso")
+        try TestSupport.run(try TestSupport.tool("xorriso"), ["-as", "mkisofs", "-quiet", "-R", "-J", "-o", xorriso, kit.source.path])
+        for image in [try kit.genisoimage(["-R", "-J"]), xorriso] {
+            let volume = try ISO9660Volume(path: image)
+            let walk = VolumeTestKit.walk(volume)
+            XCTAssertEqual(walk.problems, [], image)
+            XCTAssertTrue(walk.entries.contains { $0.path.description == "/a/b/c/d/e/f/g/h/i/j" && $0.kind == .directory }, image)
+            let link = try XCTUnwrap(walk.entries.first { $0.path.description == "/a/b/passwd" })
+            XCTAssertEqual(link.kind, .symlink)
+            XCTAssertThrowsError(try volume.open(link))
+            XCTAssertFalse(walk.entries.contains { $0.path.components.contains("etc") })
+            try VolumeTestKit.assertContents(volume, walk.entries, equal: files)
+
+            var shallow = WalkLimits()
+            shallow.maxDepth = 3
+            let bounded = VolumeTestKit.walk(volume, limits: shallow)
+            XCTAssertTrue(bounded.problems.contains { $0.path.description == "/a/b/c" && Self.isLimit($0.error) })
+            XCTAssertFalse(bounded.entries.contains { $0.path.depth > 3 })
+
+            var few = WalkLimits()
+            few.maxEntries = 3
+            XCTAssertEqual(VolumeTestKit.walk(volume, limits: few).entries.count, 3)
+        }
+    }
+
+    func testRockRidgeChildLinkToAnAncestorIsALoop() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["1/2/3/4/5/6/7/8/9/deep.dcm": [1], "top.dcm": [2]])
+        let iso = try kit.genisoimage(["-R"])
+        var image = try Data(contentsOf: URL(fileURLWithPath: iso))
+        // The CL entry of placeholder "8" (RRIP 4.1.5.1: "CL", length 12, version 1, location both-endian).
+        let at = try XCTUnwrap(image.range(of: Data("CL".utf8) + Data([12, 1]))).lowerBound
+        let root = VolumeTestKit.rootExtent(image)
+        for i in 0..<4 {
+            image[at + 4 + i] = UInt8(truncatingIfNeeded: root >> (8 * UInt32(i)))
+            image[at + 11 - i] = UInt8(truncatingIfNeeded: root >> (8 * UInt32(i)))
+        }
+        try image.write(to: URL(fileURLWithPath: iso))
+
+        let volume = try ISO9660Volume(path: iso)
         let walk = VolumeTestKit.walk(volume)
-        XCTAssertEqual(walk.problems, [])
-        let link = try XCTUnwrap(walk.entries.first { $0.path.description == "/a/b/passwd" })
-        XCTAssertEqual(link.kind, .symlink)
-        XCTAssertThrowsError(try volume.open(link))
-        XCTAssertFalse(walk.entries.contains { $0.path.components.contains("etc") })
-        try VolumeTestKit.assertContents(volume, walk.entries, equal: files)
-
-        var shallow = WalkLimits()
-        shallow.maxDepth = 3
-        let bounded = VolumeTestKit.walk(volume, limits: shallow)
-        XCTAssertTrue(bounded.problems.contains { $0.path.description == "/a/b/c" && Self.isLimit($0.error) })
-        XCTAssertFalse(bounded.entries.contains { $0.path.depth > 3 })
-
-        var few = WalkLimits()
-        few.maxEntries = 3
-        XCTAssertEqual(VolumeTestKit.walk(volume, limits: few).entries.count, 3)
+        XCTAssertEqual(walk.problems.map(\.path.description), ["/1/2/3/4/5/6/7/8", "/rr_moved/8"])
+        guard case .loop = walk.problems.first?.error else { return XCTFail("\(walk.problems)") }
+        // The directory the link no longer reaches is still listed, at its physical place.
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["top.dcm": [2], "rr_moved/8/9/deep.dcm": [1]])
     }
 
     func testDirectoryPointingAtItsParentIsALoop() throws {
@@ -220,6 +248,14 @@ struct VolumeTestKit {
         let output = temp.path(name)
         try TestSupport.run(try TestSupport.tool("genisoimage"), ["-quiet", "-o", output] + options + [source.path])
         return output
+    }
+
+    /// An all-zero file of `bytes` bytes (sparse), for mkfs tools that format an existing file.
+    static func sparseFile(_ path: String, bytes: Int64) throws {
+        try Data().write(to: URL(fileURLWithPath: path))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(bytes))
+        try handle.close()
     }
 
     /// Deterministic bytes that differ between files and offsets.

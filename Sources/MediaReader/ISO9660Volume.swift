@@ -23,7 +23,7 @@ public final class ISO9660Volume: Volume {
     public init(path: String) throws(MediaError) {
         image = try SystemFile(readOnly: path)
         let descriptors = try ISODescriptors(image: image)
-        let rockRidge = try ISO9660Volume.hasRockRidge(image: image, root: descriptors.primary.root)
+        let rockRidge = ISO9660Volume.hasRockRidge(image: image, root: descriptors.primary.root)
         // libiso9660 reopens the file by name: go through our descriptor so both see the same file.
         let byDescriptor = "/proc/self/fd/\(image.descriptor)"
         // With Rock Ridge, keep libiso9660 on the primary tree (Joliet trees carry no RR entries).
@@ -47,13 +47,14 @@ public final class ISO9660Volume: Volume {
 
     /// RRIP 4.1: the "." record of the root directory starts its system use area with SUSP "SP"
     /// (magic BE EF); Rock Ridge entries follow in the records of the tree.
-    static func hasRockRidge(image: SystemFile, root: ISORecord) throws(MediaError) -> Bool {
-        guard let records = try? readDirectoryBytes(image: image, extent: root.extent, size: min(root.size, 2048)),
-              let first = try? ISORecords.scan(records).first, first.identifier == [0] else { return false }
+    /// An unreadable root is reported by the walk; here it just means "no Rock Ridge".
+    static func hasRockRidge(image: SystemFile, root: ISORecord) -> Bool {
+        guard let block = try? readDirectoryBytes(image: image, extent: root.extent, size: min(root.size, 2048)),
+              let first = try? ISORecords.scan(block).first, first.identifier == [0] else { return false }
         let suspStart = 34  // 33 + identifier length 1, rounded up to even
-        return records.count > suspStart + 6 && records[0] > suspStart + 6
-            && records[suspStart] == 0x53 && records[suspStart + 1] == 0x50
-            && records[suspStart + 4] == 0xBE && records[suspStart + 5] == 0xEF
+        return block[0] > suspStart + 6
+            && block[suspStart] == 0x53 && block[suspStart + 1] == 0x50
+            && block[suspStart + 4] == 0xBE && block[suspStart + 5] == 0xEF
     }
 
     /// Reads a directory extent as libiso9660 does (whole 2048-byte blocks), after checking that

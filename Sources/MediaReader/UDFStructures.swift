@@ -206,3 +206,50 @@ final class UDFFile: MediaFile {
         return count
     }
 }
+
+/// Follows the descriptors `udf_get_root` will follow, and checks the root File Entry before
+/// libudf parses its allocation descriptors (it adds the on-disc L_EA to a pointer unchecked).
+enum UDFRootCheck {
+    /// AVDP at block 256 (3/10.2): main VDS extent length [16], location [20]. In the VDS,
+    /// like libudf with "any partition": the first Partition Descriptor (tag 5, start [188])
+    /// and the first Logical Volume Descriptor (tag 6) with 2048-byte blocks [212], whose FSD
+    /// long_ad is at [248] (LBA [252]). FSD (tag 256, 4/14.1): root ICB long_ad at [400] (LBA [404]).
+    static func check(_ image: SystemFile) throws(MediaError) {
+        guard image.size >= 257 * Int64(UDF.blockSize) else { throw .unsupported("too small for a UDF anchor at block 256") }
+        let anchor = try block(image, 256)
+        guard UDF.hasTag(anchor, at: 0, id: 2) else { throw .unsupported("no UDF anchor volume descriptor at block 256") }
+        let first = UDF.le32(anchor, 20)
+        let length = UDF.le32(anchor, 16)
+        guard length >= 1 else { throw .corrupt("empty UDF volume descriptor sequence") }
+        let last = UInt64(first) + UInt64((length - 1) / UInt32(UDF.blockSize))
+        var partitionStart: UInt32?, fileSet: UInt32?
+        var lba = UInt64(first)
+        // libudf stops at the end of the sequence; 64 blocks bound what a hostile length makes us read.
+        while lba < last, lba < UInt64(first) + 64, partitionStart == nil || fileSet == nil {
+            let descriptor = try block(image, lba)
+            if UDF.hasTag(descriptor, at: 0, id: 5), partitionStart == nil {
+                partitionStart = UDF.le32(descriptor, 188)
+            } else if UDF.hasTag(descriptor, at: 0, id: 6), UDF.le32(descriptor, 212) == UInt32(UDF.blockSize), fileSet == nil {
+                fileSet = UDF.le32(descriptor, 252)
+            }
+            lba += 1
+        }
+        // Without both, libudf finds no root and returns NULL: nothing unsafe to check.
+        guard let partitionStart, let fileSet else { return }
+        let fsd = try block(image, UInt64(partitionStart) + UInt64(fileSet))
+        guard UDF.hasTag(fsd, at: 0, id: 256) else { return }
+        let entry = try block(image, UInt64(partitionStart) + UInt64(UDF.le32(fsd, 404)))
+        guard UDF.hasTag(entry, at: 0, id: UDF.tagFileEntry) else { return }
+        _ = try UDFFileEntry(entry)
+    }
+
+    private static func block(_ image: SystemFile, _ lba: UInt64) throws(MediaError) -> [UInt8] {
+        let offset = lba * UInt64(UDF.blockSize)
+        guard offset + UInt64(UDF.blockSize) <= UInt64(image.size) else {
+            throw .corrupt("UDF descriptor at block \(lba) lies outside the \(image.size)-byte image")
+        }
+        let bytes = try image.readBytes(at: Int64(offset), count: UDF.blockSize)
+        guard bytes.count == UDF.blockSize else { throw .shortRead("UDF descriptor at block \(lba)") }
+        return bytes
+    }
+}

@@ -17,6 +17,7 @@ public final class UDFVolume: Volume {
 
     public init(path: String) throws(MediaError) {
         image = try SystemFile(readOnly: path)
+        try UDFRootCheck.check(image)
         // libudf reopens the file by name: go through our descriptor so both see the same file.
         guard let handle = UDFHandle(path: "/proc/self/fd/\(image.descriptor)") else {
             throw .unsupported("\(path): libudf finds no UDF anchor and volume descriptors")

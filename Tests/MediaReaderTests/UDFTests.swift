@@ -102,6 +102,36 @@ final class UDFTests: XCTestCase {
         }
     }
 
+    func testRootEntryWithHugeExtendedAttributeLengthIsRejectedBeforeLibudf() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["A": [1]])
+        let iso = try kit.genisoimage(["-udf"])
+        var image = try Data(contentsOf: URL(fileURLWithPath: iso))
+        let root = UDFTests.rootEntryOffset(image)
+        // L_EA at [168]: libudf would add it to a pointer into a 2 KiB buffer.
+        image.replaceSubrange((root + 168)..<(root + 172), with: [0xFF, 0xFF, 0xFF, 0x7F])
+        UDFTests.fixTagChecksum(at: root, in: &image)
+        try image.write(to: URL(fileURLWithPath: iso))
+        XCTAssertThrowsError(try UDFVolume(path: iso)) { error in
+            guard case .corrupt = error as? MediaError else { return XCTFail("\(error)") }
+        }
+    }
+
+    /// Anchor (block 256) → volume descriptor sequence → partition start and file set → root ICB.
+    static func rootEntryOffset(_ image: Data) -> Int {
+        let bytes = [UInt8](image)
+        var lba = Int(UDF.le32(bytes, 256 * 2048 + 20))
+        var partitionStart: Int?, fileSet: Int?
+        while partitionStart == nil || fileSet == nil {
+            let at = lba * 2048
+            if UDF.le16(bytes, at) == 5 { partitionStart = Int(UDF.le32(bytes, at + 188)) }
+            if UDF.le16(bytes, at) == 6 { fileSet = Int(UDF.le32(bytes, at + 252)) }
+            lba += 1
+        }
+        let fsd = (partitionStart! + fileSet!) * 2048
+        return (partitionStart! + Int(UDF.le32(bytes, fsd + 404))) * 2048
+    }
+
     // ECMA-167 FID: tag id 0x0101 at +0, checksum at +4, L_FI at +19, ICB LBA at +24, L_IU at +36,
     // name (compression id 8 + bytes) at 38 + L_IU. Directories here are small: search the image.
     static func fid(named name: String, in image: Data) -> Int? {

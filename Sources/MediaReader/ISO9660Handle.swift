@@ -70,7 +70,7 @@ extension ISOStat {
         cdioName = ccdio_stat_filename(stat).map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? []
         lsn = stat.pointee.lsn < 0 ? 0 : UInt32(stat.pointee.lsn)
         size = stat.pointee.size
-        isDirectory = ccdio_stat_is_directory(stat) != 0
+        isDirectory = stat.pointee.type == _STAT_DIR
         rockRidge = stat.pointee.rr.b3_rock == yep
         mode = rockRidge ? UInt32(stat.pointee.rr.st_mode) : 0
         // Rock Ridge SL entry or PX mode S_IFLNK.

@@ -97,6 +97,11 @@ public final class UDFVolume: Volume {
             let size = kind == .file ? Int64(clamping: fileEntry.length) : 0
             let entryOffset = (Int64(partitionStart) + Int64(identifier.icbBlock)) * Int64(UDF.blockSize)
             let entry = MediaEntry(path: path, kind: kind, size: size, locator: .init(start: entryOffset))
+            if kind == .file {
+                // Same check as `open`: every extent must lie inside the image (a cut image fails here).
+                do throws(MediaError) { _ = try UDFFile(entry: entry, image: image, fileEntry: fileEntry, partitionStart: partitionStart) }
+                catch { problem(MediaProblem(path: path, error: error)); continue }
+            }
             if let error = budget.admit(path, kind: kind, size: size) {
                 problem(MediaProblem(path: path, error: error))
                 continue

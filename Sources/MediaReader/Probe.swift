@@ -5,6 +5,10 @@ import Glibc
 
 /// What libblkid recognised on an image file or block device. Names and extensions are never
 /// consulted: only the bytes.
+///
+/// To open it: when `filesystem` is set, open that volume on the whole source (a hybrid ISO
+/// also lists its MBR partitions: ignore them); otherwise open each partition whose
+/// `filesystem` is set at its `offset`/`size`; with neither, the media is unsupported.
 public struct ProbeResult: Sendable, Equatable {
     /// The file system to open at offset 0, or nil (then look at `partitions`).
     /// For a bridge disc (ISO9660 + UDF) this is `.udf`: the UDF tree of a DVD/Blu-ray is the

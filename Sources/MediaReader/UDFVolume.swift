@@ -5,6 +5,8 @@
 /// them. File bytes are located from the file's own File Entry (short/long allocation
 /// descriptors, embedded data), not with `udf_read_block`: libudf keeps a single read position
 /// per volume, reset by every `udf_readdir`, so it cannot serve random access during a walk.
+/// libudf 2.1.0 limits: directories stored inside their File Entry and roots in Extended File
+/// Entries are not listed (reported as problems / `.unsupported`).
 public final class UDFVolume: Volume {
     public let filesystem = FilesystemType.udf
     public let label: String
@@ -134,8 +136,10 @@ public final class UDFVolume: Volume {
     private func prepare(_ cursor: UDFCursor, path: MediaPath) throws(MediaError) -> ([UDFIdentifier], Int64) {
         guard let layout = cursor.layout else { throw .corrupt("\(path): no directory entry") }
         let entry = try UDFFileEntry(layout.fileEntry)
-        // libudf only understands short/long allocation descriptors for directories.
-        guard case .extents = entry.storage else { throw .corrupt("\(path): directory data embedded in its entry (not supported)") }
+        // libudf 2.1.0 lists only directories with short/long allocation descriptors.
+        guard case .extents = entry.storage else {
+            throw .unsupported("\(path): directory stored inside its file entry, which libudf cannot list")
+        }
         guard layout.first <= layout.last else { throw .corrupt("\(path): directory extent ends before it starts") }
         let blocks = Int64(layout.last) - Int64(layout.first) + 1
         let bytes = blocks * Int64(UDF.blockSize)

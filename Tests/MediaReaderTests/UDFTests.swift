@@ -91,6 +91,23 @@ final class UDFTests: XCTestCase {
         try VolumeTestKit.assertContents(volume, walk.entries, equal: [other: files[other]!])
     }
 
+    /// mkudffs (UDF 1.02) stores the empty root inside its File Entry: libudf cannot list such a
+    /// directory, which is reported as a problem, not a crash or a silent empty volume.
+    func testDirectoryEmbeddedInItsEntryIsReportedUnsupported() throws {
+        let kit = try VolumeTestKit()
+        let path = kit.temp.path("blank.udf")
+        try VolumeTestKit.sparseFile(path, bytes: 20 << 20)
+        try TestSupport.run(try TestSupport.tool("mkudffs"),
+                            ["--media-type=dvd", "--blocksize=2048", "--udfrev=0x0102", "--label=BLANK", path])
+        XCTAssertEqual(try Probe.identify(path: path).filesystem, .udf)
+        let volume = try UDFVolume(path: path)
+        XCTAssertEqual(volume.label, "BLANK")
+        let walk = VolumeTestKit.walk(volume)
+        XCTAssertEqual(walk.entries, [])
+        XCTAssertEqual(walk.problems.map(\.path), [.root])
+        guard case .unsupported = walk.problems.first?.error else { return XCTFail("\(walk.problems)") }
+    }
+
     func testPlainISOIsNotUDF() throws {
         let kit = try VolumeTestKit()
         try kit.writeTree(["A.TXT": [1]])

@@ -37,6 +37,8 @@ public final class UDFVolume: Volume {
         let cursor: UDFCursor
         let identifiers: [UDFIdentifier]
         var index = 0
+        /// Names met so far: a second entry with the same name is reported, not listed.
+        var names: Set<String> = []
         /// Data locations of this directory and its ancestors: meeting one again is a loop.
         let ancestors: [Int64]
     }
@@ -82,6 +84,10 @@ public final class UDFVolume: Volume {
             let path: MediaPath
             do throws(MediaError) { path = try frame.path.appending(name) }
             catch { problem(MediaProblem(path: frame.path, error: error)); continue }
+            guard stack[top].names.insert(name).inserted else {
+                problem(MediaProblem(path: path, error: .corrupt("\(path): second entry with this name")))
+                continue
+            }
 
             // libudf has just read this entry's File Entry into the cursor.
             let fileEntry: UDFFileEntry

@@ -74,6 +74,16 @@ final class ISO9660Tests: XCTestCase {
         }
     }
 
+    func testUnsafeRockRidgeNameIsSkipped() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["ok.dcm": [1], "bad\u{1B}[2Jname.dcm": [2]])
+        let volume = try ISO9660Volume(path: try kit.genisoimage(["-R"]))
+        let walk = VolumeTestKit.walk(volume)
+        XCTAssertEqual(walk.problems.count, 1)
+        guard case .unsafePath = walk.problems.first?.error else { return XCTFail("\(walk.problems)") }
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["ok.dcm": [1]])
+    }
+
     func testRockRidgeChildLinkToAnAncestorIsALoop() throws {
         let kit = try VolumeTestKit()
         try kit.writeTree(["1/2/3/4/5/6/7/8/9/deep.dcm": [1], "top.dcm": [2]])

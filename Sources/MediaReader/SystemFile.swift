@@ -34,6 +34,16 @@ public final class SystemFile {
         }
     }
 
+    /// Takes ownership of an already open descriptor (e.g. from `openat` relative to a directory).
+    /// The descriptor is closed on failure too.
+    public init(adopting fd: Int32, path: String) throws(MediaError) {
+        self.path = path
+        descriptor = fd
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { let e = errno; close(fd); throw .io(operation: "fstat \(path)", errno: e) }
+        size = Int64(st.st_size)
+    }
+
     deinit { close(descriptor) }
 
     /// `pread` until `buffer` is full or end of file; returns bytes read.

@@ -131,9 +131,16 @@ public final class ISO9660Volume: Volume {
             do throws(MediaError) { children = try list(directory) }
             catch { problem(MediaProblem(path: directory.path, error: error)); continue }
             var names: Set<[UInt8]> = []
+            // What libiso9660's path lookup can match for each record met so far in this directory.
+            var lookupKeys: Set<[UInt8]> = []
             var subdirectories: [PendingDirectory] = []
             for (record, stat) in children where !record.isSelfOrParent {
                 guard !budget.exhausted else { break }
+                let shadowed = lookupKeys.contains(stat.cdioName)
+                defer {
+                    lookupKeys.insert(stat.cdioName)
+                    if !joliet, !stat.rockRidge { lookupKeys.insert(ISO9660Volume.translated(stat.cdioName)) }
+                }
                 let cdioPath = directory.cdioPath + (directory.cdioPath.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + stat.cdioName
                 let name = displayName(record, stat)
                 let path: MediaPath
@@ -187,6 +194,11 @@ public final class ISO9660Volume: Volume {
                         problem(MediaProblem(path: path, error: error))
                         continue
                     }
+                    // libiso9660 would resolve this path to an earlier record: never list through it.
+                    if shadowed {
+                        problem(MediaProblem(path: path, error: .corrupt("\(path): an earlier record answers to the same name in path lookups")))
+                        continue
+                    }
                     if let target = record.childLink {
                         childLinks.append(ChildLink(path: path, target: target, ancestors: directory.ancestors))
                     } else {
@@ -228,6 +240,18 @@ public final class ISO9660Volume: Volume {
         // Decoded here: libiso9660 2.1.0 cuts Joliet names whose UTF-8 is longer than their UCS-2.
         if joliet { return ISODescriptors.ucs2(record.identifier).strippingISOVersion }
         return String(decoding: record.identifier, as: UTF8.self).strippingISOVersion
+    }
+
+    /// `iso9660_name_translate_ext` at Joliet level 0, which libiso9660's path lookup also tries
+    /// for plain records: ASCII lower case, trailing ".;1" or ";1" dropped, other ';' → '.'.
+    static func translated(_ name: [UInt8]) -> [UInt8] {
+        var bytes = name.prefix { $0 != 0 }
+        if bytes.count >= 3, bytes.suffix(3).elementsEqual(".;1".utf8) { bytes.removeLast(3) }
+        else if bytes.count >= 2, bytes.suffix(2).elementsEqual(";1".utf8) { bytes.removeLast(2) }
+        return bytes.map { byte in
+            if (0x41...0x5A).contains(byte) { return byte + 0x20 }
+            return byte == UInt8(ascii: ";") ? UInt8(ascii: ".") : byte
+        }
     }
 
     static func extentProblem(_ entry: MediaEntry, image: SystemFile) -> MediaError? {

@@ -42,8 +42,15 @@ public struct ProbeResult: Sendable, Equatable {
 public enum Probe {
     /// Probes `path` (image file or block device). Throws `.ambiguous` when blkid sees
     /// contradicting signatures, `.io` when the source cannot be read.
+    /// A directory (a mounted or copied medium) is reported as `.directory` without probing.
     public static func identify(path: String) throws(MediaError) -> ProbeResult {
         let source = try SystemFile(readOnly: path)
+        var status = stat()
+        guard fstat(source.descriptor, &status) == 0 else { throw .io(operation: "fstat \(path)", errno: errno) }
+        if status.st_mode & S_IFMT == S_IFDIR {
+            return ProbeResult(filesystem: .directory, filesystems: [.directory], rawType: nil, label: nil,
+                               partitionTable: nil, partitions: [])
+        }
         let whole = try BlkidProbe(file: source, offset: 0, size: source.size, partitions: true)
         let found = try whole.safeprobe()
         var filesystems: [FilesystemType] = []

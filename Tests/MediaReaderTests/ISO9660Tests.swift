@@ -74,6 +74,28 @@ final class ISO9660Tests: XCTestCase {
         }
     }
 
+    /// libiso9660 looks paths up by name and also matches the lower-cased form of plain names:
+    /// "aaaa" would resolve to the earlier "AAAA", whose (hostile) extent was never checked.
+    func testNameShadowedInPathLookupsIsNotListed() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["AAAA/X.DAT": [1], "BBBB/Y.DAT": [2], "TOP.DAT": [3]])
+        let iso = try kit.genisoimage([])
+        var image = try Data(contentsOf: URL(fileURLWithPath: iso))
+        let root = VolumeTestKit.rootExtent(image)
+        let a = try XCTUnwrap(VolumeTestKit.record(named: "AAAA", inDirectoryAt: root, of: image))
+        let b = try XCTUnwrap(VolumeTestKit.record(named: "BBBB", inDirectoryAt: root, of: image))
+        image.replaceSubrange((b.offset + 33)..<(b.offset + 37), with: Data("aaaa".utf8))
+        // AAAA claims a 4 GiB directory: libiso9660 would allocate that much to read it.
+        for i in 0..<4 { image[a.offset + 10 + i] = 0xFF; image[a.offset + 17 - i] = 0xFF }
+        try image.write(to: URL(fileURLWithPath: iso))
+
+        let volume = try ISO9660Volume(path: iso)
+        let walk = VolumeTestKit.walk(volume)
+        XCTAssertEqual(walk.problems.map(\.path.description), ["/aaaa", "/AAAA"])
+        XCTAssertEqual(walk.problems.first?.error, .corrupt("/aaaa: an earlier record answers to the same name in path lookups"))
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["TOP.DAT": [3]])
+    }
+
     func testUnsafeRockRidgeNameIsSkipped() throws {
         let kit = try VolumeTestKit()
         try kit.writeTree(["ok.dcm": [1], "bad\u{1B}[2Jname.dcm": [2]])

@@ -97,6 +97,11 @@ final class ProbeTests: XCTestCase {
         }
     }
 
+    func testDirectoryIsReportedWithoutProbing() throws {
+        let kit = try VolumeTestKit()
+        XCTAssertEqual(try Probe.identify(path: kit.source.path).filesystem, .directory)
+    }
+
     func testMissingSourceIsAnIOError() {
         XCTAssertThrowsError(try Probe.identify(path: "/nonexistent/kiosk-probe")) { error in
             XCTAssertEqual(error as? MediaError, .io(operation: "open /nonexistent/kiosk-probe", errno: ENOENT))

@@ -1,5 +1,6 @@
 import Foundation
 import CLinux
+import DICOMCore
 import Crypto
 import GRDB
 #if canImport(Glibc)
@@ -91,7 +92,7 @@ public final class Archive: Sendable {
                       write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedFile {
         for (field, uid) in [("Study Instance UID", instance.studyInstanceUID),
                              ("Series Instance UID", instance.seriesInstanceUID),
-                             ("SOP Instance UID", instance.sopInstanceUID)] where !Archive.isValidUID(uid) {
+                             ("SOP Instance UID", instance.sopInstanceUID)] where !UID.isValid(uid) {
             throw ArchiveError.invalidUID(uid, field: field)
         }
         let temporary = incoming.appendingPathComponent(UUID().uuidString)
@@ -201,16 +202,5 @@ public final class Archive: Sendable {
         guard fd >= 0 else { throw ArchiveError.io("open archive root", errno: errno) }
         defer { close(fd) }
         guard kiosk_syncfs(fd) == 0 else { throw ArchiveError.io("syncfs", errno: errno) }
-    }
-
-    /// PS3.5 §9.1: components of digits separated by dots, no leading zeros, at most 64 characters.
-    /// Also what makes a UID safe as a file name.
-    public static func isValidUID(_ uid: String) -> Bool {
-        guard !uid.isEmpty, uid.utf8.count <= 64 else { return false }
-        for component in uid.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !component.isEmpty, component.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
-            if component.count > 1 && component.first == "0" { return false }
-        }
-        return true
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import DICOMCore
 import SessionReport
 
@@ -39,6 +40,6 @@ public struct IdentityCheck: Sendable {
 
 extension String {
     var trimmingSpaces: String {
-        String(unicodeScalars.drop { $0 == " " }.reversed().drop { $0 == " " || $0 == "\u{0}" }.reversed())
+        trimmingCharacters(in: CharacterSet(charactersIn: " \u{0}"))
     }
 }

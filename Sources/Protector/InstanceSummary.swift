@@ -18,3 +18,28 @@ public struct InstanceSummary: Sendable, Equatable {
 
     public init() {}
 }
+
+extension InstanceSummary {
+    /// Reads the summary from a parsed file; text is decoded with its Specific Character Set.
+    public init(_ file: DICOMFile) {
+        let ds = file.dataSet
+        let charset = SpecificCharacterSet(ds.strings(Tags.specificCharacterSet))
+        func text(_ tag: Tag) -> String {
+            guard let bytes = ds.textBytes(tag) else { return "" }
+            return charset.decode(bytes, vr: ds[tag]?.vr.rawValue ?? "LO")
+        }
+        self.init()
+        sopClassUID = ds.string(Tags.sopClassUID) ?? file.meta.string(Tags.mediaStorageSOPClassUID) ?? ""
+        sopInstanceUID = ds.string(Tags.sopInstanceUID) ?? file.meta.string(Tags.mediaStorageSOPInstanceUID) ?? ""
+        studyInstanceUID = ds.string(Tags.studyInstanceUID) ?? ""
+        seriesInstanceUID = ds.string(Tags.seriesInstanceUID) ?? ""
+        patientID = text(Tags.patientID)
+        patientName = text(Tags.patientName)
+        birthDate = ds.string(Tags.patientBirthDate) ?? ""
+        modality = ds.string(Tags.modality) ?? ""
+        studyDate = ds.string(Tags.studyDate) ?? ""
+        studyDescription = text(Tags.studyDescription)
+        institutionName = text(Tags.institutionName)
+        transferSyntaxUID = file.transferSyntax.deflated ? TransferSyntax.explicitVRLittleEndian.uid : file.transferSyntax.uid
+    }
+}

@@ -57,7 +57,7 @@ public struct Protector: Sendable {
         let isDirectory = summary.sopClassUID == Protector.directoryStorage
         if !isDirectory {
             for (name, uid) in [("SOP Instance UID", summary.sopInstanceUID), ("Study Instance UID", summary.studyInstanceUID),
-                                ("Series Instance UID", summary.seriesInstanceUID)] where !UIDCheck.isValid(uid) {
+                                ("Series Instance UID", summary.seriesInstanceUID)] where !UID.isValid(uid) {
                 findings.append(Finding("structure.invalid-uid", .high,
                                         uid.isEmpty ? "\(name) is missing" : "\(name) is not a valid UID"))
                 return Protection(verdict: .rejected, findings: findings, summary: summary, rebuilt: nil, isDirectory: false)
@@ -77,14 +77,3 @@ public struct Protector: Sendable {
     }
 }
 
-/// UID syntax (PS3.5 §9.1): digits and dots, no empty or zero-led components, ≤ 64 characters.
-public enum UIDCheck {
-    public static func isValid(_ uid: String) -> Bool {
-        guard !uid.isEmpty, uid.utf8.count <= 64 else { return false }
-        for component in uid.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !component.isEmpty, component.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
-            if component.count > 1 && component.first == "0" { return false }
-        }
-        return true
-    }
-}

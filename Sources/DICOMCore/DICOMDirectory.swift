@@ -1,0 +1,106 @@
+/// A DICOMDIR's record tree (PS3.3 F.3), followed through its offset links with a visited set, so
+/// a record that links back to itself or an ancestor ends that branch with an issue
+/// (THREATS.md 12). Referenced File IDs are returned raw: the caller resolves them inside the
+/// media root.
+public struct DICOMDirectory: Sendable {
+    public struct Record: Sendable, Equatable {
+        /// PATIENT, STUDY, SERIES, IMAGE, …
+        public let type: String
+        /// Depth in the tree (PATIENT = 0).
+        public let level: Int
+        /// (0004,1500) components as stored, e.g. ["DICOM", "ST000000", "IM000000"].
+        public let referencedFileID: [String]?
+        public let referencedSOPClassUID: String?
+        public let referencedSOPInstanceUID: String?
+        public let referencedTransferSyntaxUID: String?
+        public let patientID: String?
+        public let studyInstanceUID: String?
+        public let seriesInstanceUID: String?
+        public let modality: String?
+        /// File offset of the record's item.
+        public let offset: Int64
+    }
+
+    public struct Issue: Sendable, Equatable, CustomStringConvertible {
+        public let isLoop: Bool
+        public let offset: Int64
+        public let detail: String
+        public var description: String { "\(detail) (record at byte \(offset))" }
+    }
+
+    /// Records in tree order (each followed by its lower-level records).
+    public let records: [Record]
+    public let issues: [Issue]
+
+    static let recordSequence = Tag(0x0004, 0x1220)
+    static let firstRecord = Tag(0x0004, 0x1200)
+    static let nextRecord = Tag(0x0004, 0x1400)
+    static let lowerRecord = Tag(0x0004, 0x1420)
+    static let recordType = Tag(0x0004, 0x1430)
+    static let fileID = Tag(0x0004, 0x1500)
+
+    public static func parse(_ file: DICOMFile, source: any ByteSource, options: ParsingOptions = ParsingOptions()) throws(DICOMParseError) -> DICOMDirectory {
+        guard let sequence = file.dataSet[recordSequence], let items = sequence.items else {
+            throw DICOMParseError(.badDelimiter, at: 0, tag: recordSequence, "no Directory Record Sequence")
+        }
+        let big = file.transferSyntax.bigEndian
+        var byOffset: [Int64: Int] = [:]
+        for (index, item) in items.enumerated() where byOffset[item.offset] == nil { byOffset[item.offset] = index }
+
+        var issues: [Issue] = []
+        var records: [Record] = []
+        let first = file.dataSet.uint32(firstRecord, bigEndian: big).map(Int64.init) ?? 0
+        if first == 0 || byOffset[first] == nil {
+            if !items.isEmpty {
+                issues.append(Issue(isLoop: false, offset: first,
+                                    detail: "the root record offset does not point at a record; records read in sequence order"))
+            }
+            records = items.map { record($0, level: 0, big: big) }
+            return DICOMDirectory(records: records, issues: issues)
+        }
+
+        // Depth-first over (offset, level) with an explicit stack; a visited set breaks loops.
+        var visited = Set<Int64>()
+        var stack: [(offset: Int64, level: Int)] = [(first, 0)]
+        while let (offset, level) = stack.popLast() {
+            guard level < options.maxDepth else {
+                issues.append(Issue(isLoop: false, offset: offset, detail: "records nested deeper than \(options.maxDepth)"))
+                continue
+            }
+            guard let index = byOffset[offset] else {
+                issues.append(Issue(isLoop: false, offset: offset, detail: "a record link points at no record"))
+                continue
+            }
+            guard visited.insert(offset).inserted else {
+                issues.append(Issue(isLoop: true, offset: offset, detail: "a record link points back at an earlier record"))
+                continue
+            }
+            let item = items[index]
+            records.append(record(item, level: level, big: big))
+            // Push next sibling first so the lower level is visited first (tree order).
+            if let next = item.dataSet.uint32(nextRecord, bigEndian: big), next != 0 {
+                stack.append((Int64(next), level))
+            }
+            if let lower = item.dataSet.uint32(lowerRecord, bigEndian: big), lower != 0 {
+                stack.append((Int64(lower), level + 1))
+            }
+        }
+        let unreached = items.count - visited.count
+        if unreached > 0 {
+            issues.append(Issue(isLoop: false, offset: 0, detail: "\(unreached) record(s) are not reachable from the root"))
+        }
+        return DICOMDirectory(records: records, issues: issues)
+    }
+
+    private static func record(_ item: Item, level: Int, big: Bool) -> Record {
+        let ds = item.dataSet
+        let fileID = ds[fileID] != nil ? ds.strings(fileID) : nil
+        return Record(type: ds.string(recordType) ?? "", level: level, referencedFileID: fileID,
+                      referencedSOPClassUID: ds.string(Tag(0x0004, 0x1510)),
+                      referencedSOPInstanceUID: ds.string(Tag(0x0004, 0x1511)),
+                      referencedTransferSyntaxUID: ds.string(Tag(0x0004, 0x1512)),
+                      patientID: ds.string(Tags.patientID), studyInstanceUID: ds.string(Tags.studyInstanceUID),
+                      seriesInstanceUID: ds.string(Tags.seriesInstanceUID), modality: ds.string(Tags.modality),
+                      offset: item.offset)
+    }
+}

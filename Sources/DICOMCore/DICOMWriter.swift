@@ -1,0 +1,202 @@
+public struct WriteOptions: Sendable {
+    public var implementationClassUID: String
+    public var implementationVersionName: String
+
+    public init(implementationClassUID: String, implementationVersionName: String) {
+        self.implementationClassUID = implementationClassUID
+        self.implementationVersionName = implementationVersionName
+    }
+}
+
+/// Writes a new Part 10 file from a parsed model: 128 zero bytes, "DICM", a rebuilt meta group,
+/// and the data set in the transfer syntax it was read in (so value bytes stay identical), except
+/// that deflated data sets are written as explicit VR little endian. Every sequence and item gets
+/// an explicit length; encapsulated Pixel Data keeps the undefined length the standard requires;
+/// retired group lengths are dropped; odd values are padded.
+public enum DICOMWriter {
+    public static func write(_ file: DICOMFile, source: any ByteSource,
+                             to sink: (UnsafeRawBufferPointer) throws -> Void, options: WriteOptions) throws {
+        let syntax = file.transferSyntax.deflated ? TransferSyntax.explicitVRLittleEndian : file.transferSyntax
+        try withoutActuallyEscaping(sink) { sink in
+            var out = Output(sink: sink, source: source)
+            try out.bytes([UInt8](repeating: 0, count: 128) + DICOMReader.magic)
+            let meta = buildMeta(file, syntax: syntax, options: options)
+            let metaEncoder = Encoder(encoding: .init(explicitVR: true, bigEndian: false))
+            try metaEncoder.write(meta, to: &out)
+            let encoder = Encoder(encoding: .init(explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian))
+            try encoder.write(file.dataSet, to: &out)
+            try out.flush()
+        }
+    }
+
+    /// The whole file in memory (tests, small files).
+    public static func data(_ file: DICOMFile, source: any ByteSource, options: WriteOptions) throws -> [UInt8] {
+        var result: [UInt8] = []
+        try write(file, source: source, to: { result.append(contentsOf: $0) }, options: options)
+        return result
+    }
+
+    static func buildMeta(_ file: DICOMFile, syntax: TransferSyntax, options: WriteOptions) -> DataSet {
+        func text(_ string: String, _ vr: VR) -> [UInt8] {
+            var bytes = Array(string.utf8)
+            if bytes.count & 1 == 1 { bytes.append(vr.paddingByte) }
+            return bytes
+        }
+        var meta = file.meta
+        meta.remove(Tags.fileMetaGroupLength)
+        let set = { (tag: Tag, vr: VR, bytes: [UInt8]) in meta.set(DataElement(tag: tag, vr: vr, value: .bytes(.inline(bytes)))) }
+        set(Tags.fileMetaVersion, .OB, [0x00, 0x01])
+        let sopClass = file.dataSet.string(Tags.sopClassUID) ?? file.meta.string(Tags.mediaStorageSOPClassUID) ?? ""
+        let sopInstance = file.dataSet.string(Tags.sopInstanceUID) ?? file.meta.string(Tags.mediaStorageSOPInstanceUID) ?? ""
+        set(Tags.mediaStorageSOPClassUID, .UI, text(sopClass, .UI))
+        set(Tags.mediaStorageSOPInstanceUID, .UI, text(sopInstance, .UI))
+        set(Tags.transferSyntaxUID, .UI, text(syntax.uid, .UI))
+        set(Tags.implementationClassUID, .UI, text(options.implementationClassUID, .UI))
+        set(Tags.implementationVersionName, .SH, text(options.implementationVersionName, .SH))
+        let groupLength = Encoder(encoding: .init(explicitVR: true, bigEndian: false)).size(of: meta)
+        meta.set(DataElement(tag: Tags.fileMetaGroupLength, vr: .UL, value: .bytes(.inline(Encoder.le32(UInt32(groupLength))))))
+        return meta
+    }
+
+    /// Buffered output: small pieces are gathered into 256 KiB chunks; deferred values are copied
+    /// from the source in 1 MiB pieces.
+    struct Output {
+        let sink: (UnsafeRawBufferPointer) throws -> Void
+        let source: any ByteSource
+        var buffer: [UInt8] = []
+
+        init(sink: @escaping (UnsafeRawBufferPointer) throws -> Void, source: any ByteSource) {
+            self.sink = sink
+            self.source = source
+            buffer.reserveCapacity(Output.chunk)
+        }
+
+        static let chunk = 256 << 10
+
+        mutating func bytes<C: Collection>(_ bytes: C) throws where C.Element == UInt8 {
+            if buffer.count + bytes.count > Output.chunk { try flush() }
+            if bytes.count >= Output.chunk {
+                try Array(bytes).withUnsafeBytes { try sink($0) }
+            } else {
+                buffer.append(contentsOf: bytes)
+            }
+        }
+
+        mutating func value(_ value: ValueBytes, pad: UInt8?) throws {
+            switch value {
+            case let .inline(bytes): try self.bytes(bytes)
+            case let .deferred(offset, length):
+                try flush()
+                var done: Int64 = 0
+                while done < length {
+                    let piece = Int(min(length - done, 1 << 20))
+                    let bytes = try source.read(at: offset + done, count: piece)
+                    try bytes.withUnsafeBytes { try sink($0) }
+                    done += Int64(piece)
+                }
+            }
+            if let pad { try bytes(CollectionOfOne(pad)) }
+        }
+
+        mutating func flush() throws {
+            guard !buffer.isEmpty else { return }
+            try buffer.withUnsafeBytes { try sink($0) }
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    struct Encoder {
+        let encoding: DataSetParser.Encoding
+
+        static func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
+
+        func u16(_ v: UInt16) -> [UInt8] {
+            encoding.bigEndian ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)]
+        }
+
+        func u32(_ v: UInt32) -> [UInt8] {
+            encoding.bigEndian ? [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] : DICOMWriter.Encoder.le32(v)
+        }
+
+        /// Group lengths other than the meta group's are retired (PS3.5 §7.2) and dropped.
+        static func isWritten(_ element: DataElement) -> Bool {
+            element.tag.element != 0x0000 || element.tag.group == 0x0002
+        }
+
+        func headerSize(_ vr: VR) -> Int64 { encoding.explicitVR && !vr.usesLongLength ? 8 : 12 - (encoding.explicitVR ? 0 : 4) }
+
+        /// Encoded size of a data set's elements. Recursion depth is bounded by the parser's depth limit.
+        func size(of dataSet: DataSet) -> Int64 {
+            dataSet.elements.reduce(0) { $0 + (Encoder.isWritten($1) ? size(of: $1) : 0) }
+        }
+
+        func valueSize(of element: DataElement) -> Int64 {
+            switch element.value {
+            case let .bytes(value): return (value.length + 1) & ~1
+            case let .sequence(items): return items.reduce(0) { $0 + 8 + size(of: $1.dataSet) }
+            case let .fragments(table, fragments):
+                return ([table] + fragments).reduce(0) { $0 + 8 + (($1.bytes.length + 1) & ~1) } + 8
+            }
+        }
+
+        func size(of element: DataElement) -> Int64 { headerSize(element.vr) + valueSize(of: element) }
+
+        func header(_ tag: Tag, _ vr: VR, length: UInt32) -> [UInt8] {
+            var bytes = u16(tag.group) + u16(tag.element)
+            if encoding.explicitVR {
+                let (a, b) = vr.headerBytes
+                bytes += [a, b]
+                bytes += vr.usesLongLength ? [0, 0] + u32(length) : u16(UInt16(truncatingIfNeeded: length))
+            } else {
+                bytes += u32(length)
+            }
+            return bytes
+        }
+
+        func write(_ dataSet: DataSet, to out: inout Output) throws {
+            for element in dataSet.elements where Encoder.isWritten(element) {
+                try write(element, to: &out)
+            }
+        }
+
+        func write(_ element: DataElement, to out: inout Output) throws {
+            switch element.value {
+            case let .bytes(value):
+                let padded = (value.length + 1) & ~1
+                guard element.vr.usesLongLength || !encoding.explicitVR || padded <= 0xFFFF else {
+                    throw WriteError.valueTooLong(element.tag, padded)
+                }
+                guard padded < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, padded) }
+                try out.bytes(header(element.tag, element.vr, length: UInt32(padded)))
+                try out.value(value, pad: padded == value.length ? nil : element.vr.paddingByte)
+            case let .sequence(items):
+                // An UN sequence is written as SQ: its items were decoded, so their VRs are known.
+                let length = valueSize(of: element)
+                guard length < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, length) }
+                try out.bytes(header(element.tag, .SQ, length: UInt32(length)))
+                for item in items {
+                    try out.bytes(u16(0xFFFE) + u16(0xE000) + u32(UInt32(truncatingIfNeeded: size(of: item.dataSet))))
+                    try write(item.dataSet, to: &out)
+                }
+            case let .fragments(table, fragments):
+                try out.bytes(header(element.tag, element.vr, length: 0xFFFF_FFFF))
+                for fragment in [table] + fragments {
+                    let padded = (fragment.bytes.length + 1) & ~1
+                    guard padded < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, padded) }
+                    try out.bytes(u16(0xFFFE) + u16(0xE000) + u32(UInt32(padded)))
+                    try out.value(fragment.bytes, pad: padded == fragment.bytes.length ? nil : 0)
+                }
+                try out.bytes(u16(0xFFFE) + u16(0xE0DD) + u32(0))
+            }
+        }
+    }
+
+    public enum WriteError: Error, CustomStringConvertible {
+        case valueTooLong(Tag, Int64)
+        public var description: String {
+            switch self {
+            case let .valueTooLong(tag, length): "\(tag) value of \(length) bytes does not fit its VR's 16-bit length"
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+/// A FAT12/16/32 volume read in user space from an image file, a partition inside it, or a raw
+/// device (never mounted: THREATS.md 17).
+///
+/// Cluster chains are bounded by the size of their file, loops and cross-links between files are
+/// found with a volume-wide cluster bitmap (THREATS.md 14), directory cycles are refused, and
+/// every name goes through `MediaPath`.
+public final class FATVolume: Volume {
+    public let filesystem = FilesystemType.vfat
+    public private(set) var label: String
+    let image: SystemFile
+    let boot: FATBootSector
+    private let offset: Int64
+    private let table: FATTable
+    /// Clusters already claimed by a file or directory in this walk.
+    private var owners: [UInt64]
+
+    public init(image: SystemFile, offset: Int64 = 0, length: Int64? = nil) throws(MediaError) {
+        let volumeLength = length ?? (image.size - offset)
+        guard offset >= 0, volumeLength > 0, offset + volumeLength <= image.size else {
+            throw .corrupt("FAT volume at \(offset) (\(volumeLength) bytes) lies outside the \(image.size)-byte source")
+        }
+        let sector = try image.readBytes(at: offset, count: 512)
+        boot = try FATBootSector(sector, volumeLength: volumeLength)
+        self.image = image
+        self.offset = offset
+        table = FATTable(image: image, boot: boot, volumeOffset: offset)
+        label = boot.label
+        owners = []
+    }
+
+    private func claim(_ runs: [ClosedRange<UInt32>], what: String) throws(MediaError) {
+        for run in runs {
+            for cluster in run {
+                let word = Int(cluster / 64), bit = UInt64(1) << UInt64(cluster % 64)
+                if owners[word] & bit != 0 { throw .crossLink("\(what) shares cluster \(cluster) with another file or directory") }
+                owners[word] |= bit
+            }
+        }
+    }
+
+    private struct Directory {
+        let path: MediaPath
+        /// nil: the fixed FAT12/16 root directory region.
+        let runs: [ClosedRange<UInt32>]?
+        let cluster: UInt32
+        /// Clusters of this directory and its ancestors: a subdirectory pointing at one is a cycle.
+        let ancestors: Set<UInt32>
+    }
+
+    private func directoryBytes(_ directory: Directory) throws(MediaError) -> [UInt8] {
+        guard let runs = directory.runs else {
+            let bytes = try image.readBytes(at: offset + boot.rootDirectoryOffset, count: Int(boot.rootDirectorySize))
+            guard bytes.count == Int(boot.rootDirectorySize) else { throw .shortRead("FAT root directory") }
+            return bytes
+        }
+        var bytes: [UInt8] = []
+        for run in runs {
+            let length = Int(run.upperBound - run.lowerBound + 1) * boot.clusterSize
+            let chunk = try image.readBytes(at: offset + boot.clusterOffset(run.lowerBound), count: length)
+            guard chunk.count == length else { throw .shortRead("\(directory.path): directory cluster \(run.lowerBound)") }
+            bytes += chunk
+        }
+        return bytes
+    }
+
+    /// Most entries a directory may have (the FAT specification caps a directory at 65,536).
+    static let maxDirectoryBytes = 65_536 * 32
+
+    public func walk(limits: WalkLimits, visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void) {
+        owners = [UInt64](repeating: 0, count: Int(boot.clusterCount / 64) + 2)
+        var budget = WalkBudget(limits)
+        var pending: [Directory] = []
+        do {
+            if boot.kind == .fat32 {
+                let runs = try table.chain(from: boot.rootCluster, maxClusters: FATVolume.maxDirectoryBytes / boot.clusterSize + 1, what: "root directory")
+                try claim(runs, what: "root directory")
+                pending.append(Directory(path: .root, runs: runs, cluster: boot.rootCluster, ancestors: [boot.rootCluster]))
+            } else {
+                pending.append(Directory(path: .root, runs: nil, cluster: 0, ancestors: [0]))
+            }
+        } catch {
+            problem(MediaProblem(path: .root, error: error))
+            return
+        }
+        while let directory = pending.popLast(), !budget.exhausted {
+            let bytes: [UInt8]
+            do { bytes = try directoryBytes(directory) } catch {
+                problem(MediaProblem(path: directory.path, error: error))
+                continue
+            }
+            var subdirectories: [Directory] = []
+            listEntries(bytes, in: directory, budget: &budget, visit: visit, problem: problem) { entry, cluster in
+                guard entry.path.depth < limits.maxDepth else {
+                    problem(MediaProblem(path: entry.path, error: .limitExceeded("\(entry.path) is deeper than \(limits.maxDepth) levels; not listed")))
+                    return
+                }
+                subdirectories.append(Directory(path: entry.path, runs: nil, cluster: cluster,
+                                                ancestors: directory.ancestors.union([cluster])))
+            }
+            // Resolve chains now, in listing order, so the stack pops them in name order.
+            for sub in subdirectories.reversed() {
+                do {
+                    guard !directory.ancestors.contains(sub.cluster), sub.cluster != 0, sub.cluster != boot.rootCluster else {
+                        throw MediaError.loop("\(sub.path) points back at an enclosing directory")
+                    }
+                    let runs = try table.chain(from: sub.cluster, maxClusters: FATVolume.maxDirectoryBytes / boot.clusterSize + 1,
+                                               what: sub.path.description)
+                    if runs.contains(where: { run in directory.ancestors.contains { run.contains($0) } }) {
+                        throw MediaError.loop("\(sub.path) shares clusters with an enclosing directory")
+                    }
+                    try claim(runs, what: sub.path.description)
+                    pending.append(Directory(path: sub.path, runs: runs, cluster: sub.cluster, ancestors: sub.ancestors))
+                } catch {
+                    problem(MediaProblem(path: sub.path, error: error as? MediaError ?? .corrupt("\(error)")))
+                }
+            }
+        }
+    }
+
+    /// Decodes one directory's 32-byte entries: LFN runs (checksum-verified) then the 8.3 entry.
+    private func listEntries(_ bytes: [UInt8], in directory: Directory, budget: inout WalkBudget,
+                             visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void,
+                             subdirectory: (MediaEntry, UInt32) -> Void) {
+        var lfn: [UInt16] = []
+        var lfnChecksum: UInt8?
+        var lfnExpected = 0
+        var index = 0
+        while index + 32 <= min(bytes.count, FATVolume.maxDirectoryBytes), !budget.exhausted {
+            let e = bytes[index..<index + 32]
+            index += 32
+            let first = e[e.startIndex], attributes = e[e.startIndex + 11]
+            if first == 0x00 { break }
+            if first == 0xE5 { lfn = []; lfnChecksum = nil; continue }
+            if attributes & 0x3F == 0x0F {
+                let order = Int(first & 0x1F)
+                if first & 0x40 != 0 {
+                    lfn = []
+                    lfnExpected = order
+                    lfnChecksum = e[e.startIndex + 13]
+                } else if order != lfnExpected - 1 || lfnChecksum != e[e.startIndex + 13] {
+                    lfnChecksum = nil
+                }
+                lfnExpected = order
+                lfn = FATNames.lfnUnits(e) + lfn
+                continue
+            }
+            let short = Array(e[e.startIndex..<e.startIndex + 11])
+            if attributes & 0x08 != 0 {
+                if directory.path == .root && attributes & 0x10 == 0 { label = FATNames.shortName(short, flags: 0, label: true) }
+                lfn = []; lfnChecksum = nil
+                continue
+            }
+            if short[0] == 0x2E { lfn = []; lfnChecksum = nil; continue }  // "." and ".."
+            var name = FATNames.shortName(short, flags: e[e.startIndex + 12])
+            if !lfn.isEmpty {
+                if let checksum = lfnChecksum, checksum == FATNames.checksum(e[e.startIndex..<e.startIndex + 11]), lfnExpected == 1 {
+                    let units = lfn.prefix { $0 != 0x0000 }
+                    name = String(decoding: units, as: UTF16.self)
+                } else {
+                    problem(MediaProblem(path: directory.path, error: .corrupt("long name for \(name) fails its checksum; short name used")))
+                }
+            }
+            lfn = []; lfnChecksum = nil
+            let hi = boot.kind == .fat32 ? UInt32(e[e.startIndex + 20]) | UInt32(e[e.startIndex + 21]) << 8 : 0
+            let cluster = hi << 16 | UInt32(e[e.startIndex + 26]) | UInt32(e[e.startIndex + 27]) << 8
+            let size = Int64(UInt32(e[e.startIndex + 28]) | UInt32(e[e.startIndex + 29]) << 8
+                | UInt32(e[e.startIndex + 30]) << 16 | UInt32(e[e.startIndex + 31]) << 24)
+            let path: MediaPath
+            do { path = try directory.path.appending(name) } catch {
+                problem(MediaProblem(path: directory.path, error: error))
+                continue
+            }
+            let isDirectory = attributes & 0x10 != 0
+            let kind: MediaEntry.Kind = isDirectory ? .directory : .file
+            if let error = budget.admit(path, kind: kind, size: isDirectory ? 0 : size) {
+                problem(MediaProblem(path: path, error: error))
+                continue
+            }
+            let entry = MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : size, locator: .init(start: Int64(cluster)))
+            if isDirectory {
+                visit(entry)
+                subdirectory(entry, cluster)
+                continue
+            }
+            do {
+                if size > 0 {
+                    let needed = Int((size + Int64(boot.clusterSize) - 1) / Int64(boot.clusterSize))
+                    guard needed <= Int(boot.clusterCount) else {
+                        throw MediaError.corrupt("\(path) claims \(size) bytes, more than the volume holds")
+                    }
+                    let runs = try table.chain(from: cluster, maxClusters: needed, what: path.description)
+                    let clusters = runs.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 }
+                    guard clusters == needed else {
+                        throw MediaError.shortRead("\(path): chain of \(clusters) cluster(s) for \(size) bytes")
+                    }
+                    try claim(runs, what: path.description)
+                }
+                visit(entry)
+            } catch {
+                problem(MediaProblem(path: path, error: error as? MediaError ?? .corrupt("\(error)")))
+            }
+        }
+    }
+
+    public func open(_ entry: MediaEntry) throws(MediaError) -> any MediaFile {
+        guard entry.kind == .file, entry.locator.start >= 0, entry.locator.start <= Int64(UInt32.max) else {
+            throw .corrupt("\(entry.path) is not a file of this volume")
+        }
+        guard entry.size > 0 else { return FATFile(entry: entry, runs: [], volume: self) }
+        let needed = Int((entry.size + Int64(boot.clusterSize) - 1) / Int64(boot.clusterSize))
+        let runs = try table.chain(from: UInt32(entry.locator.start), maxClusters: needed, what: entry.path.description)
+        return FATFile(entry: entry, runs: runs, volume: self)
+    }
+
+    func readData(cluster: UInt32, offsetInRun: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int {
+        try image.read(at: offset + boot.clusterOffset(cluster) + offsetInRun, into: buffer)
+    }
+}
+
+/// A file on a FAT volume: its validated cluster runs, read with one `pread` per run.
+final class FATFile: MediaFile {
+    let entry: MediaEntry
+    private let runs: [ClosedRange<UInt32>]
+    private let volume: FATVolume
+
+    init(entry: MediaEntry, runs: [ClosedRange<UInt32>], volume: FATVolume) {
+        self.entry = entry; self.runs = runs; self.volume = volume
+    }
+
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int {
+        guard offset >= 0 else { throw .corrupt("negative offset in \(entry.path)") }
+        guard offset < entry.size, buffer.count > 0 else { return 0 }
+        let clusterSize = Int64(volume.boot.clusterSize)
+        var runStart: Int64 = 0
+        for run in runs {
+            let runLength = Int64(run.upperBound - run.lowerBound + 1) * clusterSize
+            if offset < runStart + runLength {
+                let within = offset - runStart
+                let wanted = Int(min(Int64(buffer.count), runLength - within, entry.size - offset))
+                let got = try volume.readData(cluster: run.lowerBound, offsetInRun: within,
+                                              into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]))
+                guard got == wanted else { throw .shortRead("\(entry.path) ended at byte \(offset + Int64(got)) of \(entry.size)") }
+                return got
+            }
+            runStart += runLength
+        }
+        throw .shortRead("\(entry.path): clusters end before byte \(offset)")
+    }
+}

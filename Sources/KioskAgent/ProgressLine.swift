@@ -11,12 +11,13 @@ final class ProgressLine {
     private var files = 0
     private var bytes: Int64 = 0
     private var started = Date()
-    private var lastDraw = Date.distantPast
+    private var lastDraw = Date()
 
     func start(files: Int, bytes: Int64) {
         totalFiles = files
         totalBytes = bytes
         started = Date()
+        lastDraw = started  // short media finish without a progress line
     }
 
     func advance(file: MediaEntry) {
@@ -29,7 +30,7 @@ final class ProgressLine {
     }
 
     func finish() {
-        if interactive && lastDraw != .distantPast { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if interactive && lastDraw > started { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 
     private func draw(_ now: Date) {

@@ -6,9 +6,10 @@ import XCTest
 /// test set), the non-DICOM content discs carry, then an ISO (genisoimage) or FAT (mkfs.vfat +
 /// mcopy) image of it — made by the real tools, never mounted.
 enum IngestFixtures {
-    /// pydicom test files that are valid single-instance images, copied under DICOM/.
-    static let validFiles = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm",
-                             "rtplan.dcm", "SC_rgb_rle.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm", "waveform_ecg.dcm"]
+    /// pydicom test files that are valid, with distinct SOP Instance UIDs (several of pydicom's files
+    /// are one instance in different encodings), copied under DICOM/.
+    static let validFiles = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm", "rtplan.dcm",
+                             "image_dfl.dcm", "liver_expb_1frame.dcm", "waveform_ecg.dcm", "rtdose_rle.dcm"]
 
     struct Tree {
         let root: URL

@@ -51,7 +51,7 @@ public enum MediaSource {
         case .iso9660: return try ISO9660Volume(path: path)
         case .udf: return try UDFVolume(path: path)
         case .vfat: return try FATVolume(image: SystemFile(readOnly: path), offset: offset, length: length)
-        case .exfat: throw .unsupported("exFAT is recognised but not yet read by this build")
+        case .exfat: return try ExFATVolume(image: SystemFile(readOnly: path), offset: offset, length: length)
         case .directory: return try DirectoryVolume(path: path)
         }
     }

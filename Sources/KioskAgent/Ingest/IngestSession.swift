@@ -50,7 +50,6 @@ final class IngestSession {
         }
         let volume = opened.volume
         report.source.filesystem = volume.filesystem.rawValue
-        report.source.label = volume.label
         report.media.findings += opened.notes.map { Finding("media.probe", .info, $0) }
 
         var limits = WalkLimits()
@@ -59,6 +58,8 @@ final class IngestSession {
         limits.maxTotalBytes = settings.configuration.maxTotalBytes
         limits.maxFileSize = settings.configuration.maxFileSize
         let inventory = MediaInventory(volume: volume, limits: limits)
+        // FAT and exFAT keep their label in the root directory: known only after the walk.
+        report.source.label = volume.label
         report.media.findings += inventory.findings
         records = Array(repeating: nil, count: inventory.files.count)
         settings.progress?.start(files: inventory.files.count, bytes: inventory.files.reduce(0) { $0 + $1.size })

@@ -112,33 +112,8 @@ final class HostileInputTests: XCTestCase {
     func testDICOMDIRLoopAndTraversalAreReported() throws {
         let dir = try TestSupport.TemporaryDirectory("dicomdir")
         let out = dir.path("DICOMDIR")
-        // pydicom writes a real DICOMDIR, then we point the second record's "next" back at the first.
-        try TestSupport.python("""
-            import sys
-            from pydicom.dataset import Dataset, FileMetaDataset
-            from pydicom.sequence import Sequence
-            from pydicom.uid import ExplicitVRLittleEndian
-            ds = Dataset()
-            ds.file_meta = FileMetaDataset()
-            ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.1.3.10'
-            ds.file_meta.MediaStorageSOPInstanceUID = '1.2.3.4'
-            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds.FileSetID = 'TEST'
-            recs = []
-            for i, path in enumerate([['DICOM', 'IM1'], ['..', '..', 'etc', 'passwd']]):
-                r = Dataset()
-                r.OffsetOfTheNextDirectoryRecord = 0
-                r.RecordInUseFlag = 0xFFFF
-                r.OffsetOfReferencedLowerLevelDirectoryEntity = 0
-                r.DirectoryRecordType = 'IMAGE'
-                r.ReferencedFileID = path
-                recs.append(r)
-            ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = 0
-            ds.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity = 0
-            ds.FileSetConsistencyFlag = 0
-            ds.DirectoryRecordSequence = Sequence(recs)
-            ds.save_as(sys.argv[1], enforce_file_format=True)
-            """, [out])
+        // pydicom writes a real DICOMDIR; then the second record's "next" is pointed back at the first.
+        try TestSupport.writeDICOMDIR(referencing: [["DICOM", "IM1"], ["..", "..", "etc", "passwd"]], to: out)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
         // Find both items (FFFE,E000) inside the record sequence and link them into a cycle.
         let itemTag: [UInt8] = [0xFE, 0xFF, 0x00, 0xE0]

@@ -32,28 +32,7 @@ final class IntakeTests: XCTestCase {
         let ct = try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm")
         try FileManager.default.copyItem(at: ct, to: root.appendingPathComponent("DICOM/IM1"))
         try FileManager.default.copyItem(at: ct, to: root.appendingPathComponent("DICOM/IM2"))
-        try TestSupport.python("""
-            import sys
-            from pydicom.dataset import Dataset, FileMetaDataset
-            from pydicom.sequence import Sequence
-            from pydicom.uid import ExplicitVRLittleEndian
-            ds = Dataset()
-            ds.file_meta = FileMetaDataset()
-            ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.1.3.10'
-            ds.file_meta.MediaStorageSOPInstanceUID = '1.2.3.4'
-            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            recs = []
-            for path in [['DICOM', 'IM1'], ['..', '..', 'etc', 'passwd'], ['DICOM', 'IM9']]:
-                r = Dataset()
-                r.OffsetOfTheNextDirectoryRecord = 0
-                r.OffsetOfReferencedLowerLevelDirectoryEntity = 0
-                r.DirectoryRecordType = 'IMAGE'
-                r.ReferencedFileID = path
-                recs.append(r)
-            ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = 0
-            ds.DirectoryRecordSequence = Sequence(recs)
-            ds.save_as(sys.argv[1], enforce_file_format=True)
-            """, [root.appendingPathComponent("DICOMDIR").path])
+        try TestSupport.writeDICOMDIR(referencing: [["DICOM", "IM1"], ["..", "..", "etc", "passwd"], ["DICOM", "IM9"]], to: root.appendingPathComponent("DICOMDIR").path)
         let volume = try DirectoryVolume(path: root.path)
         let inventory = MediaInventory(volume: volume, limits: WalkLimits())
         let bytes = [UInt8](try Data(contentsOf: root.appendingPathComponent("DICOMDIR")))

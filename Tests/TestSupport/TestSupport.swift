@@ -115,6 +115,38 @@ public enum TestSupport {
                        environment: ["PYTHONPATH": pythonPath], check: check, file: file, line: line)
     }
 
+    /// Writes a DICOMDIR with pydicom whose IMAGE records reference `fileIDs` (components as
+    /// given, so hostile ones such as `..` can be written), with zero offsets for the caller to patch.
+    public static func writeDICOMDIR(referencing fileIDs: [[String]], to path: String) throws {
+        let list = "[" + fileIDs.map { "[" + $0.map { "'\($0)'" }.joined(separator: ", ") + "]" }.joined(separator: ", ") + "]"
+        try python("""
+            import sys
+            from pydicom.dataset import Dataset, FileMetaDataset
+            from pydicom.sequence import Sequence
+            from pydicom.uid import ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = FileMetaDataset()
+            ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.1.3.10'
+            ds.file_meta.MediaStorageSOPInstanceUID = '1.2.3.4'
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds.FileSetID = 'TEST'
+            records = []
+            for path in \(list):
+                r = Dataset()
+                r.OffsetOfTheNextDirectoryRecord = 0
+                r.RecordInUseFlag = 0xFFFF
+                r.OffsetOfReferencedLowerLevelDirectoryEntity = 0
+                r.DirectoryRecordType = 'IMAGE'
+                r.ReferencedFileID = path
+                records.append(r)
+            ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = 0
+            ds.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity = 0
+            ds.FileSetConsistencyFlag = 0
+            ds.DirectoryRecordSequence = Sequence(records)
+            ds.save_as(sys.argv[1], enforce_file_format=True)
+            """, [path])
+    }
+
     /// A fresh directory under the system temporary directory, removed by `cleanUp()`.
     public final class TemporaryDirectory: @unchecked Sendable {
         public let url: URL

@@ -7,7 +7,7 @@ public final class ExFATVolume: Volume {
     private let image: SystemFile
     private let boot: ExFATBootSector
     private let offset: Int64
-    private var owners: [UInt64] = []
+    private var owners = ClusterOwnership(clusterCount: 0)
 
     public init(image: SystemFile, offset: Int64 = 0, length: Int64? = nil) throws(MediaError) {
         let volumeLength = length ?? (image.size - offset)
@@ -58,16 +58,6 @@ public final class ExFATVolume: Volume {
         return runs
     }
 
-    private func claim(_ runs: [ClosedRange<UInt32>], what: String) throws(MediaError) {
-        for run in runs {
-            for cluster in run {
-                let word = Int(cluster / 64), bit = UInt64(1) << UInt64(cluster % 64)
-                if owners[word] & bit != 0 { throw .crossLink("\(what) shares cluster \(cluster) with another file or directory") }
-                owners[word] |= bit
-            }
-        }
-    }
-
     private func bytes(of runs: [ClosedRange<UInt32>], length: Int64, what: MediaPath) throws(MediaError) -> [UInt8] {
         var out: [UInt8] = []
         for run in runs where Int64(out.count) < length {
@@ -86,7 +76,7 @@ public final class ExFATVolume: Volume {
     }
 
     public func walk(limits: WalkLimits, visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void) {
-        owners = [UInt64](repeating: 0, count: Int(boot.clusterCount / 64) + 2)
+        owners = ClusterOwnership(clusterCount: boot.clusterCount)
         var budget = WalkBudget(limits)
         var pending: [Directory] = []
         do {
@@ -105,7 +95,7 @@ public final class ExFATVolume: Volume {
                 if next == 0xFFFF_FFFF { break }
                 cluster = next
             }
-            try claim(runs, what: "root directory")
+            try owners.claim(runs, what: "root directory")
             pending.append(Directory(path: .root, runs: runs, length: Int64(runs.count) * Int64(boot.clusterSize)))
         } catch {
             problem(MediaProblem(path: .root, error: error as? MediaError ?? .corrupt("\(error)")))
@@ -177,7 +167,7 @@ public final class ExFATVolume: Volume {
                         throw MediaError.limitExceeded("\(path) directory larger than \(ExFATVolume.maxDirectoryBytes) bytes")
                     }
                     let runs = try self.runs(first: first, length: dataLength, contiguous: contiguous, what: path.description)
-                    try claim(runs, what: path.description)
+                    try owners.claim(runs, what: path.description)
                     let locator = MediaEntry.Locator(start: Int64(first), extra: contiguous ? 1 : 0)
                     visit(MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : dataLength, locator: locator))
                     if isDirectory {
@@ -201,7 +191,8 @@ public final class ExFATVolume: Volume {
         }
         let runs = try self.runs(first: UInt32(entry.locator.start), length: entry.size,
                                  contiguous: entry.locator.extra == 1, what: entry.path.description)
-        return ExFATFile(entry: entry, runs: runs, image: image, base: offset, boot: boot)
+        let boot = boot, base = offset
+        return ClusterRunFile(entry: entry, runs: runs, image: image, clusterSize: boot.clusterSize) { base + boot.clusterOffset($0) }
     }
 
     /// The entry-set checksum (exFAT §6.3.3), skipping the SetChecksum field itself.
@@ -219,37 +210,5 @@ public final class ExFATVolume: Volume {
             return at + 1 < bytes.count ? UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 : nil
         }
         return String(decoding: code.prefix { $0 != 0 }, as: UTF16.self)
-    }
-}
-
-/// A file on an exFAT volume, read run by run with `pread`.
-final class ExFATFile: MediaFile {
-    let entry: MediaEntry
-    private let runs: [ClosedRange<UInt32>]
-    private let image: SystemFile
-    private let base: Int64
-    private let boot: ExFATBootSector
-
-    init(entry: MediaEntry, runs: [ClosedRange<UInt32>], image: SystemFile, base: Int64, boot: ExFATBootSector) {
-        self.entry = entry; self.runs = runs; self.image = image; self.base = base; self.boot = boot
-    }
-
-    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int {
-        guard offset >= 0 else { throw .corrupt("negative offset in \(entry.path)") }
-        guard offset < entry.size, buffer.count > 0 else { return 0 }
-        var runStart: Int64 = 0
-        for run in runs {
-            let runLength = Int64(run.upperBound - run.lowerBound + 1) * Int64(boot.clusterSize)
-            if offset < runStart + runLength {
-                let within = offset - runStart
-                let wanted = Int(min(Int64(buffer.count), runLength - within, entry.size - offset))
-                let got = try image.read(at: base + boot.clusterOffset(run.lowerBound) + within,
-                                         into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]))
-                guard got == wanted else { throw .shortRead("\(entry.path) ended at byte \(offset + Int64(got)) of \(entry.size)") }
-                return got
-            }
-            runStart += runLength
-        }
-        throw .shortRead("\(entry.path): clusters end before byte \(offset)")
     }
 }

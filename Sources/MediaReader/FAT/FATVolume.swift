@@ -12,7 +12,7 @@ public final class FATVolume: Volume {
     private let offset: Int64
     private let table: FATTable
     /// Clusters already claimed by a file or directory in this walk.
-    private var owners: [UInt64]
+    private var owners = ClusterOwnership(clusterCount: 0)
 
     public init(image: SystemFile, offset: Int64 = 0, length: Int64? = nil) throws(MediaError) {
         let volumeLength = length ?? (image.size - offset)
@@ -25,17 +25,6 @@ public final class FATVolume: Volume {
         self.offset = offset
         table = FATTable(image: image, boot: boot, volumeOffset: offset)
         label = boot.label
-        owners = []
-    }
-
-    private func claim(_ runs: [ClosedRange<UInt32>], what: String) throws(MediaError) {
-        for run in runs {
-            for cluster in run {
-                let word = Int(cluster / 64), bit = UInt64(1) << UInt64(cluster % 64)
-                if owners[word] & bit != 0 { throw .crossLink("\(what) shares cluster \(cluster) with another file or directory") }
-                owners[word] |= bit
-            }
-        }
     }
 
     private struct Directory {
@@ -67,13 +56,13 @@ public final class FATVolume: Volume {
     static let maxDirectoryBytes = 65_536 * 32
 
     public func walk(limits: WalkLimits, visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void) {
-        owners = [UInt64](repeating: 0, count: Int(boot.clusterCount / 64) + 2)
+        owners = ClusterOwnership(clusterCount: boot.clusterCount)
         var budget = WalkBudget(limits)
         var pending: [Directory] = []
         do {
             if boot.kind == .fat32 {
                 let runs = try table.chain(from: boot.rootCluster, maxClusters: FATVolume.maxDirectoryBytes / boot.clusterSize + 1, what: "root directory")
-                try claim(runs, what: "root directory")
+                try owners.claim(runs, what: "root directory")
                 pending.append(Directory(path: .root, runs: runs, cluster: boot.rootCluster, ancestors: [boot.rootCluster]))
             } else {
                 pending.append(Directory(path: .root, runs: nil, cluster: 0, ancestors: [0]))
@@ -108,7 +97,7 @@ public final class FATVolume: Volume {
                     if runs.contains(where: { run in directory.ancestors.contains { run.contains($0) } }) {
                         throw MediaError.loop("\(sub.path) shares clusters with an enclosing directory")
                     }
-                    try claim(runs, what: sub.path.description)
+                    try owners.claim(runs, what: sub.path.description)
                     pending.append(Directory(path: sub.path, runs: runs, cluster: sub.cluster, ancestors: sub.ancestors))
                 } catch {
                     problem(MediaProblem(path: sub.path, error: error as? MediaError ?? .corrupt("\(error)")))
@@ -193,7 +182,7 @@ public final class FATVolume: Volume {
                     guard clusters == needed else {
                         throw MediaError.shortRead("\(path): chain of \(clusters) cluster(s) for \(size) bytes")
                     }
-                    try claim(runs, what: path.description)
+                    try owners.claim(runs, what: path.description)
                 }
                 visit(entry)
             } catch {
@@ -206,44 +195,14 @@ public final class FATVolume: Volume {
         guard entry.kind == .file, entry.locator.start >= 0, entry.locator.start <= Int64(UInt32.max) else {
             throw .corrupt("\(entry.path) is not a file of this volume")
         }
-        guard entry.size > 0 else { return FATFile(entry: entry, runs: [], volume: self) }
+        guard entry.size > 0 else { return file(entry, runs: []) }
         let needed = Int((entry.size + Int64(boot.clusterSize) - 1) / Int64(boot.clusterSize))
         let runs = try table.chain(from: UInt32(entry.locator.start), maxClusters: needed, what: entry.path.description)
-        return FATFile(entry: entry, runs: runs, volume: self)
+        return file(entry, runs: runs)
     }
 
-    func readData(cluster: UInt32, offsetInRun: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int {
-        try image.read(at: offset + boot.clusterOffset(cluster) + offsetInRun, into: buffer)
-    }
-}
-
-/// A file on a FAT volume: its validated cluster runs, read with one `pread` per run.
-final class FATFile: MediaFile {
-    let entry: MediaEntry
-    private let runs: [ClosedRange<UInt32>]
-    private let volume: FATVolume
-
-    init(entry: MediaEntry, runs: [ClosedRange<UInt32>], volume: FATVolume) {
-        self.entry = entry; self.runs = runs; self.volume = volume
-    }
-
-    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int {
-        guard offset >= 0 else { throw .corrupt("negative offset in \(entry.path)") }
-        guard offset < entry.size, buffer.count > 0 else { return 0 }
-        let clusterSize = Int64(volume.boot.clusterSize)
-        var runStart: Int64 = 0
-        for run in runs {
-            let runLength = Int64(run.upperBound - run.lowerBound + 1) * clusterSize
-            if offset < runStart + runLength {
-                let within = offset - runStart
-                let wanted = Int(min(Int64(buffer.count), runLength - within, entry.size - offset))
-                let got = try volume.readData(cluster: run.lowerBound, offsetInRun: within,
-                                              into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]))
-                guard got == wanted else { throw .shortRead("\(entry.path) ended at byte \(offset + Int64(got)) of \(entry.size)") }
-                return got
-            }
-            runStart += runLength
-        }
-        throw .shortRead("\(entry.path): clusters end before byte \(offset)")
+    private func file(_ entry: MediaEntry, runs: [ClosedRange<UInt32>]) -> any MediaFile {
+        let boot = boot, base = offset
+        return ClusterRunFile(entry: entry, runs: runs, image: image, clusterSize: boot.clusterSize) { base + boot.clusterOffset($0) }
     }
 }

@@ -41,6 +41,18 @@ public enum DICOMReader {
             }
         }
 
+        // Some writers label an implicit VR data set as explicit: when no VR follows the first tag
+        // but a plausible implicit length does, read it as implicit VR (as pydicom and dcmtk do).
+        if syntax.explicitVR && !syntax.bigEndian && !syntax.deflated && cursor.remaining >= 8 {
+            let header = try cursor.peek(8)
+            if VR(header[header.startIndex + 4], header[header.startIndex + 5]) == nil,
+               Int64(header.u32(4, bigEndian: false)) <= cursor.remaining - 8 {
+                issues.append(ParseIssue(.unknownVR, at: dataStart, "labelled \(syntax.name) but encoded in implicit VR"))
+                syntax = syntax.encapsulated
+                    ? TransferSyntax(uid: syntax.uid, explicitVR: false, encapsulated: true, name: syntax.name + " (implicit VR)")
+                    : .implicitVRLittleEndian
+            }
+        }
         let encoding = DataSetParser.Encoding(explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian)
         if syntax.deflated {
             let compressed: [UInt8]

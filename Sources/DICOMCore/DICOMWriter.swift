@@ -11,12 +11,16 @@ public struct WriteOptions: Sendable {
 /// Writes a new Part 10 file from a parsed model: 128 zero bytes, "DICM", a rebuilt meta group,
 /// and the data set in the transfer syntax it was read in (so value bytes stay identical), except
 /// that deflated data sets are written as explicit VR little endian. Every sequence and item gets
-/// an explicit length; encapsulated Pixel Data keeps the undefined length the standard requires;
+/// an explicit length (except unknown sequences in implicit VR, see `write`); encapsulated Pixel
+/// Data keeps the undefined length the standard requires;
 /// retired group lengths are dropped; odd values are padded.
 public enum DICOMWriter {
     public static func write(_ file: DICOMFile, source: any ByteSource,
                              to sink: (UnsafeRawBufferPointer) throws -> Void, options: WriteOptions) throws {
-        let syntax = file.transferSyntax.deflated ? TransferSyntax.explicitVRLittleEndian : file.transferSyntax
+        // The transfer syntax the UID names (a data set mislabelled on read is written as labelled;
+        // little endian values are the same bytes either way), deflate undone.
+        let named = TransferSyntax.known(file.transferSyntax.uid) ?? file.transferSyntax
+        let syntax = named.deflated ? TransferSyntax.explicitVRLittleEndian : named
         try withoutActuallyEscaping(sink) { sink in
             var out = Output(sink: sink, source: source)
             try out.bytes([UInt8](repeating: 0, count: 128) + DICOMReader.magic)
@@ -133,7 +137,9 @@ public enum DICOMWriter {
         func valueSize(of element: DataElement) -> Int64 {
             switch element.value {
             case let .bytes(value): return (value.length + 1) & ~1
-            case let .sequence(items): return items.reduce(0) { $0 + 8 + size(of: $1.dataSet) }
+            case let .sequence(items):
+                let delimiter: Int64 = !encoding.explicitVR && DataDictionary.entry(for: element.tag)?.vr != .SQ ? 8 : 0
+                return items.reduce(delimiter) { $0 + 8 + size(of: $1.dataSet) }
             case let .fragments(table, fragments):
                 return ([table] + fragments).reduce(0) { $0 + 8 + (($1.bytes.length + 1) & ~1) } + 8
             }
@@ -171,15 +177,20 @@ public enum DICOMWriter {
                 try out.value(value, pad: padded == value.length ? nil : element.vr.paddingByte)
             case let .sequence(items):
                 // An UN sequence is written as SQ: its items were decoded, so their VRs are known.
+                // In implicit VR a sequence the dictionary does not know (private, unknown) keeps
+                // its undefined length: with a defined length no reader could tell it from bytes.
+                let undefined = !encoding.explicitVR && DataDictionary.entry(for: element.tag)?.vr != .SQ
                 let length = valueSize(of: element)
                 guard length < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, length) }
-                try out.bytes(header(element.tag, .SQ, length: UInt32(length)))
+                try out.bytes(header(element.tag, .SQ, length: undefined ? 0xFFFF_FFFF : UInt32(length)))
                 for item in items {
                     try out.bytes(u16(0xFFFE) + u16(0xE000) + u32(UInt32(truncatingIfNeeded: size(of: item.dataSet))))
                     try write(item.dataSet, to: &out)
                 }
+                if undefined { try out.bytes(u16(0xFFFE) + u16(0xE0DD) + u32(0)) }
             case let .fragments(table, fragments):
-                try out.bytes(header(element.tag, element.vr, length: 0xFFFF_FFFF))
+                // Encapsulated Pixel Data is OB (PS3.5 §A.4).
+                try out.bytes(header(element.tag, .OB, length: 0xFFFF_FFFF))
                 for fragment in [table] + fragments {
                     let padded = (fragment.bytes.length + 1) & ~1
                     guard padded < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, padded) }

@@ -68,6 +68,26 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(uids(fatReport), uids(dirReport))
     }
 
+    /// A USB stick as a whole-disk image: an MBR, then a FAT partition at 1 MiB.
+    func testPartitionedStickIsReadFromItsFATPartition() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-mbr")
+        let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm", "rtplan.dcm"], withDICOMDIR: false)
+        let partition = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try IngestFixtures.fat(tree, in: dir))))
+        var disk = [UInt8](repeating: 0, count: 1 << 20)
+        let sectors = UInt32(partition.count / 512)
+        let entry: [UInt8] = [0x00, 0, 0, 0, 0x0C, 0, 0, 0] + withUnsafeBytes(of: UInt32(2048).littleEndian, Array.init)
+            + withUnsafeBytes(of: sectors.littleEndian, Array.init)
+        disk.replaceSubrange(0x1BE..<0x1CE, with: entry)
+        disk[510] = 0x55; disk[511] = 0xAA
+        try Data(disk + partition).write(to: URL(fileURLWithPath: dir.path("disk.img")))
+        let (result, report) = try ingest(dir.path("disk.img"), dir)
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        XCTAssertEqual((report["source"] as? [String: Any])?["filesystem"] as? String, "vfat")
+        XCTAssertEqual(totals(report)["delivered"], 2)
+        let notes = ((report["media"] as? [String: Any])?["findings"] as? [[String: Any]] ?? []).compactMap { $0["detail"] as? String }
+        XCTAssertTrue(notes.contains { $0.contains("offset 1048576") }, "\(notes)")
+    }
+
     func testRebuiltFilesKeepEveryPublicElementAndPixelData() throws {
         let dir = try TestSupport.TemporaryDirectory("ingest-lossless")
         let tree = try IngestFixtures.makeTree(in: dir, withDICOMDIR: false)

@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport"], swiftSettings: strict),
 
         // Per-file inspection and rebuild of DICOM files.
-        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport"], swiftSettings: strict),
+        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "CClamAV"], swiftSettings: strict),
 
         // Destinations: the embedded archive (SQLite index + rebuilt files).
         .target(name: "Delivery", dependencies: [
@@ -60,6 +60,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ProtectorTests", dependencies: ["Protector", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [

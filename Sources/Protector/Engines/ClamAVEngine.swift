@@ -118,12 +118,4 @@ public final class ClamAVEngine: @unchecked Sendable {
         default: throw ClamAVError(status)
         }
     }
-
-    public func scan(_ bytes: [UInt8], name: String) throws(ClamAVError) -> [String] {
-        var result: Result<[String], ClamAVError> = .success([])
-        bytes.withUnsafeBytes { raw in
-            do throws(ClamAVError) { result = .success(try scan(raw, name: name)) } catch { result = .failure(error) }
-        }
-        return try result.get()
-    }
 }

@@ -1,0 +1,58 @@
+import DICOMCore
+import Foundation
+import SessionReport
+import TestSupport
+import XCTest
+@testable import Protector
+
+final class PartInspectorTests: XCTestCase {
+    private func inspect(_ file: DICOMFile, source: InMemoryByteSource) -> [Finding] {
+        PartInspector().inspect(file, parts: Disassembler.parts(of: file)) { value, count in
+            switch value {
+            case let .inline(bytes): Array(bytes.prefix(count))
+            case let .deferred(offset, length): (try? source.read(at: offset, count: Int(min(Int64(count), length)))) ?? []
+            }
+        }
+    }
+
+    private func load(_ directory: URL, _ name: String) throws -> (DICOMFile, InMemoryByteSource) {
+        let source = InMemoryByteSource([UInt8](try Data(contentsOf: directory.appendingPathComponent(name))))
+        return (try DICOMReader.read(source), source)
+    }
+
+    /// Valid real-world files give no part findings: no false alarms on pydicom's set.
+    func testValidFilesAreQuiet() throws {
+        let directory = try TestSupport.pydicomTestFiles()
+        var noisy: [String] = []
+        for name in ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm", "SC_rgb_rle.dcm", "rtdose.dcm",
+                     "JPEG-lossy.dcm", "MR_small_jpeg_ls_lossless.dcm", "examples_overlay.dcm", "waveform_ecg.dcm", "emri_small_RLE.dcm"] {
+            guard FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) else { continue }
+            let (file, source) = try load(directory, name)
+            let findings = inspect(file, source: source)
+            if !findings.isEmpty { noisy.append("\(name): \(findings.map(\.code))") }
+        }
+        XCTAssertEqual(noisy, [])
+    }
+
+    func testHiddenProgramsExcessPixelsAndBadCodestreams() throws {
+        let directory = try TestSupport.pydicomTestFiles()
+        let (original, source) = try load(directory, "CT_small.dcm")
+        var ct = original
+        var pe = [UInt8](repeating: 0, count: 256)
+        pe[0] = 0x4D; pe[1] = 0x5A
+        ct.dataSet.set(DataElement(tag: Tag(0x0009, 0x0010), vr: .LO, value: .bytes(.inline(Array("EVIL CORP ".utf8)))))
+        ct.dataSet.set(DataElement(tag: Tag(0x0009, 0x1010), vr: .OB, value: .bytes(.inline(pe))))
+        let pixels = try XCTUnwrap(ct.dataSet[Tags.pixelData]?.inlineBytes)
+        ct.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OW, value: .bytes(.inline(pixels + [UInt8](repeating: 7, count: 100)))))
+        let codes = inspect(ct, source: source).map(\.code)
+        XCTAssertTrue(codes.contains("executable.embedded"), "\(codes)")
+        XCTAssertTrue(codes.contains("pixel.excess-data"), "\(codes)")
+
+        let (j2kOriginal, j2kSource) = try load(directory, "JPEG2000.dcm")
+        var j2k = j2kOriginal
+        guard case let .fragments(table, fragments)? = j2k.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
+        let bogus = Fragment(bytes: .inline(Array("#!/bin/sh\n".utf8)), offset: 0)
+        j2k.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [bogus] + fragments.dropFirst())))
+        XCTAssertTrue(inspect(j2k, source: j2kSource).map(\.code).contains("pixel.codestream-invalid"))
+    }
+}

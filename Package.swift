@@ -34,14 +34,17 @@ let package = Package(
         // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories.
         .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid"], swiftSettings: strict),
 
+        // Magic numbers of programs, shared by media classification and DICOM part inspection.
+        .target(name: "FileSignatures", swiftSettings: strict),
+
         // The session report contract (ARCHITECTURE.md §3.2): findings, verdicts, totals.
         .target(name: "SessionReport", swiftSettings: strict),
 
         // Finding the studies on a volume: content classification, DICOMDIR vs. media walk.
-        .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport"], swiftSettings: strict),
+        .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport", "FileSignatures"], swiftSettings: strict),
 
         // Per-file inspection and rebuild of DICOM files.
-        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "CClamAV"], swiftSettings: strict),
+        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "CClamAV"], swiftSettings: strict),
 
         // Destinations: the embedded archive (SQLite index + rebuilt files).
         .target(name: "Delivery", dependencies: [

@@ -1,4 +1,5 @@
 import DICOMCore
+import FileSignatures
 import SessionReport
 
 /// Decides what a file on the media is from its first bytes — never from its name alone.
@@ -23,8 +24,8 @@ public enum ContentClassifier {
         if lower == "autorun.inf" || startsCaseInsensitive(prefix, with: "[autorun]") {
             return Classification(kind: .autorun, what: "autorun.inf")
         }
-        if let executable = executableSignature(prefix) {
-            return Classification(kind: .executable, what: executable)
+        if let executable = ExecutableSignatures.match(prefix), executable.isProgram {
+            return Classification(kind: .executable, what: executable.description)
         }
         if let document = documentSignature(prefix) {
             return Classification(kind: .document, what: document)
@@ -40,36 +41,6 @@ public enum ContentClassifier {
             return Classification(kind: .document, what: "\(ext) document")
         }
         return Classification(kind: .other, what: "unrecognised content")
-    }
-
-    /// Magic numbers of programs (THREATS.md 1, 15): PE/DOS, ELF, Mach-O (thin and fat), scripts,
-    /// OLE compound files (MSI), ZIP-based JARs, Windows shortcuts.
-    public static func executableSignature(_ bytes: [UInt8]) -> String? {
-        if bytes.starts(with: [0x4D, 0x5A]) {
-            return isPE(bytes) ? "PE executable" : "DOS/MZ executable"
-        }
-        if bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]) { return "ELF executable" }
-        let machO: [[UInt8]] = [[0xFE, 0xED, 0xFA, 0xCE], [0xFE, 0xED, 0xFA, 0xCF],
-                                [0xCE, 0xFA, 0xED, 0xFE], [0xCF, 0xFA, 0xED, 0xFE]]
-        if machO.contains(where: { bytes.starts(with: $0) }) { return "Mach-O executable" }
-        // 0xCAFEBABE is both a Mach-O universal binary and a Java class file: a program either way.
-        if bytes.starts(with: [0xCA, 0xFE, 0xBA, 0xBE]) { return "Mach-O universal binary or Java class" }
-        if bytes.starts(with: [0x23, 0x21]) { return "script (#!)" }
-        if bytes.starts(with: [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) { return "OLE compound file (MSI/Office)" }
-        if bytes.starts(with: [0x4C, 0x00, 0x00, 0x00, 0x01, 0x14, 0x02, 0x00]) { return "Windows shortcut (.lnk)" }
-        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
-            let text = String(decoding: bytes, as: UTF8.self)
-            if text.contains("META-INF/") || text.contains(".class") { return "Java archive (JAR)" }
-        }
-        return nil
-    }
-
-    /// `e_lfanew` at 0x3C points at "PE\0\0" in a real PE file; only checked within the prefix.
-    static func isPE(_ bytes: [UInt8]) -> Bool {
-        guard bytes.count >= 0x40 else { return false }
-        let offset = Int(bytes[0x3C]) | Int(bytes[0x3D]) << 8 | Int(bytes[0x3E]) << 16 | Int(bytes[0x3F]) << 24
-        guard offset >= 0x40, offset <= bytes.count - 4 else { return false }
-        return Array(bytes[offset..<offset + 4]) == [0x50, 0x45, 0, 0]
     }
 
     static func documentSignature(_ bytes: [UInt8]) -> String? {

@@ -1,4 +1,5 @@
 import DICOMCore
+import FileSignatures
 import SessionReport
 
 /// Checks each part on its own (THREATS.md 1, 3, 4, 5, 9): programs hidden in binary values,
@@ -21,8 +22,8 @@ public struct PartInspector: Sendable {
             switch part.kind {
             case .element, .privateBlock, .waveform, .overlay, .icon, .trailing:
                 if part.tag.map({ DataDictionary.entry(for: $0)?.vr?.isCharacterSetSensitive != true }) ?? true,
-                   let what = ExecutableSignatures.match(head) {
-                    findings.append(Finding("executable.embedded", .critical, "\(what) inside \(part.location)",
+                   let program = ExecutableSignatures.match(head) {
+                    findings.append(Finding("executable.embedded", .critical, "\(program.description) inside \(part.location)",
                                             element: part.tag?.description))
                 }
             case let .fragment(index):
@@ -39,20 +40,6 @@ public struct PartInspector: Sendable {
         }
         findings += PixelCheck.findings(file, parts: parts, read: read)
         return findings
-    }
-}
-
-/// Magic numbers of programs and containers that can carry them.
-public enum ExecutableSignatures {
-    public static func match(_ bytes: [UInt8]) -> String? {
-        if bytes.starts(with: [0x4D, 0x5A]) { return "a Windows (MZ) program" }
-        if bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]) { return "a Linux (ELF) program" }
-        for magic: [UInt8] in [[0xFE, 0xED, 0xFA, 0xCE], [0xFE, 0xED, 0xFA, 0xCF], [0xCE, 0xFA, 0xED, 0xFE], [0xCF, 0xFA, 0xED, 0xFE]]
-            where bytes.starts(with: magic) { return "a macOS (Mach-O) program" }
-        if bytes.starts(with: [0x23, 0x21]) { return "a script (#!)" }
-        if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return "a ZIP/JAR archive" }
-        if bytes.starts(with: [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) { return "an OLE/MSI container" }
-        return nil
     }
 }
 
@@ -93,8 +80,8 @@ enum DocumentCheck {
         var findings: [Finding] = []
         let sopClass = dataSet.string(Tags.sopClassUID) ?? ""
         let mime = dataSet.string(Tag(0x0042, 0x0012)) ?? ""
-        if let what = ExecutableSignatures.match(head) {
-            findings.append(Finding("document.executable", .critical, "\(location) is \(what)", element: "(0042,0011)"))
+        if let program = ExecutableSignatures.match(head) {
+            findings.append(Finding("document.executable", .critical, "\(location) is a \(program.description)", element: "(0042,0011)"))
         }
         if let rule = expected[sopClass] {
             if mime.lowercased() != rule.mime.lowercased() {

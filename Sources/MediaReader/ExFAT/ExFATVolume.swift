@@ -147,13 +147,15 @@ public final class ExFATVolume: Volume {
                 }
                 let first = UInt32(set[52]) | UInt32(set[53]) << 8 | UInt32(set[54]) << 16 | UInt32(set[55]) << 24
                 let dataLength = (0..<8).reduce(Int64(0)) { $0 | Int64(set[56 + $1]) << (8 * Int64($1)) }
+                // Bytes past ValidDataLength were allocated but never written: not part of the file.
+                let validLength = min(dataLength, (0..<8).reduce(Int64(0)) { $0 | Int64(set[40 + $1]) << (8 * Int64($1)) })
                 let contiguous = set[33] & 0x02 != 0
                 let path: MediaPath
                 do { path = try directory.path.appending(name) } catch {
                     problem(MediaProblem(path: directory.path, error: error))
                     continue
                 }
-                guard dataLength >= 0 else {
+                guard dataLength >= 0, validLength >= 0 else {
                     problem(MediaProblem(path: path, error: .corrupt("negative data length")))
                     continue
                 }
@@ -169,7 +171,7 @@ public final class ExFATVolume: Volume {
                     let runs = try self.runs(first: first, length: dataLength, contiguous: contiguous, what: path.description)
                     try owners.claim(runs, what: path.description)
                     let locator = MediaEntry.Locator(start: Int64(first), extra: contiguous ? 1 : 0)
-                    visit(MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : dataLength, locator: locator))
+                    visit(MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : validLength, locator: locator))
                     if isDirectory {
                         if let error = budget.mayDescend(into: path) {
                             problem(MediaProblem(path: path, error: error))

@@ -42,7 +42,8 @@ struct Worker: Sendable {
                        original: { bytes })
     }
 
-    /// Large files: read through the volume (on the task that owns it), hashed on the way.
+    /// Large files: read through the volume on the task that owns it, twice (once to hash the
+    /// original, once to parse and rebuild), never held whole in memory.
     func process(index: Int, entry: MediaEntry, streaming file: any MediaFile) -> Result {
         let sha: String
         do { sha = try IngestSession.sha256(of: file) } catch {

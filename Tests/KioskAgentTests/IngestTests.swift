@@ -122,6 +122,31 @@ final class IngestTests: XCTestCase {
         XCTAssertTrue(check.stdoutText.hasPrefix("\(pairs.count / 2) compared"), check.stdoutText)
     }
 
+    /// Files over `in_memory_file_limit` stream from the media (deferred values copied on write):
+    /// same archive result, bit for bit, as the in-memory path.
+    func testLargeFilesStreamFromTheMedia() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-stream")
+        let big = try TestSupport.pydicomDataFiles().appendingPathComponent("RG1_UNCI.dcm")
+        let root = dir.url.appendingPathComponent("disc/DICOM")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: big, to: root.appendingPathComponent("IM1"))
+        let image = try IngestFixtures.iso(IngestFixtures.Tree(root: dir.url.appendingPathComponent("disc"), dicom: ["DICOM/IM1"]), in: dir)
+        try Data("[limits]\nin_memory_file_limit = 1048576\n".utf8).write(to: dir.url.appendingPathComponent("small.toml"))
+        let streamed = try IngestFixtures.agent(["ingest", image, "--state-dir", dir.path("a"), "--config", dir.path("small.toml")])
+        let inMemory = try IngestFixtures.agent(["ingest", image, "--state-dir", dir.path("b")])
+        XCTAssertEqual(streamed.status, 0, streamed.stderrText)
+        XCTAssertEqual(inMemory.status, 0, inMemory.stderrText)
+        func archived(_ state: String) throws -> Data {
+            let archive = dir.url.appendingPathComponent("\(state)/archive")
+            let file = try XCTUnwrap(FileManager.default.enumerator(atPath: archive.path)?.allObjects.compactMap { $0 as? String }
+                .first { $0.hasSuffix(".dcm") })
+            return try Data(contentsOf: archive.appendingPathComponent(file))
+        }
+        let a = try archived("a"), b = try archived("b")
+        XCTAssertGreaterThan(a.count, 7_000_000)
+        XCTAssertEqual(a, b)
+    }
+
     func testBrokenFilesAreQuarantinedAndTheRestImported() throws {
         let dir = try TestSupport.TemporaryDirectory("ingest-broken")
         let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm", "MR_truncated.dcm", "rtplan_truncated.dcm"],

@@ -49,7 +49,7 @@ public struct DataSet: Sendable, Equatable {
     /// values keep their backslashes; see `strings(_:)`.
     public func string(_ tag: Tag) -> String? {
         guard let bytes = self[tag]?.inlineBytes else { return nil }
-        return DataSet.trimmed(String(decoding: bytes.map { $0 }, as: Latin1.self))
+        return DataSet.trimmed(String(decoding: bytes, as: Latin1.self))
     }
 
     public func strings(_ tag: Tag) -> [String] {

@@ -74,6 +74,16 @@ final class ExtentFile: MediaFile {
 }
 
 extension SystemFile {
+    /// The length of a volume at `offset` (the whole rest of the source unless `length` is given),
+    /// refused when it does not lie inside the source.
+    func volumeLength(offset: Int64, length: Int64?, what: String) throws(MediaError) -> Int64 {
+        let volumeLength = length ?? (size - offset)
+        guard offset >= 0, volumeLength > 0, offset <= size - volumeLength else {
+            throw .corrupt("\(what) volume at \(offset) (\(volumeLength) bytes) lies outside the \(size)-byte source")
+        }
+        return volumeLength
+    }
+
     /// Reads up to `count` bytes at `offset`; the array is shorter only at the end of the file.
     func readBytes(at offset: Int64, count: Int) throws(MediaError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)

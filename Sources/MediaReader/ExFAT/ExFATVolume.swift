@@ -10,13 +10,9 @@ public final class ExFATVolume: Volume {
     private var owners = ClusterOwnership(clusterCount: 0)
 
     public init(image: SystemFile, offset: Int64 = 0, length: Int64? = nil) throws(MediaError) {
-        let volumeLength = length ?? (image.size - offset)
-        guard offset >= 0, volumeLength > 0, offset + volumeLength <= image.size else {
-            throw .corrupt("exFAT volume at \(offset) (\(volumeLength) bytes) lies outside the \(image.size)-byte source")
-        }
-        let first = try image.readBytes(at: offset, count: 512)
-        let sectorShift = first.count > 108 ? Int(first[108]) : 0
-        let region = try image.readBytes(at: offset, count: 12 << min(max(sectorShift, 9), 12))
+        let volumeLength = try image.volumeLength(offset: offset, length: length, what: "exFAT")
+        // The boot region is 12 sectors of at most 4 KiB: one read covers every sector size.
+        let region = try image.readBytes(at: offset, count: Int(min(12 << 12, volumeLength)))
         boot = try ExFATBootSector(region: region, volumeLength: volumeLength)
         self.image = image
         self.offset = offset

@@ -15,10 +15,7 @@ public final class FATVolume: Volume {
     private var owners = ClusterOwnership(clusterCount: 0)
 
     public init(image: SystemFile, offset: Int64 = 0, length: Int64? = nil) throws(MediaError) {
-        let volumeLength = length ?? (image.size - offset)
-        guard offset >= 0, volumeLength > 0, offset + volumeLength <= image.size else {
-            throw .corrupt("FAT volume at \(offset) (\(volumeLength) bytes) lies outside the \(image.size)-byte source")
-        }
+        let volumeLength = try image.volumeLength(offset: offset, length: length, what: "FAT")
         let sector = try image.readBytes(at: offset, count: 512)
         boot = try FATBootSector(sector, volumeLength: volumeLength)
         self.image = image

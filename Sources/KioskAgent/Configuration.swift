@@ -1,8 +1,10 @@
+import DICOMCore
 import Foundation
 
-/// The agent's configuration file: a TOML subset (tables, `key = value` with strings, integers and
-/// booleans, `#` comments). Unknown tables or keys are errors that name the key and the line, so a
-/// typo in a hospital's config never silently falls back to a default.
+/// The agent's configuration file: a TOML subset (tables, `key = value` with strings, integers,
+/// booleans and arrays of strings — arrays may span lines — and `#` comments). Unknown tables or
+/// keys are errors that name the key and the line, so a typo in a hospital's config never silently
+/// falls back to a default.
 struct Configuration: Equatable {
     /// Bounds on the media walk.
     var maxDirectoryDepth = 32
@@ -18,6 +20,46 @@ struct Configuration: Equatable {
     var workers = 0
     /// Default destination when `--destination` is not given (`archive:` = under the state directory).
     var destination: String?
+    var engines = Engines()
+    var protector = ProtectorSettings()
+    /// What the destination accepts (nil: anything).
+    var pacsSOPClasses: [String]?
+    var pacsTransferSyntaxes: [String]?
+    var reconciliation = ReconciliationSettings()
+
+    /// `[engines]`: which anti-malware engines scan every part, and their limits.
+    struct Engines: Equatable {
+        /// libclamav in-process.
+        var clamav = true
+        /// Databases for libclamav (files or directories); nil = the signature set shipped with the agent.
+        var signatures: [String]?
+        /// clamd's unix socket, when clamd should scan too.
+        var clamdSocket: String?
+        /// `icap://HOST[:PORT]/SERVICE`, when an ICAP gateway should scan too.
+        var icap: String?
+        /// Per-scan deadline for clamd and ICAP, and libclamav's scan-time limit.
+        var timeoutSeconds = 60
+        var maxFileSize: Int64 = 512 << 20
+        var maxScanSize: Int64 = 1 << 30
+        var maxRecursion = 16
+    }
+
+    /// `[protector]`: the CDR policy.
+    struct ProtectorSettings: Equatable {
+        var keepPrivateCreators: [String] = []
+        var icons = "drop"
+        var overlays = "keep"
+        var documents = "keep"
+        var allowTIFFPreamble = true
+        /// nil = every transfer syntax the standard defines.
+        var transferSyntaxes: [String]?
+    }
+
+    /// `[reconciliation]`: IHE Import Reconciliation — coerce the patient's identifiers to the desk's.
+    struct ReconciliationSettings: Equatable {
+        var enabled = false
+        var issuerOfPatientID: String?
+    }
 
     struct Error: Swift.Error, CustomStringConvertible, Equatable {
         let line: Int
@@ -40,9 +82,19 @@ struct Configuration: Equatable {
     init(parsing text: String) throws {
         var table = ""
         var seen = Set<String>()
+        // An array value that continues on the next lines: (key, text so far, first line).
+        var open: (key: String, text: String, line: Int)?
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = index + 1
             let content = Configuration.stripComment(rawLine).trimmingCharacters(in: .whitespaces)
+            if let pending = open {
+                open = (pending.key, pending.text + " " + content, pending.line)
+                if content.hasSuffix("]") {
+                    try apply(pending.key, open!.text, line: pending.line)
+                    open = nil
+                }
+                continue
+            }
             if content.isEmpty { continue }
             if content.hasPrefix("[") {
                 guard content.hasSuffix("]"), content.count > 2 else { throw Error(line: line, message: "malformed table header") }
@@ -58,8 +110,13 @@ struct Configuration: Equatable {
                 throw Error(line: line, message: "unknown key \(qualified)")
             }
             guard seen.insert(qualified).inserted else { throw Error(line: line, message: "\(qualified) set twice") }
+            if value.hasPrefix("[") && !value.hasSuffix("]") {
+                open = (qualified, value, line)
+                continue
+            }
             try apply(qualified, value, line: line)
         }
+        if let open { throw Error(line: open.line, message: "\(open.key): the array is not closed with ]") }
     }
 
     private static let keys: [String: Set<String>] = [
@@ -67,6 +124,10 @@ struct Configuration: Equatable {
         "limits": ["max_directory_depth", "max_entries", "max_total_bytes", "max_file_size",
                    "max_nesting_depth", "max_elements", "in_memory_file_limit"],
         "ingest": ["workers"],
+        "engines": ["clamav", "signatures", "clamd_socket", "icap", "timeout_seconds", "max_file_size", "max_scan_size", "max_recursion"],
+        "protector": ["keep_private_creators", "icons", "overlays", "documents", "allow_tiff_preamble", "transfer_syntaxes"],
+        "pacs": ["sop_classes", "transfer_syntaxes"],
+        "reconciliation": ["enabled", "issuer_of_patient_id"],
     ]
 
     private mutating func apply(_ key: String, _ value: String, line: Int) throws {
@@ -76,8 +137,27 @@ struct Configuration: Equatable {
             }
             return number
         }
+        func string() throws -> String { try Configuration.string(value, key: key, line: line) }
+        func strings() throws -> [String] { try Configuration.strings(value, key: key, line: line) }
+        func boolean() throws -> Bool {
+            switch value {
+            case "true": return true
+            case "false": return false
+            default: throw Error(line: line, message: "\(key) must be true or false")
+            }
+        }
+        func rule() throws -> String {
+            let rule = try string()
+            guard ["keep", "drop", "reject"].contains(rule) else { throw Error(line: line, message: "\(key) must be \"keep\", \"drop\" or \"reject\"") }
+            return rule
+        }
+        func uids() throws -> [String] {
+            let list = try strings()
+            if let bad = list.first(where: { !UID.isValid($0) }) { throw Error(line: line, message: "\(key): \"\(bad)\" is not a UID") }
+            return list
+        }
         switch key {
-        case "destination": destination = try Configuration.string(value, key: key, line: line)
+        case "destination": destination = try string()
         case "limits.max_directory_depth": maxDirectoryDepth = Int(try integer(1...256))
         case "limits.max_entries": maxEntries = Int(try integer(1...10_000_000))
         case "limits.max_total_bytes": maxTotalBytes = try integer(1...(1 << 44))
@@ -86,6 +166,27 @@ struct Configuration: Equatable {
         case "limits.max_elements": maxElements = Int(try integer(1...100_000_000))
         case "limits.in_memory_file_limit": inMemoryFileLimit = try integer((1 << 20)...(1 << 30))
         case "ingest.workers": workers = Int(try integer(0...64))
+        case "engines.clamav": engines.clamav = try boolean()
+        case "engines.signatures": engines.signatures = try strings()
+        case "engines.clamd_socket": engines.clamdSocket = try string()
+        case "engines.icap":
+            let url = try string()
+            guard ICAPAddress(url) != nil else { throw Error(line: line, message: "\(key) must look like icap://HOST[:PORT]/SERVICE") }
+            engines.icap = url
+        case "engines.timeout_seconds": engines.timeoutSeconds = Int(try integer(1...3600))
+        case "engines.max_file_size": engines.maxFileSize = try integer(1...(4 << 30))
+        case "engines.max_scan_size": engines.maxScanSize = try integer(1...(4 << 30))
+        case "engines.max_recursion": engines.maxRecursion = Int(try integer(1...64))
+        case "protector.keep_private_creators": protector.keepPrivateCreators = try strings()
+        case "protector.icons": protector.icons = try rule()
+        case "protector.overlays": protector.overlays = try rule()
+        case "protector.documents": protector.documents = try rule()
+        case "protector.allow_tiff_preamble": protector.allowTIFFPreamble = try boolean()
+        case "protector.transfer_syntaxes": protector.transferSyntaxes = try uids()
+        case "pacs.sop_classes": pacsSOPClasses = try uids()
+        case "pacs.transfer_syntaxes": pacsTransferSyntaxes = try uids()
+        case "reconciliation.enabled": reconciliation.enabled = try boolean()
+        case "reconciliation.issuer_of_patient_id": reconciliation.issuerOfPatientID = try string()
         default: throw Error(line: line, message: "unknown key \(key)")
         }
     }
@@ -101,6 +202,17 @@ struct Configuration: Equatable {
         return String(inner)
     }
 
+    /// `["a", "b"]`, a trailing comma allowed.
+    private static func strings(_ value: String, key: String, line: Int) throws -> [String] {
+        guard value.hasPrefix("["), value.hasSuffix("]") else { throw Error(line: line, message: "\(key) must be an array of quoted strings") }
+        var items = value.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if items.last?.isEmpty == true { items.removeLast() }
+        return try items.map { item in
+            guard !item.isEmpty else { throw Error(line: line, message: "\(key) has an empty entry") }
+            return try string(item, key: key, line: line)
+        }
+    }
+
     /// Drops a `#` comment that is not inside a quoted string.
     private static func stripComment(_ line: Substring) -> Substring {
         var quoted = false
@@ -109,5 +221,29 @@ struct Configuration: Equatable {
             if line[index] == "#" && !quoted { return line[..<index] }
         }
         return line
+    }
+}
+
+/// `icap://HOST[:PORT]/SERVICE` (RFC 3507 §7.3; port 1344 by default).
+struct ICAPAddress: Equatable {
+    let host: String
+    let port: UInt16
+    let service: String
+
+    init?(_ url: String) {
+        guard url.hasPrefix("icap://") else { return nil }
+        let rest = url.dropFirst("icap://".count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        let authority = rest[..<slash]
+        let service = String(rest[rest.index(after: slash)...])
+        guard !service.isEmpty, !authority.isEmpty else { return nil }
+        if let colon = authority.lastIndex(of: ":") {
+            guard let port = UInt16(authority[authority.index(after: colon)...]), port > 0 else { return nil }
+            host = String(authority[..<colon]); self.port = port
+        } else {
+            host = String(authority); port = 1344
+        }
+        guard !host.isEmpty else { return nil }
+        self.service = service
     }
 }

@@ -38,6 +38,11 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Print the JSON session report on stdout.")
     var json = false
 
+    @Option(name: .customLong("signatures"), help: ArgumentHelp(
+        "A libclamav signature database (file or directory); repeat for several.",
+        discussion: "Replaces engines.signatures and the shipped set for this run."), completion: .file())
+    var signatures: [String] = []
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -67,17 +72,12 @@ struct IngestCommand: AsyncParsableCommand {
         }
         let expected: IdentityCheck? = (patientID ?? patientName ?? birthDate) == nil ? nil
             : IdentityCheck(expected: .init(id: patientID, name: patientName, birthDate: birthDate))
-        var parsing = ParsingOptions()
-        parsing.maxDepth = configuration.maxNestingDepth
-        parsing.maxElements = configuration.maxElements
-        parsing.maxFileSize = configuration.maxFileSize
+        let protector = try ProtectorSetup.make(configuration, signatures: signatures)
         let sessionID = Self.newSessionID(started)
         let session = IngestSession(settings: .init(
             sourcePath: source, archive: archive, expected: expected, configuration: configuration,
             stateDirectory: stateDirectory, sessionID: sessionID,
-            protector: Protector(policy: ProtectorPolicy(parsing: parsing,
-                                                         implementationClassUID: KioskAgentVersion.implementationClassUID,
-                                                         implementationVersionName: KioskAgentVersion.implementationVersionName)),
+            protector: protector,
             progress: ProgressLine()))
         let (result, exit) = await session.run()
 

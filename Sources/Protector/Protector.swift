@@ -10,20 +10,26 @@ public struct Protection: Sendable {
     public var rebuilt: DICOMFile?
     /// A DICOMDIR (Media Storage Directory Storage): indexes the media, never delivered.
     public var isDirectory: Bool
+    /// The per-part verdict map.
+    public var parts: [PartRecord] = []
+    /// Set when the destination needs another (lossless) transfer syntax than the file's.
+    public var targetTransferSyntax: TransferSyntax?
 }
 
-/// Takes one DICOM file apart and decides what may be delivered (ARCHITECTURE.md §1).
-///
-/// This stage parses within bounds, reports structural problems, and rebuilds a new Part 10 file
-/// from the parsed model: zero preamble, rebuilt meta group, explicit-length sequences, nothing
-/// after the data set. Public elements, UIDs and Pixel Data are carried over bit-identical.
+/// Takes one DICOM file apart, inspects and scans every part, and rebuilds a new Part 10 file from
+/// the parts that passed (ARCHITECTURE.md §1, issue 3): zero preamble, rebuilt meta group,
+/// explicit-length sequences, nothing after the data set, private blocks and optional content by
+/// policy. Whatever stays is carried over bit-identical.
 public struct Protector: Sendable {
     public let policy: ProtectorPolicy
+    public let engines: [any MalwareEngine]
 
-    public init(policy: ProtectorPolicy) { self.policy = policy }
+    public init(policy: ProtectorPolicy, engines: [any MalwareEngine] = []) {
+        self.policy = policy
+        self.engines = engines
+    }
 
     static let directoryStorage = "1.2.840.10008.1.3.10"
-    static let trailingPadding = Tag(0xFFFC, 0xFFFC)
 
     public func protect(_ source: any ByteSource) -> Protection {
         let file: DICOMFile
@@ -33,38 +39,57 @@ public struct Protector: Sendable {
             return Protection(verdict: .rejected, findings: [StructureFindings.finding(for: error)],
                               summary: nil, rebuilt: nil, isDirectory: false)
         }
-        var findings = file.issues.map(StructureFindings.finding(for:))
-        var neutralised = false
-        var rebuilt = file
-
-        if let preamble = file.preamble, let finding = PreambleCheck.inspect(preamble, allowTIFF: policy.allowTIFFPreamble) {
-            findings.append(finding)
-            neutralised = true
-        }
-        if let trailing = file.trailingBytes, !trailing.isEmpty {
-            findings.append(Finding("structure.trailing-data", .high,
-                                    "\(trailing.count) byte(s) after the end of the data set were removed"))
-            neutralised = true
-        }
-        if rebuilt.dataSet[Protector.trailingPadding] != nil {
-            rebuilt.dataSet.remove(Protector.trailingPadding)
-            findings.append(Finding("structure.trailing-data", .medium,
-                                    "Data Set Trailing Padding was removed", element: Protector.trailingPadding.description))
-            neutralised = true
-        }
-
         let summary = InstanceSummary(file)
         let isDirectory = summary.sopClassUID == Protector.directoryStorage
-        if !isDirectory {
-            for (name, uid) in [("SOP Instance UID", summary.sopInstanceUID), ("Study Instance UID", summary.studyInstanceUID),
-                                ("Series Instance UID", summary.seriesInstanceUID)] where !UID.isValid(uid) {
-                findings.append(Finding("structure.invalid-uid", .high,
-                                        uid.isEmpty ? "\(name) is missing" : "\(name) is not a valid UID"))
-                return Protection(verdict: .rejected, findings: findings, summary: summary, rebuilt: nil, isDirectory: false)
-            }
+        let parts = Disassembler.parts(of: file)
+        let reader = ValueReader(source)
+
+        var observations = file.issues.map { Observation(StructureFindings.finding(for: $0)) }
+        observations += outerParts(file, parts)
+        // A DICOMDIR only indexes the media; it is read, never delivered or rebuilt.
+        if isDirectory {
+            return Protection(verdict: .clean, findings: observations.map(\.finding), summary: summary, rebuilt: file, isDirectory: true)
         }
-        return Protection(verdict: neutralised ? .disarmed : .clean, findings: findings, summary: summary,
-                          rebuilt: rebuilt, isDirectory: isDirectory)
+        observations += uidObservations(summary)
+        observations += StructureCheck.observations(file, accepted: policy.acceptedTransferSyntaxes)
+        let plan = PolicyRemovals.plan(file, policy: policy)
+        observations += plan.observations
+        observations += PartInspector().inspect(file, parts: parts, reader: reader)
+        let scan = EngineScan(engines: engines).run(parts: parts, source: source)
+        observations += EngineFindings.observations(scan, parts: parts)
+        let compatibility = policy.compatibility.map { CompatibilityCheck.check(summary, file.transferSyntax, $0) }
+        observations += compatibility?.observations ?? []
+
+        var reconstruction = Reconstruction(file: file, parts: parts, observations: observations,
+                                            silentRemovals: plan.silentRemovals, engines: engines.map(\.name))
+        reconstruction.apply()
+        let verdict: Verdict = reconstruction.rejected ? .rejected : reconstruction.neutralised ? .disarmed : .clean
+        return Protection(verdict: verdict, findings: reconstruction.findings, summary: summary,
+                          rebuilt: reconstruction.rejected ? nil : reconstruction.rebuilt, isDirectory: false,
+                          parts: reconstruction.partRecords, targetTransferSyntax: compatibility?.target)
+    }
+
+    /// The preamble (THREATS.md 1) and the bytes after the data set (THREATS.md 2): the rebuild
+    /// never writes either, so they are reported and replaced.
+    private func outerParts(_ file: DICOMFile, _ parts: [Part]) -> [Observation] {
+        var observations: [Observation] = []
+        if let index = parts.firstIndex(where: { $0.kind == .preamble }), let preamble = file.preamble,
+           let finding = PreambleCheck.inspect(preamble, allowTIFF: policy.allowTIFFPreamble) {
+            observations.append(Observation(finding, part: index, remedy: .replacedByRebuild))
+        }
+        if let index = parts.firstIndex(where: { $0.kind == .trailing && $0.path == nil }) {
+            observations.append(Observation(Finding("structure.trailing-data", .high,
+                "\(parts[index].bytes.length) byte(s) after the end of the data set were removed"), part: index, remedy: .replacedByRebuild))
+        }
+        return observations
+    }
+
+    private func uidObservations(_ summary: InstanceSummary) -> [Observation] {
+        [("SOP Instance UID", summary.sopInstanceUID), ("Study Instance UID", summary.studyInstanceUID),
+         ("Series Instance UID", summary.seriesInstanceUID)].compactMap { name, uid in
+            UID.isValid(uid) ? nil : Observation(Finding("structure.invalid-uid", .high,
+                uid.isEmpty ? "\(name) is missing" : "\(name) is not a valid UID"), remedy: .reject)
+        }
     }
 
     /// Streams the rebuilt file to `sink`. Deferred (large) values are copied from `source`.
@@ -76,4 +101,3 @@ public struct Protector: Sendable {
         try DICOMWriter.write(rebuilt, source: source, to: sink, options: options)
     }
 }
-

@@ -1,12 +1,32 @@
 import DICOMCore
 
-/// What the Protector accepts and how it rebuilds. A value passed in, never global state.
+/// What the Protector accepts and how it rebuilds. A value passed in, never global state; every
+/// default is the safe choice (issue 3, part 4).
 public struct ProtectorPolicy: Sendable {
+    /// What to do with a kind of optional content: keep it (after its checks), leave it out of the
+    /// rebuilt file, or reject any file that has it.
+    public enum ContentRule: String, Sendable, CaseIterable {
+        case keep, drop, reject
+    }
+
     /// Bounds for parsing each file (depth, element count, lengths).
     public var parsing: ParsingOptions
     /// A TIFF header in the preamble is legitimate (PS3.10 §7.1 dual-format files); it is still
     /// zeroed on rebuild, but reported as `info` instead of `medium`.
     public var allowTIFFPreamble = true
+    /// Private blocks whose creator is listed are kept; all others are removed (THREATS.md 3).
+    public var keptPrivateCreators: Set<String> = []
+    /// Icon Image Sequence (0088,0200): a second image and a second decoder (THREATS.md 5).
+    public var icons = ContentRule.drop
+    /// Overlay planes (60xx): clinically meaningful annotations, kept after their size check.
+    public var overlays = ContentRule.keep
+    /// Encapsulated documents (0042,0011): kept after type checks and scanning. `drop` rejects files
+    /// of the encapsulated-document storage classes, which are nothing without their document.
+    public var documents = ContentRule.keep
+    /// Transfer syntaxes accepted at all; nil = every syntax the standard defines.
+    public var acceptedTransferSyntaxes: Set<String>?
+    /// What the destination accepts; nil = anything the Protector delivers.
+    public var compatibility: Compatibility?
     /// Identity written into every rebuilt file's meta group.
     public var implementationClassUID: String
     public var implementationVersionName: String
@@ -16,5 +36,17 @@ public struct ProtectorPolicy: Sendable {
         self.parsing = parsing
         self.implementationClassUID = implementationClassUID
         self.implementationVersionName = implementationVersionName
+    }
+}
+
+/// The SOP classes and transfer syntaxes a destination (the hospital PACS) accepts (issue 3, part 7).
+public struct Compatibility: Sendable, Equatable {
+    /// nil = every SOP class.
+    public var sopClasses: Set<String>?
+    /// nil = every transfer syntax.
+    public var transferSyntaxes: Set<String>?
+
+    public init(sopClasses: Set<String>? = nil, transferSyntaxes: Set<String>? = nil) {
+        self.sopClasses = sopClasses; self.transferSyntaxes = transferSyntaxes
     }
 }

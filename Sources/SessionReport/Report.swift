@@ -73,6 +73,9 @@ public struct FileRecord: Codable, Sendable {
     public var sopInstanceUID: String?
     public var studyInstanceUID: String?
     public var delivery: DeliveryState
+    /// The per-part verdict map (which part, which checks and engines, what was done). Additive
+    /// to the contract: `inspect` always fills it; `ingest` lists the parts that were not kept.
+    public var parts: [PartRecord]?
 
     public init(path: String, size: Int64, sha256: String? = nil, kind: FileKind, verdict: Verdict,
                 findings: [Finding] = [], sopInstanceUID: String? = nil, studyInstanceUID: String? = nil,
@@ -81,6 +84,39 @@ public struct FileRecord: Codable, Sendable {
         self.findings = findings; self.sopInstanceUID = sopInstanceUID; self.studyInstanceUID = studyInstanceUID
         self.delivery = delivery
     }
+}
+
+/// One part of a DICOM file in the per-part verdict map.
+public struct PartRecord: Codable, Sendable, Equatable {
+    /// `preamble`, `file meta`, `element`, `private block "CREATOR"`, `frame 1`, `fragment 2`, …
+    public var part: String
+    /// Where it lies: the element path, e.g. `(0088,0200)[0](7FE0,0010)`.
+    public var location: String
+    public var size: Int64
+    /// What looked at it: `structure`, `signatures`, `pixel`, `document`, and each engine's name.
+    public var checks: [String]
+    public var action: PartAction
+    /// Codes of the findings about this part.
+    public var findings: [String]
+
+    public init(part: String, location: String, size: Int64, checks: [String], action: PartAction, findings: [String]) {
+        self.part = part; self.location = location; self.size = size; self.checks = checks; self.action = action
+        self.findings = findings
+    }
+}
+
+/// What the rebuild did with one part.
+public enum PartAction: String, Codable, Sendable {
+    /// Copied into the rebuilt file unchanged.
+    case kept
+    /// Left out of the rebuilt file.
+    case removed
+    /// Cut short (bytes past what the image needs).
+    case truncated
+    /// Replaced by zeros or an empty value (the preamble, an offset table).
+    case replaced
+    /// The reason the whole file was rejected.
+    case rejected
 }
 
 public enum IdentityResult: String, Codable, Sendable {

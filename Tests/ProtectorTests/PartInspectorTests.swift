@@ -7,12 +7,7 @@ import XCTest
 
 final class PartInspectorTests: XCTestCase {
     private func inspect(_ file: DICOMFile, source: InMemoryByteSource) -> [Finding] {
-        PartInspector().inspect(file, parts: Disassembler.parts(of: file)) { value, count in
-            switch value {
-            case let .inline(bytes): Array(bytes.prefix(count))
-            case let .deferred(offset, length): (try? source.read(at: offset, count: Int(min(Int64(count), length)))) ?? []
-            }
-        }
+        PartInspector().inspect(file, parts: Disassembler.parts(of: file), reader: ValueReader(source)).map(\.finding)
     }
 
     private func load(_ directory: URL, _ name: String) throws -> (DICOMFile, InMemoryByteSource) {

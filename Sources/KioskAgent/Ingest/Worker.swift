@@ -61,6 +61,9 @@ struct Worker: Sendable {
                                 verdict: protection.verdict, findings: protection.findings,
                                 sopInstanceUID: protection.summary?.sopInstanceUID.nonEmpty,
                                 studyInstanceUID: protection.summary?.studyInstanceUID.nonEmpty)
+        // The report lists the parts the rebuild did something with; `inspect` shows them all.
+        let changed = protection.parts.filter { $0.action != .kept }
+        if !changed.isEmpty { record.parts = changed }
         var directory: DICOMDirectory?
         if protection.isDirectory, let file = protection.rebuilt {
             record.kind = .dicomdir

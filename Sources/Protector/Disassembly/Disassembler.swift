@@ -1,97 +1,113 @@
 import DICOMCore
 
 /// Splits a parsed file into its parts (see `Part`). Iterative over nested sequences, so depth
-/// is bounded by what the parser already accepted.
+/// is bounded by what the parser already accepted. Everything inside a private sequence belongs
+/// to that sequence's private block; everything inside the Icon Image Sequence is icon.
 public enum Disassembler {
-    static let pixelData = Tags.pixelData
     static let encapsulatedDocument = Tag(0x0042, 0x0011)
     static let iconImageSequence = Tag(0x0088, 0x0200)
     static let waveformData = Tag(0x5400, 0x1010)
 
+    private struct Level {
+        let dataSet: DataSet
+        let parent: ElementPath?
+        let item: Int
+        let inIcon: Bool
+        /// The creator of the private sequence this level is inside, if any.
+        let privateCreator: String?
+    }
+
     public static func parts(of file: DICOMFile) -> [Part] {
         var parts: [Part] = []
         if let preamble = file.preamble {
-            parts.append(Part(kind: .preamble, location: "", bytes: .inline(preamble), tag: nil))
+            parts.append(Part(kind: .preamble, location: "preamble", bytes: .inline(preamble), tag: nil, path: nil))
         }
         let metaBytes = file.meta.elements.flatMap { $0.inlineBytes ?? [] }
-        parts.append(Part(kind: .fileMeta, location: "(0002,xxxx)", bytes: .inline(metaBytes), tag: nil))
+        parts.append(Part(kind: .fileMeta, location: "file meta", bytes: .inline(metaBytes), tag: nil, path: nil))
         if let trailing = file.trailingBytes, !trailing.isEmpty {
             parts.append(Part(kind: .trailing, location: "after the data set",
-                              bytes: .deferred(offset: trailing.lowerBound, length: Int64(trailing.count)), tag: nil))
+                              bytes: .deferred(offset: trailing.lowerBound, length: Int64(trailing.count)), tag: nil, path: nil))
         }
-
-        // (data set, path prefix, inside an icon sequence)
-        var pending: [(DataSet, String, Bool)] = [(file.dataSet, "", false)]
-        while let (dataSet, prefix, inIcon) = pending.popLast() {
-            let creators = privateCreators(dataSet)
-            for element in dataSet.elements {
-                let location = prefix + element.tag.description
+        let bigEndian = file.transferSyntax.bigEndian
+        var pending = [Level(dataSet: file.dataSet, parent: nil, item: 0, inIcon: false, privateCreator: nil)]
+        while let level = pending.popLast() {
+            let creators = privateCreators(level.dataSet)
+            for element in level.dataSet.elements {
+                let path = level.parent?.child(item: level.item, tag: element.tag) ?? ElementPath(tag: element.tag)
+                let creator = level.privateCreator ?? privateCreator(of: element.tag, creators)
+                    ?? (element.tag.isPrivate ? level.dataSet.string(element.tag) ?? "" : nil)
                 switch element.value {
                 case let .sequence(items):
-                    let icon = inIcon || element.tag == iconImageSequence
+                    let icon = level.inIcon || element.tag == iconImageSequence
                     for (index, item) in items.enumerated().reversed() {
-                        pending.append((item.dataSet, "\(location)[\(index)]", icon))
+                        pending.append(Level(dataSet: item.dataSet, parent: path, item: index, inIcon: icon, privateCreator: creator))
                     }
                 case let .fragments(offsetTable, fragments):
-                    parts.append(Part(kind: inIcon ? .icon : .offsetTable, location: location, bytes: offsetTable.bytes, tag: element.tag))
+                    let kind: (Part.Kind) -> Part.Kind = { level.inIcon ? .icon : creator.map { .privateBlock(creator: $0) } ?? $0 }
+                    parts.append(Part(kind: kind(.offsetTable), location: "\(path) offset table", bytes: offsetTable.bytes,
+                                      tag: element.tag, path: path))
                     for (index, fragment) in fragments.enumerated() {
-                        parts.append(Part(kind: inIcon ? .icon : .fragment(index: index), location: "\(location) fragment \(index + 1)",
-                                          bytes: fragment.bytes, tag: element.tag))
+                        parts.append(Part(kind: kind(.fragment(index: index)), location: "\(path) fragment \(index + 1)",
+                                          bytes: fragment.bytes, tag: element.tag, path: path))
                     }
                 case let .bytes(value):
-                    parts += valueParts(element, value, location: location, dataSet: dataSet, inIcon: inIcon, creators: creators)
+                    if let creator {
+                        parts.append(Part(kind: .privateBlock(creator: creator), location: path.description, bytes: value,
+                                          tag: element.tag, path: path))
+                    } else {
+                        parts += valueParts(element.tag, value, path: path, dataSet: level.dataSet, inIcon: level.inIcon,
+                                            bigEndian: bigEndian)
+                    }
                 }
             }
         }
         return parts
     }
 
-    private static func valueParts(_ element: DataElement, _ value: ValueBytes, location: String, dataSet: DataSet,
-                                   inIcon: Bool, creators: [UInt32: String]) -> [Part] {
-        let tag = element.tag
-        // Private data, and odd-group elements outside any block (0000–000F: not allowed at all),
-        // belong to a private part; creators (gggg,0010–00FF) are ordinary text.
-        if tag.isPrivate && !(0x0010...0x00FF).contains(tag.element) {
-            let block = UInt32(tag.group) << 8 | UInt32(tag.element >> 8)
-            return [Part(kind: .privateBlock(creator: creators[block] ?? ""), location: location, bytes: value, tag: tag)]
+    /// The creator of the block a private data element belongs to; nil for public elements and
+    /// for the creator elements themselves (gggg,0010–00FF), which are plain text. Odd-group
+    /// elements outside any block (gggg,0001–000F: not allowed) count as a block without creator.
+    static func privateCreator(of tag: Tag, _ creators: [UInt32: String]) -> String? {
+        guard tag.isPrivate, !(0x0010...0x00FF).contains(tag.element) else { return nil }
+        return creators[UInt32(tag.group) << 8 | UInt32(tag.element >> 8)] ?? ""
+    }
+
+    private static func valueParts(_ tag: Tag, _ value: ValueBytes, path: ElementPath, dataSet: DataSet,
+                                   inIcon: Bool, bigEndian: Bool) -> [Part] {
+        let location = path.description
+        func part(_ kind: Part.Kind) -> [Part] { [Part(kind: kind, location: location, bytes: value, tag: tag, path: path)] }
+        if tag == Tags.pixelData {
+            return inIcon ? part(.icon) : frames(value, dataSet: dataSet, path: path, bigEndian: bigEndian)
         }
-        if tag == pixelData {
-            if inIcon { return [Part(kind: .icon, location: location, bytes: value, tag: tag)] }
-            return frames(value, dataSet: dataSet, location: location)
-        }
-        if tag == encapsulatedDocument { return [Part(kind: .document, location: location, bytes: value, tag: tag)] }
-        if tag == waveformData { return [Part(kind: .waveform, location: location, bytes: value, tag: tag)] }
-        if tag.group & 0xFF00 == 0x6000 && tag.group & 1 == 0 && tag.element == 0x3000 {
-            return [Part(kind: .overlay, location: location, bytes: value, tag: tag)]
-        }
-        if tag == Tags.dataSetTrailingPadding { return [Part(kind: .trailing, location: location, bytes: value, tag: tag)] }
-        return [Part(kind: .element, location: location, bytes: value, tag: tag)]
+        if inIcon { return part(.icon) }
+        if tag == encapsulatedDocument { return part(.document) }
+        if tag == waveformData { return part(.waveform) }
+        if tag.isOverlayData { return part(.overlay) }
+        if tag == Tags.dataSetTrailingPadding { return part(.trailing) }
+        return part(.element)
     }
 
     /// Native Pixel Data split by frame size (Rows × Columns × Samples × Bits Allocated / 8);
     /// bytes past the last whole frame become one more part, so they are scanned too.
-    static func frames(_ value: ValueBytes, dataSet: DataSet, location: String) -> [Part] {
-        let rows = Int64(dataSet.uint16(Tag(0x0028, 0x0010)) ?? 0), columns = Int64(dataSet.uint16(Tag(0x0028, 0x0011)) ?? 0)
-        let samples = Int64(dataSet.uint16(Tag(0x0028, 0x0002)) ?? 1), bits = Int64(dataSet.uint16(Tag(0x0028, 0x0100)) ?? 0)
-        let frameCount = max(1, Int64(dataSet.int(Tag(0x0028, 0x0008)) ?? 1))
-        let frameBits = rows * columns * samples * bits
-        guard frameBits > 0, frameBits % 8 == 0, frameCount <= 1_000_000 else {
-            return [Part(kind: .pixelFrame(index: 0), location: location, bytes: value, tag: pixelData)]
+    static func frames(_ value: ValueBytes, dataSet: DataSet, path: ElementPath, bigEndian: Bool) -> [Part] {
+        let geometry = PixelGeometry(dataSet, bigEndian: bigEndian)
+        let location = path.description
+        guard let frameSize = geometry.frameBytes, geometry.frames <= 1_000_000 else {
+            return [Part(kind: .pixelFrame(index: 0), location: location, bytes: value, tag: Tags.pixelData, path: path)]
         }
-        let frameSize = frameBits / 8
         var parts: [Part] = []
         var offset: Int64 = 0
         var index = 0
-        while offset < value.length, index < frameCount {
+        while offset < value.length, index < geometry.frames {
             let length = min(frameSize, value.length - offset)
             parts.append(Part(kind: .pixelFrame(index: index), location: "\(location) frame \(index + 1)",
-                              bytes: slice(value, offset, length), tag: pixelData))
+                              bytes: slice(value, offset, length), tag: Tags.pixelData, path: path))
             offset += length
             index += 1
         }
         if offset < value.length {
             parts.append(Part(kind: .trailing, location: "\(location) after the last frame",
-                              bytes: slice(value, offset, value.length - offset), tag: pixelData))
+                              bytes: slice(value, offset, value.length - offset), tag: Tags.pixelData, path: path))
         }
         return parts
     }
@@ -111,4 +127,32 @@ public enum Disassembler {
         }
         return creators
     }
+}
+
+extension Tag {
+    /// Overlay Data (60xx,3000), even groups 6000–601E.
+    var isOverlayData: Bool { group & 0xFF00 == 0x6000 && group & 1 == 0 && element == 0x3000 }
+}
+
+/// The size native pixel data must have: Rows × Columns × Samples per Pixel × Bits Allocated
+/// × Number of Frames (PS3.3 C.7.6.3), read in the data set's byte order.
+struct PixelGeometry {
+    let rows: Int64, columns: Int64, samples: Int64, bitsAllocated: Int64, frames: Int64
+
+    init(_ dataSet: DataSet, bigEndian: Bool) {
+        rows = Int64(dataSet.uint16(Tag(0x0028, 0x0010), bigEndian: bigEndian) ?? 0)
+        columns = Int64(dataSet.uint16(Tag(0x0028, 0x0011), bigEndian: bigEndian) ?? 0)
+        samples = Int64(dataSet.uint16(Tag(0x0028, 0x0002), bigEndian: bigEndian) ?? 1)
+        bitsAllocated = Int64(dataSet.uint16(Tag(0x0028, 0x0100), bigEndian: bigEndian) ?? 0)
+        frames = max(1, Int64(dataSet.int(Tag(0x0028, 0x0008)) ?? 1))
+    }
+
+    /// Bytes of one frame when frames are whole bytes (1-bit images pack frames across bytes).
+    var frameBytes: Int64? {
+        let bits = rows * columns * samples * bitsAllocated
+        return bits > 0 && bits % 8 == 0 ? bits / 8 : nil
+    }
+
+    /// Bytes all frames need (each value ≤ 65535, frames capped by the caller's check: no overflow).
+    var totalBytes: Int64 { (rows * columns * samples * bitsAllocated * min(frames, 1 << 24) + 7) / 8 }
 }

@@ -1,4 +1,6 @@
 import CClamAV
+import DICOMCore
+import Glibc
 
 /// libclamav's return codes (clamav.h `cl_error_t`), each its own case.
 public enum ClamAVError: Error, Equatable {
@@ -95,18 +97,48 @@ public final class ClamAVEngine: @unchecked Sendable {
 
     deinit { cl_engine_free(engine) }
 
-    /// Every signature matching `bytes` (empty when clean), as libclamav names them (signatures
-    /// from databases other than the official ones carry `.UNOFFICIAL`). `name` only labels the scan.
-    public func scan(_ bytes: UnsafeRawBufferPointer, name: String) throws(ClamAVError) -> [String] {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return [] }
-        guard let map = cl_fmap_open_memory(base, bytes.count) else { throw .map }
-        defer { cl_fmap_close(map) }
+    /// Every signature matching `content` (empty when clean), as libclamav names them (signatures
+    /// from databases other than the official ones carry `.UNOFFICIAL`). Parts in memory are mapped
+    /// directly; ranges of a source are mapped through a read callback, so large pixel data is
+    /// scanned without being loaded whole.
+    public func scan(_ content: ScanContent) throws -> [String] {
+        switch content.storage {
+        case let .bytes(bytes):
+            return try bytes.withUnsafeBytes { raw throws(ClamAVError) in
+                guard let base = raw.baseAddress, raw.count > 0 else { return [] }
+                guard let map = cl_fmap_open_memory(base, raw.count) else { throw .map }
+                defer { cl_fmap_close(map) }
+                return try scan(map, label: content.label)
+            }
+        case let .range(source, offset, length):
+            guard length > 0 else { return [] }
+            if let memory = source as? InMemoryByteSource {
+                return try memory.bytes.withUnsafeBytes { raw throws(ClamAVError) in
+                    guard let base = raw.baseAddress, offset >= 0, offset + length <= Int64(raw.count) else { throw .map }
+                    guard let map = cl_fmap_open_memory(base + Int(offset), Int(length)) else { throw .map }
+                    defer { cl_fmap_close(map) }
+                    return try scan(map, label: content.label)
+                }
+            }
+            let reader = Unmanaged.passRetained(SourceReader(source: source, offset: offset))
+            defer { reader.release() }
+            // use_aging 0: the map lives for one scan only.
+            guard let map = cl_fmap_open_handle(reader.toOpaque(), 0, Int(length), { handle, buffer, count, offset in
+                guard let handle, let buffer else { return -1 }
+                return Unmanaged<SourceReader>.fromOpaque(handle).takeUnretainedValue().read(into: buffer, count: count, at: offset)
+            }, 0) else { throw ClamAVError.map }
+            defer { cl_fmap_close(map) }
+            return try scan(map, label: content.label)
+        }
+    }
+
+    private func scan(_ map: OpaquePointer, label: String) throws(ClamAVError) -> [String] {
         var options = cl_scan_options(general: UInt32(CL_SCAN_GENERAL_ALLMATCHES), parse: ~UInt32(0), heuristic: 0, mail: 0, dev: 0)
         var matches: [String] = []
         var virus: UnsafePointer<CChar>?
         var scanned: UInt = 0
         let status = withUnsafeMutablePointer(to: &matches) { context in
-            cl_scanmap_callback(map, name, &virus, &scanned, engine, &options, context)
+            cl_scanmap_callback(map, label, &virus, &scanned, engine, &options, context)
         }
         switch status {
         case CL_CLEAN: return []
@@ -117,5 +149,22 @@ public final class ClamAVEngine: @unchecked Sendable {
             return matches.filter { seen.insert($0).inserted }
         default: throw ClamAVError(status)
         }
+    }
+}
+
+/// The handle behind `cl_fmap_open_handle`: libclamav calls back with (buffer, count, offset)
+/// relative to the mapped range; a failed read returns -1, which libclamav reports as an error.
+private final class SourceReader {
+    let source: any ByteSource
+    let offset: Int64
+
+    init(source: any ByteSource, offset: Int64) { self.source = source; self.offset = offset }
+
+    func read(into buffer: UnsafeMutableRawPointer, count: Int, at position: off_t) -> off_t {
+        let available = max(0, min(Int64(count), source.count - offset - Int64(position)))
+        guard available > 0 else { return 0 }
+        guard let bytes = try? source.read(at: offset + Int64(position), count: Int(available)) else { return -1 }
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        return off_t(bytes.count)
     }
 }

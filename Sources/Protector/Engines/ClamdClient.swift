@@ -1,3 +1,4 @@
+import DICOMCore
 import Foundation
 
 /// clamd over its unix socket with the INSTREAM command: `zINSTREAM\0`, then chunks of a
@@ -14,15 +15,12 @@ public struct ClamdClient: MalwareEngine {
         self.timeout = timeout
     }
 
-    public func scan(_ bytes: [UInt8], name: String) throws -> [String] {
+    public func scan(_ content: ScanContent) throws -> [String] {
         let connection = try EngineSocket.unix(path: socketPath, timeout: timeout)
         try connection.send(Array("zINSTREAM\0".utf8))
-        var offset = 0
-        let chunk = 1 << 20
-        while offset < bytes.count {
-            let length = min(chunk, bytes.count - offset)
-            try connection.send(ClamdClient.bigEndian(UInt32(length)) + bytes[offset..<offset + length])
-            offset += length
+        try content.forEachChunk(1 << 20) { piece in
+            guard !piece.isEmpty else { return }
+            try connection.send(ClamdClient.bigEndian(UInt32(piece.count)) + piece)
         }
         try connection.send([0, 0, 0, 0])
         // The reply ends with a NUL (z-prefixed command).

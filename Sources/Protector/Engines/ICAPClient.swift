@@ -15,21 +15,20 @@ public struct ICAPClient: MalwareEngine {
         self.host = host; self.port = port; self.service = service; self.timeout = timeout
     }
 
-    public func scan(_ bytes: [UInt8], name: String) throws -> [String] {
+    public func scan(_ content: ScanContent) throws -> [String] {
+        let name = content.label
         let connection = try EngineSocket.tcp(host: host, port: port, timeout: timeout)
         let httpRequest = "GET /\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "part") HTTP/1.1\r\nHost: kiosk-agent\r\n\r\n"
-        let httpResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \(bytes.count)\r\n\r\n"
+        let httpResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \(content.count)\r\n\r\n"
         let request = "RESPMOD icap://\(host):\(port)/\(service) ICAP/1.0\r\n"
             + "Host: \(host)\r\nAllow: 204\r\nConnection: close\r\n"
             + "Encapsulated: req-hdr=0, res-hdr=\(httpRequest.utf8.count), res-body=\(httpRequest.utf8.count + httpResponse.utf8.count)\r\n\r\n"
             + httpRequest + httpResponse
         try connection.send(Array(request.utf8))
         // Chunked body (RFC 3507 §4.4.1): hex size, CRLF, data, CRLF … then 0 CRLF CRLF.
-        var offset = 0
-        while offset < bytes.count {
-            let length = min(1 << 20, bytes.count - offset)
-            try connection.send(Array((String(length, radix: 16) + "\r\n").utf8) + bytes[offset..<offset + length] + [0x0D, 0x0A])
-            offset += length
+        try content.forEachChunk(1 << 20) { piece in
+            guard !piece.isEmpty else { return }
+            try connection.send(Array((String(piece.count, radix: 16) + "\r\n").utf8) + piece + [0x0D, 0x0A])
         }
         try connection.send(Array("0\r\n\r\n".utf8))
         // The ICAP headers end at the first empty line; the rest (a block page) is not needed.

@@ -2,44 +2,67 @@ import DICOMCore
 import FileSignatures
 import SessionReport
 
-/// Checks each part on its own (THREATS.md 1, 3, 4, 5, 9): programs hidden in binary values,
-/// pixel data that lies about its size, codestreams that do not start like their transfer
-/// syntax says, offset tables that point outside, documents whose type does not fit.
+/// Checks each part on its own (THREATS.md 1, 3, 4, 5, 9): programs hidden in values, pixel data
+/// that lies about its size, codestreams that do not start like their transfer syntax says, offset
+/// tables that point outside, documents whose type does not fit. Each observation says what the
+/// rebuild must do.
 public struct PartInspector: Sendable {
     public init() {}
 
-    /// Findings for the parts of `file`. `read` gives the first bytes of a part (deferred parts
-    /// are read from the source); it is asked for at most 64 bytes per part.
-    public func inspect(_ file: DICOMFile, parts: [Part], read: (ValueBytes, Int) -> [UInt8]) -> [Finding] {
-        var findings: [Finding] = []
+    public func inspect(_ file: DICOMFile, parts: [Part], reader: ValueReader) -> [Observation] {
+        var observations: [Observation] = []
         let dataSet = file.dataSet
         // A frame may span several fragments; only frame starts carry a codestream header. They are
         // known when there is one fragment per frame, else only the first fragment is one.
         let frameCount = max(1, dataSet.int(Tag(0x0028, 0x0008)) ?? 1)
         let fragmentCount = parts.filter { if case .fragment = $0.kind { return true }; return false }.count
-        for part in parts {
-            let head = read(part.bytes, 64)
+        for (index, part) in parts.enumerated() {
             switch part.kind {
             case .element, .privateBlock, .waveform, .overlay, .icon, .trailing:
-                if part.tag.map({ DataDictionary.entry(for: $0)?.vr?.isCharacterSetSensitive != true }) ?? true,
-                   let program = ExecutableSignatures.match(head) {
-                    findings.append(Finding("executable.embedded", .critical, "\(program.description) inside \(part.location)",
-                                            element: part.tag?.description))
+                let vr = part.path.flatMap { PartInspector.vr(of: $0, in: dataSet) }
+                if let program = EmbeddedProgram.find(reader.head(part.bytes, 512), vr: vr) {
+                    observations.append(Observation(Finding("executable.embedded", .critical, "\(program.description) inside \(part.location)",
+                                                            element: part.tag?.description), part: index, remedy: .removePart))
                 }
-            case let .fragment(index):
-                if index == 0 || fragmentCount == frameCount {
-                    if let problem = CodestreamCheck.problem(head, transferSyntax: file.transferSyntax) {
-                        findings.append(Finding("pixel.codestream-invalid", .high, "\(part.location): \(problem)", element: part.tag?.description))
-                    }
+            case let .fragment(fragment):
+                if fragment == 0 || fragmentCount == frameCount,
+                   let problem = CodestreamCheck.problem(reader.head(part.bytes, 64), transferSyntax: file.transferSyntax) {
+                    observations.append(Observation(Finding("pixel.codestream-invalid", .high, "\(part.location): \(problem)",
+                                                            element: part.tag?.description), part: index, remedy: .reject))
                 }
             case .document:
-                findings += DocumentCheck.findings(head, dataSet: dataSet, location: part.location)
+                observations += DocumentCheck.observations(reader.head(part.bytes, 512), dataSet: dataSet, part: index)
             case .preamble, .fileMeta, .pixelFrame, .offsetTable:
                 break
             }
         }
-        findings += PixelCheck.findings(file, parts: parts, read: read)
-        return findings
+        observations += PixelCheck.observations(file, reader: reader)
+        return observations
+    }
+
+    /// The VR of the element at `path` (top level or nested), for deciding how to read its value.
+    static func vr(of path: ElementPath, in root: DataSet) -> VR? {
+        var dataSet = root
+        for step in path.steps {
+            guard let items = dataSet[step.sequence]?.items, items.indices.contains(step.item) else { return nil }
+            dataSet = items[step.item].dataSet
+        }
+        return dataSet[path.tag]?.vr
+    }
+}
+
+/// Program signatures in a value. Binary values match any signature; text values only those that
+/// cannot be ordinary text (two letters "MZ" or "#!" alone are words, not programs).
+enum EmbeddedProgram {
+    static func find(_ head: [UInt8], vr: VR?) -> ExecutableSignature? {
+        guard let program = ExecutableSignatures.match(head) else { return nil }
+        switch vr {
+        case .OB?, .OD?, .OF?, .OL?, .OV?, .OW?, .UN?, nil: return program
+        default:
+            if program.kind == .dos { return nil }
+            if program.kind == .script { return head.starts(with: Array("#!/".utf8)) ? program : nil }
+            return program
+        }
     }
 }
 
@@ -65,8 +88,8 @@ enum CodestreamCheck {
     }
 }
 
-/// Encapsulated documents: the MIME type must fit the storage class (THREATS.md 4), and the
-/// content must start like that type.
+/// Encapsulated documents (THREATS.md 4): the MIME type must fit the storage class, the content
+/// must start like that type, and no program may hide inside.
 enum DocumentCheck {
     static let expected: [String: (mime: String, magic: [UInt8]?)] = [
         "1.2.840.10008.5.1.4.1.1.104.1": ("application/pdf", Array("%PDF".utf8)),
@@ -76,72 +99,93 @@ enum DocumentCheck {
         "1.2.840.10008.5.1.4.1.1.104.5": ("model/mtl", nil),
     ]
 
-    static func findings(_ head: [UInt8], dataSet: DataSet, location: String) -> [Finding] {
-        var findings: [Finding] = []
+    static func isDocumentClass(_ sopClass: String) -> Bool { expected[sopClass] != nil }
+
+    static func observations(_ head: [UInt8], dataSet: DataSet, part: Int) -> [Observation] {
         let sopClass = dataSet.string(Tags.sopClassUID) ?? ""
         let mime = dataSet.string(Tag(0x0042, 0x0012)) ?? ""
         if let program = ExecutableSignatures.match(head) {
-            findings.append(Finding("document.executable", .critical, "\(location) is a \(program.description)", element: "(0042,0011)"))
+            return [Observation(Finding("document.executable", .critical, "the encapsulated document is a \(program.description)",
+                                        element: "(0042,0011)"), part: part, remedy: .removePart)]
         }
-        if let rule = expected[sopClass] {
-            if mime.lowercased() != rule.mime.lowercased() {
-                findings.append(Finding("document.type-mismatch", .high, "MIME type \"\(mime)\" does not fit the storage class (expects \(rule.mime))",
-                                        element: "(0042,0012)"))
-            } else if let magic = rule.magic, !head.starts(with: magic) {
-                findings.append(Finding("document.type-mismatch", .high, "content does not start like \(rule.mime)", element: "(0042,0011)"))
-            }
-        } else {
-            findings.append(Finding("document.embedded", .medium, "an encapsulated document in a non-document storage class", element: "(0042,0011)"))
+        guard let rule = expected[sopClass] else {
+            return [Observation(Finding("document.embedded", .medium, "an encapsulated document in a storage class that has none; removed",
+                                        element: "(0042,0011)"), part: part, remedy: .removePart)]
         }
-        return findings
+        if mime.lowercased() != rule.mime.lowercased() {
+            return [Observation(Finding("document.type-mismatch", .high, "MIME type \"\(mime)\" does not fit the storage class (expects \(rule.mime))",
+                                        element: "(0042,0012)"), part: part, remedy: .reject)]
+        }
+        if let magic = rule.magic, !head.starts(with: magic) {
+            return [Observation(Finding("document.type-mismatch", .high, "the content does not start like \(rule.mime)", element: "(0042,0011)"),
+                                part: part, remedy: .reject)]
+        }
+        return [Observation(Finding("document.embedded", .info, "holds a \(rule.mime) document; scanned on its own", element: "(0042,0011)"),
+                            part: part)]
     }
 }
 
-/// Native Pixel Data length against Rows × Columns × Samples × Bits Allocated / 8 × Frames
-/// (THREATS.md 9); overlays against their own rows and columns (THREATS.md 5); offset tables
-/// inside the fragments.
+/// Native Pixel Data length against its dimensions (THREATS.md 9); overlays against their own rows
+/// and columns (THREATS.md 5); Basic Offset Table entries inside the fragments.
 enum PixelCheck {
-    static func findings(_ file: DICOMFile, parts: [Part], read: (ValueBytes, Int) -> [UInt8]) -> [Finding] {
-        var findings: [Finding] = []
+    static func observations(_ file: DICOMFile, reader: ValueReader) -> [Observation] {
+        var observations: [Observation] = []
         let ds = file.dataSet
+        let path = ElementPath(tag: Tags.pixelData)
         if let pixels = ds[Tags.pixelData], case let .bytes(value) = pixels.value {
-            let rows = Int64(ds.uint16(Tag(0x0028, 0x0010)) ?? 0), columns = Int64(ds.uint16(Tag(0x0028, 0x0011)) ?? 0)
-            let samples = Int64(ds.uint16(Tag(0x0028, 0x0002)) ?? 1), bits = Int64(ds.uint16(Tag(0x0028, 0x0100)) ?? 0)
-            let frames = max(1, Int64(ds.int(Tag(0x0028, 0x0008)) ?? 1))
-            let expected = (rows * columns * samples * bits * frames + 7) / 8
+            let geometry = PixelGeometry(ds, bigEndian: file.transferSyntax.bigEndian)
+            let expected = geometry.totalBytes
             let padded = (expected + 1) & ~1
             if expected > 0 && value.length > padded {
-                findings.append(Finding("pixel.excess-data", .high, "Pixel Data holds \(value.length - expected) byte(s) more than its \(frames) frame(s) need",
-                                        element: Tags.pixelData.description))
+                observations.append(Observation(Finding("pixel.excess-data", .high,
+                    "Pixel Data held \(value.length - expected) byte(s) more than its \(geometry.frames) frame(s) need; cut off",
+                    element: Tags.pixelData.description), remedy: .truncate(path, to: padded)))
             } else if expected > 0 && value.length < expected {
-                findings.append(Finding("pixel.length-mismatch", .high, "Pixel Data holds \(value.length) bytes; its dimensions need \(expected)",
-                                        element: Tags.pixelData.description))
+                observations.append(Observation(Finding("pixel.length-mismatch", .high,
+                    "Pixel Data holds \(value.length) bytes; its dimensions need \(expected)", element: Tags.pixelData.description),
+                    remedy: .reject))
+            } else if expected == 0 && value.length > 0 {
+                observations.append(Observation(Finding("pixel.length-mismatch", .high,
+                    "Pixel Data without valid Rows, Columns or Bits Allocated", element: Tags.pixelData.description), remedy: .reject))
             }
         }
         if let pixels = ds[Tags.pixelData], case let .fragments(table, fragments) = pixels.value, table.bytes.length > 0 {
-            let total = fragments.reduce(Int64(0)) { $0 + 8 + $1.bytes.length }
-            let offsets = read(table.bytes, Int(min(table.bytes.length, 4096)))
-            var i = 0
-            while i + 4 <= offsets.count {
-                let offset = Int64(UInt32(offsets[i]) | UInt32(offsets[i + 1]) << 8 | UInt32(offsets[i + 2]) << 16 | UInt32(offsets[i + 3]) << 24)
-                if offset >= max(total, 1) {
-                    findings.append(Finding("pixel.fragment-table", .high, "the Basic Offset Table points at byte \(offset), past the \(total) bytes of fragments",
-                                            element: Tags.pixelData.description))
-                    break
-                }
-                i += 4
+            if let problem = offsetTableProblem(table, fragments, reader: reader) {
+                observations.append(Observation(Finding("pixel.fragment-table", .high, "\(problem); replaced by an empty table",
+                                                        element: Tags.pixelData.description), remedy: .emptyOffsetTable(path)))
             }
         }
         for group in stride(from: UInt16(0x6000), through: 0x601E, by: 2) {
             guard let data = ds[Tag(group, 0x3000)], case let .bytes(value) = data.value else { continue }
-            let rows = Int64(ds.uint16(Tag(group, 0x0010)) ?? 0), columns = Int64(ds.uint16(Tag(group, 0x0011)) ?? 0)
-            let frames = max(1, Int64(ds.int(Tag(group, 0x0015)) ?? 1))
+            let rows = Int64(ds.uint16(Tag(group, 0x0010), bigEndian: file.transferSyntax.bigEndian) ?? 0)
+            let columns = Int64(ds.uint16(Tag(group, 0x0011), bigEndian: file.transferSyntax.bigEndian) ?? 0)
+            let frames = min(max(1, Int64(ds.int(Tag(group, 0x0015)) ?? 1)), 1 << 24)
             let expected = (rows * columns * frames + 7) / 8
-            if value.length > (expected + 1) & ~1 {
-                findings.append(Finding("pixel.excess-data", .high, "Overlay Data holds \(value.length - expected) byte(s) more than its size needs",
-                                        element: Tag(group, 0x3000).description))
+            let padded = (expected + 1) & ~1
+            if value.length > padded {
+                observations.append(Observation(Finding("pixel.excess-data", .high,
+                    "Overlay Data held \(value.length - expected) byte(s) more than its size needs; cut off",
+                    element: Tag(group, 0x3000).description), remedy: .truncate(ElementPath(tag: Tag(group, 0x3000)), to: padded)))
             }
         }
-        return findings
+        return observations
+    }
+
+    /// Offsets must rise and stay inside the fragments (PS3.5 A.4: offsets of each frame's first
+    /// fragment item, from the first item after the table).
+    static func offsetTableProblem(_ table: Fragment, _ fragments: [Fragment], reader: ValueReader) -> String? {
+        guard table.bytes.length % 4 == 0 else { return "the Basic Offset Table length \(table.bytes.length) is not a multiple of 4" }
+        let total = fragments.reduce(Int64(0)) { $0 + 8 + $1.bytes.length }
+        let offsets = reader.head(table.bytes, Int(min(table.bytes.length, 1 << 20)))
+        var previous: Int64 = -1
+        var i = 0
+        while i + 4 <= offsets.count {
+            let offset = Int64(UInt32(offsets[i]) | UInt32(offsets[i + 1]) << 8 | UInt32(offsets[i + 2]) << 16 | UInt32(offsets[i + 3]) << 24)
+            if offset >= max(total, 1) { return "the Basic Offset Table points at byte \(offset), past the \(total) bytes of fragments" }
+            if offset <= previous { return "the Basic Offset Table is not ascending" }
+            previous = offset
+            i += 4
+        }
+        return nil
     }
 }

@@ -1,0 +1,197 @@
+import DICOMCore
+import SessionReport
+
+/// Content disarm and reconstruction (issue 3, part 4): turns the observations into the rebuilt
+/// model and the per-part map. Elements are removed, values cut short or offset tables emptied
+/// only where an observation asks; a threat in a part the image cannot do without rejects the file.
+struct Reconstruction {
+    let file: DICOMFile
+    let parts: [Part]
+    var observations: [Observation]
+    let silentRemovals: [ElementPath]
+    let engines: [String]
+
+    private(set) var rebuilt: DICOMFile
+    private(set) var rejected = false
+    private(set) var neutralised = false
+    private(set) var findings: [Finding] = []
+    private(set) var partRecords: [PartRecord] = []
+
+    /// Meta elements a rebuilt file keeps besides those the writer sets; (0002,0100) and
+    /// (0002,0102), private information of any length, are not among them.
+    static let keptMeta: Set<Tag> = [Tag(0x0002, 0x0016), Tag(0x0002, 0x0017), Tag(0x0002, 0x0018)]
+
+    init(file: DICOMFile, parts: [Part], observations: [Observation], silentRemovals: [ElementPath], engines: [String]) {
+        self.file = file; self.parts = parts; self.observations = observations
+        self.silentRemovals = silentRemovals; self.engines = engines
+        rebuilt = file
+    }
+
+    mutating func apply() {
+        var removals = Set(silentRemovals)
+        var removedBecause: [ElementPath: [String]] = [:]
+        var truncations: [ElementPath: Int64] = [:]
+        var emptiedTables = Set<ElementPath>()
+        var rejectingParts = Set<Int>()
+        var replacedParts = Set<Int>()
+
+        for (index, observation) in observations.enumerated() {
+            switch observation.remedy {
+            case .none: break
+            case .replacedByRebuild:
+                neutralised = true
+                if let part = observation.part { replacedParts.insert(part) }
+            case .reject:
+                rejected = true
+                if let part = observation.part { rejectingParts.insert(part) }
+            case let .removeElement(path):
+                if StructureCheck.essential.contains(path.tag) && path.steps.isEmpty {
+                    rejected = true
+                } else {
+                    removals.insert(path)
+                    removedBecause[path, default: []].append(observation.finding.code)
+                }
+            case let .truncate(path, length):
+                truncations[path] = min(truncations[path] ?? length, length)
+            case let .emptyOffsetTable(path):
+                emptiedTables.insert(path)
+            case .removePart:
+                guard let part = observation.part else { rejected = true; continue }
+                switch removal(for: parts[part]) {
+                case .outside: replacedParts.insert(part)
+                case let .element(path):
+                    removals.insert(path)
+                    removedBecause[path, default: []].append(observation.finding.code)
+                case .essential:
+                    rejected = true
+                    rejectingParts.insert(part)
+                    observations[index] = Observation(Finding(observation.finding.code, observation.finding.severity,
+                        observation.finding.detail + "; the image cannot do without this part, so the file is rejected",
+                        element: observation.finding.element), part: part, remedy: .reject)
+                }
+            }
+        }
+        findings = observations.map(\.finding)
+        guard !rejected else {
+            partRecords = records(removed: [], truncated: [:], emptied: [], rejecting: rejectingParts, replaced: replacedParts)
+            return
+        }
+
+        rebuilt.preamble = nil
+        rebuilt.trailingBytes = nil
+        for tag in rebuilt.meta.elements.map(\.tag) where tag.element > 0x0013 && !Reconstruction.keptMeta.contains(tag) {
+            rebuilt.meta.remove(tag)
+            if tag == Tag(0x0002, 0x0102) || tag == Tag(0x0002, 0x0100) {
+                findings.append(Finding("private.removed", .low, "File Meta private information removed", element: tag.description))
+                neutralised = true
+            }
+        }
+        // Deepest first, so removing an element never moves another removal's path.
+        for path in removals.sorted(by: { $0.steps.count > $1.steps.count }) {
+            rebuilt.dataSet.modify(at: path) { $0.remove(path.tag) }
+        }
+        for (path, length) in truncations where !removals.contains(path) {
+            rebuilt.dataSet.modify(at: path) { dataSet in
+                guard var element = dataSet[path.tag], case let .bytes(value) = element.value, value.length > length else { return }
+                element.value = switch value {
+                case let .inline(bytes): .bytes(.inline(Array(bytes.prefix(Int(length)))))
+                case let .deferred(offset, _): .bytes(.deferred(offset: offset, length: length))
+                }
+                dataSet.set(element)
+            }
+        }
+        for path in emptiedTables where !removals.contains(path) {
+            rebuilt.dataSet.modify(at: path) { dataSet in
+                guard var element = dataSet[path.tag], case let .fragments(table, fragments) = element.value else { return }
+                element.value = .fragments(offsetTable: Fragment(bytes: .inline([]), offset: table.offset), fragments: fragments)
+                dataSet.set(element)
+            }
+        }
+        neutralised = neutralised || !removals.isEmpty || !truncations.isEmpty || !emptiedTables.isEmpty
+        partRecords = records(removed: removals, truncated: truncations, emptied: emptiedTables, rejecting: [], replaced: replacedParts)
+    }
+
+    private enum Removal {
+        /// The preamble, meta group and bytes after the data set are never copied anyway.
+        case outside
+        case element(ElementPath)
+        /// Pixel data, the document of a document class, waveform samples: the image itself.
+        case essential
+    }
+
+    private func removal(for part: Part) -> Removal {
+        guard let path = part.path else { return .outside }
+        switch part.kind {
+        case .pixelFrame, .fragment, .offsetTable, .waveform: return .essential
+        case .document:
+            return DocumentCheck.isDocumentClass(file.dataSet.string(Tags.sopClassUID) ?? "") ? .essential : .element(path)
+        case .icon:
+            // The whole icon goes: an icon without its pixels is invalid.
+            if let at = path.steps.firstIndex(where: { $0.sequence == PolicyRemovals.iconImageSequence }) {
+                return .element(ElementPath(steps: Array(path.steps[..<at]), tag: PolicyRemovals.iconImageSequence))
+            }
+            return .element(path)
+        case .trailing where part.tag == Tags.pixelData:
+            return .essential
+        case .element:
+            return path.steps.isEmpty && StructureCheck.essential.contains(path.tag) ? .essential : .element(path)
+        case .preamble, .fileMeta, .privateBlock, .overlay, .trailing:
+            return .element(path)
+        }
+    }
+
+    private func records(removed: Set<ElementPath>, truncated: [ElementPath: Int64], emptied: Set<ElementPath>,
+                         rejecting: Set<Int>, replaced: Set<Int>) -> [PartRecord] {
+        var codes: [Int: [String]] = [:]
+        var pathCodes: [ElementPath: [String]] = [:]
+        for observation in observations {
+            if let part = observation.part { codes[part, default: []].append(observation.finding.code) }
+            switch observation.remedy {
+            case let .removeElement(path), let .truncate(path, _), let .emptyOffsetTable(path):
+                pathCodes[path, default: []].append(observation.finding.code)
+            default: break
+            }
+        }
+        return parts.enumerated().map { index, part in
+            var action = PartAction.kept
+            if rejecting.contains(index) {
+                action = .rejected
+            } else if replaced.contains(index) || part.kind == .preamble && file.preamble?.contains(where: { $0 != 0 }) == true {
+                action = part.kind == .trailing ? .removed : .replaced
+            } else if let path = part.path {
+                if removed.contains(path) || ancestors(path).contains(where: removed.contains) {
+                    action = .removed
+                } else if part.kind == .trailing && part.tag == Tags.pixelData && truncated[path] != nil {
+                    action = .removed
+                } else if truncated[path] != nil, case .pixelFrame = part.kind {
+                    action = .kept
+                } else if truncated[path] != nil {
+                    action = .truncated
+                } else if emptied.contains(path), part.kind == .offsetTable {
+                    action = .replaced
+                }
+            }
+            let pathFindings = part.path.map { pathCodes[$0] ?? [] } ?? []
+            return PartRecord(part: part.kind.name, location: part.location, size: part.bytes.length,
+                              checks: checks(part.kind) + engines, action: action,
+                              findings: Array(Set((codes[index] ?? []) + pathFindings)).sorted())
+        }
+    }
+
+    /// The paths of the sequences above an element (a removed sequence removes what is inside).
+    private func ancestors(_ path: ElementPath) -> [ElementPath] {
+        path.steps.indices.map { ElementPath(steps: Array(path.steps[..<$0]), tag: path.steps[$0].sequence) }
+    }
+
+    private func checks(_ kind: Part.Kind) -> [String] {
+        switch kind {
+        case .preamble: ["preamble"]
+        case .fileMeta: ["structure"]
+        case .element, .privateBlock, .waveform, .trailing: ["structure", "signatures"]
+        case .overlay, .icon: ["structure", "signatures", "pixel"]
+        case .pixelFrame, .offsetTable: ["pixel"]
+        case .fragment: ["pixel", "codestream"]
+        case .document: ["document", "signatures"]
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import DICOMCore
+import SessionReport
+
+/// Structure the codec accepted but the Protector still refuses or repairs (THREATS.md 8): a
+/// transfer syntax off the allow-list, and values whose VR contradicts the dictionary in a way a
+/// downstream reader could misread (a US read as UL overflowed Orthanc, CVE-2026-5442).
+enum StructureCheck {
+    /// Attributes without which an image is not an image: a bad one rejects the file, never removed.
+    static let essential: Set<Tag> = [
+        Tags.sopClassUID, Tags.sopInstanceUID, Tags.studyInstanceUID, Tags.seriesInstanceUID, Tags.pixelData,
+        Tag(0x0028, 0x0002), Tag(0x0028, 0x0004), Tag(0x0028, 0x0006), Tag(0x0028, 0x0008), Tag(0x0028, 0x0010),
+        Tag(0x0028, 0x0011), Tag(0x0028, 0x0100), Tag(0x0028, 0x0101), Tag(0x0028, 0x0102), Tag(0x0028, 0x0103),
+        Tag(0x0042, 0x0011), Tag(0x0042, 0x0012), Tag(0x5400, 0x0100), Tag(0x5400, 0x1010),
+    ]
+
+    /// Fixed-width binary VRs: reading one as another changes how many bytes each value takes.
+    static let binaryWidth: [VR: Int] = [.US: 2, .SS: 2, .UL: 4, .SL: 4, .FL: 4, .FD: 8, .AT: 4, .SV: 8, .UV: 8]
+
+    static func observations(_ file: DICOMFile, accepted: Set<String>?) -> [Observation] {
+        var observations: [Observation] = []
+        if let accepted, !accepted.contains(file.transferSyntax.uid) {
+            observations.append(Observation(Finding("structure.bad-transfer-syntax", .high,
+                "transfer syntax \(file.transferSyntax.uid) is not on the allow-list", element: Tags.transferSyntaxUID.description),
+                remedy: .reject))
+        }
+        // Implicit VR data sets carry no VR of their own: the parser took the dictionary's.
+        guard file.transferSyntax.explicitVR else { return observations }
+        var pending: [(DataSet, ElementPath?, Int)] = [(file.dataSet, nil, 0)]
+        while let (dataSet, parent, item) = pending.popLast() {
+            for element in dataSet.elements {
+                let path = parent?.child(item: item, tag: element.tag) ?? ElementPath(tag: element.tag)
+                if let items = element.items {
+                    for (index, nested) in items.enumerated() { pending.append((nested.dataSet, path, index)) }
+                }
+                guard element.vr != .UN, !element.tag.isPrivate, let expected = DataDictionary.entry(for: element.tag)?.vrs,
+                      !expected.isEmpty, !expected.contains(element.vr) else { continue }
+                let risky = binaryWidth[element.vr] != nil || expected.contains { binaryWidth[$0] != nil }
+                let detail = "VR \(element.vr.rawValue) where the dictionary says \(expected.map(\.rawValue).joined(separator: " or "))"
+                if !risky {
+                    observations.append(Observation(Finding("structure.invalid-vr", .info, detail + "; kept as read", element: path.description)))
+                } else if essential.contains(element.tag) {
+                    observations.append(Observation(Finding("structure.invalid-vr", .high, detail, element: path.description), remedy: .reject))
+                } else {
+                    observations.append(Observation(Finding("structure.invalid-vr", .medium, detail + "; removed", element: path.description),
+                                                    remedy: .removeElement(path)))
+                }
+            }
+        }
+        return observations
+    }
+}

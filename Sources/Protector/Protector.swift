@@ -63,10 +63,27 @@ public struct Protector: Sendable {
         var reconstruction = Reconstruction(file: file, parts: parts, observations: observations,
                                             silentRemovals: plan.silentRemovals, engines: engines.map(\.name))
         reconstruction.apply()
-        let verdict: Verdict = reconstruction.rejected ? .rejected : reconstruction.neutralised ? .disarmed : .clean
-        return Protection(verdict: verdict, findings: reconstruction.findings, summary: summary,
-                          rebuilt: reconstruction.rejected ? nil : reconstruction.rebuilt, isDirectory: false,
-                          parts: reconstruction.partRecords, targetTransferSyntax: compatibility?.target)
+        var protection = Protection(verdict: reconstruction.rejected ? .rejected : reconstruction.neutralised ? .disarmed : .clean,
+                                    findings: reconstruction.findings, summary: summary,
+                                    rebuilt: reconstruction.rejected ? nil : reconstruction.rebuilt, isDirectory: false,
+                                    parts: reconstruction.partRecords, targetTransferSyntax: compatibility?.target)
+        let spanning = scan.hits.filter(\.parts.isEmpty)
+        guard !spanning.isEmpty else { return protection }
+        if protection.rebuilt == nil {
+            protection.findings += spanning.map { Finding("malware.\($0.engine)", .critical, "\($0.signature) in the whole file, in no single part") }
+            return protection
+        }
+        let check = RebuildVerification.verify(spanning, engines: engines, sourceSize: source.count) { sink in
+            try write(protection, source: source, to: sink)
+        }
+        protection.findings += check.findings
+        if check.rejected {
+            protection.verdict = .rejected
+            protection.rebuilt = nil
+        } else {
+            protection.verdict = .disarmed
+        }
+        return protection
     }
 
     /// The preamble (THREATS.md 1) and the bytes after the data set (THREATS.md 2): the rebuild

@@ -112,7 +112,8 @@ struct Reconstruction {
     }
 
     private enum Removal {
-        /// The preamble, meta group and bytes after the data set are never copied anyway.
+        /// Never copied anyway: the preamble, the meta group, bytes after the data set, and
+        /// excess pixel bytes that are cut off.
         case outside
         case element(ElementPath)
         /// Pixel data, the document of a document class, waveform samples: the image itself.
@@ -132,7 +133,8 @@ struct Reconstruction {
             }
             return .element(path)
         case .trailing where part.tag == Tags.pixelData:
-            return .essential
+            // Bytes after the last frame go when the excess is cut; if it is not cut, keep nothing.
+            return observations.contains { if case .truncate(path, _) = $0.remedy { return true }; return false } ? .outside : .essential
         case .element:
             return path.steps.isEmpty && StructureCheck.essential.contains(path.tag) ? .essential : .element(path)
         case .preamble, .fileMeta, .privateBlock, .overlay, .trailing:

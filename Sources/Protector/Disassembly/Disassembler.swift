@@ -135,14 +135,18 @@ extension Tag {
 }
 
 /// The size native pixel data must have: Rows × Columns × Samples per Pixel × Bits Allocated
-/// × Number of Frames (PS3.3 C.7.6.3), read in the data set's byte order.
+/// × Number of Frames (PS3.3 C.7.6.3), read in the data set's byte order; `samples` is what
+/// each pixel occupies.
 struct PixelGeometry {
     let rows: Int64, columns: Int64, samples: Int64, bitsAllocated: Int64, frames: Int64
 
     init(_ dataSet: DataSet, bigEndian: Bool) {
         rows = Int64(dataSet.uint16(Tag(0x0028, 0x0010), bigEndian: bigEndian) ?? 0)
         columns = Int64(dataSet.uint16(Tag(0x0028, 0x0011), bigEndian: bigEndian) ?? 0)
-        samples = Int64(dataSet.uint16(Tag(0x0028, 0x0002), bigEndian: bigEndian) ?? 1)
+        let declared = Int64(dataSet.uint16(Tag(0x0028, 0x0002), bigEndian: bigEndian) ?? 1)
+        // Native YBR_FULL_422 stores two chroma samples per pair of pixels (PS3.3 C.7.6.3.1.2):
+        // two samples' worth per pixel, not three.
+        samples = declared == 3 && dataSet.string(Tag(0x0028, 0x0004)) == "YBR_FULL_422" ? 2 : declared
         bitsAllocated = Int64(dataSet.uint16(Tag(0x0028, 0x0100), bigEndian: bigEndian) ?? 0)
         frames = max(1, Int64(dataSet.int(Tag(0x0028, 0x0008)) ?? 1))
     }

@@ -155,6 +155,7 @@ enum PixelCheck {
                                                         element: Tags.pixelData.description), remedy: .emptyOffsetTable(path)))
             }
         }
+        observations += iconObservations(ds, bigEndian: file.transferSyntax.bigEndian)
         for group in stride(from: UInt16(0x6000), through: 0x601E, by: 2) {
             guard let data = ds[Tag(group, 0x3000)], case let .bytes(value) = data.value else { continue }
             let rows = Int64(ds.uint16(Tag(group, 0x0010), bigEndian: file.transferSyntax.bigEndian) ?? 0)
@@ -166,6 +167,29 @@ enum PixelCheck {
                 observations.append(Observation(Finding("pixel.excess-data", .high,
                     "Overlay Data held \(value.length - expected) byte(s) more than its size needs; cut off",
                     element: Tag(group, 0x3000).description), remedy: .truncate(ElementPath(tag: Tag(group, 0x3000)), to: padded)))
+            }
+        }
+        return observations
+    }
+
+    /// The Icon Image Sequence's native pixels against the icon's own dimensions (THREATS.md 5):
+    /// excess is cut; too few, or none, and the icon goes.
+    static func iconObservations(_ ds: DataSet, bigEndian: Bool) -> [Observation] {
+        let sequence = Tag(0x0088, 0x0200)
+        guard let items = ds[sequence]?.items else { return [] }
+        var observations: [Observation] = []
+        for (index, item) in items.enumerated() {
+            guard let pixels = item.dataSet[Tags.pixelData], case let .bytes(value) = pixels.value else { continue }
+            let expected = PixelGeometry(item.dataSet, bigEndian: bigEndian).totalBytes
+            let path = ElementPath(tag: sequence).child(item: index, tag: Tags.pixelData)
+            if expected > 0 && value.length > (expected + 1) & ~1 {
+                observations.append(Observation(Finding("pixel.excess-data", .high,
+                    "the icon's Pixel Data held \(value.length - expected) byte(s) more than its size needs; cut off",
+                    element: path.description), remedy: .truncate(path, to: (expected + 1) & ~1)))
+            } else if value.length < expected || expected == 0 {
+                observations.append(Observation(Finding("pixel.length-mismatch", .medium,
+                    "the icon's Pixel Data does not fit its dimensions; the icon was removed", element: path.description),
+                    remedy: .removeElement(ElementPath(tag: sequence))))
             }
         }
         return observations

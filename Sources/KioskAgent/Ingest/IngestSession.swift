@@ -75,23 +75,31 @@ final class IngestSession {
 
     // MARK: reading and fanning out
 
+    /// Files in flight: enough that workers never starve while this task reads or commits a batch
+    /// (syncfs), bounded in bytes so memory stays flat whatever the files' sizes.
+    static let windowBytes: Int64 = 128 << 20
+
     private func process(_ files: [MediaEntry], on volume: any Volume) async {
         let window = max(2, settings.configuration.workers == 0
-            ? ProcessInfo.processInfo.activeProcessorCount * 2 : settings.configuration.workers * 2)
+            ? ProcessInfo.processInfo.activeProcessorCount * 4 : settings.configuration.workers * 4)
         let worker = Worker(settings: settings)
         await withTaskGroup(of: Worker.Result.self) { group in
             var inFlight = 0
+            var inFlightBytes: Int64 = 0
             for (index, entry) in files.enumerated() {
                 settings.progress?.advance(file: entry)
                 guard let bytes = readCandidate(index, entry, volume) else { continue }
                 switch bytes {
                 case let .inMemory(data):
-                    if inFlight >= window, let done = await group.next() {
+                    while inFlight > 0, inFlight >= window || inFlightBytes + Int64(data.count) > IngestSession.windowBytes,
+                          let done = await group.next() {
                         accept(done)
                         inFlight -= 1
+                        inFlightBytes -= done.record.size
                     }
                     group.addTask { worker.process(index: index, entry: entry, bytes: data) }
                     inFlight += 1
+                    inFlightBytes += Int64(data.count)
                 case let .streamed(file):
                     accept(worker.process(index: index, entry: entry, streaming: file))
                 }

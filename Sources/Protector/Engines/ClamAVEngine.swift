@@ -83,7 +83,10 @@ public final class ClamAVEngine: @unchecked Sendable {
         signatureCount = signatures
         for (field, value) in [(CL_ENGINE_MAX_FILESIZE, Int64(limits.maxFileSize)), (CL_ENGINE_MAX_SCANSIZE, Int64(limits.maxScanSize)),
                                (CL_ENGINE_MAX_RECURSION, Int64(limits.maxRecursion)),
-                               (CL_ENGINE_MAX_SCANTIME, Int64(limits.maxScanTimeMilliseconds))] {
+                               (CL_ENGINE_MAX_SCANTIME, Int64(limits.maxScanTimeMilliseconds)),
+                               // The scan cache hashes every buffer (MD5) and takes a lock per scan; parts
+                               // are scanned once each, so it only costs.
+                               (CL_ENGINE_DISABLE_CACHE, 1)] {
             let status = cl_engine_set_num(engine, field, value)
             guard status == CL_SUCCESS else { cl_engine_free(engine); throw ClamAVError(status) }
         }

@@ -18,6 +18,39 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.workers, 2)
     }
 
+    func testEnginesPolicyAndPACSProfile() throws {
+        let config = try Configuration(parsing: """
+            [engines]
+            signatures = ["/usr/share/kiosk-agent/signatures", "/var/lib/clamav"]
+            clamd_socket = "/run/clamav/clamd.ctl"
+            icap = "icap://av.hospital.example:1344/avscan"
+            timeout_seconds = 30
+            [protector]
+            keep_private_creators = ["SIEMENS CSA HEADER",
+                                     "GEMS_IDEN_01",   # multi-line arrays, comments inside
+            ]
+            icons = "keep"
+            documents = "reject"
+            [pacs]
+            sop_classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
+            transfer_syntaxes = ["1.2.840.10008.1.2.1"]
+            [reconciliation]
+            enabled = true
+            issuer_of_patient_id = "HOSPITAL-A"
+            """)
+        XCTAssertEqual(config.engines.signatures, ["/usr/share/kiosk-agent/signatures", "/var/lib/clamav"])
+        XCTAssertEqual(config.engines.clamdSocket, "/run/clamav/clamd.ctl")
+        XCTAssertEqual(ICAPAddress(config.engines.icap ?? ""), ICAPAddress("icap://av.hospital.example:1344/avscan"))
+        XCTAssertEqual(ICAPAddress("icap://gw/scan")?.port, 1344)
+        XCTAssertEqual(config.protector.keepPrivateCreators, ["SIEMENS CSA HEADER", "GEMS_IDEN_01"])
+        XCTAssertEqual(config.protector.icons, "keep")
+        XCTAssertEqual(config.protector.documents, "reject")
+        XCTAssertEqual(config.pacsSOPClasses?.count, 2)
+        XCTAssertEqual(config.pacsTransferSyntaxes, ["1.2.840.10008.1.2.1"])
+        XCTAssertTrue(config.reconciliation.enabled)
+        XCTAssertEqual(config.reconciliation.issuerOfPatientID, "HOSPITAL-A")
+    }
+
     func testErrorsNameTheKeyAndLine() {
         let cases: [(String, String)] = [
             ("[limits]\nmax_fiel_size = 3", "line 2: unknown key limits.max_fiel_size"),
@@ -26,6 +59,11 @@ final class ConfigurationTests: XCTestCase {
             ("destination = archive", "line 1: destination must be a quoted string"),
             ("[ingest]\nworkers = 1\nworkers = 2", "line 3: ingest.workers set twice"),
             ("just words", "line 1: expected key = value"),
+            ("[protector]\nicons = \"hide\"", "line 2: protector.icons must be \"keep\", \"drop\" or \"reject\""),
+            ("[pacs]\nsop_classes = [\"1.2.x\"]", "line 2: pacs.sop_classes: \"1.2.x\" is not a UID"),
+            ("[engines]\nicap = \"http://gw/scan\"", "line 2: engines.icap must look like icap://HOST[:PORT]/SERVICE"),
+            ("[engines]\nclamav = yes", "line 2: engines.clamav must be true or false"),
+            ("[engines]\nsignatures = [\"/a\",\n", "line 2: engines.signatures: the array is not closed with ]"),
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try Configuration(parsing: text)) { error in

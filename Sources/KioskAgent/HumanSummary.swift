@@ -27,7 +27,13 @@ enum HumanSummary {
             }
         }
         let mismatched = report.studies.filter { $0.identity == .mismatch }.count
-        if mismatched > 0 { lines.append("  identity: \(mismatched) study(ies) do not match the expected patient — held for review") }
+        if mismatched > 0, report.identityOverride != nil {
+            lines.append("  identity: \(mismatched) study(ies) do not match the expected patient — delivered by recorded override")
+        } else if mismatched > 0 {
+            lines.append("  identity: \(mismatched) study(ies) do not match the expected patient — held for review")
+        }
+        let threats = report.files.flatMap(\.findings).filter { $0.code.hasPrefix("malware.") || $0.code == "executable.embedded" }
+        if !threats.isEmpty { lines.append("  threats: \(threats.count) finding(s) of malware or hidden programs — see the report") }
         if let destination = report.destination { lines.append("  delivered to \(destination)") }
         if let reportPath { lines.append("  report: \(reportPath)") }
         lines.append(String(format: "  result: %@ (exit %d) in %.1f s", describe(exit), exit.rawValue, seconds))

@@ -32,6 +32,11 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(name: .customLong("birth-date"), help: "Patient's birth date, YYYYMMDD.")
     var birthDate: String?
 
+    @Option(name: .customLong("override-identity"), help: ArgumentHelp(
+        "Deliver studies whose patient does not match the one at the desk, for this recorded REASON.",
+        valueName: "REASON"))
+    var overrideIdentity: String?
+
     @Option(help: "Write the JSON session report to FILE.", completion: .file())
     var report: String?
 
@@ -51,6 +56,14 @@ struct IngestCommand: AsyncParsableCommand {
         }
         if let patientID, patientID.trimmingCharacters(in: .whitespaces).isEmpty {
             throw ValidationError("--patient-id must not be empty")
+        }
+        if let overrideIdentity {
+            guard overrideIdentity.trimmingCharacters(in: .whitespaces).count >= 3 else {
+                throw ValidationError("--override-identity needs a reason of at least 3 characters; it is recorded in the report")
+            }
+            guard (patientID ?? patientName ?? birthDate) != nil else {
+                throw ValidationError("--override-identity only applies with --patient-id, --patient-name or --birth-date")
+            }
         }
     }
 
@@ -75,7 +88,7 @@ struct IngestCommand: AsyncParsableCommand {
         let protector = try ProtectorSetup.make(configuration, signatures: signatures)
         let sessionID = Self.newSessionID(started)
         let session = IngestSession(settings: .init(
-            sourcePath: source, archive: archive, expected: expected, configuration: configuration,
+            sourcePath: source, archive: archive, expected: expected, identityOverride: overrideIdentity, configuration: configuration,
             stateDirectory: stateDirectory, sessionID: sessionID,
             protector: protector,
             progress: ProgressLine()))

@@ -12,6 +12,9 @@ public struct Report: Codable, Sendable {
     public var totals: Totals = Totals()
     /// Where the delivered instances went (`archive:/…`). Additive to the contract.
     public var destination: String?
+    /// The reason staff gave to deliver studies whose patient does not match (`--override-identity`);
+    /// nil when there was no override. Additive to the contract.
+    public var identityOverride: String?
 
     public init(source: Source, expectedPatient: ExpectedPatient? = nil) {
         self.source = source; self.expectedPatient = expectedPatient

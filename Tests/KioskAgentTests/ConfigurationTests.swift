@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import KioskAgent
 
@@ -49,6 +50,14 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.pacsTransferSyntaxes, ["1.2.840.10008.1.2.1"])
         XCTAssertTrue(config.reconciliation.enabled)
         XCTAssertEqual(config.reconciliation.issuerOfPatientID, "HOSPITAL-A")
+    }
+
+    /// The documented example IT copies must parse, and say the defaults the code has.
+    func testShippedExampleParsesToTheDefaults() throws {
+        let example = try Configuration(contentsOf: TestSupport.packageRoot.appendingPathComponent("config/kiosk-agent.toml"))
+        var expected = Configuration()
+        expected.destination = "archive:"
+        XCTAssertEqual(example, expected)
     }
 
     func testErrorsNameTheKeyAndLine() {

@@ -175,6 +175,18 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(totals(report)["delivered"], 0)
         XCTAssertEqual((report["studies"] as? [[String: Any]])?.first?["identity"] as? String, "mismatch")
         XCTAssertEqual(try archivedFiles(dir).count, 0)
+
+        // Delivered only by an explicit override, which the report records.
+        let (overridden, second) = try ingest(tree.root.path, dir, ["--patient-id", "SOMEONE-ELSE", "--override-identity", "name change after marriage, ID checked"],
+                                              report: "override.json")
+        XCTAssertEqual(overridden.status, 0, overridden.stderrText)
+        XCTAssertEqual(second["identityOverride"] as? String, "name change after marriage, ID checked")
+        XCTAssertEqual(totals(second)["delivered"], 1)
+        let codes = files(second).flatMap { ($0["findings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String } }
+        XCTAssertTrue(codes.contains("identity.override"), "\(codes)")
+        XCTAssertEqual(try archivedFiles(dir).count, 1)
+        let bare = try IngestFixtures.agent(["ingest", tree.root.path, "--override-identity", "because", "--state-dir", dir.path("state")])
+        XCTAssertEqual(bare.status, 2, "an override without an expected patient is a usage error")
     }
 
     func testUnreadableMediaExitsFive() throws {

@@ -18,6 +18,8 @@ final class IngestSession {
         var sourcePath: String
         var archive: Archive
         var expected: IdentityCheck?
+        /// Staff's recorded reason to deliver studies whose patient does not match (`--override-identity`).
+        var identityOverride: String?
         var configuration: Configuration
         var stateDirectory: URL
         var sessionID: String
@@ -38,6 +40,7 @@ final class IngestSession {
         report = Report(source: .init(path: settings.sourcePath, filesystem: "unknown", label: ""),
                         expectedPatient: settings.expected?.expected)
         report.destination = "archive:" + settings.archive.root.path
+        report.identityOverride = settings.identityOverride
     }
 
     func run() async -> (Report, ExitStatus) {

@@ -12,6 +12,7 @@ struct Worker: Sendable {
     let archive: Archive
     let protector: Protector
     let expected: IdentityCheck?
+    let identityOverride: String?
     let quarantine: URL
     let sessionID: String
     let parsing: ParsingOptions
@@ -20,6 +21,7 @@ struct Worker: Sendable {
         archive = settings.archive
         protector = settings.protector
         expected = settings.expected
+        identityOverride = settings.identityOverride
         quarantine = settings.stateDirectory.appendingPathComponent("quarantine").appendingPathComponent(settings.sessionID)
         sessionID = settings.sessionID
         parsing = settings.protector.policy.parsing
@@ -81,7 +83,10 @@ struct Worker: Sendable {
         if let expected {
             let decision = expected.evaluate(summary)
             record.findings += decision.findings
-            if decision.result == .mismatch {
+            if decision.result == .mismatch, let reason = identityOverride {
+                record.findings.append(Finding("identity.override", .high,
+                    "delivered although the patient does not match, by explicit override: \(reason)"))
+            } else if decision.result == .mismatch {
                 hold(protection, source: source, summary: summary, record: &record)
                 return Result(index: index, path: entry.path, record: record, summary: summary, staged: nil,
                               directory: nil, held: true)

@@ -105,6 +105,17 @@ struct IngestCommand: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("warning: could not keep the report in \(kept.path): \(error)\n".utf8))
         }
+        // Quarantined originals keep the session's report beside them, for forensics.
+        let quarantine = stateDirectory.appendingPathComponent("quarantine").appendingPathComponent(sessionID)
+        if FileManager.default.fileExists(atPath: quarantine.path) {
+            let copy = quarantine.appendingPathComponent("report.json")
+            do {
+                try data.write(to: copy, options: .atomic)
+                try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: copy.path)
+            } catch {
+                FileHandle.standardError.write(Data("warning: could not keep the report in \(copy.path): \(error)\n".utf8))
+            }
+        }
         if let report {
             do { try data.write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
                 throw ValidationError("cannot write the report to \(report): \(error.localizedDescription)")

@@ -164,6 +164,10 @@ final class IngestTests: XCTestCase {
         let kept = FileManager.default.enumerator(atPath: quarantine.path)?.allObjects.compactMap { $0 as? String }
             .filter { $0.hasSuffix("EXTRA1") || $0.hasSuffix("EXTRA2") } ?? []
         XCTAssertEqual(kept.count, 2, "originals of rejected files are kept in quarantine")
+        let sessions = try FileManager.default.contentsOfDirectory(atPath: quarantine.path)
+        XCTAssertEqual(sessions.count, 1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: quarantine.appendingPathComponent(sessions[0]).appendingPathComponent("report.json").path),
+                      "with the session's report beside them")
         XCTAssertFalse(try archivedFiles(dir).contains { $0.contains("quarantine") })
     }
 

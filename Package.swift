@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [

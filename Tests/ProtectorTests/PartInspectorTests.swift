@@ -1,4 +1,5 @@
 import DICOMCore
+import FileSignatures
 import Foundation
 import SessionReport
 import TestSupport
@@ -49,5 +50,22 @@ final class PartInspectorTests: XCTestCase {
         let bogus = Fragment(bytes: .inline(Array("#!/bin/sh\n".utf8)), offset: 0)
         j2k.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [bogus] + fragments.dropFirst())))
         XCTAssertTrue(inspect(j2k, source: j2kSource).map(\.code).contains("pixel.codestream-invalid"))
+    }
+}
+
+extension PartInspectorTests {
+    /// Strong signatures anywhere in a value; random bytes and bare magic numbers are not programs.
+    func testEmbeddedSearchFindsOnlyStrongSignatures() {
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        XCTAssertNil(EmbeddedSearch.find(in: noise), "a megabyte of noise holds no program")
+        XCTAssertNil(EmbeddedSearch.find(in: Array("MZ is a plain word; so is \u{7F}ELF and PK".utf8) + [UInt8](repeating: 0, count: 64)))
+        let elf: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0] + [UInt8](repeating: 0, count: 56)
+        XCTAssertEqual(EmbeddedSearch.find(in: noise.prefix(333) + elf)?.offset, 333)
+        XCTAssertEqual(EmbeddedSearch.find(in: [1, 2, 3] + Array("#!/bin/sh\necho\n".utf8))?.signature.kind, .script)
+        var zip = Array("PK".utf8) + [3, 4, 20, 0, 0, 0, 8, 0] + [UInt8](repeating: 0, count: 16) + [20, 0, 0, 0] + Array("META-INF/MANIFEST.MF".utf8)
+        zip += [UInt8](repeating: 0, count: 8)
+        XCTAssertEqual(EmbeddedSearch.find(in: [9, 9] + zip)?.signature.kind, .javaArchive)
+        XCTAssertEqual(EmbeddedSearch.find(in: [0, 0] + [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])?.signature.kind, .oleContainer)
     }
 }

@@ -89,6 +89,16 @@ final class ThreatTests: XCTestCase {
         }
         try assertDisarmed(try F.protect(publicValues), without: F.eicar, codes: ["malware.clamav", "executable.embedded"])
 
+        // Programs in the middle of a value, where no engine signature is anchored.
+        var inert = [UInt8](repeating: 0, count: 512)
+        inert[0] = 0x4D; inert[1] = 0x5A; inert[0x3C] = 0x80; inert[0x80] = 0x50; inert[0x81] = 0x45
+        let midValue = try F.crafted { file in
+            file.dataSet.set(F.element(Tag(0x0018, 0x9004), .OB, [UInt8](repeating: 0x11, count: 1000) + inert))
+        }
+        let found = try F.protect(midValue)
+        try assertDisarmed(found, without: inert, codes: ["executable.embedded"])
+        XCTAssertTrue(found.protection.findings.contains { $0.detail.contains("PE executable at byte 1000") }, "\(found.protection.findings)")
+
         // In the image itself: nothing valid remains without it.
         let inPixels = try F.crafted { file in
             guard var pixels = file.dataSet[Tags.pixelData]?.inlineBytes else { return XCTFail("no pixels") }

@@ -23,6 +23,10 @@ public struct PartInspector: Sendable {
                 if let program = EmbeddedProgram.find(reader.head(part.bytes, 512), vr: vr) {
                     observations.append(Observation(Finding("executable.embedded", .critical, "\(program.description) inside \(part.location)",
                                                             element: part.tag?.description), part: index, remedy: .removePart))
+                } else if EmbeddedProgram.searchesWhole(part.kind, vr: vr), let (offset, program) = EmbeddedProgram.search(part.bytes, reader) {
+                    observations.append(Observation(Finding("executable.embedded", .critical,
+                        "\(program.description) at byte \(offset) of \(part.location)", element: part.tag?.description),
+                        part: index, remedy: .removePart))
                 }
             case let .fragment(fragment):
                 if fragment == 0 || fragmentCount == frameCount,
@@ -63,6 +67,35 @@ enum EmbeddedProgram {
             if program.kind == .script { return head.starts(with: Array("#!/".utf8)) ? program : nil }
             return program
         }
+    }
+}
+
+extension EmbeddedProgram {
+    /// Values searched end to end, not only at their start: binary and private values and trailing
+    /// bytes. Pixel-like parts (overlays, icons, waveforms) and public text are checked at their start.
+    static func searchesWhole(_ kind: Part.Kind, vr: VR?) -> Bool {
+        switch kind {
+        case .privateBlock, .trailing: return true
+        case .element: return [.OB, .OD, .OF, .OL, .OV, .OW, .UN, .UT].contains(vr ?? .UN)
+        default: return false
+        }
+    }
+
+    /// The first strong program signature anywhere in a value, read in 4 MiB pieces that overlap
+    /// by 64 KiB (a PE header is found when its DOS header and "PE" lie within that reach).
+    static func search(_ value: ValueBytes, _ reader: ValueReader) -> (Int64, ExecutableSignature)? {
+        if case let .inline(bytes) = value { return EmbeddedSearch.find(in: bytes).map { (Int64($0.offset), $0.signature) } }
+        guard case let .deferred(start, length) = value else { return nil }
+        let piece: Int64 = 4 << 20, overlap: Int64 = 64 << 10
+        var offset: Int64 = 0
+        while offset < length {
+            let count = min(piece, length - offset)
+            guard let bytes = try? reader.source.read(at: start + offset, count: Int(count)) else { return nil }
+            if let found = EmbeddedSearch.find(in: bytes) { return (offset + Int64(found.offset), found.signature) }
+            if offset + count >= length { break }
+            offset += count - overlap
+        }
+        return nil
     }
 }
 

@@ -1,6 +1,10 @@
 public struct WriteOptions: Sendable {
     public var implementationClassUID: String
     public var implementationVersionName: String
+    /// Write in this transfer syntax instead of the file's own. Only explicit VR little endian is a
+    /// target, from implicit VR little endian, explicit VR big endian or deflated data sets: a
+    /// lossless re-encoding. Compressed pixel data is never converted (it would need decoding).
+    public var transferSyntax: TransferSyntax?
 
     public init(implementationClassUID: String, implementationVersionName: String) {
         self.implementationClassUID = implementationClassUID
@@ -20,14 +24,16 @@ public enum DICOMWriter {
         // The transfer syntax the UID names (a data set mislabelled on read is written as labelled;
         // little endian values are the same bytes either way), deflate undone.
         let named = TransferSyntax.known(file.transferSyntax.uid) ?? file.transferSyntax
-        let syntax = named.deflated ? TransferSyntax.explicitVRLittleEndian : named
+        let own = named.deflated ? TransferSyntax.explicitVRLittleEndian : named
+        let syntax = options.transferSyntax ?? own
+        let conversion = try Conversion(from: file.transferSyntax, own: own, to: syntax, dataSet: file.dataSet)
         try withoutActuallyEscaping(sink) { sink in
             var out = Output(sink: sink, source: source)
             try out.bytes([UInt8](repeating: 0, count: 128) + DICOMReader.magic)
             let meta = buildMeta(file, syntax: syntax, options: options)
             let metaEncoder = Encoder(encoding: .init(explicitVR: true, bigEndian: false))
             try metaEncoder.write(meta, to: &out)
-            let encoder = Encoder(encoding: .init(explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian))
+            let encoder = Encoder(encoding: .init(explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian), conversion: conversion)
             try encoder.write(file.dataSet, to: &out)
             try out.flush()
         }
@@ -86,15 +92,18 @@ public enum DICOMWriter {
             }
         }
 
-        mutating func value(_ value: ValueBytes, pad: UInt8?) throws {
+        /// Writes a value; `swapUnit` > 1 reverses the bytes of each unit of that size (big endian
+        /// to little endian). Deferred values are copied in 1 MiB pieces, a multiple of every unit.
+        mutating func value(_ value: ValueBytes, pad: UInt8?, swapUnit: Int = 1) throws {
             switch value {
-            case let .inline(bytes): try self.bytes(bytes)
+            case let .inline(bytes): try self.bytes(swapUnit > 1 ? Conversion.swapped(bytes, unit: swapUnit) : bytes)
             case let .deferred(offset, length):
                 try flush()
                 var done: Int64 = 0
                 while done < length {
                     let piece = Int(min(length - done, 1 << 20))
-                    let bytes = try source.read(at: offset + done, count: piece)
+                    var bytes = try source.read(at: offset + done, count: piece)
+                    if swapUnit > 1 { bytes = Conversion.swapped(bytes, unit: swapUnit) }
                     try bytes.withUnsafeBytes { try sink($0) }
                     done += Int64(piece)
                 }
@@ -111,6 +120,7 @@ public enum DICOMWriter {
 
     struct Encoder {
         let encoding: DataSetParser.Encoding
+        var conversion: Conversion? = nil
 
         static func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
 
@@ -145,7 +155,13 @@ public enum DICOMWriter {
             }
         }
 
-        func size(of element: DataElement) -> Int64 { headerSize(element.vr) + valueSize(of: element) }
+        func size(of element: DataElement) -> Int64 { headerSize(writtenVR(element)) + valueSize(of: element) }
+
+        /// The element's VR, or the one a conversion writes it with (sequences and fragments keep theirs).
+        func writtenVR(_ element: DataElement) -> VR {
+            guard let conversion, case let .bytes(value) = element.value else { return element.vr }
+            return conversion.vr(element.tag, element.vr, length: value.length)
+        }
 
         func header(_ tag: Tag, _ vr: VR, length: UInt32) -> [UInt8] {
             var bytes = u16(tag.group) + u16(tag.element)
@@ -169,12 +185,14 @@ public enum DICOMWriter {
             switch element.value {
             case let .bytes(value):
                 let padded = (value.length + 1) & ~1
-                guard element.vr.usesLongLength || !encoding.explicitVR || padded <= 0xFFFF else {
+                let vr = writtenVR(element)
+                let swapUnit = try conversion?.swapUnit(element.tag, vr, length: value.length) ?? 1
+                guard vr.usesLongLength || !encoding.explicitVR || padded <= 0xFFFF else {
                     throw WriteError.valueTooLong(element.tag, padded)
                 }
                 guard padded < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, padded) }
-                try out.bytes(header(element.tag, element.vr, length: UInt32(padded)))
-                try out.value(value, pad: padded == value.length ? nil : element.vr.paddingByte)
+                try out.bytes(header(element.tag, vr, length: UInt32(padded)))
+                try out.value(value, pad: padded == value.length ? nil : vr.paddingByte, swapUnit: swapUnit)
             case let .sequence(items):
                 // An UN sequence is written as SQ: its items were decoded, so their VRs are known.
                 // In implicit VR a sequence the dictionary does not know (private, unknown) keeps
@@ -202,11 +220,21 @@ public enum DICOMWriter {
         }
     }
 
-    public enum WriteError: Error, CustomStringConvertible {
+    public enum WriteError: Error, CustomStringConvertible, Equatable {
         case valueTooLong(Tag, Int64)
+        /// The requested transfer syntax is not a lossless re-encoding of the file's (from, to).
+        case cannotConvert(String, String)
+        /// A big endian UN value: its byte order cannot be known, so it cannot be converted.
+        case unknownByteOrder(Tag)
+        /// A big endian value whose length is not a multiple of its VR's unit.
+        case misalignedValue(Tag, VR, Int64)
+
         public var description: String {
             switch self {
             case let .valueTooLong(tag, length): "\(tag) value of \(length) bytes does not fit its VR's 16-bit length"
+            case let .cannotConvert(from, to): "\(from) cannot be converted losslessly to \(to)"
+            case let .unknownByteOrder(tag): "\(tag) is UN in a big endian data set: its byte order is unknown"
+            case let .misalignedValue(tag, vr, length): "\(tag) \(vr.rawValue) value of \(length) bytes is not whole units"
             }
         }
     }

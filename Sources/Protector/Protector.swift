@@ -63,8 +63,10 @@ public struct Protector: Sendable {
         var reconstruction = Reconstruction(file: file, parts: parts, observations: observations,
                                             silentRemovals: plan.silentRemovals, engines: engines.map(\.name))
         reconstruction.apply()
+        var delivered = summary
+        if let target = compatibility?.target { delivered.transferSyntaxUID = target.uid }
         var protection = Protection(verdict: reconstruction.rejected ? .rejected : reconstruction.neutralised ? .disarmed : .clean,
-                                    findings: reconstruction.findings, summary: summary,
+                                    findings: reconstruction.findings, summary: delivered,
                                     rebuilt: reconstruction.rejected ? nil : reconstruction.rebuilt, isDirectory: false,
                                     parts: reconstruction.partRecords, targetTransferSyntax: compatibility?.target)
         let spanning = scan.hits.filter(\.parts.isEmpty)
@@ -113,8 +115,9 @@ public struct Protector: Sendable {
     public func write(_ protection: Protection, source: any ByteSource,
                       to sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let rebuilt = protection.rebuilt else { return }
-        let options = WriteOptions(implementationClassUID: policy.implementationClassUID,
+        var options = WriteOptions(implementationClassUID: policy.implementationClassUID,
                                    implementationVersionName: policy.implementationVersionName)
+        options.transferSyntax = protection.targetTransferSyntax
         try DICOMWriter.write(rebuilt, source: source, to: sink, options: options)
     }
 }

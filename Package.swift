@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport", "FileSignatures"], swiftSettings: strict),
 
         // Per-file inspection and rebuild of DICOM files.
-        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "CClamAV"], swiftSettings: strict),
+        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "CClamAV", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // Destinations: the embedded archive (SQLite index + rebuilt files).
         .target(name: "Delivery", dependencies: [
@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
-            "KioskAgent", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses",
+            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses",
         ], swiftSettings: strict),
     ]
 )

@@ -37,6 +37,14 @@ struct IngestCommand: AsyncParsableCommand {
         valueName: "REASON"))
     var overrideIdentity: String?
 
+    @Flag(help: ArgumentHelp(
+        "Import reconciliation: deliver under --patient-id (and --patient-name, --accession), keeping the media's values.",
+        discussion: "Also enabled by [reconciliation] enabled = true. The media's Patient ID is then not compared with the desk's; name and birth date are."))
+    var reconcile = false
+
+    @Option(help: "With reconciliation: the hospital's Accession Number for the imported studies.")
+    var accession: String?
+
     @Option(help: "Write the JSON session report to FILE.", completion: .file())
     var report: String?
 
@@ -83,9 +91,11 @@ struct IngestCommand: AsyncParsableCommand {
                 throw ValidationError("cannot open the archive at \(root.path): \(error)")
             }
         }
-        let expected: IdentityCheck? = (patientID ?? patientName ?? birthDate) == nil ? nil
-            : IdentityCheck(expected: .init(id: patientID, name: patientName, birthDate: birthDate))
-        let protector = try ProtectorSetup.make(configuration, signatures: signatures)
+        let reconciliation = try reconciliation(configuration)
+        // Reconciled IDs are the hospital's, the media's are another facility's: only name and birth date compare.
+        let compared = Report.ExpectedPatient(id: reconciliation == nil ? patientID : nil, name: patientName, birthDate: birthDate)
+        let expected: IdentityCheck? = (compared.id ?? compared.name ?? compared.birthDate) == nil ? nil : IdentityCheck(expected: compared)
+        let protector = try ProtectorSetup.make(configuration, signatures: signatures, reconciliation: reconciliation)
         let sessionID = Self.newSessionID(started)
         let session = IngestSession(settings: .init(
             sourcePath: source, archive: archive, expected: expected, identityOverride: overrideIdentity, configuration: configuration,
@@ -125,6 +135,20 @@ struct IngestCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data(HumanSummary.render(result, exit: exit, reportPath: report ?? kept.path,
                                                                 seconds: Date().timeIntervalSince(started)).utf8))
         if exit != .delivered { throw exit.exitCode }
+    }
+
+    private func reconciliation(_ configuration: Configuration) throws -> Reconciliation? {
+        guard reconcile || configuration.reconciliation.enabled else {
+            if accession != nil { throw ValidationError("--accession only applies with reconciliation (--reconcile)") }
+            return nil
+        }
+        guard let patientID else { throw ValidationError("reconciliation needs --patient-id: the hospital's ID to deliver under") }
+        if let patientName, !patientName.contains("^") {
+            throw ValidationError("with reconciliation, --patient-name is written into the files: give it as Family^Given")
+        }
+        return Reconciliation(patientID: patientID, issuerOfPatientID: configuration.reconciliation.issuerOfPatientID,
+                              patientName: patientName, accessionNumber: accession,
+                              modifyingSystem: "kiosk-agent \(KioskAgentVersion.string)")
     }
 
     static func newSessionID(_ date: Date) -> String {

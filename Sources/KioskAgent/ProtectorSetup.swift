@@ -7,7 +7,7 @@ import Protector
 /// libclamav loaded and compiled once for the whole run, clamd and ICAP when configured. A missing
 /// or broken signature database is a configuration error (exit 2): the agent never runs unscanned.
 enum ProtectorSetup {
-    static func make(_ configuration: Configuration, signatures override: [String]) throws -> Protector {
+    static func make(_ configuration: Configuration, signatures override: [String], reconciliation: Reconciliation? = nil) throws -> Protector {
         var parsing = ParsingOptions()
         parsing.maxDepth = configuration.maxNestingDepth
         parsing.maxElements = configuration.maxElements
@@ -21,6 +21,7 @@ enum ProtectorSetup {
         policy.documents = ProtectorPolicy.ContentRule(rawValue: settings.documents) ?? .keep
         policy.allowTIFFPreamble = settings.allowTIFFPreamble
         policy.acceptedTransferSyntaxes = settings.transferSyntaxes.map(Set.init)
+        policy.reconciliation = reconciliation
         if configuration.pacsSOPClasses != nil || configuration.pacsTransferSyntaxes != nil {
             policy.compatibility = Compatibility(sopClasses: configuration.pacsSOPClasses.map(Set.init),
                                                  transferSyntaxes: configuration.pacsTransferSyntaxes.map(Set.init))

@@ -1,3 +1,4 @@
+import Crypto
 import DICOMCore
 import SessionReport
 
@@ -5,7 +6,10 @@ import SessionReport
 public struct Protection: Sendable {
     public var verdict: Verdict
     public var findings: [Finding]
+    /// The instance as delivered (after reconciliation), for the archive and the report.
     public var summary: InstanceSummary?
+    /// The instance as the media had it, for the identity check; nil when unreadable.
+    public var mediaSummary: InstanceSummary?
     /// The file as it will be rebuilt; nil when rejected.
     public var rebuilt: DICOMFile?
     /// A DICOMDIR (Media Storage Directory Storage): indexes the media, never delivered.
@@ -37,7 +41,7 @@ public struct Protector: Sendable {
             file = try DICOMReader.read(source, options: policy.parsing)
         } catch {
             return Protection(verdict: .rejected, findings: [StructureFindings.finding(for: error)],
-                              summary: nil, rebuilt: nil, isDirectory: false)
+                              summary: nil, mediaSummary: nil, rebuilt: nil, isDirectory: false)
         }
         let summary = InstanceSummary(file)
         let isDirectory = summary.sopClassUID == Protector.directoryStorage
@@ -48,9 +52,11 @@ public struct Protector: Sendable {
         observations += outerParts(file, parts)
         // A DICOMDIR only indexes the media; it is read, never delivered or rebuilt.
         if isDirectory {
-            return Protection(verdict: .clean, findings: observations.map(\.finding), summary: summary, rebuilt: file, isDirectory: true)
+            return Protection(verdict: .clean, findings: observations.map(\.finding), summary: summary, mediaSummary: summary,
+                              rebuilt: file, isDirectory: true)
         }
-        observations += uidObservations(summary)
+        // With reconciliation, invalid UIDs are repaired after the rebuild instead of rejected.
+        if policy.reconciliation == nil { observations += uidObservations(summary) }
         observations += StructureCheck.observations(file, accepted: policy.acceptedTransferSyntaxes)
         let plan = PolicyRemovals.plan(file, policy: policy)
         observations += plan.observations
@@ -63,12 +69,24 @@ public struct Protector: Sendable {
         var reconstruction = Reconstruction(file: file, parts: parts, observations: observations,
                                             silentRemovals: plan.silentRemovals, engines: engines.map(\.name))
         reconstruction.apply()
-        var delivered = summary
-        if let target = compatibility?.target { delivered.transferSyntaxUID = target.uid }
         var protection = Protection(verdict: reconstruction.rejected ? .rejected : reconstruction.neutralised ? .disarmed : .clean,
-                                    findings: reconstruction.findings, summary: delivered,
+                                    findings: reconstruction.findings, summary: summary, mediaSummary: summary,
                                     rebuilt: reconstruction.rejected ? nil : reconstruction.rebuilt, isDirectory: false,
                                     parts: reconstruction.partRecords, targetTransferSyntax: compatibility?.target)
+        if let reconciliation = policy.reconciliation, var rebuilt = protection.rebuilt {
+            let seed = UID.isValid(summary.sopInstanceUID) ? "" : Protector.seed(source)
+            protection.findings += UIDRepair.apply(to: &rebuilt.dataSet, seed: seed, system: reconciliation.modifyingSystem)
+            do {
+                protection.findings += try reconciliation.apply(to: &rebuilt.dataSet)
+                protection.rebuilt = rebuilt
+                protection.summary = InstanceSummary(rebuilt)
+            } catch {
+                protection.findings.append(Finding("reconciliation.unencodable", .high, "\(error); not delivered under foreign identifiers"))
+                protection.verdict = .rejected
+                protection.rebuilt = nil
+            }
+        }
+        if let target = compatibility?.target { protection.summary?.transferSyntaxUID = target.uid }
         let spanning = scan.hits.filter(\.parts.isEmpty)
         guard !spanning.isEmpty else { return protection }
         if protection.rebuilt == nil {
@@ -101,6 +119,12 @@ public struct Protector: Sendable {
                 "\(parts[index].bytes.length) byte(s) after the end of the data set were removed"), part: index, remedy: .replacedByRebuild))
         }
         return observations
+    }
+
+    /// Names a file without a SOP Instance UID: its size and the hash of its first 64 KiB.
+    static func seed(_ source: any ByteSource) -> String {
+        let head = (try? source.read(at: 0, count: Int(min(source.count, 1 << 16)))) ?? []
+        return "\(source.count)|" + SHA256.hash(data: head).map { String($0, radix: 16) }.joined(separator: ":")
     }
 
     private func uidObservations(_ summary: InstanceSummary) -> [Observation] {

@@ -27,6 +27,9 @@ public struct ProtectorPolicy: Sendable {
     public var acceptedTransferSyntaxes: Set<String>?
     /// What the destination accepts; nil = anything the Protector delivers.
     public var compatibility: Compatibility?
+    /// Import reconciliation: the hospital's identifiers to coerce to, and invalid UIDs repaired
+    /// instead of rejected; nil = off.
+    public var reconciliation: Reconciliation?
     /// Identity written into every rebuilt file's meta group.
     public var implementationClassUID: String
     public var implementationVersionName: String

@@ -1,3 +1,4 @@
+import DICOMCore
 import Foundation
 import TestSupport
 import XCTest
@@ -202,6 +203,27 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(result.status, 5, result.stderrText)
         let codes = ((report["media"] as? [String: Any])?["findings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
         XCTAssertEqual(codes, ["media.unreadable"])
+    }
+
+    func testReconciliationDeliversUnderTheHospitalsIdentifiers() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-reconcile")
+        let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm", "MR_small.dcm"], withDICOMDIR: false)
+        // Two patients on the disc; the desk names the CT's (with the hospital's own ID).
+        let (result, report) = try ingest(tree.root.path, dir, ["--reconcile", "--patient-id", "LOCAL123",
+                                                                "--patient-name", "CompressedSamples^CT1", "--accession", "A-9"])
+        XCTAssertEqual(result.status, 4, "the MR belongs to someone else: \(result.stderrText)")
+        let mediaCodes = ((report["media"] as? [String: Any])?["findings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+        XCTAssertTrue(mediaCodes.contains("identity.multiple-patients"), "\(mediaCodes)")
+        let archived = try archivedFiles(dir)
+        XCTAssertEqual(archived.count, 1)
+        let rebuilt = try DICOMReader.read(InMemoryByteSource([UInt8](try Data(contentsOf: URL(fileURLWithPath: archived[0])))))
+        XCTAssertEqual(rebuilt.dataSet.string(Tags.patientID), "LOCAL123")
+        XCTAssertEqual(rebuilt.dataSet.string(Tag(0x0008, 0x0050)), "A-9")
+        XCTAssertEqual(rebuilt.dataSet[Tag(0x0010, 0x1002)]?.items?.last?.dataSet.string(Tags.patientID), "1CT1", "appended to the IDs it had")
+        let studies = report["studies"] as? [[String: Any]] ?? []
+        XCTAssertTrue(studies.contains { $0["patientID"] as? String == "LOCAL123" && $0["identity"] as? String == "match" }, "\(studies)")
+        let bad = try IngestFixtures.agent(["ingest", tree.root.path, "--reconcile", "--state-dir", dir.path("state")])
+        XCTAssertEqual(bad.status, 2, "reconciliation without the hospital's ID is a usage error")
     }
 
     func testUsageErrorsExitTwo() throws {

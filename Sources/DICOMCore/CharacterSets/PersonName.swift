@@ -22,7 +22,9 @@ public struct PersonName: Sendable, Equatable {
         [family, given].map(PersonName.fold).joined(separator: "^")
     }
 
-    static func fold(_ text: String) -> String {
+    /// One name part for matching: transliterated to Latin, case and accents folded, only letters
+    /// and digits kept.
+    public static func fold(_ text: String) -> String {
         let latin = text.applyingTransform(.toLatin, reverse: false) ?? text
         let folded = latin.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: Locale(identifier: "en_US_POSIX"))
         return folded.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.map(String.init).joined()

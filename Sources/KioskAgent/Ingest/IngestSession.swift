@@ -30,6 +30,8 @@ final class IngestSession {
     let settings: Settings
     private var records: [FileRecord?] = []
     private var summaries: [Int: InstanceSummary] = [:]
+    /// The patient as each instance's media had it (differs from `summaries` after reconciliation).
+    private var mediaSummaries: [Int: InstanceSummary] = [:]
     private var directories: [(path: MediaPath, directory: DICOMDirectory)] = []
     private var pending: [(index: Int, staged: Archive.StagedFile)] = []
     private var report: Report
@@ -181,6 +183,7 @@ final class IngestSession {
     private func accept(_ result: Worker.Result) {
         let record = result.record
         if let summary = result.summary { summaries[result.index] = summary }
+        if let original = result.mediaSummary { mediaSummaries[result.index] = original }
         if let directory = result.directory { directories.append((result.path, directory)) }
         switch record.verdict {
         case .rejected: worst = max(worst, .someRejected)
@@ -257,7 +260,7 @@ final class IngestSession {
                 order.append(key)
                 studies[key] = Study(studyInstanceUID: key, patientName: summary.patientName, patientID: summary.patientID,
                                      birthDate: summary.birthDate, description: summary.studyDescription, modalities: [],
-                                     instances: 0, identity: settings.expected?.evaluate(summary).result ?? .unverified,
+                                     instances: 0, identity: settings.expected?.evaluate(mediaSummaries[index] ?? summary).result ?? .unverified,
                                      series: 0)
             }
             studies[key]!.instances += 1
@@ -271,11 +274,8 @@ final class IngestSession {
             study.series = series[key]?.count ?? 0
             return study
         }
-        let patients = Set(report.studies.map { $0.patientID + "\u{0}" + $0.patientName })
-        if patients.count > 1 {
-            report.media.findings.append(Finding("identity.multiple-patients", .medium,
-                "the media holds studies of \(patients.count) different patients"))
-        }
+        let instances = mediaSummaries.filter { records[$0.key]?.kind == .dicom }.map(\.value)
+        if let several = PatientGrouping.finding(instances) { report.media.findings.append(several) }
         if settings.expected == nil && !report.studies.isEmpty {
             report.media.findings.append(Finding("identity.unverified", .info,
                 "no expected patient was given; identity was not checked"))

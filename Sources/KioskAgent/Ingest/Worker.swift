@@ -36,6 +36,8 @@ struct Worker: Sendable {
         let directory: DICOMDirectory?
         /// Not delivered because the patient does not match the one expected at the desk.
         let held: Bool
+        /// The patient as the media had it (before reconciliation).
+        var mediaSummary: InstanceSummary? = nil
     }
 
     func process(index: Int, entry: MediaEntry, bytes: [UInt8]) -> Result {
@@ -73,15 +75,16 @@ struct Worker: Sendable {
             do { directory = try DICOMDirectory.parse(file, source: source, options: parsing) } catch {
                 record.findings.append(Finding("dicomdir.unreadable", .medium, "the DICOMDIR could not be read: \(error)"))
             }
-            return Result(index: index, path: entry.path, record: record, summary: nil, staged: nil, directory: directory, held: false)
+            return Result(index: index, path: entry.path, record: record, summary: nil, staged: nil, directory: directory, held: false, mediaSummary: protection.mediaSummary)
         }
         guard protection.verdict != .rejected, let summary = protection.summary else {
             quarantineOriginal(entry, source: source, original: original, record: &record)
             return Result(index: index, path: entry.path, record: record, summary: protection.summary, staged: nil,
-                          directory: nil, held: false)
+                          directory: nil, held: false, mediaSummary: protection.mediaSummary)
         }
         if let expected {
-            let decision = expected.evaluate(summary)
+            // The patient as the media has it, before any reconciliation to local identifiers.
+            let decision = expected.evaluate(protection.mediaSummary ?? summary)
             record.findings += decision.findings
             if decision.result == .mismatch, let reason = identityOverride {
                 record.findings.append(Finding("identity.override", .high,
@@ -89,20 +92,20 @@ struct Worker: Sendable {
             } else if decision.result == .mismatch {
                 hold(protection, source: source, summary: summary, record: &record)
                 return Result(index: index, path: entry.path, record: record, summary: summary, staged: nil,
-                              directory: nil, held: true)
+                              directory: nil, held: true, mediaSummary: protection.mediaSummary)
             }
         }
         do {
             let row = ArchivedInstance(summary, sourceSHA256: sha256, sessionID: sessionID)
             let staged = try archive.stage(row) { sink in try protector.write(protection, source: source, to: sink) }
             return Result(index: index, path: entry.path, record: record, summary: summary, staged: staged,
-                          directory: nil, held: false)
+                          directory: nil, held: false, mediaSummary: protection.mediaSummary)
         } catch {
             record.verdict = .rejected
             record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(error)"))
             quarantineOriginal(entry, source: source, original: original, record: &record)
             return Result(index: index, path: entry.path, record: record, summary: summary, staged: nil,
-                          directory: nil, held: false)
+                          directory: nil, held: false, mediaSummary: protection.mediaSummary)
         }
     }
 

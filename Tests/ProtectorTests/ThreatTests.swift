@@ -233,6 +233,20 @@ final class ThreatTests: XCTestCase {
         }
         assertRejected(try F.protect(notJPEG), codes: ["pixel.codestream-invalid"])
 
+        // JPEG-LS that is really a baseline JPEG (another decoder than the syntax promises).
+        let notJPEGLS = try F.crafted("MR_small_jpeg_ls_lossless.dcm") { file in
+            guard case let .fragments(table, fragments)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
+            let baseline = Fragment(bytes: .inline([0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, 0, 64, 0, 64, 1, 1, 0x11, 0, 0xFF, 0xD9, 0]), offset: 0)
+            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [baseline] + fragments.dropFirst())))
+        }
+        assertRejected(try F.protect(notJPEGLS), codes: ["pixel.codestream-invalid"])
+        // Many frames in one fragment: a decoder would read past it.
+        let squeezed = try F.crafted("rtdose_rle.dcm") { file in
+            guard case let .fragments(table, fragments)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
+            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: Array(fragments.prefix(1)))))
+        }
+        assertRejected(try F.protect(squeezed), codes: ["pixel.fragment-table"])
+
         let badTable = try F.crafted("JPEG2000.dcm") { file in
             guard case let .fragments(_, fragments)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
             let table = Fragment(bytes: .inline([0, 0, 0, 0, 0xF0, 0xFF, 0xFF, 0x7F]), offset: 0)

@@ -30,7 +30,7 @@ public struct PartInspector: Sendable {
                 }
             case let .fragment(fragment):
                 if fragment == 0 || fragmentCount == frameCount,
-                   let problem = CodestreamCheck.problem(reader.head(part.bytes, 64), transferSyntax: file.transferSyntax) {
+                   let problem = CodestreamCheck.problem(reader.head(part.bytes, 512), transferSyntax: file.transferSyntax) {
                     observations.append(Observation(Finding("pixel.codestream-invalid", .high, "\(part.location): \(problem)",
                                                             element: part.tag?.description), part: index, remedy: .reject))
                 }
@@ -103,6 +103,11 @@ extension EmbeddedProgram {
 enum CodestreamCheck {
     static func problem(_ head: [UInt8], transferSyntax: TransferSyntax) -> String? {
         let uid = transferSyntax.uid
+        if uid == "1.2.840.10008.1.2.4.80" || uid == "1.2.840.10008.1.2.4.81" {
+            // JPEG-LS: SOI, then (after any APPn segments) its own start-of-frame, SOF55 (FFF7).
+            guard head.starts(with: [0xFF, 0xD8]) else { return "not a JPEG-LS codestream (no FFD8 start-of-image marker)" }
+            return firstFrameMarker(head) == 0xF7 ? nil : "a JPEG codestream without the JPEG-LS start-of-frame (FFF7)"
+        }
         if uid.hasPrefix("1.2.840.10008.1.2.4.5") || uid == "1.2.840.10008.1.2.4.70" || uid.hasPrefix("1.2.840.10008.1.2.4.8") {
             return head.starts(with: [0xFF, 0xD8]) ? nil : "not a JPEG codestream (no FFD8 start-of-image marker)"
         }
@@ -116,6 +121,22 @@ enum CodestreamCheck {
             let segments = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
             let first = UInt32(head[4]) | UInt32(head[5]) << 8 | UInt32(head[6]) << 16 | UInt32(head[7]) << 24
             return (1...15).contains(segments) && first == 64 ? nil : "invalid RLE header (\(segments) segments, first at \(first))"
+        }
+        return nil
+    }
+}
+
+extension CodestreamCheck {
+    /// The first marker after SOI that is not an APPn, COM, DQT, DHT or DRI segment, following the
+    /// segment lengths within `head`; nil when `head` ends first.
+    static func firstFrameMarker(_ head: [UInt8]) -> UInt8? {
+        var i = 2
+        while i + 4 <= head.count {
+            guard head[i] == 0xFF else { return nil }
+            let marker = head[i + 1]
+            let skippable = (0xE0...0xEF).contains(marker) || [0xFE, 0xDB, 0xC4, 0xDD, 0xF8].contains(marker)
+            guard skippable else { return marker }
+            i += 2 + (Int(head[i + 2]) << 8 | Int(head[i + 3]))
         }
         return nil
     }
@@ -182,8 +203,19 @@ enum PixelCheck {
                     "Pixel Data without valid Rows, Columns or Bits Allocated", element: Tags.pixelData.description), remedy: .reject))
             }
         }
+        if let pixels = ds[Tags.pixelData], case let .fragments(_, fragments) = pixels.value {
+            // Every frame needs at least one fragment of its own (PS3.5 A.4).
+            let frames = max(1, ds.int(Tag(0x0028, 0x0008)) ?? 1)
+            if fragments.count < frames {
+                observations.append(Observation(Finding("pixel.fragment-table", .high,
+                    "\(frames) frame(s) in \(fragments.count) fragment(s): each frame needs its own", element: Tags.pixelData.description),
+                    remedy: .reject))
+            }
+        }
         if let pixels = ds[Tags.pixelData], case let .fragments(table, fragments) = pixels.value, table.bytes.length > 0 {
-            if let problem = offsetTableProblem(table, fragments, reader: reader) {
+            let frames = max(1, ds.int(Tag(0x0028, 0x0008)) ?? 1)
+            if let problem = offsetTableProblem(table, fragments, reader: reader) ?? (table.bytes.length / 4 != Int64(frames)
+                ? "the Basic Offset Table has \(table.bytes.length / 4) entries for \(frames) frame(s)" : nil) {
                 observations.append(Observation(Finding("pixel.fragment-table", .high, "\(problem); replaced by an empty table",
                                                         element: Tags.pixelData.description), remedy: .emptyOffsetTable(path)))
             }

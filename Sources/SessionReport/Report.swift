@@ -137,6 +137,10 @@ public struct Study: Codable, Sendable {
     public var identity: IdentityResult
     /// Series in the study. Additive to the contract.
     public var series: Int
+    /// How well the study's patient matches the one at the desk (0–100), and why, when one was given.
+    /// Additive to the contract.
+    public var identityScore: Int?
+    public var identityReasons: [String]?
 
     public init(studyInstanceUID: String, patientName: String, patientID: String, birthDate: String,
                 description: String, modalities: [String], instances: Int, identity: IdentityResult, series: Int) {

@@ -221,7 +221,8 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(rebuilt.dataSet.string(Tag(0x0008, 0x0050)), "A-9")
         XCTAssertEqual(rebuilt.dataSet[Tag(0x0010, 0x1002)]?.items?.last?.dataSet.string(Tags.patientID), "1CT1", "appended to the IDs it had")
         let studies = report["studies"] as? [[String: Any]] ?? []
-        XCTAssertTrue(studies.contains { $0["patientID"] as? String == "LOCAL123" && $0["identity"] as? String == "match" }, "\(studies)")
+        XCTAssertTrue(studies.contains { $0["patientID"] as? String == "LOCAL123" && $0["identity"] as? String == "match"
+                                         && $0["identityScore"] as? Int == 100 && ($0["identityReasons"] as? [String]) == ["name matches"] }, "\(studies)")
         let bad = try IngestFixtures.agent(["ingest", tree.root.path, "--reconcile", "--state-dir", dir.path("state")])
         XCTAssertEqual(bad.status, 2, "reconciliation without the hospital's ID is a usage error")
     }

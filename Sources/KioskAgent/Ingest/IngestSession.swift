@@ -258,10 +258,12 @@ final class IngestSession {
             let key = summary.studyInstanceUID
             if studies[key] == nil {
                 order.append(key)
+                let decision = settings.expected?.evaluate(mediaSummaries[index] ?? summary)
                 studies[key] = Study(studyInstanceUID: key, patientName: summary.patientName, patientID: summary.patientID,
                                      birthDate: summary.birthDate, description: summary.studyDescription, modalities: [],
-                                     instances: 0, identity: settings.expected?.evaluate(mediaSummaries[index] ?? summary).result ?? .unverified,
-                                     series: 0)
+                                     instances: 0, identity: decision?.result ?? .unverified, series: 0)
+                studies[key]?.identityScore = decision?.score
+                studies[key]?.identityReasons = decision?.reasons
             }
             studies[key]!.instances += 1
             if !summary.modality.isEmpty && !studies[key]!.modalities.contains(summary.modality) {

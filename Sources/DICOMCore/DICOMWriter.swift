@@ -99,6 +99,12 @@ public enum DICOMWriter {
             case let .inline(bytes): try self.bytes(swapUnit > 1 ? Conversion.swapped(bytes, unit: swapUnit) : bytes)
             case let .deferred(offset, length):
                 try flush()
+                // A file in memory is written straight from its buffer, without a copy per piece.
+                if swapUnit == 1, let memory = source as? InMemoryByteSource, offset >= 0, offset + length <= memory.count {
+                    try memory.bytes.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[Int(offset)..<Int(offset + length)])) }
+                    if let pad { try bytes(CollectionOfOne(pad)) }
+                    return
+                }
                 var done: Int64 = 0
                 while done < length {
                     let piece = Int(min(length - done, 1 << 20))

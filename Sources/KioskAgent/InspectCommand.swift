@@ -11,15 +11,19 @@ struct InspectCommand: AsyncParsableCommand {
         commandName: "inspect",
         abstract: "Run the Protector on single DICOM files and print the per-part verdict map.",
         discussion: """
-            For each file: the verdict, the findings, and every part (preamble, meta, elements, private \
+            Directories are walked. For each file: the verdict, the findings, and every part (preamble, meta, elements, private \
             blocks, frames, fragments, documents, overlays, icons, trailing bytes) with the checks and \
             engines that looked at it and what the rebuild did with it. Nothing is imported. Exit 0 when \
             every file would be delivered, 3 when any would be rejected.
             """
     )
 
-    @Argument(help: "DICOM files.", completion: .file())
+    @Argument(help: "DICOM files, or directories to walk (symbolic links are not followed).", completion: .file())
     var files: [String]
+
+    @Option(help: ArgumentHelp("Write each file that would be delivered, rebuilt, under DIR (paths kept relative to the argument).",
+                               valueName: "DIR"), completion: .directory)
+    var output: String?
 
     @Flag(help: "Print the result in the session report schema (files[] with parts[]) as JSON.")
     var json = false
@@ -33,7 +37,31 @@ struct InspectCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try common.loadConfiguration()
         let protector = try ProtectorSetup.make(configuration, signatures: signatures)
-        let records = files.map { inspect($0, protector: protector) }
+        let targets = try InspectCommand.expand(files)
+        let output = self.output.map { URL(fileURLWithPath: $0) }
+        let limit = configuration.inMemoryFileLimit
+        // Files in parallel, one per core in flight; results in argument order.
+        var results = [FileRecord?](repeating: nil, count: targets.count)
+        let window = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        await withTaskGroup(of: (Int, FileRecord).self) { group in
+            var next = 0, inFlight = 0
+            while next < targets.count || inFlight > 0 {
+                while inFlight < window, next < targets.count {
+                    let index = next, target = targets[index]
+                    group.addTask {
+                        (index, InspectCommand.inspect(target.path, protector: protector, limit: limit,
+                                                       output: output.map { $0.appendingPathComponent(target.relative) }))
+                    }
+                    next += 1
+                    inFlight += 1
+                }
+                if let (index, record) = await group.next() {
+                    results[index] = record
+                    inFlight -= 1
+                }
+            }
+        }
+        let records = results.compactMap { $0 }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -50,15 +78,58 @@ struct InspectCommand: AsyncParsableCommand {
         let files: [FileRecord]
     }
 
-    private func inspect(_ path: String, protector: Protector) -> FileRecord {
+    struct Target: Sendable {
+        let path: String
+        /// Where its rebuild goes under `--output`.
+        let relative: String
+    }
+
+    /// Files as given, and the regular files under each directory (sorted; links not followed).
+    static func expand(_ arguments: [String]) throws -> [Target] {
+        var targets: [Target] = []
+        for argument in arguments {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue else {
+                targets.append(Target(path: argument, relative: URL(fileURLWithPath: argument).lastPathComponent))
+                continue
+            }
+            let root = URL(fileURLWithPath: argument).standardizedFileURL
+            let keys: [URLResourceKey] = [.isRegularFileKey, .isSymbolicLinkKey]
+            guard let walk = FileManager.default.enumerator(at: root, includingPropertiesForKeys: keys) else {
+                throw ValidationError("cannot read the directory \(argument)")
+            }
+            var found: [Target] = []
+            for case let url as URL in walk {
+                let values = try? url.resourceValues(forKeys: Set(keys))
+                guard values?.isRegularFile == true, values?.isSymbolicLink != true else { continue }
+                let relative = String(url.standardizedFileURL.path.dropFirst(root.path.count).drop { $0 == "/" })
+                found.append(Target(path: url.path, relative: relative))
+            }
+            targets += found.sorted { $0.relative < $1.relative }
+        }
+        return targets
+    }
+
+    static func inspect(_ path: String, protector: Protector, limit: Int64, output: URL?) -> FileRecord {
         let file: SystemFile
         do { file = try SystemFile(readOnly: path) } catch {
             return FileRecord(path: path, size: 0, kind: .other, verdict: .rejected,
                               findings: [Finding("media.io-error", .medium, "\(error)")])
         }
-        let source = FileByteSource(file)
+        // Files up to the in-memory limit are read whole (one read; engines map them directly).
+        let streamed = FileByteSource(file)
+        let source: any ByteSource
         let sha: String
-        do { sha = try source.sha256() } catch {
+        do {
+            if file.size <= limit {
+                let bytes = try streamed.read(at: 0, count: Int(file.size))
+                source = InMemoryByteSource(bytes)
+                sha = SHA256.hash(data: bytes).hexString
+            } else {
+                source = streamed
+                sha = try streamed.sha256()
+            }
+        } catch {
             return FileRecord(path: path, size: file.size, kind: .other, verdict: .rejected,
                               findings: [Finding("media.io-error", .medium, "\(error)")])
         }
@@ -68,6 +139,17 @@ struct InspectCommand: AsyncParsableCommand {
                                 sopInstanceUID: protection.summary?.sopInstanceUID.nonEmpty,
                                 studyInstanceUID: protection.summary?.studyInstanceUID.nonEmpty)
         record.parts = protection.parts
+        if let output, protection.verdict != .rejected, !protection.isDirectory {
+            do {
+                try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+                guard FileManager.default.createFile(atPath: output.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+                let handle = try FileHandle(forWritingTo: output)
+                defer { try? handle.close() }
+                try protector.write(protection, source: source) { try handle.write(contentsOf: $0) }
+            } catch {
+                record.findings.append(Finding("delivery.write-failed", .high, "the rebuilt file could not be written to \(output.path): \(error)"))
+            }
+        }
         return record
     }
 
@@ -98,16 +180,16 @@ final class FileByteSource: ByteSource {
     var count: Int64 { file.size }
 
     func read(at offset: Int64, count: Int) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = try bytes.withUnsafeMutableBytes { raw in
-                try file.read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: raw[done...]))
+        // Filled by pread, never zeroed first.
+        try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let n = try file.read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[done...])))
+                guard n > 0 else { throw MediaError.shortRead("\(file.path): \(count - done) byte(s) missing at \(offset + Int64(done))") }
+                done += n
             }
-            guard n > 0 else { throw MediaError.shortRead("\(file.path): \(count - done) byte(s) missing at \(offset + Int64(done))") }
-            done += n
+            initialized = count
         }
-        return bytes
     }
 
     func sha256() throws -> String {

@@ -133,7 +133,7 @@ struct Worker: Sendable {
             }
             let handle = try FileHandle(forWritingTo: target)
             defer { try? handle.close() }
-            try protector.write(protection, source: source) { try handle.write(contentsOf: Data($0)) }
+            try protector.write(protection, source: source) { try handle.write(contentsOf: $0) }
         } catch {
             record.findings.append(Finding("quarantine.error", .high, "the held file could not be written: \(error)"))
         }

@@ -35,5 +35,27 @@ final class CLIContractTests: XCTestCase {
         XCTAssertEqual(broken.status, 3)
         XCTAssertTrue(broken.stdoutText.contains("structure.truncated"), broken.stdoutText)
     }
-}
 
+    func testInspectWalksDirectoriesAndWritesRebuilds() throws {
+        let dir = try TestSupport.TemporaryDirectory("inspect-output")
+        let files = try TestSupport.pydicomTestFiles()
+        let input = dir.url.appendingPathComponent("in/nested")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        for name in ["CT_small.dcm", "MR_small.dcm", "MR_truncated.dcm"] {
+            try FileManager.default.copyItem(at: files.appendingPathComponent(name), to: input.appendingPathComponent(name))
+        }
+        try FileManager.default.createSymbolicLink(atPath: input.appendingPathComponent("link.dcm").path,
+                                                   withDestinationPath: files.appendingPathComponent("JPEG2000.dcm").path)
+        let result = try IngestFixtures.agent(["inspect", dir.path("in"), "--output", dir.path("out"), "--json", "--state-dir", dir.path("state")])
+        XCTAssertEqual(result.status, 3, "one file is truncated: \(result.stderrText)")
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        let paths = (json["files"] as? [[String: Any]] ?? []).compactMap { ($0["path"] as? String).map { URL(fileURLWithPath: $0).lastPathComponent } }
+        XCTAssertEqual(paths, ["CT_small.dcm", "MR_small.dcm", "MR_truncated.dcm"], "sorted, symbolic links not followed")
+        for name in ["CT_small.dcm", "MR_small.dcm"] {
+            let rebuilt = [UInt8](try Data(contentsOf: dir.url.appendingPathComponent("out/nested/\(name)")))
+            XCTAssertEqual(Array(rebuilt[128..<132]), Array("DICM".utf8))
+            XCTAssertEqual(Array(rebuilt.prefix(128)), [UInt8](repeating: 0, count: 128))
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path("out/nested/MR_truncated.dcm")), "rejected files are not written")
+    }
+}

@@ -61,3 +61,17 @@ extension ClamAVEngineTests {
         XCTAssertEqual(try engine.scan(ScanContent(source, offset: 0, length: Int64(padding.count), label: "clean range")), [])
     }
 }
+
+extension ClamAVEngineTests {
+    /// A part over the scan limits is never "clean": libclamav reports it, and the engine throws.
+    func testPartsOverTheLimitsAreNotPassedUnscanned() throws {
+        var limits = ClamAVEngine.Limits()
+        limits.maxFileSize = 4096
+        limits.maxScanSize = 4096
+        let engine = try ClamAVEngine(signatures: [Self.signatures], limits: limits)
+        XCTAssertEqual(try engine.scan([UInt8](repeating: 0x41, count: 1000), label: "small"), [])
+        XCTAssertThrowsError(try engine.scan([UInt8](repeating: 0x41, count: 100_000), label: "big")) { error in
+            guard case ClamAVError.limitExceeded = error else { return XCTFail("\(error)") }
+        }
+    }
+}

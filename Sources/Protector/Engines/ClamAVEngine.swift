@@ -9,6 +9,8 @@ public enum ClamAVError: Error, Equatable {
     case map, memory, timeout, break_, maxRecursion, maxSize, maxFiles, format, parse
     case bytecode, bytecodeTestFailure, lock, busy, state, verified, generic
     case unknown(Int32)
+    /// The part is over a configured scan limit (`Heuristics.Limits.Exceeded.*`): not scanned whole.
+    case limitExceeded(String)
 
     init(_ code: cl_error_t) {
         switch code {
@@ -136,7 +138,10 @@ public final class ClamAVEngine: @unchecked Sendable {
     }
 
     private func scan(_ map: OpaquePointer, label: String) throws(ClamAVError) -> [String] {
-        var options = cl_scan_options(general: UInt32(CL_SCAN_GENERAL_ALLMATCHES), parse: ~UInt32(0), heuristic: 0, mail: 0, dev: 0)
+        // EXCEEDS_MAX: a part over the size, scan-size or recursion limits is reported instead of
+        // passing unscanned as clean; it then counts as no verdict (fail closed), not as malware.
+        var options = cl_scan_options(general: UInt32(CL_SCAN_GENERAL_ALLMATCHES), parse: ~UInt32(0),
+                                      heuristic: UInt32(CL_SCAN_HEURISTIC_EXCEEDS_MAX), mail: 0, dev: 0)
         var matches: [String] = []
         var virus: UnsafePointer<CChar>?
         var scanned: UInt = 0
@@ -147,6 +152,7 @@ public final class ClamAVEngine: @unchecked Sendable {
         case CL_CLEAN: return []
         case CL_VIRUS:
             if matches.isEmpty, let virus { matches.append(String(cString: virus)) }
+            if let limit = matches.first(where: { $0.hasPrefix("Heuristics.Limits.Exceeded") }) { throw .limitExceeded(limit) }
             // All-match mode reports a signature once per layer it matched in (raw, normalised text…).
             var seen = Set<String>()
             return matches.filter { seen.insert($0).inserted }

@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries (Debian -dev packages installed by scripts/install-deps).
@@ -46,11 +49,21 @@ let package = Package(
         // Per-file inspection and rebuild of DICOM files.
         .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "CClamAV", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
-        // Destinations: the embedded archive (SQLite index + rebuilt files).
+        // The DICOM upper layer (PS3.8) and DIMSE C-ECHO/C-STORE SCU on SwiftNIO, with TLS.
+        .target(name: "DICOMNetwork", dependencies: [
+            "DICOMCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: strict),
+
+        // Destinations: the embedded archive, the durable spool, C-STORE and STOW-RS senders.
         .target(name: "Delivery", dependencies: [
-            "DICOMCore", "SessionReport", "CLinux",
+            "DICOMCore", "DICOMNetwork", "SessionReport", "CLinux",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "KioskAgent", dependencies: [
@@ -64,7 +77,8 @@ let package = Package(
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses",

@@ -1,9 +1,9 @@
 public struct WriteOptions: Sendable {
     public var implementationClassUID: String
     public var implementationVersionName: String
-    /// Write in this transfer syntax instead of the file's own. Only explicit VR little endian is a
-    /// target, from implicit VR little endian, explicit VR big endian or deflated data sets: a
-    /// lossless re-encoding. Compressed pixel data is never converted (it would need decoding).
+    /// Write in this transfer syntax instead of the file's own: explicit or implicit VR little
+    /// endian, from any native (uncompressed) syntax — a lossless re-encoding. Compressed pixel
+    /// data is never converted (it would need decoding).
     public var transferSyntax: TransferSyntax?
 
     public init(implementationClassUID: String, implementationVersionName: String) {

@@ -1,6 +1,7 @@
-/// Re-encoding a native data set as explicit VR little endian (what a PACS that accepts nothing
-/// else needs): from implicit VR little endian the values keep their bytes and gain the VR the
-/// dictionary gives; from explicit VR big endian every binary value is byte-swapped by its VR's unit.
+/// Re-encoding a native data set as explicit or implicit VR little endian (what a PACS that accepts
+/// nothing else needs): from implicit VR little endian the values keep their bytes and gain the VR
+/// the dictionary gives; from explicit VR big endian every binary value is byte-swapped by its
+/// VR's unit; to implicit VR the VRs are simply not written.
 struct Conversion {
     let fromImplicit: Bool
     let fromBigEndian: Bool
@@ -14,7 +15,8 @@ struct Conversion {
     /// nil when nothing changes (the target is the file's own syntax).
     init?(from original: TransferSyntax, own: TransferSyntax, to target: TransferSyntax, dataSet: DataSet) throws {
         guard target.uid != own.uid else { return nil }
-        guard target.uid == TransferSyntax.explicitVRLittleEndian.uid, !own.encapsulated, !original.encapsulated else {
+        let targets = [TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid]
+        guard targets.contains(target.uid), !own.encapsulated, !original.encapsulated else {
             throw DICOMWriter.WriteError.cannotConvert(own.name, target.name)
         }
         fromImplicit = !own.explicitVR

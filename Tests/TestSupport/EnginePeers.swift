@@ -109,9 +109,14 @@ enum Peers {
         return process
     }
 
+    /// SIGTERM, then SIGKILL after 10 s. Polls instead of `waitUntilExit`, which never returns when
+    /// called off the main thread (async tests release their peers on a pool thread).
     static func stop(_ process: Process) {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     static func wait(_ what: String, log: String, process: Process, seconds: Double = 90, _ ready: () -> Bool) throws {

@@ -1,0 +1,65 @@
+import DICOMCore
+import Foundation
+import NIOCore
+import TestSupport
+import XCTest
+@testable import DICOMNetwork
+
+/// Associations with a real DCMTK storescp on loopback.
+final class AssociationTests: XCTestCase {
+    private func configuration(_ peer: StoreSCPPeer, calledAE: String? = nil) -> AssociationConfiguration {
+        AssociationConfiguration(host: "127.0.0.1", port: peer.port, calledAE: calledAE ?? peer.aeTitle, callingAE: "KIOSK",
+                                 implementationClassUID: "2.25.1", implementationVersionName: "KIOSK_TEST")
+    }
+
+    func testEchoAndStoreAgainstStorescp() async throws {
+        let peer = try StoreSCPPeer()
+        let config = configuration(peer)
+        let status = try await Association.open(config, contexts: [ProposedContext(id: 1, abstractSyntax: DIMSE.verificationSOPClass,
+                                                                                  transferSyntaxes: ["1.2.840.10008.1.2"])]) { try await $0.echo() }
+        XCTAssertEqual(status.kind, .success)
+
+        let bytes = [UInt8](try Data(contentsOf: try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm")))
+        let file = try DICOMReader.read(InMemoryByteSource(bytes))
+        let sopClass = try XCTUnwrap(file.dataSet.string(Tags.sopClassUID)), sop = try XCTUnwrap(file.dataSet.string(Tags.sopInstanceUID))
+        let start = try XCTUnwrap(file.dataSet.elements.first?.offset)
+        var small = config
+        small.sendPDULength = 4096   // many PDVs per data set
+        let response = try await Association.open(small, contexts: [ProposedContext(id: 1, abstractSyntax: sopClass,
+                                                                                   transferSyntaxes: [file.transferSyntax.uid])]) { association in
+            let context = try XCTUnwrap(association.context(for: sopClass, transferSyntax: file.transferSyntax.uid))
+            return try await association.store(sopClass: sopClass, sopInstance: sop, context: context, source: InMemoryByteSource(bytes),
+                                               offset: start, length: Int64(bytes.count) - start)
+        }
+        XCTAssertEqual(response.status.kind, .success)
+        let received = try XCTUnwrap(peer.received.first)
+        let stored = try DICOMReader.read(InMemoryByteSource([UInt8](try Data(contentsOf: received))))
+        XCTAssertTrue(stored.dataSet[Tags.pixelData]?.inlineBytes == file.dataSet[Tags.pixelData]?.inlineBytes, "pixel data arrives bit-identical")
+        XCTAssertEqual(stored.dataSet.string(Tags.sopInstanceUID), sop)
+    }
+
+    func testRejectionAndRefusalAreTypedErrors() async throws {
+        let peer = try StoreSCPPeer()
+        do {
+            _ = try await Association.open(configuration(peer), contexts: [ProposedContext(id: 1, abstractSyntax: "1.2.3.4.5.6",
+                                                                                          transferSyntaxes: ["1.2.840.10008.1.2"])]) { association in
+                XCTAssertTrue(association.acceptedSyntaxes(for: "1.2.3.4.5.6").isEmpty, "an unknown SOP class is not accepted")
+            }
+        }
+        let refusing = try StoreSCPPeer(arguments: ["--refuse"])
+        do {
+            _ = try await Association.open(configuration(refusing), contexts: [ProposedContext(id: 1, abstractSyntax: DIMSE.verificationSOPClass,
+                                                                                              transferSyntaxes: ["1.2.840.10008.1.2"])]) { try await $0.echo() }
+            XCTFail("association should be rejected")
+        } catch let error as AssociationError {
+            guard case .rejected = error else { return XCTFail("\(error)") }
+        }
+        refusing.stop()
+        do {
+            _ = try await Association.open(configuration(refusing), contexts: []) { _ in }
+            XCTFail("nobody listens")
+        } catch let error as AssociationError {
+            XCTAssertTrue(error.isTransient, "\(error)")
+        }
+    }
+}

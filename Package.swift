@@ -64,11 +64,16 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "KioskAgent", dependencies: [
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
 

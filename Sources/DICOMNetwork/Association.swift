@@ -98,7 +98,8 @@ public final class Association {
                 .connect(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
-                            let hostname = configuration.host.first?.isNumber == true ? nil : configuration.host
+                            // An IP literal is checked against the certificate's IP addresses, a name against its DNS names.
+                            let hostname = (try? SocketAddress(ipAddress: configuration.host, port: 0)) == nil ? configuration.host : nil
                             try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: hostname))
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder(maxLength: max(configuration.maxPDULength, 1 << 16) + 64)))

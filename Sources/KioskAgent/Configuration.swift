@@ -26,6 +26,47 @@ struct Configuration: Equatable {
     var pacsSOPClasses: [String]?
     var pacsTransferSyntaxes: [String]?
     var reconciliation = ReconciliationSettings()
+    var delivery = DeliverySettings()
+    var tls = TLSSettings()
+    var dicomweb = DICOMwebSettings()
+
+    /// `[delivery]`: the spool and the network destinations.
+    struct DeliverySettings: Equatable {
+        var callingAE = "KIOSK"
+        /// Parallel associations to a C-STORE destination.
+        var associations = 4
+        var connectTimeoutSeconds = 10
+        var artimTimeoutSeconds = 30
+        var dimseTimeoutSeconds = 120
+        var maxPDULength = 1 << 20
+        /// How long `ingest` keeps retrying its instances before leaving them to the spool (exit 6).
+        var waitSeconds = 30
+        /// Backoff between attempts of one instance: doubles from base up to max, with jitter.
+        var retryBaseSeconds = 5.0
+        var retryMaxSeconds = 3600.0
+        /// Free space kept on the state directory's file system beyond what a disc may need.
+        var reserveBytes: Int64 = 256 << 20
+    }
+
+    /// `[tls]`: DICOM TLS (`dicoms://`) and https DICOMweb. Verification is on unless turned off.
+    struct TLSSettings: Equatable {
+        /// PEM file of the CA(s) that sign the PACS's certificate (default: the system's trust store).
+        var caFile: String?
+        /// Client certificate and key (PEM), when the PACS authenticates the kiosk.
+        var certificateFile: String?
+        var privateKeyFile: String?
+        var verifyHostname = true
+    }
+
+    /// `[dicomweb]`: STOW-RS destinations. Secrets are read from files, never written to logs or reports.
+    struct DICOMwebSettings: Equatable {
+        var bearerTokenFile: String?
+        var username: String?
+        var passwordFile: String?
+        var batchBytes: Int64 = 32 << 20
+        var connections = 2
+        var timeoutSeconds = 120
+    }
 
     /// `[engines]`: which anti-malware engines scan every part, and their limits.
     struct Engines: Equatable {
@@ -128,6 +169,10 @@ struct Configuration: Equatable {
         "protector": ["keep_private_creators", "icons", "overlays", "documents", "allow_tiff_preamble", "transfer_syntaxes"],
         "pacs": ["sop_classes", "transfer_syntaxes"],
         "reconciliation": ["enabled", "issuer_of_patient_id"],
+        "delivery": ["calling_ae", "associations", "connect_timeout_seconds", "artim_timeout_seconds", "dimse_timeout_seconds",
+                     "max_pdu_length", "wait_seconds", "retry_base_seconds", "retry_max_seconds", "reserve_bytes"],
+        "tls": ["ca_file", "certificate_file", "private_key_file", "verify_hostname"],
+        "dicomweb": ["bearer_token_file", "username", "password_file", "batch_bytes", "connections", "timeout_seconds"],
     ]
 
     private mutating func apply(_ key: String, _ value: String, line: Int) throws {
@@ -187,6 +232,29 @@ struct Configuration: Equatable {
         case "pacs.transfer_syntaxes": pacsTransferSyntaxes = try uids()
         case "reconciliation.enabled": reconciliation.enabled = try boolean()
         case "reconciliation.issuer_of_patient_id": reconciliation.issuerOfPatientID = try string()
+        case "delivery.calling_ae":
+            let title = try string()
+            guard AETitle.isValid(title) else { throw Error(line: line, message: "\(key) must be 1-16 characters, no backslash or control characters") }
+            delivery.callingAE = title
+        case "delivery.associations": delivery.associations = Int(try integer(1...32))
+        case "delivery.connect_timeout_seconds": delivery.connectTimeoutSeconds = Int(try integer(1...600))
+        case "delivery.artim_timeout_seconds": delivery.artimTimeoutSeconds = Int(try integer(1...600))
+        case "delivery.dimse_timeout_seconds": delivery.dimseTimeoutSeconds = Int(try integer(1...3600))
+        case "delivery.max_pdu_length": delivery.maxPDULength = Int(try integer(4096...(16 << 20)))
+        case "delivery.wait_seconds": delivery.waitSeconds = Int(try integer(0...86_400))
+        case "delivery.retry_base_seconds": delivery.retryBaseSeconds = Double(try integer(1...3600))
+        case "delivery.retry_max_seconds": delivery.retryMaxSeconds = Double(try integer(1...86_400))
+        case "delivery.reserve_bytes": delivery.reserveBytes = try integer(0...(1 << 44))
+        case "tls.ca_file": tls.caFile = try string()
+        case "tls.certificate_file": tls.certificateFile = try string()
+        case "tls.private_key_file": tls.privateKeyFile = try string()
+        case "tls.verify_hostname": tls.verifyHostname = try boolean()
+        case "dicomweb.bearer_token_file": dicomweb.bearerTokenFile = try string()
+        case "dicomweb.username": dicomweb.username = try string()
+        case "dicomweb.password_file": dicomweb.passwordFile = try string()
+        case "dicomweb.batch_bytes": dicomweb.batchBytes = try integer((64 << 10)...(1 << 32))
+        case "dicomweb.connections": dicomweb.connections = Int(try integer(1...16))
+        case "dicomweb.timeout_seconds": dicomweb.timeoutSeconds = Int(try integer(1...3600))
         default: throw Error(line: line, message: "unknown key \(key)")
         }
     }
@@ -245,5 +313,14 @@ struct ICAPAddress: Equatable {
         }
         guard !host.isEmpty else { return nil }
         self.service = service
+    }
+}
+
+/// Application Entity titles (PS3.5 §6.2, AE): 1–16 characters of the default repertoire, no
+/// backslash or control characters, not all spaces.
+enum AETitle {
+    static func isValid(_ title: String) -> Bool {
+        guard (1...16).contains(title.utf8.count), !title.allSatisfy({ $0 == " " }) else { return false }
+        return title.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }
     }
 }

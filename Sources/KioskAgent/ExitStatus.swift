@@ -8,6 +8,9 @@ enum ExitStatus: Int32, Comparable {
     case identityMismatch = 4
     case mediaUnreadable = 5
     case deliveryPending = 6
+    /// Additive to the contract: the state directory has no room; nothing of the disc was accepted
+    /// (or, if it filled up during the session, the files that did not fit are marked failed).
+    case noRoom = 7
 
     static func < (lhs: ExitStatus, rhs: ExitStatus) -> Bool { lhs.rawValue < rhs.rawValue }
 

@@ -34,7 +34,14 @@ enum HumanSummary {
         }
         let threats = report.files.flatMap(\.findings).filter { $0.code.hasPrefix("malware.") || $0.code == "executable.embedded" }
         if !threats.isEmpty { lines.append("  threats: \(threats.count) finding(s) of malware or hidden programs — see the report") }
-        if let destination = report.destination { lines.append("  delivered to \(destination)") }
+        if let destination = report.destination {
+            let spooled = report.files.filter { $0.delivery == .spooled }.count
+            let failed = report.files.filter { $0.delivery == .failed }.count
+            var line = "  destination \(destination): \(t.delivered) stored"
+            if spooled > 0 { line += ", \(spooled) pending in the spool" }
+            if failed > 0 { line += ", \(failed) failed" }
+            lines.append(line)
+        }
         if let reportPath { lines.append("  report: \(reportPath)") }
         lines.append(String(format: "  result: %@ (exit %d) in %.1f s", describe(exit), exit.rawValue, seconds))
         return lines.joined(separator: "\n") + "\n"
@@ -47,7 +54,8 @@ enum HumanSummary {
         case .someRejected: "finished, some DICOM rejected (quarantined)"
         case .identityMismatch: "identity mismatch awaiting review"
         case .mediaUnreadable: "media unreadable"
-        case .deliveryPending: "delivery pending"
+        case .deliveryPending: "delivery pending (safe in the spool, retried automatically)"
+        case .noRoom: "no room in the state directory"
         }
     }
 }

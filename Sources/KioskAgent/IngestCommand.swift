@@ -13,15 +13,21 @@ struct IngestCommand: AsyncParsableCommand {
             SOURCE is a block device, a disc or USB image file (its type is probed, never taken from \
             its name), or a directory. Nothing is mounted. Exit codes: 0 all DICOM delivered; 2 usage or \
             configuration error; 3 some DICOM rejected (quarantined); 4 identity mismatch awaiting review; \
-            5 media unreadable; 6 delivery pending. Where several apply, the highest wins.
+            5 media unreadable; 6 delivery pending (spooled, retried automatically); 7 no room in the state \
+            directory. Where several apply, the highest wins.
             """
     )
 
     @Argument(help: "Block device, image file or directory.", completion: .file())
     var source: String
 
-    @Option(help: "Where to deliver: archive:PATH (default: the archive under the state directory).")
+    @Option(help: ArgumentHelp(
+        "Where to deliver: archive:PATH, dicom://AE@HOST:PORT, dicoms://AE@HOST:PORT or dicomweb+http(s)://HOST:PORT/PATH.",
+        discussion: "Default: the configuration's destination, else the archive under the state directory. Network destinations go through the durable spool."))
     var destination: String?
+
+    @Option(name: .customLong("calling-ae"), help: "Our AE title towards a DICOM destination (default: [delivery] calling_ae).")
+    var callingAE: String?
 
     @Option(name: .customLong("patient-id"), help: "Patient ID of the patient at the desk.")
     var patientID: String?
@@ -59,6 +65,9 @@ struct IngestCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        if let callingAE, !AETitle.isValid(callingAE) {
+            throw ValidationError("--calling-ae must be 1-16 characters, no backslash or control characters")
+        }
         if let birthDate, !(birthDate.count == 8 && birthDate.allSatisfy(\.isNumber)) {
             throw ValidationError("--birth-date must be YYYYMMDD")
         }
@@ -81,15 +90,21 @@ struct IngestCommand: AsyncParsableCommand {
         let stateDirectory = common.stateDirectory
         let destination = try Destination(parsing: self.destination ?? configuration.destination ?? "archive:",
                                           stateDirectory: stateDirectory)
-        let archive: Archive
+        let outbox: Outbox
+        var drainer: SpoolDrainer?
         switch destination {
         case let .archive(root):
             do {
                 try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
-                archive = try Archive(root: root)
+                outbox = .archive(try Archive(root: root))
             } catch {
                 throw ValidationError("cannot open the archive at \(root.path): \(error)")
             }
+        case .dicom, .dicomweb:
+            let target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
+            let spool = try SpoolSetup.open(stateDirectory, configuration)
+            outbox = .spool(spool, destination: target.destination)
+            drainer = SpoolDrainer(spool: spool, target: target)
         }
         let reconciliation = try reconciliation(configuration)
         // Reconciled IDs are the hospital's, the media's are another facility's: only name and birth date compare.
@@ -98,7 +113,7 @@ struct IngestCommand: AsyncParsableCommand {
         let protector = try ProtectorSetup.make(configuration, signatures: signatures, reconciliation: reconciliation)
         let sessionID = Self.newSessionID(started)
         let session = IngestSession(settings: .init(
-            sourcePath: source, archive: archive, expected: expected, identityOverride: overrideIdentity, configuration: configuration,
+            sourcePath: source, outbox: outbox, destination: destination.description, drainer: drainer, expected: expected, identityOverride: overrideIdentity, configuration: configuration,
             stateDirectory: stateDirectory, sessionID: sessionID,
             protector: protector,
             progress: ProgressLine()))

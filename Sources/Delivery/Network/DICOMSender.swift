@@ -17,39 +17,23 @@ public struct DICOMPeer: Sendable {
     }
 }
 
-/// One rebuilt Part 10 file to send.
-public struct OutgoingInstance: Sendable, Hashable {
-    public let sopInstanceUID: String
-    public let sopClassUID: String
-    public let transferSyntaxUID: String
-    public let path: String
-
-    public init(sopInstanceUID: String, sopClassUID: String, transferSyntaxUID: String, path: String) {
-        self.sopInstanceUID = sopInstanceUID; self.sopClassUID = sopClassUID
-        self.transferSyntaxUID = transferSyntaxUID; self.path = path
-    }
-}
-
-/// What happened to one instance.
-public enum SendOutcome: Sendable, Equatable {
-    /// The PACS has it (success, warning, or it already held that SOP Instance).
-    case stored(DIMSEStatus)
-    /// Try again later: network, association or a transient DIMSE failure.
-    case retry(String)
-    /// Retrying will not help: a permanent DIMSE failure, or no presentation context fits.
-    case failed(code: String, reason: String)
-}
-
 /// Sends instances over several parallel associations. Each association proposes, per SOP class,
 /// the instance's own transfer syntax and the uncompressed little endian ones; an instance goes in
 /// its own syntax when accepted, converted losslessly when only an uncompressed one is (native data
 /// only), and is reported `pacs.unsupported-*` when nothing fits.
-public struct DICOMSender: Sendable {
+public struct DICOMSender: DeliveryTarget {
     public let peer: DICOMPeer
+    public let destination: String
 
-    public init(peer: DICOMPeer) { self.peer = peer }
+    public init(peer: DICOMPeer, destination: String) { self.peer = peer; self.destination = destination }
 
     static let uncompressed = [TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid]
+
+    public func verify() async throws -> String {
+        let status = try await echo()
+        guard status.kind == .success else { throw AssociationError.protocolError("C-ECHO answered \(status)") }
+        return "C-ECHO \(peer.association.callingAE) → \(peer.association.calledAE)@\(peer.association.host):\(peer.association.port): \(status)"
+    }
 
     /// C-ECHO over a fresh association.
     public func echo() async throws -> DIMSEStatus {
@@ -60,8 +44,9 @@ public struct DICOMSender: Sendable {
     }
 
     /// Sends every instance; `report` is called once per instance, from the association that sent it.
-    public func send(_ instances: [OutgoingInstance], report: @escaping @Sendable (OutgoingInstance, SendOutcome) async -> Void) async {
-        let queue = WorkQueue(instances)
+    public func deliver(_ instances: [SpooledInstance], from spool: URL,
+                        report: @escaping @Sendable (SpooledInstance, Spool.Result) async -> Void) async {
+        let queue = WorkQueue(instances, root: spool)
         let contexts = DICOMSender.contexts(for: instances)
         let workers = min(peer.associations, max(1, instances.count))
         await withTaskGroup(of: Void.self) { group in
@@ -73,15 +58,16 @@ public struct DICOMSender: Sendable {
 
     /// One association's loop. An association failure puts the instance in hand back as `retry`
     /// and opens a new association, a few times, before leaving the rest to the spool's retries.
-    private func drain(_ queue: WorkQueue, contexts: [ProposedContext], report: @escaping @Sendable (OutgoingInstance, SendOutcome) async -> Void) async {
+    private func drain(_ queue: WorkQueue, contexts: [ProposedContext], report: @escaping @Sendable (SpooledInstance, Spool.Result) async -> Void) async {
         var failures = 0
+        var lastError = ""
         while failures < 3, await queue.hasWork {
             do {
                 try await Association.open(peer.association, contexts: contexts) { association in
-                    while let instance = await queue.next() {
-                        let outcome: SendOutcome
+                    while let (instance, path) = await queue.next() {
+                        let outcome: Spool.Result
                         do {
-                            outcome = try await store(instance, on: association)
+                            outcome = try await store(instance, path: path, on: association)
                         } catch let error as AssociationError {
                             await report(instance, .retry(error.description))
                             throw error
@@ -92,28 +78,37 @@ public struct DICOMSender: Sendable {
                 return
             } catch let error as AssociationError where !error.isTransient {
                 // Nothing will change on retry (e.g. the called AE title is not known): the rest fails.
-                while let instance = await queue.next() { await report(instance, .retry(error.description)) }
+                while let (instance, _) = await queue.next() { await report(instance, .retry(error.description)) }
                 return
             } catch {
                 failures += 1
+                lastError = "\(error)"
             }
         }
-        while let instance = await queue.next() { await report(instance, .retry("the PACS could not be reached after 3 attempts")) }
+        while let (instance, _) = await queue.next() { await report(instance, .retry("3 associations failed in a row, last: \(lastError)")) }
     }
 
-    private func store(_ instance: OutgoingInstance, on association: Association) async throws -> SendOutcome {
+    private func store(_ instance: SpooledInstance, path: URL, on association: Association) async throws -> Spool.Result {
         let source: FileSource
+        do { source = try FileSource(path: path.path) } catch {
+            return .failed(code: "delivery.unreadable", reason: "the spooled file cannot be read: \(error)")
+        }
+        let syntax = instance.transferSyntaxUID
+        if let context = association.context(for: instance.sopClassUID, transferSyntax: syntax),
+           let start = Part10.dataSetOffset(source) {
+            let response = try await association.store(sopClass: instance.sopClassUID, sopInstance: instance.sopInstanceUID,
+                                                       context: context, source: source, offset: start, length: source.count - start)
+            return DICOMSender.outcome(response.status, comment: response.errorComment)
+        }
         let file: DICOMFile
         do {
-            source = try FileSource(path: instance.path)
             var options = ParsingOptions()
             options.inlineValueLimit = 4096
             file = try DICOMReader.read(source, options: options)
         } catch {
             return .failed(code: "delivery.unreadable", reason: "the spooled file cannot be read: \(error)")
         }
-        let syntax = file.transferSyntax.uid
-        if let context = association.context(for: instance.sopClassUID, transferSyntax: syntax) {
+        if let context = association.context(for: instance.sopClassUID, transferSyntax: file.transferSyntax.uid) {
             let start = file.dataSet.elements.first?.offset ?? source.count
             let response = try await association.store(sopClass: instance.sopClassUID, sopInstance: instance.sopInstanceUID,
                                                        context: context, source: source, offset: start, length: source.count - start)
@@ -147,10 +142,11 @@ public struct DICOMSender: Sendable {
         return DICOMSender.outcome(response.status, comment: response.errorComment)
     }
 
-    static func outcome(_ status: DIMSEStatus, comment: String?) -> SendOutcome {
+    static func outcome(_ status: DIMSEStatus, comment: String?) -> Spool.Result {
         let detail = status.description + (comment.map { " (\($0))" } ?? "")
         switch status.kind {
-        case .success, .warning, .duplicate: return .stored(status)
+        case .success: return .stored(detail: nil)
+        case .warning, .duplicate: return .stored(detail: "the PACS answered \(detail)")
         case .transientFailure, .pending: return .retry("the PACS answered \(detail)")
         case .permanentFailure: return .failed(code: "delivery.refused", reason: "the PACS answered \(detail)")
         }
@@ -158,7 +154,7 @@ public struct DICOMSender: Sendable {
 
     /// Per SOP class: one context with each transfer syntax the instances use (alone, so the PACS
     /// can accept it), and one with the uncompressed little endian syntaxes to fall back on.
-    static func contexts(for instances: [OutgoingInstance]) -> [ProposedContext] {
+    static func contexts(for instances: [SpooledInstance]) -> [ProposedContext] {
         var pairs: [(String, [String])] = []
         var seen = Set<String>()
         func add(_ sopClass: String, _ syntaxes: [String]) {
@@ -178,11 +174,28 @@ public struct DICOMSender: Sendable {
 
 /// Instances not yet taken by an association.
 actor WorkQueue {
-    private var pending: [OutgoingInstance]
+    private var pending: [SpooledInstance]
+    private let root: URL
 
-    init(_ instances: [OutgoingInstance]) { pending = instances.reversed() }
+    init(_ instances: [SpooledInstance], root: URL) { pending = instances.reversed(); self.root = root }
 
     var hasWork: Bool { !pending.isEmpty }
 
-    func next() -> OutgoingInstance? { pending.popLast() }
+    func next() -> (SpooledInstance, URL)? {
+        pending.popLast().map { ($0, root.appendingPathComponent($0.path)) }
+    }
+}
+
+/// Where a Part 10 file's data set starts, from its meta group length alone (one small read).
+/// nil when the meta group does not start with (0002,0000) UL: then the file is parsed.
+enum Part10 {
+    static func dataSetOffset(_ source: any ByteSource) -> Int64? {
+        guard source.count >= 144, let head = try? source.read(at: 128, count: 16), head.count == 16,
+              head[0...3] == [0x44, 0x49, 0x43, 0x4D],                     // "DICM"
+              head[4...9] == [0x02, 0x00, 0x00, 0x00, 0x55, 0x4C],         // (0002,0000) UL
+              head[10] == 4, head[11] == 0 else { return nil }
+        let length = Int64(head[12]) | Int64(head[13]) << 8 | Int64(head[14]) << 16 | Int64(head[15]) << 24
+        let start = 144 + length
+        return start <= source.count ? start : nil
+    }
 }

@@ -7,7 +7,7 @@ import MediaReader
 import Protector
 import SessionReport
 
-/// One run of `ingest`: media → classification → Protector → archive → report.
+/// One run of `ingest`: media → classification → Protector → archive or spool (→ destination) → report.
 ///
 /// The task running `run()` owns the volume and reads it sequentially (optical drives hate
 /// seeking); the bytes of each DICOM file go to a bounded window of child tasks that parse,
@@ -16,7 +16,11 @@ import SessionReport
 final class IngestSession {
     struct Settings {
         var sourcePath: String
-        var archive: Archive
+        var outbox: Outbox
+        /// Description of the destination, for the report.
+        var destination: String
+        /// Sends spooled instances while the disc is read, for network destinations.
+        var drainer: SpoolDrainer?
         var expected: IdentityCheck?
         /// Staff's recorded reason to deliver studies whose patient does not match (`--override-identity`).
         var identityOverride: String?
@@ -33,7 +37,7 @@ final class IngestSession {
     /// The patient as each instance's media had it (differs from `summaries` after reconciliation).
     private var mediaSummaries: [Int: InstanceSummary] = [:]
     private var directories: [(path: MediaPath, directory: DICOMDirectory)] = []
-    private var pending: [(index: Int, staged: Archive.StagedFile)] = []
+    private var pending: [(index: Int, staged: Outbox.Staged)] = []
     private var report: Report
     private var worst = ExitStatus.delivered
 
@@ -41,7 +45,7 @@ final class IngestSession {
         self.settings = settings
         report = Report(source: .init(path: settings.sourcePath, filesystem: "unknown", label: ""),
                         expectedPatient: settings.expected?.expected)
-        report.destination = "archive:" + settings.archive.root.path
+        report.destination = settings.destination
         report.identityOverride = settings.identityOverride
     }
 
@@ -67,10 +71,30 @@ final class IngestSession {
         report.source.label = volume.label
         report.media.findings += inventory.findings
         records = Array(repeating: nil, count: inventory.files.count)
-        settings.progress?.start(files: inventory.files.count, bytes: inventory.files.reduce(0) { $0 + $1.size })
+        let total = inventory.files.reduce(0) { $0 + $1.size }
+        guard haveRoom(for: total) else {
+            finishTotals()
+            return (report, worst)
+        }
+        settings.progress?.start(files: inventory.files.count, bytes: total)
 
+        let reading = ReadingFlag()
+        let sending = settings.drainer.map { drainer in
+            Task {
+                // Sends what is committed while the rest of the disc is read; after the last file,
+                // retries for up to `wait_seconds` before leaving the rest to the spool.
+                try await drainer.drain(moreComing: { reading.isReading }, deadline: { reading.deadline })
+            }
+        }
         await process(inventory.files, on: volume)
-        flushArchive()
+        flushOutbox()
+        reading.finish(wait: Double(settings.configuration.delivery.waitSeconds))
+        if let sending {
+            do { try await sending.value } catch {
+                report.media.findings.append(Finding("delivery.spool-error", .high, "the spool could not be drained: \(error)"))
+            }
+            updateDeliveries()
+        }
         crossCheckDirectories(inventory)
         buildStudies()
         finishTotals()
@@ -194,40 +218,90 @@ final class IngestSession {
             pending.append((result.index, staged))
         }
         records[result.index] = record
-        if pending.count >= IngestSession.commitBatch { flushArchive() }
+        if result.storageFull { worst = max(worst, .noRoom) }
+        if pending.count >= IngestSession.commitBatch { flushOutbox() }
     }
 
     static let commitBatch = 64
 
-    /// Makes a batch of staged files durable and indexed; marks each record stored or failed.
-    private func flushArchive() {
+    /// Makes a batch of staged files durable and indexed; marks each record stored, spooled or failed.
+    private func flushOutbox() {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending.removeAll()
         do {
-            let outcomes = try settings.archive.commit(batch.map(\.staged))
+            let outcomes = try settings.outbox.commit(batch.map(\.staged))
             for (item, outcome) in zip(batch, outcomes) {
                 switch outcome {
+                case .queued:
+                    records[item.index]?.delivery = .spooled
                 case .stored:
                     records[item.index]?.delivery = .stored
                 case .alreadyPresent:
                     records[item.index]?.delivery = .stored
-                    records[item.index]?.findings.append(Finding("delivery.already-archived", .info,
-                        "this instance was already in the archive with identical content"))
+                    records[item.index]?.findings.append(settings.drainer == nil
+                        ? Finding("delivery.already-archived", .info, "this instance was already in the archive with identical content")
+                        : Finding("delivery.already-delivered", .info, "the destination already acknowledged this instance with identical content"))
                 case .conflict:
                     records[item.index]?.delivery = .failed
-                    records[item.index]?.findings.append(Finding("delivery.uid-conflict", .high,
-                        "the archive already holds a different file with this SOP Instance UID; the archived one was kept"))
+                    records[item.index]?.findings.append(Finding("delivery.uid-conflict", .high, settings.drainer == nil
+                        ? "the archive already holds a different file with this SOP Instance UID; the archived one was kept"
+                        : "a different file with this SOP Instance UID was already delivered to this destination; it was not sent again"))
                     worst = max(worst, .someRejected)
                 }
             }
         } catch {
-            settings.archive.discard(batch.map(\.staged))
+            settings.outbox.discard(batch.map(\.staged))
+            let full = (error as? StagingError)?.isDiskFull == true
             for item in batch {
                 records[item.index]?.delivery = .failed
-                records[item.index]?.findings.append(Finding("delivery.archive-error", .high, "archive write failed: \(error)"))
+                records[item.index]?.findings.append(Finding(full ? "delivery.disk-full" : "delivery.archive-error", .high,
+                                                             "writing to the state directory failed: \(error)"))
             }
-            worst = max(worst, .deliveryPending)
+            worst = max(worst, full ? .noRoom : .deliveryPending)
+        }
+    }
+
+    /// Before anything is read: the state directory must have room for what the disc could add.
+    private func haveRoom(for bytes: Int64) -> Bool {
+        do {
+            let room = try DiskRoom.check(settings.outbox.root, estimate: bytes, reserve: settings.configuration.delivery.reserveBytes)
+            if room.isEnough { return true }
+            report.media.findings.append(Finding("delivery.disk-full", .critical,
+                "the state directory has no room for this disc (\(room)); nothing was read or delivered, and what is already spooled is untouched"))
+        } catch {
+            report.media.findings.append(Finding("delivery.disk-full", .critical, "cannot tell the free space of the state directory: \(error)"))
+        }
+        worst = max(worst, .noRoom)
+        return false
+    }
+
+    /// After draining: each spooled record says whether the destination acknowledged it.
+    private func updateDeliveries() {
+        guard case let .spool(spool, destination) = settings.outbox,
+              let rows = try? spool.instances(destination: destination, session: settings.sessionID) else { return }
+        let states = Dictionary(rows.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { first, _ in first })
+        for index in records.indices {
+            guard let record = records[index], record.delivery == .spooled, let uid = record.sopInstanceUID,
+                  let row = states[uid] else { continue }
+            switch row.state {
+            case .stored:
+                records[index]?.delivery = .stored
+                if let detail = row.lastError {
+                    records[index]?.findings.append(Finding("delivery.warning", .low, detail))
+                }
+            case .failed:
+                records[index]?.delivery = .failed
+                let code = row.failureCode ?? "delivery.refused"
+                records[index]?.findings.append(Finding(code, code.hasPrefix("pacs.") ? .medium : .high,
+                    (row.lastError ?? "the destination refused it") + "; kept in the spool (kiosk-agent spool retry)"))
+                worst = max(worst, .someRejected)
+            case .pending, .sending:
+                records[index]?.findings.append(Finding("delivery.pending", .medium,
+                    "not yet acknowledged after \(row.attempts) attempt(s)" + (row.lastError.map { ": \($0)" } ?? "")
+                    + "; safe in the spool, retried automatically"))
+                worst = max(worst, .deliveryPending)
+            }
         }
     }
 
@@ -314,4 +388,17 @@ extension Digest {
         }
         return text
     }
+}
+
+/// Whether the disc is still being read (more instances may reach the spool), and after that how
+/// long the drainer keeps retrying.
+final class ReadingFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var end: Date?
+
+    var isReading: Bool { lock.withLock { end == nil } }
+
+    var deadline: Date { lock.withLock { end ?? .distantFuture } }
+
+    func finish(wait seconds: Double) { lock.withLock { end = Date().addingTimeInterval(seconds) } }
 }

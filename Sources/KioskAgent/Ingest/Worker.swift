@@ -9,7 +9,7 @@ import SessionReport
 /// The per-file work that runs in parallel: hash, Protector, identity, stage into the archive or
 /// quarantine. Holds only Sendable state; never touches the volume.
 struct Worker: Sendable {
-    let archive: Archive
+    let outbox: Outbox
     let protector: Protector
     let expected: IdentityCheck?
     let identityOverride: String?
@@ -18,7 +18,7 @@ struct Worker: Sendable {
     let parsing: ParsingOptions
 
     init(settings: IngestSession.Settings) {
-        archive = settings.archive
+        outbox = settings.outbox
         protector = settings.protector
         expected = settings.expected
         identityOverride = settings.identityOverride
@@ -32,12 +32,14 @@ struct Worker: Sendable {
         let path: MediaPath
         let record: FileRecord
         let summary: InstanceSummary?
-        let staged: Archive.StagedFile?
+        let staged: Outbox.Staged?
         let directory: DICOMDirectory?
         /// Not delivered because the patient does not match the one expected at the desk.
         let held: Bool
         /// The patient as the media had it (before reconciliation).
         var mediaSummary: InstanceSummary? = nil
+        /// The state directory ran out of room while this file was written.
+        var storageFull = false
     }
 
     func process(index: Int, entry: MediaEntry, bytes: [UInt8]) -> Result {
@@ -96,10 +98,18 @@ struct Worker: Sendable {
             }
         }
         do {
-            let row = ArchivedInstance(summary, sourceSHA256: sha256, sessionID: sessionID)
-            let staged = try archive.stage(row) { sink in try protector.write(protection, source: source, to: sink) }
+            let staged = try outbox.stage(summary, sourceSHA256: sha256, sessionID: sessionID) { sink in
+                try protector.write(protection, source: source, to: sink)
+            }
             return Result(index: index, path: entry.path, record: record, summary: summary, staged: staged,
                           directory: nil, held: false, mediaSummary: protection.mediaSummary)
+        } catch let error as StagingError {
+            // Our disk, not the file: the file is fine and nothing is quarantined.
+            record.delivery = .failed
+            record.findings.append(Finding(error.isDiskFull ? "delivery.disk-full" : "delivery.spool-error", .high,
+                                           "the rebuilt file could not be written to the state directory: \(error)"))
+            return Result(index: index, path: entry.path, record: record, summary: summary, staged: nil,
+                          directory: nil, held: false, mediaSummary: protection.mediaSummary, storageFull: error.isDiskFull)
         } catch {
             record.verdict = .rejected
             record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(error)"))

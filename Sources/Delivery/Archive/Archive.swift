@@ -1,7 +1,5 @@
 import Foundation
-import CLinux
 import DICOMCore
-import Crypto
 import GRDB
 #if canImport(Glibc)
 import Glibc
@@ -31,12 +29,10 @@ public final class Archive: Sendable {
 
     public enum ArchiveError: Error, CustomStringConvertible {
         case invalidUID(String, field: String)
-        case io(String, errno: Int32)
 
         public var description: String {
             switch self {
             case let .invalidUID(_, field): "\(field) is not a valid DICOM UID"
-            case let .io(what, code): "\(what): \(String(cString: strerror(code)))"
             }
         }
     }
@@ -48,9 +44,7 @@ public final class Archive: Sendable {
         database = try DatabaseQueue(path: root.appendingPathComponent("index.sqlite").path)
         try Archive.migrator.migrate(database)
         // Leftovers of an interrupted session were never indexed: drop them.
-        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? [] {
-            try? FileManager.default.removeItem(at: incoming.appendingPathComponent(leftover))
-        }
+        try Staging.clear(incoming)
     }
 
     private static var migrator: DatabaseMigrator {
@@ -81,8 +75,9 @@ public final class Archive: Sendable {
 
     /// A rebuilt file written to `.incoming`, not yet durable or visible.
     public struct StagedFile: Sendable {
-        public let temporary: URL
+        public let bytes: StagedBytes
         public let instance: ArchivedInstance
+        public var temporary: URL { bytes.temporary }
     }
 
     /// Writes a rebuilt file to the incoming area. Safe to call from several tasks at once.
@@ -95,32 +90,12 @@ public final class Archive: Sendable {
                              ("SOP Instance UID", instance.sopInstanceUID)] where !UID.isValid(uid) {
             throw ArchiveError.invalidUID(uid, field: field)
         }
-        let temporary = incoming.appendingPathComponent(UUID().uuidString)
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw ArchiveError.io("create \(temporary.lastPathComponent)", errno: errno) }
-        defer { close(fd) }
-        var hasher = SHA256()
-        var size: Int64 = 0
-        do {
-            try write { chunk in
-                hasher.update(bufferPointer: chunk)
-                size += Int64(chunk.count)
-                var done = 0
-                while done < chunk.count {
-                    let n = Glibc.write(fd, chunk.baseAddress! + done, chunk.count - done)
-                    if n < 0 { if errno == EINTR { continue }; throw ArchiveError.io("write", errno: errno) }
-                    done += n
-                }
-            }
-        } catch {
-            unlink(temporary.path)
-            throw error
-        }
+        let bytes = try Staging.write(into: incoming, write)
         var placed = instance
-        placed.size = size
-        placed.sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        placed.size = bytes.size
+        placed.sha256 = bytes.sha256
         placed.path = "\(instance.studyInstanceUID)/\(instance.seriesInstanceUID)/\(instance.sopInstanceUID).dcm"
-        return StagedFile(temporary: temporary, instance: placed)
+        return StagedFile(bytes: bytes, instance: placed)
     }
 
     /// Makes staged files durable, moves them into place and indexes them in one transaction.
@@ -158,7 +133,7 @@ public final class Archive: Sendable {
             }
         }
         guard !toPlace.isEmpty else { return outcomes }
-        try syncFileSystem()
+        try Staging.syncFileSystem(containing: root)
         var directories = Set<String>()
         for file in toPlace {
             let target = root.appendingPathComponent(file.instance.path)
@@ -167,10 +142,10 @@ public final class Archive: Sendable {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             }
             guard rename(file.temporary.path, target.path) == 0 else {
-                throw ArchiveError.io("rename into \(file.instance.path)", errno: errno)
+                throw StagingError.io("rename into \(file.instance.path)", errno: errno)
             }
         }
-        try syncFileSystem()
+        try Staging.syncFileSystem(containing: root)
         let now = Date().timeIntervalSince1970
         try database.write { db in
             for file in toPlace {
@@ -194,13 +169,5 @@ public final class Archive: Sendable {
 
     public func instance(_ sopInstanceUID: String) throws -> ArchivedInstance? {
         try database.read { db in try ArchivedInstance.fetchOne(db, key: sopInstanceUID) }
-    }
-
-    /// One `syncfs` covers every file written since the last: far cheaper than an fsync per file.
-    private func syncFileSystem() throws {
-        let fd = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError.io("open archive root", errno: errno) }
-        defer { close(fd) }
-        guard kiosk_syncfs(fd) == 0 else { throw ArchiveError.io("syncfs", errno: errno) }
     }
 }

@@ -1,0 +1,276 @@
+import DICOMCore
+import Foundation
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable delivery queue (`STATE/spool`): rebuilt files under `files/`, their state in
+/// `spool.sqlite` (WAL). A study is in the spool — synced to disk and indexed — before anyone is
+/// told it is safe; the drainer then moves each instance to `stored` or `failed`.
+///
+/// Crash safety: staging and publishing work like the archive's (write to `incoming`, `syncfs`,
+/// rename, index in one transaction). Rows left `sending` by a stopped agent go back to `pending`
+/// on open; sending an instance twice is harmless because the PACS keys it by SOP Instance UID.
+public final class Spool: Sendable {
+    public let directory: URL
+    private let database: DatabasePool
+    private let incoming: URL
+    private let backoff: Backoff
+
+    /// Exponential backoff with jitter between attempts of one instance.
+    public struct Backoff: Sendable {
+        public var base: Double
+        public var maximum: Double
+
+        public init(base: Double = 5, maximum: Double = 3600) {
+            self.base = max(0.01, base); self.maximum = max(self.base, maximum)
+        }
+
+        /// Full jitter over the upper half: spreads many kiosks' retries after a PACS outage.
+        public func delay(afterAttempt attempts: Int) -> Double {
+            let ceiling = min(maximum, base * pow(2, Double(max(0, attempts - 1))))
+            return ceiling * Double.random(in: 0.5...1.0)
+        }
+    }
+
+    public enum EnqueueOutcome: Sendable, Equatable {
+        /// Durable in the spool, waiting for the destination.
+        case queued
+        /// The destination already acknowledged this SOP Instance UID with identical content.
+        case alreadyStored
+        /// The destination already acknowledged this UID with different content: not sent again.
+        case conflict
+    }
+
+    public init(directory: URL, backoff: Backoff = Backoff()) throws {
+        self.directory = directory
+        self.backoff = backoff
+        incoming = directory.appendingPathComponent("incoming")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("files"), withIntermediateDirectories: true)
+        try Staging.clear(incoming)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        database = try DatabasePool(path: directory.appendingPathComponent("spool.sqlite").path, configuration: configuration)
+        try Spool.migrator.migrate(database)
+        // An agent stopped while sending: those instances were never acknowledged.
+        try database.write { db in
+            try db.execute(sql: "UPDATE spooled SET state = 'pending', nextAttemptAt = 0 WHERE state = 'sending'")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: SpooledInstance.databaseTableName) { t in
+                t.column("destination", .text).notNull()
+                t.column("sopInstanceUID", .text).notNull()
+                t.primaryKey(["destination", "sopInstanceUID"])
+                t.column("sopClassUID", .text).notNull()
+                t.column("transferSyntaxUID", .text).notNull()
+                t.column("studyInstanceUID", .text).notNull()
+                t.column("sessionID", .text).notNull().indexed()
+                t.column("path", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("state", .text).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("failureCode", .text)
+                t.column("lastError", .text)
+                t.column("nextAttemptAt", .double).notNull()
+                t.column("createdAt", .double).notNull()
+                t.column("updatedAt", .double).notNull()
+            }
+            try db.create(index: "spooled_due", on: SpooledInstance.databaseTableName, columns: ["destination", "state", "nextAttemptAt"])
+        }
+        return migrator
+    }
+
+    // MARK: accepting
+
+    public struct StagedFile: Sendable {
+        public let bytes: StagedBytes
+        public let instance: SpooledInstance
+    }
+
+    /// Writes a rebuilt file to the incoming area (safe from several tasks at once).
+    public func stage(_ instance: SpooledInstance, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedFile {
+        guard UID.isValid(instance.sopInstanceUID) else { throw Archive.ArchiveError.invalidUID(instance.sopInstanceUID, field: "SOP Instance UID") }
+        let bytes = try Staging.write(into: incoming, write)
+        var row = instance
+        row.size = bytes.size
+        row.sha256 = bytes.sha256
+        row.path = "files/\(Spool.folder(for: instance.destination))/\(instance.sopInstanceUID).dcm"
+        return StagedFile(bytes: bytes, instance: row)
+    }
+
+    /// Makes staged files durable and queues them, one transaction; one outcome per file, in order.
+    public func commit(_ staged: [StagedFile]) throws -> [EnqueueOutcome] {
+        guard !staged.isEmpty else { return [] }
+        let existing: [String: SpooledInstance] = try database.read { db in
+            var found: [String: SpooledInstance] = [:]
+            for file in staged {
+                if let row = try SpooledInstance.fetchOne(db, key: ["destination": file.instance.destination,
+                                                                     "sopInstanceUID": file.instance.sopInstanceUID]) {
+                    found[file.instance.destination + "\n" + row.sopInstanceUID] = row
+                }
+            }
+            return found
+        }
+        var outcomes: [EnqueueOutcome] = []
+        var toPlace: [StagedFile] = []
+        var placed: [String: Int] = [:]
+        for file in staged {
+            let key = file.instance.destination + "\n" + file.instance.sopInstanceUID
+            if let row = existing[key], row.state == .stored {
+                outcomes.append(row.sha256 == file.instance.sha256 ? .alreadyStored : .conflict)
+                unlink(file.bytes.temporary.path)
+            } else if let earlier = placed[key] {
+                // The same instance twice on one disc: the first copy goes; the second is that one.
+                outcomes.append(toPlace[earlier].instance.sha256 == file.instance.sha256 ? .queued : .conflict)
+                unlink(file.bytes.temporary.path)
+            } else {
+                // New, or still waiting from an earlier session (re-queued with this copy).
+                outcomes.append(.queued)
+                placed[key] = toPlace.count
+                toPlace.append(file)
+            }
+        }
+        guard !toPlace.isEmpty else { return outcomes }
+        try Staging.syncFileSystem(containing: directory)
+        var folders = Set<String>()
+        for file in toPlace {
+            let target = directory.appendingPathComponent(file.instance.path)
+            let folder = target.deletingLastPathComponent()
+            if folders.insert(folder.path).inserted {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            }
+            guard rename(file.bytes.temporary.path, target.path) == 0 else {
+                throw StagingError.io("rename into \(file.instance.path)", errno: errno)
+            }
+        }
+        try Staging.syncFileSystem(containing: directory)
+        let now = Date().timeIntervalSince1970
+        try database.write { db in
+            for file in toPlace {
+                var row = file.instance
+                row.state = .pending
+                row.createdAt = now
+                row.updatedAt = now
+                row.nextAttemptAt = 0
+                try row.upsert(db)
+            }
+        }
+        return outcomes
+    }
+
+    /// Discards staged files that will not be committed.
+    public func discard(_ staged: [StagedFile]) {
+        for file in staged { unlink(file.bytes.temporary.path) }
+    }
+
+    // MARK: draining
+
+    /// Takes up to `limit` due instances for `destination` and marks them `sending`.
+    public func claim(destination: String, limit: Int, now: Date = Date()) throws -> [SpooledInstance] {
+        try database.write { db in
+            let due = try SpooledInstance
+                .filter(Column("destination") == destination && Column("state") == SpooledInstance.State.pending.rawValue
+                        && Column("nextAttemptAt") <= now.timeIntervalSince1970)
+                .order(Column("createdAt"), Column("sopInstanceUID"))
+                .limit(limit)
+                .fetchAll(db)
+            for var row in due {
+                row.state = .sending
+                row.attempts += 1
+                row.updatedAt = now.timeIntervalSince1970
+                try row.update(db)
+            }
+            return due.map { var row = $0; row.state = .sending; row.attempts += 1; return row }
+        }
+    }
+
+    /// What a delivery attempt ended in, for one instance.
+    public enum Result: Sendable, Equatable {
+        case stored(detail: String?)
+        case retry(String)
+        case failed(code: String, reason: String)
+    }
+
+    /// Records attempts' results in one transaction; stored instances' files are removed after.
+    public func record(_ results: [(SpooledInstance, Result)], now: Date = Date()) throws {
+        guard !results.isEmpty else { return }
+        try database.write { db in
+            for (instance, result) in results {
+                var row = instance
+                row.updatedAt = now.timeIntervalSince1970
+                switch result {
+                case let .stored(detail):
+                    row.state = .stored
+                    row.lastError = detail
+                    row.failureCode = nil
+                case let .retry(why):
+                    row.state = .pending
+                    row.lastError = why
+                    row.nextAttemptAt = now.timeIntervalSince1970 + backoff.delay(afterAttempt: row.attempts)
+                case let .failed(code, why):
+                    row.state = .failed
+                    row.failureCode = code
+                    row.lastError = why
+                }
+                try row.update(db)
+            }
+        }
+        for (instance, result) in results {
+            if case .stored = result { unlink(directory.appendingPathComponent(instance.path).path) }
+        }
+    }
+
+    /// The earliest time a pending instance of `destination` is due, if any is pending.
+    public func nextDue(destination: String) throws -> Date? {
+        try database.read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(nextAttemptAt) FROM spooled WHERE destination = ? AND state = 'pending'",
+                                arguments: [destination])
+        }.map { Date(timeIntervalSince1970: $0) }
+    }
+
+    // MARK: listing and operator actions
+
+    public func instances(destination: String? = nil, session: String? = nil, states: [SpooledInstance.State]? = nil) throws -> [SpooledInstance] {
+        try database.read { db in
+            var request = SpooledInstance.all()
+            if let destination { request = request.filter(Column("destination") == destination) }
+            if let session { request = request.filter(Column("sessionID") == session) }
+            if let states { request = request.filter(states.map(\.rawValue).contains(Column("state"))) }
+            return try request.order(Column("createdAt"), Column("sopInstanceUID")).fetchAll(db)
+        }
+    }
+
+    /// Destinations with instances not yet stored.
+    public func destinationsWithWork() throws -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT destination FROM spooled WHERE state IN ('pending', 'sending', 'failed') ORDER BY destination")
+        }
+    }
+
+    /// Makes pending instances due now and re-queues failed ones (their files are still here).
+    /// Returns how many instances are queued afterwards.
+    @discardableResult
+    public func retryNow(destination: String? = nil) throws -> Int {
+        try database.write { db in
+            var filter = "state IN ('pending', 'failed')"
+            var arguments: StatementArguments = []
+            if let destination { filter += " AND destination = ?"; arguments = [destination] }
+            try db.execute(sql: "UPDATE spooled SET state = 'pending', nextAttemptAt = 0, failureCode = NULL WHERE \(filter)",
+                           arguments: arguments)
+            return db.changesCount
+        }
+    }
+
+    /// A short, stable folder name per destination (URLs do not make good paths).
+    static func folder(for destination: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325    // FNV-1a: stable across runs, unlike Hasher
+        for byte in destination.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+}

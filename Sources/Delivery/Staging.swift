@@ -1,0 +1,101 @@
+import CLinux
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A rebuilt file written to an incoming directory, not yet durable or visible.
+public struct StagedBytes: Sendable {
+    public let temporary: URL
+    public let size: Int64
+    public let sha256: String
+}
+
+public enum StagingError: Error, CustomStringConvertible {
+    case io(String, errno: Int32)
+
+    /// The file system is full (ENOSPC or EDQUOT): no point retrying this disc until room is made.
+    public var isDiskFull: Bool {
+        if case let .io(_, code) = self { return code == ENOSPC || code == EDQUOT }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case let .io(what, code): "\(what): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// Write-then-publish for the archive and the spool: bytes go to a fresh file in `incoming` as the
+/// rebuild produces them (hashed on the way), many files are made durable with one `syncfs`, then
+/// renamed into place. A crash leaves only files in `incoming`, which the owner clears on open.
+enum Staging {
+    static func write(into incoming: URL, _ write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedBytes {
+        let temporary = incoming.appendingPathComponent(UUID().uuidString)
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw StagingError.io("create \(temporary.lastPathComponent)", errno: errno) }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        do {
+            try write { chunk in
+                hasher.update(bufferPointer: chunk)
+                size += Int64(chunk.count)
+                var done = 0
+                while done < chunk.count {
+                    let n = Glibc.write(fd, chunk.baseAddress! + done, chunk.count - done)
+                    if n < 0 { if errno == EINTR { continue }; throw StagingError.io("write", errno: errno) }
+                    done += n
+                }
+            }
+        } catch {
+            unlink(temporary.path)
+            throw error
+        }
+        return StagedBytes(temporary: temporary, size: size, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// One `syncfs` covers every file written since the last: far cheaper than an fsync per file.
+    static func syncFileSystem(containing directory: URL) throws {
+        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StagingError.io("open \(directory.lastPathComponent)", errno: errno) }
+        defer { close(fd) }
+        guard kiosk_syncfs(fd) == 0 else { throw StagingError.io("syncfs", errno: errno) }
+    }
+
+    /// Removes whatever an interrupted session left in `incoming` (never published, never indexed).
+    static func clear(_ incoming: URL) throws {
+        try FileManager.default.createDirectory(at: incoming, withIntermediateDirectories: true)
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? [] {
+            try? FileManager.default.removeItem(at: incoming.appendingPathComponent(leftover))
+        }
+    }
+
+    /// Free bytes for an unprivileged writer on the file system holding `directory`.
+    static func freeBytes(at directory: URL) throws -> Int64 {
+        var stats = statvfs()
+        guard statvfs(directory.path, &stats) == 0 else { throw StagingError.io("statvfs \(directory.path)", errno: errno) }
+        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
+    }
+}
+
+/// Room on the disk holding the archive or spool, checked before a disc is accepted.
+public struct DiskRoom: Sendable, Equatable, CustomStringConvertible {
+    public let free: Int64
+    public let needed: Int64
+
+    public var isEnough: Bool { free >= needed }
+
+    /// `estimate` is what the disc could add; `reserve` stays free for the system and the database.
+    public static func check(_ directory: URL, estimate: Int64, reserve: Int64) throws -> DiskRoom {
+        DiskRoom(free: try Staging.freeBytes(at: directory), needed: estimate + reserve)
+    }
+
+    public var description: String {
+        let format = ByteCountFormatter()
+        format.countStyle = .binary
+        return "\(format.string(fromByteCount: free)) free, \(format.string(fromByteCount: needed)) needed"
+    }
+}

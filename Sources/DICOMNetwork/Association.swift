@@ -38,13 +38,15 @@ public enum AssociationError: Error, Equatable, CustomStringConvertible {
     case timeout(String)
     case protocolError(String)
     case closed(String)
+    /// The TLS handshake failed: certificate not trusted, name mismatch, no common protocol.
+    case tls(String)
 
     /// Worth trying again later (the PACS may be restarting or busy).
     public var isTransient: Bool {
         switch self {
         case .connect, .timeout, .closed, .aborted: true
         case let .rejected(reject): !reject.isPermanent
-        case .protocolError: false
+        case .protocolError, .tls: false
         }
     }
 
@@ -56,6 +58,7 @@ public enum AssociationError: Error, Equatable, CustomStringConvertible {
         case let .timeout(what): "no answer in time: \(what)"
         case let .protocolError(what): "protocol error: \(what)"
         case let .closed(what): "connection closed \(what)"
+        case let .tls(what): "TLS handshake failed: \(what)"
         }
     }
 }
@@ -276,8 +279,23 @@ enum Deadline {
             throw error
         } catch let error as PDUError {
             throw AssociationError.protocolError("\(error)")
+        } catch let error as NIOSSLError {
+            throw AssociationError.tls(AssociationError.explain("\(error)"))
+        } catch let error as NIOSSLExtraError {
+            throw AssociationError.tls(AssociationError.explain("\(error)"))
         } catch {
             throw fired.withLockedValue { $0 } ? AssociationError.timeout(what) : AssociationError.closed("(\(error))")
         }
+    }
+}
+
+extension AssociationError {
+    /// BoringSSL's reason in words staff and IT can act on.
+    static func explain(_ text: String) -> String {
+        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "the PACS certificate is not signed by a trusted CA ([tls] ca_file): \(text)" }
+        if text.contains("failedToValidateHostname") {
+            return "the PACS certificate does not name this host or address: \(text)"
+        }
+        return text
     }
 }

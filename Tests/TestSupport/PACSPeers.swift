@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import XCTest
 
 /// DCMTK's storescp as a PACS on loopback (with TCP_NODELAY=1, else it adds ~40 ms per instance),
@@ -44,4 +47,91 @@ public final class StoreSCPPeer: @unchecked Sendable {
     public func stop() { Peers.stop(process) }
 
     deinit { Peers.stop(process) }
+}
+
+/// Orthanc on loopback with the DICOMweb plugin: a real PACS for C-STORE and STOW-RS. Temporary
+/// storage, DICOM and HTTP ports on 127.0.0.1, `TCP_NODELAY=1`. `restart()` keeps the storage, as a
+/// PACS restarting after a crash does.
+public final class OrthancPeer: @unchecked Sendable {
+    public let directory: TestSupport.TemporaryDirectory
+    public let dicomPort: Int
+    public let httpPort: Int
+    public let aeTitle: String
+    private let executable: String
+    private var process: Process?
+
+    /// `users`: HTTP basic credentials to require (none = no authentication).
+    public init(aeTitle: String = "ORTHANC", users: [String: String] = [:]) throws {
+        executable = try TestSupport.tool("Orthanc")
+        let plugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+        guard FileManager.default.fileExists(atPath: plugin) else { throw XCTSkip("orthanc-dicomweb is not installed: run scripts/install-deps") }
+        directory = try TestSupport.TemporaryDirectory("orthanc")
+        self.aeTitle = aeTitle
+        dicomPort = Int.random(in: 20_000...30_000)
+        httpPort = Int.random(in: 30_001...40_000)
+        let configuration: [String: Any] = [
+            "Name": "kiosk-test",
+            "StorageDirectory": directory.path("storage"),
+            "IndexDirectory": directory.path("index"),
+            "HttpPort": httpPort,
+            "DicomPort": dicomPort,
+            "DicomAet": aeTitle,
+            "DicomCheckCalledAet": true,
+            "RemoteAccessAllowed": false,
+            "AuthenticationEnabled": !users.isEmpty,
+            "RegisteredUsers": users,
+            "Plugins": [plugin],
+            "DicomWeb": ["Enable": true, "Root": "/dicom-web/"],
+            "StorageCompression": false,
+            "SaveJobs": false,
+            "ConcurrentJobs": 1,
+            "DicomScpTimeout": 30,
+            "HttpTimeout": 60,
+            "LimitFindResults": 0,
+        ]
+        try JSONSerialization.data(withJSONObject: configuration).write(to: directory.url.appendingPathComponent("orthanc.json"))
+        try start()
+    }
+
+    public func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [directory.path("orthanc.json"), "--logfile=" + directory.path("orthanc.log")]
+        process.environment = ProcessInfo.processInfo.environment.merging(["TCP_NODELAY": "1"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try Peers.wait("Orthanc", log: directory.path("orthanc.log"), process: process, seconds: 60) {
+            Peers.tcpConnects(UInt16(dicomPort)) && Peers.tcpConnects(UInt16(httpPort))
+        }
+    }
+
+    /// SIGKILL: a PACS that dies mid-association.
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
+    public func stop() { if let process { Peers.stop(process) } }
+
+    public var dicomURL: String { "dicom://\(aeTitle)@127.0.0.1:\(dicomPort)" }
+    public var dicomwebURL: String { "dicomweb+http://127.0.0.1:\(httpPort)/dicom-web" }
+
+    /// GET on the REST API (with curl, a real HTTP client), as JSON.
+    public func get(_ path: String, user: String? = nil) throws -> Any {
+        var arguments = ["-sf", "--max-time", "60", "http://127.0.0.1:\(httpPort)\(path)"]
+        if let user { arguments += ["-u", user] }
+        let result = try TestSupport.run("curl", arguments)
+        return try JSONSerialization.jsonObject(with: result.stdout)
+    }
+
+    /// The SOP Instance UIDs Orthanc holds, and how many instances it counts.
+    public func sopInstanceUIDs(user: String? = nil) throws -> [String] {
+        let instances = try get("/instances?expand", user: user) as? [[String: Any]] ?? []
+        return instances.compactMap { ($0["MainDicomTags"] as? [String: Any])?["SOPInstanceUID"] as? String }.sorted()
+    }
+
+    deinit { stop() }
 }

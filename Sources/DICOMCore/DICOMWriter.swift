@@ -33,7 +33,9 @@ public enum DICOMWriter {
             let meta = buildMeta(file, syntax: syntax, options: options)
             let metaEncoder = Encoder(encoding: .init(explicitVR: true, bigEndian: false))
             try metaEncoder.write(meta, to: &out)
-            let encoder = Encoder(encoding: .init(explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian), conversion: conversion)
+            var encoder = Encoder(encoding: .init(explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian), conversion: conversion)
+            encoder.signedPixels = file.dataSet.uint16(Tag(0x0028, 0x0103), bigEndian: own.bigEndian) == 1
+            encoder.resolvesUN = !own.bigEndian
             try encoder.write(file.dataSet, to: &out)
             try out.flush()
         }
@@ -127,6 +129,11 @@ public enum DICOMWriter {
     struct Encoder {
         let encoding: DataSetParser.Encoding
         var conversion: Conversion? = nil
+        /// Public attributes some writers store as UN (gdcmconv, anonymisers) get their dictionary
+        /// VR back: a PACS built on DCMTK cannot read a UN SOP Class UID and refuses the instance.
+        /// Only from little endian, where a UN value's bytes are those of the real VR.
+        var resolvesUN = false
+        var signedPixels = false
 
         static func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
 
@@ -165,8 +172,12 @@ public enum DICOMWriter {
 
         /// The element's VR, or the one a conversion writes it with (sequences and fragments keep theirs).
         func writtenVR(_ element: DataElement) -> VR {
-            guard let conversion, case let .bytes(value) = element.value else { return element.vr }
-            return conversion.vr(element.tag, element.vr, length: value.length)
+            guard case let .bytes(value) = element.value else { return element.vr }
+            var vr = element.vr
+            if vr == .UN, resolvesUN, let known = Conversion.dictionaryVR(element.tag, length: value.length, signedPixels: signedPixels) {
+                vr = known
+            }
+            return conversion?.vr(element.tag, vr, length: value.length) ?? vr
         }
 
         func header(_ tag: Tag, _ vr: VR, length: UInt32) -> [UInt8] {

@@ -49,6 +49,21 @@ struct Conversion {
         return written
     }
 
+    /// The dictionary VR of a public attribute stored as UN, when its value fits that VR: a whole
+    /// number of binary units, and within a 16-bit length for the short VRs. nil keeps UN.
+    static func dictionaryVR(_ tag: Tag, length: Int64, signedPixels: Bool) -> VR? {
+        guard tag.group & 1 == 0, tag.group > 0x0002, tag.group != 0xFFFE, tag.element != 0x0000,
+              let entry = DataDictionary.entry(for: tag), var vr = entry.vr ?? entry.vrs.first else { return nil }
+        if entry.vrs.count > 1 {
+            if entry.vrs.contains(.SS) && entry.vrs.contains(.US) { vr = signedPixels ? .SS : .US }
+            else if entry.vrs.contains(.OB) { vr = .OB }
+            else { return nil }
+        }
+        guard vr != .SQ, vr != .UN, length % Int64(unit(vr)) == 0 else { return nil }
+        if !vr.usesLongLength && (length + 1) & ~1 > 0xFFFF { return nil }
+        return vr
+    }
+
     /// The unit big endian bytes of this value are swapped by (1: none).
     func swapUnit(_ tag: Tag, _ vr: VR, length: Int64) throws -> Int {
         guard fromBigEndian else { return 1 }

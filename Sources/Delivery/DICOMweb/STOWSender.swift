@@ -139,6 +139,12 @@ public struct STOWSender: DeliveryTarget {
         do {
             let response = try await client.execute(request, timeout: settings.timeout)
             let bytes = try await response.body.collect(upTo: 16 << 20)
+            // The server refused the request as a whole: one instance at a time finds the culprit.
+            if batch.count > 1 && [400, 413, 415].contains(response.status.code) {
+                var results: [(SpooledInstance, Spool.Result)] = []
+                for instance in batch { results += await post([instance], from: spool, client: client) }
+                return results
+            }
             return STOWResponse.results(status: response.status.code, reason: response.status.reasonPhrase,
                                         body: Data(bytes.readableBytesView), batch: batch)
         } catch {
@@ -164,8 +170,8 @@ enum STOWResponse {
         case 200, 202, 409:
             break
         case 400, 413, 415:
-            // The server could not take the request as a whole; one at a time may work.
-            return batch.map { ($0, .retry("HTTP \(status) \(reason)")) }
+            // Sent alone and still refused: the server cannot take this instance.
+            return batch.map { ($0, .failed(code: "delivery.refused", reason: "the server answered HTTP \(status) \(reason)")) }
         case 401, 403:
             return batch.map { ($0, .retry("HTTP \(status): the server refused our credentials; check [dicomweb] in the configuration")) }
         default:

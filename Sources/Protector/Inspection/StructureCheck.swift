@@ -26,12 +26,14 @@ enum StructureCheck {
         // Implicit VR data sets carry no VR of their own: the parser took the dictionary's.
         guard file.transferSyntax.explicitVR else { return observations }
         var pending: [(DataSet, ElementPath?, Int)] = [(file.dataSet, nil, 0)]
+        var unknown = 0
         while let (dataSet, parent, item) = pending.popLast() {
             for element in dataSet.elements {
                 let path = parent?.child(item: item, tag: element.tag) ?? ElementPath(tag: element.tag)
                 if let items = element.items {
                     for (index, nested) in items.enumerated() { pending.append((nested.dataSet, path, index)) }
                 }
+                if element.vr == .UN, !element.tag.isPrivate, DataDictionary.entry(for: element.tag) != nil { unknown += 1 }
                 guard element.vr != .UN, !element.tag.isPrivate, let expected = DataDictionary.entry(for: element.tag)?.vrs,
                       !expected.isEmpty, !expected.contains(element.vr) else { continue }
                 let risky = binaryWidth[element.vr] != nil || expected.contains { binaryWidth[$0] != nil }
@@ -45,6 +47,11 @@ enum StructureCheck {
                                                     remedy: .removeElement(path)))
                 }
             }
+        }
+        if unknown > 0 && !file.transferSyntax.bigEndian {
+            // DICOMWriter gives them their dictionary VR back (a DCMTK-based PACS cannot read UN UIDs).
+            observations.append(Observation(Finding("structure.unknown-vr", .info,
+                "\(unknown) public attribute(s) stored as UN; rebuilt with their dictionary VR", element: nil)))
         }
         return observations
     }

@@ -83,6 +83,23 @@ enum IngestFixtures {
         return try TestSupport.run(binary, arguments, environment: environment, check: false)
     }
 
+    /// Starts the built `kiosk-agent` without waiting (for tests that kill it); output goes to `log`.
+    static func startAgent(_ arguments: [String], log: String) throws -> Process {
+        let binary = TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw XCTSkip("kiosk-agent binary not built at \(binary)")
+        }
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardError = process.standardOutput
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     static func report(_ path: String) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
     }

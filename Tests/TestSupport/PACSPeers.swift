@@ -13,13 +13,14 @@ public final class StoreSCPPeer: @unchecked Sendable {
     private let process: Process
 
     /// `arguments` go before the port, e.g. `["+xa"]` (accept every syntax), `["--ignore"]`.
-    public init(aeTitle: String = "STORESCP", arguments: [String] = ["+xa"]) throws {
+    /// `port`: a fixed port (tests that start the PACS after the agent knows where it is).
+    public init(aeTitle: String = "STORESCP", arguments: [String] = ["+xa"], port fixed: Int? = nil) throws {
         let storescp = try TestSupport.tool("storescp")
         directory = try TestSupport.TemporaryDirectory("storescp")
         self.aeTitle = aeTitle
         var started: (Process, Int)?
         for _ in 0..<5 {
-            let port = Int.random(in: 20_000...40_000)
+            let port = fixed ?? Int.random(in: 20_000...40_000)
             try FileManager.default.createDirectory(atPath: directory.path("in"), withIntermediateDirectories: true)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: storescp)

@@ -254,9 +254,8 @@ public final class Association {
     /// A-ABORT, then close (AA-1).
     func abort() {
         try? machine.handle(.abortRequested)
-        var bytes = ByteBuffer()
-        PDUCodec.encode(.abort(source: 0, reason: 0), into: &bytes)
-        channel.writeAndFlush(bytes).whenComplete { [channel] _ in channel.close(promise: nil) }
+        // A PDU, not bytes: the pipeline's encoder takes PDUs (and closes the channel after).
+        channel.writeAndFlush(PDU.abort(source: 0, reason: 0)).whenComplete { [channel] _ in channel.close(promise: nil) }
     }
 }
 

@@ -63,3 +63,47 @@ final class AssociationTests: XCTestCase {
         }
     }
 }
+
+/// Timers and peers that go away mid-message, with storescp's own fault options.
+final class AssociationFaultTests: XCTestCase {
+    private func store(_ peer: StoreSCPPeer, dimseTimeout: TimeAmount) async throws -> DIMSE.Response {
+        var config = AssociationConfiguration(host: "127.0.0.1", port: peer.port, calledAE: peer.aeTitle, callingAE: "KIOSK",
+                                              implementationClassUID: "2.25.1", implementationVersionName: "KIOSK_TEST")
+        config.dimseTimeout = dimseTimeout
+        let bytes = [UInt8](try Data(contentsOf: try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm")))
+        let file = try DICOMReader.read(InMemoryByteSource(bytes))
+        let sopClass = try XCTUnwrap(file.dataSet.string(Tags.sopClassUID)), sop = try XCTUnwrap(file.dataSet.string(Tags.sopInstanceUID))
+        let start = try XCTUnwrap(file.dataSet.elements.first?.offset)
+        return try await Association.open(config, contexts: [ProposedContext(id: 1, abstractSyntax: sopClass,
+                                                                            transferSyntaxes: [file.transferSyntax.uid])]) { association in
+            let context = try XCTUnwrap(association.context(for: sopClass, transferSyntax: file.transferSyntax.uid))
+            return try await association.store(sopClass: sopClass, sopInstance: sop, context: context, source: InMemoryByteSource(bytes),
+                                               offset: start, length: Int64(bytes.count) - start)
+        }
+    }
+
+    func testASlowPeerHitsTheDIMSETimeout() async throws {
+        let peer = try StoreSCPPeer(arguments: ["+xa", "--sleep-during", "3"])
+        let started = Date()
+        do {
+            _ = try await store(peer, dimseTimeout: .milliseconds(500))
+            XCTFail("the response came before the timeout")
+        } catch let error as AssociationError {
+            guard case .timeout = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(error.isTransient)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
+        }
+    }
+
+    func testAPeerAbortingMidStoreIsATransientError() async throws {
+        for option in ["--abort-during", "--abort-after"] {
+            let peer = try StoreSCPPeer(arguments: ["+xa", option])
+            do {
+                _ = try await store(peer, dimseTimeout: .seconds(10))
+                XCTFail("\(option): stored although the peer aborted")
+            } catch let error as AssociationError {
+                XCTAssertTrue(error.isTransient, "\(option): \(error)")
+            }
+        }
+    }
+}

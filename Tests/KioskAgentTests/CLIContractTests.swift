@@ -8,11 +8,24 @@ final class CLIContractTests: XCTestCase {
         let help = try IngestFixtures.agent(["ingest", "--help"])
         XCTAssertEqual(help.status, 0)
         for flag in ["<source>", "--destination", "--patient-id", "--patient-name", "--birth-date", "--report",
-                     "--state-dir", "--config", "--json", "--signatures"] {
+                     "--state-dir", "--config", "--json", "--signatures", "--calling-ae"] {
             XCTAssertTrue(help.stdoutText.contains(flag), "ingest --help lacks \(flag):\n\(help.stdoutText)")
         }
         let top = try IngestFixtures.agent(["--help"])
-        XCTAssertTrue(top.stdoutText.contains("ingest") && top.stdoutText.contains("inspect"), top.stdoutText)
+        for subcommand in ["ingest", "inspect", "echo", "spool"] {
+            XCTAssertTrue(top.stdoutText.contains(subcommand), "--help lacks \(subcommand): \(top.stdoutText)")
+        }
+        let spool = try IngestFixtures.agent(["spool", "--help"])
+        XCTAssertTrue(spool.stdoutText.contains("list") && spool.stdoutText.contains("retry"), spool.stdoutText)
+        let dir = try TestSupport.TemporaryDirectory("cli-spool")
+        let empty = try IngestFixtures.agent(["spool", "list", "--state-dir", dir.path("state")])
+        XCTAssertEqual(empty.status, 0, empty.stderrText)
+        XCTAssertEqual(empty.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "the spool is empty")
+        // Nothing listens on the discard port here: echo says why and exits 1.
+        let refused = try IngestFixtures.agent(["echo", "dicom://PACS@127.0.0.1:9", "--state-dir", dir.path("state")])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderrText.contains("cannot connect"), refused.stderrText)
+        XCTAssertEqual(try IngestFixtures.agent(["echo", "archive:", "--state-dir", dir.path("state")]).status, 2)
         XCTAssertEqual(try IngestFixtures.agent(["--version"]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "0.1.0")
     }
 

@@ -60,6 +60,51 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(example, expected)
     }
 
+    func testDeliveryTLSAndDICOMwebKeys() throws {
+        let parsed = try Configuration(parsing: """
+            [delivery]
+            calling_ae = "FRONTDESK1"
+            associations = 8
+            wait_seconds = 0
+            retry_base_seconds = 2
+            reserve_bytes = 1_048_576
+            [tls]
+            ca_file = "/etc/kiosk-agent/ca.pem"
+            verify_hostname = false
+            [dicomweb]
+            bearer_token_file = "/etc/kiosk-agent/token"
+            batch_bytes = 1_048_576
+            """)
+        XCTAssertEqual(parsed.delivery.callingAE, "FRONTDESK1")
+        XCTAssertEqual(parsed.delivery.associations, 8)
+        XCTAssertEqual(parsed.delivery.waitSeconds, 0)
+        XCTAssertEqual(parsed.delivery.retryBaseSeconds, 2)
+        XCTAssertEqual(parsed.delivery.reserveBytes, 1 << 20)
+        XCTAssertEqual(parsed.tls.caFile, "/etc/kiosk-agent/ca.pem")
+        XCTAssertFalse(parsed.tls.verifyHostname)
+        XCTAssertEqual(parsed.dicomweb.bearerTokenFile, "/etc/kiosk-agent/token")
+        XCTAssertEqual(parsed.dicomweb.batchBytes, 1 << 20)
+    }
+
+    func testDestinationURLs() throws {
+        let state = URL(fileURLWithPath: "/var/lib/kiosk-agent")
+        XCTAssertEqual(try Destination(parsing: "dicom://PACS@10.0.0.5:11112", stateDirectory: state),
+                       .dicom(.init(calledAE: "PACS", host: "10.0.0.5", port: 11112, tls: false, url: "dicom://PACS@10.0.0.5:11112")))
+        XCTAssertEqual(try Destination(parsing: "dicoms://MAIN%20PACS@pacs.hospital.example", stateDirectory: state),
+                       .dicom(.init(calledAE: "MAIN PACS", host: "pacs.hospital.example", port: 2762, tls: true,
+                                    url: "dicoms://MAIN%20PACS@pacs.hospital.example")))
+        XCTAssertEqual(try Destination(parsing: "dicom://PACS@[::1]:104", stateDirectory: state),
+                       .dicom(.init(calledAE: "PACS", host: "::1", port: 104, tls: false, url: "dicom://PACS@[::1]:104")))
+        guard case let .dicomweb(base, _) = try Destination(parsing: "dicomweb+https://pacs:8443/dicom-web", stateDirectory: state) else {
+            return XCTFail("dicomweb")
+        }
+        XCTAssertEqual(base.absoluteString, "https://pacs:8443/dicom-web")
+        for bad in ["dicom://10.0.0.5:104", "dicom://PACS@host:99999", "dicom://TOO-LONG-AE-TITLE-X@h:104",
+                    "dicomweb+http://user:pw@pacs/dicom-web", "ftp://pacs", "dicom://PACS@:104"] {
+            XCTAssertThrowsError(try Destination(parsing: bad, stateDirectory: state), bad)
+        }
+    }
+
     func testErrorsNameTheKeyAndLine() {
         let cases: [(String, String)] = [
             ("[limits]\nmax_fiel_size = 3", "line 2: unknown key limits.max_fiel_size"),
@@ -73,6 +118,11 @@ final class ConfigurationTests: XCTestCase {
             ("[engines]\nicap = \"http://gw/scan\"", "line 2: engines.icap must look like icap://HOST[:PORT]/SERVICE"),
             ("[engines]\nclamav = yes", "line 2: engines.clamav must be true or false"),
             ("[engines]\nsignatures = [\"/a\",\n", "line 2: engines.signatures: the array is not closed with ]"),
+            ("[delivery]\ncalling_ae = \"A\\\\B\"", "line 2: delivery.calling_ae: escapes and quotes inside strings are not supported"),
+            ("[delivery]\ncalling_ae = \"SEVENTEEN-CHARS-X\"", "line 2: delivery.calling_ae must be 1-16 characters, no backslash or control characters"),
+            ("[delivery]\nassociations = 0", "line 2: delivery.associations must be an integer in 1...32"),
+            ("[tls]\nverify_hostname = 1", "line 2: tls.verify_hostname must be true or false"),
+            ("[dicomweb]\npassword = \"x\"", "line 2: unknown key dicomweb.password"),
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try Configuration(parsing: text)) { error in

@@ -232,6 +232,8 @@ final class IngestTests: XCTestCase {
         try Data("[limits]\nmax_depth = 3\n".utf8).write(to: dir.url.appendingPathComponent("bad.toml"))
         for arguments in [["ingest", dir.path("x"), "--destination", "ftp://nowhere"],
                           ["ingest", dir.path("x"), "--birth-date", "1970-01-01"],
+                          ["ingest", dir.path("x"), "--destination", "dicom://no-called-ae:104"],
+                          ["ingest", dir.path("x"), "--destination", "dicom://PACS@h:104", "--calling-ae", "A\\B"],
                           ["ingest", dir.path("x"), "--config", dir.path("bad.toml")],
                           ["ingest"]] {
             let result = try IngestFixtures.agent(arguments + ["--state-dir", dir.path("state")])

@@ -33,7 +33,7 @@ public final class StoreSCPPeer: @unchecked Sendable {
                 started = (process, port)
                 break
             }
-            Peers.stop(process)
+            kill(process.processIdentifier, SIGKILL)
         }
         guard let started else { throw XCTSkip("storescp did not come up on loopback") }
         (process, port) = started
@@ -45,9 +45,14 @@ public final class StoreSCPPeer: @unchecked Sendable {
         return ((try? FileManager.default.contentsOfDirectory(at: root, includingPropertiesForKeys: nil)) ?? []).sorted { $0.path < $1.path }
     }
 
-    public func stop() { Peers.stop(process) }
+    /// SIGKILL: storescp sits in accept() and ignores SIGTERM; every file it took is already written.
+    public func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+    }
 
-    deinit { Peers.stop(process) }
+    deinit { stop() }
 }
 
 /// Orthanc on loopback with the DICOMweb plugin: a real PACS for C-STORE and STOW-RS. Temporary

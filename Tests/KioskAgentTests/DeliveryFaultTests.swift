@@ -89,6 +89,26 @@ final class DeliveryFaultTests: XCTestCase {
         XCTAssertEqual(count(orthanc), 160)
     }
 
+    func testRefusedAssociationLeavesTheStudySpooledUntilThePACSAccepts() throws {
+        let dir = try TestSupport.TemporaryDirectory("fault-refused")
+        let disc = try DestinationTests.sampleDisc(dir, ct: 3, mr: 1)
+        let refusing = try StoreSCPPeer(arguments: ["--refuse"])
+        let configuration = try config(dir, "[delivery]\nwait_seconds = 1\nretry_base_seconds = 1\n")
+        let state = dir.path("state"), reportPath = dir.path("report.json")
+        let destination = "dicom://\(refusing.aeTitle)@127.0.0.1:\(refusing.port)"
+        let run = try IngestFixtures.agent(["ingest", disc, "--destination", destination, "--state-dir", state,
+                                            "--config", configuration, "--report", reportPath])
+        XCTAssertEqual(run.status, 6, run.stderrText)
+        let details = DestinationTests.files(try IngestFixtures.report(reportPath))
+            .flatMap { ($0["findings"] as? [[String: Any]] ?? []).compactMap { $0["detail"] as? String } }
+        XCTAssertTrue(details.contains { $0.contains("association permanently rejected") }, "\(details)")
+        refusing.stop()
+        let accepting = try StoreSCPPeer(port: refusing.port)
+        let retry = try IngestFixtures.agent(["spool", "retry", "--state-dir", state, "--config", configuration])
+        XCTAssertEqual(retry.status, 0, retry.stdoutText + retry.stderrText)
+        XCTAssertEqual(accepting.received.count, 4)
+    }
+
     func testFullStateDirectoryRefusesTheDiscAndKeepsTheSpool() throws {
         let dir = try TestSupport.TemporaryDirectory("fault-full")
         let state = dir.path("state")

@@ -27,7 +27,7 @@ final class DestinationTests: XCTestCase {
     }
 
     private func config(_ dir: TestSupport.TemporaryDirectory, _ text: String) throws -> String {
-        let path = dir.path("kiosk.toml")
+        let path = dir.path("kiosk-\(UUID().uuidString.prefix(8)).toml")
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -75,6 +75,37 @@ final class DestinationTests: XCTestCase {
             let list = try IngestFixtures.agent(["spool", "list", "--state-dir", state])
             XCTAssertTrue(list.stdoutText.contains("\(stored.count) stored"), list.stdoutText)
         }
+    }
+
+    func testSTOWSendsTheBearerTokenAndAMissingOneLeavesTheStudySpooled() throws {
+        let dir = try TestSupport.TemporaryDirectory("stow-bearer")
+        // Orthanc checks the Authorization header itself, in a Lua request filter.
+        let orthanc = try OrthancPeer(lua: """
+            function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)
+              if string.sub(uri, 1, 10) == '/dicom-web' then
+                return httpHeaders['authorization'] == 'Bearer t0ken-for-the-kiosk'
+              end
+              return true
+            end
+            """)
+        let token = dir.path("token")
+        try Data("t0ken-for-the-kiosk\n".utf8).write(to: URL(fileURLWithPath: token))
+        let withToken = try config(dir, "[dicomweb]\nbearer_token_file = \"\(token)\"\n[delivery]\nwait_seconds = 1\nretry_base_seconds = 1\n")
+        let disc = try Self.sampleDisc(dir, ct: 3, mr: 1)
+        let state = dir.path("state")
+        let denied = try IngestFixtures.agent(["echo", orthanc.dicomwebURL])
+        XCTAssertEqual(denied.status, 1, denied.stderrText)
+        XCTAssertTrue(denied.stderrText.contains("refused our credentials"), denied.stderrText)
+        let noToken = try config(dir, "[delivery]\nwait_seconds = 1\nretry_base_seconds = 1\n")
+        let pending = try IngestFixtures.agent(["ingest", disc, "--destination", orthanc.dicomwebURL, "--state-dir", state, "--config", noToken])
+        XCTAssertEqual(pending.status, 6, pending.stderrText)
+        XCTAssertTrue(try orthanc.sopInstanceUIDs().isEmpty)
+
+        XCTAssertEqual(try IngestFixtures.agent(["echo", orthanc.dicomwebURL, "--config", withToken]).status, 0)
+        let retry = try IngestFixtures.agent(["spool", "retry", "--state-dir", state, "--config", withToken])
+        XCTAssertEqual(retry.status, 0, retry.stdoutText + retry.stderrText)
+        XCTAssertEqual(try orthanc.sopInstanceUIDs().count, 4)
+        XCTAssertFalse((retry.stdoutText + retry.stderrText).contains("t0ken"), "the token is never printed")
     }
 
     func testStorescpThatRejectsAContextGetsConvertedOrUnsupportedFindings() throws {

@@ -66,8 +66,9 @@ public final class OrthancPeer: @unchecked Sendable {
     private let executable: String
     private var process: Process?
 
-    /// `users`: HTTP basic credentials to require (none = no authentication).
-    public init(aeTitle: String = "ORTHANC", users: [String: String] = [:]) throws {
+    /// `users`: HTTP basic credentials to require (none = no authentication). `lua`: a script Orthanc
+    /// runs (e.g. an `IncomingHttpRequestFilter` that checks a bearer token).
+    public init(aeTitle: String = "ORTHANC", users: [String: String] = [:], lua: String? = nil) throws {
         executable = try TestSupport.tool("Orthanc")
         let plugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
         guard FileManager.default.fileExists(atPath: plugin) else { throw XCTSkip("orthanc-dicomweb is not installed: run scripts/install-deps") }
@@ -75,7 +76,7 @@ public final class OrthancPeer: @unchecked Sendable {
         self.aeTitle = aeTitle
         dicomPort = Int.random(in: 20_000...30_000)
         httpPort = Int.random(in: 30_001...40_000)
-        let configuration: [String: Any] = [
+        var configuration: [String: Any] = [
             "Name": "kiosk-test",
             "StorageDirectory": directory.path("storage"),
             "IndexDirectory": directory.path("index"),
@@ -95,6 +96,11 @@ public final class OrthancPeer: @unchecked Sendable {
             "HttpTimeout": 60,
             "LimitFindResults": 0,
         ]
+        if let lua {
+            let script = directory.url.appendingPathComponent("filter.lua")
+            try Data(lua.utf8).write(to: script)
+            configuration["LuaScripts"] = [script.path]
+        }
         try JSONSerialization.data(withJSONObject: configuration).write(to: directory.url.appendingPathComponent("orthanc.json"))
         try start()
     }

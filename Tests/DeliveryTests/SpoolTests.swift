@@ -82,6 +82,20 @@ final class SpoolTests: XCTestCase {
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: dir.path("incoming")).isEmpty, "nothing left staged")
     }
 
+    func testInstancesOfManySOPClassesGoInGroupsOfAtMost128Contexts() {
+        // 100 SOP classes, each compressed (2 contexts: its own syntax alone, and the uncompressed pair).
+        let instances = (1...100).map { index -> SpooledInstance in
+            var instance = row("1.2.3.\(index)")
+            instance.sopClassUID = "1.2.840.10008.5.1.4.1.1.\(index)"
+            instance.transferSyntaxUID = "1.2.840.10008.1.2.4.70"
+            return instance
+        }
+        let groups = DICOMSender.groups(instances)
+        XCTAssertEqual(groups.map(\.count), [64, 36])
+        XCTAssertTrue(groups.allSatisfy { DICOMSender.contexts(for: $0).count <= 128 })
+        XCTAssertEqual(Set(groups.flatMap { $0 }.map(\.sopInstanceUID)).count, 100)
+    }
+
     func testDiskRoomComparesFreeSpaceWithWhatTheDiscNeeds() throws {
         let dir = try TestSupport.TemporaryDirectory("spool-room")
         let room = try DiskRoom.check(dir.url, estimate: 1 << 20, reserve: 0)

@@ -46,14 +46,41 @@ public struct DICOMSender: DeliveryTarget {
     /// Sends every instance; `report` is called once per instance, from the association that sent it.
     public func deliver(_ instances: [SpooledInstance], from spool: URL,
                         report: @escaping @Sendable (SpooledInstance, Spool.Result) async -> Void) async {
-        let queue = WorkQueue(instances, root: spool)
-        let contexts = DICOMSender.contexts(for: instances)
-        let workers = min(peer.associations, max(1, instances.count))
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers {
-                group.addTask { await self.drain(queue, contexts: contexts, report: report) }
+        // An association carries at most 128 presentation contexts: instances of more SOP classes
+        // and syntaxes than that go in groups, each with the contexts it needs.
+        for group in DICOMSender.groups(instances) {
+            let queue = WorkQueue(group, root: spool)
+            let contexts = DICOMSender.contexts(for: group)
+            let workers = min(peer.associations, max(1, group.count))
+            await withTaskGroup(of: Void.self) { tasks in
+                for _ in 0..<workers {
+                    tasks.addTask { await self.drain(queue, contexts: contexts, report: report) }
+                }
             }
         }
+    }
+
+    /// Splits instances so that each group's contexts fit one association (whole SOP classes per group).
+    static func groups(_ instances: [SpooledInstance]) -> [[SpooledInstance]] {
+        var order: [String] = []
+        var byClass: [String: [SpooledInstance]] = [:]
+        for instance in instances {
+            if byClass[instance.sopClassUID] == nil { order.append(instance.sopClassUID) }
+            byClass[instance.sopClassUID, default: []].append(instance)
+        }
+        var groups: [[SpooledInstance]] = []
+        var current: [SpooledInstance] = []
+        for sopClass in order {
+            let members = byClass[sopClass]!
+            let needed = contexts(for: members).count
+            if !current.isEmpty && contexts(for: current).count + needed > 128 {
+                groups.append(current)
+                current = []
+            }
+            current += members
+        }
+        if !current.isEmpty { groups.append(current) }
+        return groups
     }
 
     /// One association's loop. An association failure puts the instance in hand back as `retry`

@@ -69,8 +69,15 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
 
+        // Operators: PIN (scrypt) + TOTP sign-in, lockout, provisioning.
+        .target(name: "OperatorAccess", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+
         .executableTarget(name: "KioskAgent", dependencies: [
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -84,6 +91,7 @@ let package = Package(
         .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses",

@@ -9,7 +9,9 @@ struct CommonOptions: ParsableArguments {
         completion: .directory)
     var stateDir: String?
 
-    @Option(help: "Configuration file (TOML).", completion: .file())
+    @Option(help: ArgumentHelp("Configuration file (TOML).",
+                               discussion: "Default: $KIOSK_AGENT_CONFIG, else /etc/kiosk-agent/kiosk-agent.toml when it exists."),
+            completion: .file())
     var config: String?
 
     /// The state directory, resolved by the documented precedence.
@@ -25,12 +27,24 @@ struct CommonOptions: ParsableArguments {
         return home.appendingPathComponent(".local/state/kiosk-agent")
     }
 
+    /// Where provisioning installs the configuration.
+    static let systemConfiguration = "/etc/kiosk-agent/kiosk-agent.toml"
+
+    /// `--config`, else `$KIOSK_AGENT_CONFIG`, else the system file when it exists, else the defaults.
+    var configurationPath: String? {
+        if let config { return config }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["KIOSK_AGENT_CONFIG"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return FileManager.default.fileExists(atPath: CommonOptions.systemConfiguration) ? CommonOptions.systemConfiguration : nil
+    }
+
     func loadConfiguration() throws -> Configuration {
-        guard let config else { return Configuration() }
+        guard let path = configurationPath else { return Configuration() }
         do {
-            return try Configuration(contentsOf: URL(fileURLWithPath: config))
+            return try Configuration(contentsOf: URL(fileURLWithPath: path))
         } catch let error as Configuration.Error {
-            throw ValidationError("configuration \(config): \(error)")
+            throw ValidationError("configuration \(path): \(error)")
         }
     }
 }

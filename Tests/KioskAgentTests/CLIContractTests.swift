@@ -72,3 +72,52 @@ final class CLIContractTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path("out/nested/MR_truncated.dcm")), "rejected files are not written")
     }
 }
+
+/// Provisioning commands IT runs: operators and the configuration check.
+final class ProvisioningCLITests: XCTestCase {
+    func testOperatorAddListRemoveWithThePINOnStdin() throws {
+        let dir = try TestSupport.TemporaryDirectory("cli-operators")
+        let pinFile = dir.path("pin")
+        try Data("402918\n".utf8).write(to: URL(fileURLWithPath: pinFile))
+        let add = try TestSupport.run("/bin/sh", ["-c", "\"$0\" operator add 'Front Desk 1' --state-dir \"$1\" < \"$2\"",
+                                                  TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path,
+                                                  dir.path("state"), pinFile], check: false)
+        XCTAssertEqual(add.status, 0, add.stderrText)
+        XCTAssertTrue(add.stdoutText.contains("otpauth://totp/kiosk-agent:Front%20Desk%201?secret="), add.stdoutText)
+        let list = try IngestFixtures.agent(["operator", "list", "--state-dir", dir.path("state")])
+        XCTAssertTrue(list.stdoutText.hasPrefix("Front Desk 1  added "), list.stdoutText)
+        XCTAssertFalse(list.stdoutText.contains("402918"))
+        let weak = try TestSupport.run("/bin/sh", ["-c", "echo 123456 | \"$0\" operator add bob --state-dir \"$1\"",
+                                                   TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path,
+                                                   dir.path("state")], check: false)
+        XCTAssertEqual(weak.status, 2)
+        XCTAssertTrue(weak.stderrText.contains("PIN refused"), weak.stderrText)
+        XCTAssertEqual(try IngestFixtures.agent(["operator", "remove", "Front Desk 1", "--state-dir", dir.path("state")]).status, 0)
+        XCTAssertEqual(try IngestFixtures.agent(["operator", "remove", "Front Desk 1", "--state-dir", dir.path("state")]).status, 2)
+    }
+
+    func testConfigCheckNamesEveryProblem() throws {
+        let dir = try TestSupport.TemporaryDirectory("cli-config")
+        let shipped = TestSupport.packageRoot.appendingPathComponent("config/kiosk-agent.toml").path
+        let good = try IngestFixtures.agent(["config", "check", "--config", shipped, "--state-dir", dir.path("state")])
+        XCTAssertEqual(good.status, 0, good.stderrText)
+        XCTAssertTrue(good.stdoutText.contains("valid"), good.stdoutText)
+        let syntax = dir.path("syntax.toml")
+        try Data("[delivery]\nassociations = 99\n".utf8).write(to: URL(fileURLWithPath: syntax))
+        let bad = try IngestFixtures.agent(["config", "check", "--config", syntax])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderrText.contains("line 2: delivery.associations must be an integer in 1...32"), bad.stderrText)
+        let files = dir.path("files.toml")
+        try Data("""
+            destination = "dicoms://PACS@pacs.example:2762"
+            [tls]
+            ca_file = "/nonexistent/ca.pem"
+            [engines]
+            signatures = ["/nonexistent/sigs"]
+
+            """.utf8).write(to: URL(fileURLWithPath: files))
+        let missing = try IngestFixtures.agent(["config", "check", "--config", files])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderrText.contains("[tls]") && missing.stderrText.contains("/nonexistent/sigs"), missing.stderrText)
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+
+/// The kiosk's session for one drive, as data (issue 5 §2): states, the events that move between
+/// them, and the effects the service must carry out. No I/O here: the service feeds events in and
+/// performs the effects; tests drive it directly.
+///
+///     idle → mediaDetected → reading → confirmingPatient → protecting → reviewing → delivering → done → idle
+///
+/// with the error states `unreadable`, `removedMidRead`, `heldForReview` (identity mismatch) and
+/// `spooled` (destination down: safe, delivered later). Every state but `idle` belongs to one medium.
+struct SessionMachine: Equatable {
+    /// A medium in a drive, as udev named it.
+    struct Medium: Equatable, Hashable {
+        var device: String          // /dev/sr0, /dev/sdb1, /dev/loop3
+        var kind: Kind
+        var label: String
+
+        enum Kind: String, Equatable { case optical, usb, loop }
+    }
+
+    /// A patient found on the medium (from the DICOMDIR or the files' headers), for confirmation.
+    struct Patient: Equatable {
+        var id: String
+        var name: String
+        var birthDate: String
+        var studies: Int
+    }
+
+    /// Progress of a long step: files and bytes done out of the total.
+    struct Progress: Equatable {
+        var files = 0, totalFiles = 0
+        var bytes: Int64 = 0, totalBytes: Int64 = 0
+    }
+
+    /// What the operator confirmed: the patient at the desk.
+    struct Confirmation: Equatable {
+        var patientID: String
+        var patientName: String?
+        var birthDate: String?
+        /// Set when the operator confirmed a second time although the media's patient differs.
+        var mismatchReason: String?
+    }
+
+    /// The Protector's result, for the review screen and the receipt.
+    struct Outcome: Equatable {
+        var instances = 0
+        var clean = 0, disarmed = 0, rejected = 0, discarded = 0
+        var identityMismatch = false
+        var findings: [String] = []
+        var reportPath: String?
+    }
+
+    enum Delivery: Equatable {
+        case stored
+        /// The destination did not take everything yet; the rest waits in the spool.
+        case spooled(pending: Int)
+    }
+
+    enum State: Equatable {
+        case idle
+        case mediaDetected(Medium)
+        case reading(Medium, Progress)
+        case confirmingPatient(Medium, found: [Patient], mismatch: Confirmation?)
+        case protecting(Medium, Confirmation, Progress)
+        case reviewing(Medium, Confirmation, Outcome)
+        case delivering(Medium, Confirmation, Outcome, Progress)
+        case done(Medium, Outcome, Delivery)
+        case unreadable(Medium, reason: String)
+        case removedMidRead(Medium)
+        case heldForReview(Medium, Outcome)
+        case spooled(Medium, Outcome, pending: Int)
+
+        var medium: Medium? {
+            switch self {
+            case .idle: nil
+            case let .mediaDetected(m), let .reading(m, _), let .confirmingPatient(m, _, _), let .protecting(m, _, _),
+                 let .reviewing(m, _, _), let .delivering(m, _, _, _), let .done(m, _, _), let .unreadable(m, _),
+                 let .removedMidRead(m), let .heldForReview(m, _), let .spooled(m, _, _): m
+            }
+        }
+
+        /// A step is running on the medium: removing it now breaks the session.
+        var isBusy: Bool {
+            switch self {
+            case .mediaDetected, .reading, .protecting, .delivering: true
+            default: false
+            }
+        }
+    }
+
+    enum Event: Equatable {
+        case mediaInserted(Medium)
+        case mediaRemoved(device: String)
+        case readProgress(Progress)
+        case inventoryRead([Patient])
+        case readFailed(String)
+        /// The operator typed or scanned a patient ID, or picked one of the patients found.
+        case patientConfirmed(Confirmation)
+        case protectProgress(Progress)
+        case protectionFinished(Outcome)
+        case reviewAccepted
+        case deliveryProgress(Progress)
+        case deliveryFinished(Delivery)
+        /// The operator took the disc (or pressed "done" on a USB stick / an error screen).
+        case acknowledged
+        /// The operator stops the session (only between steps, never mid-write).
+        case cancel
+    }
+
+    enum Effect: Equatable {
+        case lockTray(String)
+        case unlockTray(String)
+        case eject(String)
+        case startReading(Medium)
+        case startProtecting(Medium, Confirmation)
+        case startDelivering(Medium)
+        case cancelWork(Medium)
+        case printReceipt(Outcome, Delivery)
+        /// An event for the audit trail (no patient data: counts and codes).
+        case audit(String)
+    }
+
+    struct InvalidEvent: Error, Equatable, CustomStringConvertible {
+        let state: String
+        let event: String
+        var description: String { "\(event) is not expected while \(state)" }
+    }
+
+    private(set) var state: State = .idle
+
+    /// Moves the machine; returns the effects to carry out, in order. Events that do not apply to
+    /// the current state (a progress report after a cancel, a second disc in another drive) throw
+    /// `InvalidEvent` and change nothing.
+    mutating func handle(_ event: Event) throws -> [Effect] {
+        switch (state, event) {
+        case let (.idle, .mediaInserted(medium)):
+            state = .mediaDetected(medium)
+            return [.lockTray(medium.device), .startReading(medium), .audit("media inserted: \(medium.kind.rawValue) \(medium.device)")]
+
+        case let (current, .mediaRemoved(device)) where current.medium?.device == device:
+            let medium = current.medium!
+            if current.isBusy {
+                state = .removedMidRead(medium)
+                return [.cancelWork(medium), .audit("media removed during \(Self.name(current)): session failed, nothing partial delivered")]
+            }
+            state = .idle
+            return [.audit("media removed")]
+
+        case let (.mediaDetected(medium), .readProgress(progress)), let (.reading(medium, _), .readProgress(progress)):
+            state = .reading(medium, progress)
+            return []
+        case let (.mediaDetected(medium), .inventoryRead(patients)), let (.reading(medium, _), .inventoryRead(patients)):
+            state = .confirmingPatient(medium, found: patients, mismatch: nil)
+            return [.unlockTray(medium.device), .audit("media read: \(patients.count) patient(s) found")]
+        case let (.mediaDetected(medium), .readFailed(reason)), let (.reading(medium, _), .readFailed(reason)):
+            state = .unreadable(medium, reason: reason)
+            return [.unlockTray(medium.device), .audit("media unreadable")]
+
+        case let (.confirmingPatient(medium, found, _), .patientConfirmed(confirmation)):
+            // A patient ID that matches none found needs a second, recorded confirmation.
+            let matches = found.isEmpty || found.contains { $0.id == confirmation.patientID }
+            if !matches && confirmation.mismatchReason == nil {
+                state = .confirmingPatient(medium, found: found, mismatch: confirmation)
+                return [.audit("identity: the patient at the desk matches none on the media; second confirmation asked")]
+            }
+            state = .protecting(medium, confirmation, Progress())
+            var effects: [Effect] = [.lockTray(medium.device), .startProtecting(medium, confirmation)]
+            effects.append(.audit(confirmation.mismatchReason == nil ? "patient confirmed"
+                                                                     : "patient confirmed despite mismatch, reason recorded"))
+            return effects
+
+        case let (.protecting(medium, confirmation, _), .protectProgress(progress)):
+            state = .protecting(medium, confirmation, progress)
+            return []
+        case let (.protecting(medium, confirmation, _), .protectionFinished(outcome)):
+            if outcome.identityMismatch && confirmation.mismatchReason == nil {
+                state = .heldForReview(medium, outcome)
+                return [.unlockTray(medium.device), .audit("identity mismatch: held for review, nothing delivered")]
+            }
+            state = .reviewing(medium, confirmation, outcome)
+            return [.unlockTray(medium.device), .audit("protected: \(outcome.instances) instance(s), \(outcome.rejected) rejected")]
+
+        case let (.reviewing(medium, confirmation, outcome), .reviewAccepted):
+            guard outcome.instances - outcome.rejected > 0 else {
+                state = .done(medium, outcome, .stored)
+                return [.eject(medium.device), .printReceipt(outcome, .stored), .audit("nothing to deliver")]
+            }
+            state = .delivering(medium, confirmation, outcome, Progress())
+            return [.startDelivering(medium), .audit("delivery started")]
+
+        case let (.delivering(medium, confirmation, outcome, _), .deliveryProgress(progress)):
+            state = .delivering(medium, confirmation, outcome, progress)
+            return []
+        case let (.delivering(medium, _, outcome, _), .deliveryFinished(delivery)):
+            if case let .spooled(pending) = delivery {
+                state = .spooled(medium, outcome, pending: pending)
+                return [.eject(medium.device), .printReceipt(outcome, delivery),
+                        .audit("destination down: \(pending) instance(s) safe in the spool")]
+            }
+            state = .done(medium, outcome, delivery)
+            return [.eject(medium.device), .printReceipt(outcome, delivery), .audit("delivered")]
+
+        case (.done, .acknowledged), (.spooled, .acknowledged), (.unreadable, .acknowledged),
+             (.removedMidRead, .acknowledged), (.heldForReview, .acknowledged):
+            let medium = state.medium!
+            state = .idle
+            return [.eject(medium.device), .audit("session closed")]
+
+        case (.confirmingPatient, .cancel), (.reviewing, .cancel):
+            let medium = state.medium!
+            state = .idle
+            return [.unlockTray(medium.device), .eject(medium.device), .audit("session cancelled by the operator")]
+
+        default:
+            throw InvalidEvent(state: Self.name(state), event: "\(event)".prefix(while: { $0 != "(" }).description)
+        }
+    }
+
+    static func name(_ state: State) -> String {
+        "\(state)".prefix(while: { $0 != "(" }).description
+    }
+}
+
+/// Sessions for several drives: one runs, the others wait their turn in arrival order.
+struct DriveQueue: Equatable {
+    private(set) var active = SessionMachine()
+    private(set) var waiting: [SessionMachine.Medium] = []
+
+    /// Routes an event; a medium inserted while a session runs waits. When the active session
+    /// returns to idle, the next waiting medium starts.
+    mutating func handle(_ event: SessionMachine.Event) throws -> [SessionMachine.Effect] {
+        switch event {
+        case let .mediaInserted(medium) where active.state != .idle:
+            guard active.state.medium?.device != medium.device, !waiting.contains(medium) else { return [] }
+            waiting.append(medium)
+            return [.audit("media in \(medium.device) waits for the session in \(active.state.medium?.device ?? "?")")]
+        case let .mediaRemoved(device) where active.state.medium?.device != device:
+            let before = waiting.count
+            waiting.removeAll { $0.device == device }
+            return before == waiting.count ? [] : [.audit("waiting media removed from \(device)")]
+        default:
+            var effects = try active.handle(event)
+            if active.state == .idle, !waiting.isEmpty {
+                effects += try active.handle(.mediaInserted(waiting.removeFirst()))
+            }
+            return effects
+        }
+    }
+}

@@ -69,6 +69,9 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
 
+        // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
+        .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], swiftSettings: strict),
+
         // Operators: PIN (scrypt) + TOTP sign-in, lockout, provisioning.
         .target(name: "OperatorAccess", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
@@ -77,7 +80,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "KioskAgent", dependencies: [
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -91,6 +94,7 @@ let package = Package(
         .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "MediaEventsTests", dependencies: ["MediaEvents", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [

@@ -1,0 +1,71 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Media inserted and removed, from udev: devices present at start first, then events as they
+/// come. A dedicated thread waits on the netlink socket (and a pipe that stops it); consumers
+/// read an AsyncStream.
+public final class MediaWatcher: @unchecked Sendable {
+    private let context: UdevContext
+    private let monitor: UdevMonitor
+    private let includeLoopDevices: Bool
+    private let wake: (read: Int32, write: Int32)
+    private var thread: Thread?
+
+    public init(includeLoopDevices: Bool) throws(MediaEventError) {
+        self.includeLoopDevices = includeLoopDevices
+        context = try UdevContext()
+        // hid: a keyboard that appears while the kiosk runs is reported (BadUSB).
+        monitor = try UdevMonitor(context: context, subsystems: ["block", "hid"])
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw .system("pipe", errno: errno) }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        wake = (fds[0], fds[1])
+    }
+
+    deinit {
+        stop()
+        close(wake.read)
+        close(wake.write)
+    }
+
+    /// Media present now (the monitor is already listening, so nothing inserted meanwhile is missed).
+    public func present() throws(MediaEventError) -> [MediaDevice] {
+        try UdevEnumeration.devices(context, subsystem: "block").compactMap { device in
+            var snapshot = device.snapshot
+            snapshot.action = "add"
+            return MediaClassifier.medium(snapshot, includeLoopDevices: includeLoopDevices)
+        }
+    }
+
+    /// Events from now on. One stream per watcher; it ends when `stop()` is called.
+    public func events(startingWith initial: [MediaDevice] = []) -> AsyncStream<MediaEvent> {
+        let (stream, continuation) = AsyncStream<MediaEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        for medium in initial { continuation.yield(.inserted(medium)) }
+        let monitor = self.monitor, wakeFD = wake.read, includeLoopDevices = self.includeLoopDevices
+        let thread = Thread {
+            var presence = MediaPresence(includeLoopDevices: includeLoopDevices)
+            presence.assumePresent(initial)
+            var fds = [pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            while true {
+                let ready = poll(&fds, 2, -1)
+                if ready < 0 { if errno == EINTR { continue }; break }
+                if fds[1].revents != 0 { break }
+                while let device = monitor.receive() {
+                    for event in presence.events(for: device.snapshot) { continuation.yield(event) }
+                }
+            }
+            continuation.finish()
+        }
+        thread.name = "kiosk-agent media watcher"
+        self.thread = thread
+        thread.start()
+        return stream
+    }
+
+    public func stop() {
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
+    }
+}

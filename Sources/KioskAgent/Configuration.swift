@@ -29,6 +29,19 @@ struct Configuration: Equatable {
     var delivery = DeliverySettings()
     var tls = TLSSettings()
     var dicomweb = DICOMwebSettings()
+    var kiosk = KioskSettings()
+
+    /// `[kiosk]`: the service (`kiosk-agent run`).
+    struct KioskSettings: Equatable {
+        /// Loop devices count as media (imaging labs that receive disc images; tests).
+        var includeLoopDevices = false
+        /// Headless: refuse to import without an expected patient instead of importing unverified.
+        var requireExpectedPatient = false
+        /// How often the spool is retried in the background.
+        var drainIntervalSeconds = 30
+        /// Eject optical discs when a session ends.
+        var eject = true
+    }
 
     /// `[delivery]`: the spool and the network destinations.
     struct DeliverySettings: Equatable {
@@ -172,6 +185,7 @@ struct Configuration: Equatable {
         "delivery": ["calling_ae", "associations", "connect_timeout_seconds", "artim_timeout_seconds", "dimse_timeout_seconds",
                      "max_pdu_length", "wait_seconds", "retry_base_seconds", "retry_max_seconds", "reserve_bytes"],
         "tls": ["ca_file", "certificate_file", "private_key_file", "verify_hostname"],
+        "kiosk": ["include_loop_devices", "require_expected_patient", "drain_interval_seconds", "eject"],
         "dicomweb": ["bearer_token_file", "username", "password_file", "batch_bytes", "connections", "timeout_seconds"],
     ]
 
@@ -249,6 +263,10 @@ struct Configuration: Equatable {
         case "tls.certificate_file": tls.certificateFile = try string()
         case "tls.private_key_file": tls.privateKeyFile = try string()
         case "tls.verify_hostname": tls.verifyHostname = try boolean()
+        case "kiosk.include_loop_devices": kiosk.includeLoopDevices = try boolean()
+        case "kiosk.require_expected_patient": kiosk.requireExpectedPatient = try boolean()
+        case "kiosk.drain_interval_seconds": kiosk.drainIntervalSeconds = Int(try integer(1...86_400))
+        case "kiosk.eject": kiosk.eject = try boolean()
         case "dicomweb.bearer_token_file": dicomweb.bearerTokenFile = try string()
         case "dicomweb.username": dicomweb.username = try string()
         case "dicomweb.password_file": dicomweb.passwordFile = try string()

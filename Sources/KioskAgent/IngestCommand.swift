@@ -90,64 +90,21 @@ struct IngestCommand: AsyncParsableCommand {
         let stateDirectory = common.stateDirectory
         let destination = try Destination(parsing: self.destination ?? configuration.destination ?? "archive:",
                                           stateDirectory: stateDirectory)
-        let outbox: Outbox
-        var drainer: SpoolDrainer?
-        switch destination {
-        case let .archive(root):
-            do {
-                try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
-                outbox = .archive(try Archive(root: root))
-            } catch {
-                throw ValidationError("cannot open the archive at \(root.path): \(error)")
-            }
-        case .dicom, .dicomweb:
-            let target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
-            let spool = try SpoolSetup.open(stateDirectory, configuration)
-            outbox = .spool(spool, destination: target.destination)
-            drainer = SpoolDrainer(spool: spool, target: target)
-        }
         let reconciliation = try reconciliation(configuration)
         // Reconciled IDs are the hospital's, the media's are another facility's: only name and birth date compare.
         let compared = Report.ExpectedPatient(id: reconciliation == nil ? patientID : nil, name: patientName, birthDate: birthDate)
         let expected: IdentityCheck? = (compared.id ?? compared.name ?? compared.birthDate) == nil ? nil : IdentityCheck(expected: compared)
-        let protector = try ProtectorSetup.make(configuration, signatures: signatures, reconciliation: reconciliation)
-        let sessionID = Self.newSessionID(started)
-        let session = IngestSession(settings: .init(
-            sourcePath: source, outbox: outbox, destination: destination.description, drainer: drainer, expected: expected, identityOverride: overrideIdentity, configuration: configuration,
-            stateDirectory: stateDirectory, sessionID: sessionID,
-            protector: protector,
-            progress: ProgressLine()))
-        let (result, exit) = await session.run()
-
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(result)
-        // Every session's report is also kept in the state directory, for audit.
-        let kept = stateDirectory.appendingPathComponent("reports").appendingPathComponent("\(sessionID).json")
-        do {
-            try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try data.write(to: kept, options: .atomic)
-        } catch {
-            FileHandle.standardError.write(Data("warning: could not keep the report in \(kept.path): \(error)\n".utf8))
-        }
-        // Quarantined originals keep the session's report beside them, for forensics.
-        let quarantine = stateDirectory.appendingPathComponent("quarantine").appendingPathComponent(sessionID)
-        if FileManager.default.fileExists(atPath: quarantine.path) {
-            let copy = quarantine.appendingPathComponent("report.json")
-            do {
-                try data.write(to: copy, options: .atomic)
-                try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: copy.path)
-            } catch {
-                FileHandle.standardError.write(Data("warning: could not keep the report in \(copy.path): \(error)\n".utf8))
-            }
-        }
+        let job = IngestJob(source: source, destination: destination, configuration: configuration, stateDirectory: stateDirectory,
+                            protector: try ProtectorSetup.make(configuration, signatures: signatures, reconciliation: reconciliation),
+                            expected: expected, identityOverride: overrideIdentity, callingAE: callingAE)
+        let (result, exit, data, kept) = try await job.run(progress: ProgressLine())
         if let report {
             do { try data.write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
                 throw ValidationError("cannot write the report to \(report): \(error.localizedDescription)")
             }
         }
         if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
-        FileHandle.standardError.write(Data(HumanSummary.render(result, exit: exit, reportPath: report ?? kept.path,
+        FileHandle.standardError.write(Data(HumanSummary.render(result, exit: exit, reportPath: report ?? kept,
                                                                 seconds: Date().timeIntervalSince(started)).utf8))
         if exit != .delivered { throw exit.exitCode }
     }
@@ -164,13 +121,5 @@ struct IngestCommand: AsyncParsableCommand {
         return Reconciliation(patientID: patientID, issuerOfPatientID: configuration.reconciliation.issuerOfPatientID,
                               patientName: patientName, accessionNumber: accession,
                               modifyingSystem: "kiosk-agent \(KioskAgentVersion.string)")
-    }
-
-    static func newSessionID(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.string(from: date) + "-" + UUID().uuidString.prefix(8).lowercased()
     }
 }

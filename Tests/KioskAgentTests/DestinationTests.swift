@@ -6,11 +6,11 @@ import XCTest
 /// DIMSE and STOW-RS (its REST API lists the instances), storescp that rejects a presentation
 /// context, one that answers failure statuses, and one behind DICOM TLS with a CA the test makes.
 final class DestinationTests: XCTestCase {
-    static func sampleDisc(_ dir: TestSupport.TemporaryDirectory, ct: Int = 6, mr: Int = 3) throws -> String {
-        let out = dir.path("sample.iso")
+    static func sampleDisc(_ dir: TestSupport.TemporaryDirectory, ct: Int = 6, mr: Int = 3, seed: Int = 1) throws -> String {
+        let out = dir.path("sample-\(seed)-\(ct).iso")
         try TestSupport.run(try TestSupport.tool("python3"),
                             [TestSupport.packageRoot.appendingPathComponent("scripts/make-sample-disc").path,
-                             "--out", out, "--ct-images", String(ct), "--mr-images", String(mr)],
+                             "--out", out, "--ct-images", String(ct), "--mr-images", String(mr), "--seed", String(seed)],
                             environment: ["KIOSK_TESTDATA": TestSupport.testDataRoot.path])
         return out
     }

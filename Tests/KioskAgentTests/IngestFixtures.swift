@@ -84,7 +84,7 @@ enum IngestFixtures {
     }
 
     /// Starts the built `kiosk-agent` without waiting (for tests that kill it); output goes to `log`.
-    static func startAgent(_ arguments: [String], log: String) throws -> Process {
+    static func startAgent(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
         let binary = TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw XCTSkip("kiosk-agent binary not built at \(binary)")
@@ -93,6 +93,7 @@ enum IngestFixtures {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardError = process.standardOutput
         process.standardInput = FileHandle.nullDevice

@@ -39,6 +39,12 @@ struct SessionMachine: Equatable {
         var birthDate: String?
         /// Set when the operator confirmed a second time although the media's patient differs.
         var mismatchReason: String?
+
+        /// Headless (`run --no-screen`) without an expected-patient source: identity is not
+        /// checked, and the report records it as unverified.
+        static let unverified = Confirmation(patientID: "")
+
+        var isUnverified: Bool { patientID.isEmpty }
     }
 
     /// The Protector's result, for the review screen and the receipt.
@@ -48,6 +54,8 @@ struct SessionMachine: Equatable {
         var identityMismatch = false
         var findings: [String] = []
         var reportPath: String?
+        /// Instances already in the spool when protection ended (the pipeline sends as it goes).
+        var spooled = 0
     }
 
     enum Delivery: Equatable {
@@ -96,6 +104,8 @@ struct SessionMachine: Equatable {
         case readFailed(String)
         /// The operator typed or scanned a patient ID, or picked one of the patients found.
         case patientConfirmed(Confirmation)
+        /// Headless without an expected-patient source: go on with identity unverified.
+        case proceedUnverified
         case protectProgress(Progress)
         case protectionFinished(Outcome)
         case reviewAccepted
@@ -168,6 +178,11 @@ struct SessionMachine: Equatable {
             effects.append(.audit(confirmation.mismatchReason == nil ? "patient confirmed"
                                                                      : "patient confirmed despite mismatch, reason recorded"))
             return effects
+
+        case let (.confirmingPatient(medium, _, _), .proceedUnverified):
+            state = .protecting(medium, .unverified, Progress())
+            return [.lockTray(medium.device), .startProtecting(medium, .unverified),
+                    .audit("no expected patient (headless): identity unverified, recorded in the report")]
 
         case let (.protecting(medium, confirmation, _), .protectProgress(progress)):
             state = .protecting(medium, confirmation, progress)

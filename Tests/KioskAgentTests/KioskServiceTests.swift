@@ -1,0 +1,104 @@
+import Foundation
+import TestSupport
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `kiosk-agent run --no-screen` end to end: systemd-udevd with the project's rules, patient disc
+/// images attached to loop devices, storescp as the PACS, sd_notify on a socket of the test's own.
+final class KioskServiceTests: XCTestCase {
+    /// A datagram socket standing in for systemd's notify socket.
+    final class NotifySocket {
+        let path: String
+        private let fd: Int32
+
+        init(_ path: String) throws {
+            self.path = path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard fd >= 0, bound == 0 else { throw XCTSkip("cannot bind a unix datagram socket at \(path)") }
+            var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        /// Messages received until `seconds` pass or one contains `text`.
+        func wait(for text: String, seconds: Double) -> [String] {
+            var messages: [String] = []
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 {
+                    messages.append(String(decoding: buffer[0..<n], as: UTF8.self))
+                    if messages.last!.contains(text) { break }
+                }
+            }
+            return messages
+        }
+
+        deinit { close(fd); unlink(path) }
+    }
+
+    private func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return condition()
+    }
+
+    func testInsertedDiscsAreImportedAndDeliveredOneAfterAnother() throws {
+        let udev = try UdevPeer(rules: TestSupport.packageRoot.appendingPathComponent("udev-rules/70-kiosk-agent.rules"))
+        let dir = try TestSupport.TemporaryDirectory("kiosk-run")
+        let first = try DestinationTests.sampleDisc(dir, ct: 6, mr: 3, seed: 11)
+        let big = try DestinationTests.sampleDisc(dir, ct: 120, mr: 3, seed: 12)
+        let third = try DestinationTests.sampleDisc(dir, ct: 4, mr: 2, seed: 13)
+        let scp = try StoreSCPPeer()
+        let notify = try NotifySocket(dir.path("notify.sock"))
+        let log = dir.path("agent.log")
+        let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--include-loop-devices", "--state-dir", dir.path("state"),
+                                                   "--destination", "dicom://\(scp.aeTitle)@127.0.0.1:\(scp.port)"],
+                                                  log: log, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"])
+        defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
+        func text() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        let ready = notify.wait(for: "READY=1", seconds: 30)
+        XCTAssertTrue(ready.contains { $0.contains("READY=1") }, "sd_notify READY: \(ready) \(text())")
+        XCTAssertTrue(notify.wait(for: "WATCHDOG=1", seconds: 5).contains { $0.contains("WATCHDOG=1") }, "watchdog pings")
+
+        // A disc: imported and delivered, then taken out.
+        var loop = try LoopDevice(image: first)
+        udev.settle()
+        XCTAssertTrue(poll(60) { scp.received.count == 9 && text().contains("session done") }, "first disc: \(scp.received.count)\n\(text())")
+        loop.detach()
+        udev.settle()
+        XCTAssertTrue(poll(15) { text().contains("media removed") }, text())
+
+        // A disc pulled out right after it was inserted: whatever stage it reached, the session ends cleanly.
+        loop = try LoopDevice(image: big)
+        XCTAssertTrue(poll(30) { text().components(separatedBy: "media inserted").count == 3 }, text())
+        loop.detach()
+        udev.settle()
+        XCTAssertTrue(poll(60) { text().components(separatedBy: "session closed").count >= 2 || text().components(separatedBy: "media removed").count >= 3 },
+                      text())
+        XCTAssertTrue(agent.isRunning, "the service survives a medium pulled mid-session")
+
+        // The next disc works.
+        let before = scp.received.count
+        let last = try LoopDevice(image: third)
+        udev.settle()
+        XCTAssertTrue(poll(60) { scp.received.count >= before + 6 }, "third disc: \(scp.received.count - before)\n\(text())")
+        last.detach()
+
+        kill(agent.processIdentifier, SIGTERM)
+        XCTAssertTrue(poll(20) { !agent.isRunning }, "SIGTERM stops the service")
+        XCTAssertEqual(agent.terminationStatus, 0, text())
+        XCTAssertFalse(text().contains("DOE^JANE") || text().contains("KS123456"), "no patient data in the log")
+    }
+}

@@ -66,6 +66,10 @@ enum ProtectorSetup {
         let installed = "/usr/share/kiosk-agent/signatures"
         if FileManager.default.fileExists(atPath: installed) { return [installed] }
         var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        // PREFIX/bin/kiosk-agent → PREFIX/share/kiosk-agent/signatures (an install under another prefix or DESTDIR).
+        let relative = directory.deletingLastPathComponent().appendingPathComponent("share/kiosk-agent/signatures")
+        if FileManager.default.fileExists(atPath: relative.appendingPathComponent("kiosk-agent.ndb").path) { return [relative.path] }
+        // A build tree: the repository's signatures/ above .build/….
         for _ in 0..<6 {
             let candidate = directory.appendingPathComponent("signatures")
             if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("kiosk-agent.ndb").path) { return [candidate.path] }

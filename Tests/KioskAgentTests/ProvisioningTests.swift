@@ -1,0 +1,62 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The provisioning files IT installs, checked by systemd's own tools.
+final class ProvisioningTests: XCTestCase {
+    private var binary: String { TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path }
+
+    /// The unit with ExecStart pointing at the built binary (verify checks it exists and runs).
+    private func unitForTest(_ dir: TestSupport.TemporaryDirectory) throws -> String {
+        let text = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("systemd/kiosk-agent.service"), encoding: .utf8)
+        let path = dir.path("kiosk-agent.service")
+        try Data(text.replacingOccurrences(of: "/usr/bin/kiosk-agent", with: binary).utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testTheUnitVerifiesAndItsExposureIsLow() throws {
+        let dir = try TestSupport.TemporaryDirectory("units")
+        let unit = try unitForTest(dir)
+        let analyze = try TestSupport.tool("systemd-analyze")
+        let verify = try TestSupport.run(analyze, ["verify", unit], check: false)
+        XCTAssertEqual(verify.status, 0, verify.stderrText)
+        XCTAssertEqual(verify.stderrText.trimmingCharacters(in: .whitespacesAndNewlines), "", "no warnings")
+        let security = try TestSupport.run(analyze, ["security", "--offline=true", unit], check: false)
+        let line = try XCTUnwrap(security.stdoutText.split(separator: "\n").first { $0.contains("Overall exposure level") },
+                                 security.stdoutText + security.stderrText)
+        let score = try XCTUnwrap(Double(line.split(separator: ":").last!.split(separator: " ").first!), String(line))
+        print("systemd-analyze security: \(line)")
+        XCTAssertLessThanOrEqual(score, 2.0, "exposure \(score): \(security.stdoutText)")
+        for setting in ["CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                        "RestrictAddressFamilies=", "SystemCallFilter=", "DevicePolicy=closed", "Type=notify", "WatchdogSec="] {
+            XCTAssertTrue(try String(contentsOfFile: unit, encoding: .utf8).contains(setting), setting)
+        }
+    }
+
+    func testInstallIntoADestdirGivesAWorkingLayout() throws {
+        let dir = try TestSupport.TemporaryDirectory("install")
+        let root = dir.path("root")
+        let install = try TestSupport.run(TestSupport.packageRoot.appendingPathComponent("scripts/install-kiosk").path, [],
+                                          environment: ["DESTDIR": root, "KIOSK_AGENT_BINARY": binary], check: false)
+        XCTAssertEqual(install.status, 0, install.stderrText)
+        for path in ["usr/bin/kiosk-agent", "usr/share/kiosk-agent/signatures/kiosk-agent.ndb",
+                     "usr/lib/systemd/system/kiosk-agent.service", "usr/lib/udev/rules.d/70-kiosk-agent.rules",
+                     "usr/lib/sysusers.d/kiosk-agent.conf", "usr/lib/tmpfiles.d/kiosk-agent.conf", "etc/kiosk-agent/kiosk-agent.toml"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(root)/\(path)"), path)
+        }
+        // The user and the state directory, created by systemd's tools inside the destdir.
+        let sysusers = try TestSupport.run(try TestSupport.tool("systemd-sysusers"), ["--root", root], check: false)
+        XCTAssertEqual(sysusers.status, 0, sysusers.stderrText)
+        XCTAssertTrue(try String(contentsOfFile: "\(root)/etc/passwd", encoding: .utf8).contains("kiosk:"))
+        let tmpfiles = try TestSupport.run(try TestSupport.tool("systemd-tmpfiles"), ["--root", root, "--create"], check: false)
+        XCTAssertEqual(tmpfiles.status, 0, tmpfiles.stderrText)
+        for state in ["archive", "quarantine", "reports", "spool", "operators"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(root)/var/lib/kiosk-agent/\(state)"), state)
+        }
+        // The installed binary finds the installed configuration valid.
+        let check = try TestSupport.run("\(root)/usr/bin/kiosk-agent",
+                                        ["config", "check", "--config", "\(root)/etc/kiosk-agent/kiosk-agent.toml",
+                                         "--state-dir", dir.path("state")], check: false)
+        XCTAssertEqual(check.status, 0, check.stderrText)
+    }
+}

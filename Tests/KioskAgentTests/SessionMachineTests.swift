@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import KioskAgent
 
@@ -122,5 +123,25 @@ final class SessionMachineTests: XCTestCase {
         _ = try queue.handle(.mediaInserted(disc))
         _ = try queue.handle(.mediaRemoved(device: "/dev/sr0"))
         XCTAssertTrue(queue.waiting.isEmpty)
+    }
+}
+
+/// The patients the operator is asked to confirm, read from every DICOM file's header.
+final class PatientInventoryTests: XCTestCase {
+    func testTheSampleDiscHasOnePatientWithTwoStudies() throws {
+        let dir = try TestSupport.TemporaryDirectory("inventory")
+        let disc = try DestinationTests.sampleDisc(dir, ct: 3, mr: 2)
+        let found = try PatientInventory.read(disc, configuration: Configuration())
+        XCTAssertEqual(found.patients, [SessionMachine.Patient(id: "KS123456", name: "DOE^JANE", birthDate: "19700101", studies: 2)])
+        XCTAssertEqual(found.dicomFiles, 5)
+    }
+
+    func testADiscWithSeveralPatientsListsEachOnce() throws {
+        let dir = try TestSupport.TemporaryDirectory("inventory-many")
+        let tree = try IngestFixtures.makeTree(in: dir)
+        let found = try PatientInventory.read(try IngestFixtures.iso(tree, in: dir), configuration: Configuration())
+        XCTAssertGreaterThan(found.patients.count, 2, "\(found.patients)")
+        XCTAssertEqual(Set(found.patients.map { "\($0.id)|\($0.name)|\($0.birthDate)" }).count, found.patients.count)
+        XCTAssertThrowsError(try PatientInventory.read(dir.path("missing.iso"), configuration: Configuration()))
     }
 }

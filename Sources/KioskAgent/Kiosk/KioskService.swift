@@ -19,22 +19,26 @@ final class KioskService: @unchecked Sendable {
 
     private let settings: Settings
     private let notifier = SystemdNotifier()
-    private let events: AsyncStream<SessionMachine.Event>
-    private let feed: AsyncStream<SessionMachine.Event>.Continuation
+    /// Events with the work generation that produced them (nil: udev or the service itself).
+    private let events: AsyncStream<(SessionMachine.Event, Int?)>
+    private let input: AsyncStream<(SessionMachine.Event, Int?)>.Continuation
+    /// Bumped whenever work starts: a late result of cancelled work (a disc pulled out, then
+    /// another inserted) carries an old generation and is dropped.
+    private var generation = 0
     private var queue = DriveQueue()
     /// The running pipeline; only the event loop touches it.
     private var work: Task<Void, Never>?
 
     init(settings: Settings) {
         self.settings = settings
-        (events, feed) = AsyncStream<SessionMachine.Event>.makeStream()
+        (events, input) = AsyncStream<(SessionMachine.Event, Int?)>.makeStream()
     }
 
     func run() async throws {
         let watcher = try MediaWatcher(includeLoopDevices: settings.includeLoopDevices)
         let present = try watcher.present()
         let media = watcher.events(startingWith: present)
-        let feed = self.feed
+        let feed = Feed(input: input, generation: nil)
         let forwarding = Task {
             for await event in media {
                 switch event {
@@ -46,7 +50,7 @@ final class KioskService: @unchecked Sendable {
                     Self.log("warning: a keyboard or other HID device appeared while the kiosk runs (\(name)); a USB stick can pose as one (BadUSB)")
                 }
             }
-            feed.finish()
+            feed.input.finish()
         }
         let signals = Self.onTermination { watcher.stop() }
         let background = Task { await self.drainInBackground() }
@@ -60,7 +64,7 @@ final class KioskService: @unchecked Sendable {
         }
         notifier.ready("waiting for media")
         Self.log("ready: watching optical drives, USB storage\(settings.includeLoopDevices ? " and loop devices" : ""); destination \(settings.destination)")
-        for await event in events { handle(event) }
+        for await (event, producedBy) in events where producedBy == nil || producedBy == generation { handle(event) }
         notifier.stopping()
         work?.cancel()
         background.cancel()
@@ -68,6 +72,21 @@ final class KioskService: @unchecked Sendable {
         forwarding.cancel()
         _ = signals
         Self.log("stopped")
+    }
+
+    /// Where work reports back, stamped with the generation it was started in.
+    struct Feed: Sendable {
+        let input: AsyncStream<(SessionMachine.Event, Int?)>.Continuation
+        let generation: Int?
+        func yield(_ event: SessionMachine.Event) { input.yield((event, generation)) }
+    }
+
+    private var feed: Feed { Feed(input: input, generation: nil) }
+
+    /// A new generation for work about to start.
+    private func nextFeed() -> Feed {
+        generation += 1
+        return Feed(input: input, generation: generation)
     }
 
     private func handle(_ event: SessionMachine.Event) {
@@ -95,9 +114,19 @@ final class KioskService: @unchecked Sendable {
         switch effect {
         case let .audit(line):
             Self.log(line)
-        case .startReading:
-            // The inventory of patients is for the operator screen; headless goes straight on.
-            feed.yield(.inventoryRead([]))
+        case let .startReading(medium):
+            // The patients on the medium, for the operator to confirm (headless logs how many).
+            let feed = nextFeed(), configuration = settings.configuration
+            work = Task {
+                do {
+                    let found = try PatientInventory.read(medium.device, configuration: configuration)
+                    feed.yield(.readProgress(SessionMachine.Progress(files: found.dicomFiles, totalFiles: found.dicomFiles,
+                                                                     bytes: found.bytes, totalBytes: found.bytes)))
+                    feed.yield(.inventoryRead(found.patients))
+                } catch {
+                    feed.yield(.readFailed("\(error)"))
+                }
+            }
         case let .startProtecting(medium, confirmation):
             notifier.status("importing \(medium.device)")
             let job = IngestJob(source: medium.device, destination: settings.destination, configuration: settings.configuration,
@@ -105,7 +134,7 @@ final class KioskService: @unchecked Sendable {
                                 expected: confirmation.isUnverified ? nil : IdentityCheck(expected: .init(
                                     id: confirmation.patientID, name: confirmation.patientName, birthDate: confirmation.birthDate)),
                                 identityOverride: confirmation.mismatchReason, callingAE: nil)
-            let feed = self.feed
+            let feed = nextFeed()
             work = Task {
                 do {
                     let (report, exit, _, kept) = try await job.run(progress: nil)
@@ -145,6 +174,7 @@ final class KioskService: @unchecked Sendable {
             do { try OpticalDrive(device: device).lockTray(lock) } catch { Self.log("tray \(device): \(error)") }
         case .cancelWork:
             work?.cancel()
+            generation += 1
         }
     }
 

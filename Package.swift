@@ -72,6 +72,9 @@ let package = Package(
         // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
         .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], swiftSettings: strict),
 
+        // The operator screen: the only module that imports ncurses.
+        .target(name: "OperatorScreen", dependencies: ["CNcurses"], swiftSettings: strict),
+
         // Operators: PIN (scrypt) + TOTP sign-in, lockout, provisioning.
         .target(name: "OperatorAccess", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
@@ -80,7 +83,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "KioskAgent", dependencies: [
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -92,13 +95,14 @@ let package = Package(
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "DICOMNetwork", "DICOMCore", "TestSupport",
+                                                      .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaEventsTests", dependencies: ["MediaEvents", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
-            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses",
+            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen",
         ], swiftSettings: strict),
     ]
 )

@@ -41,6 +41,8 @@ struct Configuration: Equatable {
         var drainIntervalSeconds = 30
         /// Eject optical discs when a session ends.
         var eject = true
+        /// The operator screen signs out after this long without a touch (no step running).
+        var idleTimeoutSeconds = 300
     }
 
     /// `[delivery]`: the spool and the network destinations.
@@ -185,7 +187,7 @@ struct Configuration: Equatable {
         "delivery": ["calling_ae", "associations", "connect_timeout_seconds", "artim_timeout_seconds", "dimse_timeout_seconds",
                      "max_pdu_length", "wait_seconds", "retry_base_seconds", "retry_max_seconds", "reserve_bytes"],
         "tls": ["ca_file", "certificate_file", "private_key_file", "verify_hostname"],
-        "kiosk": ["include_loop_devices", "require_expected_patient", "drain_interval_seconds", "eject"],
+        "kiosk": ["include_loop_devices", "require_expected_patient", "drain_interval_seconds", "eject", "idle_timeout_seconds"],
         "dicomweb": ["bearer_token_file", "username", "password_file", "batch_bytes", "connections", "timeout_seconds"],
     ]
 
@@ -267,6 +269,7 @@ struct Configuration: Equatable {
         case "kiosk.require_expected_patient": kiosk.requireExpectedPatient = try boolean()
         case "kiosk.drain_interval_seconds": kiosk.drainIntervalSeconds = Int(try integer(1...86_400))
         case "kiosk.eject": kiosk.eject = try boolean()
+        case "kiosk.idle_timeout_seconds": kiosk.idleTimeoutSeconds = Int(try integer(10...86_400))
         case "dicomweb.bearer_token_file": dicomweb.bearerTokenFile = try string()
         case "dicomweb.username": dicomweb.username = try string()
         case "dicomweb.password_file": dicomweb.passwordFile = try string()

@@ -94,7 +94,7 @@ struct IngestCommand: AsyncParsableCommand {
         // Reconciled IDs are the hospital's, the media's are another facility's: only name and birth date compare.
         let compared = Report.ExpectedPatient(id: reconciliation == nil ? patientID : nil, name: patientName, birthDate: birthDate)
         let expected: IdentityCheck? = (compared.id ?? compared.name ?? compared.birthDate) == nil ? nil : IdentityCheck(expected: compared)
-        let job = IngestJob(source: source, destination: destination, configuration: configuration, stateDirectory: stateDirectory,
+        var job = IngestJob(source: source, destination: destination, configuration: configuration, stateDirectory: stateDirectory,
                             protector: try ProtectorSetup.make(configuration, signatures: signatures, reconciliation: reconciliation),
                             expected: expected, identityOverride: overrideIdentity, callingAE: callingAE)
         let (result, exit, data, kept) = try await job.run(progress: ProgressLine())

@@ -1,10 +1,17 @@
 import Foundation
 import MediaReader
 
+/// Who is told how far a session got: the stderr line for `ingest`, the operator screen for `run`.
+protocol IngestProgress: AnyObject {
+    func start(files: Int, bytes: Int64)
+    func advance(file: MediaEntry)
+    func finish()
+}
+
 /// The progress line on stderr for long media: redrawn in place on a terminal, a plain line
 /// every few seconds otherwise (journals, CI logs). Counts and rates only, never file names:
 /// names on patient media can be patient data.
-final class ProgressLine {
+final class ProgressLine: IngestProgress {
     private let interactive = isatty(STDERR_FILENO) == 1
     private var totalFiles = 0
     private var totalBytes: Int64 = 0

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OperatorAccess
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +13,7 @@ struct RunCommand: AsyncParsableCommand {
             """
     )
 
-    @Flag(name: .customLong("no-screen"), help: "Headless (imaging labs): no operator screen; identity is unverified and recorded, unless [kiosk] require_expected_patient refuses such imports.")
+    @Flag(name: .customLong("no-screen"), help: "Headless (imaging labs): no operator screen; identity is unverified and recorded, unless [kiosk] require_expected_patient refuses such imports. Without it the operator screen runs on this terminal.")
     var noScreen = false
 
     @Option(help: "Where to deliver (as for ingest; default: the configuration's destination, else the archive).")
@@ -24,17 +25,34 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        guard noScreen else {
-            throw ValidationError("the operator screen is not part of this build yet: run with --no-screen")
-        }
         let configuration = try common.loadConfiguration()
+        var operators: OperatorStore?
+        if !noScreen {
+            guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+                throw ValidationError("the operator screen needs a terminal (a tty or a terminal window); use --no-screen for headless use")
+            }
+            operators = try OperatorCommand.store(common)
+            guard try !operators!.list().isEmpty else {
+                throw ValidationError("no operator can sign in: add one first with kiosk-agent operator add NAME")
+            }
+            // A hangup must not end the service: the screen notices the terminal is gone and the kiosk goes on.
+            signal(SIGHUP, SIG_IGN)
+            // Log lines would scribble over the screen: on a terminal they go to STATE/logs instead
+            // (under systemd, stderr is the journal and stays).
+            if isatty(STDERR_FILENO) == 1 {
+                let logs = common.stateDirectory.appendingPathComponent("logs")
+                try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+                let fd = open(logs.appendingPathComponent("kiosk-agent.log").path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+                if fd >= 0 { dup2(fd, STDERR_FILENO); close(fd) }
+            }
+        }
         let destination = try Destination(parsing: self.destination ?? configuration.destination ?? "archive:",
                                           stateDirectory: common.stateDirectory)
         if destination.spoolKey != nil { _ = try DeliverySetup.target(for: destination, configuration, callingAE: nil) }
         let service = KioskService(settings: .init(
             destination: destination, configuration: configuration, stateDirectory: common.stateDirectory,
             protector: try ProtectorSetup.make(configuration, signatures: []),
-            includeLoopDevices: includeLoopDevices || configuration.kiosk.includeLoopDevices))
+            includeLoopDevices: includeLoopDevices || configuration.kiosk.includeLoopDevices, operators: operators))
         do { try await service.run() } catch {
             throw ValidationError("cannot watch for media: \(error)")
         }

@@ -78,7 +78,7 @@ struct SpoolCommand: AsyncParsableCommand {
             destination = row.destination; sopInstanceUID = row.sopInstanceUID; sopClassUID = row.sopClassUID
             studyInstanceUID = row.studyInstanceUID; sessionID = row.sessionID; state = row.state.rawValue
             attempts = row.attempts; size = row.size; failureCode = row.failureCode; lastError = row.lastError
-            nextAttemptAt = row.state == .pending && row.nextAttemptAt > 0 ? Date(timeIntervalSince1970: row.nextAttemptAt) : nil
+            nextAttemptAt = row.state == .pending && row.nextAttemptAt > 0 && row.nextAttemptAt < Spool.held ? Date(timeIntervalSince1970: row.nextAttemptAt) : nil
         }
     }
 
@@ -97,7 +97,9 @@ struct SpoolCommand: AsyncParsableCommand {
         let formatter = ISO8601DateFormatter()
         for row in shown {
             var line = "  \(row.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(row.sopInstanceUID)  attempts \(row.attempts)"
-            if row.state == .pending, row.nextAttemptAt > Date().timeIntervalSince1970 {
+            if row.state == .pending, row.nextAttemptAt >= Spool.held {
+                line += ", held until the operator reviews it (spool retry sends it anyway)"
+            } else if row.state == .pending, row.nextAttemptAt > Date().timeIntervalSince1970 {
                 line += ", next \(formatter.string(from: Date(timeIntervalSince1970: row.nextAttemptAt)))"
             }
             if let code = row.failureCode { line += ", \(code)" }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import TestSupport
 import XCTest
 @testable import Delivery
@@ -29,8 +30,17 @@ final class SpoolTests: XCTestCase {
         XCTAssertTrue(try spool!.claim(destination: destination, limit: 10).isEmpty, "claimed instances are not handed out twice")
         XCTAssertEqual(try Data(contentsOf: dir.url.appendingPathComponent(claimed[0].path)), Data([1, 2, 3]))
 
-        // The agent dies while both are `sending`: on the next start they are pending and due.
+        // A second process opening the spool while this one sends leaves its claims alone.
+        XCTAssertEqual(try Spool(directory: dir.url).instances().map(\.state), [.sending, .sending])
+        // The agent dies while both are `sending` (its PID no longer exists): on the next start
+        // they are pending and due.
         spool = nil
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let database = try DatabaseQueue(path: dir.path("spool.sqlite"))
+        try database.write { try $0.execute(sql: "UPDATE spooled SET claimedBy = ?", arguments: [gone.processIdentifier]) }
         spool = try Spool(directory: dir.url)
         XCTAssertEqual(try spool!.instances().map(\.state), [.pending, .pending])
         let again = try spool!.claim(destination: destination, limit: 10)

@@ -7,16 +7,21 @@ final class ProvisioningTests: XCTestCase {
     private var binary: String { TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path }
 
     /// The unit with ExecStart pointing at the built binary (verify checks it exists and runs).
-    private func unitForTest(_ dir: TestSupport.TemporaryDirectory) throws -> String {
-        let text = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("systemd/kiosk-agent.service"), encoding: .utf8)
-        let path = dir.path("kiosk-agent.service")
+    private func unitForTest(_ dir: TestSupport.TemporaryDirectory, _ name: String = "kiosk-agent.service") throws -> String {
+        let text = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("systemd/\(name)"), encoding: .utf8)
+        let path = dir.path(name)
         try Data(text.replacingOccurrences(of: "/usr/bin/kiosk-agent", with: binary).utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
 
-    func testTheUnitVerifiesAndItsExposureIsLow() throws {
+    func testTheUnitsVerifyAndTheirExposureIsLow() throws {
         let dir = try TestSupport.TemporaryDirectory("units")
-        let unit = try unitForTest(dir)
+        for name in ["kiosk-agent.service", "kiosk-agent-screen.service"] {
+            try check(try unitForTest(dir, name))
+        }
+    }
+
+    private func check(_ unit: String) throws {
         let analyze = try TestSupport.tool("systemd-analyze")
         let verify = try TestSupport.run(analyze, ["verify", unit], check: false)
         XCTAssertEqual(verify.status, 0, verify.stderrText)
@@ -40,7 +45,7 @@ final class ProvisioningTests: XCTestCase {
                                           environment: ["DESTDIR": root, "KIOSK_AGENT_BINARY": binary], check: false)
         XCTAssertEqual(install.status, 0, install.stderrText)
         for path in ["usr/bin/kiosk-agent", "usr/share/kiosk-agent/signatures/kiosk-agent.ndb",
-                     "usr/lib/systemd/system/kiosk-agent.service", "usr/lib/udev/rules.d/70-kiosk-agent.rules",
+                     "usr/lib/systemd/system/kiosk-agent.service", "usr/lib/systemd/system/kiosk-agent-screen.service", "usr/lib/udev/rules.d/70-kiosk-agent.rules",
                      "usr/lib/sysusers.d/kiosk-agent.conf", "usr/lib/tmpfiles.d/kiosk-agent.conf", "etc/kiosk-agent/kiosk-agent.toml"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(root)/\(path)"), path)
         }

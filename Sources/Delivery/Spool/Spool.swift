@@ -53,9 +53,16 @@ public final class Spool: Sendable {
         configuration.busyMode = .timeout(30)
         database = try DatabasePool(path: directory.appendingPathComponent("spool.sqlite").path, configuration: configuration)
         try Spool.migrator.migrate(database)
-        // An agent stopped while sending: those instances were never acknowledged.
+        // An agent stopped while sending: those instances were never acknowledged. Only rows whose
+        // claiming process is gone: another live process (the service, a CLI retry) may be sending.
         try database.write { db in
-            try db.execute(sql: "UPDATE spooled SET state = 'pending', nextAttemptAt = 0 WHERE state = 'sending'")
+            let claims = try Row.fetchAll(db, sql: "SELECT DISTINCT claimedBy FROM spooled WHERE state = 'sending'")
+            for row in claims {
+                let pid: Int32? = row["claimedBy"]
+                guard pid.map({ kill($0, 0) != 0 && errno == ESRCH }) ?? true else { continue }
+                try db.execute(sql: "UPDATE spooled SET state = 'pending', nextAttemptAt = 0 WHERE state = 'sending' AND claimedBy IS ?",
+                               arguments: [pid])
+            }
         }
     }
 
@@ -83,6 +90,10 @@ public final class Spool: Sendable {
             }
             try db.create(index: "spooled_due", on: SpooledInstance.databaseTableName, columns: ["destination", "state", "nextAttemptAt"])
         }
+        migrator.registerMigration("v2-claimed-by") { db in
+            // The process that claimed a row for sending, so recovery leaves live senders alone.
+            try db.alter(table: SpooledInstance.databaseTableName) { t in t.add(column: "claimedBy", .integer) }
+        }
         return migrator
     }
 
@@ -104,8 +115,12 @@ public final class Spool: Sendable {
         return StagedFile(bytes: bytes, instance: row)
     }
 
+    /// Not due until `release`: a study the operator has not reviewed yet (the screen's "Send").
+    public static let held = 9e15
+
     /// Makes staged files durable and queues them, one transaction; one outcome per file, in order.
-    public func commit(_ staged: [StagedFile]) throws -> [EnqueueOutcome] {
+    /// `held` keeps them from being sent until `release(session:destination:)`.
+    public func commit(_ staged: [StagedFile], held: Bool = false) throws -> [EnqueueOutcome] {
         guard !staged.isEmpty else { return [] }
         let existing: [String: SpooledInstance] = try database.read { db in
             var found: [String: SpooledInstance] = [:]
@@ -157,7 +172,7 @@ public final class Spool: Sendable {
                 row.state = .pending
                 row.createdAt = now
                 row.updatedAt = now
-                row.nextAttemptAt = 0
+                row.nextAttemptAt = held ? Spool.held : 0
                 try row.upsert(db)
             }
         }
@@ -180,13 +195,16 @@ public final class Spool: Sendable {
                 .order(Column("createdAt"), Column("sopInstanceUID"))
                 .limit(limit)
                 .fetchAll(db)
-            for var row in due {
+            let claimed = due.map { row -> SpooledInstance in
+                var row = row
                 row.state = .sending
                 row.attempts += 1
                 row.updatedAt = now.timeIntervalSince1970
-                try row.update(db)
+                row.claimedBy = getpid()
+                return row
             }
-            return due.map { var row = $0; row.state = .sending; row.attempts += 1; return row }
+            for row in claimed { try row.update(db) }
+            return claimed
         }
     }
 
@@ -265,6 +283,29 @@ public final class Spool: Sendable {
                            arguments: arguments)
             return db.changesCount
         }
+    }
+
+    /// Makes a held session due now (the operator reviewed it and pressed Send).
+    public func release(session: String, destination: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE spooled SET nextAttemptAt = 0 WHERE sessionID = ? AND destination = ? AND state = 'pending'",
+                           arguments: [session, destination])
+        }
+    }
+
+    /// Takes a session's instances out before they are sent (the operator cancelled at review).
+    /// Returns how many were withdrawn; instances already stored stay stored.
+    @discardableResult
+    public func withdraw(session: String, destination: String) throws -> Int {
+        let rows = try instances(destination: destination, session: session, states: [.pending, .failed])
+        try database.write { db in
+            for row in rows {
+                try db.execute(sql: "DELETE FROM spooled WHERE destination = ? AND sopInstanceUID = ? AND state IN ('pending', 'failed')",
+                               arguments: [row.destination, row.sopInstanceUID])
+            }
+        }
+        for row in rows { unlink(directory.appendingPathComponent(row.path).path) }
+        return rows.count
     }
 
     /// A short, stable folder name per destination (URLs do not make good paths).

@@ -37,6 +37,8 @@ public struct SpooledInstance: Codable, Sendable, Equatable, FetchableRecord, Pe
     public var nextAttemptAt: Double
     public var createdAt: Double
     public var updatedAt: Double
+    /// The process sending it while `sending`.
+    public var claimedBy: Int32?
 
     public init(destination: String, sopInstanceUID: String, sopClassUID: String, transferSyntaxUID: String,
                 studyInstanceUID: String, sessionID: String) {

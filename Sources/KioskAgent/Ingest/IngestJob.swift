@@ -16,10 +16,16 @@ struct IngestJob {
     var expected: IdentityCheck?
     var identityOverride: String?
     var callingAE: String?
+    /// Send while reading (`ingest`, headless); false keeps the study in the spool until the
+    /// operator has reviewed it (the screen's "Send").
+    var deliverWhileReading = true
+    /// The spool to use (the service shares one); nil opens the state directory's.
+    var spool: Spool?
     var started = Date()
+    lazy var sessionID = IngestJob.newSessionID(started)
 
     /// The report, the exit status, the report's JSON and where it was kept.
-    func run(progress: ProgressLine?) async throws -> (Report, ExitStatus, Data, String) {
+    mutating func run(progress: (any IngestProgress)?) async throws -> (Report, ExitStatus, Data, String) {
         let outbox: Outbox
         var drainer: SpoolDrainer?
         switch destination {
@@ -32,11 +38,11 @@ struct IngestJob {
             }
         case .dicom, .dicomweb:
             let target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
-            let spool = try SpoolSetup.open(stateDirectory, configuration)
-            outbox = .spool(spool, destination: target.destination)
-            drainer = SpoolDrainer(spool: spool, target: target)
+            let spool = try self.spool ?? SpoolSetup.open(stateDirectory, configuration)
+            outbox = .spool(spool, destination: target.destination, held: !deliverWhileReading)
+            if deliverWhileReading { drainer = SpoolDrainer(spool: spool, target: target) }
         }
-        let sessionID = IngestJob.newSessionID(started)
+        let sessionID = self.sessionID
         let session = IngestSession(settings: .init(
             sourcePath: source, outbox: outbox, destination: destination.description, drainer: drainer, expected: expected,
             identityOverride: identityOverride, configuration: configuration, stateDirectory: stateDirectory, sessionID: sessionID,

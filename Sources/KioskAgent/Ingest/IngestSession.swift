@@ -28,7 +28,7 @@ final class IngestSession {
         var stateDirectory: URL
         var sessionID: String
         var protector: Protector
-        var progress: ProgressLine?
+        var progress: (any IngestProgress)?
     }
 
     let settings: Settings
@@ -278,7 +278,7 @@ final class IngestSession {
 
     /// After draining: each spooled record says whether the destination acknowledged it.
     private func updateDeliveries() {
-        guard case let .spool(spool, destination) = settings.outbox,
+        guard case let .spool(spool, destination, _) = settings.outbox,
               let rows = try? spool.instances(destination: destination, session: settings.sessionID) else { return }
         let states = Dictionary(rows.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { first, _ in first })
         for index in records.indices {

@@ -6,7 +6,8 @@ import Protector
 /// spool for a network destination (the drainer sends them from there).
 enum Outbox: Sendable {
     case archive(Archive)
-    case spool(Spool, destination: String)
+    /// `held`: not sent until the operator has reviewed the study.
+    case spool(Spool, destination: String, held: Bool = false)
 
     enum Staged: Sendable {
         case archive(Archive.StagedFile)
@@ -28,7 +29,7 @@ enum Outbox: Sendable {
     var root: URL {
         switch self {
         case let .archive(archive): archive.root
-        case let .spool(spool, _): spool.directory
+        case let .spool(spool, _, _): spool.directory
         }
     }
 
@@ -37,7 +38,7 @@ enum Outbox: Sendable {
         switch self {
         case let .archive(archive):
             return .archive(try archive.stage(ArchivedInstance(summary, sourceSHA256: sourceSHA256, sessionID: sessionID), write: write))
-        case let .spool(spool, destination):
+        case let .spool(spool, destination, _):
             let row = SpooledInstance(destination: destination, sopInstanceUID: summary.sopInstanceUID, sopClassUID: summary.sopClassUID,
                                       transferSyntaxUID: summary.transferSyntaxUID, studyInstanceUID: summary.studyInstanceUID,
                                       sessionID: sessionID)
@@ -56,8 +57,8 @@ enum Outbox: Sendable {
                 case .conflict: .conflict
                 }
             }
-        case let .spool(spool, _):
-            return try spool.commit(staged.compactMap { if case let .spool(file) = $0 { file } else { nil } }).map { outcome in
+        case let .spool(spool, _, held):
+            return try spool.commit(staged.compactMap { if case let .spool(file) = $0 { file } else { nil } }, held: held).map { outcome in
                 switch outcome {
                 case .queued: .queued
                 case .alreadyStored: .alreadyPresent
@@ -71,7 +72,7 @@ enum Outbox: Sendable {
         for file in staged {
             switch (self, file) {
             case let (.archive(archive), .archive(file)): archive.discard([file])
-            case let (.spool(spool, _), .spool(file)): spool.discard([file])
+            case let (.spool(spool, _, _), .spool(file)): spool.discard([file])
             default: break
             }
         }

@@ -1,13 +1,17 @@
 import Delivery
 import Foundation
 import MediaEvents
+import MediaReader
+import OperatorAccess
+import OperatorScreen
 import Protector
 import SessionReport
 
 /// `kiosk-agent run`: media events from udev drive the session machine; its effects run the
 /// ingest pipeline, eject discs and log what happened (counts and codes, no patient data). The
-/// spool is retried in the background. Headless for now: no operator, so identity is unverified
-/// (recorded) unless the configuration requires an expected patient.
+/// spool is retried in the background. With the operator screen, a signed-in operator confirms the
+/// patient and the review; headless, identity is unverified (recorded) unless the configuration
+/// requires an expected patient.
 final class KioskService: @unchecked Sendable {
     struct Settings {
         var destination: Destination
@@ -15,13 +19,31 @@ final class KioskService: @unchecked Sendable {
         var stateDirectory: URL
         var protector: Protector
         var includeLoopDevices: Bool
+        /// The operator store when the screen runs; nil = headless.
+        var operators: OperatorStore?
+    }
+
+    /// Everything the event loop handles, in arrival order.
+    enum Incoming: Sendable {
+        /// A session event, with the work generation that produced it (nil: udev or the service).
+        case machine(SessionMachine.Event, Int?)
+        case screen(ScreenInput)
+        case tick
     }
 
     private let settings: Settings
     private let notifier = SystemdNotifier()
-    /// Events with the work generation that produced them (nil: udev or the service itself).
-    private let events: AsyncStream<(SessionMachine.Event, Int?)>
-    private let input: AsyncStream<(SessionMachine.Event, Int?)>.Continuation
+    private let events: AsyncStream<Incoming>
+    private let input: AsyncStream<Incoming>.Continuation
+    private var controller: ScreenController?
+    private var screen: OperatorScreen?
+    /// When the running step began (for the ETA) and which step it is.
+    private var stepStarted: Date?
+    private var stepName = ""
+    private var status = ""
+    /// One spool for the whole service (status, reviews, background retries): opened once, so its
+    /// crash recovery runs once, at start.
+    private var spool: Spool?
     /// Bumped whenever work starts: a late result of cancelled work (a disc pulled out, then
     /// another inserted) carries an old generation and is dropped.
     private var generation = 0
@@ -31,10 +53,11 @@ final class KioskService: @unchecked Sendable {
 
     init(settings: Settings) {
         self.settings = settings
-        (events, input) = AsyncStream<(SessionMachine.Event, Int?)>.makeStream()
+        (events, input) = AsyncStream<Incoming>.makeStream()
     }
 
     func run() async throws {
+        if settings.destination.spoolKey != nil { spool = try SpoolSetup.open(settings.stateDirectory, settings.configuration) }
         let watcher = try MediaWatcher(includeLoopDevices: settings.includeLoopDevices)
         let present = try watcher.present()
         let media = watcher.events(startingWith: present)
@@ -53,7 +76,7 @@ final class KioskService: @unchecked Sendable {
             feed.input.finish()
         }
         let signals = Self.onTermination { watcher.stop() }
-        let background = Task { await self.drainInBackground() }
+        let background = Task { [spool, settings] in await KioskService.drainInBackground(spool, settings) }
         let watchdog = notifier.watchdogInterval.map { interval in
             Task { [notifier] in
                 while !Task.isCancelled {
@@ -62,9 +85,46 @@ final class KioskService: @unchecked Sendable {
                 }
             }
         }
+        var ticker: Task<Void, Never>?
+        var hangup: (any DispatchSourceSignal)?
+        if let operators = settings.operators {
+            controller = ScreenController(operators: operators, idleTimeout: Double(settings.configuration.kiosk.idleTimeoutSeconds))
+            if case .archive = settings.destination { controller?.destinationName = "the local archive" }
+            let input = self.input
+            let screen = OperatorScreen(initial: ScreenModel(title: "kiosk-agent"), onInput: { input.yield(.screen($0)) })
+            self.screen = screen
+            screen.start()
+            // The terminal hung up (window closed, tty gone): the screen stops, the service goes on.
+            hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            hangup?.setEventHandler { input.yield(.screen(.closed)) }
+            hangup?.resume()
+            ticker = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: 1_000_000_000)
+                    input.yield(.tick)
+                }
+            }
+            refreshStatus()
+            render()
+        }
         notifier.ready("waiting for media")
         Self.log("ready: watching optical drives, USB storage\(settings.includeLoopDevices ? " and loop devices" : ""); destination \(settings.destination)")
-        for await (event, producedBy) in events where producedBy == nil || producedBy == generation { handle(event) }
+        for await incoming in events {
+            switch incoming {
+            case let .machine(event, producedBy):
+                if producedBy == nil || producedBy == generation { handle(event) }
+            case let .screen(screenInput):
+                operatorInput(screenInput)
+            case .tick:
+                if controller?.tick(state: queue.active.state) == true { Self.log("operator signed out after inactivity") }
+                refreshStatus()
+                deliveryProgress()
+            }
+            render()
+        }
+        screen?.stop()
+        ticker?.cancel()
+        hangup?.cancel()
         notifier.stopping()
         work?.cancel()
         background.cancel()
@@ -76,9 +136,9 @@ final class KioskService: @unchecked Sendable {
 
     /// Where work reports back, stamped with the generation it was started in.
     struct Feed: Sendable {
-        let input: AsyncStream<(SessionMachine.Event, Int?)>.Continuation
+        let input: AsyncStream<Incoming>.Continuation
         let generation: Int?
-        func yield(_ event: SessionMachine.Event) { input.yield((event, generation)) }
+        func yield(_ event: SessionMachine.Event) { input.yield(.machine(event, generation)) }
     }
 
     private var feed: Feed { Feed(input: input, generation: nil) }
@@ -95,7 +155,9 @@ final class KioskService: @unchecked Sendable {
             return    // late progress or completion after a cancel: nothing to do
         }
         for effect in effects { perform(effect) }
-        // Headless: nobody confirms, reviews or acknowledges.
+        noteStep()
+        // With an operator, the screen answers; headless, nobody confirms, reviews or acknowledges.
+        guard controller == nil else { return }
         switch queue.active.state {
         case .confirmingPatient:
             if settings.configuration.kiosk.requireExpectedPatient {
@@ -108,6 +170,53 @@ final class KioskService: @unchecked Sendable {
         case .unreadable, .removedMidRead, .heldForReview: feed.yield(.acknowledged)
         default: break
         }
+    }
+
+    private func operatorInput(_ screenInput: ScreenInput) {
+        guard var controller else { return }
+        if screenInput == .closed {
+            guard screen != nil else { return }
+            // The terminal went away: the service goes on; a session waiting for the operator waits.
+            Self.log("the operator terminal went away; media are still watched and running steps finish")
+            screen?.stop()
+            screen = nil
+            return
+        }
+        let events = controller.input(screenInput, state: queue.active.state)
+        self.controller = controller
+        for event in events { handle(event) }
+    }
+
+    /// Remembers when the current long step started, for the screen's ETA.
+    private func noteStep() {
+        let name = SessionMachine.name(queue.active.state)
+        if name != stepName {
+            stepName = name
+            stepStarted = queue.active.state.isBusy ? Date() : nil
+        }
+    }
+
+    /// While the reviewed study is sent: how many of its instances the destination has.
+    private func deliveryProgress() {
+        guard case let .delivering(_, _, outcome, _) = queue.active.state, let session = outcome.sessionID,
+              let key = settings.destination.spoolKey, let spool,
+              let rows = try? spool.instances(destination: key, session: session) else { return }
+        let stored = rows.filter { $0.state == .stored }
+        handle(.deliveryProgress(SessionMachine.Progress(files: stored.count, totalFiles: rows.count,
+                                                         bytes: stored.reduce(0) { $0 + $1.size }, totalBytes: rows.reduce(0) { $0 + $1.size })))
+    }
+
+    private func refreshStatus() {
+        var text = "Images go to \(settings.destination)"
+        if let spool, let waiting = try? spool.instances(states: [.pending, .sending]).count, waiting > 0 {
+            text += "  |  \(waiting) image(s) waiting to be sent"
+        }
+        status = text
+    }
+
+    private func render() {
+        guard let screen, let controller else { return }
+        screen.show(controller.model(state: queue.active.state, status: status, started: stepStarted))
     }
 
     private func perform(_ effect: SessionMachine.Effect) {
@@ -129,15 +238,19 @@ final class KioskService: @unchecked Sendable {
             }
         case let .startProtecting(medium, confirmation):
             notifier.status("importing \(medium.device)")
-            let job = IngestJob(source: medium.device, destination: settings.destination, configuration: settings.configuration,
+            var job = IngestJob(source: medium.device, destination: settings.destination, configuration: settings.configuration,
                                 stateDirectory: settings.stateDirectory, protector: settings.protector,
                                 expected: confirmation.isUnverified ? nil : IdentityCheck(expected: .init(
                                     id: confirmation.patientID, name: confirmation.patientName, birthDate: confirmation.birthDate)),
                                 identityOverride: confirmation.mismatchReason, callingAE: nil)
+            // With an operator, nothing leaves the kiosk before the review's "Send".
+            job.deliverWhileReading = controller == nil
+            job.spool = spool
             let feed = nextFeed()
+            let progress = controller == nil ? nil : ProgressFeed(feed: feed)
             work = Task {
                 do {
-                    let (report, exit, _, kept) = try await job.run(progress: nil)
+                    let (report, exit, _, kept) = try await job.run(progress: progress)
                     if exit == .mediaUnreadable {
                         feed.yield(.readFailed("the medium could not be read (report \(kept))"))
                         return
@@ -146,17 +259,38 @@ final class KioskService: @unchecked Sendable {
                     feed.yield(.protectionFinished(SessionMachine.Outcome(
                         instances: totals.dicom, clean: totals.clean, disarmed: totals.disarmed, rejected: totals.rejected,
                         discarded: totals.discarded, identityMismatch: exit == .identityMismatch,
-                        findings: [], reportPath: kept, spooled: report.files.filter { $0.delivery == .spooled }.count)))
+                        findings: KioskService.codes(report), reportPath: kept, spooled: report.files.filter { $0.delivery == .spooled }.count,
+                        sessionID: job.sessionID)))
                 } catch {
                     KioskService.log("session failed: \(error)")
                     feed.yield(.readFailed("\(error)"))
                 }
             }
         case .startDelivering:
-            // The pipeline delivered (or spooled) while protecting; what is left waits in the spool.
             guard case let .delivering(_, _, outcome, _) = queue.active.state else { return }
-            let pending = outcome.spooled
-            feed.yield(.deliveryFinished(pending > 0 ? .spooled(pending: pending) : .stored))
+            guard controller != nil, let session = outcome.sessionID, settings.destination.spoolKey != nil else {
+                // Headless, or the archive: the pipeline already delivered or spooled as it went.
+                feed.yield(.deliveryFinished(outcome.spooled > 0 ? .spooled(pending: outcome.spooled) : .stored))
+                return
+            }
+            // Reviewed: now the spool sends this study, for up to wait_seconds.
+            let feed = nextFeed(), settings = self.settings
+            guard let spool else { return }
+            work = Task {
+                do {
+                    let target = try DeliverySetup.target(for: settings.destination, settings.configuration, callingAE: nil)
+                    try spool.release(session: session, destination: target.destination)
+                    let deadline = Date().addingTimeInterval(Double(settings.configuration.delivery.waitSeconds))
+                    let total = try spool.instances(destination: target.destination, session: session).count
+                    feed.yield(.deliveryProgress(SessionMachine.Progress(files: 0, totalFiles: total)))
+                    try await SpoolDrainer(spool: spool, target: target).drain(deadline: { deadline })
+                    let waiting = try spool.instances(destination: target.destination, session: session, states: [.pending, .sending]).count
+                    feed.yield(.deliveryFinished(waiting > 0 ? .spooled(pending: waiting) : .stored))
+                } catch {
+                    KioskService.log("delivery: \(error)")
+                    feed.yield(.deliveryFinished(.spooled(pending: outcome.spooled)))
+                }
+            }
         case let .printReceipt(outcome, delivery):
             let state: String = switch delivery {
             case .stored: "all delivered"
@@ -175,15 +309,20 @@ final class KioskService: @unchecked Sendable {
         case .cancelWork:
             work?.cancel()
             generation += 1
+        case let .withdraw(session):
+            // Cancelled at review: the study never leaves the kiosk.
+            guard let key = settings.destination.spoolKey, let spool else { return }
+            let count = (try? spool.withdraw(session: session, destination: key)) ?? 0
+            Self.log("cancelled at review: \(count) instance(s) taken out of the spool, nothing sent")
         }
     }
 
     /// Retries whatever the spool holds for every destination, every `drain_interval_seconds`.
-    private func drainInBackground() async {
+    static func drainInBackground(_ spool: Spool?, _ settings: Settings) async {
         let interval = UInt64(settings.configuration.kiosk.drainIntervalSeconds) * 1_000_000_000
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: interval)
-            guard let spool = try? SpoolSetup.open(settings.stateDirectory, settings.configuration),
+            guard let spool = spool ?? (try? SpoolSetup.open(settings.stateDirectory, settings.configuration)),
                   let destinations = try? spool.destinationsWithWork() else { continue }
             for url in destinations {
                 guard let parsed = try? Destination(parsing: url, stateDirectory: settings.stateDirectory),
@@ -191,6 +330,13 @@ final class KioskService: @unchecked Sendable {
                 try? await SpoolDrainer(spool: spool, target: target).drain(deadline: { Date() })
             }
         }
+    }
+
+    /// Distinct finding codes of medium severity or more, for the review screen (codes, no patient data).
+    static func codes(_ report: Report) -> [String] {
+        var seen = Set<String>()
+        return (report.media.findings + report.files.flatMap(\.findings))
+            .filter { $0.severity >= .medium }.map(\.code).filter { seen.insert($0).inserted }
     }
 
     static func kind(_ kind: MediaDevice.Kind) -> SessionMachine.Medium.Kind {
@@ -216,4 +362,29 @@ final class KioskService: @unchecked Sendable {
             return source
         }
     }
+}
+
+/// Progress of the running step for the screen, a few times a second at most.
+final class ProgressFeed: IngestProgress, @unchecked Sendable {
+    private let feed: KioskService.Feed
+    private var progress = SessionMachine.Progress()
+    private var last = Date.distantPast
+
+    init(feed: KioskService.Feed) { self.feed = feed }
+
+    func start(files: Int, bytes: Int64) {
+        progress = SessionMachine.Progress(files: 0, totalFiles: files, bytes: 0, totalBytes: bytes)
+        feed.yield(.protectProgress(progress))
+    }
+
+    func advance(file: MediaEntry) {
+        progress.files += 1
+        progress.bytes += file.size
+        let now = Date()
+        guard now.timeIntervalSince(last) >= 0.25 else { return }
+        last = now
+        feed.yield(.protectProgress(progress))
+    }
+
+    func finish() { feed.yield(.protectProgress(progress)) }
 }

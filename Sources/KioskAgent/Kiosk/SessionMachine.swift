@@ -56,6 +56,8 @@ struct SessionMachine: Equatable {
         var reportPath: String?
         /// Instances already in the spool when protection ended (the pipeline sends as it goes).
         var spooled = 0
+        /// The session's ID in the spool and the reports.
+        var sessionID: String?
     }
 
     enum Delivery: Equatable {
@@ -126,6 +128,8 @@ struct SessionMachine: Equatable {
         case startDelivering(Medium)
         case cancelWork(Medium)
         case printReceipt(Outcome, Delivery)
+        /// Take a reviewed-and-cancelled session's instances out of the spool, unsent.
+        case withdraw(session: String)
         /// An event for the audit trail (no patient data: counts and codes).
         case audit(String)
     }
@@ -221,10 +225,14 @@ struct SessionMachine: Equatable {
             state = .idle
             return [.eject(medium.device), .audit("session closed")]
 
-        case (.confirmingPatient, .cancel), (.reviewing, .cancel):
+        case (.confirmingPatient, .cancel):
             let medium = state.medium!
             state = .idle
             return [.unlockTray(medium.device), .eject(medium.device), .audit("session cancelled by the operator")]
+        case let (.reviewing(medium, _, outcome), .cancel):
+            state = .idle
+            return (outcome.sessionID.map { [Effect.withdraw(session: $0)] } ?? [])
+                + [.unlockTray(medium.device), .eject(medium.device), .audit("session cancelled by the operator at review; nothing sent")]
 
         default:
             throw InvalidEvent(state: Self.name(state), event: "\(event)".prefix(while: { $0 != "(" }).description)

@@ -12,7 +12,7 @@ final class CLIContractTests: XCTestCase {
             XCTAssertTrue(help.stdoutText.contains(flag), "ingest --help lacks \(flag):\n\(help.stdoutText)")
         }
         let top = try IngestFixtures.agent(["--help"])
-        for subcommand in ["ingest", "inspect", "echo", "spool"] {
+        for subcommand in ["ingest", "inspect", "echo", "spool", "run", "operator", "config"] {
             XCTAssertTrue(top.stdoutText.contains(subcommand), "--help lacks \(subcommand): \(top.stdoutText)")
         }
         let spool = try IngestFixtures.agent(["spool", "--help"])

@@ -72,6 +72,9 @@ let package = Package(
         // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
         .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], swiftSettings: strict),
 
+        // The tamper-evident audit trail: hash-chained JSON lines with Ed25519 checkpoints.
+        .target(name: "AuditTrail", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+
         // The operator screen: the only module that imports ncurses.
         .target(name: "OperatorScreen", dependencies: ["CNcurses"], swiftSettings: strict),
 
@@ -83,7 +86,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "KioskAgent", dependencies: [
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen", "AuditTrail",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -99,6 +102,7 @@ let package = Package(
                                                       .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaEventsTests", dependencies: ["MediaEvents", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [

@@ -108,3 +108,10 @@ public enum AuditVerifier {
         return out
     }
 }
+
+/// Key helpers for callers that do not import Crypto.
+public enum AuditKey {
+    public static func publicKey(_ raw: Data) throws -> Curve25519.Signing.PublicKey {
+        try Curve25519.Signing.PublicKey(rawRepresentation: raw)
+    }
+}

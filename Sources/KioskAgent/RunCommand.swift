@@ -52,7 +52,8 @@ struct RunCommand: AsyncParsableCommand {
         let service = KioskService(settings: .init(
             destination: destination, configuration: configuration, stateDirectory: common.stateDirectory,
             protector: try ProtectorSetup.make(configuration, signatures: []),
-            includeLoopDevices: includeLoopDevices || configuration.kiosk.includeLoopDevices, operators: operators))
+            includeLoopDevices: includeLoopDevices || configuration.kiosk.includeLoopDevices, operators: operators,
+            configurationPath: common.configurationPath))
         do { try await service.run() } catch {
             throw ValidationError("cannot watch for media: \(error)")
         }

@@ -121,3 +121,32 @@ final class ProvisioningCLITests: XCTestCase {
         XCTAssertTrue(missing.stderrText.contains("[tls]") && missing.stderrText.contains("/nonexistent/sigs"), missing.stderrText)
     }
 }
+
+/// The audit trail an ingest leaves, checked and tampered with through the CLI.
+final class AuditCLITests: XCTestCase {
+    func testIngestIsAuditedAndTamperingIsNamed() throws {
+        let dir = try TestSupport.TemporaryDirectory("cli-audit")
+        _ = try TestSupport.pydicomTestFiles()
+        let tree = try IngestFixtures.makeTree(in: dir)
+        let state = dir.path("state")
+        let run = try IngestFixtures.agent(["ingest", try IngestFixtures.iso(tree, in: dir), "--state-dir", state, "--patient-id", "X-1",
+                                            "--override-identity", "checked by phone with the sending hospital"])
+        XCTAssertNotEqual(run.status, 2, run.stderrText)
+        let verify = try IngestFixtures.agent(["audit", "verify", "--state-dir", state])
+        XCTAssertEqual(verify.status, 0, verify.stderrText)
+        XCTAssertTrue(verify.stdoutText.contains("audit trail intact"), verify.stdoutText)
+        let export = try IngestFixtures.agent(["audit", "export", "--since", "2000-01-01", "--state-dir", state])
+        for type in ["session.start", "identity.decision", "identity.override", "finding", "session.end", "audit.checkpoint"] {
+            XCTAssertTrue(export.stdoutText.contains("\"type\":\"\(type)\""), "\(type) missing:\n\(export.stdoutText.prefix(2000))")
+        }
+        XCTAssertTrue(export.stdoutText.contains("checked by phone"), "the override reason is recorded")
+        // An auditor's edit of one record: verify names it and exits 1.
+        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: "\(state)/audit").first { $0.hasSuffix(".jsonl") })
+        let path = "\(state)/audit/\(file)"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "checked by phone", with: "checked by email").write(toFile: path, atomically: true, encoding: .utf8)
+        let tampered = try IngestFixtures.agent(["audit", "verify", "--state-dir", state])
+        XCTAssertEqual(tampered.status, 1)
+        XCTAssertTrue(tampered.stderrText.contains("\(file):") && tampered.stderrText.contains("altered"), tampered.stderrText)
+    }
+}

@@ -150,5 +150,11 @@ final class ScreenTests: XCTestCase {
         XCTAssertTrue(terminal.wait(for: "locked until"), terminal.screen)
         let list = try IngestFixtures.agent(["operator", "list", "--state-dir", state])
         XCTAssertTrue(list.stdoutText.contains("locked until"), list.stdoutText)
+        // Sign-ins, failures, the lockout and the idle sign-out are in the audit trail, which verifies.
+        let export = try IngestFixtures.agent(["audit", "export", "--state-dir", state])
+        for type in ["service.start", "operator.signin", "operator.signout", "operator.signin-failed", "operator.locked"] {
+            XCTAssertTrue(export.stdoutText.contains("\"type\":\"\(type)\""), "\(type) missing")
+        }
+        XCTAssertEqual(try IngestFixtures.agent(["audit", "verify", "--state-dir", state]).status, 0)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditTrail
 import Delivery
 import Foundation
 import Protector
@@ -21,6 +22,8 @@ struct IngestJob {
     var deliverWhileReading = true
     /// The spool to use (the service shares one); nil opens the state directory's.
     var spool: Spool?
+    /// Who runs it, for the audit trail: an operator's name, "cli" or "service".
+    var actor = "cli"
     var started = Date()
     lazy var sessionID = IngestJob.newSessionID(started)
 
@@ -71,7 +74,50 @@ struct IngestJob {
                 FileHandle.standardError.write(Data("warning: could not keep the report in \(copy.path): \(error)\n".utf8))
             }
         }
+        do {
+            try AuditLog(directory: stateDirectory.appendingPathComponent("audit")).append(auditEvents(result, exit: exit, sessionID: sessionID),
+                                                                                           checkpoint: true)
+        } catch {
+            FileHandle.standardError.write(Data("warning: the audit trail could not be written: \(error)\n".utf8))
+        }
         return (result, exit, data, kept.path)
+    }
+
+    /// The session in the audit trail: what was imported for whom, what was found, quarantined,
+    /// overridden and delivered where.
+    private func auditEvents(_ report: Report, exit: ExitStatus, sessionID: String) -> [AuditEvent] {
+        var events: [AuditEvent] = []
+        let totals = report.totals
+        var end: [String: String] = [
+            "source": report.source.path, "filesystem": report.source.filesystem, "destination": destination.description,
+            "exit": String(exit.rawValue), "files": String(totals.files), "dicom": String(totals.dicom), "clean": String(totals.clean),
+            "disarmed": String(totals.disarmed), "rejected": String(totals.rejected), "discarded": String(totals.discarded),
+            "delivered": String(totals.delivered), "spooled": String(report.files.filter { $0.delivery == .spooled }.count),
+            "failed": String(report.files.filter { $0.delivery == .failed }.count),
+            "patients": Set(report.studies.map(\.patientID)).sorted().joined(separator: ","),
+            "studies": report.studies.map(\.studyInstanceUID).joined(separator: ","),
+        ]
+        if let expected = report.expectedPatient?.id { end["expectedPatientID"] = expected }
+        events.append(AuditEvent("session.start", actor: actor, session: sessionID, details: ["source": report.source.path]))
+        for study in report.studies {
+            events.append(AuditEvent("identity.decision", actor: actor, session: sessionID,
+                                     details: ["study": study.studyInstanceUID, "patientID": study.patientID, "result": study.identity.rawValue]))
+        }
+        if let reason = report.identityOverride {
+            events.append(AuditEvent("identity.override", actor: actor, session: sessionID, details: ["reason": reason]))
+        }
+        for file in report.files where file.findings.contains(where: { $0.severity >= .medium }) || file.verdict == .rejected {
+            var details = ["path": file.path, "verdict": file.verdict.rawValue,
+                           "codes": file.findings.filter { $0.severity >= .medium }.map(\.code).joined(separator: ",")]
+            if let sop = file.sopInstanceUID { details["sopInstanceUID"] = sop }
+            if let sha = file.sha256 { details["sha256"] = sha }
+            events.append(AuditEvent(file.verdict == .rejected ? "quarantine" : "finding", actor: actor, session: sessionID, details: details))
+        }
+        for finding in report.media.findings where finding.severity >= .medium {
+            events.append(AuditEvent("finding", actor: actor, session: sessionID, details: ["code": finding.code, "scope": "media"]))
+        }
+        events.append(AuditEvent("session.end", actor: actor, session: sessionID, details: end))
+        return events
     }
 
     static func newSessionID(_ date: Date) -> String {

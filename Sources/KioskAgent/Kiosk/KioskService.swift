@@ -1,3 +1,5 @@
+import AuditTrail
+import Crypto
 import Delivery
 import Foundation
 import MediaEvents
@@ -21,6 +23,8 @@ final class KioskService: @unchecked Sendable {
         var includeLoopDevices: Bool
         /// The operator store when the screen runs; nil = headless.
         var operators: OperatorStore?
+        /// The configuration file in use (its hash goes into the audit trail).
+        var configurationPath: String?
     }
 
     /// Everything the event loop handles, in arrival order.
@@ -107,6 +111,7 @@ final class KioskService: @unchecked Sendable {
             refreshStatus()
             render()
         }
+        audit([AuditEvent("service.start", actor: "service", details: serviceDetails())], checkpoint: true)
         notifier.ready("waiting for media")
         Self.log("ready: watching optical drives, USB storage\(settings.includeLoopDevices ? " and loop devices" : ""); destination \(settings.destination)")
         for await incoming in events {
@@ -116,7 +121,10 @@ final class KioskService: @unchecked Sendable {
             case let .screen(screenInput):
                 operatorInput(screenInput)
             case .tick:
-                if controller?.tick(state: queue.active.state) == true { Self.log("operator signed out after inactivity") }
+                if controller?.tick(state: queue.active.state) == true {
+                    Self.log("operator signed out after inactivity")
+                    if var current = controller { takeAudit(&current); controller = current }
+                }
                 refreshStatus()
                 deliveryProgress()
             }
@@ -126,6 +134,7 @@ final class KioskService: @unchecked Sendable {
         ticker?.cancel()
         hangup?.cancel()
         notifier.stopping()
+        audit([AuditEvent("service.stop", actor: "service")], checkpoint: true)
         work?.cancel()
         background.cancel()
         watchdog?.cancel()
@@ -183,8 +192,33 @@ final class KioskService: @unchecked Sendable {
             return
         }
         let events = controller.input(screenInput, state: queue.active.state)
+        takeAudit(&controller)
         self.controller = controller
         for event in events { handle(event) }
+    }
+
+    /// Operator sign-in events into the audit trail.
+    private func takeAudit(_ controller: inout ScreenController) {
+        guard !controller.audit.isEmpty else { return }
+        audit(controller.audit.map { AuditEvent($0.type, actor: $0.actor, details: $0.details) })
+        controller.audit.removeAll()
+    }
+
+    private func audit(_ events: [AuditEvent], checkpoint: Bool = false) {
+        do { try AuditLog(directory: settings.stateDirectory.appendingPathComponent("audit")).append(events, checkpoint: checkpoint) } catch {
+            Self.log("warning: the audit trail could not be written: \(error)")
+        }
+    }
+
+    /// What the service runs with: the configuration's hash shows every configuration change between starts.
+    private func serviceDetails() -> [String: String] {
+        var details = ["destination": settings.destination.description, "screen": controller == nil ? "no" : "yes",
+                       "version": KioskAgentVersion.string]
+        if let path = settings.configurationPath, let data = FileManager.default.contents(atPath: path) {
+            details["configuration"] = path
+            details["configurationSHA256"] = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        }
+        return details
     }
 
     /// Remembers when the current long step started, for the screen's ETA.
@@ -243,6 +277,7 @@ final class KioskService: @unchecked Sendable {
                                 expected: confirmation.isUnverified ? nil : IdentityCheck(expected: .init(
                                     id: confirmation.patientID, name: confirmation.patientName, birthDate: confirmation.birthDate)),
                                 identityOverride: confirmation.mismatchReason, callingAE: nil)
+            job.actor = controller?.signedIn ?? "service"
             // With an operator, nothing leaves the kiosk before the review's "Send".
             job.deliverWhileReading = controller == nil
             job.spool = spool

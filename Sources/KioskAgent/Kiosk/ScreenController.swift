@@ -21,6 +21,8 @@ struct ScreenController {
     private var typed = ""
     /// A patient picked from the list, waiting for the explicit "yes".
     private var picked: SessionMachine.Patient?
+    /// Sign-in events for the audit trail, taken by the service after each input.
+    var audit: [(type: String, actor: String, details: [String: String])] = []
 
     init(operators: OperatorStore, idleTimeout: Double) {
         self.operators = operators
@@ -37,6 +39,7 @@ struct ScreenController {
             return []
         }
         if case .button("signout") = input {
+            audit.append(("operator.signout", operatorName, [:]))
             signOut("Signed out.")
             return []
         }
@@ -90,9 +93,12 @@ struct ScreenController {
         case let .signedIn(who):
             signedIn = who
             message = nil
+            audit.append(("operator.signin", who, [:]))
         case .denied:
+            audit.append(("operator.signin-failed", name, [:]))
             signOut("Sign-in failed. Check the name, PIN and code, then try again.")
         case let .locked(until):
+            audit.append(("operator.locked", name, ["until": ISO8601DateFormatter().string(from: until)]))
             let format = DateFormatter()
             format.dateFormat = "HH:mm"
             signOut("Too many failed attempts: this operator is locked until \(format.string(from: until)). IT can unlock it.")
@@ -157,7 +163,8 @@ struct ScreenController {
 
     /// Idle timeout: back to the sign-in screen when nobody touched anything and no step runs.
     mutating func tick(state: SessionMachine.State, now: Date = Date()) -> Bool {
-        guard signedIn != nil, !state.isBusy, now.timeIntervalSince(lastActivity) >= idleTimeout else { return false }
+        guard let who = signedIn, !state.isBusy, now.timeIntervalSince(lastActivity) >= idleTimeout else { return false }
+        audit.append(("operator.signout", who, ["reason": "idle timeout"]))
         signOut("Signed out after \(Int(idleTimeout / 60)) minute(s) without activity.")
         return true
     }

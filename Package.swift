@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // C libraries (Debian -dev packages installed by scripts/install-deps).
@@ -75,6 +79,29 @@ let package = Package(
         // The tamper-evident audit trail: hash-chained JSON lines with Ed25519 checkpoints.
         .target(name: "AuditTrail", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
+        // IHE ATNA: the audit trail's events as DICOM PS3.15 Annex A messages over RFC 5424 syslog (TLS or UDP).
+        .target(name: "ATNA", dependencies: [
+            "AuditTrail",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: strict),
+
+        // The session receipt (self-contained HTML and receipt-printer text) and its lookup code.
+        .target(name: "SessionReceipt", dependencies: ["SessionReport"], swiftSettings: strict),
+
+        // Scan analytics: per-session summaries without patient data, and their aggregation.
+        .target(name: "Analytics", dependencies: ["SessionReport"], swiftSettings: strict),
+
+        // The read-only dashboard on localhost (Hummingbird) and Prometheus metrics.
+        .target(name: "Dashboard", dependencies: [
+            "Analytics",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], swiftSettings: strict),
+
         // The operator screen: the only module that imports ncurses.
         .target(name: "OperatorScreen", dependencies: ["CNcurses"], swiftSettings: strict),
 
@@ -87,6 +114,7 @@ let package = Package(
 
         .executableTarget(name: "KioskAgent", dependencies: [
             "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen", "AuditTrail",
+            "ATNA", "SessionReceipt", "Analytics", "Dashboard",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -103,6 +131,8 @@ let package = Package(
         .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaEventsTests", dependencies: ["MediaEvents", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SessionReceiptTests", dependencies: ["SessionReceipt", "SessionReport", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ATNATests", dependencies: ["ATNA", "AuditTrail", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [

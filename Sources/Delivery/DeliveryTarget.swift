@@ -15,15 +15,24 @@ public protocol DeliveryTarget: Sendable {
     func verify() async throws -> String
 }
 
+/// Told what the drainer takes and what became of it, for the audit trail (ATNA transfers).
+public protocol DeliveryObserver: Sendable {
+    /// Instances claimed for an attempt (their `attempts` already counts it).
+    func claimed(_ instances: [SpooledInstance]) async
+    /// Every result of a round, once the spool has recorded them.
+    func finished(_ results: [(SpooledInstance, Spool.Result)]) async
+}
+
 /// Drains one destination's due instances from the spool through its target.
 public struct SpoolDrainer: Sendable {
     public let spool: Spool
     public let target: any DeliveryTarget
     /// Instances taken per round: enough to keep every association busy.
     public var batch = 256
+    public var observer: (any DeliveryObserver)?
 
-    public init(spool: Spool, target: any DeliveryTarget) {
-        self.spool = spool; self.target = target
+    public init(spool: Spool, target: any DeliveryTarget, observer: (any DeliveryObserver)? = nil) {
+        self.spool = spool; self.target = target; self.observer = observer
     }
 
     /// One round: claims what is due, sends it, records every result. Returns how many were claimed.
@@ -33,11 +42,13 @@ public struct SpoolDrainer: Sendable {
     public func drainOnce() async throws -> Int {
         let claimed = try spool.claim(destination: target.destination, limit: batch)
         guard !claimed.isEmpty else { return 0 }
-        let results = ResultBuffer(spool: spool)
+        await observer?.claimed(claimed)
+        let results = ResultBuffer(spool: spool, keep: observer != nil)
         await target.deliver(claimed, from: spool.directory) { instance, result in
             await results.add(instance, result)
         }
         try await results.flush()
+        if let observer { await observer.finished(await results.all) }
         return claimed.count
     }
 
@@ -64,11 +75,15 @@ public struct SpoolDrainer: Sendable {
 actor ResultBuffer {
     private let spool: Spool
     private var buffer: [(SpooledInstance, Spool.Result)] = []
+    private let keep: Bool
+    /// Every result of the round, when an observer wants them.
+    private(set) var all: [(SpooledInstance, Spool.Result)] = []
 
-    init(spool: Spool) { self.spool = spool }
+    init(spool: Spool, keep: Bool = false) { self.spool = spool; self.keep = keep }
 
     func add(_ instance: SpooledInstance, _ result: Spool.Result) async {
         buffer.append((instance, result))
+        if keep { all.append((instance, result)) }
         if buffer.count >= 64 { try? await flush() }
     }
 

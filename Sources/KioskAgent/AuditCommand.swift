@@ -2,12 +2,36 @@ import ArgumentParser
 import AuditTrail
 import Foundation
 
-struct AuditCommand: ParsableCommand {
+struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Verify or export the tamper-evident audit trail (STATE/audit).",
-        subcommands: [Verify.self, Export.self]
+        abstract: "Verify, export or forward (IHE ATNA) the tamper-evident audit trail (STATE/audit).",
+        subcommands: [Verify.self, Export.self, Forward.self]
     )
+
+    struct Forward: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send the records not yet sent to the [atna] repository now, as DICOM audit messages over syslog.",
+            discussion: "Exit codes: 0 nothing left queued; 6 records stay queued (the repository did not answer); 2 no [atna] repository configured.")
+
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let configuration = try common.loadConfiguration()
+            guard let forwarder = try ATNASetup.forwarder(common.stateDirectory, configuration) else {
+                throw ValidationError("no [atna] repository is configured")
+            }
+            let outcome = await forwarder.forward()
+            if outcome.busy { print("another kiosk-agent process is forwarding right now; try again in a moment") }
+            print("\(outcome.sent) record(s) forwarded as \(outcome.messages) message(s) to \(forwarder.sender.repository)")
+            if outcome.skipped > 0 { print("\(outcome.skipped) message(s) larger than a UDP datagram were skipped") }
+            if let error = outcome.error {
+                FileHandle.standardError.write(Data("\(error); \(forwarder.queued()) record(s) stay queued\n".utf8))
+                throw ExitStatus.deliveryPending.exitCode
+            }
+            if outcome.busy { throw ExitStatus.deliveryPending.exitCode }
+        }
+    }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(

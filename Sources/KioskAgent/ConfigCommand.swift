@@ -26,6 +26,7 @@ struct ConfigCommand: AsyncParsableCommand {
             if let destination, destination.spoolKey != nil {
                 do { _ = try DeliverySetup.target(for: destination, configuration, callingAE: nil) } catch { problems.append("\(error)") }
             }
+            do { _ = try ATNASetup.forwarder(common.stateDirectory, configuration) } catch { problems.append("\(error)") }
             do { _ = try ProtectorSetup.make(configuration, signatures: [], reconciliation: nil) } catch { problems.append("\(error)") }
             if !problems.isEmpty {
                 for problem in problems { FileHandle.standardError.write(Data("\(path): \(problem)\n".utf8)) }

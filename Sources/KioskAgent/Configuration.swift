@@ -30,6 +30,39 @@ struct Configuration: Equatable {
     var tls = TLSSettings()
     var dicomweb = DICOMwebSettings()
     var kiosk = KioskSettings()
+    var atna = ATNASettings()
+    var receipt = ReceiptSettings()
+    var dashboard = DashboardSettings()
+
+    /// `[atna]`: IHE ATNA audit messages to the hospital's audit repository (off when no repository).
+    struct ATNASettings: Equatable {
+        /// `syslog+tls://HOST:6514` (RFC 5425) or `syslog+udp://HOST:514` (RFC 5426).
+        var repository: String?
+        /// TLS material; each falls back to `[tls]` when not given.
+        var caFile: String?
+        var certificateFile: String?
+        var privateKeyFile: String?
+        var verifyHostname: Bool?
+        /// AuditSourceID (default: the host name) and AuditEnterpriseSiteID.
+        var auditSourceID: String?
+        var enterpriseSiteID: String?
+        var timeoutSeconds = 10
+    }
+
+    /// `[receipt]`: the session receipt (always kept as HTML and text in the state directory).
+    struct ReceiptSettings: Equatable {
+        /// A CUPS queue to print the text receipt on after each kiosk session (`lp -d`); nil = do not print.
+        var printer: String?
+        /// The station's name on the receipt (default: the host name).
+        var station: String?
+        var width = 42
+    }
+
+    /// `[dashboard]`: the read-only analytics dashboard and `/metrics`, on loopback only.
+    struct DashboardSettings: Equatable {
+        var enabled = true
+        var port = 8470
+    }
 
     /// `[kiosk]`: the service (`kiosk-agent run`).
     struct KioskSettings: Equatable {
@@ -189,6 +222,10 @@ struct Configuration: Equatable {
         "tls": ["ca_file", "certificate_file", "private_key_file", "verify_hostname"],
         "kiosk": ["include_loop_devices", "require_expected_patient", "drain_interval_seconds", "eject", "idle_timeout_seconds"],
         "dicomweb": ["bearer_token_file", "username", "password_file", "batch_bytes", "connections", "timeout_seconds"],
+        "atna": ["repository", "ca_file", "certificate_file", "private_key_file", "verify_hostname", "audit_source_id",
+                 "enterprise_site_id", "timeout_seconds"],
+        "receipt": ["printer", "station", "width"],
+        "dashboard": ["enabled", "port"],
     ]
 
     private mutating func apply(_ key: String, _ value: String, line: Int) throws {
@@ -276,6 +313,19 @@ struct Configuration: Equatable {
         case "dicomweb.batch_bytes": dicomweb.batchBytes = try integer((64 << 10)...(1 << 32))
         case "dicomweb.connections": dicomweb.connections = Int(try integer(1...16))
         case "dicomweb.timeout_seconds": dicomweb.timeoutSeconds = Int(try integer(1...3600))
+        case "atna.repository": atna.repository = try string()
+        case "atna.ca_file": atna.caFile = try string()
+        case "atna.certificate_file": atna.certificateFile = try string()
+        case "atna.private_key_file": atna.privateKeyFile = try string()
+        case "atna.verify_hostname": atna.verifyHostname = try boolean()
+        case "atna.audit_source_id": atna.auditSourceID = try string()
+        case "atna.enterprise_site_id": atna.enterpriseSiteID = try string()
+        case "atna.timeout_seconds": atna.timeoutSeconds = Int(try integer(1...600))
+        case "receipt.printer": receipt.printer = try string()
+        case "receipt.station": receipt.station = try string()
+        case "receipt.width": receipt.width = Int(try integer(24...120))
+        case "dashboard.enabled": dashboard.enabled = try boolean()
+        case "dashboard.port": dashboard.port = Int(try integer(1...65535))
         default: throw Error(line: line, message: "unknown key \(key)")
         }
     }

@@ -38,7 +38,7 @@ enum DeliverySetup {
 
     /// PS3.15 BCP 195: TLS 1.2 or later, the peer's certificate verified against the hospital CA
     /// (and its name or IP address, unless `verify_hostname = false`), optional client certificate.
-    static func tls(_ settings: Configuration.TLSSettings) throws -> TLSConfiguration {
+    static func tls(_ settings: Configuration.TLSSettings, table: String = "tls") throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         tls.certificateVerification = settings.verifyHostname ? .fullVerification : .noHostnameVerification
@@ -51,12 +51,12 @@ enum DeliverySetup {
             case (nil, nil):
                 break
             default:
-                throw ValidationError("[tls] certificate_file and private_key_file go together")
+                throw ValidationError("[\(table)] certificate_file and private_key_file go together")
             }
         } catch let error as ValidationError {
             throw error
         } catch {
-            throw ValidationError("[tls]: cannot load the certificates or key: \(error)")
+            throw ValidationError("[\(table)]: cannot load the certificates or key: \(error)")
         }
         return tls
     }

@@ -8,7 +8,8 @@ struct KioskAgentCommand: AsyncParsableCommand {
         abstract: "Removable-media ingestion station: reads patients' discs and USB sticks without trusting them, "
             + "keeps the DICOM studies, rebuilds every file clean and imports it.",
         version: KioskAgentVersion.string,
-        subcommands: [IngestCommand.self, InspectCommand.self, EchoCommand.self, SpoolCommand.self, OperatorCommand.self, ConfigCommand.self, RunCommand.self, AuditCommand.self]
+        subcommands: [IngestCommand.self, InspectCommand.self, EchoCommand.self, SpoolCommand.self, OperatorCommand.self, ConfigCommand.self, RunCommand.self, AuditCommand.self,
+                      StatsCommand.self, DashboardCommand.self, ReceiptCommand.self]
     )
 
     /// ArgumentParser exits 64 (EX_USAGE) on usage errors; our contract says 2 (ARCHITECTURE.md §3.1).

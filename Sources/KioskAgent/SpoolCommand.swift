@@ -57,7 +57,11 @@ struct SpoolCommand: AsyncParsableCommand {
             for url in destinations {
                 let parsed = try Destination(parsing: url, stateDirectory: common.stateDirectory)
                 let target = try DeliverySetup.target(for: parsed, configuration, callingAE: callingAE)
-                try await SpoolDrainer(spool: spool, target: target).drain(deadline: { deadline })
+                try await SpoolDrainer(spool: spool, target: target,
+                                       observer: TransferAudit(stateDirectory: common.stateDirectory, actor: "cli")).drain(deadline: { deadline })
+            }
+            await ATNASetup.forward(try ATNASetup.forwarder(common.stateDirectory, configuration)) {
+                FileHandle.standardError.write(Data(($0 + "\n").utf8))
             }
             let rows = try spool.instances().filter { destinations.contains($0.destination) }
             print(SpoolCommand.render(rows, shown: rows.filter { $0.state != .stored }))

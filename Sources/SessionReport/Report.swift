@@ -15,6 +15,12 @@ public struct Report: Codable, Sendable {
     /// The reason staff gave to deliver studies whose patient does not match (`--override-identity`);
     /// nil when there was no override. Additive to the contract.
     public var identityOverride: String?
+    /// The session: its ID, when it started and ended (ISO 8601, UTC), and the receipt's lookup code,
+    /// which carries no patient data. Additive to the contract.
+    public var sessionID: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var lookupCode: String?
 
     public init(source: Source, expectedPatient: ExpectedPatient? = nil) {
         self.source = source; self.expectedPatient = expectedPatient
@@ -141,6 +147,12 @@ public struct Study: Codable, Sendable {
     /// Additive to the contract.
     public var identityScore: Int?
     public var identityReasons: [String]?
+    /// Instances per SOP Class UID, the sending facilities (Institution Name), the transfer syntaxes
+    /// as found on the media, and the study date. Additive to the contract.
+    public var sopClasses: [String: Int]?
+    public var institutions: [String]?
+    public var transferSyntaxes: [String]?
+    public var studyDate: String?
 
     public init(studyInstanceUID: String, patientName: String, patientID: String, birthDate: String,
                 description: String, modalities: [String], instances: Int, identity: IdentityResult, series: Int) {

@@ -66,6 +66,18 @@ public final class Spool: Sendable {
         }
     }
 
+    /// Instances not yet acknowledged, read without opening the spool for writing (opening clears
+    /// `incoming`, which a running ingest may be filling): for dashboards and metrics.
+    public static func unacknowledged(in directory: URL) throws -> Int {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(5)
+        let database = try DatabaseQueue(path: directory.appendingPathComponent("spool.sqlite").path, configuration: configuration)
+        return try database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spooled WHERE state IN ('pending', 'sending')") ?? 0
+        }
+    }
+
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -93,6 +105,10 @@ public final class Spool: Sendable {
         migrator.registerMigration("v2-claimed-by") { db in
             // The process that claimed a row for sending, so recovery leaves live senders alone.
             try db.alter(table: SpooledInstance.databaseTableName) { t in t.add(column: "claimedBy", .integer) }
+        }
+        migrator.registerMigration("v3-patient-id") { db in
+            // The patient, for the ATNA transfer messages written as instances are delivered.
+            try db.alter(table: SpooledInstance.databaseTableName) { t in t.add(column: "patientID", .text) }
         }
         return migrator
     }

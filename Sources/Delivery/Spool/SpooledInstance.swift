@@ -39,6 +39,8 @@ public struct SpooledInstance: Codable, Sendable, Equatable, FetchableRecord, Pe
     public var updatedAt: Double
     /// The process sending it while `sending`.
     public var claimedBy: Int32?
+    /// The Patient ID as delivered (after reconciliation), for the audit trail.
+    public var patientID: String?
 
     public init(destination: String, sopInstanceUID: String, sopClassUID: String, transferSyntaxUID: String,
                 studyInstanceUID: String, sessionID: String) {

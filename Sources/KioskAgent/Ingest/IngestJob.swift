@@ -1,8 +1,10 @@
+import Analytics
 import ArgumentParser
 import AuditTrail
 import Delivery
 import Foundation
 import Protector
+import SessionReceipt
 import SessionReport
 
 /// One medium through the whole pipeline, as `ingest` and the kiosk service both run it: open the
@@ -24,6 +26,8 @@ struct IngestJob {
     var spool: Spool?
     /// Who runs it, for the audit trail: an operator's name, "cli" or "service".
     var actor = "cli"
+    /// The medium for the audit trail's Data Import (`cd`, `dvd`, `usb`, `file`, `directory`); nil guesses from the source.
+    var mediaKind: String?
     var started = Date()
     lazy var sessionID = IngestJob.newSessionID(started)
 
@@ -43,14 +47,21 @@ struct IngestJob {
             let target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
             let spool = try self.spool ?? SpoolSetup.open(stateDirectory, configuration)
             outbox = .spool(spool, destination: target.destination, held: !deliverWhileReading)
-            if deliverWhileReading { drainer = SpoolDrainer(spool: spool, target: target) }
+            if deliverWhileReading {
+                drainer = SpoolDrainer(spool: spool, target: target, observer: TransferAudit(stateDirectory: stateDirectory, actor: actor))
+            }
         }
         let sessionID = self.sessionID
         let session = IngestSession(settings: .init(
             sourcePath: source, outbox: outbox, destination: destination.description, drainer: drainer, expected: expected,
             identityOverride: identityOverride, configuration: configuration, stateDirectory: stateDirectory, sessionID: sessionID,
             protector: protector, progress: progress))
-        let (result, exit) = await session.run()
+        var (result, exit) = await session.run()
+        let finished = Date()
+        result.sessionID = sessionID
+        result.startedAt = IngestJob.timestamp(started)
+        result.finishedAt = IngestJob.timestamp(finished)
+        result.lookupCode = LookupCode.generate()
 
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -74,13 +85,40 @@ struct IngestJob {
                 FileHandle.standardError.write(Data("warning: could not keep the report in \(copy.path): \(error)\n".utf8))
             }
         }
+        receipt = ReceiptFiles.write(result, sessionID: sessionID, finished: finished, operatorName: actor == "cli" || actor == "service" ? nil : actor,
+                                     stateDirectory: stateDirectory, settings: configuration.receipt)
+        do { try AnalyticsStore(directory: stateDirectory.appendingPathComponent("analytics")).append(SessionSummary(result, exit: Int(exit.rawValue))) } catch {
+            FileHandle.standardError.write(Data("warning: the analytics summary could not be kept: \(error)\n".utf8))
+        }
         do {
             try AuditLog(directory: stateDirectory.appendingPathComponent("audit")).append(auditEvents(result, exit: exit, sessionID: sessionID),
                                                                                            checkpoint: true)
         } catch {
             FileHandle.standardError.write(Data("warning: the audit trail could not be written: \(error)\n".utf8))
         }
+        do {
+            await ATNASetup.forward(try ATNASetup.forwarder(stateDirectory, configuration)) {
+                FileHandle.standardError.write(Data(($0 + "\n").utf8))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("warning: ATNA: \(error)\n".utf8))
+        }
         return (result, exit, data, kept.path)
+    }
+
+    /// Where the session's receipt was kept (HTML and text), once `run` has finished.
+    private(set) var receipt: ReceiptFiles.Kept?
+
+    /// The medium in the audit trail's words (PS3.15 media types).
+    private func medium(_ report: Report) -> String {
+        if let mediaKind { return mediaKind }
+        switch report.source.filesystem {
+        case "directory": return "directory"
+        case "vfat", "exfat": return source.hasPrefix("/dev/") ? "usb" : "file"
+        default:
+            guard source.hasPrefix("/dev/") else { return "file" }
+            return report.files.reduce(Int64(0)) { $0 + $1.size } > 900_000_000 ? "dvd" : "cd"
+        }
     }
 
     /// The session in the audit trail: what was imported for whom, what was found, quarantined,
@@ -98,13 +136,31 @@ struct IngestJob {
             "studies": report.studies.map(\.studyInstanceUID).joined(separator: ","),
         ]
         if let expected = report.expectedPatient?.id { end["expectedPatientID"] = expected }
-        events.append(AuditEvent("session.start", actor: actor, session: sessionID, details: ["source": report.source.path]))
+        if let code = report.lookupCode { end["lookupCode"] = code }
+        let media = medium(report)
+        events.append(AuditEvent("session.start", actor: actor, session: sessionID,
+                                 details: ["source": report.source.path, "filesystem": report.source.filesystem, "media": media]))
         for study in report.studies {
             events.append(AuditEvent("identity.decision", actor: actor, session: sessionID,
                                      details: ["study": study.studyInstanceUID, "patientID": study.patientID, "result": study.identity.rawValue]))
         }
         if let reason = report.identityOverride {
             events.append(AuditEvent("identity.override", actor: actor, session: sessionID, details: ["reason": reason]))
+        }
+        // What was imported, per study (ATNA Data Import), and where demographics were coerced (Patient Record).
+        for study in report.studies where study.identity != .mismatch || report.identityOverride != nil {
+            let details = ["study": study.studyInstanceUID, "patientID": study.patientID, "patientName": study.patientName,
+                           "instances": String(study.instances), "sopClasses": TransferAudit.sopClasses(study.sopClasses ?? [:]),
+                           "source": report.source.path, "media": media, "destination": destination.description,
+                           "override": study.identity == .mismatch ? "yes" : "no"]
+            events.append(AuditEvent("import.study", actor: actor, session: sessionID, details: details))
+            let coerced = report.files.filter { $0.studyInstanceUID == study.studyInstanceUID }
+                .flatMap(\.findings).filter { $0.code == "reconciliation.coerced" }.map(\.detail)
+            if !coerced.isEmpty {
+                events.append(AuditEvent("patient.updated", actor: actor, session: sessionID, details: [
+                    "study": study.studyInstanceUID, "patientID": study.patientID, "patientName": study.patientName,
+                    "attributes": Array(Set(coerced)).sorted().joined(separator: "; ")]))
+            }
         }
         for file in report.files where file.findings.contains(where: { $0.severity >= .medium }) || file.verdict == .rejected {
             var details = ["path": file.path, "verdict": file.verdict.rawValue,
@@ -118,6 +174,12 @@ struct IngestJob {
         }
         events.append(AuditEvent("session.end", actor: actor, session: sessionID, details: end))
         return events
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let format = ISO8601DateFormatter()
+        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return format.string(from: date)
     }
 
     static func newSessionID(_ date: Date) -> String {

@@ -338,8 +338,20 @@ final class IngestSession {
                                      instances: 0, identity: decision?.result ?? .unverified, series: 0)
                 studies[key]?.identityScore = decision?.score
                 studies[key]?.identityReasons = decision?.reasons
+                studies[key]?.sopClasses = [:]
+                studies[key]?.institutions = []
+                studies[key]?.transferSyntaxes = []
+                studies[key]?.studyDate = summary.studyDate.isEmpty ? nil : summary.studyDate
             }
             studies[key]!.instances += 1
+            studies[key]!.sopClasses![summary.sopClassUID, default: 0] += 1
+            // The facility and syntax as on the media (before reconciliation or conversion).
+            let original = mediaSummaries[index] ?? summary
+            let institution = original.institutionName.trimmingCharacters(in: .whitespaces)
+            if !institution.isEmpty && !studies[key]!.institutions!.contains(institution) { studies[key]!.institutions!.append(institution) }
+            if !original.transferSyntaxUID.isEmpty && !studies[key]!.transferSyntaxes!.contains(original.transferSyntaxUID) {
+                studies[key]!.transferSyntaxes!.append(original.transferSyntaxUID)
+            }
             if !summary.modality.isEmpty && !studies[key]!.modalities.contains(summary.modality) {
                 studies[key]!.modalities.append(summary.modality)
             }

@@ -39,9 +39,10 @@ enum Outbox: Sendable {
         case let .archive(archive):
             return .archive(try archive.stage(ArchivedInstance(summary, sourceSHA256: sourceSHA256, sessionID: sessionID), write: write))
         case let .spool(spool, destination, _):
-            let row = SpooledInstance(destination: destination, sopInstanceUID: summary.sopInstanceUID, sopClassUID: summary.sopClassUID,
+            var row = SpooledInstance(destination: destination, sopInstanceUID: summary.sopInstanceUID, sopClassUID: summary.sopClassUID,
                                       transferSyntaxUID: summary.transferSyntaxUID, studyInstanceUID: summary.studyInstanceUID,
                                       sessionID: sessionID)
+            row.patientID = summary.patientID
             return .spool(try spool.stage(row, write: write))
         }
     }

@@ -1,6 +1,7 @@
 import AuditTrail
 import Crypto
 import Delivery
+import Dashboard
 import Foundation
 import MediaEvents
 import MediaReader
@@ -81,6 +82,13 @@ final class KioskService: @unchecked Sendable {
         }
         let signals = Self.onTermination { watcher.stop() }
         let background = Task { [spool, settings] in await KioskService.drainInBackground(spool, settings) }
+        let dashboard = settings.configuration.dashboard.enabled ? Task { [settings] in
+            let server = DashboardServer(port: settings.configuration.dashboard.port,
+                                         sources: DashboardSources.make(settings.stateDirectory, settings.configuration))
+            do { try await server.run { Self.log("dashboard on http://127.0.0.1:\($0)/") } } catch is CancellationError {} catch {
+                Self.log("warning: the dashboard could not start on 127.0.0.1:\(settings.configuration.dashboard.port): \(error)")
+            }
+        } : nil
         let watchdog = notifier.watchdogInterval.map { interval in
             Task { [notifier] in
                 while !Task.isCancelled {
@@ -137,6 +145,7 @@ final class KioskService: @unchecked Sendable {
         audit([AuditEvent("service.stop", actor: "service")], checkpoint: true)
         work?.cancel()
         background.cancel()
+        dashboard?.cancel()
         watchdog?.cancel()
         forwarding.cancel()
         _ = signals
@@ -208,6 +217,9 @@ final class KioskService: @unchecked Sendable {
         do { try AuditLog(directory: settings.stateDirectory.appendingPathComponent("audit")).append(events, checkpoint: checkpoint) } catch {
             Self.log("warning: the audit trail could not be written: \(error)")
         }
+        // To the ATNA repository now; while it is unreachable the records wait in the trail.
+        let settings = self.settings
+        Task.detached { await ATNASetup.forward(try? ATNASetup.forwarder(settings.stateDirectory, settings.configuration), log: KioskService.log) }
     }
 
     /// What the service runs with: the configuration's hash shows every configuration change between starts.
@@ -278,6 +290,7 @@ final class KioskService: @unchecked Sendable {
                                     id: confirmation.patientID, name: confirmation.patientName, birthDate: confirmation.birthDate)),
                                 identityOverride: confirmation.mismatchReason, callingAE: nil)
             job.actor = controller?.signedIn ?? "service"
+            job.mediaKind = switch medium.kind { case .usb: "usb"; case .loop: "file"; case .optical: nil }
             // With an operator, nothing leaves the kiosk before the review's "Send".
             job.deliverWhileReading = controller == nil
             job.spool = spool
@@ -309,7 +322,7 @@ final class KioskService: @unchecked Sendable {
                 return
             }
             // Reviewed: now the spool sends this study, for up to wait_seconds.
-            let feed = nextFeed(), settings = self.settings
+            let feed = nextFeed(), settings = self.settings, actor = controller?.signedIn ?? "service"
             guard let spool else { return }
             work = Task {
                 do {
@@ -318,7 +331,8 @@ final class KioskService: @unchecked Sendable {
                     let deadline = Date().addingTimeInterval(Double(settings.configuration.delivery.waitSeconds))
                     let total = try spool.instances(destination: target.destination, session: session).count
                     feed.yield(.deliveryProgress(SessionMachine.Progress(files: 0, totalFiles: total)))
-                    try await SpoolDrainer(spool: spool, target: target).drain(deadline: { deadline })
+                    try await SpoolDrainer(spool: spool, target: target,
+                                           observer: TransferAudit(stateDirectory: settings.stateDirectory, actor: actor)).drain(deadline: { deadline })
                     let waiting = try spool.instances(destination: target.destination, session: session, states: [.pending, .sending]).count
                     feed.yield(.deliveryFinished(waiting > 0 ? .spooled(pending: waiting) : .stored))
                 } catch {
@@ -333,6 +347,16 @@ final class KioskService: @unchecked Sendable {
             }
             Self.log("session done: \(outcome.instances) DICOM file(s), \(outcome.disarmed) disarmed, \(outcome.rejected) rejected, "
                 + "\(outcome.discarded) discarded; \(state); report \(outcome.reportPath ?? "-")")
+            // The receipt with the delivery as it ended (after the review's "Send"), printed when a printer is set.
+            if let session = outcome.sessionID {
+                let settings = self.settings, spool = self.spool, operatorName = controller?.signedIn
+                Task.detached {
+                    guard let kept = ReceiptFiles.refresh(session: session, spool: spool, operatorName: operatorName,
+                                                          stateDirectory: settings.stateDirectory, settings: settings.configuration.receipt) else { return }
+                    guard let printer = settings.configuration.receipt.printer else { return }
+                    do { try ReceiptFiles.print(kept, printer: printer) } catch { KioskService.log("warning: receipt not printed: \(error)") }
+                }
+            }
             notifier.status("waiting for media")
         case let .eject(device):
             guard settings.configuration.kiosk.eject, device.hasPrefix("/dev/sr") else { return }
@@ -362,8 +386,11 @@ final class KioskService: @unchecked Sendable {
             for url in destinations {
                 guard let parsed = try? Destination(parsing: url, stateDirectory: settings.stateDirectory),
                       let target = try? DeliverySetup.target(for: parsed, settings.configuration, callingAE: nil) else { continue }
-                try? await SpoolDrainer(spool: spool, target: target).drain(deadline: { Date() })
+                try? await SpoolDrainer(spool: spool, target: target,
+                                        observer: TransferAudit(stateDirectory: settings.stateDirectory, actor: "service")).drain(deadline: { Date() })
             }
+            // Audit records queued while the repository was unreachable go now.
+            await ATNASetup.forward(try? ATNASetup.forwarder(settings.stateDirectory, settings.configuration), log: log)
         }
     }
 

@@ -1,0 +1,79 @@
+/// Plain words for staff and patients for each finding code (ARCHITECTURE.md §3.3). One sentence
+/// each, fixed text only: the finding's `detail` may name paths or signatures, so it is never shown
+/// here, and nothing here ever carries patient data.
+public enum FindingWording {
+    /// For a code of a family this table does not know yet.
+    public static let fallback = "Something was noticed and handled; the full report has the details."
+
+    public static func explain(_ code: String) -> String {
+        codes[code] ?? families[String(code.prefix { $0 != "." })] ?? fallback
+    }
+
+    /// Codes that deserve their own sentence.
+    static let codes: [String: String] = [
+        "preamble.executable": "A program hidden at the start of an image file was removed.",
+        "preamble.script": "A script hidden at the start of an image file was removed.",
+        "preamble.tiff": "A second picture format hidden at the start of an image file was cleared.",
+        "structure.truncated": "An image file was cut short; it was repaired where possible or refused.",
+        "structure.trailing-data": "Extra data after the end of an image file was removed.",
+        "structure.removed": "A part of an image file that the hospital's rules do not accept was removed or the file refused.",
+        "pixel.excess-data": "Extra data stored after the picture in an image file was removed.",
+        "malware.engine-failure": "A virus scanner could not give an answer for a file, so the file was refused to be safe.",
+        "private.removed": "Private manufacturer data was removed from some images.",
+        "private.kept": "Private manufacturer data that the hospital allows was kept.",
+        "document.type-mismatch": "A document inside an image file was not what it claimed to be and was removed or refused.",
+        "document.executable": "A document inside an image file contained a program and was removed or refused.",
+        "dicomdir.path-traversal": "The disc's index pointed outside the disc; those entries were ignored.",
+        "dicomdir.missing-file": "The disc's index listed files that are not on the disc.",
+        "dicomdir.unlisted-file": "Some image files were missing from the disc's index; they were found and checked anyway.",
+        "dicomdir.absent": "The disc has no readable index; every file was found by searching the disc.",
+        "media.path-traversal": "A file name on the disc tried to point outside the disc and was ignored.",
+        "media.io-error": "Part of the disc could not be read.",
+        "media.truncated": "A file on the disc ended early and could not be read completely.",
+        "media.unreadable": "The disc could not be read.",
+        "media.probe": "A note on how the disc was recognised was kept for IT.",
+        "media.link-ignored": "Shortcuts on the disc were not followed, for safety.",
+        "media.limit-exceeded": "The disc held more than the safety limits allow; the rest was not read.",
+        "identity.mismatch": "The images do not belong to the patient given at the desk.",
+        "identity.unverified": "The patient on the images could not be checked against the patient at the desk.",
+        "identity.multiple-patients": "The disc holds images of more than one patient.",
+        "identity.override": "Staff imported images that did not match the patient at the desk and recorded why.",
+        "identity.match": "The images match the patient at the desk, allowing for small differences.",
+        "pacs.unsupported-sop-class": "The hospital's image system does not accept this kind of image.",
+        "pacs.unsupported-transfer-syntax": "The hospital's image system does not accept the way this image is stored.",
+        "pacs.converted": "An image was converted, without loss, to a format the hospital's image system accepts.",
+        "executable.discarded": "A program on the disc (such as a viewer) was left out.",
+        "executable.embedded": "A program hidden inside an image file was removed.",
+        "autorun.discarded": "An autorun file that would start a program was left out.",
+        "content.discarded": "A file that is not an image (such as a web page or document) was left out.",
+        "reconciliation.coerced": "Patient identifiers were set to the hospital's values; the originals are kept inside the images.",
+        "reconciliation.uid-replaced": "A missing or invalid image identifier was replaced with a valid one.",
+        "reconciliation.unencodable": "Patient details could not be set to the hospital's values, so the file was refused.",
+        "delivery.pending": "Some images are waiting to be sent and will be retried automatically.",
+        "delivery.refused": "The hospital's image system refused some images; they are kept for IT.",
+        "delivery.disk-full": "The station ran out of storage space, so some images could not be saved.",
+        "delivery.already-delivered": "Some images had already been sent before and were not sent twice.",
+        "delivery.already-archived": "Some images were already stored before and were not stored twice.",
+        "delivery.uid-conflict": "A different image with the same identifier was already stored, so this one was not sent.",
+        "delivery.warning": "The hospital's image system accepted some images with a warning.",
+    ]
+
+    /// Every family, so a code added inside a family later still gets fitting words.
+    static let families: [String: String] = [
+        "preamble": "Unexpected data at the start of an image file was cleared.",
+        "structure": "An image file was badly formed; it was repaired where possible or refused.",
+        "pixel": "The picture data in an image file was inconsistent; it was repaired where possible or refused.",
+        "malware": "Malware was found; the affected part was removed or the file refused.",
+        "private": "Private manufacturer data in the images was checked.",
+        "document": "A document stored inside an image file was checked.",
+        "dicomdir": "The disc's index was incomplete or damaged; every file was found anyway.",
+        "media": "The disc was damaged or unusual; everything that could be read safely was read.",
+        "identity": "The patient details need attention.",
+        "pacs": "An image needed attention to fit the hospital's image system.",
+        "executable": "A program was found and kept out.",
+        "autorun": "An autorun file that would start a program was left out.",
+        "content": "A file that is not a medical image was left out.",
+        "reconciliation": "Image details were adjusted to match the hospital's records.",
+        "delivery": "Sending the images needed attention; IT can see the details.",
+    ]
+}

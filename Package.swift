@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
-            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen",
+            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen",
         ], swiftSettings: strict),
     ]
 )

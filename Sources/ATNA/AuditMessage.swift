@@ -67,7 +67,7 @@ public struct AuditMessage: Sendable, Equatable {
 
     /// The UTF-8 XML document.
     public func xml() -> String {
-        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AuditMessage>"
+        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><AuditMessage>"
         out += "<EventIdentification EventActionCode=\"\(action.rawValue)\" EventDateTime=\"\(AuditMessage.dateTime(time))\""
             + " EventOutcomeIndicator=\"\(outcome.rawValue)\">"
         out += AuditMessage.code("EventID", eventID)

@@ -63,7 +63,9 @@ public struct SyslogSender: Sendable {
         let context = try NIOSSLContext(configuration: tls ?? .makeClientConfiguration())
         let host = repository.host
         let hostname = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
@@ -73,15 +75,22 @@ public struct SyslogSender: Sendable {
                 }
             }
             .connect(host: host, port: repository.port).get()
+        } catch {
+            throw SendError.unreachable("cannot connect to \(repository): \(error)")
+        }
         // A repository that stops reading must not hang the kiosk.
         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
         defer { deadline.cancel() }
         do {
             for message in messages.dropLast() { channel.write(ByteBuffer(bytes: Syslog.octetCounted(message)), promise: nil) }
             try await channel.writeAndFlush(ByteBuffer(bytes: Syslog.octetCounted(messages[messages.count - 1]))).get()
-            try await channel.close().get()
         } catch {
             channel.close(promise: nil)
+            throw SendError.tls(String(describing: error))
+        }
+        // Syslog receivers often drop the connection without answering close_notify (NIOSSL's
+        // uncleanShutdown): everything was written by then, so that is not a failure.
+        do { try await channel.close().get() } catch NIOSSLError.uncleanShutdown {} catch ChannelError.alreadyClosed {} catch {
             throw SendError.tls(String(describing: error))
         }
     }

@@ -8,6 +8,10 @@ public struct AuditRecord: Sendable, Equatable {
     public var actor: String
     public var session: String?
     public var details: [String: String]
+
+    public init(seq: Int, time: Date, type: String, actor: String, session: String?, details: [String: String]) {
+        self.seq = seq; self.time = time; self.type = type; self.actor = actor; self.session = session; self.details = details
+    }
 }
 
 /// Reads records back in order. It does not verify the chain (`AuditVerifier` does); a line that

@@ -1,4 +1,5 @@
 import Foundation
+import SessionReceipt
 import OperatorAccess
 import OperatorScreen
 
@@ -281,21 +282,9 @@ struct ScreenController {
         return lines
     }
 
-    /// Findings in plain words for the front desk (the report keeps the technical detail).
-    static func explain(_ code: String) -> String {
-        switch code {
-        case "preamble.executable": "A program hidden inside an image was removed."
-        case "executable.discarded": "A program on the disc (such as a viewer) was left out."
-        case "autorun.discarded": "An autorun file that would start a program was left out."
-        case let code where code.hasPrefix("malware."): "Malware was found; the affected part was removed or the file refused."
-        case "private.removed": "Private manufacturer data was removed from some images."
-        case let code where code.hasPrefix("document."): "An embedded document was checked."
-        case let code where code.hasPrefix("pixel."), let code where code.hasPrefix("structure."): "Damaged image data was repaired or refused."
-        case let code where code.hasPrefix("identity."): "The patient details need attention."
-        case let code where code.hasPrefix("dicomdir."): "The disc's index was incomplete; every file was found anyway."
-        default: "Something was noticed and handled (see the report)."
-        }
-    }
+    /// Findings in plain words for the front desk (the report keeps the technical detail); the
+    /// receipt uses the same words.
+    static func explain(_ code: String) -> String { FindingWording.explain(code) }
 
     static func display(_ name: String) -> String {
         let parts = name.split(separator: "=").first.map { $0.split(separator: "^", omittingEmptySubsequences: false) } ?? []

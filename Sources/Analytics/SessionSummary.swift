@@ -24,8 +24,12 @@ public struct SessionSummary: Codable, Sendable, Equatable {
     /// The disc had a DICOMDIR, and followed the IHE PDI layout (DICOMDIR at the root, PS3.10 file IDs, all files listed).
     public var hasDICOMDIR = false
     public var pdiLayout = false
-    /// Any instance was JPEG 2000 on the media.
+    /// Any instance was JPEG 2000 on the media; the facilities whose studies were.
     public var jpeg2000 = false
+    /// Optional: lines written before it was kept decode without it.
+    public var jpeg2000Institutions: [String]?
+    /// Instances per facility (a disc may hold studies from several).
+    public var instancesByInstitution: [String: Int]?
     /// Institution Name of the studies (the sending facilities).
     public var institutions: [String] = []
 
@@ -56,8 +60,13 @@ public struct SessionSummary: Codable, Sendable, Equatable {
             && report.files.filter { $0.kind == .dicom }.allSatisfy { SessionSummary.isFileID($0.path) }
             && !report.files.contains { $0.findings.contains { $0.code == "dicomdir.unlisted-file" } }
             && !report.media.findings.contains { $0.code == "dicomdir.missing-file" }
-        jpeg2000 = report.studies.contains { ($0.transferSyntaxes ?? []).contains { SessionSummary.jpeg2000Syntaxes.contains($0) } }
+        let j2k = report.studies.filter { ($0.transferSyntaxes ?? []).contains { SessionSummary.jpeg2000Syntaxes.contains($0) } }
+        jpeg2000 = !j2k.isEmpty
+        jpeg2000Institutions = Array(Set(j2k.flatMap { $0.institutions ?? [] })).sorted()
         institutions = Array(Set(report.studies.flatMap { $0.institutions ?? [] })).sorted()
+        var byInstitution: [String: Int] = [:]
+        for study in report.studies { for name in study.institutions ?? [] { byInstitution[name, default: 0] += study.instances } }
+        instancesByInstitution = byInstitution
     }
 
     /// JPEG 2000 (lossless and lossy), Part 2 multi-component, and HTJ2K.

@@ -58,10 +58,10 @@ public struct Statistics: Codable, Sendable, Equatable {
             for name in summary.institutions.isEmpty ? ["(not stated)"] : summary.institutions {
                 var facility = facilities[name] ?? Facility(name: name)
                 facility.discs += 1
-                facility.instances += summary.instances
+                facility.instances += summary.instancesByInstitution?[name] ?? summary.instances
                 if !summary.hasDICOMDIR { facility.withoutDICOMDIR += 1 }
                 if !summary.pdiLayout { facility.nonPDI += 1 }
-                if summary.jpeg2000 { facility.jpeg2000 += 1 }
+                if (summary.jpeg2000Institutions ?? summary.institutions).contains(name) || (summary.jpeg2000 && summary.institutions.isEmpty) { facility.jpeg2000 += 1 }
                 if summary.malwareFiles > 0 { facility.malware += 1 }
                 facilities[name] = facility
             }

@@ -75,3 +75,102 @@ public final class RsyslogPeer: @unchecked Sendable {
 
     deinit { stop() }
 }
+
+/// CUPS (Debian's cupsd) on loopback with one queue, `receipt`, whose backend appends every job to
+/// a file: a receipt printer the test can read. Its own ServerRoot, ServerBin and spool; needs root
+/// (cupsd drops to `lp` for jobs, and backends must be root-owned).
+public final class CUPSPeer: @unchecked Sendable {
+    public let directory: TestSupport.TemporaryDirectory
+    public let port: Int
+    public let queue = "receipt"
+    private var process: Process?
+
+    public init() throws {
+        let cupsd = try TestSupport.tool("cupsd")
+        _ = try TestSupport.tool("lpadmin")
+        guard getuid() == 0 else { throw XCTSkip("cupsd needs root to run its backends (this test runs as uid \(getuid()))") }
+        directory = try TestSupport.TemporaryDirectory("cups")
+        port = Int.random(in: 20_000...40_000)
+        let root = directory.path("")
+        let fm = FileManager.default
+        for sub in ["spool", "cache", "state", "log", "out", "ppd", "bin/backend"] {
+            try fm.createDirectory(atPath: directory.path(sub), withIntermediateDirectories: true)
+        }
+        for sub in ["filter", "daemon", "cgi-bin", "driver", "monitor", "notifier"] {
+            try? fm.createSymbolicLink(atPath: directory.path("bin/\(sub)"), withDestinationPath: "/usr/lib/cups/\(sub)")
+        }
+        try """
+            #!/bin/sh
+            [ $# -eq 0 ] && { echo 'file capture "Unknown" "Capture to a file"'; exit 0; }
+            out="${DEVICE_URI#capture:}"
+            if [ -n "$6" ]; then cat "$6" >> "$out"; else cat >> "$out"; fi
+            """.write(toFile: directory.path("bin/backend/capture"), atomically: true, encoding: .utf8)
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path("bin/backend/capture"))
+        // cupsd runs jobs as lp: it must reach the spool and write the output.
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root)
+        try fm.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.path("out"))
+        try """
+            Listen 127.0.0.1:\(port)
+            LogLevel warn
+            WebInterface No
+            DefaultAuthType None
+            <Location />
+              Order allow,deny
+              Allow 127.0.0.1
+            </Location>
+            <Location /admin>
+              Order allow,deny
+              Allow 127.0.0.1
+            </Location>
+            <Policy default>
+              <Limit All>
+                Order deny,allow
+              </Limit>
+            </Policy>
+            """.write(toFile: directory.path("cupsd.conf"), atomically: true, encoding: .utf8)
+        try """
+            ServerRoot \(root)
+            ServerBin \(directory.path("bin"))
+            RequestRoot \(directory.path("spool"))
+            CacheDir \(directory.path("cache"))
+            StateDir \(directory.path("state"))
+            TempDir \(directory.path("spool"))
+            AccessLog \(directory.path("log/access_log"))
+            ErrorLog \(directory.path("log/error_log"))
+            PageLog \(directory.path("log/page_log"))
+            User lp
+            Group lp
+            SystemGroup root
+            """.write(toFile: directory.path("cups-files.conf"), atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cupsd)
+        process.arguments = ["-f", "-c", directory.path("cupsd.conf"), "-s", directory.path("cups-files.conf")]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try Peers.wait("cupsd", log: directory.path("log/error_log"), process: process, seconds: 20) { Peers.tcpConnects(UInt16(port)) }
+        try TestSupport.run(try TestSupport.tool("lpadmin"), ["-p", queue, "-E", "-v", "capture:\(directory.path("out/printed.txt"))"],
+                            environment: environment)
+    }
+
+    /// What `lp` needs to reach this cupsd.
+    public var environment: [String: String] { ["CUPS_SERVER": "127.0.0.1:\(port)"] }
+
+    /// What was printed so far, waiting up to `seconds` for something to arrive.
+    public func printed(seconds: Double = 15) -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: directory.path("out/printed.txt"), encoding: .utf8), !text.isEmpty { return text }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return ""
+    }
+
+    public func stop() {
+        if let process { Peers.stop(process) }
+        process = nil
+    }
+
+    deinit { stop() }
+}

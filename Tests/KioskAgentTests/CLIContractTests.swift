@@ -12,9 +12,13 @@ final class CLIContractTests: XCTestCase {
             XCTAssertTrue(help.stdoutText.contains(flag), "ingest --help lacks \(flag):\n\(help.stdoutText)")
         }
         let top = try IngestFixtures.agent(["--help"])
-        for subcommand in ["ingest", "inspect", "echo", "spool", "run", "operator", "config"] {
+        for subcommand in ["ingest", "inspect", "echo", "spool", "run", "operator", "config", "audit", "stats", "dashboard", "receipt"] {
             XCTAssertTrue(top.stdoutText.contains(subcommand), "--help lacks \(subcommand): \(top.stdoutText)")
         }
+        let audit = try IngestFixtures.agent(["audit", "--help"])
+        for verb in ["verify", "export", "forward"] { XCTAssertTrue(audit.stdoutText.contains(verb), audit.stdoutText) }
+        let receipt = try IngestFixtures.agent(["receipt", "--help"])
+        XCTAssertTrue(receipt.stdoutText.contains("show") && receipt.stdoutText.contains("print"), receipt.stdoutText)
         let spool = try IngestFixtures.agent(["spool", "--help"])
         XCTAssertTrue(spool.stdoutText.contains("list") && spool.stdoutText.contains("retry"), spool.stdoutText)
         let dir = try TestSupport.TemporaryDirectory("cli-spool")
@@ -114,11 +118,14 @@ final class ProvisioningCLITests: XCTestCase {
             ca_file = "/nonexistent/ca.pem"
             [engines]
             signatures = ["/nonexistent/sigs"]
+            [atna]
+            repository = "syslog://audit.example"
 
             """.utf8).write(to: URL(fileURLWithPath: files))
         let missing = try IngestFixtures.agent(["config", "check", "--config", files])
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderrText.contains("[tls]") && missing.stderrText.contains("/nonexistent/sigs"), missing.stderrText)
+        XCTAssertTrue(missing.stderrText.contains("[atna] repository: unknown scheme syslog"), missing.stderrText)
     }
 }
 

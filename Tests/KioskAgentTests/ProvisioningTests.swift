@@ -55,7 +55,7 @@ final class ProvisioningTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: "\(root)/etc/passwd", encoding: .utf8).contains("kiosk:"))
         let tmpfiles = try TestSupport.run(try TestSupport.tool("systemd-tmpfiles"), ["--root", root, "--create"], check: false)
         XCTAssertEqual(tmpfiles.status, 0, tmpfiles.stderrText)
-        for state in ["archive", "quarantine", "reports", "spool", "operators"] {
+        for state in ["archive", "quarantine", "reports", "spool", "operators", "audit", "receipts", "analytics"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(root)/var/lib/kiosk-agent/\(state)"), state)
         }
         // The installed binary finds the installed configuration valid.

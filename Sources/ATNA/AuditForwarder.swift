@@ -28,13 +28,14 @@ public struct AuditForwarder: Sendable {
         public var busy = false
     }
 
-    /// Sends everything queued, batch by batch, until done or the repository fails.
-    public func forward(processID: Int32 = getpid()) async -> Outcome {
+    /// Sends everything queued, batch by batch, until done or the repository fails. With `wait`, a
+    /// forward already running in another task or process is waited for (the service's last one).
+    public func forward(processID: Int32 = getpid(), wait: Bool = false) async -> Outcome {
         var outcome = Outcome()
         let lock = open(directory.appendingPathComponent(".atna-lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { outcome.error = "cannot open the forwarding lock: \(String(cString: strerror(errno)))"; return outcome }
         defer { close(lock) }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { outcome.busy = true; return outcome }
+        guard flock(lock, wait ? LOCK_EX : LOCK_EX | LOCK_NB) == 0 else { outcome.busy = true; return outcome }
         defer { flock(lock, LOCK_UN) }
         do {
             var cursor = cursorValue()

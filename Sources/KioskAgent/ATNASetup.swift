@@ -26,9 +26,9 @@ enum ATNASetup {
     }
 
     /// Forwards what is queued; a failure is a warning (the records wait in the trail).
-    static func forward(_ forwarder: AuditForwarder?, log: (String) -> Void) async {
+    static func forward(_ forwarder: AuditForwarder?, wait: Bool = false, log: (String) -> Void) async {
         guard let forwarder else { return }
-        let outcome = await forwarder.forward()
+        let outcome = await forwarder.forward(wait: wait)
         if let error = outcome.error {
             log("warning: ATNA: \(error); \(forwarder.queued()) record(s) stay queued and are sent when \(forwarder.sender.repository) answers")
         }

@@ -63,9 +63,24 @@ final class KioskServiceTests: XCTestCase {
         let scp = try StoreSCPPeer()
         let notify = try NotifySocket(dir.path("notify.sock"))
         let log = dir.path("agent.log")
+        // The accountability around it: ATNA to rsyslog over UDP, receipts to a CUPS queue, the dashboard.
+        let ca = try TestCA(dir)
+        let server = try ca.issue("repository", subjectAltName: "IP:127.0.0.1")
+        let repository = try RsyslogPeer(certificate: server.certificate, key: server.key, ca: ca.certificate)
+        let cups = try? CUPSPeer()
+        let dashboardPort = Int.random(in: 41_000...49_000)
+        try """
+            [atna]
+            repository = "syslog+udp://127.0.0.1:\(repository.udpPort)"
+            [dashboard]
+            port = \(dashboardPort)
+            \(cups.map { "[receipt]\nprinter = \"\($0.queue)\"" } ?? "")
+            """.write(toFile: dir.path("kiosk.toml"), atomically: true, encoding: .utf8)
         let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--include-loop-devices", "--state-dir", dir.path("state"),
+                                                   "--config", dir.path("kiosk.toml"),
                                                    "--destination", "dicom://\(scp.aeTitle)@127.0.0.1:\(scp.port)"],
-                                                  log: log, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"])
+                                                  log: log, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"]
+                                                      .merging(cups?.environment ?? [:]) { $1 })
         defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
         func text() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         let ready = notify.wait(for: "READY=1", seconds: 30)
@@ -76,6 +91,21 @@ final class KioskServiceTests: XCTestCase {
         var loop = try LoopDevice(image: first)
         udev.settle()
         XCTAssertTrue(poll(60) { scp.received.count == 9 && text().contains("session done") }, "first disc: \(scp.received.count)\n\(text())")
+        func events() -> [String] {
+            repository.received.compactMap { message in
+                let (id, problems) = ATNARules.check(message.message)
+                XCTAssertEqual(problems, [], message.message)
+                return id
+            }
+        }
+        XCTAssertTrue(poll(20) { Set(events()).isSuperset(of: ["110100", "110107", "110102", "110104"]) },
+                      "ATNA from the service: \(events())\n\(text())")
+        if let cups {
+            let printed = cups.printed()
+            XCTAssertTrue(printed.contains("Imaging disc import receipt") && printed.contains("Stored: 9"), printed)
+        }
+        let stats = try TestSupport.run("curl", ["-sf", "http://127.0.0.1:\(dashboardPort)/api/stats"]).stdoutText
+        XCTAssertTrue(stats.contains("\"sessions\" : 1"), stats)
         loop.detach()
         udev.settle()
         XCTAssertTrue(poll(15) { text().contains("media removed") }, text())
@@ -99,6 +129,7 @@ final class KioskServiceTests: XCTestCase {
         kill(agent.processIdentifier, SIGTERM)
         XCTAssertTrue(poll(20) { !agent.isRunning }, "SIGTERM stops the service")
         XCTAssertEqual(agent.terminationStatus, 0, text())
+        XCTAssertTrue(poll(10) { repository.received.filter { $0.message.contains("csd-code=\"110121\"") }.count == 1 }, "Application Stop")
         XCTAssertFalse(text().contains("DOE^JANE") || text().contains("KS123456"), "no patient data in the log")
     }
 }

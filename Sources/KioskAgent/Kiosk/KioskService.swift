@@ -142,7 +142,9 @@ final class KioskService: @unchecked Sendable {
         ticker?.cancel()
         hangup?.cancel()
         notifier.stopping()
-        audit([AuditEvent("service.stop", actor: "service")], checkpoint: true)
+        audit([AuditEvent("service.stop", actor: "service")], checkpoint: true, forward: false)
+        // The stop goes to the repository before the process ends (bounded by [atna] timeout_seconds).
+        await ATNASetup.forward(try? ATNASetup.forwarder(settings.stateDirectory, settings.configuration), wait: true, log: Self.log)
         work?.cancel()
         background.cancel()
         dashboard?.cancel()
@@ -213,11 +215,12 @@ final class KioskService: @unchecked Sendable {
         controller.audit.removeAll()
     }
 
-    private func audit(_ events: [AuditEvent], checkpoint: Bool = false) {
+    private func audit(_ events: [AuditEvent], checkpoint: Bool = false, forward: Bool = true) {
         do { try AuditLog(directory: settings.stateDirectory.appendingPathComponent("audit")).append(events, checkpoint: checkpoint) } catch {
             Self.log("warning: the audit trail could not be written: \(error)")
         }
         // To the ATNA repository now; while it is unreachable the records wait in the trail.
+        guard forward else { return }
         let settings = self.settings
         Task.detached { await ATNASetup.forward(try? ATNASetup.forwarder(settings.stateDirectory, settings.configuration), log: KioskService.log) }
     }

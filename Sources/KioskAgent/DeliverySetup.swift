@@ -41,6 +41,9 @@ enum DeliverySetup {
     static func tls(_ settings: Configuration.TLSSettings, table: String = "tls") throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
+        // BCP 195 (RFC 9325 §4.2) for TLS 1.2: forward secrecy and AEAD only. TLS 1.3's suites are all fine.
+        tls.cipherSuites = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                            "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"].joined(separator: ":")
         tls.certificateVerification = settings.verifyHostname ? .fullVerification : .noHostnameVerification
         do {
             if let ca = settings.caFile { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca)) }

@@ -55,6 +55,18 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try spool!.claim(destination: destination, limit: 10).map(\.sopInstanceUID), ["1.2.3.2"])
     }
 
+    func testARetryLeavesStudiesHeldForReviewAlone() throws {
+        let dir = try TestSupport.TemporaryDirectory("spool-held")
+        let spool = try Spool(directory: dir.url)
+        let held = try spool.stage(row("1.2.3.9")) { sink in try [9, 9].withUnsafeBytes { try sink($0) } }
+        XCTAssertEqual(try spool.commit([held], held: true), [.queued])
+        XCTAssertEqual(try queue(spool, "1.2.3.10", [1]), .queued)
+        XCTAssertEqual(try spool.retryNow(), 1, "only the instance not waiting for the operator's Send")
+        XCTAssertEqual(try spool.claim(destination: destination, limit: 10).map(\.sopInstanceUID), ["1.2.3.10"])
+        try spool.release(session: "s1", destination: destination)
+        XCTAssertEqual(try spool.claim(destination: destination, limit: 10).map(\.sopInstanceUID), ["1.2.3.9"])
+    }
+
     func testRetriesBackOffExponentiallyWithJitter() throws {
         let backoff = Spool.Backoff(base: 2, maximum: 60)
         for attempt in 1...10 {

@@ -223,6 +223,33 @@ final class DestinationTests: XCTestCase {
     }
 }
 
+extension DestinationTests {
+    /// BCP 195: a peer that offers only a static-RSA CBC suite is refused in the handshake.
+    func testDICOMTLSRefusesCipherSuitesBCP195DoesNotRecommend() throws {
+        let dir = try TestSupport.TemporaryDirectory("tls-ciphers")
+        let ca = try TestCA(dir)
+        let server = try ca.issue("weak", subjectAltName: "IP:127.0.0.1")
+        let port = Int.random(in: 41_000...49_000)
+        let peer = Process()
+        peer.executableURL = URL(fileURLWithPath: try TestSupport.tool("openssl"))
+        peer.arguments = ["s_server", "-accept", String(port), "-cert", server.certificate, "-key", server.key,
+                          "-cipher", "AES128-SHA", "-tls1_2", "-naccept", "1", "-quiet"]
+        peer.standardOutput = FileHandle.nullDevice
+        peer.standardError = FileHandle.nullDevice
+        try peer.run()
+        defer { if peer.isRunning { peer.terminate() } }
+        // Wait for the listener without connecting to it (it accepts one connection only).
+        let listening = String(format: ":%04X 00000000:0000 0A", port)
+        for _ in 0..<100 where !((try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? "").contains(listening) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try "[tls]\nca_file = \"\(ca.certificate)\"\n".write(toFile: dir.path("kiosk.toml"), atomically: true, encoding: .utf8)
+        let echo = try IngestFixtures.agent(["echo", "dicoms://PACS@127.0.0.1:\(port)", "--config", dir.path("kiosk.toml")])
+        XCTAssertEqual(echo.status, 1)
+        XCTAssertTrue(echo.stderrText.contains("handshake"), echo.stderrText)
+    }
+}
+
 /// A certificate authority made with openssl for one test, and the certificates it signs.
 struct TestCA {
     let directory: TestSupport.TemporaryDirectory

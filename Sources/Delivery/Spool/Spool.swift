@@ -292,9 +292,10 @@ public final class Spool: Sendable {
     @discardableResult
     public func retryNow(destination: String? = nil) throws -> Int {
         try database.write { db in
-            var filter = "state IN ('pending', 'failed')"
-            var arguments: StatementArguments = []
-            if let destination { filter += " AND destination = ?"; arguments = [destination] }
+            // Held rows wait for the operator's review ("Send"): a retry must not release them.
+            var filter = "(state = 'failed' OR (state = 'pending' AND nextAttemptAt < ?))"
+            var arguments: StatementArguments = [Spool.held]
+            if let destination { filter += " AND destination = ?"; arguments += [destination] }
             try db.execute(sql: "UPDATE spooled SET state = 'pending', nextAttemptAt = 0, failureCode = NULL WHERE \(filter)",
                            arguments: arguments)
             return db.changesCount

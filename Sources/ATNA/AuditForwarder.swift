@@ -38,11 +38,11 @@ public struct AuditForwarder: Sendable {
         guard flock(lock, wait ? LOCK_EX : LOCK_EX | LOCK_NB) == 0 else { outcome.busy = true; return outcome }
         defer { flock(lock, LOCK_UN) }
         do {
-            var cursor = cursorValue()
-            outcome.records = try AuditReader.records(directory, after: cursor).count
-            while true {
-                let records = try AuditReader.records(directory, after: cursor, limit: batch)
-                guard let last = records.last else { return outcome }
+            // Read once, send in batches: the cursor moves after each batch that went out.
+            let pending = try AuditReader.records(directory, after: cursorValue())
+            outcome.records = pending.count
+            for start in stride(from: 0, to: pending.count, by: batch) {
+                let records = pending[start..<min(start + batch, pending.count)]
                 var messages = records.flatMap { record in
                     mapping.messages(for: record).map { Syslog.message($0.xml(), time: record.time, host: mapping.host, processID: processID) }
                 }
@@ -52,11 +52,11 @@ public struct AuditForwarder: Sendable {
                     messages = fitting
                 }
                 try await sender.send(messages)
-                try saveCursor(last.seq)
-                cursor = last.seq
+                try saveCursor(records[records.endIndex - 1].seq)
                 outcome.sent += records.count
                 outcome.messages += messages.count
             }
+            return outcome
         } catch {
             outcome.error = String(describing: error)
             return outcome

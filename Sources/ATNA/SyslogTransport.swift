@@ -110,8 +110,11 @@ public struct SyslogSender: Sendable {
         guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
             throw SendError.unreachable("connect: \(String(cString: strerror(errno)))")
         }
-        for message in messages {
+        for (index, message) in messages.enumerated() {
             guard message.count <= 65_000 else { throw SendError.tooLarge(message.count) }
+            // UDP has no flow control: a short pause every few datagrams keeps a burst (a backlog
+            // after an outage) from overrunning the receiver's socket buffer.
+            if index > 0 && index % 16 == 0 { usleep(2_000) }
             let sent = message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
             guard sent == message.count else { throw SendError.unreachable("send: \(String(cString: strerror(errno)))") }
         }

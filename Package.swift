@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
+        // The parsers, for the libFuzzer targets in fuzz/ (a separate package built with sanitizers).
+        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

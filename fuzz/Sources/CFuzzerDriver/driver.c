@@ -1,0 +1,1 @@
+// Declarations only (include/CFuzzerDriver.h); the definition comes from libFuzzer.

@@ -70,6 +70,8 @@ final class IngestSession {
         // FAT and exFAT keep their label in the root directory: known only after the walk.
         report.source.label = volume.label
         report.media.findings += inventory.findings
+        // A limit that left files unread is never a silent success: those files were refused.
+        if inventory.findings.contains(where: { $0.code == "media.limit-exceeded" }) { worst = max(worst, .someRejected) }
         records = Array(repeating: nil, count: inventory.files.count)
         let total = inventory.files.reduce(0) { $0 + $1.size }
         guard haveRoom(for: total) else {

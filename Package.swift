@@ -75,6 +75,9 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
 
+        // The media helper's sandbox: resource limits, Landlock and seccomp (issue 7, part 2).
+        .target(name: "Sandbox", dependencies: ["CLinux"], swiftSettings: strict),
+
         // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
         .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], swiftSettings: strict),
 
@@ -116,7 +119,7 @@ let package = Package(
 
         .executableTarget(name: "KioskAgent", dependencies: [
             "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen", "AuditTrail",
-            "ATNA", "SessionReceipt", "Analytics", "Dashboard",
+            "ATNA", "SessionReceipt", "Analytics", "Dashboard", "Sandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

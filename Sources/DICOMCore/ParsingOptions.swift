@@ -1,6 +1,6 @@
 /// Bounds and tolerances for reading untrusted files: a value passed to the reader, never global
 /// state (DCMTK keeps these as global switches; we do not).
-public struct ParsingOptions: Sendable, Equatable {
+public struct ParsingOptions: Sendable, Equatable, Codable {
     /// Maximum sequence nesting (THREATS.md 7): deeper files are rejected, not recursed into.
     public var maxDepth = 64
     /// Maximum number of elements in the whole file, items and fragments included.

@@ -33,6 +33,17 @@ struct Configuration: Equatable {
     var atna = ATNASettings()
     var receipt = ReceiptSettings()
     var dashboard = DashboardSettings()
+    var sandbox = SandboxSettings()
+
+    /// `[sandbox]`: the media helper that reads and parses each medium (issue 7, part 2).
+    struct SandboxSettings: Equatable {
+        /// The helper is stopped when it says nothing (and no scan of its is running) for this long.
+        var stallSeconds = 300
+        /// Its CPU time (scans run in the agent and do not count).
+        var cpuSeconds = 3600
+        var memoryBytes: Int64 = 4 << 30
+        var openFiles = 64
+    }
 
     /// `[atna]`: IHE ATNA audit messages to the hospital's audit repository (off when no repository).
     struct ATNASettings: Equatable {
@@ -226,6 +237,7 @@ struct Configuration: Equatable {
                  "enterprise_site_id", "timeout_seconds"],
         "receipt": ["printer", "station", "width"],
         "dashboard": ["enabled", "port"],
+        "sandbox": ["stall_seconds", "cpu_seconds", "memory_bytes", "open_files"],
     ]
 
     private mutating func apply(_ key: String, _ value: String, line: Int) throws {
@@ -256,6 +268,10 @@ struct Configuration: Equatable {
         }
         switch key {
         case "destination": destination = try string()
+        case "sandbox.stall_seconds": sandbox.stallSeconds = Int(try integer(1...86_400))
+        case "sandbox.cpu_seconds": sandbox.cpuSeconds = Int(try integer(1...86_400))
+        case "sandbox.memory_bytes": sandbox.memoryBytes = try integer((256 << 20)...(1 << 40))
+        case "sandbox.open_files": sandbox.openFiles = Int(try integer(16...4096))
         case "limits.max_directory_depth": maxDirectoryDepth = Int(try integer(1...256))
         case "limits.max_entries": maxEntries = Int(try integer(1...10_000_000))
         case "limits.max_total_bytes": maxTotalBytes = try integer(1...(1 << 44))

@@ -14,6 +14,8 @@ struct KioskAgentCommand: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 (EX_USAGE) on usage errors; our contract says 2 (ARCHITECTURE.md §3.1).
     static func main() async {
+        // The sandboxed media helper (issue 7): before anything else, while the process has one thread.
+        if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == MediaHelper.argument { MediaHelper.main() }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

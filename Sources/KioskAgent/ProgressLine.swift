@@ -4,7 +4,7 @@ import MediaReader
 /// Who is told how far a session got: the stderr line for `ingest`, the operator screen for `run`.
 protocol IngestProgress: AnyObject {
     func start(files: Int, bytes: Int64)
-    func advance(file: MediaEntry)
+    func advance(bytes size: Int64)
     func finish()
 }
 
@@ -27,9 +27,9 @@ final class ProgressLine: IngestProgress {
         lastDraw = started  // short media finish without a progress line
     }
 
-    func advance(file: MediaEntry) {
+    func advance(bytes size: Int64) {
         files += 1
-        bytes += file.size
+        bytes += size
         let now = Date()
         guard now.timeIntervalSince(lastDraw) >= (interactive ? 0.25 : 5) else { return }
         lastDraw = now

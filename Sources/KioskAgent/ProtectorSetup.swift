@@ -8,6 +8,10 @@ import Protector
 /// or broken signature database is a configuration error (exit 2): the agent never runs unscanned.
 enum ProtectorSetup {
     static func make(_ configuration: Configuration, signatures override: [String], reconciliation: Reconciliation? = nil) throws -> Protector {
+        Protector(policy: policy(configuration, reconciliation: reconciliation), engines: try engines(configuration.engines, signatures: override))
+    }
+
+    static func policy(_ configuration: Configuration, reconciliation: Reconciliation?) -> ProtectorPolicy {
         var parsing = ParsingOptions()
         parsing.maxDepth = configuration.maxNestingDepth
         parsing.maxElements = configuration.maxElements
@@ -26,7 +30,7 @@ enum ProtectorSetup {
             policy.compatibility = Compatibility(sopClasses: configuration.pacsSOPClasses.map(Set.init),
                                                  transferSyntaxes: configuration.pacsTransferSyntaxes.map(Set.init))
         }
-        return Protector(policy: policy, engines: try engines(configuration.engines, signatures: override))
+        return policy
     }
 
     static func engines(_ settings: Configuration.Engines, signatures override: [String]) throws -> [any MalwareEngine] {

@@ -18,6 +18,12 @@ public final class DirectoryVolume: Volume {
         label = path.split(separator: "/").last.map(String.init) ?? ""
     }
 
+    /// The tree under a directory descriptor another process opened; `path` names it in messages.
+    public init(duplicating fd: Int32, path: String) throws(MediaError) {
+        root = try DirectoryDescriptor(duplicating: fd, what: path)
+        label = path.split(separator: "/").last.map(String.init) ?? ""
+    }
+
     private struct PendingDirectory {
         let path: MediaPath
         let identity: FileIdentity
@@ -119,6 +125,12 @@ final class DirectoryDescriptor {
         let fd = SystemFile.retrying { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { throw .io(operation: "open directory \(path)", errno: errno) }
         try self.init(adopting: fd, what: path)
+    }
+
+    convenience init(duplicating fd: Int32, what: String) throws(MediaError) {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { throw .io(operation: "dup \(what)", errno: errno) }
+        try self.init(adopting: copy, what: what)
     }
 
     /// Opens `name` inside `parent` without following a symlink.

@@ -20,8 +20,13 @@ public final class ISO9660Volume: Volume {
     /// Directory extents larger than this are refused before anything allocates for them.
     static let maxDirectoryBytes: UInt32 = 16 << 20
 
-    public init(path: String) throws(MediaError) {
-        image = try SystemFile(readOnly: path)
+    public convenience init(path: String) throws(MediaError) {
+        try self.init(image: try SystemFile(readOnly: path))
+    }
+
+    init(image: SystemFile) throws(MediaError) {
+        let path = image.path
+        self.image = image
         let descriptors = try ISODescriptors(image: image)
         let rockRidge = ISO9660Volume.hasRockRidge(image: image, root: descriptors.primary.root)
         // libiso9660 reopens the file by name: go through our descriptor so both see the same file.

@@ -24,9 +24,25 @@ public enum MediaSource {
         default:
             throw .unsupported("\(path) is neither a directory, a regular file nor a block device")
         }
-        let probe = try Probe.identify(path: path)
+        return try open(probing: try SystemFile(readOnly: path))
+    }
+
+    /// Opens a source through a descriptor another process opened read-only and handed over (the
+    /// sandboxed media helper, issue 7): nothing is opened by name; `path` only names it.
+    public static func open(descriptor: Int32, path: String) throws(MediaError) -> Opened {
+        var st = stat()
+        guard fstat(descriptor, &st) == 0 else { throw .io(operation: "fstat \(path)", errno: errno) }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: return Opened(volume: try DirectoryVolume(duplicating: descriptor, path: path), notes: [])
+        case S_IFREG, S_IFBLK: return try open(probing: try SystemFile(duplicating: descriptor, path: path))
+        default: throw .unsupported("\(path) is neither a directory, a regular file nor a block device")
+        }
+    }
+
+    private static func open(probing source: SystemFile) throws(MediaError) -> Opened {
+        let probe = try Probe.identify(source)
         if let filesystem = probe.filesystem {
-            return Opened(volume: try open(path: path, filesystem: filesystem, offset: 0, length: nil),
+            return Opened(volume: try open(source, filesystem: filesystem, offset: 0, length: nil),
                           notes: probe.filesystems.count > 1
                               ? ["bridge disc (\(probe.filesystems.map(\.rawValue).joined(separator: "+"))): read as \(filesystem.rawValue)"]
                               : [])
@@ -34,7 +50,7 @@ public enum MediaSource {
         // A partitioned stick or its image: take the first partition we can read.
         for partition in probe.partitions {
             guard let filesystem = partition.filesystem, filesystem == .vfat || filesystem == .exfat else { continue }
-            let volume = try open(path: path, filesystem: filesystem, offset: partition.offset, length: partition.size)
+            let volume = try open(source, filesystem: filesystem, offset: partition.offset, length: partition.size)
             return Opened(volume: volume, notes: ["\(probe.partitionTable ?? "partition table"): partition \(partition.number) at offset \(partition.offset)"])
         }
         if let raw = probe.rawType {
@@ -47,12 +63,19 @@ public enum MediaSource {
     }
 
     static func open(path: String, filesystem: FilesystemType, offset: Int64, length: Int64?) throws(MediaError) -> any Volume {
+        if filesystem == .directory { return try DirectoryVolume(path: path) }
+        return try open(try SystemFile(readOnly: path), filesystem: filesystem, offset: offset, length: length)
+    }
+
+    /// Each volume keeps its own descriptor (a duplicate), so the probe's can close.
+    static func open(_ source: SystemFile, filesystem: FilesystemType, offset: Int64, length: Int64?) throws(MediaError) -> any Volume {
+        func image() throws(MediaError) -> SystemFile { try SystemFile(duplicating: source.descriptor, path: source.path) }
         switch filesystem {
-        case .iso9660: return try ISO9660Volume(path: path)
-        case .udf: return try UDFVolume(path: path)
-        case .vfat: return try FATVolume(image: SystemFile(readOnly: path), offset: offset, length: length)
-        case .exfat: return try ExFATVolume(image: SystemFile(readOnly: path), offset: offset, length: length)
-        case .directory: return try DirectoryVolume(path: path)
+        case .iso9660: return try ISO9660Volume(image: image())
+        case .udf: return try UDFVolume(image: image())
+        case .vfat: return try FATVolume(image: image(), offset: offset, length: length)
+        case .exfat: return try ExFATVolume(image: image(), offset: offset, length: length)
+        case .directory: throw .unsupported("\(source.path) is not a directory")
         }
     }
 }

@@ -44,7 +44,11 @@ public enum Probe {
     /// contradicting signatures, `.io` when the source cannot be read.
     /// A directory (a mounted or copied medium) is reported as `.directory` without probing.
     public static func identify(path: String) throws(MediaError) -> ProbeResult {
-        let source = try SystemFile(readOnly: path)
+        try identify(try SystemFile(readOnly: path))
+    }
+
+    static func identify(_ source: SystemFile) throws(MediaError) -> ProbeResult {
+        let path = source.path
         var status = stat()
         guard fstat(source.descriptor, &status) == 0 else { throw .io(operation: "fstat \(path)", errno: errno) }
         if status.st_mode & S_IFMT == S_IFDIR {

@@ -17,8 +17,13 @@ public final class UDFVolume: Volume {
     /// Directory data larger than this is refused before libudf allocates for it.
     static let maxDirectoryBytes: Int64 = 8 << 20
 
-    public init(path: String) throws(MediaError) {
-        image = try SystemFile(readOnly: path)
+    public convenience init(path: String) throws(MediaError) {
+        try self.init(image: try SystemFile(readOnly: path))
+    }
+
+    init(image: SystemFile) throws(MediaError) {
+        let path = image.path
+        self.image = image
         try UDFRootCheck.check(image)
         // libudf reopens the file by name: go through our descriptor so both see the same file.
         guard let handle = UDFHandle(path: "/proc/self/fd/\(image.descriptor)") else {

@@ -1,6 +1,6 @@
 /// Bounds on a walk over untrusted media (THREATS.md 13, 14): a hostile image can describe
 /// millions of entries, endless depth or petabytes of files.
-public struct WalkLimits: Sendable, Equatable {
+public struct WalkLimits: Sendable, Equatable, Codable {
     public var maxDepth: Int = 32
     public var maxEntries: Int = 200_000
     public var maxTotalBytes: Int64 = 64 << 30

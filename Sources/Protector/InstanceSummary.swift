@@ -2,7 +2,7 @@ import DICOMCore
 
 /// The identifying attributes of one instance, as the archive index, the report's study list and
 /// the identity check need them. Text is decoded with the file's Specific Character Set.
-public struct InstanceSummary: Sendable, Equatable {
+public struct InstanceSummary: Sendable, Equatable, Codable {
     public var sopClassUID = ""
     public var sopInstanceUID = ""
     public var studyInstanceUID = ""

@@ -2,10 +2,10 @@ import DICOMCore
 
 /// What the Protector accepts and how it rebuilds. A value passed in, never global state; every
 /// default is the safe choice (issue 3, part 4).
-public struct ProtectorPolicy: Sendable {
+public struct ProtectorPolicy: Sendable, Codable {
     /// What to do with a kind of optional content: keep it (after its checks), leave it out of the
     /// rebuilt file, or reject any file that has it.
-    public enum ContentRule: String, Sendable, CaseIterable {
+    public enum ContentRule: String, Sendable, CaseIterable, Codable {
         case keep, drop, reject
     }
 
@@ -43,7 +43,7 @@ public struct ProtectorPolicy: Sendable {
 }
 
 /// The SOP classes and transfer syntaxes a destination (the hospital PACS) accepts (issue 3, part 7).
-public struct Compatibility: Sendable, Equatable {
+public struct Compatibility: Sendable, Equatable, Codable {
     /// nil = every SOP class.
     public var sopClasses: Set<String>?
     /// nil = every transfer syntax.

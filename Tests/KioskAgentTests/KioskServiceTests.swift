@@ -79,7 +79,9 @@ final class KioskServiceTests: XCTestCase {
         let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--include-loop-devices", "--state-dir", dir.path("state"),
                                                    "--config", dir.path("kiosk.toml"),
                                                    "--destination", "dicom://\(scp.aeTitle)@127.0.0.1:\(scp.port)"],
-                                                  log: log, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"]
+                                                  log: log, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000",
+                                                                          // An exploited parser on one disc (issue 7): see below.
+                                                                          "KIOSK_AGENT_HELPER_FAULT": "crash@CRASHME"]
                                                       .merging(cups?.environment ?? [:]) { $1 })
         defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
         func text() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
@@ -110,12 +112,26 @@ final class KioskServiceTests: XCTestCase {
         udev.settle()
         XCTAssertTrue(poll(15) { text().contains("media removed") }, text())
 
-        // A disc pulled out right after it was inserted: whatever stage it reached, the session ends cleanly.
-        loop = try LoopDevice(image: big)
-        XCTAssertTrue(poll(30) { text().components(separatedBy: "media inserted").count == 3 }, text())
+        // A disc whose reading crashes the sandboxed media helper: that medium fails, the service carries on.
+        let crashTree = dir.url.appendingPathComponent("crash-tree")
+        try FileManager.default.createDirectory(at: crashTree, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm"),
+                                         to: crashTree.appendingPathComponent("CRASHME"))
+        try TestSupport.run("genisoimage", ["-quiet", "-J", "-R", "-V", "CRASH", "-o", dir.path("crash.iso"), crashTree.path])
+        loop = try LoopDevice(image: dir.path("crash.iso"))
+        udev.settle()
+        XCTAssertTrue(poll(30) { text().contains("media unreadable") }, text())
+        XCTAssertTrue(agent.isRunning, "the service survives a crashing media helper")
         loop.detach()
         udev.settle()
-        XCTAssertTrue(poll(60) { text().components(separatedBy: "session closed").count >= 2 || text().components(separatedBy: "media removed").count >= 3 },
+        XCTAssertTrue(poll(15) { text().components(separatedBy: "session closed").count >= 2 }, text())
+
+        // A disc pulled out right after it was inserted: whatever stage it reached, the session ends cleanly.
+        loop = try LoopDevice(image: big)
+        XCTAssertTrue(poll(30) { text().components(separatedBy: "media inserted").count == 4 }, text())
+        loop.detach()
+        udev.settle()
+        XCTAssertTrue(poll(60) { text().components(separatedBy: "session closed").count >= 3 || text().components(separatedBy: "media removed").count >= 3 },
                       text())
         XCTAssertTrue(agent.isRunning, "the service survives a medium pulled mid-session")
 

@@ -128,6 +128,13 @@ final class SessionMachineTests: XCTestCase {
 
 /// The patients the operator is asked to confirm, read from every DICOM file's header.
 final class PatientInventoryTests: XCTestCase {
+    /// The inventory runs in the media helper: the built agent, not this test runner.
+    override func setUpWithError() throws {
+        let binary = TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("kiosk-agent binary not built at \(binary)") }
+        HelperProcess.executable = binary
+    }
+
     func testTheSampleDiscHasOnePatientWithTwoStudies() throws {
         let dir = try TestSupport.TemporaryDirectory("inventory")
         let disc = try DestinationTests.sampleDisc(dir, ct: 3, mr: 2)

@@ -9,10 +9,11 @@ import SessionReport
 
 /// One run of `ingest`: media → classification → Protector → archive or spool (→ destination) → report.
 ///
-/// The task running `run()` owns the volume and reads it sequentially (optical drives hate
-/// seeking); the bytes of each DICOM file go to a bounded window of child tasks that parse,
-/// rebuild and stage them in parallel. Files larger than `inMemoryFileLimit` are streamed from
-/// the media on the owning task instead, so memory stays flat whatever the disc holds.
+/// The medium itself is read and parsed by the sandboxed media helper (`MediaHelper`, issue 7):
+/// this side starts it, answers its scan requests with the engines, admits each protected file
+/// (identity, staging, quarantine) as its bytes arrive over the pipe, and writes the report. A
+/// helper that crashes, stalls or breaks the protocol fails the medium with a `media.helper-*`
+/// finding; what it had finished before is kept.
 final class IngestSession {
     struct Settings {
         var sourcePath: String
@@ -36,7 +37,6 @@ final class IngestSession {
     private var summaries: [Int: InstanceSummary] = [:]
     /// The patient as each instance's media had it (differs from `summaries` after reconciliation).
     private var mediaSummaries: [Int: InstanceSummary] = [:]
-    private var directories: [(path: MediaPath, directory: DICOMDirectory)] = []
     private var pending: [(index: Int, staged: Outbox.Staged)] = []
     private var report: Report
     private var worst = ExitStatus.delivered
@@ -50,167 +50,173 @@ final class IngestSession {
     }
 
     func run() async -> (Report, ExitStatus) {
-        let opened: MediaSource.Opened
+        let helper: HelperProcess
         do {
-            opened = try MediaSource.open(path: settings.sourcePath)
-        } catch {
+            helper = try HelperProcess.start(source: settings.sourcePath, scratch: MediaHelperJob.scratch(settings.stateDirectory, settings.sessionID))
+        } catch let error as MediaError {
             report.media.findings.append(error.finding(at: .root))
             return (report, .mediaUnreadable)
+        } catch {
+            report.media.findings.append(Finding("media.helper-failed", .critical, "\(error)"))
+            return (report, .mediaUnreadable)
         }
-        let volume = opened.volume
-        report.source.filesystem = volume.filesystem.rawValue
-        report.media.findings += opened.notes.map { Finding("media.probe", .info, $0) }
-
-        var limits = WalkLimits()
-        limits.maxDepth = settings.configuration.maxDirectoryDepth
-        limits.maxEntries = settings.configuration.maxEntries
-        limits.maxTotalBytes = settings.configuration.maxTotalBytes
-        limits.maxFileSize = settings.configuration.maxFileSize
-        let inventory = MediaInventory(volume: volume, limits: limits)
-        // FAT and exFAT keep their label in the root directory: known only after the walk.
-        report.source.label = volume.label
-        report.media.findings += inventory.findings
-        // A limit that left files unread is never a silent success: those files were refused.
-        if inventory.findings.contains(where: { $0.code == "media.limit-exceeded" }) { worst = max(worst, .someRejected) }
-        records = Array(repeating: nil, count: inventory.files.count)
-        let total = inventory.files.reduce(0) { $0 + $1.size }
-        guard haveRoom(for: total) else {
-            finishTotals()
-            return (report, worst)
-        }
-        settings.progress?.start(files: inventory.files.count, bytes: total)
-
+        let scans = ScanService(engines: settings.protector.engines, replies: helper.commands,
+                                spill: settings.stateDirectory.appendingPathComponent("tmp").appendingPathComponent(settings.sessionID))
         let reading = ReadingFlag()
-        let sending = settings.drainer.map { drainer in
-            Task {
-                // Sends what is committed while the rest of the disc is read; after the last file,
-                // retries for up to `wait_seconds` before leaving the rest to the spool.
-                try await drainer.drain(moreComing: { reading.isReading }, deadline: { reading.deadline })
+        let sending = TaskBox()
+        nonisolated(unsafe) let session = self
+        nonisolated(unsafe) var state = Conversation()
+        // The conversation blocks on the pipe for the whole medium: on a thread of its own, not
+        // one of the few threads Swift concurrency shares with the service, the drainer and NIO.
+        let failure: (any Error)? = await OwnThread.run {
+            do {
+                try helper.commands.send(.job, MediaHelperJob.make(session.settings.sourcePath, session.settings.configuration,
+                                                                   session.settings.protector, scratch: helper.scratch))
+                try session.converse(helper, scans, &state) {
+                    // The disc is being read: send what is committed meanwhile; after the last file,
+                    // retry for up to `wait_seconds` before leaving the rest to the spool.
+                    sending.task = session.settings.drainer.map { drainer in
+                        Task { try await drainer.drain(moreComing: { reading.isReading }, deadline: { reading.deadline }) }
+                    }
+                }
+                return nil
+            } catch {
+                return error
             }
         }
-        await process(inventory.files, on: volume)
+        scans.finish()
+        if let failure {
+            helperFailed(helper.stop(grace: 2), failure, state)
+        } else {
+            helper.stop(grace: 10)
+        }
         flushOutbox()
         reading.finish(wait: Double(settings.configuration.delivery.waitSeconds))
-        if let sending {
+        if let sending = sending.task {
             do { try await sending.value } catch {
                 report.media.findings.append(Finding("delivery.spool-error", .high, "the spool could not be drained: \(error)"))
             }
             updateDeliveries()
         }
-        crossCheckDirectories(inventory)
         buildStudies()
         finishTotals()
         settings.progress?.finish()
         return (report, worst)
     }
 
-    // MARK: reading and fanning out
+    // MARK: the conversation with the helper
 
-    /// Files in flight: enough that workers never starve while this task reads or commits a batch
-    /// (syncfs), bounded in bytes so memory stays flat whatever the files' sizes.
-    static let windowBytes: Int64 = 128 << 20
+    private struct Conversation {
+        var files: Int?
+        var reported = Set<Int>()
+        /// The file the helper said it was reading last (for the finding when it fails).
+        var current: String?
+    }
 
-    private func process(_ files: [MediaEntry], on volume: any Volume) async {
-        let window = max(2, settings.configuration.workers == 0
-            ? ProcessInfo.processInfo.activeProcessorCount * 4 : settings.configuration.workers * 4)
-        let worker = Worker(settings: settings)
-        await withTaskGroup(of: Worker.Result.self) { group in
-            var inFlight = 0
-            var inFlightBytes: Int64 = 0
-            for (index, entry) in files.enumerated() {
-                settings.progress?.advance(file: entry)
-                guard let bytes = readCandidate(index, entry, volume) else { continue }
-                switch bytes {
-                case let .inMemory(data):
-                    while inFlight > 0, inFlight >= window || inFlightBytes + Int64(data.count) > IngestSession.windowBytes,
-                          let done = await group.next() {
-                        accept(done)
-                        inFlight -= 1
-                        inFlightBytes -= done.record.size
-                    }
-                    group.addTask { worker.process(index: index, entry: entry, bytes: data) }
-                    inFlight += 1
-                    inFlightBytes += Int64(data.count)
-                case let .streamed(file):
-                    accept(worker.process(index: index, entry: entry, streaming: file))
+    /// Runs until the helper says `done` (or `failed`); throws when it breaks off.
+    private func converse(_ helper: HelperProcess, _ scans: ScanService, _ state: inout Conversation,
+                          reading started: () -> Void) throws {
+        let stall = Double(settings.configuration.sandbox.stallSeconds)
+        let admission = Admission(settings: settings)
+        var lastHeard = Date()
+        while true {
+            let frame: Frame
+            do {
+                guard let next = try helper.events.next(timeout: 1) else {
+                    throw HelperProtocolError.unexpected("the media reader ended before it was done")
                 }
+                frame = next
+            } catch HelperProtocolError.timeout {
+                // Silence while our engines scan for it is not a stall.
+                if scans.busy { lastHeard = Date() }
+                if Date().timeIntervalSince(lastHeard) > stall { throw HelperProtocolError.timeout(stall) }
+                continue
             }
-            for await done in group { accept(done) }
+            lastHeard = Date()
+            switch frame.kind {
+            case .failed:
+                report.media.findings.append(try frame.decode(HelperFailure.self).finding)
+                worst = max(worst, .mediaUnreadable)
+                return
+            case .opened:
+                let opened = try frame.decode(HelperOpened.self)
+                report.source.filesystem = FilesystemType(rawValue: opened.filesystem)?.rawValue ?? "unknown"
+                report.media.findings += opened.notes.map { Finding("media.probe", .info, $0) }
+            case .inventory:
+                guard state.files == nil else { throw HelperProtocolError.unexpected("a second inventory") }
+                let inventory = try frame.decode(HelperInventory.self)
+                guard inventory.files >= 0, inventory.files <= settings.configuration.maxEntries, inventory.bytes >= 0 else {
+                    throw HelperProtocolError.malformed("an inventory of \(inventory.files) files")
+                }
+                // FAT and exFAT keep their label in the root directory: known only after the walk.
+                report.source.label = inventory.label
+                report.media.findings += inventory.findings
+                // A limit that left files unread is never a silent success: those files were refused.
+                if inventory.findings.contains(where: { $0.code == "media.limit-exceeded" }) { worst = max(worst, .someRejected) }
+                state.files = inventory.files
+                records = Array(repeating: nil, count: inventory.files)
+                guard haveRoom(for: inventory.bytes) else {
+                    try helper.commands.send(.stop)
+                    return
+                }
+                settings.progress?.start(files: inventory.files, bytes: inventory.bytes)
+                try helper.commands.send(.proceed)
+                started()
+            case .progress:
+                let progress = try frame.decode(HelperProgress.self)
+                state.current = progress.path
+                settings.progress?.advance(bytes: max(0, progress.size))
+            case .record:
+                let message = try frame.decode(HelperRecord.self)
+                guard let files = state.files, (0..<files).contains(message.index), state.reported.insert(message.index).inserted else {
+                    throw HelperProtocolError.malformed("a record for file \(message.index)")
+                }
+                accept(try admission.admit(message, body: BodyStream(reader: helper.events, timeout: stall)))
+            case .scan:
+                try scans.receive(try frame.decode(HelperScan.self), body: BodyStream(reader: helper.events, timeout: stall))
+            case .fileSet:
+                let check = try frame.decode(HelperFileSet.self)
+                report.media.findings += check.findings
+                for index in check.unlisted where records.indices.contains(index) && records[index]?.kind == .dicom {
+                    records[index]?.findings.append(Finding("dicomdir.unlisted-file", .low,
+                        "not listed in the DICOMDIR; found by walking the media"))
+                }
+            case .done:
+                return
+            default:
+                throw HelperProtocolError.unexpected("\(frame.kind)")
+            }
         }
     }
 
-    private enum Candidate {
-        case inMemory([UInt8])
-        case streamed(any MediaFile)
-    }
-
-    /// Reads a file and classifies it by content. Files up to `inMemoryFileLimit` are read whole
-    /// in one request (sequential on the media); larger ones only their first bytes. Non-DICOM is
-    /// recorded as discarded here and never leaves this function.
-    private func readCandidate(_ index: Int, _ entry: MediaEntry, _ volume: any Volume) -> Candidate? {
-        do {
-            let file = try volume.open(entry)
-            let whole = entry.size <= settings.configuration.inMemoryFileLimit
-            let bytes = try file.read(at: 0, count: whole ? Int(entry.size) : ContentClassifier.prefixLength)
-            let classification = ContentClassifier.classify(name: entry.path.name,
-                                                            prefix: Array(bytes.prefix(ContentClassifier.prefixLength)))
-            guard classification.kind == .dicom else {
-                records[index] = try discarded(entry, file, classification, whole ? bytes : nil)
-                return nil
-            }
-            return whole ? .inMemory(bytes) : .streamed(file)
-        } catch {
-            records[index] = FileRecord(path: entry.path.description, size: entry.size, kind: .other, verdict: .rejected,
-                                        findings: [error.finding(at: entry.path)])
-            worst = max(worst, .someRejected)
-            return nil
-        }
-    }
-
-    /// Non-DICOM content: listed with its hash (for security teams to look up), never copied on.
-    private func discarded(_ entry: MediaEntry, _ file: any MediaFile, _ classification: ContentClassifier.Classification,
-                           _ bytes: [UInt8]?) throws(MediaError) -> FileRecord {
-        var findings: [Finding] = []
-        switch classification.kind {
-        case .executable:
-            findings.append(Finding("executable.discarded", .medium, "\(classification.what) was not imported"))
-        case .autorun:
-            findings.append(Finding("autorun.discarded", .medium, "autorun.inf was not imported (it would start a program on Windows)"))
+    /// The helper crashed, was stopped, or broke the protocol: the medium fails, what was
+    /// admitted before stays, and the report says where reading stopped.
+    private func helperFailed(_ ending: HelperProcess.Ending, _ error: any Error, _ state: Conversation) {
+        let missing = (state.files ?? 0) - state.reported.count
+        let unread = state.files == nil ? "before the medium's contents were listed"
+            : "\(missing) of \(state.files!) file(s) were not read" + (state.current.map { "; it was reading \($0)" } ?? "")
+        let code: String, what: String
+        switch error {
+        case HelperProtocolError.timeout(let seconds):
+            code = "media.helper-timeout"
+            what = "the media reader made no progress for \(Int(seconds)) s and was stopped"
+        case HelperProtocolError.malformed, HelperProtocolError.unexpected:
+            code = ending.isClean ? "media.helper-protocol" : "media.helper-crashed"
+            what = ending.isClean ? "the media reader sent something invalid (\(error)) and was stopped" : "the media reader \(ending)"
         default:
-            findings.append(Finding("content.discarded", .info, "\(classification.what) is not DICOM and was not imported"))
+            code = "media.helper-crashed"
+            what = "the media reader \(ending)"
         }
-        var sha: String?
-        if let bytes {
-            sha = SHA256.hash(data: bytes).hexString
-        } else if entry.size <= IngestSession.discardedHashLimit {
-            sha = try IngestSession.sha256(of: file)
-        }
-        return FileRecord(path: entry.path.description, size: entry.size, sha256: sha, kind: classification.kind,
-                          verdict: .discarded, findings: findings)
-    }
-
-    static let discardedHashLimit: Int64 = 64 << 20
-
-    static func sha256(of file: any MediaFile) throws(MediaError) -> String {
-        var hasher = SHA256()
-        var offset: Int64 = 0
-        let chunk = 1 << 20
-        while offset < file.entry.size {
-            let bytes = try file.read(at: offset, count: chunk)
-            if bytes.isEmpty { break }
-            hasher.update(data: bytes)
-            offset += Int64(bytes.count)
-        }
-        return hasher.finalize().hexString
+        report.media.findings.append(Finding(code, .critical, "\(what); \(unread). The medium is not fully imported; the kiosk carries on."))
+        worst = max(worst, .mediaUnreadable)
     }
 
     // MARK: results
 
-    private func accept(_ result: Worker.Result) {
+    private func accept(_ result: Admission.Result) {
         let record = result.record
         if let summary = result.summary { summaries[result.index] = summary }
         if let original = result.mediaSummary { mediaSummaries[result.index] = original }
-        if let directory = result.directory { directories.append((result.path, directory)) }
         switch record.verdict {
         case .rejected: worst = max(worst, .someRejected)
         default: break
@@ -307,22 +313,6 @@ final class IngestSession {
         }
     }
 
-    // MARK: DICOMDIR versus media
-
-    private func crossCheckDirectories(_ inventory: MediaInventory) {
-        let dicomPaths = Set(records.compactMap { record -> String? in
-            guard let record, record.kind == .dicom else { return nil }
-            return record.path.uppercased()
-        })
-        let check = FileSetCheck(directories: directories, inventory: inventory, dicomPaths: dicomPaths)
-        report.media.findings += check.findings
-        for index in records.indices {
-            guard let record = records[index], record.kind == .dicom, check.unlisted.contains(record.path.uppercased()) else { continue }
-            records[index]?.findings.append(Finding("dicomdir.unlisted-file", .low,
-                "not listed in the DICOMDIR; found by walking the media"))
-        }
-    }
-
     // MARK: studies and totals
 
     private func buildStudies() {
@@ -401,6 +391,28 @@ extension Digest {
             text += String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
         }
         return text
+    }
+}
+
+/// The drainer started once the helper's inventory is accepted.
+final class TaskBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Task<Void, any Error>?
+    var task: Task<Void, any Error>? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// Blocking work (a pipe, a device) on a thread of its own, awaited without holding one of the
+/// cooperative pool's threads.
+enum OwnThread {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: body()) }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
     }
 }
 

@@ -277,7 +277,7 @@ final class KioskService: @unchecked Sendable {
             let feed = nextFeed(), configuration = settings.configuration
             work = Task {
                 do {
-                    let found = try PatientInventory.read(medium.device, configuration: configuration)
+                    let found = try await OwnThread.run { Result { try PatientInventory.read(medium.device, configuration: configuration) } }.get()
                     feed.yield(.readProgress(SessionMachine.Progress(files: found.dicomFiles, totalFiles: found.dicomFiles,
                                                                      bytes: found.bytes, totalBytes: found.bytes)))
                     feed.yield(.inventoryRead(found.patients))
@@ -442,9 +442,9 @@ final class ProgressFeed: IngestProgress, @unchecked Sendable {
         feed.yield(.protectProgress(progress))
     }
 
-    func advance(file: MediaEntry) {
+    func advance(bytes size: Int64) {
         progress.files += 1
-        progress.bytes += file.size
+        progress.bytes += size
         let now = Date()
         guard now.timeIntervalSince(last) >= 0.25 else { return }
         last = now

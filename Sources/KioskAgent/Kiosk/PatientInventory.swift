@@ -9,30 +9,62 @@ import Protector
 /// DICOMDIR can leave out another patient's images. Files that do not parse are skipped here; the
 /// Protector reports them later.
 enum PatientInventory {
-    struct Result {
+    struct Result: Codable {
         var patients: [SessionMachine.Patient]
         var dicomFiles: Int
         var bytes: Int64
     }
 
+    /// Reads the medium in the sandboxed media helper (issue 7): this process parses nothing.
     static func read(_ path: String, configuration: Configuration) throws(MediaError) -> Result {
-        let opened = try MediaSource.open(path: path)
-        var limits = WalkLimits()
-        limits.maxDepth = configuration.maxDirectoryDepth
-        limits.maxEntries = configuration.maxEntries
-        limits.maxTotalBytes = configuration.maxTotalBytes
-        limits.maxFileSize = configuration.maxFileSize
-        let inventory = MediaInventory(volume: opened.volume, limits: limits)
-        var options = ParsingOptions()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiosk-agent-inventory-\(UUID().uuidString)")
+        let helper: HelperProcess
+        do { helper = try HelperProcess.start(source: path, scratch: scratch) } catch {
+            throw (error as? MediaError) ?? .unsupported("\(error)")
+        }
+        defer { helper.stop(grace: 2) }
+        do {
+            var job = MediaHelperJob.make(path, configuration, nil, scratch: helper.scratch)
+            job.mode = .patients
+            try helper.commands.send(.job, job)
+            let stall = Double(configuration.sandbox.stallSeconds)
+            var lastHeard = Date()
+            while true {
+                let frame: Frame
+                do {
+                    guard let next = try helper.events.next(timeout: 1) else { break }
+                    frame = next
+                } catch HelperProtocolError.timeout {
+                    if Date().timeIntervalSince(lastHeard) > stall { throw HelperProtocolError.timeout(stall) }
+                    continue
+                }
+                lastHeard = Date()
+                switch frame.kind {
+                case .failed: throw MediaError.unsupported(try frame.decode(HelperFailure.self).finding.detail)
+                case .patients: return try frame.decode(Result.self)
+                case .opened, .inventory, .progress: continue
+                default: throw HelperProtocolError.unexpected("\(frame.kind)")
+                }
+            }
+        } catch let error as MediaError {
+            throw error
+        } catch {
+            throw .unsupported("the media reader failed: \(error)")
+        }
+        throw .unsupported("the media reader \(helper.stop(grace: 2)) before it listed the patients")
+    }
+
+    /// In the helper: every DICOM file's header, values over 1 KiB left on the media.
+    static func collect(_ volume: any Volume, _ files: [MediaEntry], parsing: ParsingOptions) -> Result {
+        var options = parsing
         options.inlineValueLimit = 1024
-        options.maxDepth = configuration.maxNestingDepth
-        options.maxElements = configuration.maxElements
         var patients: [String: (SessionMachine.Patient, Set<String>)] = [:]
         var order: [String] = []
         var count = 0
         var bytes: Int64 = 0
-        for entry in inventory.files {
-            guard let file = try? opened.volume.open(entry),
+        for entry in files {
+            Faults.trigger(at: entry.path)
+            guard let file = try? volume.open(entry),
                   let prefix = try? file.read(at: 0, count: ContentClassifier.prefixLength),
                   ContentClassifier.classify(name: entry.path.name, prefix: prefix).kind == .dicom,
                   let parsed = try? DICOMReader.read(MediaByteSource(file), options: options) else { continue }

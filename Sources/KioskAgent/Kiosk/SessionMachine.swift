@@ -19,7 +19,7 @@ struct SessionMachine: Equatable {
     }
 
     /// A patient found on the medium (from the DICOMDIR or the files' headers), for confirmation.
-    struct Patient: Equatable {
+    struct Patient: Equatable, Codable {
         var id: String
         var name: String
         var birthDate: String

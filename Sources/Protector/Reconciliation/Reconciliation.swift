@@ -6,7 +6,7 @@ import SessionReport
 /// identifiers — Patient ID (with its issuer), Patient's Name, Accession Number — and keeps what the
 /// media said in Other Patient IDs Sequence and Original Attributes Sequence (reason COERCE). Study,
 /// Series and SOP Instance UIDs are never changed unless invalid (`UIDRepair`).
-public struct Reconciliation: Sendable, Equatable {
+public struct Reconciliation: Sendable, Equatable, Codable {
     public var patientID: String?
     public var issuerOfPatientID: String?
     /// `Family^Given^Middle`.

@@ -1,0 +1,227 @@
+import Foundation
+import MediaReader
+import Protector
+import Sandbox
+import SessionReport
+
+/// The framed protocol between the agent and its media helper (issue 7, part 2): one byte of kind,
+/// four bytes of length (little endian), the payload. Messages are JSON; file and scan bytes
+/// travel in `chunk` frames closed by an `end` frame. Both sides bound every length before
+/// allocating: the helper parses hostile media, so the agent treats what it says as untrusted too.
+enum FrameKind: UInt8 {
+    // agent → helper
+    case job = 1, proceed = 2, stop = 3, scanResult = 4
+    // helper → agent
+    case opened = 10, inventory = 11, progress = 12, record = 13, chunk = 14, end = 15, scan = 16, fileSet = 17, done = 18
+    case failed = 19, patients = 20
+}
+
+struct Frame {
+    let kind: FrameKind
+    let payload: [UInt8]
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(payload)) } catch {
+            throw HelperProtocolError.malformed("\(kind) frame: \(error)")
+        }
+    }
+}
+
+enum HelperProtocolError: Error, CustomStringConvertible {
+    case malformed(String)
+    case unexpected(String)
+    case io(String, Int32)
+    case timeout(Double)
+
+    var description: String {
+        switch self {
+        case let .malformed(what): "malformed message from the media helper: \(what)"
+        case let .unexpected(what): "unexpected message from the media helper: \(what)"
+        case let .io(what, code): "\(what): \(String(cString: strerror(code)))"
+        case let .timeout(seconds): "no word from the media helper for \(Int(seconds)) s"
+        }
+    }
+}
+
+/// Chunks of file and scan bytes; JSON messages are far smaller.
+let helperChunkBytes = 1 << 20
+/// The largest frame either side accepts (a record with many findings stays far below).
+let helperMaxFrameBytes = 16 << 20
+
+/// Writes frames to a pipe; one frame at a time across threads.
+final class FrameWriter: @unchecked Sendable {
+    private let fd: Int32
+    private let lock = NSLock()
+
+    init(fd: Int32) { self.fd = fd }
+
+    func send(_ kind: FrameKind, _ payload: UnsafeRawBufferPointer) throws {
+        try lock.withLock { try unlockedSend(kind, payload) }
+    }
+
+    func send(_ kind: FrameKind, bytes: [UInt8] = []) throws {
+        try bytes.withUnsafeBytes { try send(kind, $0) }
+    }
+
+    func send<T: Encodable>(_ kind: FrameKind, _ message: T) throws {
+        try send(kind, bytes: Array(try JSONEncoder().encode(message)))
+    }
+
+    /// Several frames that must stay together (a record and its bytes), with no other frame between.
+    func together<T>(_ body: (_ send: (FrameKind, UnsafeRawBufferPointer) throws -> Void) throws -> T) throws -> T {
+        try lock.withLock { try body { try unlockedSend($0, $1) } }
+    }
+
+    private func unlockedSend(_ kind: FrameKind, _ payload: UnsafeRawBufferPointer) throws {
+        var header = [kind.rawValue, 0, 0, 0, 0]
+        let length = UInt32(payload.count)
+        for shift in 0..<4 { header[1 + shift] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(shift))) }
+        try header.withUnsafeBytes { try writeAll($0) }
+        try writeAll(payload)
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw HelperProtocolError.io("writing to the pipe", errno)
+            }
+            done += n
+        }
+    }
+}
+
+/// Reads frames from a pipe, waiting at most `timeout` seconds for each (nil: forever). One
+/// thread reads it at a time (the helper's listener, the agent's session).
+final class FrameReader: @unchecked Sendable {
+    private let fd: Int32
+    /// The frame being read: a timeout keeps it, so the next call goes on with it.
+    private var header = [UInt8](repeating: 0, count: 5)
+    private var headerFilled = 0
+    private var payload: [UInt8]?
+    private var payloadFilled = 0
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// The next frame, or nil at the end of the stream.
+    func next(timeout: Double? = nil) throws -> Frame? {
+        while headerFilled < 5 {
+            let n = try header.withUnsafeMutableBytes { try readSome(into: $0, from: headerFilled, timeout: timeout) }
+            if n == 0 {
+                if headerFilled == 0 { return nil }
+                throw HelperProtocolError.malformed("the stream ended inside a frame")
+            }
+            headerFilled += n
+        }
+        guard let kind = FrameKind(rawValue: header[0]) else { throw HelperProtocolError.malformed("unknown frame kind \(header[0])") }
+        var length = 0
+        for shift in 0..<4 { length |= Int(header[1 + shift]) << (8 * shift) }
+        guard length <= helperMaxFrameBytes else { throw HelperProtocolError.malformed("a \(length)-byte frame") }
+        if payload == nil {
+            // Filled by read(2) below, never zeroed first.
+            payload = [UInt8](unsafeUninitializedCapacity: length) { _, count in count = length }
+            payloadFilled = 0
+        }
+        while payloadFilled < length {
+            let n = try payload!.withUnsafeMutableBytes { try readSome(into: $0, from: payloadFilled, timeout: timeout) }
+            if n == 0 { throw HelperProtocolError.malformed("the stream ended inside a frame") }
+            payloadFilled += n
+        }
+        let frame = Frame(kind: kind, payload: payload!)
+        payload = nil
+        headerFilled = 0
+        return frame
+    }
+
+    private func readSome(into buffer: UnsafeMutableRawBufferPointer, from offset: Int, timeout: Double?) throws -> Int {
+        while true {
+            if let timeout {
+                var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, Int32(min(timeout * 1000, Double(Int32.max))))
+                if ready < 0 { if errno == EINTR { continue }; throw HelperProtocolError.io("waiting for the media helper", errno) }
+                if ready == 0 { throw HelperProtocolError.timeout(timeout) }
+            }
+            let n = read(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 { if errno == EINTR { continue }; throw HelperProtocolError.io("reading from the pipe", errno) }
+            return n
+        }
+    }
+}
+
+// MARK: messages
+
+/// Everything the helper needs, sent once before it enters its sandbox.
+struct HelperJob: Codable {
+    /// `ingest`: protect every file; `patients`: only list the patients (the operator's confirmation).
+    enum Mode: String, Codable { case ingest, patients }
+    var mode = Mode.ingest
+    var sourceName: String
+    var scratch: String
+    var walk: WalkLimits
+    var inMemoryFileLimit: Int64
+    var workers: Int
+    var policy: ProtectorPolicy
+    /// Names of the agent's engines, in order; the helper's scans go back to the agent by index.
+    var engines: [String]
+    var resources: ResourceLimits
+}
+
+struct HelperOpened: Codable {
+    var filesystem: String
+    var notes: [String]
+}
+
+struct HelperInventory: Codable {
+    var label: String
+    var findings: [Finding]
+    var files: Int
+    var bytes: Int64
+}
+
+struct HelperProgress: Codable {
+    var index: Int
+    var path: String
+    var size: Int64
+}
+
+/// One file's outcome. `body` says what `chunk` frames follow: the rebuilt file, the original
+/// (for quarantine), or nothing.
+struct HelperRecord: Codable {
+    enum Body: String, Codable { case none, rebuilt, original }
+    var index: Int
+    var record: FileRecord
+    var summary: InstanceSummary?
+    var mediaSummary: InstanceSummary?
+    var body: Body
+}
+
+/// Closes a run of chunks; `error` when the bytes stopped early (the rebuild failed, the media
+/// could not be read).
+struct HelperEnd: Codable {
+    var error: String?
+}
+
+struct HelperScan: Codable {
+    var id: Int
+    var engine: Int
+    var label: String
+    var count: Int64
+}
+
+struct HelperScanResult: Codable {
+    var id: Int
+    var names: [String]?
+    var error: String?
+}
+
+struct HelperFileSet: Codable {
+    var findings: [Finding]
+    /// Files no DICOMDIR lists, by index.
+    var unlisted: [Int]
+}
+
+struct HelperFailure: Codable {
+    var finding: Finding
+}

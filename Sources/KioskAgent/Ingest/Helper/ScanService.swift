@@ -1,0 +1,135 @@
+import Dispatch
+import Foundation
+import Sandbox
+import MediaReader
+import Protector
+
+/// Runs the media helper's scan requests on the agent's engines (the engines never run inside the
+/// helper): the bytes are collected from the pipe (in memory up to 64 MiB, else in a file under
+/// the agent's own temporary directory), scanned on a bounded number of threads, and answered.
+final class ScanService: @unchecked Sendable {
+    private let engines: [any MalwareEngine]
+    private let replies: FrameWriter
+    private let spill: URL
+    private let group = DispatchGroup()
+    private let slots: DispatchSemaphore
+    private let lock = NSLock()
+    private var running = 0
+
+    static let inMemoryLimit: Int64 = 64 << 20
+
+    init(engines: [any MalwareEngine], replies: FrameWriter, spill: URL) {
+        self.engines = engines
+        self.replies = replies
+        self.spill = spill
+        slots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount))
+    }
+
+    /// A scan is running or waiting: the helper is waiting for us, not stalled.
+    var busy: Bool { lock.withLock { running > 0 } }
+
+    func receive(_ request: HelperScan, body: BodyStream) throws {
+        guard engines.indices.contains(request.engine), request.count >= 0 else {
+            throw HelperProtocolError.malformed("a scan for engine \(request.engine) of \(request.count) bytes")
+        }
+        var received: Int64 = 0
+        let content: ScanContent
+        var spilled: URL?
+        var failure: String?
+        if request.count <= ScanService.inMemoryLimit {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(Int(request.count))
+            failure = try body.forEach { piece in
+                received += Int64(piece.count)
+                guard received <= request.count else { throw HelperProtocolError.malformed("more scan bytes than announced") }
+                bytes += piece
+            }
+            content = ScanContent(bytes, label: request.label)
+        } else {
+            try FileManager.default.createDirectory(at: spill, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let file = spill.appendingPathComponent("scan-\(request.id)")
+            spilled = file
+            guard FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                _ = try body.drain()
+                try reply(HelperScanResult(id: request.id, names: nil, error: "no room to hold \(request.count) bytes for scanning"))
+                return
+            }
+            let handle = try FileHandle(forWritingTo: file)
+            do {
+                failure = try body.forEach { piece in
+                    received += Int64(piece.count)
+                    guard received <= request.count else { throw HelperProtocolError.malformed("more scan bytes than announced") }
+                    try handle.write(contentsOf: Data(piece))
+                }
+                try handle.close()
+            } catch let error as HelperProtocolError {
+                try? FileManager.default.removeItem(at: file)
+                throw error
+            } catch {
+                _ = try body.drain()
+                try? FileManager.default.removeItem(at: file)
+                try reply(HelperScanResult(id: request.id, names: nil, error: "the bytes could not be held for scanning: \(error)"))
+                return
+            }
+            content = ScanContent(FileByteSource(try SystemFile(readOnly: file.path)), label: request.label)
+        }
+        if let failure {
+            if let spilled { try? FileManager.default.removeItem(at: spilled) }
+            try reply(HelperScanResult(id: request.id, names: nil, error: failure))
+            return
+        }
+        guard received == request.count else { throw HelperProtocolError.malformed("\(received) scan bytes of \(request.count) announced") }
+        let engine = engines[request.engine]
+        // Read only by the one scan below; a range over our own spill file or bytes in memory.
+        nonisolated(unsafe) let scanned = content
+        let spillFile = spilled
+        lock.withLock { running += 1 }
+        slots.wait()
+        group.enter()
+        DispatchQueue.global().async { [self] in
+            defer {
+                if let spillFile { try? FileManager.default.removeItem(at: spillFile) }
+                lock.withLock { running -= 1 }
+                slots.signal()
+                group.leave()
+            }
+            let result: HelperScanResult
+            do { result = HelperScanResult(id: request.id, names: try engine.scan(scanned), error: nil) } catch {
+                result = HelperScanResult(id: request.id, names: nil, error: "\(error)")
+            }
+            // A helper that has died cannot take the answer; its failure is reported elsewhere.
+            try? reply(result)
+        }
+    }
+
+    private func reply(_ result: HelperScanResult) throws { try replies.send(.scanResult, result) }
+
+    /// Waits for running scans and removes the temporary directory.
+    func finish() {
+        group.wait()
+        try? FileManager.default.removeItem(at: spill)
+    }
+}
+
+/// The job for one medium, from the configuration.
+enum MediaHelperJob {
+    static func scratch(_ state: URL, _ session: String) -> URL {
+        state.appendingPathComponent("sandbox").appendingPathComponent(session)
+    }
+
+    /// `protector` nil: the policy's parsing bounds only, no engines (listing patients).
+    static func make(_ source: String, _ configuration: Configuration, _ protector: Protector?, scratch: URL) -> HelperJob {
+        var walk = WalkLimits()
+        walk.maxDepth = configuration.maxDirectoryDepth
+        walk.maxEntries = configuration.maxEntries
+        walk.maxTotalBytes = configuration.maxTotalBytes
+        walk.maxFileSize = configuration.maxFileSize
+        var resources = ResourceLimits()
+        resources.addressSpaceBytes = configuration.sandbox.memoryBytes
+        resources.cpuSeconds = configuration.sandbox.cpuSeconds
+        resources.openFiles = configuration.sandbox.openFiles
+        return HelperJob(sourceName: source, scratch: scratch.path, walk: walk, inMemoryFileLimit: configuration.inMemoryFileLimit,
+                         workers: configuration.workers, policy: protector?.policy ?? ProtectorSetup.policy(configuration, reconciliation: nil),
+                         engines: protector?.engines.map(\.name) ?? [], resources: resources)
+    }
+}

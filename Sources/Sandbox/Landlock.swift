@@ -1,0 +1,66 @@
+import CLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Landlock (unprivileged, kernel 5.13+): the helper keeps read access to the source descriptor,
+/// the system trees and its scratch directory, write access only under scratch; with ABI 4+ no
+/// TCP bind or connect, with ABI 6+ no abstract UNIX sockets or signals outside its own domain.
+/// The state directory (archive, spool, keys) and every other patient's data are out of reach.
+enum Landlock {
+    static let read = UInt64(LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+
+    static func restrict(_ policy: SandboxPolicy) throws(SandboxError) -> Int {
+        let abi = Int(kiosk_landlock_create_ruleset(nil, 0, UInt32(LANDLOCK_CREATE_RULESET_VERSION)))
+        guard abi >= 1 else { throw .unavailable("Landlock is not enabled in this kernel (errno \(errno))") }
+        var fs = UInt64(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE
+            | LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE
+            | LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG
+            | LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK
+            | LANDLOCK_ACCESS_FS_MAKE_SYM)
+        if abi >= 2 { fs |= UInt64(KIOSK_LANDLOCK_ACCESS_FS_REFER) }
+        if abi >= 3 { fs |= UInt64(KIOSK_LANDLOCK_ACCESS_FS_TRUNCATE) }
+        if abi >= 5 { fs |= UInt64(KIOSK_LANDLOCK_ACCESS_FS_IOCTL_DEV) }
+        var attr = kiosk_landlock_ruleset_attr(handled_access_fs: fs, handled_access_net: 0, scoped: 0)
+        var size = 8
+        if abi >= 4 {
+            attr.handled_access_net = UInt64(KIOSK_LANDLOCK_ACCESS_NET_BIND_TCP | KIOSK_LANDLOCK_ACCESS_NET_CONNECT_TCP)
+            size = 16
+        }
+        if abi >= 6 {
+            attr.scoped = UInt64(KIOSK_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | KIOSK_LANDLOCK_SCOPE_SIGNAL)
+            size = 24
+        }
+        let ruleset = Int32(kiosk_landlock_create_ruleset(&attr, size, 0))
+        guard ruleset >= 0 else { throw .failed(step: "landlock_create_ruleset", errno: errno) }
+        defer { close(ruleset) }
+
+        // The source: read only (and, for a directory, listing). Block devices need no ioctl here:
+        // the size was read before (BLKGETSIZE64 is not a device-specific ioctl Landlock governs).
+        var status = stat()
+        guard fstat(policy.source, &status) == 0 else { throw .failed(step: "fstat source", errno: errno) }
+        let isDirectory = status.st_mode & S_IFMT == S_IFDIR
+        try allow(ruleset, descriptor: policy.source,
+                  isDirectory ? read : UInt64(LANDLOCK_ACCESS_FS_READ_FILE), what: "the source")
+        for path in policy.systemReadable {
+            let fd = open(path, KIOSK_O_PATH | O_CLOEXEC)
+            guard fd >= 0 else { continue }  // e.g. no /lib64 on this system
+            defer { close(fd) }
+            var st = stat()
+            let rights = fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR ? read : UInt64(LANDLOCK_ACCESS_FS_READ_FILE)
+            try allow(ruleset, descriptor: fd, rights, what: path)
+        }
+        let scratch = open(policy.scratch, KIOSK_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        guard scratch >= 0 else { throw .failed(step: "open scratch \(policy.scratch)", errno: errno) }
+        defer { close(scratch) }
+        try allow(ruleset, descriptor: scratch, fs & ~UInt64(LANDLOCK_ACCESS_FS_EXECUTE), what: "scratch")
+
+        guard kiosk_landlock_restrict_self(ruleset) == 0 else { throw .failed(step: "landlock_restrict_self", errno: errno) }
+        return abi
+    }
+
+    private static func allow(_ ruleset: Int32, descriptor: Int32, _ rights: UInt64, what: String) throws(SandboxError) {
+        var rule = landlock_path_beneath_attr(allowed_access: rights, parent_fd: descriptor)
+        guard kiosk_landlock_add_path_rule(ruleset, &rule) == 0 else { throw .failed(step: "landlock_add_rule \(what)", errno: errno) }
+    }
+}

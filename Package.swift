@@ -11,7 +11,7 @@ let package = Package(
     products: [
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
         // The parsers, for the libFuzzer targets in fuzz/ (a separate package built with sanitizers).
-        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector"]),
+        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector", "AgentConfiguration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,6 +45,9 @@ let package = Package(
 
         // Magic numbers of programs, shared by media classification and DICOM part inspection.
         .target(name: "FileSignatures", swiftSettings: strict),
+
+        // The agent's configuration file (a TOML subset): its own module so the config parser can be fuzzed.
+        .target(name: "AgentConfiguration", dependencies: ["DICOMCore"], swiftSettings: strict),
 
         // The session report contract (ARCHITECTURE.md §3.2): findings, verdicts, totals.
         .target(name: "SessionReport", swiftSettings: strict),
@@ -119,7 +122,7 @@ let package = Package(
 
         .executableTarget(name: "KioskAgent", dependencies: [
             "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen", "AuditTrail",
-            "ATNA", "SessionReceipt", "Analytics", "Dashboard", "Sandbox",
+            "ATNA", "SessionReceipt", "Analytics", "Dashboard", "Sandbox", "AgentConfiguration",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -141,7 +144,7 @@ let package = Package(
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
-            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen",
+            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
         ], swiftSettings: strict),
     ]
 )

@@ -27,6 +27,7 @@ let package = Package(
             "CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent"), .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzSTOWResponse", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzConfig", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzEngineReplies", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
     ]
 )

@@ -2,7 +2,7 @@
 """Seed corpora for the fuzz targets, from the project's fixtures: pydicom's real test files,
 small disc and stick images made with the real tools (genisoimage, mkfs.vfat + mcopy, mkfs.exfat),
 and well-formed protocol messages. Usage: make-seeds.py TESTDATA_ROOT OUT_DIR"""
-import json, os, shutil, struct, subprocess, sys, tempfile
+import json, os, pathlib, shutil, struct, subprocess, sys, tempfile
 
 testdata, out = sys.argv[1], sys.argv[2]
 files = os.path.join(testdata, "pydicom/pydicom/data/test_files")
@@ -101,3 +101,11 @@ for name, data in [("clamd-ok", b"\x00stream: OK"), ("clamd-found", b"\x00stream
                    ("icap-found", b"\x01ICAP/1.0 200 OK\r\nX-Infection-Found: Type=0; Resolution=2; Threat=Eicar-Test-Signature;\r\n\r\n"),
                    ("icap-violations", b"\x01ICAP/1.0 200 OK\r\nX-Violations-Found: 1\r\n\tfile\r\n\tEICAR\r\n\t0\r\n\t0\r\n\r\n")]:
     seed("FuzzEngineReplies", name, data)
+
+# The configuration file: the shipped example (every key), and small tables with arrays across lines.
+example = pathlib.Path(__file__).resolve().parent.parent / "config" / "kiosk-agent.toml"
+seed("FuzzConfig", "shipped-example", example.read_bytes())
+seed("FuzzConfig", "arrays", b'[pacs]\nsop_classes = [\n  "1.2.840.10008.5.1.4.1.1.2", # CT\n  "1.2.840.10008.5.1.4.1.1.4",\n]\n'
+     b'[protector]\nkeep_private_creators = ["SIEMENS CSA HEADER"]\nicons = "reject"\n')
+seed("FuzzConfig", "sandbox", b'[sandbox]\nstall_seconds = 30\ncpu_seconds = 600\nmemory_bytes = 1_073_741_824\nopen_files = 64\n'
+     b'[limits]\nmax_entries = 1_000\n[delivery]\nretry_base_seconds = 2.5\n')

@@ -1,6 +1,7 @@
 import CLinux
 import Crypto
 import Foundation
+import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,18 @@ public enum StagingError: Error, CustomStringConvertible {
         switch self {
         case let .io(what, code): "\(what): \(String(cString: strerror(code)))"
         }
+    }
+
+    /// Whether any error from staging or committing (our own, SQLite's, Foundation's) means the file
+    /// system is full: a commit fails in SQLite or in creating a directory as often as in write(2).
+    public static func isDiskFull(_ error: any Error) -> Bool {
+        if let staging = error as? StagingError { return staging.isDiskFull }
+        if let database = error as? DatabaseError { return database.resultCode == .SQLITE_FULL }
+        if let posix = error as? POSIXError { return posix.code == .ENOSPC || posix.code == .EDQUOT }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return ns.code == Int(ENOSPC) || ns.code == Int(EDQUOT) }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return isDiskFull(underlying) }
+        return ns.domain == NSCocoaErrorDomain && ns.code == CocoaError.fileWriteOutOfSpace.rawValue
     }
 }
 

@@ -1,3 +1,4 @@
+import AgentConfiguration
 import ArgumentParser
 import ATNA
 import AuditTrail
@@ -13,9 +14,12 @@ enum ATNASetup {
         var tls: Configuration.TLSSettings?
         if repository.transport == .tls {
             let shared = configuration.tls
-            tls = .init(caFile: settings.caFile ?? shared.caFile, certificateFile: settings.certificateFile ?? shared.certificateFile,
-                        privateKeyFile: settings.privateKeyFile ?? shared.privateKeyFile,
-                        verifyHostname: settings.verifyHostname ?? shared.verifyHostname)
+            var merged = Configuration.TLSSettings()
+            merged.caFile = settings.caFile ?? shared.caFile
+            merged.certificateFile = settings.certificateFile ?? shared.certificateFile
+            merged.privateKeyFile = settings.privateKeyFile ?? shared.privateKeyFile
+            merged.verifyHostname = settings.verifyHostname ?? shared.verifyHostname
+            tls = merged
         }
         let host = hostName()
         let mapping = EventMapping(aeTitle: configuration.delivery.callingAE, host: host,

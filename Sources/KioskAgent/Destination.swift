@@ -1,3 +1,4 @@
+import AgentConfiguration
 import ArgumentParser
 import Foundation
 

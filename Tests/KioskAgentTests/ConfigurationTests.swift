@@ -1,3 +1,4 @@
+import AgentConfiguration
 import TestSupport
 import XCTest
 @testable import KioskAgent
@@ -123,6 +124,8 @@ final class ConfigurationTests: XCTestCase {
             ("[delivery]\nassociations = 0", "line 2: delivery.associations must be an integer in 1...32"),
             ("[tls]\nverify_hostname = 1", "line 2: tls.verify_hostname must be true or false"),
             ("[dicomweb]\npassword = \"x\"", "line 2: unknown key dicomweb.password"),
+            ("[sandbox]\nstall_seconds = 0", "line 2: sandbox.stall_seconds must be an integer in 1...86400"),
+            ("[sandbox]\nmemory_bytes = 1024", "line 2: sandbox.memory_bytes must be an integer in 268435456...1099511627776"),
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try Configuration(parsing: text)) { error in

@@ -133,8 +133,9 @@ final class SandboxTests: XCTestCase {
                 (try? String(contentsOfFile: "/proc/\(agent.processIdentifier)/task/\(task)/children", encoding: .utf8))?
                     .split(separator: " ").compactMap { Int32($0) }.first
             }.first
-            return helper != nil
-        }, "the agent starts a helper")
+            // Spawned and then sandboxed by itself: wait until the filter is on (it hangs further on).
+            return helper.map { ((try? String(contentsOfFile: "/proc/\($0)/status", encoding: .utf8)) ?? "").contains("Seccomp:\t2") } ?? false
+        }, "the agent starts a helper, which enters its sandbox")
         let pid = try XCTUnwrap(helper)
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         XCTAssertTrue(status.contains("Seccomp:\t2"), status)

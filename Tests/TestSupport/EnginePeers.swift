@@ -33,6 +33,9 @@ public final class ClamdPeer: @unchecked Sendable {
         try Peers.wait("clamd", log: d + "/clamd.log", process: process) { Peers.clamdPing(self.socket) }
     }
 
+    /// For fault tests: stop (SIGSTOP), resume or kill the daemon itself.
+    public var pid: Int32 { process.processIdentifier }
+
     deinit { Peers.stop(process) }
 }
 

@@ -87,7 +87,7 @@ struct Admission {
                 record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(reason)"))
                 try BodyStream(reader: body.reader, timeout: body.timeout).drain()
             }
-            let full = (error as? StagingError)?.isDiskFull == true
+            let full = StagingError.isDiskFull(error)
             record.delivery = .failed
             record.findings.append(Finding(full ? "delivery.disk-full" : "delivery.spool-error", .high,
                                            "the rebuilt file could not be written to the state directory: \(error)"))

@@ -1,3 +1,4 @@
+import AgentConfiguration
 import Analytics
 import ArgumentParser
 import AuditTrail

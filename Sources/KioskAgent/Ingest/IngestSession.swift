@@ -1,3 +1,4 @@
+import AgentConfiguration
 import Crypto
 import DICOMCore
 import Delivery
@@ -260,7 +261,7 @@ final class IngestSession {
             }
         } catch {
             settings.outbox.discard(batch.map(\.staged))
-            let full = (error as? StagingError)?.isDiskFull == true
+            let full = StagingError.isDiskFull(error)
             for item in batch {
                 records[item.index]?.delivery = .failed
                 records[item.index]?.findings.append(Finding(full ? "delivery.disk-full" : "delivery.archive-error", .high,

@@ -1,3 +1,4 @@
+import AgentConfiguration
 import Delivery
 import Foundation
 import SessionReceipt

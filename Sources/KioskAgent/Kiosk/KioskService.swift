@@ -1,3 +1,4 @@
+import AgentConfiguration
 import AuditTrail
 import Crypto
 import Delivery

@@ -1,3 +1,4 @@
+import AgentConfiguration
 import DICOMCore
 import Foundation
 import Intake

@@ -17,6 +17,9 @@ enum Faults {
         switch action.split(separator: ":").first.map(String.init) ?? "" {
         case "crash":
             UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+        case "pause":
+            MediaHelper.diagnose("fault pause: \(argument) s")
+            sleep(UInt32(argument) ?? 1)
         case "hang":
             while true { sleep(60) }
         case "spin":

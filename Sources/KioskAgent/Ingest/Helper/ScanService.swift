@@ -1,3 +1,4 @@
+import AgentConfiguration
 import Dispatch
 import Foundation
 import Sandbox

@@ -5,171 +5,182 @@ import Foundation
 /// booleans and arrays of strings — arrays may span lines — and `#` comments). Unknown tables or
 /// keys are errors that name the key and the line, so a typo in a hospital's config never silently
 /// falls back to a default.
-struct Configuration: Equatable {
+public struct Configuration: Equatable, Sendable {
     /// Bounds on the media walk.
-    var maxDirectoryDepth = 32
-    var maxEntries = 200_000
-    var maxTotalBytes: Int64 = 64 << 30
-    var maxFileSize: Int64 = 8 << 30
+    public var maxDirectoryDepth = 32
+    public var maxEntries = 200_000
+    public var maxTotalBytes: Int64 = 64 << 30
+    public var maxFileSize: Int64 = 8 << 30
     /// Bounds on each DICOM file.
-    var maxNestingDepth = 64
-    var maxElements = 1_000_000
+    public var maxNestingDepth = 64
+    public var maxElements = 1_000_000
     /// Files up to this size are read into memory whole; larger ones stream from the media.
-    var inMemoryFileLimit: Int64 = 64 << 20
+    public var inMemoryFileLimit: Int64 = 64 << 20
     /// Parallel Protector workers; 0 = one per core.
-    var workers = 0
+    public var workers = 0
     /// Default destination when `--destination` is not given (`archive:` = under the state directory).
-    var destination: String?
-    var engines = Engines()
-    var protector = ProtectorSettings()
+    public var destination: String?
+    public var engines = Engines()
+    public var protector = ProtectorSettings()
     /// What the destination accepts (nil: anything).
-    var pacsSOPClasses: [String]?
-    var pacsTransferSyntaxes: [String]?
-    var reconciliation = ReconciliationSettings()
-    var delivery = DeliverySettings()
-    var tls = TLSSettings()
-    var dicomweb = DICOMwebSettings()
-    var kiosk = KioskSettings()
-    var atna = ATNASettings()
-    var receipt = ReceiptSettings()
-    var dashboard = DashboardSettings()
-    var sandbox = SandboxSettings()
+    public var pacsSOPClasses: [String]?
+    public var pacsTransferSyntaxes: [String]?
+    public var reconciliation = ReconciliationSettings()
+    public var delivery = DeliverySettings()
+    public var tls = TLSSettings()
+    public var dicomweb = DICOMwebSettings()
+    public var kiosk = KioskSettings()
+    public var atna = ATNASettings()
+    public var receipt = ReceiptSettings()
+    public var dashboard = DashboardSettings()
+    public var sandbox = SandboxSettings()
 
     /// `[sandbox]`: the media helper that reads and parses each medium (issue 7, part 2).
-    struct SandboxSettings: Equatable {
+    public struct SandboxSettings: Equatable, Sendable {
+        public init() {}
         /// The helper is stopped when it says nothing (and no scan of its is running) for this long.
-        var stallSeconds = 300
+        public var stallSeconds = 300
         /// Its CPU time (scans run in the agent and do not count).
-        var cpuSeconds = 3600
-        var memoryBytes: Int64 = 4 << 30
-        var openFiles = 64
+        public var cpuSeconds = 3600
+        public var memoryBytes: Int64 = 4 << 30
+        public var openFiles = 64
     }
 
     /// `[atna]`: IHE ATNA audit messages to the hospital's audit repository (off when no repository).
-    struct ATNASettings: Equatable {
+    public struct ATNASettings: Equatable, Sendable {
+        public init() {}
         /// `syslog+tls://HOST:6514` (RFC 5425) or `syslog+udp://HOST:514` (RFC 5426).
-        var repository: String?
+        public var repository: String?
         /// TLS material; each falls back to `[tls]` when not given.
-        var caFile: String?
-        var certificateFile: String?
-        var privateKeyFile: String?
-        var verifyHostname: Bool?
+        public var caFile: String?
+        public var certificateFile: String?
+        public var privateKeyFile: String?
+        public var verifyHostname: Bool?
         /// AuditSourceID (default: the host name) and AuditEnterpriseSiteID.
-        var auditSourceID: String?
-        var enterpriseSiteID: String?
-        var timeoutSeconds = 10
+        public var auditSourceID: String?
+        public var enterpriseSiteID: String?
+        public var timeoutSeconds = 10
     }
 
     /// `[receipt]`: the session receipt (always kept as HTML and text in the state directory).
-    struct ReceiptSettings: Equatable {
+    public struct ReceiptSettings: Equatable, Sendable {
+        public init() {}
         /// A CUPS queue to print the text receipt on after each kiosk session (`lp -d`); nil = do not print.
-        var printer: String?
+        public var printer: String?
         /// The station's name on the receipt (default: the host name).
-        var station: String?
-        var width = 42
+        public var station: String?
+        public var width = 42
     }
 
     /// `[dashboard]`: the read-only analytics dashboard and `/metrics`, on loopback only.
-    struct DashboardSettings: Equatable {
-        var enabled = true
-        var port = 8470
+    public struct DashboardSettings: Equatable, Sendable {
+        public init() {}
+        public var enabled = true
+        public var port = 8470
     }
 
     /// `[kiosk]`: the service (`kiosk-agent run`).
-    struct KioskSettings: Equatable {
+    public struct KioskSettings: Equatable, Sendable {
+        public init() {}
         /// Loop devices count as media (imaging labs that receive disc images; tests).
-        var includeLoopDevices = false
+        public var includeLoopDevices = false
         /// Headless: refuse to import without an expected patient instead of importing unverified.
-        var requireExpectedPatient = false
+        public var requireExpectedPatient = false
         /// How often the spool is retried in the background.
-        var drainIntervalSeconds = 30
+        public var drainIntervalSeconds = 30
         /// Eject optical discs when a session ends.
-        var eject = true
+        public var eject = true
         /// The operator screen signs out after this long without a touch (no step running).
-        var idleTimeoutSeconds = 300
+        public var idleTimeoutSeconds = 300
     }
 
     /// `[delivery]`: the spool and the network destinations.
-    struct DeliverySettings: Equatable {
-        var callingAE = "KIOSK"
+    public struct DeliverySettings: Equatable, Sendable {
+        public init() {}
+        public var callingAE = "KIOSK"
         /// Parallel associations to a C-STORE destination.
-        var associations = 4
-        var connectTimeoutSeconds = 10
-        var artimTimeoutSeconds = 30
-        var dimseTimeoutSeconds = 120
-        var maxPDULength = 1 << 20
+        public var associations = 4
+        public var connectTimeoutSeconds = 10
+        public var artimTimeoutSeconds = 30
+        public var dimseTimeoutSeconds = 120
+        public var maxPDULength = 1 << 20
         /// How long `ingest` keeps retrying its instances before leaving them to the spool (exit 6).
-        var waitSeconds = 30
+        public var waitSeconds = 30
         /// Backoff between attempts of one instance: doubles from base up to max, with jitter.
-        var retryBaseSeconds = 5.0
-        var retryMaxSeconds = 3600.0
+        public var retryBaseSeconds = 5.0
+        public var retryMaxSeconds = 3600.0
         /// Free space kept on the state directory's file system beyond what a disc may need.
-        var reserveBytes: Int64 = 256 << 20
+        public var reserveBytes: Int64 = 256 << 20
     }
 
     /// `[tls]`: DICOM TLS (`dicoms://`) and https DICOMweb. Verification is on unless turned off.
-    struct TLSSettings: Equatable {
+    public struct TLSSettings: Equatable, Sendable {
+        public init() {}
         /// PEM file of the CA(s) that sign the PACS's certificate (default: the system's trust store).
-        var caFile: String?
+        public var caFile: String?
         /// Client certificate and key (PEM), when the PACS authenticates the kiosk.
-        var certificateFile: String?
-        var privateKeyFile: String?
-        var verifyHostname = true
+        public var certificateFile: String?
+        public var privateKeyFile: String?
+        public var verifyHostname = true
     }
 
     /// `[dicomweb]`: STOW-RS destinations. Secrets are read from files, never written to logs or reports.
-    struct DICOMwebSettings: Equatable {
-        var bearerTokenFile: String?
-        var username: String?
-        var passwordFile: String?
-        var batchBytes: Int64 = 32 << 20
-        var connections = 2
-        var timeoutSeconds = 120
+    public struct DICOMwebSettings: Equatable, Sendable {
+        public init() {}
+        public var bearerTokenFile: String?
+        public var username: String?
+        public var passwordFile: String?
+        public var batchBytes: Int64 = 32 << 20
+        public var connections = 2
+        public var timeoutSeconds = 120
     }
 
     /// `[engines]`: which anti-malware engines scan every part, and their limits.
-    struct Engines: Equatable {
+    public struct Engines: Equatable, Sendable {
+        public init() {}
         /// libclamav in-process.
-        var clamav = true
+        public var clamav = true
         /// Databases for libclamav (files or directories); nil = the signature set shipped with the agent.
-        var signatures: [String]?
+        public var signatures: [String]?
         /// clamd's unix socket, when clamd should scan too.
-        var clamdSocket: String?
+        public var clamdSocket: String?
         /// `icap://HOST[:PORT]/SERVICE`, when an ICAP gateway should scan too.
-        var icap: String?
+        public var icap: String?
         /// Per-scan deadline for clamd and ICAP, and libclamav's scan-time limit.
-        var timeoutSeconds = 60
-        var maxFileSize: Int64 = 512 << 20
-        var maxScanSize: Int64 = 1 << 30
-        var maxRecursion = 16
+        public var timeoutSeconds = 60
+        public var maxFileSize: Int64 = 512 << 20
+        public var maxScanSize: Int64 = 1 << 30
+        public var maxRecursion = 16
     }
 
     /// `[protector]`: the CDR policy.
-    struct ProtectorSettings: Equatable {
-        var keepPrivateCreators: [String] = []
-        var icons = "drop"
-        var overlays = "keep"
-        var documents = "keep"
-        var allowTIFFPreamble = true
+    public struct ProtectorSettings: Equatable, Sendable {
+        public init() {}
+        public var keepPrivateCreators: [String] = []
+        public var icons = "drop"
+        public var overlays = "keep"
+        public var documents = "keep"
+        public var allowTIFFPreamble = true
         /// nil = every transfer syntax the standard defines.
-        var transferSyntaxes: [String]?
+        public var transferSyntaxes: [String]?
     }
 
     /// `[reconciliation]`: IHE Import Reconciliation — coerce the patient's identifiers to the desk's.
-    struct ReconciliationSettings: Equatable {
-        var enabled = false
-        var issuerOfPatientID: String?
+    public struct ReconciliationSettings: Equatable, Sendable {
+        public init() {}
+        public var enabled = false
+        public var issuerOfPatientID: String?
     }
 
-    struct Error: Swift.Error, CustomStringConvertible, Equatable {
-        let line: Int
-        let message: String
-        var description: String { "line \(line): \(message)" }
+    public struct Error: Swift.Error, CustomStringConvertible, Equatable {
+        public let line: Int
+        public let message: String
+        public var description: String { "line \(line): \(message)" }
     }
 
-    init() {}
+    public init() {}
 
-    init(contentsOf url: URL) throws {
+    public init(contentsOf url: URL) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw Error(line: 0, message: "cannot read the file (\(error.localizedDescription))")
@@ -179,7 +190,7 @@ struct Configuration: Equatable {
         try self.init(parsing: text)
     }
 
-    init(parsing text: String) throws {
+    public init(parsing text: String) throws {
         var table = ""
         var seen = Set<String>()
         // An array value that continues on the next lines: (key, text so far, first line).
@@ -380,12 +391,12 @@ struct Configuration: Equatable {
 }
 
 /// `icap://HOST[:PORT]/SERVICE` (RFC 3507 §7.3; port 1344 by default).
-struct ICAPAddress: Equatable {
-    let host: String
-    let port: UInt16
-    let service: String
+public struct ICAPAddress: Equatable, Sendable {
+    public let host: String
+    public let port: UInt16
+    public let service: String
 
-    init?(_ url: String) {
+    public init?(_ url: String) {
         guard url.hasPrefix("icap://") else { return nil }
         let rest = url.dropFirst("icap://".count)
         guard let slash = rest.firstIndex(of: "/") else { return nil }
@@ -405,8 +416,8 @@ struct ICAPAddress: Equatable {
 
 /// Application Entity titles (PS3.5 §6.2, AE): 1–16 characters of the default repertoire, no
 /// backslash or control characters, not all spaces.
-enum AETitle {
-    static func isValid(_ title: String) -> Bool {
+public enum AETitle {
+    public static func isValid(_ title: String) -> Bool {
         guard (1...16).contains(title.utf8.count), !title.allSatisfy({ $0 == " " }) else { return false }
         return title.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }
     }

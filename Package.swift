@@ -11,7 +11,7 @@ let package = Package(
     products: [
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
         // The parsers, for the libFuzzer targets in fuzz/ (a separate package built with sanitizers).
-        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector", "AgentConfiguration"]),
+        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector", "AgentConfiguration", "HelperProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -81,6 +81,10 @@ let package = Package(
         // The media helper's sandbox: resource limits, Landlock and seccomp (issue 7, part 2).
         .target(name: "Sandbox", dependencies: ["CLinux"], swiftSettings: strict),
 
+        // The framed pipe protocol between the agent and its media helper (the agent parses what an
+        // exploited helper could send: fuzzed like every other parser).
+        .target(name: "HelperProtocol", dependencies: ["MediaReader", "Protector", "Sandbox", "SessionReport"], swiftSettings: strict),
+
         // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
         .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], swiftSettings: strict),
 
@@ -122,7 +126,7 @@ let package = Package(
 
         .executableTarget(name: "KioskAgent", dependencies: [
             "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen", "AuditTrail",
-            "ATNA", "SessionReceipt", "Analytics", "Dashboard", "Sandbox", "AgentConfiguration",
+            "ATNA", "SessionReceipt", "Analytics", "Dashboard", "Sandbox", "AgentConfiguration", "HelperProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

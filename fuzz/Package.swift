@@ -28,6 +28,7 @@ let package = Package(
         ], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzSTOWResponse", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzConfig", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzHelperFrames", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzEngineReplies", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
     ]
 )

@@ -109,3 +109,21 @@ seed("FuzzConfig", "arrays", b'[pacs]\nsop_classes = [\n  "1.2.840.10008.5.1.4.1
      b'[protector]\nkeep_private_creators = ["SIEMENS CSA HEADER"]\nicons = "reject"\n')
 seed("FuzzConfig", "sandbox", b'[sandbox]\nstall_seconds = 30\ncpu_seconds = 600\nmemory_bytes = 1_073_741_824\nopen_files = 64\n'
      b'[limits]\nmax_entries = 1_000\n[delivery]\nretry_base_seconds = 2.5\n')
+
+# The media helper's frames to the agent: kind (1 byte), length (4 bytes LE), JSON or raw payload.
+def frame(kind, payload):
+    return struct.pack("<BI", kind, len(payload)) + payload
+
+finding = {"code": "media.truncated", "severity": "high", "detail": "a file ended early"}
+record = {"index": 0, "body": "rebuilt", "record": {"path": "/DICOM/IM1", "size": 4, "sha256": "00", "kind": "dicom", "verdict": "clean",
+          "findings": [finding], "delivery": "none"}, "summary": {"sopClassUID": "1.2.840.10008.5.1.4.1.1.2", "sopInstanceUID": "1.2.3",
+          "studyInstanceUID": "1.2", "seriesInstanceUID": "1.2.4", "patientID": "ID", "patientName": "DOE^JANE", "birthDate": "",
+          "modality": "CT", "studyDate": "", "studyDescription": "", "institutionName": "", "transferSyntaxUID": "1.2.840.10008.1.2.1"}}
+session = (frame(10, json.dumps({"filesystem": "iso9660", "notes": []}).encode())
+           + frame(11, json.dumps({"label": "CD", "findings": [finding], "files": 2, "bytes": 8}).encode())
+           + frame(12, json.dumps({"index": 0, "path": "/DICOM/IM1", "size": 4}).encode())
+           + frame(16, json.dumps({"id": 1, "engine": 0, "label": "(7FE0,0010)", "count": 4}).encode()) + frame(14, b"DICM") + frame(15, b"{}")
+           + frame(13, json.dumps(record).encode()) + frame(14, b"\x00" * 16) + frame(15, json.dumps({"error": None}).encode())
+           + frame(17, json.dumps({"findings": [], "unlisted": [0]}).encode()) + frame(18, b""))
+seed("FuzzHelperFrames", "session", session)
+seed("FuzzHelperFrames", "failed", frame(19, json.dumps({"finding": finding}).encode()))

@@ -1,3 +1,4 @@
+import HelperProtocol
 import DICOMCore
 import Delivery
 import Foundation

@@ -1,3 +1,4 @@
+import HelperProtocol
 import AgentConfiguration
 import DICOMCore
 import Foundation

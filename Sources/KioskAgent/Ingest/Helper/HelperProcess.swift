@@ -1,3 +1,4 @@
+import HelperProtocol
 import CLinux
 import Foundation
 import MediaReader

@@ -1,3 +1,4 @@
+import HelperProtocol
 import Crypto
 import DICOMCore
 import Foundation

@@ -8,7 +8,7 @@ import SessionReport
 /// four bytes of length (little endian), the payload. Messages are JSON; file and scan bytes
 /// travel in `chunk` frames closed by an `end` frame. Both sides bound every length before
 /// allocating: the helper parses hostile media, so the agent treats what it says as untrusted too.
-enum FrameKind: UInt8 {
+public enum FrameKind: UInt8, Sendable {
     // agent → helper
     case job = 1, proceed = 2, stop = 3, scanResult = 4
     // helper → agent
@@ -16,24 +16,26 @@ enum FrameKind: UInt8 {
     case failed = 19, patients = 20
 }
 
-struct Frame {
-    let kind: FrameKind
-    let payload: [UInt8]
+public struct Frame: Sendable {
+    public let kind: FrameKind
+    public let payload: [UInt8]
 
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+    public init(kind: FrameKind, payload: [UInt8]) { self.kind = kind; self.payload = payload }
+
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         do { return try JSONDecoder().decode(type, from: Data(payload)) } catch {
             throw HelperProtocolError.malformed("\(kind) frame: \(error)")
         }
     }
 }
 
-enum HelperProtocolError: Error, CustomStringConvertible {
+public enum HelperProtocolError: Error, CustomStringConvertible {
     case malformed(String)
     case unexpected(String)
     case io(String, Int32)
     case timeout(Double)
 
-    var description: String {
+    public var description: String {
         switch self {
         case let .malformed(what): "malformed message from the media helper: \(what)"
         case let .unexpected(what): "unexpected message from the media helper: \(what)"
@@ -44,31 +46,31 @@ enum HelperProtocolError: Error, CustomStringConvertible {
 }
 
 /// Chunks of file and scan bytes; JSON messages are far smaller.
-let helperChunkBytes = 1 << 20
+public let helperChunkBytes = 1 << 20
 /// The largest frame either side accepts (a record with many findings stays far below).
-let helperMaxFrameBytes = 16 << 20
+public let helperMaxFrameBytes = 16 << 20
 
 /// Writes frames to a pipe; one frame at a time across threads.
-final class FrameWriter: @unchecked Sendable {
+public final class FrameWriter: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
 
-    init(fd: Int32) { self.fd = fd }
+    public init(fd: Int32) { self.fd = fd }
 
-    func send(_ kind: FrameKind, _ payload: UnsafeRawBufferPointer) throws {
+    public func send(_ kind: FrameKind, _ payload: UnsafeRawBufferPointer) throws {
         try lock.withLock { try unlockedSend(kind, payload) }
     }
 
-    func send(_ kind: FrameKind, bytes: [UInt8] = []) throws {
+    public func send(_ kind: FrameKind, bytes: [UInt8] = []) throws {
         try bytes.withUnsafeBytes { try send(kind, $0) }
     }
 
-    func send<T: Encodable>(_ kind: FrameKind, _ message: T) throws {
+    public func send<T: Encodable>(_ kind: FrameKind, _ message: T) throws {
         try send(kind, bytes: Array(try JSONEncoder().encode(message)))
     }
 
     /// Several frames that must stay together (a record and its bytes), with no other frame between.
-    func together<T>(_ body: (_ send: (FrameKind, UnsafeRawBufferPointer) throws -> Void) throws -> T) throws -> T {
+    public func together<T>(_ body: (_ send: (FrameKind, UnsafeRawBufferPointer) throws -> Void) throws -> T) throws -> T {
         try lock.withLock { try body { try unlockedSend($0, $1) } }
     }
 
@@ -95,7 +97,7 @@ final class FrameWriter: @unchecked Sendable {
 
 /// Reads frames from a pipe, waiting at most `timeout` seconds for each (nil: forever). One
 /// thread reads it at a time (the helper's listener, the agent's session).
-final class FrameReader: @unchecked Sendable {
+public final class FrameReader: @unchecked Sendable {
     private let fd: Int32
     /// The frame being read: a timeout keeps it, so the next call goes on with it.
     private var header = [UInt8](repeating: 0, count: 5)
@@ -103,10 +105,10 @@ final class FrameReader: @unchecked Sendable {
     private var payload: [UInt8]?
     private var payloadFilled = 0
 
-    init(fd: Int32) { self.fd = fd }
+    public init(fd: Int32) { self.fd = fd }
 
     /// The next frame, or nil at the end of the stream.
-    func next(timeout: Double? = nil) throws -> Frame? {
+    public func next(timeout: Double? = nil) throws -> Frame? {
         while headerFilled < 5 {
             let n = try header.withUnsafeMutableBytes { try readSome(into: $0, from: headerFilled, timeout: timeout) }
             if n == 0 {
@@ -153,75 +155,139 @@ final class FrameReader: @unchecked Sendable {
 // MARK: messages
 
 /// Everything the helper needs, sent once before it enters its sandbox.
-struct HelperJob: Codable {
+public struct HelperJob: Codable, Sendable {
     /// `ingest`: protect every file; `patients`: only list the patients (the operator's confirmation).
-    enum Mode: String, Codable { case ingest, patients }
-    var mode = Mode.ingest
-    var sourceName: String
-    var scratch: String
-    var walk: WalkLimits
-    var inMemoryFileLimit: Int64
-    var workers: Int
-    var policy: ProtectorPolicy
+    public enum Mode: String, Codable, Sendable { case ingest, patients }
+    public var mode = Mode.ingest
+    public var sourceName: String
+    public var scratch: String
+    public var walk: WalkLimits
+    public var inMemoryFileLimit: Int64
+    public var workers: Int
+    public var policy: ProtectorPolicy
     /// Names of the agent's engines, in order; the helper's scans go back to the agent by index.
-    var engines: [String]
-    var resources: ResourceLimits
+    public var engines: [String]
+    public var resources: ResourceLimits
+
+    public init(mode: Mode = Mode.ingest, sourceName: String, scratch: String, walk: WalkLimits, inMemoryFileLimit: Int64, workers: Int, policy: ProtectorPolicy, engines: [String], resources: ResourceLimits) {
+        self.mode = mode
+        self.sourceName = sourceName
+        self.scratch = scratch
+        self.walk = walk
+        self.inMemoryFileLimit = inMemoryFileLimit
+        self.workers = workers
+        self.policy = policy
+        self.engines = engines
+        self.resources = resources
+    }
 }
 
-struct HelperOpened: Codable {
-    var filesystem: String
-    var notes: [String]
+public struct HelperOpened: Codable, Sendable {
+    public var filesystem: String
+    public var notes: [String]
+
+    public init(filesystem: String, notes: [String]) {
+        self.filesystem = filesystem
+        self.notes = notes
+    }
 }
 
-struct HelperInventory: Codable {
-    var label: String
-    var findings: [Finding]
-    var files: Int
-    var bytes: Int64
+public struct HelperInventory: Codable, Sendable {
+    public var label: String
+    public var findings: [Finding]
+    public var files: Int
+    public var bytes: Int64
+
+    public init(label: String, findings: [Finding], files: Int, bytes: Int64) {
+        self.label = label
+        self.findings = findings
+        self.files = files
+        self.bytes = bytes
+    }
 }
 
-struct HelperProgress: Codable {
-    var index: Int
-    var path: String
-    var size: Int64
+public struct HelperProgress: Codable, Sendable {
+    public var index: Int
+    public var path: String
+    public var size: Int64
+
+    public init(index: Int, path: String, size: Int64) {
+        self.index = index
+        self.path = path
+        self.size = size
+    }
 }
 
 /// One file's outcome. `body` says what `chunk` frames follow: the rebuilt file, the original
 /// (for quarantine), or nothing.
-struct HelperRecord: Codable {
-    enum Body: String, Codable { case none, rebuilt, original }
-    var index: Int
-    var record: FileRecord
-    var summary: InstanceSummary?
-    var mediaSummary: InstanceSummary?
-    var body: Body
+public struct HelperRecord: Codable, Sendable {
+    public enum Body: String, Codable, Sendable { case none, rebuilt, original }
+    public var index: Int
+    public var record: FileRecord
+    public var summary: InstanceSummary?
+    public var mediaSummary: InstanceSummary?
+    public var body: Body
+
+    public init(index: Int, record: FileRecord, summary: InstanceSummary? = nil, mediaSummary: InstanceSummary? = nil, body: Body) {
+        self.index = index
+        self.record = record
+        self.summary = summary
+        self.mediaSummary = mediaSummary
+        self.body = body
+    }
 }
 
 /// Closes a run of chunks; `error` when the bytes stopped early (the rebuild failed, the media
 /// could not be read).
-struct HelperEnd: Codable {
-    var error: String?
+public struct HelperEnd: Codable, Sendable {
+    public var error: String?
+
+    public init(error: String? = nil) {
+        self.error = error
+    }
 }
 
-struct HelperScan: Codable {
-    var id: Int
-    var engine: Int
-    var label: String
-    var count: Int64
+public struct HelperScan: Codable, Sendable {
+    public var id: Int
+    public var engine: Int
+    public var label: String
+    public var count: Int64
+
+    public init(id: Int, engine: Int, label: String, count: Int64) {
+        self.id = id
+        self.engine = engine
+        self.label = label
+        self.count = count
+    }
 }
 
-struct HelperScanResult: Codable {
-    var id: Int
-    var names: [String]?
-    var error: String?
+public struct HelperScanResult: Codable, Sendable {
+    public var id: Int
+    public var names: [String]?
+    public var error: String?
+
+    public init(id: Int, names: [String]? = nil, error: String? = nil) {
+        self.id = id
+        self.names = names
+        self.error = error
+    }
 }
 
-struct HelperFileSet: Codable {
-    var findings: [Finding]
+public struct HelperFileSet: Codable, Sendable {
+    public var findings: [Finding]
     /// Files no DICOMDIR lists, by index.
-    var unlisted: [Int]
+    public var unlisted: [Int]
+
+    public init(findings: [Finding], unlisted: [Int]) {
+        self.findings = findings
+        self.unlisted = unlisted
+    }
 }
 
-struct HelperFailure: Codable {
-    var finding: Finding
+public struct HelperFailure: Codable, Sendable {
+    public var finding: Finding
+
+    public init(finding: Finding) {
+        self.finding = finding
+    }
 }

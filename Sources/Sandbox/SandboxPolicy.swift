@@ -8,7 +8,7 @@ public struct SandboxPolicy: Sendable, Equatable {
     /// The only directory the helper may write to (created empty by the parent).
     public var scratch: String
     /// Read-only system trees the C libraries may need (iconv modules for Joliet names, locale data).
-    public var systemReadable = ["/usr", "/lib", "/lib64", "/etc", "/proc/self", "/sys/devices/system/cpu", "/sys/fs/cgroup"]
+    public var systemReadable = ["/usr", "/lib", "/lib64", "/proc/self", "/sys/devices/system/cpu", "/sys/fs/cgroup"]
     public var limits: ResourceLimits
 
     public init(source: Int32, scratch: String, limits: ResourceLimits) {

@@ -169,6 +169,38 @@ final class FaultMatrixTests: XCTestCase {
         }
     }
 
+    /// An ICAP gateway that stops answering mid-disc: the same, fail closed within the timeout.
+    func testAnICAPGatewayThatHangsFailsClosed() throws {
+        let dir = try TestSupport.TemporaryDirectory("fault-icap")
+        let disc = try DestinationTests.sampleDisc(dir, ct: 4, mr: 2, seed: 35)
+        let icap = try ICAPPeer()
+        let config = dir.path("icap.toml")
+        try "[engines]\nclamav = false\nicap = \"\(icap.url)\"\ntimeout_seconds = 2\n".write(toFile: config, atomically: true, encoding: .utf8)
+        // c-icap serves from child processes: stop them all, as a hung gateway would be.
+        func family(_ pid: Int32) -> [Int32] {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            let children = tasks.flatMap { task in
+                ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
+            }
+            return [pid] + children.flatMap(family)
+        }
+        let gateway = family(icap.pid)
+        XCTAssertGreaterThan(gateway.count, 1, "c-icap runs child processes")
+        gateway.forEach { kill($0, SIGSTOP) }
+        defer { gateway.forEach { kill($0, SIGCONT) } }
+        let state = dir.path("state")
+        let run = try IngestFixtures.agent(["ingest", disc, "--state-dir", state, "--config", config, "--report", dir.path("icap.json")])
+        XCTAssertEqual(run.status, 3, run.stderrText)
+        let files = dicom(try IngestFixtures.report(dir.path("icap.json")))
+        XCTAssertEqual(files.count, 6)
+        XCTAssertTrue(files.allSatisfy { $0["verdict"] as? String == "rejected" }, "\(files)")
+        XCTAssertEqual(try checkArchive(state + "/archive"), [], "nothing delivered unscanned")
+        gateway.forEach { kill($0, SIGCONT) }
+        let again = try IngestFixtures.agent(["ingest", disc, "--state-dir", state, "--config", config, "--report", dir.path("again.json")])
+        XCTAssertEqual(again.status, 0, again.stderrText)
+        XCTAssertEqual(try checkArchive(state + "/archive").count, 6)
+    }
+
     /// The agent killed with SIGKILL at a random moment, twenty times over the same disc and state
     /// directory, then run to the end: every instance is in the archive exactly once, whole, with
     /// nothing half-written left behind, and the final report accounts for all of them.

@@ -66,6 +66,8 @@ final class SandboxTests: XCTestCase {
         // Reading what is not the medium: the configuration beside it, the archive's index.
         let read = try ingest(disc, dir, fault: "read:\(dir.path("read.toml"))@IM000004", name: "read")
         XCTAssertTrue(read.stderr.contains("fault read \(dir.path("read.toml")): refused (errno 13)"), read.stderr)
+        let etc = try ingest(disc, dir, fault: "read:/etc/passwd@IM000004", name: "etc")
+        XCTAssertTrue(etc.stderr.contains("fault read /etc/passwd: refused (errno 13)"), etc.stderr)
         let index = try XCTUnwrap(FileManager.default.enumerator(atPath: dir.path("state-connect"))?.compactMap { $0 as? String }
             .first { $0.hasSuffix(".sqlite") || $0.hasSuffix(".db") }, "the archive keeps an index")
         let archive = try ingest(disc, dir, fault: "read:\(dir.path("state-connect/\(index)"))@IM000004", name: "archive")

@@ -96,6 +96,9 @@ public final class ICAPPeer: @unchecked Sendable {
         port = chosen
     }
 
+    /// For fault tests: c-icap's main process (stopping it stalls every connection).
+    public var pid: Int32 { process.processIdentifier }
+
     public var url: String { "icap://127.0.0.1:\(port)/\(service)" }
 
     deinit { Peers.stop(process) }

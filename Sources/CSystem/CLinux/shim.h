@@ -33,6 +33,7 @@ struct kiosk_landlock_ruleset_attr {
 // _GNU_SOURCE values Swift's Glibc module does not export (it is built without _GNU_SOURCE).
 #define KIOSK_O_PATH 010000000
 #define KIOSK_CLONE_THREAD 0x00010000
+#define KIOSK_F_SETPIPE_SZ 1031
 #define KIOSK_LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
 #define KIOSK_LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
 #define KIOSK_LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)

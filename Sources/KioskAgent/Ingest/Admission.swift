@@ -162,10 +162,15 @@ final class BodyStream {
     /// Passes each chunk to `sink`; returns the end frame's error (the bytes stopped early), or nil.
     /// If `sink` throws, the rest is still unread: call `drain()`.
     func forEach(_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> String? {
+        try forEachFrame { try $0.withUnsafeBytes { try sink($0) } }
+    }
+
+    /// Like `forEach`, with each chunk's own array (no copy).
+    func forEachFrame(_ sink: ([UInt8]) throws -> Void) throws -> String? {
         while !ended {
             guard let frame = try reader.next(timeout: timeout) else { throw HelperProtocolError.malformed("the stream ended inside a file") }
             switch frame.kind {
-            case .chunk: try frame.payload.withUnsafeBytes { try sink($0) }
+            case .chunk: try sink(frame.payload)
             case .end:
                 ended = true
                 return try frame.decode(HelperEnd.self).error

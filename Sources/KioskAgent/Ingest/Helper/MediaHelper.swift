@@ -195,8 +195,10 @@ final class HelperRun: @unchecked Sendable {
     // MARK: reading and fanning out
 
     private func process(_ files: [MediaEntry], on volume: any Volume) throws {
-        let threads = job.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : job.workers
-        let window = Window(count: max(2, threads * 4), bytes: 128 << 20)
+        // Workers spend much of their time waiting for the agent's engines (each scan is a round
+        // trip over the pipe), so there are more of them than cores: while some wait, others parse.
+        let threads = 4 * (job.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : job.workers)
+        let window = Window(count: max(2, threads * 2), bytes: 128 << 20)
         let pool = WorkerPool(threads: max(1, threads))
         let failure = FailureBox()
         for (index, entry) in files.enumerated() {

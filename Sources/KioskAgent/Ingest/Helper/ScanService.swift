@@ -40,11 +40,14 @@ final class ScanService: @unchecked Sendable {
         var failure: String?
         if request.count <= ScanService.inMemoryLimit {
             var bytes: [UInt8] = []
-            bytes.reserveCapacity(Int(request.count))
-            failure = try body.forEach { piece in
-                received += Int64(piece.count)
+            failure = try body.forEachFrame { frame in
+                received += Int64(frame.count)
                 guard received <= request.count else { throw HelperProtocolError.malformed("more scan bytes than announced") }
-                bytes += piece
+                // Content that fits one chunk (most parts) is scanned from the frame itself, uncopied.
+                if bytes.isEmpty && received == Int64(frame.count) { bytes = frame } else {
+                    if bytes.capacity < Int(request.count) { bytes.reserveCapacity(Int(request.count)) }
+                    bytes += frame
+                }
             }
             content = ScanContent(bytes, label: request.label)
         } else {

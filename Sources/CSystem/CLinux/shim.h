@@ -5,8 +5,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <fcntl.h>
-#include <spawn.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -17,9 +15,13 @@
 
 static inline int kiosk_syncfs(int fd) { return syncfs(fd); }
 // Also _GNU_SOURCE only: close-on-exec pipes created atomically, and closing every inherited
-// descriptor above a number in a spawned child (glibc 2.34+).
-static inline int kiosk_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
-static inline int kiosk_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+// descriptor above a number in a spawned child (glibc 2.34+). <fcntl.h> and <spawn.h> are not
+// included: under _GNU_SOURCE they pull in a `fd_set` that clashes with Swift's Glibc module, so
+// the one flag is spelled out and the spawn call is declared on an opaque pointer.
+#define KIOSK_O_CLOEXEC 02000000
+extern int posix_spawn_file_actions_addclosefrom_np(void *actions, int from);
+static inline int kiosk_pipe_cloexec(int fds[2]) { return pipe2(fds, KIOSK_O_CLOEXEC); }
+static inline int kiosk_spawn_close_from(void *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
 

@@ -21,15 +21,6 @@ final class DeliveryFaultTests: XCTestCase {
         ((try? orthanc.get("/statistics")) as? [String: Any])?["CountInstances"] as? Int ?? 0
     }
 
-    /// Polls until `condition` or `seconds` pass; returns whether it held.
-    private func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return condition()
-    }
 
     func testPACSKilledMidStudyThenRestartedEndsWithEveryInstanceOnce() throws {
         let dir = try TestSupport.TemporaryDirectory("fault-pacs")
@@ -40,7 +31,7 @@ final class DeliveryFaultTests: XCTestCase {
         let state = dir.path("state"), reportPath = dir.path("report.json")
         let agent = try IngestFixtures.startAgent(["ingest", disc, "--destination", orthanc.dicomURL, "--state-dir", state,
                                                    "--config", configuration, "--report", reportPath], log: dir.path("agent.log"))
-        XCTAssertTrue(poll(60) { count(orthanc) >= 15 }, "Orthanc received instances")
+        XCTAssertTrue(TestSupport.poll(60) { count(orthanc) >= 15 }, "Orthanc received instances")
         orthanc.kill()
         agent.waitUntilExit()
         let log = (try? String(contentsOfFile: dir.path("agent.log"), encoding: .utf8)) ?? ""
@@ -65,7 +56,7 @@ final class DeliveryFaultTests: XCTestCase {
         let state = dir.path("state")
         let agent = try IngestFixtures.startAgent(["ingest", disc, "--destination", orthanc.dicomURL, "--state-dir", state,
                                                    "--config", configuration], log: dir.path("agent.log"))
-        XCTAssertTrue(poll(60) { count(orthanc) >= 15 }, "Orthanc received instances")
+        XCTAssertTrue(TestSupport.poll(60) { count(orthanc) >= 15 }, "Orthanc received instances")
         kill(agent.processIdentifier, SIGKILL)
         agent.waitUntilExit()
         let before = count(orthanc)

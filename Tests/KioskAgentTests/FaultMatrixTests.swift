@@ -10,14 +10,6 @@ import XCTest
 /// and the report says what happened. (The PACS killed and restarted mid-study, and the agent
 /// killed mid-upload, are in DeliveryFaultTests; a disc pulled mid-session in KioskServiceTests.)
 final class FaultMatrixTests: XCTestCase {
-    private func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return condition()
-    }
 
     private func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
@@ -57,11 +49,11 @@ final class FaultMatrixTests: XCTestCase {
         let log = dir.path("agent.log"), state = dir.path("state")
         let agent = try IngestFixtures.startAgent(["ingest", device, "--state-dir", state, "--report", dir.path("cut.json")], log: log,
                                                   environment: ["KIOSK_AGENT_HELPER_FAULT": "pause:2@IM000010"])
-        XCTAssertTrue(poll(30) { text(log).contains("fault pause") }, text(log))
+        XCTAssertTrue(TestSupport.poll(30) { text(log).contains("fault pause") }, text(log))
         // The helper is mid-disc: cut the medium at 60 % and make the device see it.
         XCTAssertEqual(truncate(image, off_t(size * 6 / 10 / 2048 * 2048)), 0)
         try TestSupport.run("losetup", ["-c", device])
-        XCTAssertTrue(poll(60) { !agent.isRunning }, text(log))
+        XCTAssertTrue(TestSupport.poll(60) { !agent.isRunning }, text(log))
         XCTAssertEqual(agent.terminationStatus, 3, text(log))
         let report = try IngestFixtures.report(dir.path("cut.json"))
         let files = DestinationTests.files(report)
@@ -104,10 +96,10 @@ final class FaultMatrixTests: XCTestCase {
             let agent = try IngestFixtures.startAgent(["ingest", disc, "--destination", destination, "--state-dir", state, "--config", config,
                                                        "--report", dir.path("full.json")], log: log,
                                                       environment: ["KIOSK_AGENT_HELPER_FAULT": "pause:2@IM000012"])
-            XCTAssertTrue(poll(30) { text(log).contains("fault pause") }, text(log))
+            XCTAssertTrue(TestSupport.poll(30) { text(log).contains("fault pause") }, text(log))
             // Another writer takes every free byte while the helper is paused.
             _ = try? TestSupport.run("dd", ["if=/dev/zero", "of=\(mount)/filler", "bs=1M"], check: false)
-            XCTAssertTrue(poll(60) { !agent.isRunning }, text(log))
+            XCTAssertTrue(TestSupport.poll(60) { !agent.isRunning }, text(log))
             XCTAssertEqual(agent.terminationStatus, 7, "\(destination): \(text(log))")
             let report = try IngestFixtures.report(dir.path("full.json"))
             XCTAssertTrue(DestinationTests.codes(report).contains("delivery.disk-full"), "\(destination): \(DestinationTests.codes(report))")
@@ -223,7 +215,7 @@ final class FaultMatrixTests: XCTestCase {
             if agent.isRunning { kill(agent.processIdentifier, SIGKILL); killedAt.append(delay) }
             agent.waitUntilExit()
             // The helper dies with the agent (PR_SET_PDEATHSIG): no reader is left behind.
-            XCTAssertTrue(poll(5) { (try? TestSupport.run("pgrep", ["-f", "media-helper"], check: false).status) != 0 }, "round \(round)")
+            XCTAssertTrue(TestSupport.poll(5) { (try? TestSupport.run("pgrep", ["-f", "media-helper"], check: false).status) != 0 }, "round \(round)")
             _ = try checkArchive(state + "/archive")
         }
         XCTAssertGreaterThanOrEqual(killedAt.count, 15, "most rounds were killed mid-session (session \(span) ms): \(killedAt)")

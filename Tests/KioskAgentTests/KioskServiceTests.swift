@@ -45,14 +45,6 @@ final class KioskServiceTests: XCTestCase {
         deinit { close(fd); unlink(path) }
     }
 
-    private func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        return condition()
-    }
 
     func testInsertedDiscsAreImportedAndDeliveredOneAfterAnother() throws {
         let udev = try UdevPeer(rules: TestSupport.packageRoot.appendingPathComponent("udev-rules/70-kiosk-agent.rules"))
@@ -92,7 +84,7 @@ final class KioskServiceTests: XCTestCase {
         // A disc: imported and delivered, then taken out.
         var loop = try LoopDevice(image: first)
         udev.settle()
-        XCTAssertTrue(poll(60) { scp.received.count == 9 && text().contains("session done") }, "first disc: \(scp.received.count)\n\(text())")
+        XCTAssertTrue(TestSupport.poll(60) { scp.received.count == 9 && text().contains("session done") }, "first disc: \(scp.received.count)\n\(text())")
         func events() -> [String] {
             repository.received.compactMap { message in
                 let (id, problems) = ATNARules.check(message.message)
@@ -100,7 +92,7 @@ final class KioskServiceTests: XCTestCase {
                 return id
             }
         }
-        XCTAssertTrue(poll(20) { Set(events()).isSuperset(of: ["110100", "110107", "110102", "110104"]) },
+        XCTAssertTrue(TestSupport.poll(20) { Set(events()).isSuperset(of: ["110100", "110107", "110102", "110104"]) },
                       "ATNA from the service: \(events())\n\(text())")
         if let cups {
             let printed = cups.printed()
@@ -110,7 +102,7 @@ final class KioskServiceTests: XCTestCase {
         XCTAssertTrue(stats.contains("\"sessions\" : 1"), stats)
         loop.detach()
         udev.settle()
-        XCTAssertTrue(poll(15) { text().contains("media removed") }, text())
+        XCTAssertTrue(TestSupport.poll(15) { text().contains("media removed") }, text())
 
         // A disc whose reading crashes the sandboxed media helper: that medium fails, the service carries on.
         let crashTree = dir.url.appendingPathComponent("crash-tree")
@@ -120,18 +112,18 @@ final class KioskServiceTests: XCTestCase {
         try TestSupport.run("genisoimage", ["-quiet", "-J", "-R", "-V", "CRASH", "-o", dir.path("crash.iso"), crashTree.path])
         loop = try LoopDevice(image: dir.path("crash.iso"))
         udev.settle()
-        XCTAssertTrue(poll(30) { text().contains("media unreadable") }, text())
+        XCTAssertTrue(TestSupport.poll(30) { text().contains("media unreadable") }, text())
         XCTAssertTrue(agent.isRunning, "the service survives a crashing media helper")
         loop.detach()
         udev.settle()
-        XCTAssertTrue(poll(15) { text().components(separatedBy: "session closed").count >= 2 }, text())
+        XCTAssertTrue(TestSupport.poll(15) { text().components(separatedBy: "session closed").count >= 2 }, text())
 
         // A disc pulled out right after it was inserted: whatever stage it reached, the session ends cleanly.
         loop = try LoopDevice(image: big)
-        XCTAssertTrue(poll(30) { text().components(separatedBy: "media inserted").count == 4 }, text())
+        XCTAssertTrue(TestSupport.poll(30) { text().components(separatedBy: "media inserted").count == 4 }, text())
         loop.detach()
         udev.settle()
-        XCTAssertTrue(poll(60) { text().components(separatedBy: "session closed").count >= 3 || text().components(separatedBy: "media removed").count >= 3 },
+        XCTAssertTrue(TestSupport.poll(60) { text().components(separatedBy: "session closed").count >= 3 || text().components(separatedBy: "media removed").count >= 3 },
                       text())
         XCTAssertTrue(agent.isRunning, "the service survives a medium pulled mid-session")
 
@@ -139,13 +131,13 @@ final class KioskServiceTests: XCTestCase {
         let before = scp.received.count
         let last = try LoopDevice(image: third)
         udev.settle()
-        XCTAssertTrue(poll(60) { scp.received.count >= before + 6 }, "third disc: \(scp.received.count - before)\n\(text())")
+        XCTAssertTrue(TestSupport.poll(60) { scp.received.count >= before + 6 }, "third disc: \(scp.received.count - before)\n\(text())")
         last.detach()
 
         kill(agent.processIdentifier, SIGTERM)
-        XCTAssertTrue(poll(20) { !agent.isRunning }, "SIGTERM stops the service")
+        XCTAssertTrue(TestSupport.poll(20) { !agent.isRunning }, "SIGTERM stops the service")
         XCTAssertEqual(agent.terminationStatus, 0, text())
-        XCTAssertTrue(poll(10) { repository.received.filter { $0.message.contains("csd-code=\"110121\"") }.count == 1 }, "Application Stop")
+        XCTAssertTrue(TestSupport.poll(10) { repository.received.filter { $0.message.contains("csd-code=\"110121\"") }.count == 1 }, "Application Stop")
         XCTAssertFalse(text().contains("DOE^JANE") || text().contains("KS123456"), "no patient data in the log")
     }
 }

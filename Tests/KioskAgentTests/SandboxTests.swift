@@ -128,7 +128,7 @@ final class SandboxTests: XCTestCase {
                                                   log: dir.path("proc.log"), environment: ["KIOSK_AGENT_HELPER_FAULT": "hang@IM000004"])
         defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
         var helper: Int32?
-        XCTAssertTrue(poll(15) {
+        XCTAssertTrue(TestSupport.poll(15) {
             // posix_spawn from whichever thread runs the session: its children are listed under that task.
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(agent.processIdentifier)/task")) ?? []
             helper = tasks.lazy.compactMap { task in
@@ -162,19 +162,11 @@ final class SandboxTests: XCTestCase {
             let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? ""
             XCTAssertTrue(target == disc || target.hasPrefix("pipe:") || target.hasPrefix("anon_inode:"), "fd \(fd) → \(target)")
         }
-        XCTAssertTrue(poll(30) { !agent.isRunning }, "the stalled helper is stopped and the agent ends")
+        XCTAssertTrue(TestSupport.poll(30) { !agent.isRunning }, "the stalled helper is stopped and the agent ends")
         XCTAssertEqual(agent.terminationStatus, 5)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/proc/\(pid)/status") &&
                        ((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "").contains("kiosk-agent"),
                        "the helper is gone")
     }
 
-    private func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
 }

@@ -25,6 +25,16 @@ public enum TestSupport {
 
     /// pydicom's own test files (`pydicom/data/test_files` in the wheel). Skips the test with the
     /// reason when they have not been fetched.
+    /// Waits until `condition` holds or `seconds` pass (checking every 50 ms); returns whether it held.
+    public static func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return condition()
+    }
+
     public static func pydicomTestFiles() throws -> URL {
         let url = testDataRoot.appendingPathComponent("pydicom/pydicom/data/test_files")
         guard FileManager.default.fileExists(atPath: url.path) else {

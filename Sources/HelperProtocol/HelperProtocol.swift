@@ -104,6 +104,8 @@ public final class FrameReader: @unchecked Sendable {
     private var headerFilled = 0
     private var payload: [UInt8]?
     private var payloadFilled = 0
+    /// Bytes allocated ahead of what has arrived: one chunk frame and its header room.
+    static let step = helperChunkBytes + (64 << 10)
 
     public init(fd: Int32) { self.fd = fd }
 
@@ -121,18 +123,30 @@ public final class FrameReader: @unchecked Sendable {
         var length = 0
         for shift in 0..<4 { length |= Int(header[1 + shift]) << (8 * shift) }
         guard length <= helperMaxFrameBytes else { throw HelperProtocolError.malformed("a \(length)-byte frame") }
-        if payload == nil {
-            // Filled by read(2) below, never zeroed first.
-            payload = [UInt8](unsafeUninitializedCapacity: length) { _, count in count = length }
-            payloadFilled = 0
-        }
+        // The length is only a claim: at most `FrameReader.step` bytes are allocated ahead of the
+        // bytes actually received (every chunk frame fits in one step, so they are read in place).
         while payloadFilled < length {
-            let n = try payload!.withUnsafeMutableBytes { try readSome(into: $0, from: payloadFilled, timeout: timeout) }
+            let target = min(length, payloadFilled + FrameReader.step)
+            if (payload?.count ?? 0) < target {
+                let old = payload, kept = payloadFilled
+                // Filled by read(2) below, never zeroed first; what was read so far is kept.
+                payload = [UInt8](unsafeUninitializedCapacity: target) { buffer, count in
+                    if let old, kept > 0 {
+                        old.withUnsafeBufferPointer { buffer.baseAddress!.initialize(from: $0.baseAddress!, count: kept) }
+                    }
+                    count = target
+                }
+            }
+            let n = try payload!.withUnsafeMutableBytes {
+                try readSome(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<target]), from: payloadFilled, timeout: timeout)
+            }
             if n == 0 { throw HelperProtocolError.malformed("the stream ended inside a frame") }
             payloadFilled += n
         }
+        if payload == nil { payload = [] }
         let frame = Frame(kind: kind, payload: payload!)
         payload = nil
+        payloadFilled = 0
         headerFilled = 0
         return frame
     }

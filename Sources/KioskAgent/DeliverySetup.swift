@@ -1,7 +1,7 @@
 import AgentConfiguration
 import ArgumentParser
-import DICOMNetwork
 import Delivery
+import DICOMNetwork
 import Foundation
 import NIOCore
 import NIOSSL

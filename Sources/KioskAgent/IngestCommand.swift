@@ -1,7 +1,7 @@
 import AgentConfiguration
 import ArgumentParser
-import DICOMCore
 import Delivery
+import DICOMCore
 import Foundation
 import Protector
 import SessionReport

@@ -1,6 +1,6 @@
 import AgentConfiguration
-import Foundation
 import ArgumentParser
+import Foundation
 
 @main
 struct KioskAgentCommand: AsyncParsableCommand {

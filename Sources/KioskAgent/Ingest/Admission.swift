@@ -1,7 +1,7 @@
-import HelperProtocol
-import DICOMCore
 import Delivery
+import DICOMCore
 import Foundation
+import HelperProtocol
 import MediaReader
 import Protector
 import SessionReport
@@ -51,7 +51,7 @@ struct Admission {
         case .none:
             return result()
         case .original:
-            try keepOriginal(message, body: body, record: &record)
+            try keepOriginal(index: message.index, body: body, record: &record)
             return result()
         case .rebuilt:
             break
@@ -65,7 +65,7 @@ struct Admission {
                 record.findings.append(Finding("identity.override", .high,
                     "delivered although the patient does not match, by explicit override: \(reason)"))
             } else if decision.result == .mismatch {
-                try hold(summary, body: body, record: &record)
+                try hold(summary, index: message.index, body: body, record: &record)
                 return result(held: true)
             }
         }
@@ -80,13 +80,13 @@ struct Admission {
             record.verdict = .rejected
             record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(failure.reason)"))
             // The helper follows a failed rebuild with the original, for quarantine.
-            try keepOriginal(message, body: BodyStream(reader: body.reader, timeout: body.timeout), record: &record)
+            try keepOriginal(index: message.index, body: body.following(), record: &record)
             return result()
         } catch {
             // Our disk, not the file: the file is fine and nothing is quarantined.
             if let reason = try body.drain() {
                 record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(reason)"))
-                try BodyStream(reader: body.reader, timeout: body.timeout).drain()
+                try body.following().drain()
             }
             let full = StagingError.isDiskFull(error)
             record.delivery = .failed
@@ -97,10 +97,10 @@ struct Admission {
     }
 
     /// Rejected files: the original bytes, read-only, for forensics. Never inside the archive.
-    private func keepOriginal(_ message: HelperRecord, body: BodyStream, record: inout FileRecord) throws {
+    private func keepOriginal(index: Int, body: BodyStream, record: inout FileRecord) throws {
         // The helper names the file; only a clean relative path is used under quarantine.
-        let name = (try? MediaPath(validating: String(message.record.path.drop { $0 == "/" })))?.components.joined(separator: "/")
-            ?? "file-\(message.index)"
+        let name = (try? MediaPath(validating: String(record.path.drop { $0 == "/" })))?.components.joined(separator: "/")
+            ?? "file-\(index)"
         let target = quarantine.appendingPathComponent("original").appendingPathComponent(name)
         do {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -115,7 +115,7 @@ struct Admission {
     }
 
     /// Identity mismatch: the rebuilt file waits in quarantine for review; nothing is delivered.
-    private func hold(_ summary: InstanceSummary, body: BodyStream, record: inout FileRecord) throws {
+    private func hold(_ summary: InstanceSummary, index: Int, body: BodyStream, record: inout FileRecord) throws {
         // The helper's UID is used as a file name only when it is a valid UID (digits and dots).
         let name = UID.isValid(summary.sopInstanceUID) ? summary.sopInstanceUID : "file-\(UUID().uuidString)"
         let target = quarantine.appendingPathComponent("held").appendingPathComponent(name + ".dcm")
@@ -125,13 +125,13 @@ struct Admission {
                 try? FileManager.default.removeItem(at: target)
                 record.verdict = .rejected
                 record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(reason)"))
-                try keepOriginal(HelperRecord(index: 0, record: record, body: .original), body: BodyStream(reader: body.reader, timeout: body.timeout),
-                                 record: &record)
+                try keepOriginal(index: index, body: body.following(), record: &record)
             }
         } catch let error as HelperProtocolError {
             throw error
         } catch {
-            _ = try body.drain()
+            // A rebuild that stopped early is followed by the original: read past that too.
+            if try body.drain() != nil { try body.following().drain() }
             record.findings.append(Finding("quarantine.error", .high, "the held file could not be written: \(error)"))
         }
     }
@@ -179,6 +179,9 @@ final class BodyStream {
         }
         return nil
     }
+
+    /// The stream the helper sends next (the original, after a rebuild that failed).
+    func following() -> BodyStream { BodyStream(reader: reader, timeout: timeout) }
 
     /// Reads and drops what is left.
     @discardableResult

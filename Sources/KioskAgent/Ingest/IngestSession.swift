@@ -1,10 +1,7 @@
-import HelperProtocol
 import AgentConfiguration
-import Crypto
-import DICOMCore
 import Delivery
 import Foundation
-import Intake
+import HelperProtocol
 import MediaReader
 import Protector
 import SessionReport
@@ -120,21 +117,11 @@ final class IngestSession {
                           reading started: () -> Void) throws {
         let stall = Double(settings.configuration.sandbox.stallSeconds)
         let admission = Admission(settings: settings)
-        var lastHeard = Date()
         while true {
-            let frame: Frame
-            do {
-                guard let next = try helper.events.next(timeout: 1) else {
-                    throw HelperProtocolError.unexpected("the media reader ended before it was done")
-                }
-                frame = next
-            } catch HelperProtocolError.timeout {
-                // Silence while our engines scan for it is not a stall.
-                if scans.busy { lastHeard = Date() }
-                if Date().timeIntervalSince(lastHeard) > stall { throw HelperProtocolError.timeout(stall) }
-                continue
+            // Silence while our engines scan for it is not a stall.
+            guard let frame = try helper.nextEvent(stall: stall, excused: { scans.busy }) else {
+                throw HelperProtocolError.unexpected("the media reader ended before it was done")
             }
-            lastHeard = Date()
             switch frame.kind {
             case .failed:
                 report.media.findings.append(try frame.decode(HelperFailure.self).finding)
@@ -385,16 +372,6 @@ final class IngestSession {
     }
 }
 
-extension Digest {
-    var hexString: String {
-        var text = ""
-        text.reserveCapacity(64)
-        for byte in self {
-            text += String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
-        }
-        return text
-    }
-}
 
 /// The drainer started once the helper's inventory is accepted.
 final class TaskBox: @unchecked Sendable {

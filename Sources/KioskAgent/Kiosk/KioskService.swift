@@ -1,8 +1,8 @@
 import AgentConfiguration
 import AuditTrail
 import Crypto
-import Delivery
 import Dashboard
+import Delivery
 import Foundation
 import MediaEvents
 import MediaReader

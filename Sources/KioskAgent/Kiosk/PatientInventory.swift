@@ -1,7 +1,7 @@
-import HelperProtocol
 import AgentConfiguration
 import DICOMCore
 import Foundation
+import HelperProtocol
 import Intake
 import MediaReader
 import Protector
@@ -29,18 +29,7 @@ enum PatientInventory {
             var job = MediaHelperJob.make(path, configuration, nil, scratch: helper.scratch)
             job.mode = .patients
             try helper.commands.send(.job, job)
-            let stall = Double(configuration.sandbox.stallSeconds)
-            var lastHeard = Date()
-            while true {
-                let frame: Frame
-                do {
-                    guard let next = try helper.events.next(timeout: 1) else { break }
-                    frame = next
-                } catch HelperProtocolError.timeout {
-                    if Date().timeIntervalSince(lastHeard) > stall { throw HelperProtocolError.timeout(stall) }
-                    continue
-                }
-                lastHeard = Date()
+            while let frame = try helper.nextEvent(stall: Double(configuration.sandbox.stallSeconds)) {
                 switch frame.kind {
                 case .failed: throw MediaError.unsupported(try frame.decode(HelperFailure.self).finding.detail)
                 case .patients: return try frame.decode(Result.self)

@@ -1,7 +1,7 @@
 import Foundation
-import SessionReceipt
 import OperatorAccess
 import OperatorScreen
+import SessionReceipt
 
 /// What the operator sees and does: sign-in (name, PIN, TOTP code; keypad for touch), then the
 /// session's screens built from the session machine's state. Pure logic on values: the service

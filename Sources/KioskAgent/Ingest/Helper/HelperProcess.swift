@@ -1,6 +1,6 @@
-import HelperProtocol
 import CLinux
 import Foundation
+import HelperProtocol
 import MediaReader
 import SessionReport
 
@@ -16,6 +16,7 @@ final class HelperProcess: @unchecked Sendable {
     private let commandFD: Int32
     private let eventFD: Int32
     private var exitStatus: Int32?
+    private var lastHeard = Date()
 
     /// The agent's own executable (whatever it was replaced by since, the running image is used).
     /// Tests that call the agent's code inside the test runner point it at the built binary.
@@ -100,6 +101,21 @@ final class HelperProcess: @unchecked Sendable {
         self.scratch = scratch
         commands = FrameWriter(fd: commandFD)
         events = FrameReader(fd: eventFD)
+    }
+
+    /// The helper's next frame; nil when it closed its end. Silence longer than `stall` seconds
+    /// throws `.timeout`, except while `excused()` (the agent's engines are scanning for it).
+    func nextEvent(stall: Double, excused: () -> Bool = { false }) throws -> Frame? {
+        while true {
+            do {
+                let frame = try events.next(timeout: 1)
+                lastHeard = Date()
+                return frame
+            } catch HelperProtocolError.timeout {
+                if excused() { lastHeard = Date() }
+                if Date().timeIntervalSince(lastHeard) > stall { throw HelperProtocolError.timeout(stall) }
+            }
+        }
     }
 
     deinit {

@@ -1,7 +1,7 @@
-import HelperProtocol
 import Crypto
 import DICOMCore
 import Foundation
+import HelperProtocol
 import Intake
 import MediaReader
 import Protector
@@ -465,4 +465,15 @@ final class FailureBox: @unchecked Sendable {
     private var stored: (any Error)?
     var error: (any Error)? { lock.withLock { stored } }
     func set(_ error: any Error) { lock.withLock { if stored == nil { stored = error } } }
+}
+
+extension Digest {
+    var hexString: String {
+        var text = ""
+        text.reserveCapacity(64)
+        for byte in self {
+            text += String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
+        }
+        return text
+    }
 }

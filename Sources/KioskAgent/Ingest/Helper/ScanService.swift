@@ -1,8 +1,6 @@
-import HelperProtocol
-import AgentConfiguration
 import Dispatch
 import Foundation
-import Sandbox
+import HelperProtocol
 import MediaReader
 import Protector
 
@@ -113,28 +111,5 @@ final class ScanService: @unchecked Sendable {
     func finish() {
         group.wait()
         try? FileManager.default.removeItem(at: spill)
-    }
-}
-
-/// The job for one medium, from the configuration.
-enum MediaHelperJob {
-    static func scratch(_ state: URL, _ session: String) -> URL {
-        state.appendingPathComponent("sandbox").appendingPathComponent(session)
-    }
-
-    /// `protector` nil: the policy's parsing bounds only, no engines (listing patients).
-    static func make(_ source: String, _ configuration: Configuration, _ protector: Protector?, scratch: URL) -> HelperJob {
-        var walk = WalkLimits()
-        walk.maxDepth = configuration.maxDirectoryDepth
-        walk.maxEntries = configuration.maxEntries
-        walk.maxTotalBytes = configuration.maxTotalBytes
-        walk.maxFileSize = configuration.maxFileSize
-        var resources = ResourceLimits()
-        resources.addressSpaceBytes = configuration.sandbox.memoryBytes
-        resources.cpuSeconds = configuration.sandbox.cpuSeconds
-        resources.openFiles = configuration.sandbox.openFiles
-        return HelperJob(sourceName: source, scratch: scratch.path, walk: walk, inMemoryFileLimit: configuration.inMemoryFileLimit,
-                         workers: configuration.workers, policy: protector?.policy ?? ProtectorSetup.policy(configuration, reconciliation: nil),
-                         engines: protector?.engines.map(\.name) ?? [], resources: resources)
     }
 }

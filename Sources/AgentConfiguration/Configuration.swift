@@ -25,6 +25,9 @@ public struct Configuration: Equatable, Sendable {
     /// What the destination accepts (nil: anything).
     public var pacsSOPClasses: [String]?
     public var pacsTransferSyntaxes: [String]?
+    /// The destination refuses UIDs that break PS3.5 §9.1 only by a zero-led component (`1.2.03`):
+    /// such UIDs are then repaired like missing ones instead of delivered unchanged.
+    public var pacsStrictUIDs = false
     public var reconciliation = ReconciliationSettings()
     public var delivery = DeliverySettings()
     public var tls = TLSSettings()
@@ -163,6 +166,9 @@ public struct Configuration: Equatable, Sendable {
         public var allowTIFFPreamble = true
         /// nil = every transfer syntax the standard defines.
         public var transferSyntaxes: [String]?
+        /// Study, Series or SOP Instance UIDs that are missing or cannot be encoded: `repair`
+        /// (derived `2.25.` UIDs, originals kept) or `reject`.
+        public var missingUIDs = "repair"
     }
 
     /// `[reconciliation]`: IHE Import Reconciliation — coerce the patient's identifiers to the desk's.
@@ -236,8 +242,9 @@ public struct Configuration: Equatable, Sendable {
                    "max_nesting_depth", "max_elements", "in_memory_file_limit"],
         "ingest": ["workers"],
         "engines": ["clamav", "signatures", "clamd_socket", "icap", "timeout_seconds", "max_file_size", "max_scan_size", "max_recursion"],
-        "protector": ["keep_private_creators", "icons", "overlays", "documents", "allow_tiff_preamble", "transfer_syntaxes"],
-        "pacs": ["sop_classes", "transfer_syntaxes"],
+        "protector": ["keep_private_creators", "icons", "overlays", "documents", "allow_tiff_preamble", "transfer_syntaxes",
+                      "missing_uids"],
+        "pacs": ["sop_classes", "transfer_syntaxes", "strict_uids"],
         "reconciliation": ["enabled", "issuer_of_patient_id"],
         "delivery": ["calling_ae", "associations", "connect_timeout_seconds", "artim_timeout_seconds", "dimse_timeout_seconds",
                      "max_pdu_length", "wait_seconds", "retry_base_seconds", "retry_max_seconds", "reserve_bytes"],
@@ -308,6 +315,11 @@ public struct Configuration: Equatable, Sendable {
         case "protector.documents": protector.documents = try rule()
         case "protector.allow_tiff_preamble": protector.allowTIFFPreamble = try boolean()
         case "protector.transfer_syntaxes": protector.transferSyntaxes = try uids()
+        case "protector.missing_uids":
+            let rule = try string()
+            guard ["repair", "reject"].contains(rule) else { throw Error(line: line, message: "\(key) must be \"repair\" or \"reject\"") }
+            protector.missingUIDs = rule
+        case "pacs.strict_uids": pacsStrictUIDs = try boolean()
         case "pacs.sop_classes": pacsSOPClasses = try uids()
         case "pacs.transfer_syntaxes": pacsTransferSyntaxes = try uids()
         case "reconciliation.enabled": reconciliation.enabled = try boolean()

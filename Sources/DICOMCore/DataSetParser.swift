@@ -169,7 +169,10 @@ struct DataSetParser {
                 try count(at: start)
 
                 if length == 0xFFFF_FFFF {
-                    if tag == Tags.pixelData && encapsulated && frame.isRoot {
+                    // Encapsulated Pixel Data may also sit inside an item, at any depth (an Icon
+                    // Image Sequence item of a compressed image, PS3.3 F.7): its fragments are one
+                    // bounded loop, so nesting adds nothing to the stack.
+                    if tag == Tags.pixelData && encapsulated && (frame.isRoot || vr == .OB || vr == .OW) {
                         frame.elements.append(try parseFragments(vr: vr, start: start, encoding: frame.encoding, limit: frame.limit))
                         continue
                     }

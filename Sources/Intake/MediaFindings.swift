@@ -6,6 +6,7 @@ extension MediaError {
     public func finding(at path: MediaPath) -> Finding {
         let (code, severity): (String, Severity) = switch self {
         case .unsafePath: ("media.path-traversal", .high)
+        case .renamed: ("media.path-traversal", .low)
         case .loop: ("media.loop", .medium)
         case .crossLink: ("media.cross-link", .medium)
         case .limitExceeded: ("media.limit-exceeded", .medium)
@@ -13,6 +14,9 @@ extension MediaError {
         case .io: ("media.io-error", .medium)
         case .shortRead: ("media.truncated", .medium)
         case .unsupported, .ambiguous: ("media.unreadable", .high)
+        }
+        if case let .renamed(original, standIn, reason) = self {
+            return Finding(code, severity, "the name \(original) is unsafe (\(reason)); read by its location on the medium and named \(standIn)")
         }
         return Finding(code, severity, "\(path): \(self)")
     }

@@ -8,11 +8,15 @@ public struct MediaInventory: Sendable {
     public var findings: [Finding]
     /// Entries that are neither regular files nor directories (symlinks, devices): never read.
     public var skipped: [MediaEntry]
+    /// Files found whose content cannot be read (broken chain, extent outside the image), each
+    /// with its finding: they are listed in the report as refused, never silently left out.
+    public var unreadable: [(entry: MediaEntry, finding: Finding)]
 
     /// Walks `volume` within `limits`. Files are sorted by their position on the media (extent,
     /// first cluster) so an optical drive reads forward instead of seeking back and forth.
     public init(volume: any Volume, limits: WalkLimits) {
         var files: [MediaEntry] = [], skipped: [MediaEntry] = [], findings: [Finding] = []
+        var unreadable: [(entry: MediaEntry, finding: Finding)] = []
         volume.walk(limits: limits, visit: { entry in
             switch entry.kind {
             case .file: files.append(entry)
@@ -20,7 +24,8 @@ public struct MediaInventory: Sendable {
             case .symlink, .other: skipped.append(entry)
             }
         }, problem: { problem in
-            findings.append(problem.error.finding(at: problem.path))
+            let finding = problem.error.finding(at: problem.path)
+            if let entry = problem.unreadable { unreadable.append((entry, finding)) } else { findings.append(finding) }
         })
         files.sort { ($0.locator.start, $0.path) < ($1.locator.start, $1.path) }
         for entry in skipped {
@@ -28,6 +33,7 @@ public struct MediaInventory: Sendable {
         }
         self.files = files
         self.skipped = skipped
+        self.unreadable = unreadable
         self.findings = findings
     }
 

@@ -26,10 +26,12 @@ enum ProtectorSetup {
         policy.documents = ProtectorPolicy.ContentRule(rawValue: settings.documents) ?? .keep
         policy.allowTIFFPreamble = settings.allowTIFFPreamble
         policy.acceptedTransferSyntaxes = settings.transferSyntaxes.map(Set.init)
+        policy.missingUIDs = ProtectorPolicy.UIDRule(rawValue: settings.missingUIDs) ?? .repair
         policy.reconciliation = reconciliation
-        if configuration.pacsSOPClasses != nil || configuration.pacsTransferSyntaxes != nil {
+        if configuration.pacsSOPClasses != nil || configuration.pacsTransferSyntaxes != nil || configuration.pacsStrictUIDs {
             policy.compatibility = Compatibility(sopClasses: configuration.pacsSOPClasses.map(Set.init),
                                                  transferSyntaxes: configuration.pacsTransferSyntaxes.map(Set.init))
+            policy.compatibility?.strictUIDs = configuration.pacsStrictUIDs
         }
         return policy
     }

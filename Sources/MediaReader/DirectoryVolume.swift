@@ -6,8 +6,8 @@ import Glibc
 ///
 /// Every step is taken relative to the parent's descriptor with `O_NOFOLLOW`, so a symlink is
 /// never followed and a name swapped for a symlink after the walk cannot redirect a read.
-/// Names that are not valid UTF-8 are reported as problems (a `MediaPath` must map back to
-/// the exact bytes on disk).
+/// Names that cannot be a `MediaPath` component (not UTF-8, control characters, a backslash)
+/// get a stand-in; the path keeps the bytes on disk, and files are opened by those.
 public final class DirectoryVolume: Volume {
     public let filesystem = FilesystemType.directory
     public let label: String
@@ -34,19 +34,18 @@ public final class DirectoryVolume: Volume {
         var listed: Set<FileIdentity> = [root.identity]
         var stack = [PendingDirectory(path: .root, identity: root.identity)]
         while let directory = stack.popLast(), !budget.exhausted {
-            let children: [(name: String, status: stat)]
+            let children: [(name: [UInt8], status: stat)]
             do throws(MediaError) {
                 let handle = try open(directory: directory.path, expecting: directory.identity)
-                children = try handle.list(maxEntries: limits.maxEntries, problem: { name, error in
-                    problem(MediaProblem(path: directory.path, error: .unsafePath("\(directory.path)/\(name)", reason: error)))
-                })
+                children = try handle.list(maxEntries: limits.maxEntries)
             } catch { problem(MediaProblem(path: directory.path, error: error)); continue }
             var subdirectories: [PendingDirectory] = []
+            var siblings = SiblingNames(children.map(\.name))
             for child in children {
                 guard !budget.exhausted else { break }
-                let path: MediaPath
-                do throws(MediaError) { path = try directory.path.appending(child.name) }
-                catch { problem(MediaProblem(path: directory.path, error: error)); continue }
+                let named = siblings.child(of: directory.path, named: child.name)
+                let path = named.path
+                if let renamed = named.renamed { problem(MediaProblem(path: path, error: renamed)) }
                 let identity = FileIdentity(child.status)
                 let kind: MediaEntry.Kind
                 switch child.status.st_mode & S_IFMT {
@@ -79,8 +78,8 @@ public final class DirectoryVolume: Volume {
     /// checks that it is still the directory the walk saw.
     private func open(directory path: MediaPath, expecting identity: FileIdentity) throws(MediaError) -> DirectoryDescriptor {
         var current = root
-        for name in path.components {
-            current = try DirectoryDescriptor(in: current, name: name)
+        for index in path.components.indices {
+            current = try DirectoryDescriptor(in: current, name: path.mediumName(at: index))
         }
         guard current.identity == identity else { throw .corrupt("\(path) was replaced during the walk") }
         return current
@@ -89,11 +88,12 @@ public final class DirectoryVolume: Volume {
     public func open(_ entry: MediaEntry) throws(MediaError) -> any MediaFile {
         guard entry.kind == .file else { throw .unsupported("\(entry.path) is not a regular file") }
         var parent = root
-        for name in entry.path.parent.components {
-            parent = try DirectoryDescriptor(in: parent, name: name)
+        for index in entry.path.parent.components.indices {
+            parent = try DirectoryDescriptor(in: parent, name: entry.path.mediumName(at: index))
         }
         // O_NONBLOCK: a FIFO swapped in for the file must not block the open.
-        let fd = SystemFile.retrying { openat(parent.descriptor, entry.path.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
+        let name = entry.path.mediumName(at: entry.path.depth - 1)
+        let fd = SystemFile.retrying { withCString(name) { openat(parent.descriptor, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) } }
         guard fd >= 0 else { throw .io(operation: "open \(entry.path)", errno: errno) }
         let file = try SystemFile(adopting: fd, path: entry.path.description)
         var st = stat()
@@ -133,11 +133,12 @@ final class DirectoryDescriptor {
         try self.init(adopting: copy, what: what)
     }
 
-    /// Opens `name` inside `parent` without following a symlink.
-    convenience init(in parent: DirectoryDescriptor, name: String) throws(MediaError) {
-        let fd = SystemFile.retrying { openat(parent.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { throw .io(operation: "open directory \(name)", errno: errno) }
-        try self.init(adopting: fd, what: name)
+    /// Opens `name` (its bytes on disk) inside `parent` without following a symlink.
+    convenience init(in parent: DirectoryDescriptor, name: [UInt8]) throws(MediaError) {
+        let fd = SystemFile.retrying { withCString(name) { openat(parent.descriptor, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) } }
+        let shown = MediaPath.printable(name)
+        guard fd >= 0 else { throw .io(operation: "open directory \(shown)", errno: errno) }
+        try self.init(adopting: fd, what: shown)
     }
 
     private init(adopting fd: Int32, what: String) throws(MediaError) {
@@ -149,10 +150,9 @@ final class DirectoryDescriptor {
 
     deinit { close(descriptor) }
 
-    /// Names (sorted by bytes, for a stable order) with their `fstatat(AT_SYMLINK_NOFOLLOW)` status.
-    /// Names that are not UTF-8 go to `problem` and are left out. At most `maxEntries + 1` are
-    /// kept, so the caller's entry limit still sees that there were more.
-    func list(maxEntries: Int, problem: (String, String) -> Void) throws(MediaError) -> [(name: String, status: stat)] {
+    /// Names as bytes (sorted, for a stable order) with their `fstatat(AT_SYMLINK_NOFOLLOW)` status.
+    /// At most `maxEntries + 1` are kept, so the caller's entry limit still sees that there were more.
+    func list(maxEntries: Int) throws(MediaError) -> [(name: [UInt8], status: stat)] {
         // fdopendir takes over the descriptor it is given: hand it a duplicate.
         let copy = dup(descriptor)
         guard copy >= 0 else { throw .io(operation: "dup", errno: errno) }
@@ -171,20 +171,23 @@ final class DirectoryDescriptor {
             if name == [UInt8(ascii: ".")] || name == [UInt8(ascii: "."), UInt8(ascii: ".")] { continue }
             names.append(name)
         }
-        var result: [(name: String, status: stat)] = []
-        for bytes in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            guard let name = String(validating: bytes, as: UTF8.self) else {
-                problem(String(decoding: bytes, as: UTF8.self), "name is not valid UTF-8")
-                continue
-            }
+        var result: [(name: [UInt8], status: stat)] = []
+        for name in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             var st = stat()
-            guard fstatat(descriptor, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            guard withCString(name, { fstatat(descriptor, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else {
                 // Removed between readdir and fstatat: nothing left to report.
                 if errno == ENOENT { continue }
-                throw .io(operation: "fstatat \(name)", errno: errno)
+                throw .io(operation: "fstatat \(MediaPath.printable(name))", errno: errno)
             }
             result.append((name, st))
         }
         return result
+    }
+}
+
+/// Calls `body` with `bytes` as a NUL-terminated C string (a name read from disk never holds NUL).
+private func withCString<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> T) -> T {
+    (bytes + [0]).withUnsafeBufferPointer { buffer in
+        buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
     }
 }

@@ -77,3 +77,23 @@ extension ISOStat {
         isSymlink = rockRidge && ((mode & 0o170000) == 0o120000 || stat.pointee.rr.i_symlink > 0)
     }
 }
+
+extension ISOStat {
+    /// What libiso9660 would say about a record, from the record alone (Rock Ridge entries read in
+    /// Swift): for directories whose path libiso9660 cannot look up.
+    init(record: ISORecord, joliet: Bool) {
+        if let name = record.rockRidgeName {
+            cdioName = name
+        } else if joliet {
+            cdioName = Array(ISODescriptors.ucs2(record.identifier).utf8)
+        } else {
+            cdioName = record.identifier
+        }
+        lsn = record.extent
+        size = record.size
+        isDirectory = record.isDirectory
+        rockRidge = record.rockRidgeName != nil || record.rockRidgeMode != nil
+        mode = record.rockRidgeMode ?? 0
+        isSymlink = record.hasSymlinkEntry || (mode & 0o170000) == 0o120000
+    }
+}

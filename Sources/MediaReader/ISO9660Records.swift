@@ -14,6 +14,12 @@ struct ISORecord: Equatable {
     var childLink: UInt32?
     /// Rock Ridge RE (RRIP 4.1.5.3): this directory was relocated here and is listed under its CL placeholder.
     var relocated = false
+    /// Rock Ridge as read here (NM name, PX mode, an SL entry), for directories listed by extent
+    /// when libiso9660 cannot look their path up (see `ISO9660Volume.list`). Entries in
+    /// continuation areas (CE) are not followed.
+    var rockRidgeName: [UInt8]?
+    var rockRidgeMode: UInt32?
+    var hasSymlinkEntry = false
 
     var isDirectory: Bool { flags & 0x02 != 0 }
     /// ECMA-119 9.1.6 bit 7: the file continues in the next record (files over 4 GiB).
@@ -71,6 +77,12 @@ enum ISORecords {
             let minimum: Int
             switch (area[pos], area[pos + 1]) {
             case (0x4E, 0x4D): minimum = 5                                     // NM: flags, name
+                if length >= 5 {
+                    // Flags: 1 CONTINUE (the name goes on in the next NM), 2 CURRENT ("."), 4 PARENT ("..").
+                    let flags = entry[pos + 4]
+                    let part: [UInt8] = flags & 2 != 0 ? [0x2E] : flags & 4 != 0 ? [0x2E, 0x2E] : Array(entry[(pos + 5)...])
+                    record.rockRidgeName = (record.rockRidgeName ?? []) + part
+                }
             case (0x53, 0x50): minimum = 7                                     // SP: magic BE EF, skip
             case (0x43, 0x45): minimum = 28                                    // CE: 3 × both-endian 32-bit
             case (0x43, 0x4C): minimum = 12                                    // CL: both-endian location
@@ -78,6 +90,8 @@ enum ISORecords {
                                       | UInt32(entry[pos + 6]) << 16 | UInt32(entry[pos + 7]) << 24 }
             case (0x52, 0x45): minimum = 4; record.relocated = true            // RE: no payload
             case (0x50, 0x58): minimum = 36                                    // PX: mode, links, uid, gid
+                if length >= 36 { record.rockRidgeMode = UInt32(entry[pos + 4]) | UInt32(entry[pos + 5]) << 8
+                                      | UInt32(entry[pos + 6]) << 16 | UInt32(entry[pos + 7]) << 24 }
             case (0x45, 0x52): minimum = length >= 8 ? 8 + Int(entry[pos + 4]) : 8 // ER: id follows at 8
             case (0x54, 0x46):                                                 // TF: flags, then stamps
                 let flags = length >= 5 ? entry[pos + 4] : 0
@@ -85,6 +99,7 @@ enum ISORecords {
                 minimum = 5 + stamps * (flags & 0x80 != 0 ? 17 : 7)
             case (0x53, 0x4C):                                                 // SL: flags, components
                 minimum = 5
+                record.hasSymlinkEntry = true
                 if length >= 5 { try checkSymlinkComponents(entry[(pos + 5)...], recordOffset: recordOffset) }
             default: minimum = 4
             }

@@ -82,7 +82,9 @@ public final class ISO9660Volume: Volume {
 
     private struct PendingDirectory {
         let path: MediaPath
-        /// The path in libiso9660's own names, for `iso9660_ifs_readdir`.
+        /// The path in libiso9660's own names, for `iso9660_ifs_readdir`; empty when a name on
+        /// the way cannot be looked up (a hostile `/`, `.`, `..` or empty name): then the directory
+        /// is listed from its extent alone.
         let cdioPath: [UInt8]
         let record: ISORecord
         /// Extents of this directory and its ancestors: meeting one again is a loop.
@@ -136,6 +138,7 @@ public final class ISO9660Volume: Volume {
             do throws(MediaError) { children = try list(directory) }
             catch { problem(MediaProblem(path: directory.path, error: error)); continue }
             var names: Set<[UInt8]> = []
+            var siblings = SiblingNames(children.lazy.filter { !$0.0.isSelfOrParent }.map { Array(self.displayName($0.0, $0.1).utf8) })
             // What libiso9660's path lookup can match for each record met so far in this directory.
             var lookupKeys: Set<[UInt8]> = []
             var subdirectories: [PendingDirectory] = []
@@ -146,23 +149,29 @@ public final class ISO9660Volume: Volume {
                     lookupKeys.insert(stat.cdioName)
                     if !joliet, !stat.rockRidge { lookupKeys.insert(ISO9660Volume.translated(stat.cdioName)) }
                 }
-                let cdioPath = directory.cdioPath + (directory.cdioPath.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + stat.cdioName
-                let name = displayName(record, stat)
-                let path: MediaPath
-                do throws(MediaError) { path = try directory.path.appending(name) }
-                catch { problem(MediaProblem(path: directory.path, error: error)); continue }
+                let cdioPath = directory.cdioPath.isEmpty || !ISO9660Volume.canLookUp(stat.cdioName) ? []
+                    : directory.cdioPath + (directory.cdioPath.last == UInt8(ascii: "/") ? [] : [UInt8(ascii: "/")]) + stat.cdioName
+                // A hostile name gets a stand-in: the record's extent, not its name, leads to the content.
+                let named = siblings.child(of: directory.path, named: displayName(record, stat))
+                let path = named.path
+                if let renamed = named.renamed { problem(MediaProblem(path: path, error: renamed)) }
                 if record.relocated, record.isDirectory {
                     // Listed under its CL placeholder, at its logical place.
                     relocated[record.extent] = (path, cdioPath, record, directory.ancestors)
                     continue
                 }
-                // libiso9660 resolves paths by name: a second record with the same name would be unreachable.
-                guard names.insert(stat.cdioName).inserted else {
+                // A file record that is refused below is still listed, as unreadable.
+                let refused = record.isDirectory || record.childLink != nil ? nil
+                    : MediaEntry(path: path, kind: .file, size: Int64(record.size), locator: .init(start: Int64(record.extent) * 2048))
+                // libiso9660 resolves paths by name: a second directory with the same name would be
+                // unreachable. A second file is read by its extent, under the stand-in it was given.
+                guard names.insert(stat.cdioName).inserted || refused != nil else {
                     problem(MediaProblem(path: path, error: .corrupt("\(path): second directory record with this name")))
                     continue
                 }
                 guard !record.isMultiExtent else {
-                    problem(MediaProblem(path: path, error: .corrupt("\(path): multi-extent file (over 4 GiB) is not supported")))
+                    problem(MediaProblem(path: path, error: .corrupt("\(path): multi-extent file (over 4 GiB) is not supported"),
+                                        unreadable: refused))
                     continue
                 }
                 let kind: MediaEntry.Kind
@@ -175,7 +184,7 @@ public final class ISO9660Volume: Volume {
                 let entry = MediaEntry(path: path, kind: kind, size: size,
                                        locator: .init(start: Int64(extent) * 2048, extra: Int64(record.size)))
                 if kind == .file, let error = ISO9660Volume.extentProblem(entry, image: image) {
-                    problem(MediaProblem(path: path, error: error))
+                    problem(MediaProblem(path: path, error: error, unreadable: entry))
                     continue
                 }
                 if kind == .directory {
@@ -227,8 +236,14 @@ public final class ISO9660Volume: Volume {
         guard let first = records.first, first.identifier == [0], first.extent == directory.record.extent else {
             throw .corrupt("\(directory.path): first record is not \".\" pointing at the directory itself")
         }
-        guard let stats = handle.readdir(directory.cdioPath) else {
-            throw .corrupt("\(directory.path): libiso9660 could not list this directory")
+        let stats: [ISOStat]
+        if directory.cdioPath.isEmpty {
+            stats = records.map { ISOStat(record: $0, joliet: joliet) }
+        } else {
+            guard let listed = handle.readdir(directory.cdioPath) else {
+                throw .corrupt("\(directory.path): libiso9660 could not list this directory")
+            }
+            stats = listed
         }
         guard stats.count == records.count,
               zip(records, stats).allSatisfy({ $0.extent == $1.lsn && $0.size == $1.size }) else {
@@ -245,6 +260,11 @@ public final class ISO9660Volume: Volume {
         // Decoded here: libiso9660 2.1.0 cuts Joliet names whose UTF-8 is longer than their UCS-2.
         if joliet { return ISODescriptors.ucs2(record.identifier).strippingISOVersion }
         return String(decoding: record.identifier, as: UTF8.self).strippingISOVersion
+    }
+
+    /// Whether libiso9660's path lookup (which splits at `/` and stops at NUL) can find a name.
+    static func canLookUp(_ name: [UInt8]) -> Bool {
+        !name.isEmpty && name != [0x2E] && name != [0x2E, 0x2E] && !name.contains(0x2F) && !name.contains(0)
     }
 
     /// `iso9660_name_translate_ext` at Joliet level 0, which libiso9660's path lookup also tries

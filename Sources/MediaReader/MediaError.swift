@@ -3,6 +3,10 @@
 public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A name or path that would leave the media root (→ `media.path-traversal`).
     case unsafePath(String, reason: String)
+    /// A hostile name (see `unsafePath`) replaced by a safe stand-in; the file itself was kept
+    /// (→ `media.path-traversal`, neutralised). The name as on the medium (printable), the path
+    /// it was given, and what was wrong with the name.
+    case renamed(String, as: String, reason: String)
     /// A directory or cluster chain that points back at itself (→ `media.loop`).
     case loop(String)
     /// Two files or directories claim the same storage (→ `media.cross-link`).
@@ -23,6 +27,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unsafePath(path, reason): "unsafe path \(path): \(reason)"
+        case let .renamed(original, path, reason): "unsafe name \(original) (\(reason)): read as \(path)"
         case let .loop(what): "loop: \(what)"
         case let .crossLink(what): "cross-link: \(what)"
         case let .limitExceeded(what): "limit exceeded: \(what)"

@@ -44,6 +44,8 @@ public final class UDFVolume: Volume {
         var index = 0
         /// Names met so far: a second entry with the same name is reported, not listed.
         var names: Set<String> = []
+        /// Stand-ins for hostile names, chosen knowing every name in the directory.
+        var siblings: SiblingNames
         /// Data locations of this directory and its ancestors: meeting one again is a loop.
         let ancestors: [Int64]
     }
@@ -60,7 +62,8 @@ public final class UDFVolume: Volume {
         do throws(MediaError) {
             let (identifiers, location) = try prepare(root, path: .root)
             listed.insert(location)
-            stack.append(Frame(path: .root, cursor: root, identifiers: identifiers, ancestors: [location]))
+            stack.append(Frame(path: .root, cursor: root, identifiers: identifiers, siblings: SiblingNames(names: identifiers.compactMap(\.name)),
+                               ancestors: [location]))
         } catch { problem(MediaProblem(path: .root, error: error)); return }
 
         while !stack.isEmpty, !budget.exhausted {
@@ -86,9 +89,10 @@ public final class UDFVolume: Volume {
                 problem(MediaProblem(path: frame.path, error: .corrupt("\(frame.path): entry at \(identifier.offset) has no decodable name")))
                 continue
             }
-            let path: MediaPath
-            do throws(MediaError) { path = try frame.path.appending(name) }
-            catch { problem(MediaProblem(path: frame.path, error: error)); continue }
+            // libudf walks the directory by its entries, not by name: a hostile name gets a stand-in.
+            let named = stack[top].siblings.child(of: frame.path, named: name)
+            let path = named.path
+            if let renamed = named.renamed { problem(MediaProblem(path: path, error: renamed)) }
             guard stack[top].names.insert(name).inserted else {
                 problem(MediaProblem(path: path, error: .corrupt("\(path): second entry with this name")))
                 continue
@@ -113,7 +117,7 @@ public final class UDFVolume: Volume {
             if kind == .file {
                 // Same check as `open`: every extent must lie inside the image (a cut image fails here).
                 do throws(MediaError) { _ = try UDFFile(entry: entry, image: image, fileEntry: fileEntry, partitionStart: partitionStart) }
-                catch { problem(MediaProblem(path: path, error: error)); continue }
+                catch { problem(MediaProblem(path: path, error: error, unreadable: entry)); continue }
             }
             if let error = budget.admit(path, kind: kind, size: size) {
                 problem(MediaProblem(path: path, error: error))
@@ -138,7 +142,8 @@ public final class UDFVolume: Volume {
             }
             visit(entry)
             if let error = budget.mayDescend(into: path) { problem(MediaProblem(path: path, error: error)); continue }
-            stack.append(Frame(path: path, cursor: child, identifiers: identifiers, ancestors: frame.ancestors + [location]))
+            stack.append(Frame(path: path, cursor: child, identifiers: identifiers, siblings: SiblingNames(names: identifiers.compactMap(\.name)),
+                              ancestors: frame.ancestors + [location]))
         }
     }
 

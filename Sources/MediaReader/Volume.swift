@@ -38,7 +38,12 @@ public struct MediaEntry: Sendable, Hashable {
 public struct MediaProblem: Sendable, Equatable {
     public let path: MediaPath
     public let error: MediaError
-    public init(path: MediaPath, error: MediaError) { self.path = path; self.error = error }
+    /// A file the walk found but whose content cannot be read (its chain or extent is broken):
+    /// it is still listed in the report, refused, so nothing on the medium goes unaccounted.
+    public let unreadable: MediaEntry?
+    public init(path: MediaPath, error: MediaError, unreadable: MediaEntry? = nil) {
+        self.path = path; self.error = error; self.unreadable = unreadable
+    }
 }
 
 /// Random access to the bytes of one file on the media. Reads are bounded by the entry's size;

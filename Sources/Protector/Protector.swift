@@ -55,8 +55,9 @@ public struct Protector: Sendable {
             return Protection(verdict: .clean, findings: observations.map(\.finding), summary: summary, mediaSummary: summary,
                               rebuilt: file, isDirectory: true)
         }
-        // With reconciliation, invalid UIDs are repaired after the rebuild instead of rejected.
-        if policy.reconciliation == nil { observations += uidObservations(summary) }
+        // Missing or unusable UIDs are repaired after the rebuild (`missingUIDs`), or reject the file.
+        let strictUIDs = policy.compatibility?.strictUIDs ?? false
+        observations += uidObservations(summary, strict: strictUIDs)
         observations += StructureCheck.observations(file, accepted: policy.acceptedTransferSyntaxes)
         let plan = PolicyRemovals.plan(file, policy: policy)
         observations += plan.observations
@@ -73,11 +74,15 @@ public struct Protector: Sendable {
                                     findings: reconstruction.findings, summary: summary, mediaSummary: summary,
                                     rebuilt: reconstruction.rejected ? nil : reconstruction.rebuilt, isDirectory: false,
                                     parts: reconstruction.partRecords, targetTransferSyntax: compatibility?.target)
-        if let reconciliation = policy.reconciliation, var rebuilt = protection.rebuilt {
-            let seed = UID.isValid(summary.sopInstanceUID) ? "" : Protector.seed(source)
-            protection.findings += UIDRepair.apply(to: &rebuilt.dataSet, seed: seed, system: reconciliation.modifyingSystem)
+        let repairUIDs = policy.missingUIDs == .repair && UIDRepair.needed(summary, strict: strictUIDs)
+        if repairUIDs || policy.reconciliation != nil, var rebuilt = protection.rebuilt {
+            if repairUIDs {
+                let seed = UID.isUsable(summary.sopInstanceUID) ? "" : Protector.seed(source)
+                protection.findings += UIDRepair.apply(to: &rebuilt.dataSet, seed: seed, strict: strictUIDs,
+                                                       system: policy.reconciliation?.modifyingSystem ?? Protector.modifyingSystem)
+            }
             do {
-                protection.findings += try reconciliation.apply(to: &rebuilt.dataSet)
+                if let reconciliation = policy.reconciliation { protection.findings += try reconciliation.apply(to: &rebuilt.dataSet) }
                 protection.rebuilt = rebuilt
                 protection.summary = InstanceSummary(rebuilt)
             } catch {
@@ -127,11 +132,26 @@ public struct Protector: Sendable {
         return "\(source.count)|" + SHA256.hash(data: head).map { String($0, radix: 16) }.joined(separator: ":")
     }
 
-    private func uidObservations(_ summary: InstanceSummary) -> [Observation] {
-        [("SOP Instance UID", summary.sopInstanceUID), ("Study Instance UID", summary.studyInstanceUID),
-         ("Series Instance UID", summary.seriesInstanceUID)].compactMap { name, uid in
-            UID.isValid(uid) ? nil : Observation(Finding("structure.invalid-uid", .high,
-                uid.isEmpty ? "\(name) is missing" : "\(name) is not a valid UID"), remedy: .reject)
+    /// Written into Modifying System (0400,0563) when no reconciliation names the system.
+    static let modifyingSystem = "kiosk-agent"
+
+    /// A zero-led component (`1.2.03.4`) breaks PS3.5 §9.1 but harms nothing downstream: kept,
+    /// with a low finding, unless the destination refuses such UIDs. UIDs that are missing or
+    /// cannot be encoded are repaired after the rebuild, or reject the file when so configured.
+    private func uidObservations(_ summary: InstanceSummary, strict: Bool) -> [Observation] {
+        [("SOP Instance UID", summary.sopInstanceUID, Tags.sopInstanceUID), ("Study Instance UID", summary.studyInstanceUID, Tags.studyInstanceUID),
+         ("Series Instance UID", summary.seriesInstanceUID, Tags.seriesInstanceUID)].compactMap { name, uid, tag in
+            switch UIDRepair.need(uid, strict: strict) {
+            case .none:
+                return nil
+            case .keep:
+                return Observation(Finding("structure.uid-format", .low,
+                    "\(name) \(uid) has a component with a leading zero (PS3.5 §9.1); kept unchanged", element: tag.description))
+            case .replace:
+                guard policy.missingUIDs == .reject else { return nil }
+                return Observation(Finding("structure.invalid-uid", .high,
+                    uid.isEmpty ? "\(name) is missing" : "\(name) is not a valid UID", element: tag.description), remedy: .reject)
+            }
         }
     }
 

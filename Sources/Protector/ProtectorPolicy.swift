@@ -27,9 +27,18 @@ public struct ProtectorPolicy: Sendable, Codable {
     public var acceptedTransferSyntaxes: Set<String>?
     /// What the destination accepts; nil = anything the Protector delivers.
     public var compatibility: Compatibility?
-    /// Import reconciliation: the hospital's identifiers to coerce to, and invalid UIDs repaired
-    /// instead of rejected; nil = off.
+    /// Import reconciliation: the hospital's identifiers to coerce to; nil = off.
     public var reconciliation: Reconciliation?
+    /// What to do with a Study, Series or SOP Instance UID that is missing or cannot be encoded
+    /// (empty, over 64 characters, not digits and dots).
+    public enum UIDRule: String, Sendable, CaseIterable, Codable {
+        /// IHE IRWF: a derived `2.25.` UID, the same for every file of the study and on every read
+        /// (`UIDRepair`); the absence or the old value kept in Original Attributes Sequence.
+        case repair
+        /// The file is not delivered (`structure.invalid-uid`).
+        case reject
+    }
+    public var missingUIDs = UIDRule.repair
     /// Identity written into every rebuilt file's meta group.
     public var implementationClassUID: String
     public var implementationVersionName: String
@@ -48,6 +57,9 @@ public struct Compatibility: Sendable, Equatable, Codable {
     public var sopClasses: Set<String>?
     /// nil = every transfer syntax.
     public var transferSyntaxes: Set<String>?
+    /// The destination refuses UIDs with a zero-led component (`1.2.03.4`): they are repaired
+    /// like unusable ones instead of delivered unchanged.
+    public var strictUIDs = false
 
     public init(sopClasses: Set<String>? = nil, transferSyntaxes: Set<String>? = nil) {
         self.sopClasses = sopClasses; self.transferSyntaxes = transferSyntaxes

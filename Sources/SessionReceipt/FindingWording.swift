@@ -27,7 +27,7 @@ public enum FindingWording {
         "dicomdir.missing-file": "The disc's index listed files that are not on the disc.",
         "dicomdir.unlisted-file": "Some image files were missing from the disc's index; they were found and checked anyway.",
         "dicomdir.absent": "The disc has no readable index; every file was found by searching the disc.",
-        "media.path-traversal": "A file name on the disc tried to point outside the disc and was ignored.",
+        "media.path-traversal": "A file name on the disc tried to point outside the disc; the file was given a safe name and checked like every other.",
         "media.io-error": "Part of the disc could not be read.",
         "media.truncated": "A file on the disc ended early and could not be read completely.",
         "media.unreadable": "The disc could not be read.",

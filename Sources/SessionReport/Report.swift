@@ -85,6 +85,10 @@ public struct FileRecord: Codable, Sendable {
     /// The per-part verdict map (which part, which checks and engines, what was done). Additive
     /// to the contract: `inspect` always fills it; `ingest` lists the parts that were not kept.
     public var parts: [PartRecord]?
+    /// The path as the medium names it (printable: `\\`, `\n`, `\xNN` escapes) when a name on it
+    /// was unsafe and `path` is the stand-in it was imported under; nil otherwise. Additive to
+    /// the contract.
+    public var originalPath: String?
 
     public init(path: String, size: Int64, sha256: String? = nil, kind: FileKind, verdict: Verdict,
                 findings: [Finding] = [], sopInstanceUID: String? = nil, studyInstanceUID: String? = nil,

@@ -87,7 +87,7 @@ public final class Archive: Sendable {
                       write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedFile {
         for (field, uid) in [("Study Instance UID", instance.studyInstanceUID),
                              ("Series Instance UID", instance.seriesInstanceUID),
-                             ("SOP Instance UID", instance.sopInstanceUID)] where !UID.isValid(uid) {
+                             ("SOP Instance UID", instance.sopInstanceUID)] where !UID.isUsable(uid) {
             throw ArchiveError.invalidUID(uid, field: field)
         }
         let bytes = try Staging.write(into: incoming, write)

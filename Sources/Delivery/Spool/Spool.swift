@@ -122,7 +122,7 @@ public final class Spool: Sendable {
 
     /// Writes a rebuilt file to the incoming area (safe from several tasks at once).
     public func stage(_ instance: SpooledInstance, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedFile {
-        guard UID.isValid(instance.sopInstanceUID) else { throw Archive.ArchiveError.invalidUID(instance.sopInstanceUID, field: "SOP Instance UID") }
+        guard UID.isUsable(instance.sopInstanceUID) else { throw Archive.ArchiveError.invalidUID(instance.sopInstanceUID, field: "SOP Instance UID") }
         let bytes = try Staging.write(into: incoming, write)
         var row = instance
         row.size = bytes.size

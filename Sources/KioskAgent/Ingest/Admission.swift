@@ -116,8 +116,8 @@ struct Admission {
 
     /// Identity mismatch: the rebuilt file waits in quarantine for review; nothing is delivered.
     private func hold(_ summary: InstanceSummary, index: Int, body: BodyStream, record: inout FileRecord) throws {
-        // The helper's UID is used as a file name only when it is a valid UID (digits and dots).
-        let name = UID.isValid(summary.sopInstanceUID) ? summary.sopInstanceUID : "file-\(UUID().uuidString)"
+        // The helper's UID is used as a file name only when it is a usable UID (digits and dots).
+        let name = UID.isUsable(summary.sopInstanceUID) ? summary.sopInstanceUID : "file-\(UUID().uuidString)"
         let target = quarantine.appendingPathComponent("held").appendingPathComponent(name + ".dcm")
         do {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -104,53 +104,20 @@ public final class ExFATVolume: Volume {
                 continue
             }
             var subdirectories: [Directory] = []
-            var index = 0
-            while index + 32 <= data.count, !budget.exhausted {
-                let type = data[index]
-                if type == 0x00 { break }
-                if type == 0x83, directory.path == .root {
-                    let count = min(Int(data[index + 1]), 11)
-                    label = ExFATVolume.utf16(data, from: index + 2, units: count)
-                }
-                guard type == 0x85 else { index += 32; continue }
-                let secondary = Int(data[index + 1])
-                let setLength = (secondary + 1) * 32
-                guard secondary >= 2, index + setLength <= data.count else {
-                    problem(MediaProblem(path: directory.path, error: .corrupt("file entry set at byte \(index) is incomplete")))
-                    index += 32
-                    continue
-                }
-                defer { index += setLength }
-                let set = Array(data[index..<index + setLength])
-                let stored = UInt16(set[2]) | UInt16(set[3]) << 8
-                guard ExFATVolume.setChecksum(set) == stored else {
-                    problem(MediaProblem(path: directory.path, error: .corrupt("file entry set at byte \(index) fails its checksum")))
-                    continue
-                }
-                guard set[32] == 0xC0 else {
-                    problem(MediaProblem(path: directory.path, error: .corrupt("file entry without a stream extension")))
-                    continue
-                }
+            let sets = entrySets(data, in: directory, problem: problem)
+            var siblings = SiblingNames(names: sets.map(\.name))
+            for (set, name) in sets {
+                guard !budget.exhausted else { break }
                 let isDirectory = set[4] & 0x10 != 0
-                let nameLength = Int(set[35])
-                var name = ""
-                var units = nameLength
-                var nameEntry = 64
-                while units > 0, nameEntry + 32 <= set.count, set[nameEntry] == 0xC1 {
-                    name += ExFATVolume.utf16(set, from: nameEntry + 2, units: min(units, 15))
-                    units -= 15
-                    nameEntry += 32
-                }
                 let first = UInt32(set[52]) | UInt32(set[53]) << 8 | UInt32(set[54]) << 16 | UInt32(set[55]) << 24
                 let dataLength = (0..<8).reduce(Int64(0)) { $0 | Int64(set[56 + $1]) << (8 * Int64($1)) }
                 // Bytes past ValidDataLength were allocated but never written: not part of the file.
                 let validLength = min(dataLength, (0..<8).reduce(Int64(0)) { $0 | Int64(set[40 + $1]) << (8 * Int64($1)) })
                 let contiguous = set[33] & 0x02 != 0
-                let path: MediaPath
-                do { path = try directory.path.appending(name) } catch {
-                    problem(MediaProblem(path: directory.path, error: error))
-                    continue
-                }
+                // Entries are reached by their first cluster: a hostile name gets a stand-in.
+                let named = siblings.child(of: directory.path, named: name)
+                let path = named.path
+                if let renamed = named.renamed { problem(MediaProblem(path: path, error: renamed)) }
                 guard dataLength >= 0, validLength >= 0 else {
                     problem(MediaProblem(path: path, error: .corrupt("negative data length")))
                     continue
@@ -160,14 +127,15 @@ public final class ExFATVolume: Volume {
                     problem(MediaProblem(path: path, error: error))
                     continue
                 }
+                let locator = MediaEntry.Locator(start: Int64(first), extra: contiguous ? 1 : 0)
+                let entry = MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : validLength, locator: locator)
                 do {
                     if isDirectory && dataLength > ExFATVolume.maxDirectoryBytes {
                         throw MediaError.limitExceeded("\(path) directory larger than \(ExFATVolume.maxDirectoryBytes) bytes")
                     }
                     let runs = try self.runs(first: first, length: dataLength, contiguous: contiguous, what: path.description)
                     try owners.claim(runs, what: path.description)
-                    let locator = MediaEntry.Locator(start: Int64(first), extra: contiguous ? 1 : 0)
-                    visit(MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : validLength, locator: locator))
+                    visit(entry)
                     if isDirectory {
                         if let error = budget.mayDescend(into: path) {
                             problem(MediaProblem(path: path, error: error))
@@ -176,11 +144,57 @@ public final class ExFATVolume: Volume {
                         }
                     }
                 } catch {
-                    problem(MediaProblem(path: path, error: error as? MediaError ?? .corrupt("\(error)")))
+                    problem(MediaProblem(path: path, error: error as? MediaError ?? .corrupt("\(error)"),
+                                        unreadable: isDirectory ? nil : entry))
                 }
             }
             pending += subdirectories.reversed()
         }
+    }
+
+    /// The checksum-verified File directory entry sets of one directory (exFAT §7.4), each with
+    /// its name from the File Name entries; the volume label is taken on the way.
+    private func entrySets(_ data: [UInt8], in directory: Directory, problem: (MediaProblem) -> Void) -> [(set: [UInt8], name: String)] {
+        var sets: [(set: [UInt8], name: String)] = []
+        var index = 0
+        while index + 32 <= data.count {
+            let type = data[index]
+            if type == 0x00 { break }
+            if type == 0x83, directory.path == .root {
+                let count = min(Int(data[index + 1]), 11)
+                label = ExFATVolume.utf16(data, from: index + 2, units: count)
+            }
+            guard type == 0x85 else { index += 32; continue }
+            let secondary = Int(data[index + 1])
+            let setLength = (secondary + 1) * 32
+            guard secondary >= 2, index + setLength <= data.count else {
+                problem(MediaProblem(path: directory.path, error: .corrupt("file entry set at byte \(index) is incomplete")))
+                index += 32
+                continue
+            }
+            defer { index += setLength }
+            let set = Array(data[index..<index + setLength])
+            let stored = UInt16(set[2]) | UInt16(set[3]) << 8
+            guard ExFATVolume.setChecksum(set) == stored else {
+                problem(MediaProblem(path: directory.path, error: .corrupt("file entry set at byte \(index) fails its checksum")))
+                continue
+            }
+            guard set[32] == 0xC0 else {
+                problem(MediaProblem(path: directory.path, error: .corrupt("file entry without a stream extension")))
+                continue
+            }
+            var name = ""
+            var units = Int(set[35])
+            var nameEntry = 64
+            while units > 0, nameEntry + 32 <= set.count, set[nameEntry] == 0xC1 {
+                // NameLength counts the units: a NUL among them is part of a hostile name, not its end.
+                name += ExFATVolume.utf16(set, from: nameEntry + 2, units: min(units, 15), stopAtNUL: false)
+                units -= 15
+                nameEntry += 32
+            }
+            sets.append((set, name))
+        }
+        return sets
     }
 
     public func open(_ entry: MediaEntry) throws(MediaError) -> any MediaFile {
@@ -202,11 +216,11 @@ public final class ExFATVolume: Volume {
         return sum
     }
 
-    static func utf16(_ bytes: [UInt8], from start: Int, units: Int) -> String {
+    static func utf16(_ bytes: [UInt8], from start: Int, units: Int, stopAtNUL: Bool = true) -> String {
         let code = (0..<units).compactMap { i -> UInt16? in
             let at = start + i * 2
             return at + 1 < bytes.count ? UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 : nil
         }
-        return String(decoding: code.prefix { $0 != 0 }, as: UTF16.self)
+        return String(decoding: stopAtNUL ? code.prefix { $0 != 0 } : code[...], as: UTF16.self)
     }
 }

@@ -103,15 +103,22 @@ public final class FATVolume: Volume {
         }
     }
 
+    /// One 8.3 entry with the name it goes by (its long name when that checks out).
+    private struct RawEntry {
+        let name: String
+        let attributes: UInt8
+        let cluster: UInt32
+        let size: Int64
+    }
+
     /// Decodes one directory's 32-byte entries: LFN runs (checksum-verified) then the 8.3 entry.
-    private func listEntries(_ bytes: [UInt8], in directory: Directory, budget: inout WalkBudget,
-                             visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void,
-                             subdirectory: (MediaEntry, UInt32) -> Void) {
+    private func decodeEntries(_ bytes: [UInt8], in directory: Directory, problem: (MediaProblem) -> Void) -> [RawEntry] {
+        var entries: [RawEntry] = []
         var lfn: [UInt16] = []
         var lfnChecksum: UInt8?
         var lfnExpected = 0
         var index = 0
-        while index + 32 <= min(bytes.count, FATVolume.maxDirectoryBytes), !budget.exhausted {
+        while index + 32 <= min(bytes.count, FATVolume.maxDirectoryBytes) {
             let e = bytes[index..<index + 32]
             index += 32
             let first = e[e.startIndex], attributes = e[e.startIndex + 11]
@@ -136,7 +143,9 @@ public final class FATVolume: Volume {
                 lfn = []; lfnChecksum = nil
                 continue
             }
-            if short[0] == 0x2E { lfn = []; lfnChecksum = nil; continue }  // "." and ".."
+            // "." and ".." as the 8.3 names of a directory's first two entries (a long name
+            // claiming to be ".." is decoded below and renamed like any hostile name).
+            if short[0] == 0x2E, lfn.isEmpty, short[1...].allSatisfy({ $0 == 0x2E || $0 == 0x20 }) { continue }
             var name = FATNames.shortName(short, flags: e[e.startIndex + 12])
             if !lfn.isEmpty {
                 if let checksum = lfnChecksum, checksum == FATNames.checksum(e[e.startIndex..<e.startIndex + 11]), lfnExpected == 1 {
@@ -151,21 +160,33 @@ public final class FATVolume: Volume {
             let cluster = hi << 16 | UInt32(e[e.startIndex + 26]) | UInt32(e[e.startIndex + 27]) << 8
             let size = Int64(UInt32(e[e.startIndex + 28]) | UInt32(e[e.startIndex + 29]) << 8
                 | UInt32(e[e.startIndex + 30]) << 16 | UInt32(e[e.startIndex + 31]) << 24)
-            let path: MediaPath
-            do { path = try directory.path.appending(name) } catch {
-                problem(MediaProblem(path: directory.path, error: error))
-                continue
-            }
-            let isDirectory = attributes & 0x10 != 0
+            entries.append(RawEntry(name: name, attributes: attributes, cluster: cluster, size: size))
+        }
+        return entries
+    }
+
+    /// Lists one directory: every entry by its first cluster, hostile names replaced by stand-ins.
+    private func listEntries(_ bytes: [UInt8], in directory: Directory, budget: inout WalkBudget,
+                             visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void,
+                             subdirectory: (MediaEntry, UInt32) -> Void) {
+        let entries = decodeEntries(bytes, in: directory, problem: problem)
+        var siblings = SiblingNames(names: entries.map(\.name))
+        for raw in entries {
+            guard !budget.exhausted else { break }
+            let named = siblings.child(of: directory.path, named: raw.name)
+            let path = named.path
+            if let renamed = named.renamed { problem(MediaProblem(path: path, error: renamed)) }
+            let isDirectory = raw.attributes & 0x10 != 0
             let kind: MediaEntry.Kind = isDirectory ? .directory : .file
+            let size = raw.size
             if let error = budget.admit(path, kind: kind, size: isDirectory ? 0 : size) {
                 problem(MediaProblem(path: path, error: error))
                 continue
             }
-            let entry = MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : size, locator: .init(start: Int64(cluster)))
+            let entry = MediaEntry(path: path, kind: kind, size: isDirectory ? 0 : size, locator: .init(start: Int64(raw.cluster)))
             if isDirectory {
                 visit(entry)
-                subdirectory(entry, cluster)
+                subdirectory(entry, raw.cluster)
                 continue
             }
             do {
@@ -174,7 +195,7 @@ public final class FATVolume: Volume {
                     guard needed <= Int(boot.clusterCount) else {
                         throw MediaError.corrupt("\(path) claims \(size) bytes, more than the volume holds")
                     }
-                    let runs = try table.chain(from: cluster, maxClusters: needed, what: path.description)
+                    let runs = try table.chain(from: raw.cluster, maxClusters: needed, what: path.description)
                     let clusters = runs.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 }
                     guard clusters == needed else {
                         throw MediaError.shortRead("\(path): chain of \(clusters) cluster(s) for \(size) bytes")
@@ -183,7 +204,7 @@ public final class FATVolume: Volume {
                 }
                 visit(entry)
             } catch {
-                problem(MediaProblem(path: path, error: error as? MediaError ?? .corrupt("\(error)")))
+                problem(MediaProblem(path: path, error: error as? MediaError ?? .corrupt("\(error)"), unreadable: entry))
             }
         }
     }

@@ -220,7 +220,7 @@ enum PixelCheck {
                                                         element: Tags.pixelData.description), remedy: .emptyOffsetTable(path)))
             }
         }
-        observations += iconObservations(ds, bigEndian: file.transferSyntax.bigEndian)
+        observations += iconObservations(ds, transferSyntax: file.transferSyntax, reader: reader)
         for group in stride(from: UInt16(0x6000), through: 0x601E, by: 2) {
             guard let data = ds[Tag(group, 0x3000)], case let .bytes(value) = data.value else { continue }
             let rows = Int64(ds.uint16(Tag(group, 0x0010), bigEndian: file.transferSyntax.bigEndian) ?? 0)
@@ -238,15 +238,26 @@ enum PixelCheck {
     }
 
     /// The Icon Image Sequence's native pixels against the icon's own dimensions (THREATS.md 5):
-    /// excess is cut; too few, or none, and the icon goes.
-    static func iconObservations(_ ds: DataSet, bigEndian: Bool) -> [Observation] {
+    /// excess is cut; too few, or none, and the icon goes. Encapsulated icon pixels (PS3.3 F.7)
+    /// must start like the file's transfer syntax promises, else the icon goes.
+    static func iconObservations(_ ds: DataSet, transferSyntax: TransferSyntax, reader: ValueReader) -> [Observation] {
         let sequence = Tag(0x0088, 0x0200)
         guard let items = ds[sequence]?.items else { return [] }
         var observations: [Observation] = []
         for (index, item) in items.enumerated() {
-            guard let pixels = item.dataSet[Tags.pixelData], case let .bytes(value) = pixels.value else { continue }
-            let expected = PixelGeometry(item.dataSet, bigEndian: bigEndian).totalBytes
             let path = ElementPath(tag: sequence).child(item: index, tag: Tags.pixelData)
+            if let pixels = item.dataSet[Tags.pixelData], case let .fragments(_, fragments) = pixels.value {
+                let problem = fragments.first.map { CodestreamCheck.problem(reader.head($0.bytes, 512), transferSyntax: transferSyntax) }
+                    ?? "no fragment"
+                if let problem {
+                    observations.append(Observation(Finding("pixel.codestream-invalid", .medium,
+                        "the icon's encapsulated Pixel Data: \(problem); the icon was removed", element: path.description),
+                        remedy: .removeElement(ElementPath(tag: sequence))))
+                }
+                continue
+            }
+            guard let pixels = item.dataSet[Tags.pixelData], case let .bytes(value) = pixels.value else { continue }
+            let expected = PixelGeometry(item.dataSet, bigEndian: transferSyntax.bigEndian).totalBytes
             if expected > 0 && value.length > (expected + 1) & ~1 {
                 observations.append(Observation(Finding("pixel.excess-data", .high,
                     "the icon's Pixel Data held \(value.length - expected) byte(s) more than its size needs; cut off",

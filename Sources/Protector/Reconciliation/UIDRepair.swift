@@ -3,37 +3,58 @@ import DICOMCore
 import Foundation
 import SessionReport
 
-/// Replaces invalid or missing Study, Series and SOP Instance UIDs (and nothing else) by new ones,
-/// derived from the old value so every file of a study gets the same new UID without shared state
-/// (`2.25.` + 128 bits of SHA-256, PS3.5 B.2), and changes every reference to them in the file.
-/// The old values are kept in Original Attributes Sequence (reason CORRECT).
+/// Replaces missing or unusable Study, Series and SOP Instance UIDs (and nothing else) by new
+/// ones (IHE IRWF import: the receiving system coerces what it cannot store), and changes every
+/// reference to them in the file. The old values — or their absence, as an empty value — are kept
+/// in Original Attributes Sequence.
+///
+/// A new UID is `2.25.` + 128 bits of SHA-256 (PS3.5 B.2) of what identifies its entity, so every
+/// file of a study gets the same new UID without shared state, and a second read of the same
+/// medium gives the same UIDs (the archive recognises them instead of storing duplicates):
+/// - a UID that is present but unusable: derived from the old value itself, so references to it
+///   from other files of the medium map the same way;
+/// - a missing Study Instance UID: from the patient (ID, name, birth date) and the study's own
+///   identifiers (Study Date, Study Time, Accession Number, Study ID);
+/// - a missing Series Instance UID: from the (new) Study Instance UID and the series' identifiers
+///   (Series Number, Modality, Series Date, Series Time, Series Description);
+/// - a missing SOP Instance UID: from the file's bytes (`seed`).
+/// Files of one study that agree on those attributes land in one study; what is absent counts as
+/// empty. The modification is a pure function of the file, so its Attribute Modification DateTime
+/// is the instance's own date (see `modificationDate`), which keeps a re-read byte-identical.
 public enum UIDRepair {
-    static let namespace = "kiosk-agent uid repair 1"
+    static let namespace = "kiosk-agent uid repair 2"
 
-    /// The UIDs that need replacing, old → new. A missing UID is derived from what identifies the
-    /// instance instead (`seed` names the file for a missing SOP Instance UID).
-    static func plan(_ dataSet: DataSet, seed: String) -> [(tag: Tag, old: String, new: String)] {
+    /// What a UID needs: nothing, a low finding (usable but zero-led: kept), or replacement.
+    enum Need: Equatable { case none, keep, replace }
+
+    static func need(_ uid: String, strict: Bool) -> Need {
+        if UID.isValid(uid) { return .none }
+        if UID.isUsable(uid) { return strict ? .replace : .keep }
+        return .replace
+    }
+
+    static let studyBasis = [Tags.patientID, Tags.patientName, Tag(0x0010, 0x0030), Tag(0x0008, 0x0020), Tag(0x0008, 0x0030),
+                             Tag(0x0008, 0x0050), Tag(0x0020, 0x0010)]
+    static let seriesBasis = [Tag(0x0020, 0x0011), Tags.modality, Tag(0x0008, 0x0021), Tag(0x0008, 0x0031), Tag(0x0008, 0x103E)]
+
+    /// The UIDs that need replacing, old → new (see the type's comment for the rule).
+    static func plan(_ dataSet: DataSet, seed: String, strict: Bool) -> [(tag: Tag, old: String, new: String)] {
         var plan: [(Tag, String, String)] = []
-        let study = dataSet.string(Tags.studyInstanceUID) ?? ""
+        func value(_ tag: Tag) -> String { (dataSet.string(tag) ?? "").trimmingCharacters(in: .whitespaces) }
+        let study = value(Tags.studyInstanceUID)
         var newStudy = study
-        if !UID.isValid(study) {
-            let basis = study.isEmpty
-                ? "study|" + [Tags.patientID, Tag(0x0008, 0x0020), Tag(0x0008, 0x0030), Tag(0x0008, 0x0050), Tag(0x0020, 0x0010)]
-                    .map { dataSet.string($0) ?? "" }.joined(separator: "|")
-                : study
-            newStudy = derived(basis)
+        if need(study, strict: strict) == .replace {
+            newStudy = derived(study.isEmpty ? "study|" + studyBasis.map(value).joined(separator: "|") : "uid|" + study)
             plan.append((Tags.studyInstanceUID, study, newStudy))
         }
-        let series = dataSet.string(Tags.seriesInstanceUID) ?? ""
-        if !UID.isValid(series) {
-            let basis = series.isEmpty
-                ? "series|" + newStudy + "|" + [Tag(0x0020, 0x0011), Tags.modality, Tag(0x0008, 0x103E)].map { dataSet.string($0) ?? "" }.joined(separator: "|")
-                : series
+        let series = value(Tags.seriesInstanceUID)
+        if need(series, strict: strict) == .replace {
+            let basis = series.isEmpty ? "series|" + newStudy + "|" + seriesBasis.map(value).joined(separator: "|") : "uid|" + series
             plan.append((Tags.seriesInstanceUID, series, derived(basis)))
         }
-        let sop = dataSet.string(Tags.sopInstanceUID) ?? ""
-        if !UID.isValid(sop) {
-            plan.append((Tags.sopInstanceUID, sop, derived(sop.isEmpty ? "instance|" + seed : sop)))
+        let sop = value(Tags.sopInstanceUID)
+        if need(sop, strict: strict) == .replace {
+            plan.append((Tags.sopInstanceUID, sop, derived(sop.isEmpty ? "instance|" + seed : "uid|" + sop)))
         }
         return plan
     }
@@ -44,25 +65,59 @@ public enum UIDRepair {
         return "2.25." + String(value)
     }
 
+    /// Whether `apply` would change anything.
+    static func needed(_ summary: InstanceSummary, strict: Bool) -> Bool {
+        [summary.studyInstanceUID, summary.seriesInstanceUID, summary.sopInstanceUID].contains { need($0, strict: strict) == .replace }
+    }
+
     /// Applies the plan: the three attributes, and every UI value anywhere equal to an old UID.
-    public static func apply(to dataSet: inout DataSet, seed: String, system: String, at date: Date = Date()) -> [Finding] {
-        let plan = plan(dataSet, seed: seed)
+    /// Reason COERCE when a UID was missing (the receiving side supplies it), CORRECT when a
+    /// present value was unusable.
+    public static func apply(to dataSet: inout DataSet, seed: String, strict: Bool = false, system: String) -> [Finding] {
+        let plan = plan(dataSet, seed: seed, strict: strict)
         guard !plan.isEmpty else { return [] }
         var originals = DataSet()
         var findings: [Finding] = []
         let names = [Tags.studyInstanceUID: "Study Instance UID", Tags.seriesInstanceUID: "Series Instance UID",
                      Tags.sopInstanceUID: "SOP Instance UID"]
+        let date = modificationDate(dataSet)
         for (tag, old, new) in plan {
             originals.set(dataSet[tag] ?? DataElement(tag: tag, vr: .UI, value: .bytes(.inline([]))))
             dataSet.set(uid(tag, new))
+            let was = old.isEmpty ? "missing" : UID.isUsable(old) ? "not a valid UID (zero-led component), which the destination refuses"
+                : "not a usable UID"
             findings.append(Finding("reconciliation.uid-replaced", .medium,
-                "\(names[tag] ?? "UID") was \(old.isEmpty ? "missing" : "not a valid UID"); replaced by a derived UID, references changed with it",
+                "\(names[tag] ?? "UID") was \(was); replaced by a derived UID (the same for every file of the study), references changed with it",
                 element: tag.description))
         }
         let map = Dictionary(plan.filter { !$0.old.isEmpty }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
         if !map.isEmpty { replaceReferences(in: &dataSet, map) }
-        Reconciliation.recordOriginals(originals, reason: "CORRECT", source: "", system: system, at: date, in: &dataSet)
+        let reason = plan.contains { $0.old.isEmpty } ? "COERCE" : "CORRECT"
+        Reconciliation.recordOriginals(originals, reason: reason, source: dataSet.string(Tags.institutionName) ?? "", system: system,
+                                       at: date, in: &dataSet)
         return findings
+    }
+
+    /// When the UIDs were "modified": the derivation depends on the file alone, so it is dated
+    /// by the file — its Instance Creation, Content, Series or Study date and time, the first
+    /// that is a valid date — else the DICOM epoch of this rule (1970-01-01). A clock time would
+    /// make every read of the same medium a different file under the same UIDs.
+    static func modificationDate(_ dataSet: DataSet) -> Date {
+        let pairs = [(Tag(0x0008, 0x0012), Tag(0x0008, 0x0013)), (Tag(0x0008, 0x0023), Tag(0x0008, 0x0033)),
+                     (Tag(0x0008, 0x0021), Tag(0x0008, 0x0031)), (Tag(0x0008, 0x0020), Tag(0x0008, 0x0030))]
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMddHHmmss"
+        for (dateTag, timeTag) in pairs {
+            let day = (dataSet.string(dateTag) ?? "").trimmingCharacters(in: .whitespaces)
+            guard day.count == 8, day.allSatisfy(\.isNumber) else { continue }
+            var time = String((dataSet.string(timeTag) ?? "").trimmingCharacters(in: .whitespaces).prefix { $0.isNumber }.prefix(6))
+            if time.count % 2 == 1 { time.removeLast() }
+            time += String(repeating: "0", count: 6 - time.count)
+            if let date = formatter.date(from: day + time) { return date }
+        }
+        return Date(timeIntervalSince1970: 0)
     }
 
     static func uid(_ tag: Tag, _ value: String) -> DataElement {

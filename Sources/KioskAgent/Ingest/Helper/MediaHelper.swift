@@ -178,7 +178,9 @@ final class HelperRun: @unchecked Sendable {
         let volume = opened.volume
         try events.send(.opened, HelperOpened(filesystem: volume.filesystem.rawValue, notes: opened.notes))
         let inventory = MediaInventory(volume: volume, limits: job.walk)
-        try events.send(.inventory, HelperInventory(label: volume.label, findings: inventory.findings, files: inventory.files.count,
+        // Files that cannot be read are listed too (after the readable ones), refused.
+        try events.send(.inventory, HelperInventory(label: volume.label, findings: inventory.findings,
+                                                    files: inventory.files.count + inventory.unreadable.count,
                                                     bytes: inventory.files.reduce(0) { $0 + $1.size }))
         if job.mode == .patients {
             try events.send(.patients, PatientInventory.collect(volume, inventory.files, parsing: job.policy.parsing))
@@ -187,6 +189,11 @@ final class HelperRun: @unchecked Sendable {
         }
         guard gate.wait() else { return }
         try process(inventory.files, on: volume)
+        for (offset, lost) in inventory.unreadable.enumerated() {
+            try send(HelperRecord(index: inventory.files.count + offset, record: HelperRun.named(
+                FileRecord(path: lost.entry.path.description, size: lost.entry.size, kind: .other, verdict: .rejected,
+                           findings: [lost.finding]), lost.entry), body: .none))
+        }
         let check = FileSetCheck(directories: directories, inventory: inventory, dicomPaths: Set(dicomPaths.keys))
         try events.send(.fileSet, HelperFileSet(findings: check.findings, unlisted: check.unlisted.compactMap { dicomPaths[$0] }.sorted()))
         try events.send(.done)
@@ -219,9 +226,8 @@ final class HelperRun: @unchecked Sendable {
             case let .streamed(file):
                 let sha: String
                 do { sha = try HelperRun.sha256(of: file) } catch {
-                    try send(HelperRecord(index: index, record: FileRecord(path: entry.path.description, size: entry.size, kind: .dicom,
-                                                                            verdict: .rejected, findings: [error.finding(at: entry.path)]),
-                                          body: .none))
+                    try send(HelperRecord(index: index, record: HelperRun.named(FileRecord(path: entry.path.description, size: entry.size,
+                        kind: .dicom, verdict: .rejected, findings: [error.finding(at: entry.path)]), entry), body: .none))
                     continue
                 }
                 try protect(index, entry, MediaByteSource(file), sha256: sha, original: nil)
@@ -247,14 +253,14 @@ final class HelperRun: @unchecked Sendable {
             let classification = ContentClassifier.classify(name: entry.path.name,
                                                             prefix: Array(bytes.prefix(ContentClassifier.prefixLength)))
             guard classification.kind == .dicom else {
-                try send(HelperRecord(index: index, record: try discarded(entry, file, classification, whole ? bytes : nil), body: .none))
+                try send(HelperRecord(index: index, record: HelperRun.named(try discarded(entry, file, classification, whole ? bytes : nil), entry),
+                                      body: .none))
                 return nil
             }
             return whole ? .inMemory(bytes) : .streamed(file)
         } catch let error as MediaError {
-            try send(HelperRecord(index: index, record: FileRecord(path: entry.path.description, size: entry.size, kind: .other,
-                                                                   verdict: .rejected, findings: [error.finding(at: entry.path)]),
-                                  body: .none))
+            try send(HelperRecord(index: index, record: HelperRun.named(FileRecord(path: entry.path.description, size: entry.size,
+                kind: .other, verdict: .rejected, findings: [error.finding(at: entry.path)]), entry), body: .none))
             return nil
         }
     }
@@ -282,6 +288,17 @@ final class HelperRun: @unchecked Sendable {
 
     static let discardedHashLimit: Int64 = 64 << 20
 
+    /// A file imported under a stand-in for a hostile name keeps the name from the medium in the
+    /// report, with the finding that says it was neutralised.
+    static func named(_ record: FileRecord, _ entry: MediaEntry) -> FileRecord {
+        guard let original = entry.path.mediumDescription else { return record }
+        var record = record
+        record.originalPath = original
+        record.findings.insert(Finding("media.path-traversal", .low,
+            "the name on the medium, \(original), is unsafe; the file was read by its location and named \(entry.path)"), at: 0)
+        return record
+    }
+
     static func sha256(of file: any MediaFile) throws(MediaError) -> String {
         var hasher = SHA256()
         var offset: Int64 = 0
@@ -305,6 +322,7 @@ final class HelperRun: @unchecked Sendable {
         // The report lists the parts the rebuild did something with; `inspect` shows them all.
         let changed = protection.parts.filter { $0.action != .kept }
         if !changed.isEmpty { record.parts = changed }
+        record = HelperRun.named(record, entry)
         if protection.isDirectory, let file = protection.rebuilt {
             record.kind = .dicomdir
             record.verdict = .discarded

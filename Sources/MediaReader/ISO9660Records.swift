@@ -180,7 +180,7 @@ extension String {
         if let semicolon = name.lastIndex(of: ";"), name[name.index(after: semicolon)...].allSatisfy(\.isASCIIDigit) {
             name = name[..<semicolon]
         }
-        if name.last == ".", name.count > 1 { name.removeLast() }
+        if name.last == ".", name.contains(where: { $0 != "." }) { name.removeLast() }
         return String(name)
     }
 }

@@ -77,9 +77,11 @@ final class DirectoryTests: XCTestCase {
 
         let volume = try DirectoryVolume(path: kit.source.path)
         let walk = VolumeTestKit.walk(volume)
+        // Both are read all the same, under stand-ins, and opened by their bytes on disk.
         XCTAssertEqual(walk.problems.count, 2)
-        XCTAssertTrue(walk.problems.allSatisfy { if case .unsafePath = $0.error { true } else { false } })
-        XCTAssertEqual(Set(walk.entries.filter { $0.kind == .file }.map(\.path.description)), ["/a/b/c/d/IM", "/ok"])
+        XCTAssertTrue(walk.problems.allSatisfy { if case .renamed = $0.error { true } else { false } })
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["a/b/c/d/IM": [1], "ok": [2], "bad%01name": [3], "latin1-%FF": []])
+        XCTAssertEqual(Set(walk.entries.compactMap(\.path.mediumDescription)), ["/bad\\x01name", "/latin1-\\xFF"])
 
         var limits = WalkLimits()
         limits.maxDepth = 2
@@ -88,7 +90,8 @@ final class DirectoryTests: XCTestCase {
         limits = WalkLimits()
         limits.maxTotalBytes = 1
         let bounded = VolumeTestKit.walk(volume, limits: limits)
-        XCTAssertEqual(bounded.entries.filter { $0.kind == .file }.count, 1)
+        // "bad\u{1}name" takes the one byte; the empty "latin1-\u{FF}" fits any budget.
+        XCTAssertEqual(bounded.entries.filter { $0.kind == .file }.count, 2)
         XCTAssertTrue(bounded.problems.contains { ISO9660Tests.isLimit($0.error) })
     }
 

@@ -96,14 +96,15 @@ final class ISO9660Tests: XCTestCase {
         try VolumeTestKit.assertContents(volume, walk.entries, equal: ["TOP.DAT": [3]])
     }
 
-    func testUnsafeRockRidgeNameIsSkipped() throws {
+    func testUnsafeRockRidgeNameGetsAStandIn() throws {
         let kit = try VolumeTestKit()
         try kit.writeTree(["ok.dcm": [1], "bad\u{1B}[2Jname.dcm": [2]])
         let volume = try ISO9660Volume(path: try kit.genisoimage(["-R"]))
         let walk = VolumeTestKit.walk(volume)
-        XCTAssertEqual(walk.problems.count, 1)
-        guard case .unsafePath = walk.problems.first?.error else { return XCTFail("\(walk.problems)") }
-        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["ok.dcm": [1]])
+        XCTAssertEqual(walk.problems.map(\.error), [.renamed("/bad\\x1B[2Jname.dcm", as: "/bad%1B[2Jname.dcm", reason: "control character in name")])
+        try VolumeTestKit.assertContents(volume, walk.entries, equal: ["ok.dcm": [1], "bad%1B[2Jname.dcm": [2]])
+        let renamed = try XCTUnwrap(walk.entries.first { $0.path.isRenamed })
+        XCTAssertEqual(renamed.path.mediumDescription, "/bad\\x1B[2Jname.dcm")
     }
 
     func testRockRidgeChildLinkToAnAncestorIsALoop() throws {

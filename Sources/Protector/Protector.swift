@@ -77,7 +77,7 @@ public struct Protector: Sendable {
         let repairUIDs = policy.missingUIDs == .repair && UIDRepair.needed(summary, strict: strictUIDs)
         if repairUIDs || policy.reconciliation != nil, var rebuilt = protection.rebuilt {
             if repairUIDs {
-                let seed = UID.isUsable(summary.sopInstanceUID) ? "" : Protector.seed(source)
+                let seed = Protector.seed(source)
                 protection.findings += UIDRepair.apply(to: &rebuilt.dataSet, seed: seed, strict: strictUIDs,
                                                        system: policy.reconciliation?.modifyingSystem ?? Protector.modifyingSystem)
             }

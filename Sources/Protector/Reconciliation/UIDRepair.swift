@@ -18,8 +18,10 @@ import SessionReport
 /// - a missing Series Instance UID: from the (new) Study Instance UID and the series' identifiers
 ///   (Series Number, Modality, Series Date, Series Time, Series Description);
 /// - a missing SOP Instance UID: from the file's bytes (`seed`).
-/// Files of one study that agree on those attributes land in one study; what is absent counts as
-/// empty. The modification is a pure function of the file, so its Attribute Modification DateTime
+/// Files that agree on those attributes land in one study; what is absent counts as empty. When
+/// all of them are absent, nothing ties the file to any other: it forms a study of its own
+/// (derived from its SOP Instance UID, or its bytes) — splitting a study is harmless, merging the
+/// images of unknown patients is not. The modification is a pure function of the file, so its Attribute Modification DateTime
 /// is the instance's own date (see `modificationDate`), which keeps a re-read byte-identical.
 public enum UIDRepair {
     static let namespace = "kiosk-agent uid repair 2"
@@ -42,9 +44,16 @@ public enum UIDRepair {
         var plan: [(Tag, String, String)] = []
         func value(_ tag: Tag) -> String { (dataSet.string(tag) ?? "").trimmingCharacters(in: .whitespaces) }
         let study = value(Tags.studyInstanceUID)
+        let sop = value(Tags.sopInstanceUID)
         var newStudy = study
         if need(study, strict: strict) == .replace {
-            newStudy = derived(study.isEmpty ? "study|" + studyBasis.map(value).joined(separator: "|") : "uid|" + study)
+            let key = studyBasis.map(value)
+            // Nothing at all to tell studies apart: the instance stands alone rather than merging
+            // the images of unknown patients into one study.
+            let basis = !study.isEmpty ? "uid|" + study
+                : key.allSatisfy(\.isEmpty) ? "lone|" + (UID.isUsable(sop) ? sop : seed)
+                : "study|" + key.joined(separator: "|")
+            newStudy = derived(basis)
             plan.append((Tags.studyInstanceUID, study, newStudy))
         }
         let series = value(Tags.seriesInstanceUID)
@@ -52,7 +61,6 @@ public enum UIDRepair {
             let basis = series.isEmpty ? "series|" + newStudy + "|" + seriesBasis.map(value).joined(separator: "|") : "uid|" + series
             plan.append((Tags.seriesInstanceUID, series, derived(basis)))
         }
-        let sop = value(Tags.sopInstanceUID)
         if need(sop, strict: strict) == .replace {
             plan.append((Tags.sopInstanceUID, sop, derived(sop.isEmpty ? "instance|" + seed : "uid|" + sop)))
         }

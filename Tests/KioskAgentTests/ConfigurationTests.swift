@@ -33,9 +33,11 @@ final class ConfigurationTests: XCTestCase {
             ]
             icons = "keep"
             documents = "reject"
+            missing_uids = "reject"
             [pacs]
             sop_classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
             transfer_syntaxes = ["1.2.840.10008.1.2.1"]
+            strict_uids = true
             [reconciliation]
             enabled = true
             issuer_of_patient_id = "HOSPITAL-A"
@@ -47,6 +49,9 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.protector.keepPrivateCreators, ["SIEMENS CSA HEADER", "GEMS_IDEN_01"])
         XCTAssertEqual(config.protector.icons, "keep")
         XCTAssertEqual(config.protector.documents, "reject")
+        XCTAssertEqual(config.protector.missingUIDs, "reject")
+        XCTAssertTrue(config.pacsStrictUIDs)
+        XCTAssertEqual(Configuration().protector.missingUIDs, "repair", "repair is the default")
         XCTAssertEqual(config.pacsSOPClasses?.count, 2)
         XCTAssertEqual(config.pacsTransferSyntaxes, ["1.2.840.10008.1.2.1"])
         XCTAssertTrue(config.reconciliation.enabled)
@@ -115,6 +120,8 @@ final class ConfigurationTests: XCTestCase {
             ("[ingest]\nworkers = 1\nworkers = 2", "line 3: ingest.workers set twice"),
             ("just words", "line 1: expected key = value"),
             ("[protector]\nicons = \"hide\"", "line 2: protector.icons must be \"keep\", \"drop\" or \"reject\""),
+            ("[protector]\nmissing_uids = \"drop\"", "line 2: protector.missing_uids must be \"repair\" or \"reject\""),
+            ("[pacs]\nstrict_uids = \"yes\"", "line 2: pacs.strict_uids must be true or false"),
             ("[pacs]\nsop_classes = [\"1.2.x\"]", "line 2: pacs.sop_classes: \"1.2.x\" is not a UID"),
             ("[engines]\nicap = \"http://gw/scan\"", "line 2: engines.icap must look like icap://HOST[:PORT]/SERVICE"),
             ("[engines]\nclamav = yes", "line 2: engines.clamav must be true or false"),

@@ -108,6 +108,50 @@ final class HostileMediaIngestTests: XCTestCase {
         XCTAssertEqual(ct["delivery"] as? String, "stored")
         XCTAssertEqual(byPath["/QQ/mr.dcm"]?["delivery"] as? String, "stored")
     }
+
+    /// pydicom's files without Study/Series Instance UIDs are delivered by default, under derived
+    /// UIDs that a second reading of the same medium reproduces: the archive recognises every
+    /// instance instead of storing a duplicate. With `missing_uids = "reject"` they are quarantined.
+    func testFilesWithoutUIDsAreDeliveredOnceAndTheirUIDsAreStableAcrossReads() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-missing-uids")
+        let root = dir.url.appendingPathComponent("disc")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let names = ["JPEGLSNearLossless_08.dcm", "JPEGLSNearLossless_16.dcm", "SC_rgb_jls_lossy_line.dcm", "SC_rgb_jls_lossy_sample.dcm",
+                     "UN_sequence.dcm", "empty_charset_LEI.dcm", "no_meta_group_length.dcm", "priv_SQ.dcm"]
+        for name in names {
+            try FileManager.default.copyItem(at: try TestSupport.pydicomTestFiles().appendingPathComponent(name), to: root.appendingPathComponent(name))
+        }
+        for name in ["chrSQEncoding.dcm", "chrSQEncoding1.dcm"] {
+            try FileManager.default.copyItem(at: try TestSupport.pydicomCharsetFiles().appendingPathComponent(name), to: root.appendingPathComponent(name))
+        }
+        func run(_ report: String, _ extra: [String] = []) throws -> (Int32, [String: Any]) {
+            let result = try IngestFixtures.agent(["ingest", root.path, "--state-dir", dir.path("state"), "--report", dir.path(report)] + extra)
+            return (result.status, try IngestFixtures.report(dir.path(report)))
+        }
+        let (status, first) = try run("first.json")
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual((first["totals"] as? [String: Int])?["delivered"], 10, "\(files(first).map { codes($0) })")
+        let uids = { (report: [String: Any]) in Set(self.files(report).compactMap { $0["sopInstanceUID"] as? String }) }
+        let studies = { (report: [String: Any]) in Set(self.files(report).compactMap { $0["studyInstanceUID"] as? String }) }
+        XCTAssertTrue(studies(first).allSatisfy { $0.hasPrefix("2.25.") })
+        XCTAssertTrue(files(first).allSatisfy { codes($0).contains("reconciliation.uid-replaced") })
+
+        let (again, second) = try run("second.json")
+        XCTAssertEqual(again, 0)
+        XCTAssertEqual(uids(second), uids(first))
+        XCTAssertEqual(studies(second), studies(first))
+        XCTAssertTrue(files(second).allSatisfy { codes($0).contains("delivery.already-archived") }, "\(files(second).map { codes($0) })")
+        let archive = dir.url.appendingPathComponent("state/archive")
+        let archived = (FileManager.default.enumerator(atPath: archive.path)?.allObjects.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".dcm") }
+        XCTAssertEqual(archived.count, 10, "no duplicates")
+        let dump = try TestSupport.run("dcmdump", ["-q", archive.appendingPathComponent(archived[0]).path]).stdoutText
+        XCTAssertTrue(dump.contains("OriginalAttributesSequence") && dump.contains("COERCE"), dump)
+
+        try Data("[protector]\nmissing_uids = \"reject\"\n".utf8).write(to: dir.url.appendingPathComponent("reject.toml"))
+        let (refused, third) = try run("third.json", ["--config", dir.path("reject.toml"), "--state-dir", dir.path("state-reject")])
+        XCTAssertEqual(refused, 3)
+        XCTAssertEqual((third["totals"] as? [String: Int])?["rejected"], 10)
+    }
 }
 
 enum VolumeTestKitBytes {

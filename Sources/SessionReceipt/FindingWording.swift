@@ -17,6 +17,7 @@ public enum FindingWording {
         "structure.truncated": "An image file was cut short; it was repaired where possible or refused.",
         "structure.trailing-data": "Extra data after the end of an image file was removed.",
         "structure.removed": "A part of an image file that the hospital's rules do not accept was removed or the file refused.",
+        "structure.uid-format": "An image identifier is written in an old-fashioned way; it was kept, as the hospital's archive accepts it.",
         "pixel.excess-data": "Extra data stored after the picture in an image file was removed.",
         "malware.engine-failure": "A virus scanner could not give an answer for a file, so the file was refused to be safe.",
         "private.removed": "Private manufacturer data was removed from some images.",

@@ -25,7 +25,10 @@ public struct MediaInventory: Sendable {
             }
         }, problem: { problem in
             let finding = problem.error.finding(at: problem.path)
-            if let entry = problem.unreadable { unreadable.append((entry, finding)) } else { findings.append(finding) }
+            guard let entry = problem.unreadable else { findings.append(finding); return }
+            unreadable.append((entry, entry.kind == .directory
+                ? Finding(finding.code, finding.severity, finding.detail + "; this directory could not be listed, so what it holds was not read")
+                : finding))
         })
         files.sort { ($0.locator.start, $0.path) < ($1.locator.start, $1.path) }
         for entry in skipped {

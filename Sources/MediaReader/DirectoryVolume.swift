@@ -38,7 +38,7 @@ public final class DirectoryVolume: Volume {
             do throws(MediaError) {
                 let handle = try open(directory: directory.path, expecting: directory.identity)
                 children = try handle.list(maxEntries: limits.maxEntries)
-            } catch { problem(MediaProblem(path: directory.path, error: error)); continue }
+            } catch { problem(.unlisted(directory.path, error)); continue }
             var subdirectories: [PendingDirectory] = []
             var siblings = SiblingNames(children.map(\.name))
             for child in children {

@@ -136,7 +136,7 @@ public final class ISO9660Volume: Volume {
             }
             let children: [(ISORecord, ISOStat)]
             do throws(MediaError) { children = try list(directory) }
-            catch { problem(MediaProblem(path: directory.path, error: error)); continue }
+            catch { problem(.unlisted(directory.path, error, locator: .init(start: Int64(directory.record.extent) * 2048))); continue }
             var names: Set<[UInt8]> = []
             var siblings = SiblingNames(children.lazy.filter { !$0.0.isSelfOrParent }.map { Array(self.displayName($0.0, $0.1).utf8) })
             // What libiso9660's path lookup can match for each record met so far in this directory.
@@ -208,15 +208,12 @@ public final class ISO9660Volume: Volume {
                         problem(MediaProblem(path: path, error: error))
                         continue
                     }
-                    // libiso9660 would resolve this path to an earlier record: never list through it.
-                    if shadowed {
-                        problem(MediaProblem(path: path, error: .corrupt("\(path): an earlier record answers to the same name in path lookups")))
-                        continue
-                    }
                     if let target = record.childLink {
                         childLinks.append(ChildLink(path: path, target: target, ancestors: directory.ancestors))
                     } else {
-                        subdirectories.append(PendingDirectory(path: path, cdioPath: cdioPath, record: record,
+                        // libiso9660 would resolve a shadowed path to an earlier record: such a
+                        // directory is listed from its own extent instead, never through its name.
+                        subdirectories.append(PendingDirectory(path: path, cdioPath: shadowed ? [] : cdioPath, record: record,
                                                                ancestors: directory.ancestors + [record.extent]))
                     }
                 }

@@ -126,12 +126,12 @@ public final class UDFVolume: Volume {
             guard kind == .directory else { visit(entry); continue }
 
             guard let child = frame.cursor.openSubdirectory() else {
-                problem(MediaProblem(path: path, error: .corrupt("\(path): libudf cannot open this directory")))
+                problem(.unlisted(path, .corrupt("\(path): libudf cannot open this directory"), locator: entry.locator))
                 continue
             }
             let identifiers: [UDFIdentifier], location: Int64
             do throws(MediaError) { (identifiers, location) = try prepare(child, path: path) }
-            catch { problem(MediaProblem(path: path, error: error)); continue }
+            catch { problem(.unlisted(path, error, locator: entry.locator)); continue }
             if frame.ancestors.contains(location) {
                 problem(MediaProblem(path: path, error: .loop("\(path) points back to the data of an enclosing directory")))
                 continue

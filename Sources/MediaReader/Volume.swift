@@ -44,6 +44,18 @@ public struct MediaProblem: Sendable, Equatable {
     public init(path: MediaPath, error: MediaError, unreadable: MediaEntry? = nil) {
         self.path = path; self.error = error; self.unreadable = unreadable
     }
+
+    /// A directory below the root whose entries could not be listed. What it held is lost — and
+    /// it is listed as refused — unless the error is a loop or a cross-link (its entries are
+    /// listed where the walk met them first) or a limit (reported as such).
+    static func unlisted(_ path: MediaPath, _ error: MediaError, locator: MediaEntry.Locator = .init(start: 0)) -> MediaProblem {
+        let lost: Bool = switch error {
+        case .corrupt, .io, .shortRead, .unsupported, .ambiguous: path != .root
+        case .unsafePath, .renamed, .loop, .crossLink, .limitExceeded: false
+        }
+        return MediaProblem(path: path, error: error,
+                            unreadable: lost ? MediaEntry(path: path, kind: .directory, size: 0, locator: locator) : nil)
+    }
 }
 
 /// Random access to the bytes of one file on the media. Reads are bounded by the entry's size;

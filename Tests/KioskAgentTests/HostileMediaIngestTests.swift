@@ -77,6 +77,9 @@ final class HostileMediaIngestTests: XCTestCase {
         let dir = try TestSupport.TemporaryDirectory("ingest-hostile-fat")
         let root = try disc(dir)
         try Data(VolumeTestKitBytes.pattern(40_000)).write(to: root.appendingPathComponent("LOST.BIN"))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("GONE"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm"),
+                                         to: root.appendingPathComponent("GONE/IM1"))
         let image = dir.path("stick.img")
         try TestSupport.run(try TestSupport.tool("mkfs.vfat"), ["-C", "-F", "16", "-n", "HOSTILE", image, "20000"])
         let top = try FileManager.default.contentsOfDirectory(atPath: root.path).map { root.appendingPathComponent($0).path }
@@ -84,15 +87,18 @@ final class HostileMediaIngestTests: XCTestCase {
         // A long name that climbs out (UTF-16LE in the LFN entry; its checksum covers the 8.3 name).
         XCTAssertEqual(try patch(image, "XXXct", "../ct", bigEndian: false), 1)
         // LOST.BIN's first cluster is marked free in both FATs: its chain ends before its size.
+        // So is the first cluster of directory GONE: what it holds cannot be listed.
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: image)))
-        let name = Array("LOST    BIN".utf8)
-        let entry = try XCTUnwrap(bytes.indices.dropLast(32).first { Array(bytes[$0..<$0 + 11]) == name })
-        let cluster = Int(bytes[entry + 26]) | Int(bytes[entry + 27]) << 8
-        let bps = Int(bytes[11]) | Int(bytes[12]) << 8, reserved = Int(bytes[14]) | Int(bytes[15]) << 8
-        let fats = Int(bytes[16]), perFAT = Int(bytes[22]) | Int(bytes[23]) << 8
-        for copy in 0..<fats {
-            let at = (reserved + copy * perFAT) * bps + cluster * 2
-            bytes[at] = 0; bytes[at + 1] = 0
+        for short in ["LOST    BIN", "GONE       "] {
+            let name = Array(short.utf8)
+            let entry = try XCTUnwrap(bytes.indices.dropLast(32).first { Array(bytes[$0..<$0 + 11]) == name })
+            let cluster = Int(bytes[entry + 26]) | Int(bytes[entry + 27]) << 8
+            let bps = Int(bytes[11]) | Int(bytes[12]) << 8, reserved = Int(bytes[14]) | Int(bytes[15]) << 8
+            let fats = Int(bytes[16]), perFAT = Int(bytes[22]) | Int(bytes[23]) << 8
+            for copy in 0..<fats {
+                let at = (reserved + copy * perFAT) * bps + cluster * 2
+                bytes[at] = 0; bytes[at + 1] = 0
+            }
         }
         try Data(bytes).write(to: URL(fileURLWithPath: image))
 
@@ -103,6 +109,8 @@ final class HostileMediaIngestTests: XCTestCase {
         let lost = try XCTUnwrap(byPath["/LOST.BIN"], "\(byPath.keys)")
         XCTAssertEqual(lost["verdict"] as? String, "rejected")
         XCTAssertTrue(codes(lost).contains { $0.hasPrefix("media.") }, "\(codes(lost))")
+        let gone = try XCTUnwrap(byPath["/GONE"], "\(byPath.keys)")
+        XCTAssertEqual(gone["verdict"] as? String, "rejected")
         let ct = try XCTUnwrap(byPath["/..%2Fct.dcm"], "\(byPath.keys)")
         XCTAssertEqual(ct["originalPath"] as? String, "/..\\x2Fct.dcm")
         XCTAssertEqual(ct["delivery"] as? String, "stored")

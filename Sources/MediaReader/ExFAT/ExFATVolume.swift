@@ -100,7 +100,7 @@ public final class ExFATVolume: Volume {
         while let directory = pending.popLast(), !budget.exhausted {
             let data: [UInt8]
             do { data = try bytes(of: directory.runs, length: directory.length, what: directory.path) } catch {
-                problem(MediaProblem(path: directory.path, error: error))
+                problem(.unlisted(directory.path, error, locator: .init(start: Int64(directory.runs.first?.lowerBound ?? 0))))
                 continue
             }
             var subdirectories: [Directory] = []
@@ -144,8 +144,8 @@ public final class ExFATVolume: Volume {
                         }
                     }
                 } catch {
-                    problem(MediaProblem(path: path, error: error as? MediaError ?? .corrupt("\(error)"),
-                                        unreadable: isDirectory ? nil : entry))
+                    let error = error as? MediaError ?? .corrupt("\(error)")
+                    problem(isDirectory ? .unlisted(path, error, locator: locator) : MediaProblem(path: path, error: error, unreadable: entry))
                 }
             }
             pending += subdirectories.reversed()

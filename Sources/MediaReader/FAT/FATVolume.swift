@@ -71,7 +71,7 @@ public final class FATVolume: Volume {
         while let directory = pending.popLast(), !budget.exhausted {
             let bytes: [UInt8]
             do { bytes = try directoryBytes(directory) } catch {
-                problem(MediaProblem(path: directory.path, error: error))
+                problem(.unlisted(directory.path, error, locator: .init(start: Int64(directory.cluster))))
                 continue
             }
             var subdirectories: [Directory] = []
@@ -97,7 +97,7 @@ public final class FATVolume: Volume {
                     try owners.claim(runs, what: sub.path.description)
                     pending.append(Directory(path: sub.path, runs: runs, cluster: sub.cluster, ancestors: sub.ancestors))
                 } catch {
-                    problem(MediaProblem(path: sub.path, error: error as? MediaError ?? .corrupt("\(error)")))
+                    problem(.unlisted(sub.path, error as? MediaError ?? .corrupt("\(error)"), locator: .init(start: Int64(sub.cluster))))
                 }
             }
         }

@@ -88,13 +88,46 @@ final class HostileNameTests: XCTestCase {
                        originals: ["/..\\\\..\\\\evil.dcm", "/line\\nbreak.dcm", "/../inner.dcm", "/../deeper/x.dcm"], renamed: 3)
     }
 
+    func testPlainISO9660IdentifiersWithSlashAndADirectoryNamedDotDot() throws {
+        let kit = try VolumeTestKit()
+        let files: [String: [UInt8]] = ["XXXEVIL.DCM": [1, 2], "QQ/INNER.DCM": [3], "OK.DCM": [4]]
+        try kit.writeTree(files)
+        let iso = try kit.genisoimage([])
+        // Level-1 identifiers are ASCII: "XXXEVIL.DCM;1" → "../EVIL.DCM;1", directory "QQ" → "..".
+        try Self.rewrite(iso) { bytes in
+            XCTAssertGreaterThan(Self.patch(&bytes, "XXXEVIL.DCM;1", "../EVIL.DCM;1"), 0)
+            XCTAssertGreaterThan(Self.patch(&bytes, "\u{2}QQ", "\u{2}.."), 0)  // identifier length 2, then the name
+        }
+        let volume = try ISO9660Volume(path: iso)
+        try Self.check(volume, expect: ["..%2FEVIL.DCM": [1, 2], "%2E%2E/INNER.DCM": [3], "OK.DCM": [4]],
+                       originals: ["/..\\x2FEVIL.DCM", "/../INNER.DCM"], renamed: 2)
+    }
+
+    func testUDFNamesWithDotDotSlashAndADirectoryNamedDotDot() throws {
+        let kit = try VolumeTestKit()
+        let files: [String: [UInt8]] = ["XXXevil.dcm": VolumeTestKit.pattern(3000, seed: 6), "QQ/inner.dcm": [5], "ok.dcm": [6]]
+        try kit.writeTree(files)
+        let iso = try kit.genisoimage(["-udf"])
+        // UDF File Identifiers hold OSTA CS0 names (8-bit here); libudf and the Swift checks verify the
+        // descriptor tag's checksum (its first 16 bytes), which the name does not touch.
+        try Self.rewrite(iso) { bytes in
+            let evil = Self.patch(&bytes, "XXXevil", "../evil") + Self.patch(&bytes, "XXXevil", "../evil", utf16: (true, true))
+            XCTAssertGreaterThan(evil, 0)
+            let dot = Self.patch(&bytes, "\u{8}QQ", "\u{8}..") + Self.patch(&bytes, "\u{10}\u{0}Q\u{0}Q", "\u{10}\u{0}.\u{0}.")
+            XCTAssertGreaterThan(dot, 0)
+        }
+        let volume = try UDFVolume(path: iso)
+        try Self.check(volume, expect: ["..%2Fevil.dcm": files["XXXevil.dcm"]!, "%2E%2E/inner.dcm": [5], "ok.dcm": [6]],
+                       originals: ["/..\\x2Fevil.dcm", "/../inner.dcm"], renamed: 2)
+    }
+
     func testFATLongNamesWithDotDotSlashAndAbsolutePaths() throws {
         let dir = try TestSupport.TemporaryDirectory("fat-names")
         let path = dir.path("fat.img")
         try TestSupport.run(try TestSupport.tool("mkfs.vfat"), ["-C", "-F", "16", "-n", "NAMES", path, "20000"])
         let staging = dir.url.appendingPathComponent("src")
         let files: [String: [UInt8]] = ["XXXevil.dcm": VolumeTestKit.pattern(9000, seed: 3), "QQQsub/inner.dcm": VolumeTestKit.pattern(70_000, seed: 4),
-                                        "ZetcZpasswd.dcm": [1], "plain.dcm": [2]]
+                                        "ZetcZpasswd.dcm": [1], "plain.dcm": [2], "SHORT.DCM": [8]]
         for (name, bytes) in files {
             let url = staging.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -109,11 +142,13 @@ final class HostileNameTests: XCTestCase {
             XCTAssertEqual(Self.patch(&bytes, "XXXev", "../ev", utf16: (false, true)), 1)
             XCTAssertEqual(Self.patch(&bytes, "QQQsu", "../su", utf16: (false, true)), 1)
             XCTAssertEqual(Self.patch(&bytes, "ZetcZ", "/etc/", utf16: (false, true)), 1)
+            // An 8.3 name without a long name: "SHORT   DCM" → "SH\\RT   DCM" (a backslash in a short name).
+            XCTAssertEqual(Self.patch(&bytes, "SHORT   DCM", "SH\\RT   DCM"), 1)
         }
         let volume = try FATVolume(image: SystemFile(readOnly: path))
         try Self.check(volume, expect: ["..%2Fevil.dcm": files["XXXevil.dcm"]!, "..%2Fsub/inner.dcm": files["QQQsub/inner.dcm"]!,
-                                        "%2Fetc%2Fpasswd.dcm": [1], "plain.dcm": [2]],
-                       originals: ["/..\\x2Fevil.dcm", "/..\\x2Fsub/inner.dcm", "/\\x2Fetc\\x2Fpasswd.dcm"], renamed: 3)
+                                        "%2Fetc%2Fpasswd.dcm": [1], "plain.dcm": [2], "SH%5CRT.DCM": [8]],
+                       originals: ["/..\\x2Fevil.dcm", "/..\\x2Fsub/inner.dcm", "/\\x2Fetc\\x2Fpasswd.dcm", "/SH\\\\RT.DCM"], renamed: 4)
     }
 
     func testExFATNamesWithDotDotSlashAndNUL() throws {

@@ -137,7 +137,6 @@ public final class ISO9660Volume: Volume {
             let children: [(ISORecord, ISOStat)]
             do throws(MediaError) { children = try list(directory) }
             catch { problem(.unlisted(directory.path, error, locator: .init(start: Int64(directory.record.extent) * 2048))); continue }
-            var names: Set<[UInt8]> = []
             var siblings = SiblingNames(children.lazy.filter { !$0.0.isSelfOrParent }.map { Array(self.displayName($0.0, $0.1).utf8) })
             // What libiso9660's path lookup can match for each record met so far in this directory.
             var lookupKeys: Set<[UInt8]> = []
@@ -160,16 +159,11 @@ public final class ISO9660Volume: Volume {
                     relocated[record.extent] = (path, cdioPath, record, directory.ancestors)
                     continue
                 }
-                // A file record that is refused below is still listed, as unreadable.
-                let refused = record.isDirectory || record.childLink != nil ? nil
-                    : MediaEntry(path: path, kind: .file, size: Int64(record.size), locator: .init(start: Int64(record.extent) * 2048))
-                // libiso9660 resolves paths by name: a second directory with the same name would be
-                // unreachable. A second file is read by its extent, under the stand-in it was given.
-                guard names.insert(stat.cdioName).inserted || refused != nil else {
-                    problem(MediaProblem(path: path, error: .corrupt("\(path): second directory record with this name")))
-                    continue
-                }
+                // A second record with the same name got a stand-in (`SiblingNames`): a file is read by
+                // its extent, a directory listed from its extent (it is `shadowed` in path lookups).
                 guard !record.isMultiExtent else {
+                    let refused = record.isDirectory ? nil
+                        : MediaEntry(path: path, kind: .file, size: Int64(record.size), locator: .init(start: Int64(record.extent) * 2048))
                     problem(MediaProblem(path: path, error: .corrupt("\(path): multi-extent file (over 4 GiB) is not supported"),
                                         unreadable: refused))
                     continue

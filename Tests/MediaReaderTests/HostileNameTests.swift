@@ -103,6 +103,21 @@ final class HostileNameTests: XCTestCase {
                        originals: ["/..\\x2FEVIL.DCM", "/../INNER.DCM"], renamed: 2)
     }
 
+    /// Two records with one name: libiso9660 would find only the first by name; the second is
+    /// read by its extent (a file) or listed from it (a directory), under a stand-in.
+    func testSecondISO9660RecordWithTheSameNameIsReadByItsExtent() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["AAAA/X.DAT": [1], "BBBB/Y.DAT": [2], "CCCC.DCM": [3], "DDDD.DCM": [4]])
+        let iso = try kit.genisoimage([])
+        try Self.rewrite(iso) { bytes in
+            XCTAssertGreaterThan(Self.patch(&bytes, "\u{4}BBBB", "\u{4}AAAA"), 0)
+            XCTAssertEqual(Self.patch(&bytes, "DDDD.DCM;1", "CCCC.DCM;1"), 1)
+        }
+        let volume = try ISO9660Volume(path: iso)
+        try Self.check(volume, expect: ["AAAA/X.DAT": [1], "AAAA~2/Y.DAT": [2], "CCCC.DCM": [3], "CCCC.DCM~2": [4]],
+                       originals: ["/AAAA/Y.DAT", "/CCCC.DCM"], renamed: 2)
+    }
+
     func testUDFNamesWithDotDotSlashAndADirectoryNamedDotDot() throws {
         let kit = try VolumeTestKit()
         let files: [String: [UInt8]] = ["XXXevil.dcm": VolumeTestKit.pattern(3000, seed: 6), "QQ/inner.dcm": [5], "ok.dcm": [6]]

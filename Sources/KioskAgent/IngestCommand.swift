@@ -66,6 +66,8 @@ struct IngestCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        // A mistyped path is a usage error, not an unreadable medium.
+        guard FileManager.default.fileExists(atPath: source) else { throw ValidationError("no such file or directory: \(source)") }
         if let callingAE, !AETitle.isValid(callingAE) {
             throw ValidationError("--calling-ae must be 1-16 characters, no backslash or control characters")
         }
@@ -105,8 +107,10 @@ struct IngestCommand: AsyncParsableCommand {
             }
         }
         if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        let receipt = job.receipt.map { "kiosk-agent receipt show \($0.lookupCode)" + common.stateDirectoryArgument }
         FileHandle.standardError.write(Data(HumanSummary.render(result, exit: exit, reportPath: report ?? kept,
-                                                                seconds: Date().timeIntervalSince(started)).utf8))
+                                                                seconds: Date().timeIntervalSince(started),
+                                                                stateDirectory: common.stateDirectoryDescription, receipt: receipt).utf8))
         if exit != .delivered { throw exit.exitCode }
     }
 

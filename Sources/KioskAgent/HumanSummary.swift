@@ -29,7 +29,8 @@ enum HumanSummary {
             let counts = Severity.allCases.reversed().compactMap { s in bySeverity[s].map { "\($0) \(s.rawValue)" } }
             lines.append("  findings: \(findings.count) (" + counts.joined(separator: ", ") + ")")
             var byCode: [String: Int] = [:]
-            for finding in findings where finding.severity >= .medium { byCode[finding.code, default: 0] += 1 }
+            // Routine clean-up is said once above, not listed among the codes that need a look.
+            for finding in findings where finding.severity >= .medium && finding.routineRemoval == nil { byCode[finding.code, default: 0] += 1 }
             for (code, count) in byCode.sorted(by: { $0.value > $1.value }).prefix(8) {
                 lines.append("    \(code) ×\(count)")
             }

@@ -221,4 +221,35 @@ final class RepositoryDocumentationTests: XCTestCase {
         let script = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("scripts/fuzz"), encoding: .utf8)
         XCTAssertTrue(script.contains("fuzz/Package.swift"), "scripts/fuzz reads its targets from the manifest")
     }
+
+    /// scripts/test counts a skipped test as skipped, with its reason, from what XCTest itself prints:
+    /// here this very test bundle, run on one test whose test data is made to be missing.
+    func testScriptsTestCountsSkippedTestsApart() throws {
+        let bundle = try XCTUnwrap(Bundle.main.executablePath)
+        let dir = try TestSupport.TemporaryDirectory("test-report")
+        let skipping = "CLIContractTests/testInspectReportsVerdictsAndExitCode"
+        let run = try TestSupport.run(bundle, ["KioskAgentTests.\(skipping)"], environment: ["KIOSK_TESTDATA": dir.path("none")], check: false)
+        let output = run.stdoutText + run.stderrText
+        XCTAssertTrue(output.contains("Test Case 'CLIContractTests.testInspectReportsVerdictsAndExitCode' skipped"), output)
+        // What SwiftPM's parallel runner writes: a progress line per test, their outputs, an xUnit
+        // report in which the skipped test has no element of its own.
+        let log = dir.path("test-output.txt"), xunit = dir.path("xunit.xml")
+        try Data(("[1/2] Testing KioskAgentTests.\(skipping)\n[2/2] Testing KioskAgentTests.SessionMachineTests/testX\n" + output).utf8)
+            .write(to: URL(fileURLWithPath: log))
+        try Data("""
+            <?xml version="1.0" encoding="UTF-8"?>
+            <testsuites><testsuite name="TestResults" errors="0" tests="2" failures="0" time="0.1">
+            <testcase classname="KioskAgentTests.CLIContractTests" name="testInspectReportsVerdictsAndExitCode" time="0.01"></testcase>
+            <testcase classname="KioskAgentTests.SessionMachineTests" name="testX" time="0.01"></testcase>
+            </testsuite></testsuites>
+
+            """.utf8).write(to: URL(fileURLWithPath: xunit))
+        let script = TestSupport.packageRoot.appendingPathComponent("scripts/test-report.py").path
+        let summary = try TestSupport.run("python3", [script, "summary", xunit, log]).stdoutText
+        XCTAssertTrue(summary.hasSuffix("\ntests: 1 passed, 0 failed, 1 skipped\n"), summary)
+        XCTAssertTrue(summary.contains("  CLIContractTests.testInspectReportsVerdictsAndExitCode: pydicom test files missing at"), summary)
+        let shown = try TestSupport.run("/bin/sh", ["-c", "python3 \"$0\" filter < \"$1\"", script, log]).stdoutText
+        XCTAssertEqual(shown, "[1/2] Testing KioskAgentTests.\(skipping)\n[2/2] Testing KioskAgentTests.SessionMachineTests/testX\n",
+                       "a skipped test's output stays in the log")
+    }
 }

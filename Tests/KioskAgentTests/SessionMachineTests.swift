@@ -216,7 +216,7 @@ final class ScreenWordsTests: XCTestCase {
 
     func testRoutineCleanUpIsSaidApartFromThreatsAndTheReceiptCodeIsShown() throws {
         let dir = try TestSupport.TemporaryDirectory("screen-words")
-        var controller = try signedIn(dir)
+        let controller = try signedIn(dir)
         var report = Report(source: .init(path: "/dev/sr0", filesystem: "iso9660", label: "CD"))
         let routine = [Finding("private.removed", .info, "12 element(s) of private block \"GEMS_IDEN_01\" removed"),
                        Finding("structure.trailing-data", .medium, "Data Set Trailing Padding was removed", element: "(FFFC,FFFC)")]

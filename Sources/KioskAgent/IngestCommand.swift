@@ -12,7 +12,8 @@ struct IngestCommand: AsyncParsableCommand {
         abstract: "Read a disc, USB stick, image file or directory and import its DICOM studies.",
         discussion: """
             SOURCE is a block device, a disc or USB image file (its type is probed, never taken from \
-            its name), or a directory. Nothing is mounted. Exit codes: 0 all DICOM delivered; 2 usage or \
+            its name), or a directory. Nothing is mounted. Exit codes: 0 all DICOM delivered (also a medium \
+            without any DICOM file, which the summary and the report's media.no-dicom finding say); 2 usage or \
             configuration error; 3 some DICOM rejected (quarantined); 4 identity mismatch awaiting review; \
             5 media unreadable; 6 delivery pending (spooled, retried automatically); 7 no room in the state \
             directory. Where several apply, the highest wins.

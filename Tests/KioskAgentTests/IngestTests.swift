@@ -293,6 +293,7 @@ final class IngestTests: XCTestCase {
         let result = try IngestFixtures.agent(["ingest", tree.root.path, "--state-dir", state, "--report", dir.path("report.json")])
         let report = try IngestFixtures.report(dir.path("report.json"))
         XCTAssertEqual(totals(report)["disarmed"], 2, result.stderrText)
+        XCTAssertEqual(totals(report)["routineCleanup"], 1, "additive: how many of the disarmed lost only routine clean-up")
         let code = try XCTUnwrap(report["lookupCode"] as? String)
         let text = result.stderrText
         XCTAssertTrue(text.contains("Receipt code: \(code) — `kiosk-agent receipt show \(code) --state-dir '\(state)'`"), text)

@@ -365,6 +365,7 @@ final class IngestSession {
             }
             if file.delivery == .stored { totals.delivered += 1 }
         }
+        totals.routineCleanup = report.cleanupCounts.routine
         report.totals = totals
         if report.files.isEmpty && report.media.findings.contains(where: { $0.severity >= .high }) {
             worst = max(worst, .mediaUnreadable)

@@ -20,6 +20,7 @@ BLOCK_START = re.compile(r"^Test Suite '(Selected tests|All tests)' started")
 BLOCK_END = re.compile(r"^Test Suite '(Selected tests|All tests)' (passed|failed)")
 EXECUTED = re.compile(r"^\s*Executed \d+ tests?")
 CASE = re.compile(r"^Test Case '([^']+)' (passed|failed|skipped) \(")
+DIAGNOSTIC = re.compile(r"^(error|fatal error):|: (error|fatal error):")
 SKIP_REASON = re.compile(r"^.*?:\d+: (\S+) : Test skipped(?: - (.*))?$")
 
 
@@ -47,7 +48,7 @@ def filter_output(lines, out):
                 if show(block):
                     out.writelines(block)
                 block, ending = None, False
-        elif line.strip() and (seen_tests or "error" in line.lower()):
+        elif line.strip() and (seen_tests or DIAGNOSTIC.search(line)):
             # Before the tests: verbose build and manifest noise, except errors; after them: SwiftPM's own words.
             out.write(line)
         out.flush()

@@ -238,6 +238,8 @@ final class ScreenWordsTests: XCTestCase {
         let nothing = text(controller.model(state: .done(disc, M.Outcome(discarded: 4), .stored), status: "", started: nil))
         XCTAssertTrue(nothing.contains("No images (DICOM files) were found on this disc."), nothing)
         XCTAssertFalse(nothing.contains("All images are in"), nothing)
+        let refused = text(controller.model(state: .done(disc, M.Outcome(instances: 2, rejected: 2), .stored), status: "", started: nil))
+        XCTAssertTrue(refused.contains("Nothing was imported.") && !refused.contains("All images are in"), refused)
     }
 
     func testAfterCancelTheScreenAsksToRemoveTheDiscOrStartAgain() throws {

@@ -202,10 +202,11 @@ struct ScreenController {
                                 progress: ScreenController.progress(state, started: started, now: now))
         case let .done(medium, outcome, _):
             let what = ScreenController.noun(medium)
-            let done: ScreenModel.Line = outcome.instances == 0
+            let nothing = outcome.instances == outcome.rejected
+            let done: ScreenModel.Line = nothing
                 ? .init("Nothing was imported. Please give the \(what) back to the patient.", .warning)
                 : .init("All images are in \(destinationName). Please give the \(what) back to the patient.", .good)
-            model = ScreenModel(title: "Done", tone: outcome.instances == 0 ? .warning : .good,
+            model = ScreenModel(title: "Done", tone: nothing ? .warning : .good,
                                 lines: ScreenController.summary(outcome) + [done] + ScreenController.receipt(outcome),
                                 buttons: [.init(id: "finish", label: "Finish", key: "Enter", tone: .good)])
         case let .spooled(medium, outcome, pending):

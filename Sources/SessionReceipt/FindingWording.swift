@@ -14,17 +14,19 @@ public enum FindingWording {
     /// A finding's sentence: routine clean-up gets words that say so (a code such as
     /// `structure.trailing-data` is routine for padding and not for bytes after the data set).
     public static func explain(_ finding: Finding) -> String {
-        finding.routineRemoval.map { routine[$0]! } ?? explain(finding.code)
+        finding.routineRemoval.map(explain) ?? explain(finding.code)
     }
 
     /// Routine clean-up, worded so that nobody reads it as a threat.
-    static let routine: [RoutineRemoval: String] = [
-        .privateData: "Private manufacturer data was removed, as on every import (routine, not a threat).",
-        .padding: "Empty padding at the end of an image file was removed, as on every import (routine, not a threat).",
-        .icon: "A small preview picture inside an image file was removed, as the hospital's rules say (routine, not a threat).",
-        .overlay: "An overlay drawn over an image was removed, as the hospital's rules say (routine, not a threat).",
-        .tiffPreamble: "A second picture format at the start of an image file was cleared, as on every import (routine, not a threat).",
-    ]
+    static func explain(_ routine: RoutineRemoval) -> String {
+        switch routine {
+        case .privateData: "Private manufacturer data was removed, as on every import (routine, not a threat)."
+        case .padding: "Empty padding at the end of an image file was removed, as on every import (routine, not a threat)."
+        case .icon: "A small preview picture inside an image file was removed, as the hospital's rules say (routine, not a threat)."
+        case .overlay: "An overlay drawn over an image was removed, as the hospital's rules say (routine, not a threat)."
+        case .tiffPreamble: "A second picture format at the start of an image file was cleared, as on every import (routine, not a threat)."
+        }
+    }
 
     /// Codes that deserve their own sentence.
     static let codes: [String: String] = [

@@ -19,7 +19,7 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try common.loadConfiguration()
-            guard let forwarder = try ATNASetup.forwarder(common.stateDirectory, configuration) else {
+            guard let forwarder = try ATNASetup.forwarder(try common.existingStateDirectory(), configuration) else {
                 throw ValidationError("no [atna] repository is configured")
             }
             let outcome = await forwarder.forward()
@@ -45,7 +45,7 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() throws {
-            let directory = common.stateDirectory.appendingPathComponent("audit")
+            let directory = try common.existingStateDirectory().appendingPathComponent("audit")
             do {
                 let key = try publicKey.map { path -> String in try String(contentsOfFile: path, encoding: .utf8) }
                     .flatMap { Data(base64Encoded: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -82,7 +82,7 @@ struct AuditCommand: AsyncParsableCommand {
                 }
                 return date
             }
-            for line in try AuditVerifier.export(common.stateDirectory.appendingPathComponent("audit"),
+            for line in try AuditVerifier.export(try common.existingStateDirectory().appendingPathComponent("audit"),
                                                  since: try date(since, "since"), until: try date(until, "until")) {
                 print(line)
             }

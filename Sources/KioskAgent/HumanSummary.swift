@@ -4,7 +4,8 @@ import SessionReport
 /// The short summary `ingest` prints on stderr for staff and IT. It names counts, never patients:
 /// stderr ends up in journals, which must not hold patient data.
 enum HumanSummary {
-    static func render(_ report: Report, exit: ExitStatus, reportPath: String?, seconds: Double) -> String {
+    static func render(_ report: Report, exit: ExitStatus, reportPath: String?, seconds: Double,
+                       stateDirectory: String? = nil, receipt: String? = nil) -> String {
         let patients = Set(report.studies.map { $0.patientID + "\u{0}" + $0.patientName }).count
         let series = report.studies.reduce(0) { $0 + $1.series }
         let instances = report.studies.reduce(0) { $0 + $1.instances }
@@ -15,13 +16,21 @@ enum HumanSummary {
         let t = report.totals
         lines.append("  files: \(t.files) read, \(t.dicom) DICOM (\(t.clean) clean, \(t.disarmed) disarmed, \(t.rejected) rejected), "
             + "\(t.discarded) discarded, \(t.delivered) delivered")
+        // "disarmed" alone reads like a threat; most of it is the clean-up every vendor's file gets.
+        let cleanup = report.cleanupCounts
+        if let routine = cleanup.routineSentence { lines.append("  \(routine)") }
+        if cleanup.forCause > 0 {
+            lines.append("  \(cleanup.forCause) image(s): something unsafe or broken was removed — see the findings and the report")
+        }
+        if let noDICOM = report.media.findings.first(where: { $0.code == "media.no-dicom" }) { lines.append("  \(noDICOM.detail)") }
         if !findings.isEmpty {
             var bySeverity: [Severity: Int] = [:]
             for finding in findings { bySeverity[finding.severity, default: 0] += 1 }
             let counts = Severity.allCases.reversed().compactMap { s in bySeverity[s].map { "\($0) \(s.rawValue)" } }
             lines.append("  findings: \(findings.count) (" + counts.joined(separator: ", ") + ")")
             var byCode: [String: Int] = [:]
-            for finding in findings where finding.severity >= .medium { byCode[finding.code, default: 0] += 1 }
+            // Routine clean-up is said once above, not listed among the codes that need a look.
+            for finding in findings where finding.severity >= .medium && finding.routineRemoval == nil { byCode[finding.code, default: 0] += 1 }
             for (code, count) in byCode.sorted(by: { $0.value > $1.value }).prefix(8) {
                 lines.append("    \(code) ×\(count)")
             }
@@ -42,8 +51,11 @@ enum HumanSummary {
             if failed > 0 { line += ", \(failed) failed" }
             lines.append(line)
         }
+        if let code = report.lookupCode, let receipt { lines.append("  Receipt code: \(code) — `\(receipt)`") }
         if let reportPath { lines.append("  report: \(reportPath)") }
-        lines.append(String(format: "  result: %@ (exit %d) in %.1f s", describe(exit), exit.rawValue, seconds))
+        if let stateDirectory { lines.append("  state directory: \(stateDirectory)") }
+        let outcome = exit == .delivered && report.totals.dicom == 0 ? "no DICOM files found, nothing imported" : describe(exit)
+        lines.append(String(format: "  result: %@ (exit %d) in %.1f s", outcome, exit.rawValue, seconds))
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -12,7 +12,8 @@ struct IngestCommand: AsyncParsableCommand {
         abstract: "Read a disc, USB stick, image file or directory and import its DICOM studies.",
         discussion: """
             SOURCE is a block device, a disc or USB image file (its type is probed, never taken from \
-            its name), or a directory. Nothing is mounted. Exit codes: 0 all DICOM delivered; 2 usage or \
+            its name), or a directory. Nothing is mounted. Exit codes: 0 all DICOM delivered (also a medium \
+            without any DICOM file, which the summary and the report's media.no-dicom finding say); 2 usage or \
             configuration error; 3 some DICOM rejected (quarantined); 4 identity mismatch awaiting review; \
             5 media unreadable; 6 delivery pending (spooled, retried automatically); 7 no room in the state \
             directory. Where several apply, the highest wins.
@@ -66,6 +67,8 @@ struct IngestCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        // A mistyped path is a usage error, not an unreadable medium.
+        guard FileManager.default.fileExists(atPath: source) else { throw ValidationError("no such file or directory: \(source)") }
         if let callingAE, !AETitle.isValid(callingAE) {
             throw ValidationError("--calling-ae must be 1-16 characters, no backslash or control characters")
         }
@@ -105,8 +108,10 @@ struct IngestCommand: AsyncParsableCommand {
             }
         }
         if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        let receipt = job.receipt.map { "kiosk-agent receipt show \($0.lookupCode)" + common.stateDirectoryArgument }
         FileHandle.standardError.write(Data(HumanSummary.render(result, exit: exit, reportPath: report ?? kept,
-                                                                seconds: Date().timeIntervalSince(started)).utf8))
+                                                                seconds: Date().timeIntervalSince(started),
+                                                                stateDirectory: common.stateDirectoryDescription, receipt: receipt).utf8))
         if exit != .delivered { throw exit.exitCode }
     }
 

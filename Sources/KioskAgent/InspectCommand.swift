@@ -3,6 +3,7 @@ import ArgumentParser
 import Crypto
 import DICOMCore
 import Foundation
+import Intake
 import MediaReader
 import Protector
 import SessionReport
@@ -14,8 +15,10 @@ struct InspectCommand: AsyncParsableCommand {
         discussion: """
             Directories are walked. For each file: the verdict, the findings, and every part (preamble, meta, elements, private \
             blocks, frames, fragments, documents, overlays, icons, trailing bytes) with the checks and \
-            engines that looked at it and what the rebuild did with it. Nothing is imported. Exit 0 when \
-            every file would be delivered, 3 when any would be rejected.
+            engines that looked at it and what the rebuild did with it. Nothing is imported. A file that is \
+            not DICOM (told by its content, as ingest does) is named for what it is and not taken apart. \
+            Exit 0 when every file would be delivered; 3 when any would be rejected or is not DICOM; \
+            2 usage error (such as a file that does not exist).
             """
     )
 
@@ -34,6 +37,13 @@ struct InspectCommand: AsyncParsableCommand {
     var signatures: [String] = []
 
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        // A mistyped path is a usage error, not a file the Protector would reject.
+        for file in files where !FileManager.default.fileExists(atPath: file) {
+            throw ValidationError("no such file or directory: \(file)")
+        }
+    }
 
     func run() async throws {
         let configuration = try common.loadConfiguration()
@@ -70,7 +80,7 @@ struct InspectCommand: AsyncParsableCommand {
         } else {
             print(records.map(InspectCommand.render).joined(separator: "\n"), terminator: "")
         }
-        if records.contains(where: { $0.verdict == .rejected }) { throw ExitCode(3) }
+        if records.contains(where: { $0.verdict == .rejected || $0.verdict == .discarded }) { throw ExitCode(3) }
     }
 
     /// The session report's schema name and `files[]`, without the session parts.
@@ -121,18 +131,30 @@ struct InspectCommand: AsyncParsableCommand {
         let streamed = FileByteSource(file)
         let source: any ByteSource
         let sha: String
+        let prefix: [UInt8]
         do {
             if file.size <= limit {
                 let bytes = try streamed.read(at: 0, count: Int(file.size))
                 source = InMemoryByteSource(bytes)
                 sha = SHA256.hash(data: bytes).hexString
+                prefix = Array(bytes.prefix(ContentClassifier.prefixLength))
             } else {
                 source = streamed
                 sha = try streamed.sha256()
+                prefix = try streamed.read(at: 0, count: ContentClassifier.prefixLength)
             }
         } catch {
             return FileRecord(path: path, size: file.size, kind: .other, verdict: .rejected,
                               findings: [Finding("media.io-error", .medium, "\(error)")])
+        }
+        // Told by content as ingest tells it: a program is not a DICOM file with structure errors.
+        let classification = ContentClassifier.classify(name: URL(fileURLWithPath: path).lastPathComponent, prefix: prefix)
+        guard classification.kind == .dicom else {
+            let words = ContentClassifier.notDICOM(classification, prefix: prefix, size: file.size)
+            let code = switch classification.kind { case .executable: "executable.discarded"; case .autorun: "autorun.discarded"; default: "content.discarded" }
+            return FileRecord(path: path, size: file.size, sha256: sha, kind: classification.kind, verdict: .discarded,
+                              findings: [Finding(code, classification.kind == .executable || classification.kind == .autorun ? .medium : .info,
+                                                 words + "; it would not be imported")])
         }
         let protection = protector.protect(source)
         var record = FileRecord(path: path, size: file.size, sha256: sha, kind: protection.isDirectory ? .dicomdir : .dicom,
@@ -156,6 +178,9 @@ struct InspectCommand: AsyncParsableCommand {
 
     /// The text map: the verdict, the findings, then one line per part.
     static func render(_ record: FileRecord) -> String {
+        if record.verdict == .discarded, let finding = record.findings.first {
+            return "\(record.path): \(finding.detail)\n"
+        }
         var text = "\(record.path): \(record.verdict.rawValue)" + (record.sopInstanceUID.map { " (SOP Instance \($0))" } ?? "") + "\n"
         for finding in record.findings {
             text += "  [\(finding.severity.rawValue)] \(finding.code)" + (finding.element.map { " \($0)" } ?? "") + ": \(finding.detail)\n"

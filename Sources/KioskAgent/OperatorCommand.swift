@@ -14,8 +14,11 @@ struct OperatorCommand: ParsableCommand {
         defaultSubcommand: List.self
     )
 
-    static func store(_ common: CommonOptions) throws -> OperatorStore {
-        do { return try OperatorStore(directory: common.stateDirectory.appendingPathComponent("operators")) } catch {
+    /// The operator store. `creating` for `add` and the service; the other commands read what is
+    /// there, and a state directory that does not exist is said so, not shown as "no operators".
+    static func store(_ common: CommonOptions, creating: Bool = false) throws -> OperatorStore {
+        let state = creating ? common.stateDirectory : try common.existingStateDirectory()
+        do { return try OperatorStore(directory: state.appendingPathComponent("operators")) } catch {
             throw ValidationError("cannot open the operator store: \(error)")
         }
     }
@@ -30,9 +33,10 @@ struct OperatorCommand: ParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() throws {
+            common.announceStateDirectory()
             let pin = try Self.readPIN()
             let totp: TOTP
-            do { totp = try OperatorCommand.store(common).add(name, pin: pin) } catch let error as OperatorStore.StoreError {
+            do { totp = try OperatorCommand.store(common, creating: true).add(name, pin: pin) } catch let error as OperatorStore.StoreError {
                 throw ValidationError("\(error)")
             }
             print("operator \(name) added")

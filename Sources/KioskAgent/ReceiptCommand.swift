@@ -20,8 +20,9 @@ struct ReceiptCommand: ParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() throws {
-            guard let kept = ReceiptFiles.find(code, stateDirectory: common.stateDirectory) else {
-                FileHandle.standardError.write(Data("no receipt for \(code) in \(common.stateDirectory.path)/receipts\n".utf8))
+            let state = try common.existingStateDirectory()
+            guard let kept = ReceiptFiles.find(code, stateDirectory: state) else {
+                FileHandle.standardError.write(Data("no receipt for \(code) in \(state.path)/receipts\n".utf8))
                 throw ExitCode(1)
             }
             let url = html ? kept.html : kept.text
@@ -49,8 +50,9 @@ struct ReceiptCommand: ParsableCommand {
             guard let queue = printer ?? configuration.receipt.printer else {
                 throw ValidationError("no printer: give --printer or set [receipt] printer")
             }
-            guard let kept = ReceiptFiles.find(code, stateDirectory: common.stateDirectory) else {
-                FileHandle.standardError.write(Data("no receipt for \(code)\n".utf8))
+            let state = try common.existingStateDirectory()
+            guard let kept = ReceiptFiles.find(code, stateDirectory: state) else {
+                FileHandle.standardError.write(Data("no receipt for \(code) in \(state.path)/receipts\n".utf8))
                 throw ExitCode(1)
             }
             do { try ReceiptFiles.print(kept, printer: queue) } catch {

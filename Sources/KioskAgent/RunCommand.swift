@@ -32,7 +32,7 @@ struct RunCommand: AsyncParsableCommand {
             guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
                 throw ValidationError("the operator screen needs a terminal (a tty or a terminal window); use --no-screen for headless use")
             }
-            operators = try OperatorCommand.store(common)
+            operators = try OperatorCommand.store(common, creating: true)
             guard try !operators!.list().isEmpty else {
                 throw ValidationError("no operator can sign in: add one first with kiosk-agent operator add NAME")
             }
@@ -47,6 +47,8 @@ struct RunCommand: AsyncParsableCommand {
                 if fd >= 0 { dup2(fd, STDERR_FILENO); close(fd) }
             }
         }
+        // After the redirection above: with the screen, this line belongs in the log.
+        common.announceStateDirectory()
         let destination = try Destination(parsing: self.destination ?? configuration.destination ?? "archive:",
                                           stateDirectory: common.stateDirectory)
         if destination.spoolKey != nil { _ = try DeliverySetup.target(for: destination, configuration, callingAE: nil) }

@@ -24,7 +24,8 @@ struct SpoolCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            let spool = try SpoolSetup.open(common.stateDirectory, try common.loadConfiguration())
+            let configuration = try common.loadConfiguration()
+            let spool = try SpoolSetup.open(try common.existingStateDirectory(), configuration)
             let rows = try spool.instances(states: all ? nil : [.pending, .sending, .failed])
             if json {
                 let encoder = JSONEncoder()
@@ -51,7 +52,7 @@ struct SpoolCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try common.loadConfiguration()
-            let spool = try SpoolSetup.open(common.stateDirectory, configuration)
+            let spool = try SpoolSetup.open(try common.existingStateDirectory(), configuration)
             let destinations = try destination.map { [$0] } ?? spool.destinationsWithWork()
             try spool.retryNow(destination: destination)
             let deadline = Date().addingTimeInterval(Double(configuration.delivery.waitSeconds))

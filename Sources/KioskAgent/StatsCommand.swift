@@ -29,7 +29,7 @@ struct StatsCommand: ParsableCommand {
             }
             start = date
         }
-        let loaded = AnalyticsStore(directory: common.stateDirectory.appendingPathComponent("analytics")).load()
+        let loaded = AnalyticsStore(directory: try common.existingStateDirectory().appendingPathComponent("analytics")).load()
         let stats = Statistics(loaded.summaries, unreadable: loaded.unreadable, since: start)
         if json {
             let encoder = JSONEncoder()
@@ -55,7 +55,7 @@ struct DashboardCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try common.loadConfiguration()
         let server = DashboardServer(port: port ?? configuration.dashboard.port,
-                                     sources: DashboardSources.make(common.stateDirectory, configuration))
+                                     sources: DashboardSources.make(try common.existingStateDirectory(), configuration))
         let task = Task { try await server.run { FileHandle.standardOutput.write(Data("dashboard on http://127.0.0.1:\($0)/\n".utf8)) } }
         let signals = KioskService.onTermination { task.cancel() }
         defer { signals.forEach { $0.cancel() } }

@@ -21,7 +21,7 @@ public struct Layout: Equatable, Sendable {
 
     public init(_ model: ScreenModel, rows: Int, columns: Int) {
         guard rows >= Layout.minimumRows, columns >= Layout.minimumColumns else {
-            items = [.text(row: 0, column: 0, "Please enlarge this window (\(Layout.minimumColumns)x\(Layout.minimumRows) at least).", .warning, bold: true)]
+            items = Layout.enlarge(rows: rows, columns: columns)
             return
         }
         items.append(.bar(row: 0, " " + model.title, model.tone))
@@ -80,6 +80,18 @@ public struct Layout: Equatable, Sendable {
             column += buttonWidth + 1
         }
         items.append(.bar(row: rows - 1, " " + model.status, .normal))
+    }
+
+    /// The request to enlarge the window, wrapped to fit whole: the longest wording whose words
+    /// all fit on a line and whose lines all fit on the screen, down to a single word.
+    static func enlarge(rows: Int, columns: Int) -> [Item] {
+        let wordings = ["Please enlarge this window (\(minimumColumns)x\(minimumRows) at least).", "Please enlarge this window.",
+                        "Enlarge this window.", "Enlarge window", "Enlarge", "Larger", "+"]
+        let width = max(1, columns), height = max(1, rows)
+        let fitting = wordings.first { text in
+            text.split(separator: " ").allSatisfy { $0.count <= width } && wrap(text, width: width).count <= height
+        } ?? wordings.last!
+        return wrap(fitting, width: width).prefix(height).enumerated().map { .text(row: $0.offset, column: 0, $0.element, .warning, bold: true) }
     }
 
     /// The button under a touch or click, if any.

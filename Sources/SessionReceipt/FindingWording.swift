@@ -1,3 +1,5 @@
+import SessionReport
+
 /// Plain words for staff and patients for each finding code (ARCHITECTURE.md §3.3). One sentence
 /// each, fixed text only: the finding's `detail` may name paths or signatures, so it is never shown
 /// here, and nothing here ever carries patient data.
@@ -7,6 +9,23 @@ public enum FindingWording {
 
     public static func explain(_ code: String) -> String {
         codes[code] ?? families[String(code.prefix { $0 != "." })] ?? fallback
+    }
+
+    /// A finding's sentence: routine clean-up gets words that say so (a code such as
+    /// `structure.trailing-data` is routine for padding and not for bytes after the data set).
+    public static func explain(_ finding: Finding) -> String {
+        finding.routineRemoval.map(explain) ?? explain(finding.code)
+    }
+
+    /// Routine clean-up, worded so that nobody reads it as a threat.
+    static func explain(_ routine: RoutineRemoval) -> String {
+        switch routine {
+        case .privateData: "Private manufacturer data was removed, as on every import (routine, not a threat)."
+        case .padding: "Empty padding at the end of an image file was removed, as on every import (routine, not a threat)."
+        case .icon: "A small preview picture inside an image file was removed, as the hospital's rules say (routine, not a threat)."
+        case .overlay: "An overlay drawn over an image was removed, as the hospital's rules say (routine, not a threat)."
+        case .tiffPreamble: "A second picture format at the start of an image file was cleared, as on every import (routine, not a threat)."
+        }
     }
 
     /// Codes that deserve their own sentence.
@@ -20,7 +39,7 @@ public enum FindingWording {
         "structure.uid-format": "An image identifier is written in an old-fashioned way; it was kept, as the hospital's archive accepts it.",
         "pixel.excess-data": "Extra data stored after the picture in an image file was removed.",
         "malware.engine-failure": "A virus scanner could not give an answer for a file, so the file was refused to be safe.",
-        "private.removed": "Private manufacturer data was removed from some images.",
+        "private.removed": "Private manufacturer data was removed, as on every import (routine, not a threat).",
         "private.kept": "Private manufacturer data that the hospital allows was kept.",
         "document.type-mismatch": "A document inside an image file was not what it claimed to be and was removed or refused.",
         "document.executable": "A document inside an image file contained a program and was removed or refused.",
@@ -34,6 +53,7 @@ public enum FindingWording {
         "media.unreadable": "The disc could not be read.",
         "media.probe": "A note on how the disc was recognised was kept for IT.",
         "media.link-ignored": "Shortcuts on the disc were not followed, for safety.",
+        "media.no-dicom": "No medical images (DICOM files) were found on this disc; nothing was imported.",
         "media.limit-exceeded": "The disc held more than the safety limits allow; the rest was not read.",
         "media.helper-crashed": "Reading the disc was stopped for safety (the reader failed); what was read before was checked and kept.",
         "media.helper-timeout": "Reading the disc stopped making progress and was ended; what was read before was checked and kept.",

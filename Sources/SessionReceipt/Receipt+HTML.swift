@@ -57,7 +57,9 @@ extension Receipt {
         h.append("</section>")
 
         h.append("<section><h2>Files</h2><table>")
-        h.append(totals.map { "<tr><td>\(escape($0.0))</td><td class=\"n\">\($0.1)</td></tr>" }.joined() + "</table></section>")
+        h.append(totals.map { "<tr><td>\(escape($0.0))</td><td class=\"n\">\($0.1)</td></tr>" }.joined() + "</table>")
+        if let routine = facts.routine { h.append("<p>\(escape(routine))</p>") }
+        h.append("</section>")
 
         h.append("<section><h2>What was found</h2>")
         if facts.findings.isEmpty {
@@ -66,7 +68,7 @@ extension Receipt {
             h.append("<table><tr><th>What happened</th><th>Times</th><th>Importance</th></tr>")
             for group in facts.findings {
                 h.append("<tr><td>\(escape(group.sentence)) <code>\(escape(group.code))</code></td><td class=\"n\">\(group.count)</td>"
-                    + "<td class=\"sev-\(group.severity.rawValue)\">\(Receipt.severity(group.severity))</td></tr>")
+                    + "<td class=\"\(group.routine ? "routine" : "sev-" + group.severity.rawValue)\">\(group.importance)</td></tr>")
             }
             h.append("</table>")
         }

@@ -35,12 +35,13 @@ extension Receipt {
 
         t.add("FILES")
         for (label, n) in totals { t.field(label, String(n)) }
+        if let routine = facts.routine { t.add(routine) }
         t.rule("-")
 
         t.add("WHAT WAS FOUND")
         if facts.findings.isEmpty { t.add("Nothing unusual was found.") }
         for group in facts.findings {
-            t.add("\(group.sentence) (\(group.count)x, \(Receipt.severity(group.severity)))", indent: "- ", hanging: "  ")
+            t.add("\(group.sentence) (\(group.count)x, \(group.importance))", indent: "- ", hanging: "  ")
         }
 
         if !facts.discarded.isEmpty || facts.refused > 0 {

@@ -34,6 +34,10 @@ extension Receipt {
 
     struct FindingGroup {
         var code: String, sentence: String, count: Int, severity: Severity
+        /// Routine clean-up (vendor-private data, padding…): shown as such, never as a severity.
+        var routine = false
+
+        var importance: String { routine ? "routine, not a threat" : Receipt.severity(severity) }
     }
 
     struct DiscardGroup {
@@ -47,6 +51,8 @@ extension Receipt {
         var discarded: [DiscardGroup] = []
         var refused = 0
         var stored = 0, spooled = 0, failed = 0
+        /// "52 images: vendor-private data removed as usual (not a threat)".
+        var routine: String?
     }
 
     var facts: Facts {
@@ -62,14 +68,19 @@ extension Receipt {
         }
         var byCode: [String: FindingGroup] = [:]
         for finding in report.media.findings + report.files.flatMap(\.findings) {
-            var group = byCode[finding.code] ?? FindingGroup(code: finding.code, sentence: FindingWording.explain(finding.code),
-                                                            count: 0, severity: finding.severity)
+            let routine = finding.routineRemoval
+            let key = routine.map { "routine." + $0.rawValue } ?? finding.code
+            var group = byCode[key] ?? FindingGroup(code: finding.code, sentence: FindingWording.explain(finding),
+                                                   count: 0, severity: finding.severity, routine: routine != nil)
             group.count += 1
             group.severity = max(group.severity, finding.severity)
-            byCode[finding.code] = group
+            byCode[key] = group
         }
-        // Worst first, so what matters is at the top of a long receipt.
-        facts.findings = byCode.values.sorted { ($0.severity, $0.count, $1.code) > ($1.severity, $1.count, $0.code) }
+        // Worst first, so what matters is at the top of a long receipt; routine clean-up last.
+        facts.findings = byCode.values.sorted {
+            ($0.routine ? 0 : 1, $0.severity, $0.count, $1.code) > ($1.routine ? 0 : 1, $1.severity, $1.count, $0.code)
+        }
+        facts.routine = report.cleanupCounts.routineSentence.map { $0 + "." }
         let kinds: [(String, (FileKind) -> Bool)] = [
             ("Viewer programs", { $0 == .executable }), ("Autorun files", { $0 == .autorun }), ("Web pages", { $0 == .web }),
             ("Documents", { $0 == .document }), ("Other files", { ![.executable, .autorun, .web, .document].contains($0) }),

@@ -49,6 +49,10 @@ public struct Report: Codable, Sendable {
 
     public struct Totals: Codable, Sendable, Equatable {
         public var files = 0, dicom = 0, clean = 0, disarmed = 0, rejected = 0, discarded = 0, delivered = 0
+        /// Of the disarmed files, those that lost only routine clean-up (vendor-private data, padding,
+        /// icons or overlays by policy, a TIFF preamble; see `RoutineRemoval`). Additive to the contract;
+        /// nil in reports written before it.
+        public var routineCleanup: Int?
         public init() {}
     }
 }

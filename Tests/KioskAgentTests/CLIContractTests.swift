@@ -22,6 +22,7 @@ final class CLIContractTests: XCTestCase {
         let spool = try IngestFixtures.agent(["spool", "--help"])
         XCTAssertTrue(spool.stdoutText.contains("list") && spool.stdoutText.contains("retry"), spool.stdoutText)
         let dir = try TestSupport.TemporaryDirectory("cli-spool")
+        try FileManager.default.createDirectory(atPath: dir.path("state"), withIntermediateDirectories: true)
         let empty = try IngestFixtures.agent(["spool", "list", "--state-dir", dir.path("state")])
         XCTAssertEqual(empty.status, 0, empty.stderrText)
         XCTAssertEqual(empty.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "the spool is empty")
@@ -51,6 +52,54 @@ final class CLIContractTests: XCTestCase {
         let broken = try IngestFixtures.agent(["inspect", files + "/MR_truncated.dcm"])
         XCTAssertEqual(broken.status, 3)
         XCTAssertTrue(broken.stdoutText.contains("structure.truncated"), broken.stdoutText)
+    }
+
+    /// A program is named for what it is, not taken apart as a broken DICOM file; a path that does
+    /// not exist is a usage error.
+    func testInspectNamesWhatIsNotDICOMAndAMissingPathIsAUsageError() throws {
+        let dir = try TestSupport.TemporaryDirectory("inspect-not-dicom")
+        let program = dir.path("viewer.exe")
+        try Data(IngestFixtures.inertPE()).write(to: URL(fileURLWithPath: program))
+        let text = try IngestFixtures.agent(["inspect", program])
+        XCTAssertEqual(text.status, 3, "not delivered: \(text.stderrText)")
+        XCTAssertEqual(text.stdoutText, "\(program): a Windows program (PE), not a DICOM file; it would not be imported\n")
+        let json = try IngestFixtures.agent(["inspect", program, "--json"])
+        let file = try XCTUnwrap((JSONSerialization.jsonObject(with: json.stdout) as? [String: Any])?["files"] as? [[String: Any]]).first
+        XCTAssertEqual(file?["verdict"] as? String, "discarded")
+        XCTAssertEqual(file?["kind"] as? String, "executable")
+        let codes = (file?["findings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+        XCTAssertEqual(codes, ["executable.discarded"], "no DICOM structure findings for a program")
+        try Data().write(to: URL(fileURLWithPath: dir.path("empty.dcm")))
+        XCTAssertTrue(try IngestFixtures.agent(["inspect", dir.path("empty.dcm")]).stdoutText.contains("an empty file, not a DICOM file"))
+
+        let missing = try IngestFixtures.agent(["inspect", "/nonexistent/kiosk-inspect.dcm"])
+        XCTAssertEqual(missing.status, 2, missing.stderrText)
+        XCTAssertTrue(missing.stderrText.contains("no such file or directory: /nonexistent/kiosk-inspect.dcm"), missing.stderrText)
+        XCTAssertFalse(missing.stdoutText.contains("rejected"), missing.stdoutText)
+    }
+
+    /// Commands that read the state directory name it, and say so when it does not exist instead
+    /// of answering "nothing" from the wrong place.
+    func testCommandsNameTheStateDirectoryAndRefuseOneThatDoesNotExist() throws {
+        let dir = try TestSupport.TemporaryDirectory("cli-state")
+        let missing = dir.path("missing")
+        for arguments in [["stats"], ["receipt", "show", "7K3QX-M9P2D"], ["spool", "list"], ["audit", "verify"], ["audit", "export"],
+                          ["operator", "list"], ["dashboard", "--port", "0"]] {
+            let result = try IngestFixtures.agent(arguments + ["--state-dir", missing])
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderrText)")
+            XCTAssertTrue(result.stderrText.contains("state directory: \(missing) (from --state-dir)"), "\(arguments): \(result.stderrText)")
+            XCTAssertTrue(result.stderrText.contains("the state directory \(missing) does not exist"), "\(arguments): \(result.stderrText)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "\(arguments) created it")
+        }
+        // From the environment, and an existing (empty) one: named, and an honest empty answer.
+        let state = dir.path("state")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let stats = try IngestFixtures.agent(["stats"], environment: ["KIOSK_AGENT_STATE_DIR": state])
+        XCTAssertEqual(stats.status, 0, stats.stderrText)
+        XCTAssertEqual(stats.stderrText, "state directory: \(state) (from $KIOSK_AGENT_STATE_DIR)\n")
+        let receipt = try IngestFixtures.agent(["receipt", "show", "7K3QX-M9P2D", "--state-dir", state])
+        XCTAssertEqual(receipt.status, 1)
+        XCTAssertTrue(receipt.stderrText.contains("no receipt for 7K3QX-M9P2D in \(state)/receipts"), receipt.stderrText)
     }
 
     func testInspectWalksDirectoriesAndWritesRebuilds() throws {
@@ -155,5 +204,52 @@ final class AuditCLITests: XCTestCase {
         let tampered = try IngestFixtures.agent(["audit", "verify", "--state-dir", state])
         XCTAssertEqual(tampered.status, 1)
         XCTAssertTrue(tampered.stderrText.contains("\(file):") && tampered.stderrText.contains("altered"), tampered.stderrText)
+    }
+}
+
+/// What the README promises about the scripts stays true of the scripts.
+final class RepositoryDocumentationTests: XCTestCase {
+    /// The fuzz targets the README names are those fuzz/Package.swift declares (and scripts/fuzz runs).
+    func testTheREADMENamesEveryFuzzTarget() throws {
+        let manifest = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("fuzz/Package.swift"), encoding: .utf8)
+        let declared = Set(manifest.matches(of: /executableTarget\(name: "(Fuzz[A-Za-z0-9]+)"/).map { String($0.1) })
+        XCTAssertGreaterThanOrEqual(declared.count, 10, manifest)
+        let readme = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "### Fuzzing").dropFirst().first?.components(separatedBy: "\n### ").first)
+        let named = Set(section.matches(of: /`(Fuzz[A-Za-z0-9]+)`/).map { String($0.1) })
+        XCTAssertEqual(named, declared, "README's fuzzing section and fuzz/Package.swift differ")
+        let script = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("scripts/fuzz"), encoding: .utf8)
+        XCTAssertTrue(script.contains("fuzz/Package.swift"), "scripts/fuzz reads its targets from the manifest")
+    }
+
+    /// scripts/test counts a skipped test as skipped, with its reason, from what XCTest itself prints:
+    /// here this very test bundle, run on one test whose test data is made to be missing.
+    func testScriptsTestCountsSkippedTestsApart() throws {
+        let bundle = try XCTUnwrap(Bundle.main.executablePath)
+        let dir = try TestSupport.TemporaryDirectory("test-report")
+        let skipping = "CLIContractTests/testInspectReportsVerdictsAndExitCode"
+        let run = try TestSupport.run(bundle, ["KioskAgentTests.\(skipping)"], environment: ["KIOSK_TESTDATA": dir.path("none")], check: false)
+        let output = run.stdoutText + run.stderrText
+        XCTAssertTrue(output.contains("Test Case 'CLIContractTests.testInspectReportsVerdictsAndExitCode' skipped"), output)
+        // What SwiftPM's parallel runner writes: a progress line per test, their outputs, an xUnit
+        // report in which the skipped test has no element of its own.
+        let log = dir.path("test-output.txt"), xunit = dir.path("xunit.xml")
+        try Data(("[1/2] Testing KioskAgentTests.\(skipping)\n[2/2] Testing KioskAgentTests.SessionMachineTests/testX\n" + output).utf8)
+            .write(to: URL(fileURLWithPath: log))
+        try Data("""
+            <?xml version="1.0" encoding="UTF-8"?>
+            <testsuites><testsuite name="TestResults" errors="0" tests="2" failures="0" time="0.1">
+            <testcase classname="KioskAgentTests.CLIContractTests" name="testInspectReportsVerdictsAndExitCode" time="0.01"></testcase>
+            <testcase classname="KioskAgentTests.SessionMachineTests" name="testX" time="0.01"></testcase>
+            </testsuite></testsuites>
+
+            """.utf8).write(to: URL(fileURLWithPath: xunit))
+        let script = TestSupport.packageRoot.appendingPathComponent("scripts/test-report.py").path
+        let summary = try TestSupport.run("python3", [script, "summary", xunit, log]).stdoutText
+        XCTAssertTrue(summary.hasSuffix("\ntests: 1 passed, 0 failed, 1 skipped\n"), summary)
+        XCTAssertTrue(summary.contains("  CLIContractTests.testInspectReportsVerdictsAndExitCode: pydicom test files missing at"), summary)
+        let shown = try TestSupport.run("/bin/sh", ["-c", "python3 \"$0\" filter < \"$1\"", script, log]).stdoutText
+        XCTAssertEqual(shown, "[1/2] Testing KioskAgentTests.\(skipping)\n[2/2] Testing KioskAgentTests.SessionMachineTests/testX\n",
+                       "a skipped test's output stays in the log")
     }
 }

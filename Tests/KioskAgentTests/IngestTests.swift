@@ -230,6 +230,11 @@ final class IngestTests: XCTestCase {
     func testUsageErrorsExitTwo() throws {
         let dir = try TestSupport.TemporaryDirectory("ingest-usage")
         try Data("[limits]\nmax_depth = 3\n".utf8).write(to: dir.url.appendingPathComponent("bad.toml"))
+        // A source that exists, so that each case fails for its own reason.
+        try FileManager.default.createDirectory(at: dir.url.appendingPathComponent("x"), withIntermediateDirectories: true)
+        let missing = try IngestFixtures.agent(["ingest", dir.path("nonexistent"), "--state-dir", dir.path("state")])
+        XCTAssertEqual(missing.status, 2, "a mistyped path is a usage error, not an unreadable medium: \(missing.stderrText)")
+        XCTAssertTrue(missing.stderrText.contains("no such file or directory: \(dir.path("nonexistent"))"), missing.stderrText)
         for arguments in [["ingest", dir.path("x"), "--destination", "ftp://nowhere"],
                           ["ingest", dir.path("x"), "--birth-date", "1970-01-01"],
                           ["ingest", dir.path("x"), "--destination", "dicom://no-called-ae:104"],
@@ -239,6 +244,73 @@ final class IngestTests: XCTestCase {
             let result = try IngestFixtures.agent(arguments + ["--state-dir", dir.path("state")])
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderrText)")
         }
+    }
+
+    /// An empty directory, and a medium with nothing but a viewer, are not "all DICOM delivered".
+    func testAMediumWithoutDICOMSaysNoDICOMFound() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-empty")
+        let empty = dir.url.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let (result, report) = try ingest(empty.path, dir)
+        XCTAssertEqual(result.status, 0, "nothing failed, nothing waits: \(result.stderrText)")
+        XCTAssertFalse(result.stderrText.contains("all DICOM delivered"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("result: no DICOM files found, nothing imported (exit 0)"), result.stderrText)
+        XCTAssertTrue(result.stderrText.contains("the medium holds no files"), result.stderrText)
+        let findings = (report["media"] as? [String: Any])?["findings"] as? [[String: Any]] ?? []
+        XCTAssertTrue(findings.contains { $0["code"] as? String == "media.no-dicom" }, "\(findings)")
+        XCTAssertEqual(totals(report)["dicom"], 0)
+
+        // Only what a disc carries besides images: named, and the receipt says no images were found.
+        let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: [], withDICOMDIR: false)
+        let image = try IngestFixtures.iso(tree, in: dir)
+        let (viewer, viewerReport) = try ingest(image, dir, report: "viewer.json")
+        XCTAssertEqual(viewer.status, 0, viewer.stderrText)
+        XCTAssertTrue(viewer.stderrText.contains("no DICOM files found among the 4 file(s) on the medium (1 autorun, 1 document, 1 executable, 1 web)"),
+                      viewer.stderrText)
+        let code = try XCTUnwrap(viewerReport["lookupCode"] as? String)
+        let receipt = try IngestFixtures.agent(["receipt", "show", code, "--state-dir", dir.path("state")])
+        let words = receipt.stdoutText.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        XCTAssertTrue(words.contains("No medical images (DICOM files) were found on this disc; nothing was imported."), words)
+    }
+
+    /// The summary gives the receipt's code with the command that shows it, tells routine clean-up
+    /// of vendor data from a threat removed, and names the state directory.
+    func testTheSummaryNamesTheReceiptRoutineCleanUpAndTheStateDirectory() throws {
+        let dir = try TestSupport.TemporaryDirectory("ingest-summary")
+        // CT_small is a GE file: private blocks, a TIFF preamble, Data Set Trailing Padding.
+        let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm"], withDICOMDIR: false)
+        try TestSupport.python("""
+            import sys, pydicom
+            ds = pydicom.dcmread(sys.argv[1])
+            ds.add_new(0x00290010, "LO", "ACME 1.0")
+            ds.add_new(0x00291001, "OB", (sys.argv[3] + sys.argv[4]).encode())
+            ds.SOPInstanceUID = ds.SOPInstanceUID + ".7"
+            ds.save_as(sys.argv[2], enforce_file_format=True)
+            """, [try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm").path,
+                  tree.root.appendingPathComponent("DICOM/INFECTED").path,
+                  "X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"])
+        let state = dir.path("my state")
+        let result = try IngestFixtures.agent(["ingest", tree.root.path, "--state-dir", state, "--report", dir.path("report.json")])
+        let report = try IngestFixtures.report(dir.path("report.json"))
+        XCTAssertEqual(totals(report)["disarmed"], 2, result.stderrText)
+        XCTAssertEqual(totals(report)["routineCleanup"], 1, "additive: how many of the disarmed lost only routine clean-up")
+        let code = try XCTUnwrap(report["lookupCode"] as? String)
+        let text = result.stderrText
+        XCTAssertTrue(text.contains("Receipt code: \(code) — `kiosk-agent receipt show \(code) --state-dir '\(state)'`"), text)
+        XCTAssertTrue(text.contains("1 image: vendor-private data, padding and a TIFF header removed as usual (not a threat)"), text)
+        XCTAssertTrue(text.contains("1 image(s): something unsafe or broken was removed"), text)
+        XCTAssertTrue(text.contains("state directory: \(state) (from --state-dir)"), text)
+        XCTAssertEqual(Array(report["files"] as? [[String: Any]] ?? []).filter { $0["verdict"] as? String == "disarmed" }.count, 2,
+                       "the report's verdicts stay disarmed")
+
+        // The receipt says the same in words, and the code shown finds it.
+        let shown = try IngestFixtures.agent(["receipt", "show", code, "--state-dir", state])
+        XCTAssertEqual(shown.status, 0, shown.stderrText)
+        XCTAssertTrue(shown.stderrText.contains("state directory: \(state) (from --state-dir)"), shown.stderrText)
+        let words = shown.stdoutText.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        XCTAssertTrue(words.contains("1 image: vendor-private data, padding and a TIFF header removed as usual (not a threat)."), words)
+        XCTAssertTrue(words.contains("Private manufacturer data was removed, as on every import (routine, not a threat)."), words)
+        XCTAssertTrue(words.contains("routine, not a threat)"), words)
     }
 
     // MARK: helpers

@@ -82,10 +82,19 @@ final class ScreenTests: XCTestCase {
         terminal.touch("Send to the PACS")
         XCTAssertTrue(terminal.wait(for: "Done", seconds: 60), terminal.screen)
         XCTAssertEqual(scp.received.count, 6)
+        // No printer is configured: the receipt's code is on the screen.
+        XCTAssertTrue(terminal.wait(for: "Receipt code: "), terminal.screen)
+        let code = try XCTUnwrap(terminal.screen.firstMatch(of: /Receipt code: ([0-9A-Z]{5}-[0-9A-Z]{5})/).map { String($0.1) }, terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("`kiosk-agent receipt show \(code)`"), terminal.screen)
+        XCTAssertEqual(try IngestFixtures.agent(["receipt", "show", code, "--state-dir", state]).status, 0, "the code shown finds the receipt")
         terminal.press("Enter")
-        XCTAssertTrue(terminal.wait(for: "Insert the patient's disc"), terminal.screen)
+        // The disc is still in the drive: the screen asks to take it out, not to insert one.
+        XCTAssertTrue(terminal.wait(for: "Remove the disc"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("Disc still in the drive"), terminal.screen)
+        XCTAssertFalse(terminal.screen.contains("Insert the patient's disc"), terminal.screen)
         loop.detach()
         udev.settle()
+        XCTAssertTrue(terminal.wait(for: "Insert the patient's disc"), terminal.screen)
 
         // Another disc, an ID that is not on it: a second confirmation with a recorded reason.
         loop = try LoopDevice(image: other)
@@ -98,16 +107,30 @@ final class ScreenTests: XCTestCase {
         terminal.touch("Verified with the patient's photo ID")
         XCTAssertTrue(terminal.wait(for: "Check complete", seconds: 60), terminal.screen)
         terminal.press("Escape")      // cancel at review: withdrawn from the spool, nothing sent
-        XCTAssertTrue(terminal.wait(for: "Insert the patient's disc"), terminal.screen)
+        XCTAssertTrue(terminal.wait(for: "Remove the disc"), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("Cancelled: nothing from this disc was sent."), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("Disc still in the drive - remove it"), terminal.screen)
+        // Or read it again, from the start.
+        terminal.touch("Start again")
+        XCTAssertTrue(terminal.wait(for: "Who are these images for?", seconds: 30), terminal.screen)
+        terminal.press("Escape")
+        XCTAssertTrue(terminal.wait(for: "Remove the disc"), terminal.screen)
         Thread.sleep(forTimeInterval: 1)
         XCTAssertEqual(scp.received.count, 6, "the cancelled study was not sent")
         loop.detach()
+        udev.settle()
+        XCTAssertTrue(terminal.wait(for: "Insert the patient's disc"), terminal.screen)
 
         // Resizing: a smaller window re-lays out; a tiny one asks to be enlarged.
         terminal.resize(columns: 60, rows: 20)
         XCTAssertTrue(terminal.wait(for: "Insert the patient's"), terminal.screen)
-        terminal.resize(columns: 30, rows: 10)
-        XCTAssertTrue(terminal.wait(for: "Please enlarge"), terminal.screen)
+        // Too small: the request to enlarge is wrapped to fit whole, down to very small windows.
+        terminal.resize(columns: 40, rows: 12)
+        XCTAssertTrue(terminal.wait(for: "least)."), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("Please enlarge this window (44x16 at"), terminal.screen)
+        terminal.resize(columns: 12, rows: 4)
+        XCTAssertTrue(terminal.wait(for: "window."), terminal.screen)
+        XCTAssertTrue(terminal.screen.contains("enlarge this"), terminal.screen)
         terminal.resize(columns: 100, rows: 32)
         XCTAssertTrue(terminal.wait(for: "Sign out"), terminal.screen)
         XCTAssertFalse(terminal.screen.contains("Fatal error") || terminal.screen.contains("Stack"), terminal.screen)

@@ -1,4 +1,7 @@
 import AgentConfiguration
+import OperatorAccess
+import OperatorScreen
+import SessionReport
 import TestSupport
 import XCTest
 @testable import KioskAgent
@@ -30,6 +33,8 @@ final class SessionMachineTests: XCTestCase {
         XCTAssertTrue(effects.contains(.eject("/dev/sr0")) && effects.contains(.printReceipt(outcome, .stored)))
         XCTAssertEqual(machine.state, .done(disc, outcome, .stored))
         _ = try machine.handle(.acknowledged)
+        XCTAssertEqual(machine.state, .awaitingRemoval(disc, cancelled: false), "the disc is still in until udev says otherwise")
+        _ = try machine.handle(.mediaRemoved(device: "/dev/sr0"))
         XCTAssertEqual(machine.state, .idle)
     }
 
@@ -62,7 +67,7 @@ final class SessionMachineTests: XCTestCase {
         XCTAssertFalse(effects.contains { if case .startDelivering = $0 { true } else { false } })
         XCTAssertThrowsError(try machine.handle(.reviewAccepted), "no way to deliver from here")
         _ = try machine.handle(.acknowledged)
-        XCTAssertEqual(machine.state, .idle)
+        XCTAssertEqual(machine.state, .awaitingRemoval(disc, cancelled: false))
     }
 
     func testRemovalMidReadFailsTheSessionAndTheNextDiscWorks() throws {
@@ -73,6 +78,7 @@ final class SessionMachineTests: XCTestCase {
         XCTAssertEqual(machine.state, .removedMidRead(stick))
         XCTAssertThrowsError(try machine.handle(.readProgress(M.Progress())), "late progress is ignored")
         _ = try machine.handle(.acknowledged)
+        XCTAssertEqual(machine.state, .idle, "the stick is already out")
         _ = try machine.handle(.mediaInserted(disc))
         XCTAssertEqual(machine.state, .mediaDetected(disc))
         // Removed while waiting for the operator (nothing running): back to idle, no failure.
@@ -106,7 +112,39 @@ final class SessionMachineTests: XCTestCase {
         XCTAssertThrowsError(try machine.handle(.cancel), "not while reading")
         _ = try machine.handle(.inventoryRead([doe]))
         XCTAssertEqual(try machine.handle(.cancel).prefix(2), [.unlockTray("/dev/sr0"), .eject("/dev/sr0")])
+        XCTAssertEqual(machine.state, .awaitingRemoval(disc, cancelled: true))
+    }
+
+    /// After Cancel or Finish the medium is still in: the machine knows it, can read it again, and
+    /// neither it nor a stale removal holds up the next medium.
+    func testAfterCancelTheMediumIsStillInAndCanBeReadAgain() throws {
+        var machine = M()
+        _ = try machine.handle(.mediaInserted(stick))
+        _ = try machine.handle(.inventoryRead([doe]))
+        _ = try machine.handle(.patientConfirmed(M.Confirmation(patientID: "PAT-001")))
+        var reviewed = outcome
+        reviewed.sessionID = "s-1"
+        _ = try machine.handle(.protectionFinished(reviewed))
+        XCTAssertEqual(try machine.handle(.cancel).first, .withdraw(session: "s-1"))
+        XCTAssertEqual(machine.state, .awaitingRemoval(stick, cancelled: true))
+        XCTAssertThrowsError(try machine.handle(.acknowledged))
+        XCTAssertEqual(try machine.handle(.readAgain).filter { if case .audit = $0 { false } else { true } },
+                       [.lockTray("/dev/sdb1"), .startReading(stick)])
+        XCTAssertEqual(machine.state, .mediaDetected(stick))
+        _ = try machine.handle(.inventoryRead([doe]))
+        _ = try machine.handle(.cancel)
+        _ = try machine.handle(.mediaRemoved(device: "/dev/sdb1"))
         XCTAssertEqual(machine.state, .idle)
+
+        // Left in one drive, a medium in another starts its session at once.
+        var queue = DriveQueue()
+        _ = try queue.handle(.mediaInserted(disc))
+        _ = try queue.handle(.inventoryRead([doe]))
+        _ = try queue.handle(.cancel)
+        XCTAssertEqual(queue.active.state, .awaitingRemoval(disc, cancelled: true))
+        XCTAssertTrue(try queue.handle(.mediaInserted(stick)).contains(.startReading(stick)))
+        XCTAssertEqual(queue.active.state, .mediaDetected(stick))
+        XCTAssertEqual(try queue.handle(.mediaRemoved(device: "/dev/sr0")), [], "the disc left behind goes quietly")
     }
 
     func testASecondDriveWaitsForTheFirstSession() throws {
@@ -151,5 +189,94 @@ final class PatientInventoryTests: XCTestCase {
         XCTAssertGreaterThan(found.patients.count, 2, "\(found.patients)")
         XCTAssertEqual(Set(found.patients.map { "\($0.id)|\($0.name)|\($0.birthDate)" }).count, found.patients.count)
         XCTAssertThrowsError(try PatientInventory.read(dir.path("missing.iso"), configuration: Configuration()))
+    }
+}
+
+/// The operator screen's words for the newcomer's stumbling blocks: routine clean-up is not a threat,
+/// the receipt's code without a printer, a medium still in the drive, a disc without images, a
+/// window too small.
+final class ScreenWordsTests: XCTestCase {
+    typealias M = SessionMachine
+    private let disc = M.Medium(device: "/dev/sr0", kind: .optical, label: "PATIENT_CD")
+
+    /// A controller with an operator signed in, through the real sign-in.
+    private func signedIn(_ dir: TestSupport.TemporaryDirectory) throws -> ScreenController {
+        let store = try OperatorStore(directory: dir.url.appendingPathComponent("operators"))
+        let totp = try store.add("alice", pin: "402918")
+        var controller = ScreenController(operators: store, idleTimeout: 600)
+        for text in ["alice", "402918", totp.code(at: Date())] {
+            for character in text { _ = controller.input(.character(character), state: .idle) }
+            _ = controller.input(.submit, state: .idle)
+        }
+        XCTAssertEqual(controller.signedIn, "alice")
+        return controller
+    }
+
+    private func text(_ model: ScreenModel) -> String { ([model.title] + model.lines.map(\.text)).joined(separator: "\n") }
+
+    func testRoutineCleanUpIsSaidApartFromThreatsAndTheReceiptCodeIsShown() throws {
+        let dir = try TestSupport.TemporaryDirectory("screen-words")
+        let controller = try signedIn(dir)
+        var report = Report(source: .init(path: "/dev/sr0", filesystem: "iso9660", label: "CD"))
+        let routine = [Finding("private.removed", .info, "12 element(s) of private block \"GEMS_IDEN_01\" removed"),
+                       Finding("structure.trailing-data", .medium, "Data Set Trailing Padding was removed", element: "(FFFC,FFFC)")]
+        report.files = (0..<52).map { FileRecord(path: "/IM\($0)", size: 1, kind: .dicom, verdict: .disarmed, findings: routine) }
+            + [FileRecord(path: "/HOSTILE", size: 1, kind: .dicom, verdict: .disarmed,
+                          findings: routine + [Finding("executable.embedded", .critical, "PE executable inside (0009,1010)")])]
+        let outcome = M.Outcome(instances: 53, clean: 0, disarmed: 53, rejected: 0, discarded: 0, findings: KioskService.codes(report),
+                                lookupCode: "7K3QX-M9P2D", cleanup: report.cleanupCounts)
+        XCTAssertEqual(outcome.findings, ["executable.embedded"], "routine clean-up is not listed as a finding")
+        let confirmation = M.Confirmation(patientID: "PAT-001")
+        let review = text(controller.model(state: .reviewing(disc, confirmation, outcome), status: "", started: nil))
+        XCTAssertTrue(review.contains("52 images: vendor-private data and padding removed as usual (not a threat)."), review)
+        XCTAssertTrue(review.contains("1 image(s): something unsafe or broken was removed"), review)
+        XCTAssertTrue(review.contains("A program hidden inside an image file was removed."), review)
+        XCTAssertFalse(review.contains("Extra data after the end"), review)
+        let done = text(controller.model(state: .done(disc, outcome, .stored), status: "", started: nil))
+        XCTAssertTrue(done.contains("Receipt code: 7K3QX-M9P2D - `kiosk-agent receipt show 7K3QX-M9P2D`"), done)
+
+        let nothing = text(controller.model(state: .done(disc, M.Outcome(discarded: 4), .stored), status: "", started: nil))
+        XCTAssertTrue(nothing.contains("No images (DICOM files) were found on this disc."), nothing)
+        XCTAssertFalse(nothing.contains("All images are in"), nothing)
+        let refused = text(controller.model(state: .done(disc, M.Outcome(instances: 2, rejected: 2), .stored), status: "", started: nil))
+        XCTAssertTrue(refused.contains("Nothing was imported.") && !refused.contains("All images are in"), refused)
+    }
+
+    func testAfterCancelTheScreenAsksToRemoveTheDiscOrStartAgain() throws {
+        let dir = try TestSupport.TemporaryDirectory("screen-remove")
+        var controller = try signedIn(dir)
+        let state = M.State.awaitingRemoval(disc, cancelled: true)
+        let model = controller.model(state: state, status: "", started: nil)
+        XCTAssertEqual(model.title, "Remove the disc")
+        XCTAssertTrue(text(model).contains("Disc still in the drive - remove it"), text(model))
+        XCTAssertFalse(text(model).contains("Insert"), text(model))
+        XCTAssertEqual(controller.input(.button("again"), state: state), [.readAgain])
+        let stick = controller.model(state: .awaitingRemoval(M.Medium(device: "/dev/sdb1", kind: .usb, label: ""), cancelled: false), status: "", started: nil)
+        XCTAssertEqual(stick.title, "Remove the USB stick")
+        XCTAssertTrue(text(stick).contains("USB stick still plugged in"), text(stick))
+    }
+
+    /// Below the minimum size the request to enlarge fits whole: every line within the width, no
+    /// more lines than rows, no word cut.
+    func testTheEnlargeRequestFitsDownToTinyWindows() {
+        let wordings = ["Please enlarge this window (44x16 at least).", "Please enlarge this window.", "Enlarge this window.",
+                        "Enlarge window", "Enlarge", "Larger", "+"]
+        for (columns, rows) in [(43, 16), (40, 12), (30, 10), (20, 6), (16, 4), (12, 3), (10, 2), (7, 1), (5, 5), (1, 1)] {
+            let layout = Layout(ScreenModel(title: "Ready", lines: [.init("Insert the patient's disc or USB stick.")]), rows: rows, columns: columns)
+            var lines: [String] = []
+            for item in layout.items {
+                guard case let .text(row, column, text, _, _) = item else { return XCTFail("\(columns)x\(rows): \(item)") }
+                XCTAssertEqual(column, 0)
+                XCTAssertEqual(row, lines.count)
+                XCTAssertLessThanOrEqual(text.count, columns, "\(columns)x\(rows): \(text)")
+                lines.append(text)
+            }
+            XCTAssertLessThanOrEqual(lines.count, rows, "\(columns)x\(rows): \(lines)")
+            XCTAssertTrue(wordings.contains(lines.joined(separator: " ")), "\(columns)x\(rows): \(lines)")
+        }
+        let at40x12 = Layout(ScreenModel(title: "Ready"), rows: 12, columns: 40).items.compactMap { item -> String? in
+            if case let .text(_, _, text, _, _) = item { text } else { nil }
+        }
+        XCTAssertEqual(at40x12, ["Please enlarge this window (44x16 at", "least)."])
     }
 }

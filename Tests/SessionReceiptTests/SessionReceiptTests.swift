@@ -226,4 +226,53 @@ final class SessionReceiptTests: XCTestCase {
         XCTAssertNotEqual(FindingWording.explain("preamble.executable"), FindingWording.explain("preamble.nonzero"))
         XCTAssertTrue(FindingWording.explain("malware.clamav").contains("Malware"))
     }
+
+    // MARK: routine clean-up
+
+    /// Vendor-private blocks, padding, icons and overlays by policy and a TIFF preamble are routine;
+    /// the same codes for something else, and anything hostile, are not.
+    func testRoutineRemovalsAreToldFromRemovalsForCause() {
+        XCTAssertEqual(Finding("private.removed", .info, "").routineRemoval, .privateData)
+        XCTAssertEqual(Finding("private.removed", .low, "File Meta private information removed", element: "(0002,0102)").routineRemoval, .privateData)
+        XCTAssertEqual(Finding("structure.trailing-data", .medium, "", element: "(FFFC,FFFC)").routineRemoval, .padding)
+        XCTAssertEqual(Finding("structure.trailing-data", .medium, "", element: "(0008,1115)[0](FFFC,FFFC)").routineRemoval, .padding)
+        XCTAssertNil(Finding("structure.trailing-data", .high, "12 byte(s) after the end of the data set were removed").routineRemoval)
+        XCTAssertEqual(Finding("structure.removed", .info, "", element: "(0088,0200)").routineRemoval, .icon)
+        XCTAssertEqual(Finding("structure.removed", .info, "", element: "(6002,3000)").routineRemoval, .overlay)
+        XCTAssertNil(Finding("structure.removed", .high, "", element: "(6002,3000)").routineRemoval, "a policy that refuses rejects the file")
+        XCTAssertNil(Finding("structure.removed", .info, "", element: "(6001,3000)").routineRemoval, "odd groups are private")
+        XCTAssertEqual(Finding("preamble.tiff", .info, "").routineRemoval, .tiffPreamble)
+        XCTAssertNil(Finding("preamble.executable", .critical, "").routineRemoval)
+
+        let routine = [Finding("private.removed", .info, "3 element(s)"), Finding("structure.trailing-data", .medium, "padding", element: "(FFFC,FFFC)")]
+        var report = Report(source: .init(path: "/dev/sr0", filesystem: "iso9660", label: "DISC"))
+        report.files = [
+            FileRecord(path: "/IM1", size: 1, kind: .dicom, verdict: .disarmed, findings: routine, delivery: .stored),
+            FileRecord(path: "/IM2", size: 1, kind: .dicom, verdict: .disarmed,
+                       findings: routine + [Finding("delivery.already-archived", .info, "")], delivery: .stored),
+            FileRecord(path: "/IM3", size: 1, kind: .dicom, verdict: .disarmed,
+                       findings: routine + [Finding("structure.trailing-data", .high, "12 byte(s) after the end of the data set were removed")],
+                       delivery: .stored),
+            FileRecord(path: "/IM4", size: 1, kind: .dicom, verdict: .clean, findings: [Finding("private.kept", .info, "")], delivery: .stored),
+        ]
+        report.totals.files = 4; report.totals.dicom = 4; report.totals.disarmed = 3; report.totals.clean = 1; report.totals.delivered = 4
+        var counts = Report.CleanupCounts()
+        counts.routine = 2; counts.removed = [.privateData, .padding]; counts.forCause = 1
+        XCTAssertEqual(report.cleanupCounts, counts)
+        XCTAssertEqual(counts.routineSentence, "2 images: vendor-private data and padding removed as usual (not a threat)")
+
+        let receipt = makeReceipt(report)
+        for text in [receipt.text(width: 200), receipt.html()] {
+            XCTAssertTrue(text.contains("2 images: vendor-private data and padding removed as usual (not a threat)."), text)
+            XCTAssertTrue(text.contains("Empty padding at the end of an image file was removed, as on every import (routine, not a threat)."), text)
+            XCTAssertTrue(text.contains("Extra data after the end of an image file was removed."), "the bytes after the data set are not routine")
+            XCTAssertTrue(text.contains("routine, not a threat"), text)
+        }
+        let text = receipt.text(width: 200)
+        XCTAssertTrue(text.contains("Extra data after the end of an image file was removed. (1x, serious)"), text)
+        XCTAssertTrue(text.contains("(3x, routine, not a threat)"), text)
+        // Worst first, routine last.
+        let found = text.components(separatedBy: "WHAT WAS FOUND")[1]
+        XCTAssertLessThan(try XCTUnwrap(found.range(of: "Extra data after")).lowerBound, try XCTUnwrap(found.range(of: "Empty padding")).lowerBound)
+    }
 }

@@ -365,9 +365,19 @@ final class IngestSession {
             }
             if file.delivery == .stored { totals.delivered += 1 }
         }
+        totals.routineCleanup = report.cleanupCounts.routine
         report.totals = totals
         if report.files.isEmpty && report.media.findings.contains(where: { $0.severity >= .high }) {
             worst = max(worst, .mediaUnreadable)
+        }
+        // Read completely and nothing on it is DICOM: not a failure of the kiosk (exit 0 stays,
+        // nothing waits or was refused), but never to be read as "all DICOM delivered".
+        if worst == .delivered && totals.dicom == 0 {
+            let kinds = Dictionary(grouping: report.files, by: \.kind).sorted { $0.key.rawValue < $1.key.rawValue }
+                .map { "\($0.value.count) \($0.key.rawValue)" }
+            report.media.findings.append(Finding("media.no-dicom", .low, totals.files == 0
+                ? "no DICOM files found: the medium holds no files; nothing was imported"
+                : "no DICOM files found among the \(totals.files) file(s) on the medium (\(kinds.joined(separator: ", "))); nothing was imported"))
         }
     }
 }

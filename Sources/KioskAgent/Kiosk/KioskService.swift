@@ -312,7 +312,7 @@ final class KioskService: @unchecked Sendable {
                         instances: totals.dicom, clean: totals.clean, disarmed: totals.disarmed, rejected: totals.rejected,
                         discarded: totals.discarded, identityMismatch: exit == .identityMismatch,
                         findings: KioskService.codes(report), reportPath: kept, spooled: report.files.filter { $0.delivery == .spooled }.count,
-                        sessionID: job.sessionID)))
+                        sessionID: job.sessionID, lookupCode: job.receipt?.lookupCode, cleanup: report.cleanupCounts)))
                 } catch {
                     KioskService.log("session failed: \(error)")
                     feed.yield(.readFailed("\(error)"))
@@ -398,11 +398,12 @@ final class KioskService: @unchecked Sendable {
         }
     }
 
-    /// Distinct finding codes of medium severity or more, for the review screen (codes, no patient data).
+    /// Distinct finding codes of medium severity or more, for the review screen (codes, no patient
+    /// data). Routine clean-up is said once in the summary, not listed as if it were a threat.
     static func codes(_ report: Report) -> [String] {
         var seen = Set<String>()
         return (report.media.findings + report.files.flatMap(\.findings))
-            .filter { $0.severity >= .medium }.map(\.code).filter { seen.insert($0).inserted }
+            .filter { $0.severity >= .medium && $0.routineRemoval == nil }.map(\.code).filter { seen.insert($0).inserted }
     }
 
     static func kind(_ kind: MediaDevice.Kind) -> SessionMachine.Medium.Kind {

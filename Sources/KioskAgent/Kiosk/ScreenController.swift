@@ -52,6 +52,8 @@ struct ScreenController {
             if case .button("cancel") = input { return [.cancel] }
         case .done, .spooled, .unreadable, .removedMidRead, .heldForReview:
             if case .button("finish") = input { return [.acknowledged] }
+        case .awaitingRemoval:
+            if case .button("again") = input { return [.readAgain] }
         default:
             break
         }
@@ -198,15 +200,21 @@ struct ScreenController {
         case .delivering:
             model = ScreenModel(title: "Sending to \(destinationName)", tone: .info, lines: [.init("Sending the clean images.")],
                                 progress: ScreenController.progress(state, started: started, now: now))
-        case let .done(_, outcome, _):
-            model = ScreenModel(title: "Done", tone: .good,
-                                lines: ScreenController.summary(outcome) + [.init("All images are in \(destinationName). Please give the disc back to the patient.", .good)],
+        case let .done(medium, outcome, _):
+            let what = ScreenController.noun(medium)
+            let nothing = outcome.instances == outcome.rejected
+            let done: ScreenModel.Line = nothing
+                ? .init("Nothing was imported. Please give the \(what) back to the patient.", .warning)
+                : .init("All images are in \(destinationName). Please give the \(what) back to the patient.", .good)
+            model = ScreenModel(title: "Done", tone: nothing ? .warning : .good,
+                                lines: ScreenController.summary(outcome) + [done] + ScreenController.receipt(outcome),
                                 buttons: [.init(id: "finish", label: "Finish", key: "Enter", tone: .good)])
-        case let .spooled(_, outcome, pending):
+        case let .spooled(medium, outcome, pending):
             model = ScreenModel(title: "Saved - will be sent later", tone: .warning,
                                 lines: ScreenController.summary(outcome)
                                     + [.init("The PACS cannot be reached right now. \(pending) image(s) are saved safely and will be sent automatically.", .warning),
-                                       .init("The disc can be given back to the patient.")],
+                                       .init("The \(ScreenController.noun(medium)) can be given back to the patient.")]
+                                    + ScreenController.receipt(outcome),
                                 buttons: [.init(id: "finish", label: "Finish", key: "Enter", tone: .good)])
         case let .unreadable(_, reason):
             model = ScreenModel(title: "This disc cannot be read", tone: .danger,
@@ -220,8 +228,16 @@ struct ScreenController {
         case let .heldForReview(_, outcome):
             model = ScreenModel(title: "Held for review", tone: .warning,
                                 lines: ScreenController.summary(outcome)
-                                    + [.init("The images do not belong to the patient you confirmed. Nothing was sent; IT will review them.", .warning)],
+                                    + [.init("The images do not belong to the patient you confirmed. Nothing was sent; IT will review them.", .warning)]
+                                    + ScreenController.receipt(outcome),
                                 buttons: [.init(id: "finish", label: "OK", key: "Enter")])
+        case let .awaitingRemoval(medium, cancelled):
+            let what = ScreenController.noun(medium)
+            let place = medium.kind == .usb ? "still plugged in" : "still in the drive"
+            model = ScreenModel(title: "Remove the \(what)", tone: .warning,
+                                lines: (cancelled ? [.init("Cancelled: nothing from this \(what) was sent.", .warning)] : [])
+                                    + [.init("\(what.prefix(1).uppercased() + what.dropFirst()) \(place) - remove it and give it back to the patient, or start again to read it once more.")],
+                                buttons: [.init(id: "again", label: "Start again", tone: .info)])
         }
         model.status = bar
         if case .confirmingPatient = state {} else if !state.isBusy {
@@ -276,11 +292,30 @@ struct ScreenController {
     // MARK: words
 
     static func summary(_ outcome: SessionMachine.Outcome) -> [ScreenModel.Line] {
+        guard outcome.instances > 0 else {
+            var lines = [ScreenModel.Line("No images (DICOM files) were found on this disc.", .warning)]
+            if outcome.discarded > 0 { lines.append(.init("\(outcome.discarded) other file(s) (programs, viewers, documents) were left out.", .info)) }
+            return lines
+        }
         var lines = [ScreenModel.Line("\(outcome.instances) image file(s) checked: \(outcome.clean) clean, \(outcome.disarmed) cleaned, \(outcome.rejected) refused.")]
+        // "cleaned" alone reads like a threat: most of it is the routine clean-up of vendor data.
+        if let routine = outcome.cleanup.routineSentence { lines.append(.init(routine + ".", .good)) }
+        if outcome.cleanup.forCause > 0 {
+            lines.append(.init("\(outcome.cleanup.forCause) image(s): something unsafe or broken was removed (see below).", .warning))
+        }
         if outcome.discarded > 0 { lines.append(.init("\(outcome.discarded) other file(s) (programs, viewers, documents) were left out.", .info)) }
         if outcome.rejected > 0 { lines.append(.init("Refused files are kept aside for IT and are not sent.", .warning)) }
         return lines
     }
+
+    /// The receipt's lookup code, for when no printer hands the receipt over.
+    static func receipt(_ outcome: SessionMachine.Outcome) -> [ScreenModel.Line] {
+        guard let code = outcome.lookupCode else { return [] }
+        return [.init("Receipt code: \(code) - `kiosk-agent receipt show \(code)`", .info)]
+    }
+
+    /// "disc" or "USB stick", as the operator holds it.
+    static func noun(_ medium: SessionMachine.Medium) -> String { medium.kind == .usb ? "USB stick" : "disc" }
 
     /// Findings in plain words for the front desk (the report keeps the technical detail); the
     /// receipt uses the same words.

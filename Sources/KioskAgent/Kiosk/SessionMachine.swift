@@ -1,13 +1,17 @@
 import Foundation
+import SessionReport
 
 /// The kiosk's session for one drive, as data (issue 5 §2): states, the events that move between
 /// them, and the effects the service must carry out. No I/O here: the service feeds events in and
 /// performs the effects; tests drive it directly.
 ///
-///     idle → mediaDetected → reading → confirmingPatient → protecting → reviewing → delivering → done → idle
+///     idle → mediaDetected → reading → confirmingPatient → protecting → reviewing → delivering → done
+///          → awaitingRemoval → idle
 ///
 /// with the error states `unreadable`, `removedMidRead`, `heldForReview` (identity mismatch) and
 /// `spooled` (destination down: safe, delivered later). Every state but `idle` belongs to one medium.
+/// A session that ends (finished or cancelled) with its medium still in the drive waits for it to
+/// be taken out — or read again — rather than asking for a medium that is already there.
 struct SessionMachine: Equatable {
     /// A medium in a drive, as udev named it.
     struct Medium: Equatable, Hashable {
@@ -58,6 +62,10 @@ struct SessionMachine: Equatable {
         var spooled = 0
         /// The session's ID in the spool and the reports.
         var sessionID: String?
+        /// The receipt's lookup code, shown on the screen (a printer may not be set).
+        var lookupCode: String?
+        /// Disarmed files split into routine clean-up and removals for cause.
+        var cleanup = Report.CleanupCounts()
     }
 
     enum Delivery: Equatable {
@@ -79,13 +87,23 @@ struct SessionMachine: Equatable {
         case removedMidRead(Medium)
         case heldForReview(Medium, Outcome)
         case spooled(Medium, Outcome, pending: Int)
+        /// The session is over (`cancelled` by the operator, or finished) and the medium is still in.
+        case awaitingRemoval(Medium, cancelled: Bool)
 
         var medium: Medium? {
             switch self {
             case .idle: nil
             case let .mediaDetected(m), let .reading(m, _), let .confirmingPatient(m, _, _), let .protecting(m, _, _),
                  let .reviewing(m, _, _), let .delivering(m, _, _, _), let .done(m, _, _), let .unreadable(m, _),
-                 let .removedMidRead(m), let .heldForReview(m, _), let .spooled(m, _, _): m
+                 let .removedMidRead(m), let .heldForReview(m, _), let .spooled(m, _, _), let .awaitingRemoval(m, _): m
+            }
+        }
+
+        /// No session holds the drives: a medium inserted now starts one.
+        var isFree: Bool {
+            switch self {
+            case .idle, .awaitingRemoval: true
+            default: false
             }
         }
 
@@ -117,6 +135,8 @@ struct SessionMachine: Equatable {
         case acknowledged
         /// The operator stops the session (only between steps, never mid-write).
         case cancel
+        /// The operator reads the medium still in the drive once more, from the start.
+        case readAgain
     }
 
     enum Effect: Equatable {
@@ -147,7 +167,9 @@ struct SessionMachine: Equatable {
     /// `InvalidEvent` and change nothing.
     mutating func handle(_ event: Event) throws -> [Effect] {
         switch (state, event) {
-        case let (.idle, .mediaInserted(medium)):
+        // A medium left in the drive does not hold up the next one (udev reports a medium once
+        // until it is removed, so an insertion here is a new one, or the old one put back).
+        case let (.idle, .mediaInserted(medium)), let (.awaitingRemoval, .mediaInserted(medium)):
             state = .mediaDetected(medium)
             return [.lockTray(medium.device), .startReading(medium), .audit("media inserted: \(medium.kind.rawValue) \(medium.device)")]
 
@@ -219,20 +241,26 @@ struct SessionMachine: Equatable {
             state = .done(medium, outcome, delivery)
             return [.eject(medium.device), .printReceipt(outcome, delivery), .audit("delivered")]
 
-        case (.done, .acknowledged), (.spooled, .acknowledged), (.unreadable, .acknowledged),
-             (.removedMidRead, .acknowledged), (.heldForReview, .acknowledged):
-            let medium = state.medium!
+        case (.removedMidRead, .acknowledged):
             state = .idle
+            return [.audit("session closed")]
+        case (.done, .acknowledged), (.spooled, .acknowledged), (.unreadable, .acknowledged), (.heldForReview, .acknowledged):
+            let medium = state.medium!
+            state = .awaitingRemoval(medium, cancelled: false)
             return [.eject(medium.device), .audit("session closed")]
 
         case (.confirmingPatient, .cancel):
             let medium = state.medium!
-            state = .idle
+            state = .awaitingRemoval(medium, cancelled: true)
             return [.unlockTray(medium.device), .eject(medium.device), .audit("session cancelled by the operator")]
         case let (.reviewing(medium, _, outcome), .cancel):
-            state = .idle
+            state = .awaitingRemoval(medium, cancelled: true)
             return (outcome.sessionID.map { [Effect.withdraw(session: $0)] } ?? [])
                 + [.unlockTray(medium.device), .eject(medium.device), .audit("session cancelled by the operator at review; nothing sent")]
+
+        case let (.awaitingRemoval(medium, _), .readAgain):
+            state = .mediaDetected(medium)
+            return [.lockTray(medium.device), .startReading(medium), .audit("media read again: \(medium.kind.rawValue) \(medium.device)")]
 
         default:
             throw InvalidEvent(state: Self.name(state), event: "\(event)".prefix(while: { $0 != "(" }).description)
@@ -253,7 +281,7 @@ struct DriveQueue: Equatable {
     /// returns to idle, the next waiting medium starts.
     mutating func handle(_ event: SessionMachine.Event) throws -> [SessionMachine.Effect] {
         switch event {
-        case let .mediaInserted(medium) where active.state != .idle:
+        case let .mediaInserted(medium) where !active.state.isFree:
             guard active.state.medium?.device != medium.device, !waiting.contains(medium) else { return [] }
             waiting.append(medium)
             return [.audit("media in \(medium.device) waits for the session in \(active.state.medium?.device ?? "?")")]
@@ -263,7 +291,7 @@ struct DriveQueue: Equatable {
             return before == waiting.count ? [] : [.audit("waiting media removed from \(device)")]
         default:
             var effects = try active.handle(event)
-            if active.state == .idle, !waiting.isEmpty {
+            if active.state.isFree, !waiting.isEmpty {
                 effects += try active.handle(.mediaInserted(waiting.removeFirst()))
             }
             return effects

@@ -33,6 +33,7 @@ final class ConfigurationTests: XCTestCase {
             ]
             icons = "keep"
             documents = "reject"
+            active_documents = "drop"
             [pacs]
             sop_classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
             transfer_syntaxes = ["1.2.840.10008.1.2.1"]
@@ -47,6 +48,9 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.protector.keepPrivateCreators, ["SIEMENS CSA HEADER", "GEMS_IDEN_01"])
         XCTAssertEqual(config.protector.icons, "keep")
         XCTAssertEqual(config.protector.documents, "reject")
+        XCTAssertEqual(config.protector.activeDocuments, "drop")
+        XCTAssertEqual(ProtectorSetup.policy(config, reconciliation: nil).activeDocuments, .drop)
+        XCTAssertEqual(ProtectorSetup.policy(Configuration(), reconciliation: nil).activeDocuments, .reject)
         XCTAssertEqual(config.pacsSOPClasses?.count, 2)
         XCTAssertEqual(config.pacsTransferSyntaxes, ["1.2.840.10008.1.2.1"])
         XCTAssertTrue(config.reconciliation.enabled)
@@ -115,6 +119,7 @@ final class ConfigurationTests: XCTestCase {
             ("[ingest]\nworkers = 1\nworkers = 2", "line 3: ingest.workers set twice"),
             ("just words", "line 1: expected key = value"),
             ("[protector]\nicons = \"hide\"", "line 2: protector.icons must be \"keep\", \"drop\" or \"reject\""),
+            ("[protector]\n\nactive_documents = \"keep\"", "line 3: protector.active_documents must be \"reject\" or \"drop\""),
             ("[pacs]\nsop_classes = [\"1.2.x\"]", "line 2: pacs.sop_classes: \"1.2.x\" is not a UID"),
             ("[engines]\nicap = \"http://gw/scan\"", "line 2: engines.icap must look like icap://HOST[:PORT]/SERVICE"),
             ("[engines]\nclamav = yes", "line 2: engines.clamav must be true or false"),

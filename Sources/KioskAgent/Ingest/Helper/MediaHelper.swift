@@ -319,7 +319,8 @@ final class HelperRun: @unchecked Sendable {
         }
         lock.withLock { dicomPaths[entry.path.description.uppercased()] = index }
         let message = HelperRecord(index: index, record: record, summary: protection.summary, mediaSummary: protection.mediaSummary,
-                                   body: protection.verdict != .rejected && protection.summary != nil ? .rebuilt : .original)
+                                   body: protection.verdict == .discarded ? .none
+                                       : protection.verdict != .rejected && protection.summary != nil ? .rebuilt : .original)
         try events.together { send in
             try JSONEncoder().encode(message).withUnsafeBytes { try send(.record, $0) }
             if message.body == .rebuilt {

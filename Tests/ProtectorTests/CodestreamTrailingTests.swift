@@ -1,0 +1,147 @@
+import DICOMCore
+import Foundation
+import SessionReport
+import TestSupport
+import XCTest
+@testable import Protector
+
+/// Bytes after the end of a codestream (THREATS.md 9): after the JPEG, JPEG-LS or JPEG 2000 end
+/// marker or the last RLE segment, in the same fragment or in fragments of their own. Cut (and
+/// scanned first, so a program there is named), never delivered; the image itself bit-identical.
+final class CodestreamTrailingTests: XCTestCase {
+    typealias F = ThreatFixtures
+    static let program = HiddenProgramTests.payloads[0].1
+
+    private func fragments(_ bytes: [UInt8]) throws -> (table: [UInt8], fragments: [[UInt8]]) {
+        let source = InMemoryByteSource(bytes)
+        let file = try DICOMReader.read(source)
+        guard case let .fragments(table, fragments)? = file.dataSet[Tags.pixelData]?.value else { throw XCTSkip("not encapsulated") }
+        func read(_ value: ValueBytes) throws -> [UInt8] {
+            switch value {
+            case let .inline(bytes): bytes
+            case let .deferred(offset, length): try source.read(at: offset, count: Int(length))
+            }
+        }
+        return (try read(table.bytes), try fragments.map { try read($0.bytes) })
+    }
+
+    /// The file with its fragments (and offset table) replaced.
+    private func refragmented(_ name: String, _ change: (inout [UInt8], inout [[UInt8]]) -> Void) throws -> [UInt8] {
+        var (table, parts) = try fragments(try F.original(name))
+        change(&table, &parts)
+        return try F.crafted(name) { file in
+            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(
+                offsetTable: Fragment(bytes: .inline(table), offset: 0), fragments: parts.map { Fragment(bytes: .inline($0), offset: 0) })))
+        }
+    }
+
+    private func decodes(_ bytes: [UInt8], with tool: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = try TestSupport.TemporaryDirectory("codestream-\(tool)")
+        let path = dir.path("in.dcm")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let result = try TestSupport.run(try TestSupport.tool(tool), [path, dir.path("out.dcm")])
+        XCTAssertEqual(result.status, 0, "\(tool): \(result.stderrText)", file: file, line: line)
+    }
+
+    func testAProgramAfterTheEndOfEachKindOfCodestreamIsNamedAndCut() throws {
+        let cases: [(String, String?)] = [
+            ("SC_rgb_jpeg_dcmtk.dcm", "dcmdjpeg"),        // baseline
+            ("JPEG-lossy.dcm", "dcmdjpeg"),               // extended, padded with FF
+            ("JPGLosslessP14SV1_1s_1f_8b.dcm", "dcmdjpeg"), // lossless
+            ("MR_small_jpeg_ls_lossless.dcm", nil),        // JPEG-LS
+            ("JPEG2000.dcm", nil),                         // JPEG 2000
+            ("MR_small_RLE.dcm", "dcmdrle"),               // RLE
+        ]
+        for (name, decoder) in cases {
+            let original = try fragments(try F.original(name)).fragments
+            let crafted = try refragmented(name) { _, parts in parts[parts.count - 1] += Self.program + Array("tail".utf8) }
+            let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
+            XCTAssertEqual(outcome.verdict, .disarmed, "\(name): \(outcome.protection.findings)")
+            XCTAssertTrue(outcome.codes.contains("pixel.codestream-trailing"), "\(name): \(outcome.codes)")
+            let named = outcome.protection.findings.first { $0.code == "executable.embedded" }
+            XCTAssertTrue(named?.detail.contains("PE executable") == true && named?.detail.contains("after the codestream end") == true,
+                          "\(name): \(outcome.protection.findings)")
+            XCTAssertFalse(outcome.delivered.contains(Self.program), name)
+            // The codestream is what it was: same length, differing at most in the one pad byte.
+            let delivered = try fragments(outcome.delivered).fragments
+            XCTAssertEqual(delivered.count, original.count, name)
+            XCTAssertEqual(delivered.last?.count, original.last?.count, name)
+            XCTAssertEqual(delivered.last?.dropLast(), original.last?.dropLast(), name)
+            if let decoder { try decodes(outcome.delivered, with: decoder) }
+        }
+    }
+
+    /// The malware engine scans the cut bytes as a part of their own and names what it found.
+    func testMalwareAfterTheEndIsScannedBeforeItGoes() throws {
+        let crafted = try refragmented("JPEG-lossy.dcm") { _, parts in parts[0] += F.eicar + [0] }
+        let outcome = try F.protect(crafted)
+        XCTAssertEqual(outcome.verdict, .disarmed, "\(outcome.protection.findings)")
+        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == "malware.clamav" })
+        XCTAssertTrue(malware.detail.contains("Kiosk.Test.EICAR") && malware.detail.contains("after the codestream end"), malware.detail)
+        XCTAssertFalse(outcome.delivered.contains(F.eicar))
+        XCTAssertTrue(outcome.protection.parts.contains { $0.location.hasSuffix("after the codestream end") && $0.action == .removed })
+    }
+
+    /// A fragment after a frame's end (a frame's own or between two frames) is left out, and the
+    /// Basic Offset Table rewritten so each frame is found where it is.
+    func testFragmentsAfterAFrameEndAreLeftOutAndTheOffsetTableRewritten() throws {
+        let name = "SC_rgb_rle_2frame.dcm"
+        let (table, original) = try fragments(try F.original(name))
+        XCTAssertEqual(table.count, 8, "a two-entry table")
+        let extra = Self.program + [UInt8](repeating: 0x42, count: 56)
+        let crafted = try refragmented(name) { table, parts in
+            parts.insert(extra, at: 1)
+            let second = 8 + parts[0].count + 8 + extra.count
+            table.replaceSubrange(4..<8, with: [UInt8(second & 0xFF), UInt8(second >> 8 & 0xFF), UInt8(second >> 16 & 0xFF), UInt8(second >> 24)])
+        }
+        let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
+        XCTAssertEqual(outcome.verdict, .disarmed, "\(outcome.protection.findings)")
+        XCTAssertTrue(outcome.codes.contains("pixel.codestream-trailing") && outcome.codes.contains("executable.embedded"), "\(outcome.codes)")
+        let delivered = try fragments(outcome.delivered)
+        XCTAssertEqual(delivered.fragments, original)
+        XCTAssertEqual(delivered.table, table)
+        try decodes(outcome.delivered, with: "dcmdrle")
+
+        // One JPEG 2000 frame over several fragments, and a fragment after its end.
+        let split = try refragmented("JPEG2000.dcm") { _, parts in
+            let whole = parts[0]
+            parts = [Array(whole.prefix(1000)), Array(whole.dropFirst(1000)), Self.program + [0, 0]]
+        }
+        let cut = try F.protect(split, with: Protector(policy: F.policy(), engines: []))
+        XCTAssertEqual(cut.verdict, .disarmed, "\(cut.protection.findings)")
+        XCTAssertTrue(cut.protection.findings.contains { $0.code == "pixel.codestream-trailing" && $0.detail.contains("1 further fragment") },
+                      "\(cut.protection.findings)")
+        XCTAssertEqual(try fragments(cut.delivered).fragments.count, 2)
+    }
+
+    /// Bytes between RLE segments cannot be cut without re-encoding: rejected.
+    func testAGapBetweenRLESegmentsRejects() throws {
+        let crafted = try refragmented("MR_small_RLE.dcm") { _, parts in
+            var frame = parts[0]
+            let second = Int(frame[8]) | Int(frame[9]) << 8 | Int(frame[10]) << 16 | Int(frame[11]) << 24
+            frame.insert(contentsOf: Self.program, at: second)
+            let moved = second + Self.program.count
+            frame.replaceSubrange(8..<12, with: [UInt8(moved & 0xFF), UInt8(moved >> 8 & 0xFF), UInt8(moved >> 16 & 0xFF), UInt8(moved >> 24)])
+            parts[0] = frame
+        }
+        let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
+        XCTAssertEqual(outcome.verdict, .rejected, "\(outcome.protection.findings)")
+        XCTAssertTrue(outcome.protection.findings.contains { $0.code == "pixel.codestream-trailing" && $0.detail.contains("between RLE segments") },
+                      "\(outcome.protection.findings)")
+        XCTAssertTrue(outcome.delivered.isEmpty)
+    }
+
+    /// Real files end their codestreams where the standard says (or with one pad byte): no finding.
+    func testValidCodestreamsAreNotCut() throws {
+        let directory = try TestSupport.pydicomTestFiles()
+        var noisy: [String] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() {
+            guard let bytes = try? [UInt8](Data(contentsOf: directory.appendingPathComponent(name))),
+                  let file = try? DICOMReader.read(InMemoryByteSource(bytes)), CodestreamEnd.Family(file.transferSyntax) != nil else { continue }
+            let source = InMemoryByteSource(bytes)
+            let separated = CodestreamEnd.separate(file, Disassembler.parts(of: file), reader: ValueReader(source))
+            if !separated.observations.isEmpty { noisy.append("\(name): \(separated.observations.map(\.finding.detail))") }
+        }
+        XCTAssertEqual(noisy, [])
+    }
+}

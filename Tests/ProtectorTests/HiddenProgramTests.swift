@@ -198,7 +198,8 @@ final class HiddenProgramTests: XCTestCase {
         var keepACME = F.policy()
         keepACME.keptPrivateCreators = ["ACME 1.0"]
         let outcome = try F.protect(endsInMachO, with: F.protector(keepACME))
-        XCTAssertEqual(outcome.verdict, .clean, "\(outcome.protection.findings)")
+        XCTAssertNotEqual(outcome.verdict, .rejected, "\(outcome.protection.findings)")
+        XCTAssertFalse(outcome.codes.contains("executable.embedded"), "\(outcome.protection.findings)")
         XCTAssertTrue(outcome.delivered.contains([1, 2, 3, 4, 0xFE, 0xED, 0xFA, 0xCE]))
     }
 

@@ -62,9 +62,13 @@ struct PDFScanner {
                     i += 1
                 }
                 i += 1
-            case 0x3C where i + 1 < end && bytes[i + 1] != 0x3C: // < hex string >
-                while i < end && bytes[i] != 0x3E { i += 1 }
-                i += 1
+            case 0x3C: // << a dictionary, or < hex string >
+                if i + 1 < end && bytes[i + 1] == 0x3C {
+                    i += 2
+                } else {
+                    while i < end && bytes[i] != 0x3E { i += 1 }
+                    i += 1
+                }
             case 0x2F: // /Name
                 var j = i + 1
                 var name: [UInt8] = []

@@ -86,7 +86,7 @@ extension EmbeddedProgram {
         if checksStart(part.kind), let program = find(reader.head(part.bytes, 512), vr: vr) {
             return found("\(program.description) inside \(part.location)")
         }
-        if searchesWhole(part.kind, vr: vr), let (offset, program) = search(part.bytes, reader) {
+        if searchesWhole(part.kind), let (offset, program) = search(part.bytes, reader) {
             return found("\(program.description) at byte \(offset) of \(part.location)")
         }
         return nil
@@ -102,17 +102,12 @@ extension EmbeddedProgram {
         }
     }
 
-    /// Searched end to end, at every offset: every binary part at any depth — values with a binary
-    /// VR (OB, OD, OF, OL, OV, OW, UN) and UT, private values, native frames, fragments and offset
-    /// tables, overlays, curves, waveform samples, icons, documents, trailing bytes. The preamble
-    /// has its own check and is never delivered; public text values are checked at their start.
-    static func searchesWhole(_ kind: Part.Kind, vr: VR?) -> Bool {
-        switch kind {
-        case .preamble: return false
-        case .element: return [.OB, .OD, .OF, .OL, .OV, .OW, .UN, .UT].contains(vr ?? .UN)
-        case .fileMeta, .privateBlock, .trailing, .pixelFrame, .offsetTable, .fragment, .document, .overlay, .icon, .waveform: return true
-        }
-    }
+    /// Searched end to end, at every offset: every part at any depth — values of every VR (binary
+    /// ones, and text, since a UN value read back with its dictionary's text VR still holds what the
+    /// file carried), private values, native frames, fragments and offset tables, overlays, curves,
+    /// waveform samples, icons, documents, trailing bytes. Not the preamble: it has its own check
+    /// and is never delivered.
+    static func searchesWhole(_ kind: Part.Kind) -> Bool { kind != .preamble }
 
     /// The first strong program signature anywhere in a value, read in 4 MiB pieces that overlap
     /// by 64 KiB (a PE header is found when its DOS header and "PE" lie within that reach).

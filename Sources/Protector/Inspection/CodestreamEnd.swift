@@ -164,7 +164,7 @@ enum CodestreamEnd {
 
     /// Frame starts from a Basic Offset Table whose entries each hit the start of a fragment item.
     static func starts(_ table: Fragment, _ values: [ValueBytes], frames: Int, reader: ValueReader) -> [Int]? {
-        guard table.bytes.length == Int64(frames) * 4, frames <= 1 << 20 else { return nil }
+        guard frames <= 1 << 20, table.bytes.length == Int64(frames) * 4 else { return nil }
         let entries = reader.head(table.bytes, frames * 4)
         guard entries.count == frames * 4 else { return nil }
         var itemStart: [Int64: Int] = [:]

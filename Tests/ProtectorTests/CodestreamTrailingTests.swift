@@ -57,7 +57,8 @@ final class CodestreamTrailingTests: XCTestCase {
             let crafted = try refragmented(name) { _, parts in parts[parts.count - 1] += Self.program + Array("tail".utf8) }
             let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
             XCTAssertEqual(outcome.verdict, .disarmed, "\(name): \(outcome.protection.findings)")
-            XCTAssertTrue(outcome.codes.contains("pixel.codestream-trailing"), "\(name): \(outcome.codes)")
+            XCTAssertTrue(outcome.protection.findings.contains { $0.code == "pixel.codestream-trailing" && $0.severity == .high },
+                          "\(name): \(outcome.codes)")
             let named = outcome.protection.findings.first { $0.code == "executable.embedded" }
             XCTAssertTrue(named?.detail.contains("PE executable") == true && named?.detail.contains("after the codestream end") == true,
                           "\(name): \(outcome.protection.findings)")
@@ -113,6 +114,17 @@ final class CodestreamTrailingTests: XCTestCase {
         XCTAssertTrue(cut.protection.findings.contains { $0.code == "pixel.codestream-trailing" && $0.detail.contains("1 further fragment") },
                       "\(cut.protection.findings)")
         XCTAssertEqual(try fragments(cut.delivered).fragments.count, 2)
+    }
+
+    /// Zero padding after the end (as some encoders write it) is cut too, reported as routine.
+    func testFillerAfterTheEndIsCutAndReportedAsRoutine() throws {
+        let crafted = try refragmented("SC_rgb_jpeg_dcmtk.dcm") { _, parts in parts[parts.count - 1] += [UInt8](repeating: 0, count: 64) }
+        let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
+        XCTAssertEqual(outcome.verdict, .disarmed, "\(outcome.protection.findings)")
+        let finding = try XCTUnwrap(outcome.protection.findings.first { $0.code == "pixel.codestream-trailing" })
+        XCTAssertEqual(finding.severity, .low, finding.detail)
+        XCTAssertTrue(finding.detail.contains("filler"), finding.detail)
+        try decodes(outcome.delivered, with: "dcmdjpeg")
     }
 
     /// Bytes between RLE segments cannot be cut without re-encoding: rejected.

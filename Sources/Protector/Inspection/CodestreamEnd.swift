@@ -80,6 +80,9 @@ enum CodestreamEnd {
         var starts: [Int] = []
         var cut = CodestreamCut()
         var notes: [String] = []
+        // Whether everything cut is filler (00 or FF, as some encoders pad fragments): still cut,
+        // but reported as routine.
+        var filler = true
         var rejection: String?
         var next = 0
         for frame in 0..<frames {
@@ -113,10 +116,12 @@ enum CodestreamEnd {
                 if tail > 0 && !padded {
                     cut.truncated[last] = offset
                     bytes += tail
+                    filler = filler && isFiller(values[last], from: offset, reader: reader)
                 }
                 for index in last + 1..<end {
                     cut.dropped.insert(index)
                     bytes += values[index].length
+                    filler = filler && isFiller(values[index], from: 0, reader: reader)
                 }
                 if bytes > 0 {
                     let spilled = end > last + 1 ? " and \(end - last - 1) further fragment(s)" : ""
@@ -156,10 +161,20 @@ enum CodestreamEnd {
                 "\(shown); with an Extended Offset Table the file is rejected instead of cut", element: Tags.pixelData.description),
                 part: fragmentParts.first, remedy: .reject))
         } else {
-            result.observations.append(Observation(Finding("pixel.codestream-trailing", .high, "\(shown); cut off",
-                                                           element: Tags.pixelData.description), remedy: .cutCodestreams(path, cut)))
+            result.observations.append(Observation(Finding("pixel.codestream-trailing", filler ? .low : .high,
+                "\(shown)\(filler ? ", only filler bytes (00/FF)" : ""); cut off", element: Tags.pixelData.description),
+                remedy: .cutCodestreams(path, cut)))
         }
         return result
+    }
+
+    /// Whether a value holds only 00 or FF bytes from `offset` on (looked at up to 64 KiB: more is
+    /// not filler).
+    static func isFiller(_ value: ValueBytes, from offset: Int64, reader: ValueReader) -> Bool {
+        let count = value.length - offset
+        guard count <= 64 << 10 else { return false }
+        let bytes = reader.bytes(value, at: offset, count: Int(count))
+        return Int64(bytes.count) == count && bytes.allSatisfy { $0 == 0 || $0 == 0xFF }
     }
 
     /// Frame starts from a Basic Offset Table whose entries each hit the start of a fragment item.

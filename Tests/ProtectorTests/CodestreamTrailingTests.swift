@@ -144,6 +144,45 @@ final class CodestreamTrailingTests: XCTestCase {
         XCTAssertTrue(outcome.delivered.isEmpty)
     }
 
+    /// The codestream and document readers on damaged input: bytes flipped, segment lengths and
+    /// Psot made to lie, fragments cut short. Every outcome is a verdict, never a crash or a hang.
+    func testDamagedCodestreamsAndDocumentsGetAVerdict() throws {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func random(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+        let protector = Protector(policy: F.policy(), engines: [])
+        for name in ["JPEG-lossy.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm", "SC_rgb_rle_2frame.dcm"] {
+            for round in 0..<40 {
+                let crafted = try refragmented(name) { _, parts in
+                    let index = random(parts.count)
+                    var fragment = parts[index] + Self.program
+                    switch round % 4 {
+                    case 0: for _ in 0..<8 { fragment[random(fragment.count)] = UInt8(random(256)) }
+                    case 1: fragment[random(min(fragment.count, 256))] = 0xFF
+                    case 2: fragment = Array(fragment.prefix(random(fragment.count)))
+                    default: for _ in 0..<4 { fragment[random(min(fragment.count, 128))] = [0xFF, 0xD9, 0x90, 0x00][random(4)] }
+                    }
+                    parts[index] = fragment
+                }
+                let outcome = try F.protect(crafted, with: protector)
+                XCTAssertFalse(outcome.delivered.contains(Self.program), "\(name) round \(round): \(outcome.codes)")
+            }
+        }
+        let pdf = ActiveDocumentTests.javaScript
+        for round in 0..<200 {
+            var bytes = pdf
+            for _ in 0..<1 + random(6) { bytes[random(bytes.count)] = Array("<>()/[]%#\\ \nstreamendobj0123456789".utf8)[random(32)] }
+            if round % 5 == 0 { bytes = Array(bytes.prefix(random(bytes.count))) }
+            _ = ActiveContent.pdf(bytes)
+            _ = ActiveContent.xml(bytes)
+        }
+    }
+
     /// Real files end their codestreams where the standard says (or with one pad byte): no finding.
     func testValidCodestreamsAreNotCut() throws {
         let directory = try TestSupport.pydicomTestFiles()

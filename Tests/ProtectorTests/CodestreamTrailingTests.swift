@@ -127,6 +127,30 @@ final class CodestreamTrailingTests: XCTestCase {
         try decodes(outcome.delivered, with: "dcmdjpeg")
     }
 
+    /// An encapsulated icon with bytes after its codestream: the icon goes (checked on the model,
+    /// as the reader builds it for an Icon Image Sequence with encapsulated Pixel Data).
+    func testBytesAfterAnEncapsulatedIconCodestreamRemoveTheIcon() throws {
+        let bytes = try F.original("JPEG-lossy.dcm")
+        let source = InMemoryByteSource(bytes)
+        var file = try DICOMReader.read(source)
+        let codestream = try XCTUnwrap(try fragments(bytes).fragments.last)
+        var item = DataSet()
+        for (tag, value) in [(Tag(0x0028, 0x0002), [1, 0]), (Tag(0x0028, 0x0010), [64, 0]), (Tag(0x0028, 0x0011), [64, 0]),
+                             (Tag(0x0028, 0x0100), [8, 0])] as [(Tag, [UInt8])] {
+            item.set(F.element(tag, .US, value))
+        }
+        item.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: Fragment(bytes: .inline([]), offset: 0),
+                                                                             fragments: [Fragment(bytes: .inline(codestream + Self.program), offset: 0)])))
+        file.dataSet.set(DataElement(tag: Tag(0x0088, 0x0200), vr: .SQ, value: .sequence([Item(dataSet: item, offset: 0)])))
+        let parts = Disassembler.parts(of: file)
+        let separated = CodestreamEnd.separate(file, parts, reader: ValueReader(source))
+        let icon = try XCTUnwrap(separated.observations.first { $0.finding.code == "pixel.codestream-trailing" })
+        XCTAssertEqual(icon.remedy, .removeElement(ElementPath(tag: Tag(0x0088, 0x0200))))
+        let found = PartInspector().inspect(file, parts: separated.parts, reader: ValueReader(source))
+        XCTAssertTrue(found.contains { $0.finding.code == "executable.embedded" && $0.finding.detail.contains("(0088,0200)[0](7FE0,0010)") },
+                      "\(found.map(\.finding))")
+    }
+
     /// Bytes between RLE segments cannot be cut without re-encoding: rejected.
     func testAGapBetweenRLESegmentsRejects() throws {
         let crafted = try refragmented("MR_small_RLE.dcm") { _, parts in

@@ -57,39 +57,34 @@ enum CodestreamEnd {
         var observations: [Observation] = []
     }
 
-    /// The parts with each fragment narrowed to its codestream and the cut bytes as parts of their
-    /// own (appended, so existing indices stay), and the observation that cuts them on rebuild.
-    static func separate(_ file: DICOMFile, _ parts: [Part], reader: ValueReader) -> Result {
-        var result = Result(parts: parts)
-        let dataSet = file.dataSet
-        let path = ElementPath(tag: Tags.pixelData)
-        guard let family = Family(file.transferSyntax), let pixels = dataSet[Tags.pixelData],
-              case let .fragments(table, fragments) = pixels.value, !fragments.isEmpty else { return result }
-        // The part of each fragment (the disassembler lists them in order).
-        let fragmentParts = parts.indices.filter { parts[$0].path == path && { if case .fragment = $0 { true } else { false } }(parts[$0].kind) }
-        guard fragmentParts.count == fragments.count else { return result }
-        let frames = max(1, dataSet.int(Tag(0x0028, 0x0008)) ?? 1)
-        let segmentBytes = Int64(dataSet.uint16(Tag(0x0028, 0x0010), bigEndian: false) ?? 0)
-            * Int64(dataSet.uint16(Tag(0x0028, 0x0011), bigEndian: false) ?? 0)
-        let values = fragments.map(\.bytes)
-        let heads = { (index: Int) in reader.head(values[index], 8) }
-
-        // Frame starts: one fragment each, all in one frame, the offset table, or found as we go.
-        let known: [Int]? = fragments.count == frames ? Array(0..<frames)
-            : frames == 1 ? [0] : starts(table, values, frames: frames, reader: reader)
-        var starts: [Int] = []
+    /// Where each frame's codestream ends in one encapsulated Pixel Data element, and what lies
+    /// after the ends.
+    struct Walk {
         var cut = CodestreamCut()
+        /// One line per frame with bytes after its end.
         var notes: [String] = []
-        // Whether everything cut is filler (00 or FF, as some encoders pad fragments): still cut,
-        // but reported as routine.
+        /// Whether everything cut is filler (00 or FF, as some encoders pad fragments): still cut,
+        /// but reported as routine.
         var filler = true
+        /// Bytes inside a codestream that cannot be cut (between RLE segments).
         var rejection: String?
+    }
+
+    /// Follows each frame of `fragments` to the end of its codestream; nil when where frames start
+    /// is not known well enough to cut anything.
+    static func walk(_ family: Family, table: Fragment, values: [ValueBytes], frames: Int, segmentBytes: Int64,
+                     reader: ValueReader) -> Walk? {
+        let heads = { (index: Int) in reader.head(values[index], 8) }
+        // Frame starts: one fragment each, all in one frame, the offset table, or found as we go.
+        let known: [Int]? = values.count == frames ? Array(0..<frames)
+            : frames == 1 ? [0] : starts(table, values, frames: frames, reader: reader)
+        var walk = Walk()
         var next = 0
         for frame in 0..<frames {
             let start = known?[frame] ?? next
-            guard start < fragments.count else { return result } // fewer frames than declared: other checks report it
-            starts.append(start)
-            let limit = known.map { frame + 1 < $0.count ? $0[frame + 1] : fragments.count } ?? fragments.count
+            guard start < values.count else { return nil } // fewer frames than declared: other checks report it
+            walk.cut.frameStarts.append(start)
+            let limit = known.map { frame + 1 < $0.count ? $0[frame + 1] : values.count } ?? values.count
             var stream = FragmentStream(values: Array(values[start..<limit]), reader: reader)
             let outcome: Outcome = switch family {
             case .jpeg, .jpegLS: JPEG.end(&stream, ls: family == .jpegLS)
@@ -98,74 +93,114 @@ enum CodestreamEnd {
             }
             switch outcome {
             case let .gap(detail):
-                rejection = rejection ?? "frame \(frame + 1): \(detail)"
-                next = (start + 1..<fragments.count).first { family.starts(heads($0)) } ?? fragments.count
+                walk.rejection = walk.rejection ?? "frame \(frame + 1): \(detail)"
+                next = (start + 1..<values.count).first { family.starts(heads($0)) } ?? values.count
             case .unknown:
                 // Not followed to its end (damaged, or a form not parsed here): nothing is cut, and
                 // without a table the next frame is the next fragment that starts like one.
-                next = (start + 1..<fragments.count).first { family.starts(heads($0)) } ?? fragments.count
+                next = (start + 1..<values.count).first { family.starts(heads($0)) } ?? values.count
             case let .ended(relative, offset):
                 let last = start + relative
                 let end = known == nil
-                    ? (frame + 1 < frames ? (last + 1..<fragments.count).first { family.starts(heads($0)) } : fragments.count)
+                    ? (frame + 1 < frames ? (last + 1..<values.count).first { family.starts(heads($0)) } : values.count)
                     : limit
-                guard let end else { return result } // where the next frame starts is not known: cut nothing
+                guard let end else { return nil } // where the next frame starts is not known: cut nothing
                 var bytes: Int64 = 0
                 let tail = values[last].length - offset
                 let padded = tail == 1 && offset & 1 == 1 && reader.bytes(values[last], at: offset, count: 1).first.map(family.allowsPad) == true
                 if tail > 0 && !padded {
-                    cut.truncated[last] = offset
+                    walk.cut.truncated[last] = offset
                     bytes += tail
-                    filler = filler && isFiller(values[last], from: offset, reader: reader)
+                    walk.filler = walk.filler && isFiller(values[last], from: offset, reader: reader)
                 }
                 for index in last + 1..<end {
-                    cut.dropped.insert(index)
+                    walk.cut.dropped.insert(index)
                     bytes += values[index].length
-                    filler = filler && isFiller(values[index], from: 0, reader: reader)
+                    walk.filler = walk.filler && isFiller(values[index], from: 0, reader: reader)
                 }
                 if bytes > 0 {
                     let spilled = end > last + 1 ? " and \(end - last - 1) further fragment(s)" : ""
-                    notes.append("frame \(frame + 1): \(bytes) byte(s) after the \(family.name) in fragment \(last + 1)\(spilled)")
+                    walk.notes.append("frame \(frame + 1): \(bytes) byte(s) after the \(family.name) in fragment \(last + 1)\(spilled)")
                 }
                 next = end
             }
         }
-        cut.frameStarts = starts
-        if let rejection {
+        return walk
+    }
+
+    /// The parts with each fragment narrowed to its codestream and the cut bytes as parts of their
+    /// own (appended, so existing indices stay), and the observation that cuts them on rebuild.
+    static func separate(_ file: DICOMFile, _ parts: [Part], reader: ValueReader) -> Result {
+        var result = Result(parts: parts)
+        result.observations = icons(file, reader: reader)
+        let dataSet = file.dataSet
+        let path = ElementPath(tag: Tags.pixelData)
+        guard let family = Family(file.transferSyntax), let pixels = dataSet[Tags.pixelData],
+              case let .fragments(table, fragments) = pixels.value, !fragments.isEmpty else { return result }
+        // The part of each fragment (the disassembler lists them in order).
+        let fragmentParts = parts.indices.filter { parts[$0].path == path && { if case .fragment = $0 { true } else { false } }(parts[$0].kind) }
+        guard fragmentParts.count == fragments.count,
+              var walk = walk(family, table: table, values: fragments.map(\.bytes), frames: max(1, dataSet.int(Tag(0x0028, 0x0008)) ?? 1),
+                              segmentBytes: segmentBytes(dataSet), reader: reader) else { return result }
+        if let rejection = walk.rejection {
             result.observations.append(Observation(Finding("pixel.codestream-trailing", .high,
                 "\(rejection); bytes between segments cannot be cut without re-encoding, so the file is rejected",
                 element: Tags.pixelData.description), part: fragmentParts.first, remedy: .reject))
         }
-        guard !notes.isEmpty else { return result }
+        guard !walk.notes.isEmpty else { return result }
 
         // The cut bytes as parts of their own; the fragments keep only their codestream.
-        for (index, length) in cut.truncated.sorted(by: { $0.key < $1.key }) {
+        for (index, length) in walk.cut.truncated.sorted(by: { $0.key < $1.key }) {
             let part = result.parts[fragmentParts[index]]
             result.parts[fragmentParts[index]] = Part(kind: part.kind, location: part.location, bytes: Disassembler.slice(part.bytes, 0, length),
                                                       tag: part.tag, path: part.path)
-            cut.narrowedParts.insert(fragmentParts[index])
-            cut.cutParts.insert(result.parts.count)
+            walk.cut.narrowedParts.insert(fragmentParts[index])
+            walk.cut.cutParts.insert(result.parts.count)
             result.parts.append(Part(kind: .trailing, location: "\(part.location) after the codestream end",
                                      bytes: Disassembler.slice(part.bytes, length, part.bytes.length - length), tag: Tags.pixelData, path: path))
         }
-        for index in cut.dropped.sorted() {
+        for index in walk.cut.dropped.sorted() {
             let part = result.parts[fragmentParts[index]]
             result.parts[fragmentParts[index]] = Part(kind: .trailing, location: "\(part.location) after the codestream end",
                                                       bytes: part.bytes, tag: Tags.pixelData, path: path)
-            cut.cutParts.insert(fragmentParts[index])
+            walk.cut.cutParts.insert(fragmentParts[index])
         }
-        let shown = notes.prefix(5).joined(separator: "; ") + (notes.count > 5 ? "; and \(notes.count - 5) more frame(s)" : "")
+        let shown = walk.notes.prefix(5).joined(separator: "; ") + (walk.notes.count > 5 ? "; and \(walk.notes.count - 5) more frame(s)" : "")
         if dataSet[Tag(0x7FE0, 0x0001)] != nil {
             // The Extended Offset Table's 64-bit offsets and lengths would all have to be recomputed.
             result.observations.append(Observation(Finding("pixel.codestream-trailing", .high,
                 "\(shown); with an Extended Offset Table the file is rejected instead of cut", element: Tags.pixelData.description),
                 part: fragmentParts.first, remedy: .reject))
         } else {
-            result.observations.append(Observation(Finding("pixel.codestream-trailing", filler ? .low : .high,
-                "\(shown)\(filler ? ", only filler bytes (00/FF)" : ""); cut off", element: Tags.pixelData.description),
-                remedy: .cutCodestreams(path, cut)))
+            result.observations.append(Observation(Finding("pixel.codestream-trailing", walk.filler ? .low : .high,
+                "\(shown)\(walk.filler ? ", only filler bytes (00/FF)" : ""); cut off", element: Tags.pixelData.description),
+                remedy: .cutCodestreams(path, walk.cut)))
         }
         return result
+    }
+
+    /// Encapsulated icons (Icon Image Sequence items, one frame each): bytes after an icon's
+    /// codestream remove the icon — it is optional, and an icon is not worth a rewrite.
+    static func icons(_ file: DICOMFile, reader: ValueReader) -> [Observation] {
+        let sequence = PolicyRemovals.iconImageSequence
+        guard let family = Family(file.transferSyntax), let items = file.dataSet[sequence]?.items else { return [] }
+        var observations: [Observation] = []
+        for (index, item) in items.enumerated() {
+            guard case let .fragments(table, fragments)? = item.dataSet[Tags.pixelData]?.value, !fragments.isEmpty,
+                  let walk = walk(family, table: table, values: fragments.map(\.bytes), frames: 1,
+                                  segmentBytes: segmentBytes(item.dataSet), reader: reader),
+                  walk.rejection != nil || !walk.notes.isEmpty else { continue }
+            let detail = walk.rejection ?? walk.notes.joined(separator: "; ")
+            observations.append(Observation(Finding("pixel.codestream-trailing", walk.filler && walk.rejection == nil ? .low : .high,
+                "the icon's \(detail); the icon was removed", element: ElementPath(tag: sequence).child(item: index, tag: Tags.pixelData).description),
+                remedy: .removeElement(ElementPath(tag: sequence))))
+        }
+        return observations
+    }
+
+    /// Bytes each RLE segment decodes to: Rows × Columns (RLE is little endian only).
+    static func segmentBytes(_ dataSet: DataSet) -> Int64 {
+        Int64(dataSet.uint16(Tag(0x0028, 0x0010), bigEndian: false) ?? 0) * Int64(dataSet.uint16(Tag(0x0028, 0x0011), bigEndian: false) ?? 0)
     }
 
     /// Whether a value holds only 00 or FF bytes from `offset` on (looked at up to 64 KiB: more is

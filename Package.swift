@@ -1,9 +1,13 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // Layout: Sources/<Module> per architecture module (../shared/ARCHITECTURE.md §2);
 // Sources/CSystem/<C…> are system-library wrappers (module.modulemap + shim.h only).
-let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+// Every target of this package builds with warnings as errors (a warning can hide a bug, e.g. a
+// `where` that guards only the last pattern of a `case`). SwiftPM applies a package's settings to
+// its own targets only, and builds remote dependencies with their warnings suppressed.
+let warningsAsErrors: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")] + warningsAsErrors
 
 let package = Package(
     name: "kiosk-agent",
@@ -134,7 +138,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: warningsAsErrors),
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),

@@ -1,11 +1,11 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // libFuzzer targets for every parser that reads bytes an attacker may have written. Not part of
 // the main build: scripts/fuzz builds this package with `-sanitize=fuzzer,address` and
 // `-enable-testing` (so targets reach internal parsers through `@testable import`). Each target
 // defines `LLVMFuzzerTestOneInput` and an entry that hands it to libFuzzer's driver.
-let fuzzer: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+let fuzzer: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"]), .treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "kiosk-agent-fuzz",

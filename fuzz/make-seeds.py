@@ -29,6 +29,24 @@ for dirpath, _, names in os.walk(files):
 for index, (name, data) in enumerate(dicomdirs):
     seed("FuzzDICOMDIR", f"{index}-{name}", data)
 
+# Bytes after the end of a codestream: an inert PE stand-in appended inside the last fragment of
+# each kind of encapsulated file (the fragment's item length grown to match).
+pe = bytearray(0x48)
+pe[0:2], pe[0x3C], pe[0x40:0x44] = b"MZ", 0x40, b"PE\0\0"
+for name in ("JPEG-lossy.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm"):
+    path = os.path.join(files, name)
+    if not os.path.exists(path):
+        continue
+    data = bytearray(open(path, "rb").read())
+    item = data.rfind(b"\xfe\xff\x00\xe0")
+    if item < 0:
+        continue
+    length = struct.unpack_from("<I", data, item + 4)[0]
+    end = item + 8 + length
+    data[end:end] = bytes(pe)
+    struct.pack_into("<I", data, item + 4, length + len(pe))
+    seed("FuzzDICOMReader", "trailing-" + name, bytes(data))
+
 # Media: a tiny tree as ISO 9660 + Joliet + Rock Ridge, as UDF bridge, as FAT and exFAT.
 with tempfile.TemporaryDirectory() as tmp:
     tree = os.path.join(tmp, "tree")

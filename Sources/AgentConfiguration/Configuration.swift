@@ -163,6 +163,8 @@ public struct Configuration: Equatable, Sendable {
         public var icons = "drop"
         public var overlays = "keep"
         public var documents = "keep"
+        /// "reject" or "drop": a document class instance whose PDF or XML holds active content.
+        public var activeDocuments = "reject"
         public var allowTIFFPreamble = true
         /// nil = every transfer syntax the standard defines.
         public var transferSyntaxes: [String]?
@@ -242,8 +244,8 @@ public struct Configuration: Equatable, Sendable {
                    "max_nesting_depth", "max_elements", "in_memory_file_limit"],
         "ingest": ["workers"],
         "engines": ["clamav", "signatures", "clamd_socket", "icap", "timeout_seconds", "max_file_size", "max_scan_size", "max_recursion"],
-        "protector": ["keep_private_creators", "icons", "overlays", "documents", "allow_tiff_preamble", "transfer_syntaxes",
-                      "missing_uids"],
+        "protector": ["keep_private_creators", "icons", "overlays", "documents", "active_documents", "allow_tiff_preamble",
+                      "transfer_syntaxes", "missing_uids"],
         "pacs": ["sop_classes", "transfer_syntaxes", "strict_uids"],
         "reconciliation": ["enabled", "issuer_of_patient_id"],
         "delivery": ["calling_ae", "associations", "connect_timeout_seconds", "artim_timeout_seconds", "dimse_timeout_seconds",
@@ -313,6 +315,10 @@ public struct Configuration: Equatable, Sendable {
         case "protector.icons": protector.icons = try rule()
         case "protector.overlays": protector.overlays = try rule()
         case "protector.documents": protector.documents = try rule()
+        case "protector.active_documents":
+            let rule = try string()
+            guard ["reject", "drop"].contains(rule) else { throw Error(line: line, message: "\(key) must be \"reject\" or \"drop\"") }
+            protector.activeDocuments = rule
         case "protector.allow_tiff_preamble": protector.allowTIFFPreamble = try boolean()
         case "protector.transfer_syntaxes": protector.transferSyntaxes = try uids()
         case "protector.missing_uids":

@@ -1,7 +1,7 @@
 /// A bounded RFC 1951 (raw DEFLATE) decoder for the Deflated Explicit VR Little Endian transfer
 /// syntax. Pure Swift because the codec links no C. Output is capped by `limit`, so a "zip bomb"
 /// ends in an error, not an allocation.
-enum Inflate {
+public enum Inflate {
     static func raw(_ input: [UInt8], limit: Int64, at baseOffset: Int64) throws(DICOMParseError) -> [UInt8] {
         var state = State(input: input, limit: limit, base: baseOffset)
         try state.run()
@@ -174,5 +174,14 @@ enum Inflate {
                   let distance = Huffman(lengths: lengths[literalCount...]) else { throw failure("bad literal/distance code") }
             return (literal, distance)
         }
+    }
+}
+
+extension Inflate {
+    /// A zlib stream (RFC 1950: two header bytes, raw DEFLATE, a checksum that is not checked), as
+    /// PDF's FlateDecode stores it; nil when it is not one or inflates beyond `limit`.
+    public static func zlib(_ input: [UInt8], limit: Int64) -> [UInt8]? {
+        guard input.count >= 2, input[0] & 0x0F == 8, (Int(input[0]) << 8 | Int(input[1])) % 31 == 0, input[1] & 0x20 == 0 else { return nil }
+        return try? raw(Array(input.dropFirst(2)), limit: limit, at: 0)
     }
 }

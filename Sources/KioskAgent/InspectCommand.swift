@@ -162,7 +162,7 @@ struct InspectCommand: AsyncParsableCommand {
                                 sopInstanceUID: protection.summary?.sopInstanceUID.nonEmpty,
                                 studyInstanceUID: protection.summary?.studyInstanceUID.nonEmpty)
         record.parts = protection.parts
-        if let output, protection.verdict != .rejected, !protection.isDirectory {
+        if let output, protection.rebuilt != nil, !protection.isDirectory {
             do {
                 try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
                 guard FileManager.default.createFile(atPath: output.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }

@@ -24,6 +24,7 @@ enum ProtectorSetup {
         policy.icons = ProtectorPolicy.ContentRule(rawValue: settings.icons) ?? .drop
         policy.overlays = ProtectorPolicy.ContentRule(rawValue: settings.overlays) ?? .keep
         policy.documents = ProtectorPolicy.ContentRule(rawValue: settings.documents) ?? .keep
+        policy.activeDocuments = ProtectorPolicy.ActiveDocumentRule(rawValue: settings.activeDocuments) ?? .reject
         policy.allowTIFFPreamble = settings.allowTIFFPreamble
         policy.acceptedTransferSyntaxes = settings.transferSyntaxes.map(Set.init)
         policy.missingUIDs = ProtectorPolicy.UIDRule(rawValue: settings.missingUIDs) ?? .repair

@@ -45,8 +45,10 @@ public struct Protector: Sendable {
         }
         let summary = InstanceSummary(file)
         let isDirectory = summary.sopClassUID == Protector.directoryStorage
-        let parts = Disassembler.parts(of: file)
         let reader = ValueReader(source)
+        // Bytes after a frame's codestream become parts of their own, scanned before they are cut.
+        let separated = CodestreamEnd.separate(file, Disassembler.parts(of: file), reader: reader)
+        let parts = separated.parts
 
         var observations = file.issues.map { Observation(StructureFindings.finding(for: $0)) }
         observations += outerParts(file, parts)
@@ -61,7 +63,8 @@ public struct Protector: Sendable {
         observations += StructureCheck.observations(file, accepted: policy.acceptedTransferSyntaxes)
         let plan = PolicyRemovals.plan(file, policy: policy)
         observations += plan.observations
-        observations += PartInspector().inspect(file, parts: parts, reader: reader)
+        observations += separated.observations
+        observations += PartInspector(activeDocuments: policy.activeDocuments).inspect(file, parts: parts, reader: reader)
         let scan = EngineScan(engines: engines).run(parts: parts, source: source)
         observations += EngineFindings.observations(scan, parts: parts)
         let compatibility = policy.compatibility.map { CompatibilityCheck.check(summary, file.transferSyntax, $0) }
@@ -70,9 +73,10 @@ public struct Protector: Sendable {
         var reconstruction = Reconstruction(file: file, parts: parts, observations: observations,
                                             silentRemovals: plan.silentRemovals, engines: engines.map(\.name))
         reconstruction.apply()
-        var protection = Protection(verdict: reconstruction.rejected ? .rejected : reconstruction.neutralised ? .disarmed : .clean,
-                                    findings: reconstruction.findings, summary: summary, mediaSummary: summary,
-                                    rebuilt: reconstruction.rejected ? nil : reconstruction.rebuilt, isDirectory: false,
+        let verdict: Verdict = reconstruction.rejected ? .rejected : reconstruction.leftOut ? .discarded
+            : reconstruction.neutralised ? .disarmed : .clean
+        var protection = Protection(verdict: verdict, findings: reconstruction.findings, summary: summary, mediaSummary: summary,
+                                    rebuilt: verdict == .rejected || verdict == .discarded ? nil : reconstruction.rebuilt, isDirectory: false,
                                     parts: reconstruction.partRecords, targetTransferSyntax: compatibility?.target)
         let repairUIDs = policy.missingUIDs == .repair && UIDRepair.needed(summary, strict: strictUIDs)
         if repairUIDs || policy.reconciliation != nil, var rebuilt = protection.rebuilt {

@@ -23,6 +23,18 @@ public struct ProtectorPolicy: Sendable, Codable {
     /// Encapsulated documents (0042,0011): kept after type checks and scanning. `drop` rejects files
     /// of the encapsulated-document storage classes, which are nothing without their document.
     public var documents = ContentRule.keep
+    /// What becomes of a file whose encapsulated document (PDF, CDA/XML) holds active content —
+    /// scripts, automatic actions, launched programs, embedded files, external references — that no
+    /// rebuild can take out safely (see `ActiveContent`).
+    public enum ActiveDocumentRule: String, Sendable, CaseIterable, Codable {
+        /// Not delivered; the original is kept in quarantine as a threat (verdict `rejected`).
+        case reject
+        /// Not delivered and not quarantined: the instance is left out as a policy choice (verdict
+        /// `discarded`), the finding says why. A document smuggled into an image is removed either way.
+        case drop
+    }
+
+    public var activeDocuments = ActiveDocumentRule.reject
     /// Transfer syntaxes accepted at all; nil = every syntax the standard defines.
     public var acceptedTransferSyntaxes: Set<String>?
     /// What the destination accepts; nil = anything the Protector delivers.

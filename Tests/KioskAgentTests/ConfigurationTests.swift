@@ -34,6 +34,7 @@ final class ConfigurationTests: XCTestCase {
             icons = "keep"
             documents = "reject"
             missing_uids = "reject"
+            active_documents = "drop"
             [pacs]
             sop_classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
             transfer_syntaxes = ["1.2.840.10008.1.2.1"]
@@ -52,6 +53,9 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(config.protector.missingUIDs, "reject")
         XCTAssertTrue(config.pacsStrictUIDs)
         XCTAssertEqual(Configuration().protector.missingUIDs, "repair", "repair is the default")
+        XCTAssertEqual(config.protector.activeDocuments, "drop")
+        XCTAssertEqual(ProtectorSetup.policy(config, reconciliation: nil).activeDocuments, .drop)
+        XCTAssertEqual(ProtectorSetup.policy(Configuration(), reconciliation: nil).activeDocuments, .reject)
         XCTAssertEqual(config.pacsSOPClasses?.count, 2)
         XCTAssertEqual(config.pacsTransferSyntaxes, ["1.2.840.10008.1.2.1"])
         XCTAssertTrue(config.reconciliation.enabled)
@@ -122,6 +126,7 @@ final class ConfigurationTests: XCTestCase {
             ("[protector]\nicons = \"hide\"", "line 2: protector.icons must be \"keep\", \"drop\" or \"reject\""),
             ("[protector]\nmissing_uids = \"drop\"", "line 2: protector.missing_uids must be \"repair\" or \"reject\""),
             ("[pacs]\nstrict_uids = \"yes\"", "line 2: pacs.strict_uids must be true or false"),
+            ("[protector]\n\nactive_documents = \"keep\"", "line 3: protector.active_documents must be \"reject\" or \"drop\""),
             ("[pacs]\nsop_classes = [\"1.2.x\"]", "line 2: pacs.sop_classes: \"1.2.x\" is not a UID"),
             ("[engines]\nicap = \"http://gw/scan\"", "line 2: engines.icap must look like icap://HOST[:PORT]/SERVICE"),
             ("[engines]\nclamav = yes", "line 2: engines.clamav must be true or false"),

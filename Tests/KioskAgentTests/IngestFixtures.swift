@@ -89,7 +89,7 @@ enum IngestFixtures {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw XCTSkip("kiosk-agent binary not built at \(binary)")
         }
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log]) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments

@@ -40,7 +40,8 @@ public final class RsyslogPeer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: try TestSupport.tool("rsyslogd"))
         process.arguments = ["-n", "-f", configuration, "-i", directory.path("rsyslogd.pid")]
         let log = directory.path("rsyslogd.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        // FileHandle(forWritingTo:) below fails with the reason if the file could not be created.
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardError = process.standardOutput
         try process.run()

@@ -309,7 +309,8 @@ final class IngestSession {
         var series: [String: Set<String>] = [:]
         var order: [String] = []
         for (index, summary) in summaries.sorted(by: { $0.key < $1.key }) {
-            guard let record = records[index], record.kind == .dicom, record.verdict != .rejected else { continue }
+            // Delivered instances only: not rejected, not left out by policy.
+            guard let record = records[index], record.kind == .dicom, record.verdict == .clean || record.verdict == .disarmed else { continue }
             let key = summary.studyInstanceUID
             if studies[key] == nil {
                 order.append(key)

@@ -13,6 +13,8 @@ struct Reconstruction {
 
     private(set) var rebuilt: DICOMFile
     private(set) var rejected = false
+    /// Left out of delivery by policy, not rejected (`Observation.Remedy.leaveOut`).
+    private(set) var leftOut = false
     private(set) var neutralised = false
     private(set) var findings: [Finding] = []
     private(set) var partRecords: [PartRecord] = []
@@ -20,6 +22,8 @@ struct Reconstruction {
     /// Meta elements a rebuilt file keeps besides those the writer sets; (0002,0100) and
     /// (0002,0102), private information of any length, are not among them.
     static let keptMeta: Set<Tag> = [Tag(0x0002, 0x0016), Tag(0x0002, 0x0017), Tag(0x0002, 0x0018)]
+    /// The waveform storage classes (PS3.4 B.5: 1.2.840.10008.5.1.4.1.1.9.x.y).
+    static let waveformClasses = "1.2.840.10008.5.1.4.1.1.9."
 
     init(file: DICOMFile, parts: [Part], observations: [Observation], silentRemovals: [ElementPath], engines: [String]) {
         self.file = file; self.parts = parts; self.observations = observations
@@ -32,6 +36,7 @@ struct Reconstruction {
         var removedBecause: [ElementPath: [String]] = [:]
         var truncations: [ElementPath: Int64] = [:]
         var emptiedTables = Set<ElementPath>()
+        var cuts: [ElementPath: CodestreamCut] = [:]
         var rejectingParts = Set<Int>()
         var replacedParts = Set<Int>()
 
@@ -44,6 +49,9 @@ struct Reconstruction {
             case .reject:
                 rejected = true
                 if let part = observation.part { rejectingParts.insert(part) }
+            case .leaveOut:
+                leftOut = true
+                if let part = observation.part { rejectingParts.insert(part) }
             case let .removeElement(path):
                 if StructureCheck.essential.contains(path.tag) && path.steps.isEmpty {
                     rejected = true
@@ -55,6 +63,8 @@ struct Reconstruction {
                 truncations[path] = min(truncations[path] ?? length, length)
             case let .emptyOffsetTable(path):
                 emptiedTables.insert(path)
+            case let .cutCodestreams(path, cut):
+                cuts[path] = cut
             case .removePart:
                 guard let part = observation.part else { rejected = true; continue }
                 switch removal(for: parts[part]) {
@@ -62,6 +72,11 @@ struct Reconstruction {
                 case let .element(path):
                     removals.insert(path)
                     removedBecause[path, default: []].append(observation.finding.code)
+                case let .elements(paths):
+                    for path in paths {
+                        removals.insert(path)
+                        removedBecause[path, default: []].append(observation.finding.code)
+                    }
                 case .essential:
                     rejected = true
                     rejectingParts.insert(part)
@@ -72,8 +87,8 @@ struct Reconstruction {
             }
         }
         findings = observations.map(\.finding)
-        guard !rejected else {
-            partRecords = records(removed: [], truncated: [:], emptied: [], rejecting: rejectingParts, replaced: replacedParts)
+        guard !rejected && !leftOut else {
+            partRecords = records(removed: [], truncated: [:], emptied: [], cuts: [:], rejecting: rejectingParts, replaced: replacedParts)
             return
         }
 
@@ -100,6 +115,14 @@ struct Reconstruction {
                 dataSet.set(element)
             }
         }
+        for (path, cut) in cuts where !removals.contains(path) {
+            rebuilt.dataSet.modify(at: path) { dataSet in
+                guard var element = dataSet[path.tag], case let .fragments(table, fragments) = element.value else { return }
+                element.value = Reconstruction.cutting(table, fragments, cut)
+                dataSet.set(element)
+            }
+        }
+        // After the cuts: an offset table found invalid is emptied, not rewritten.
         for path in emptiedTables where !removals.contains(path) {
             rebuilt.dataSet.modify(at: path) { dataSet in
                 guard var element = dataSet[path.tag], case let .fragments(table, fragments) = element.value else { return }
@@ -107,8 +130,31 @@ struct Reconstruction {
                 dataSet.set(element)
             }
         }
-        neutralised = neutralised || !removals.isEmpty || !truncations.isEmpty || !emptiedTables.isEmpty
-        partRecords = records(removed: removals, truncated: truncations, emptied: emptiedTables, rejecting: [], replaced: replacedParts)
+        neutralised = neutralised || !removals.isEmpty || !truncations.isEmpty || !emptiedTables.isEmpty || !cuts.isEmpty
+        partRecords = records(removed: removals, truncated: truncations, emptied: emptiedTables, cuts: cuts, rejecting: [], replaced: replacedParts)
+    }
+
+    /// Encapsulated Pixel Data with only each frame's codestream: fragments shortened (the writer
+    /// pads an odd length with 00) or left out, and a non-empty Basic Offset Table recomputed
+    /// from the new item sizes (PS3.5 A.4: each frame's first item, from the first item on).
+    static func cutting(_ table: Fragment, _ fragments: [Fragment], _ cut: CodestreamCut) -> Value {
+        var kept: [Fragment] = []
+        var position: [Int: Int64] = [:]
+        var offset: Int64 = 0
+        for (index, fragment) in fragments.enumerated() where !cut.dropped.contains(index) {
+            var fragment = fragment
+            if let length = cut.truncated[index] { fragment.bytes = Disassembler.slice(fragment.bytes, 0, length) }
+            position[index] = offset
+            offset += 8 + (fragment.bytes.length + 1) & ~1
+            kept.append(fragment)
+        }
+        guard table.bytes.length > 0 else { return .fragments(offsetTable: table, fragments: kept) }
+        var entries: [UInt8] = []
+        for start in cut.frameStarts {
+            let value = UInt32(truncatingIfNeeded: position[start] ?? 0)
+            entries += [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24)]
+        }
+        return .fragments(offsetTable: Fragment(bytes: .inline(entries), offset: table.offset), fragments: kept)
     }
 
     private enum Removal {
@@ -116,6 +162,8 @@ struct Reconstruction {
         /// excess pixel bytes that are cut off.
         case outside
         case element(ElementPath)
+        /// Several elements that only mean something together (an overlay plane's group).
+        case elements([ElementPath])
         /// Pixel data, the document of a document class, waveform samples: the image itself.
         case essential
     }
@@ -123,7 +171,13 @@ struct Reconstruction {
     private func removal(for part: Part) -> Removal {
         guard let path = part.path else { return .outside }
         switch part.kind {
-        case .pixelFrame, .fragment, .offsetTable, .waveform: return .essential
+        case .pixelFrame, .fragment, .offsetTable: return .essential
+        case .waveform:
+            // The samples are the object in a waveform storage class; elsewhere the Waveform
+            // Sequence is optional and goes whole (an item without its samples is invalid).
+            if (file.dataSet.string(Tags.sopClassUID) ?? "").hasPrefix(Reconstruction.waveformClasses) { return .essential }
+            guard let holder = path.steps.last else { return .element(path) }
+            return .element(ElementPath(steps: Array(path.steps.dropLast()), tag: holder.sequence))
         case .document:
             return DocumentCheck.isDocumentClass(file.dataSet.string(Tags.sopClassUID) ?? "") ? .essential : .element(path)
         case .icon:
@@ -133,23 +187,37 @@ struct Reconstruction {
             }
             return .element(path)
         case .trailing where part.tag == Tags.pixelData:
-            // Bytes after the last frame go when the excess is cut; if it is not cut, keep nothing.
-            return observations.contains { if case .truncate(path, _) = $0.remedy { return true }; return false } ? .outside : .essential
+            // Bytes after the last frame or after a codestream's end go when they are cut; if they
+            // are not cut, keep nothing.
+            return observations.contains {
+                switch $0.remedy {
+                case .truncate(path, _), .cutCodestreams(path, _): true
+                default: false
+                }
+            } ? .outside : .essential
         case .element:
             return path.steps.isEmpty && StructureCheck.essential.contains(path.tag) ? .essential : .element(path)
-        case .preamble, .fileMeta, .privateBlock, .overlay, .trailing:
+        case .overlay:
+            // The plane goes whole: its rows, columns and origin mean nothing without its data.
+            var holder = file.dataSet
+            for step in path.steps {
+                guard let items = holder[step.sequence]?.items, items.indices.contains(step.item) else { return .element(path) }
+                holder = items[step.item].dataSet
+            }
+            return .elements(holder.elements.filter { $0.tag.group == path.tag.group }.map { ElementPath(steps: path.steps, tag: $0.tag) })
+        case .preamble, .fileMeta, .privateBlock, .trailing:
             return .element(path)
         }
     }
 
     private func records(removed: Set<ElementPath>, truncated: [ElementPath: Int64], emptied: Set<ElementPath>,
-                         rejecting: Set<Int>, replaced: Set<Int>) -> [PartRecord] {
+                         cuts: [ElementPath: CodestreamCut], rejecting: Set<Int>, replaced: Set<Int>) -> [PartRecord] {
         var codes: [Int: [String]] = [:]
         var pathCodes: [ElementPath: [String]] = [:]
         for observation in observations {
             if let part = observation.part { codes[part, default: []].append(observation.finding.code) }
             switch observation.remedy {
-            case let .removeElement(path), let .truncate(path, _), let .emptyOffsetTable(path):
+            case let .removeElement(path), let .truncate(path, _), let .emptyOffsetTable(path), let .cutCodestreams(path, _):
                 pathCodes[path, default: []].append(observation.finding.code)
             default: break
             }
@@ -163,6 +231,10 @@ struct Reconstruction {
             } else if let path = part.path {
                 if removed.contains(path) || ancestors(path).contains(where: removed.contains) {
                     action = .removed
+                } else if cuts[path]?.cutParts.contains(index) == true {
+                    action = .removed
+                } else if cuts[path]?.narrowedParts.contains(index) == true {
+                    action = .truncated
                 } else if part.kind == .trailing && part.tag == Tags.pixelData && truncated[path] != nil {
                     action = .removed
                 } else if truncated[path] != nil, case .pixelFrame = part.kind {

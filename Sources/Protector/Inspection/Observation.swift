@@ -18,8 +18,13 @@ public struct Observation: Sendable, Equatable {
         case truncate(ElementPath, to: Int64)
         /// Replace the Basic Offset Table with an empty one (it is optional, PS3.5 A.4).
         case emptyOffsetTable(ElementPath)
+        /// Keep only each frame's codestream of this encapsulated Pixel Data: fragments cut short or
+        /// left out, the Basic Offset Table rewritten to match.
+        case cutCodestreams(ElementPath, CodestreamCut)
         /// Nothing of this file may be delivered.
         case reject
+        /// The instance is left out of delivery by policy, without quarantine (verdict `discarded`).
+        case leaveOut
     }
 
     public let finding: Finding
@@ -30,6 +35,19 @@ public struct Observation: Sendable, Equatable {
     public init(_ finding: Finding, part: Int? = nil, remedy: Remedy = .none) {
         self.finding = finding; self.part = part; self.remedy = remedy
     }
+}
+
+/// Where each frame's codestream really ends (see `CodestreamEnd`): what the rebuild keeps.
+public struct CodestreamCut: Sendable, Equatable {
+    /// Fragments (by index among the fragments) that keep only their first bytes: the new length.
+    public var truncated: [Int: Int64] = [:]
+    /// Fragments left out whole: they lie after their frame's codestream ended.
+    public var dropped: Set<Int> = []
+    /// The first fragment of each frame, to rewrite a non-empty Basic Offset Table.
+    public var frameStarts: [Int] = []
+    /// The parts holding the bytes that go (each scanned on its own), and the narrowed fragments.
+    public var cutParts: Set<Int> = []
+    public var narrowedParts: Set<Int> = []
 }
 
 /// Reads part bytes from the file's source: inline values directly, deferred ones by range.
@@ -45,6 +63,18 @@ public struct ValueReader {
         case let .inline(bytes): return Array(bytes.prefix(count))
         case let .deferred(offset, length):
             return (try? source.read(at: offset, count: Int(min(Int64(count), length)))) ?? []
+        }
+    }
+}
+
+extension ValueReader {
+    /// At most `count` bytes of `value` from `offset` on; empty past its end or when the source fails.
+    public func bytes(_ value: ValueBytes, at offset: Int64, count: Int) -> [UInt8] {
+        guard offset >= 0, offset < value.length, count > 0 else { return [] }
+        let available = Int(min(Int64(count), value.length - offset))
+        switch value {
+        case let .inline(bytes): return Array(bytes[Int(offset)..<Int(offset) + available])
+        case let .deferred(start, _): return (try? source.read(at: start + offset, count: available)) ?? []
         }
     }
 }

@@ -7,7 +7,9 @@ import SessionReport
 /// tables that point outside, documents whose type does not fit. Each observation says what the
 /// rebuild must do.
 public struct PartInspector: Sendable {
-    public init() {}
+    public let activeDocuments: ProtectorPolicy.ActiveDocumentRule
+
+    public init(activeDocuments: ProtectorPolicy.ActiveDocumentRule = .reject) { self.activeDocuments = activeDocuments }
 
     public func inspect(_ file: DICOMFile, parts: [Part], reader: ValueReader) -> [Observation] {
         var observations: [Observation] = []
@@ -18,16 +20,6 @@ public struct PartInspector: Sendable {
         let fragmentCount = parts.filter { if case .fragment = $0.kind { return true }; return false }.count
         for (index, part) in parts.enumerated() {
             switch part.kind {
-            case .element, .privateBlock, .waveform, .overlay, .icon, .trailing:
-                let vr = part.path.flatMap { PartInspector.vr(of: $0, in: dataSet) }
-                if let program = EmbeddedProgram.find(reader.head(part.bytes, 512), vr: vr) {
-                    observations.append(Observation(Finding("executable.embedded", .critical, "\(program.description) inside \(part.location)",
-                                                            element: part.tag?.description), part: index, remedy: .removePart))
-                } else if EmbeddedProgram.searchesWhole(part.kind, vr: vr), let (offset, program) = EmbeddedProgram.search(part.bytes, reader) {
-                    observations.append(Observation(Finding("executable.embedded", .critical,
-                        "\(program.description) at byte \(offset) of \(part.location)", element: part.tag?.description),
-                        part: index, remedy: .removePart))
-                }
             case let .fragment(fragment):
                 if fragment == 0 || fragmentCount == frameCount,
                    let problem = CodestreamCheck.problem(reader.head(part.bytes, 512), transferSyntax: file.transferSyntax) {
@@ -35,9 +27,19 @@ public struct PartInspector: Sendable {
                                                             element: part.tag?.description), part: index, remedy: .reject))
                 }
             case .document:
-                observations += DocumentCheck.observations(reader.head(part.bytes, 512), dataSet: dataSet, part: index)
-            case .preamble, .fileMeta, .pixelFrame, .offsetTable:
+                let document = DocumentCheck.observations(reader.head(part.bytes, 512), dataSet: dataSet, part: index)
+                observations += document
+                // A document that is a program as a whole is reported once.
+                if document.contains(where: { $0.finding.code == "document.executable" }) { continue }
+                if !document.contains(where: { $0.remedy == .reject }),
+                   let active = DocumentCheck.activeContent(part, index: index, dataSet: dataSet, reader: reader, rule: activeDocuments) {
+                    observations.append(active)
+                }
+            default:
                 break
+            }
+            if let observation = EmbeddedProgram.observation(part, index: index, dataSet: dataSet, reader: reader) {
+                observations.append(observation)
             }
         }
         observations += PixelCheck.observations(file, reader: reader)
@@ -71,15 +73,41 @@ enum EmbeddedProgram {
 }
 
 extension EmbeddedProgram {
-    /// Values searched end to end, not only at their start: binary and private values and trailing
-    /// bytes. Pixel-like parts (overlays, icons, waveforms) and public text are checked at their start.
-    static func searchesWhole(_ kind: Part.Kind, vr: VR?) -> Bool {
+    /// The one program search every part goes through (THREATS.md 1, 3, 5, 9): its start against
+    /// every signature where a program may start a value, then every offset against the strong
+    /// signatures. A program found asks for the part's removal; the reconstruction rejects the
+    /// file instead when the image cannot do without the part (a frame, a fragment, the document
+    /// of a document class, the waveform of a waveform object).
+    static func observation(_ part: Part, index: Int, dataSet: DataSet, reader: ValueReader) -> Observation? {
+        let vr = part.path.flatMap { PartInspector.vr(of: $0, in: dataSet) }
+        func found(_ detail: String) -> Observation {
+            Observation(Finding("executable.embedded", .critical, detail, element: part.tag?.description), part: index, remedy: .removePart)
+        }
+        if checksStart(part.kind), let program = find(reader.head(part.bytes, 512), vr: vr) {
+            return found("\(program.description) inside \(part.location)")
+        }
+        if searchesWhole(part.kind), let (offset, program) = search(part.bytes, reader) {
+            return found("\(program.description) at byte \(offset) of \(part.location)")
+        }
+        return nil
+    }
+
+    /// Values that may be a program as a whole, where even a weak signature (a bare "MZ") at the
+    /// start counts. Not pixels, codestreams or documents: their first bytes are data that may spell
+    /// "MZ" or "#!" by chance, and their own checks look at how they start.
+    static func checksStart(_ kind: Part.Kind) -> Bool {
         switch kind {
-        case .privateBlock, .trailing: return true
-        case .element: return [.OB, .OD, .OF, .OL, .OV, .OW, .UN, .UT].contains(vr ?? .UN)
-        default: return false
+        case .element, .privateBlock, .waveform, .overlay, .icon, .trailing: true
+        case .preamble, .fileMeta, .pixelFrame, .offsetTable, .fragment, .document: false
         }
     }
+
+    /// Searched end to end, at every offset: every part at any depth — values of every VR (binary
+    /// ones, and text, since a UN value read back with its dictionary's text VR still holds what the
+    /// file carried), private values, native frames, fragments and offset tables, overlays, curves,
+    /// waveform samples, icons, documents, trailing bytes. Not the preamble: it has its own check
+    /// and is never delivered.
+    static func searchesWhole(_ kind: Part.Kind) -> Bool { kind != .preamble }
 
     /// The first strong program signature anywhere in a value, read in 4 MiB pieces that overlap
     /// by 64 KiB (a PE header is found when its DOS header and "PE" lie within that reach).
@@ -170,12 +198,48 @@ enum DocumentCheck {
             return [Observation(Finding("document.type-mismatch", .high, "MIME type \"\(mime)\" does not fit the storage class (expects \(rule.mime))",
                                         element: "(0042,0012)"), part: part, remedy: .reject)]
         }
-        if let magic = rule.magic, !head.starts(with: magic) {
+        // XML may open with a byte-order mark or be UTF-16 (XML 1.0 §4.3.3).
+        let xmlStart = rule.mime == "text/XML" && XMLScanner.decode(head).drop { [0xEF, 0xBB, 0xBF, 0x20, 0x09, 0x0A, 0x0D].contains($0) }.first == 0x3C
+        if let magic = rule.magic, !head.starts(with: magic), !xmlStart {
             return [Observation(Finding("document.type-mismatch", .high, "the content does not start like \(rule.mime)", element: "(0042,0011)"),
                                 part: part, remedy: .reject)]
         }
         return [Observation(Finding("document.embedded", .info, "holds a \(rule.mime) document; scanned on its own", element: "(0042,0011)"),
                             part: part)]
+    }
+}
+
+extension DocumentCheck {
+    /// Scripts, automatic actions and external references in a PDF or XML document. Nothing can
+    /// take them out and leave a document that is known to be whole (see README, "Active content"),
+    /// so the instance is rejected or, by policy, left out; a document smuggled into another
+    /// storage class is simply removed.
+    static func activeContent(_ part: Part, index: Int, dataSet: DataSet, reader: ValueReader,
+                              rule: ProtectorPolicy.ActiveDocumentRule) -> Observation? {
+        let mime = (dataSet.string(Tag(0x0042, 0x0012)) ?? "").lowercased()
+        let head = reader.head(part.bytes, 8)
+        let pdf = mime == "application/pdf" || head.starts(with: Array("%PDF".utf8))
+        let xml = !pdf && (mime.hasSuffix("/xml") || mime.hasSuffix("+xml") || XMLScanner.decode(head).first == 0x3C)
+        guard pdf || xml else { return nil }
+        let found: [String]
+        if part.bytes.length > Int64(ActiveContent.limit) {
+            found = ["more than \(ActiveContent.limit >> 20) MiB, too large to inspect"]
+        } else {
+            let bytes = reader.head(part.bytes, Int(part.bytes.length))
+            found = Int64(bytes.count) != part.bytes.length ? ["content that could not be read"]
+                : pdf ? ActiveContent.pdf(bytes) : ActiveContent.xml(bytes)
+        }
+        guard !found.isEmpty else { return nil }
+        let what = "the \(pdf ? "PDF" : "XML") document holds \(found.joined(separator: ", "))"
+        let element = "(0042,0011)"
+        guard isDocumentClass(dataSet.string(Tags.sopClassUID) ?? "") else {
+            return Observation(Finding("document.active-content", .high, what + "; removed", element: element), part: index, remedy: .removePart)
+        }
+        return rule == .reject
+            ? Observation(Finding("document.active-content", .high, what + "; not delivered: active content cannot be removed safely",
+                                  element: element), part: index, remedy: .reject)
+            : Observation(Finding("document.active-content", .medium, what + "; left out of delivery by policy (active_documents = \"drop\")",
+                                  element: element), part: index, remedy: .leaveOut)
     }
 }
 

@@ -337,9 +337,12 @@ final class HelperRun: @unchecked Sendable {
         }
         lock.withLock { dicomPaths[entry.path.description.uppercased()] = index }
         let message = HelperRecord(index: index, record: record, summary: protection.summary, mediaSummary: protection.mediaSummary,
-                                   body: protection.verdict != .rejected && protection.summary != nil ? .rebuilt : .original)
+                                   body: protection.verdict == .discarded ? .none
+                                       : protection.verdict != .rejected && protection.summary != nil ? .rebuilt : .original)
         try events.together { send in
             try JSONEncoder().encode(message).withUnsafeBytes { try send(.record, $0) }
+            // Left out by policy: neither delivered nor quarantined, so no bytes follow.
+            if message.body == .none { return }
             if message.body == .rebuilt {
                 let rebuilt = stream(send) { sink in try protector.write(protection, source: source, to: sink) }
                 try rebuilt.sent()

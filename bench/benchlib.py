@@ -87,11 +87,18 @@ def timed(command: list[str], work: Path) -> dict:
 
 
 def _children(pid: int) -> list[int]:
+    """Child processes of every thread of pid (each thread's children are listed under its own task)."""
+    found = []
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return []
-    return [int(p) for p in text.split()]
+    for task in tasks:
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def _peak_kib(pid: int) -> int | None:

@@ -1,7 +1,18 @@
 import DICOMCore
 import SessionReport
 
-/// Runs every engine over every part and once over the whole original file (issue 3, part 3).
+/// Runs every engine over the whole original file once and over every part as a file of its own
+/// (issue 3, part 3), without scanning the bulk of the file twice.
+///
+/// The whole original holds every byte of every part that is a range of it, in place: an
+/// unanchored signature anywhere in such a part, or spanning parts, matches there. What only a
+/// scan of the part alone can see is scanned alone (`ScanPlan`): signatures anchored at the
+/// start of a part (its first `ScanPlan.headBytes`), the part as the file type it starts as
+/// (a program, archive, document, image or text, with ClamAV's type-specific signatures), every
+/// part that is not a range of the original (inflated values), documents, and every part up to
+/// `ScanPlan.headBytes`. When the whole file matches, the parts seen only by their start are
+/// scanned whole, one by one, to say which carries it (the rare path); what no part carries
+/// alone spans parts and is left to `RebuildVerification`.
 ///
 /// Small values are scanned in groups (all small public values together, the small values of each
 /// private creator together): a signature inside one value still matches, and a file with
@@ -35,12 +46,14 @@ struct EngineScan {
     private struct Unit {
         let label: String
         let members: [Int]
+        /// Only the part's first `ScanPlan.headBytes` alone; the rest is in the whole-file scan.
+        var head = false
     }
 
     func run(parts: [Part], source: any ByteSource) -> Result {
         var result = Result(scannedBy: engines.map(\.name))
         guard !engines.isEmpty else { return result }
-        let units = EngineScan.units(parts)
+        let units = EngineScan.units(parts, source)
         for engine in engines {
             var failed = false
             func scan(_ content: ScanContent) -> [String]? {
@@ -53,6 +66,12 @@ struct EngineScan {
                 }
             }
             var foundInParts = Set<String>()
+            func found(_ names: [String], in members: [Int]) {
+                for name in names {
+                    result.hits.append(Hit(engine: engine.name, signature: name, parts: members))
+                    foundInParts.insert(name)
+                }
+            }
             for unit in units where !failed {
                 guard let names = scan(content(of: unit, parts, source)), !names.isEmpty else { continue }
                 var located: [Int: [String]] = [:]
@@ -65,11 +84,19 @@ struct EngineScan {
                 }
                 for name in names {
                     let inParts = located.filter { $0.value.contains(name) }.map(\.key).sorted()
-                    result.hits.append(Hit(engine: engine.name, signature: name, parts: inParts.isEmpty ? unit.members : inParts))
-                    foundInParts.insert(name)
+                    found([name], in: inParts.isEmpty ? unit.members : inParts)
                 }
             }
-            guard !failed, let whole = scan(ScanContent(source, label: "the whole original file")) else { continue }
+            guard !failed, let whole = scan(ScanContent(source, label: "the whole original file")), !whole.isEmpty else { continue }
+            // The whole file matched: every part seen only by its start is scanned whole, even for a
+            // signature already found elsewhere (the same signature may be in a second part too).
+            for unit in units where unit.head && !failed {
+                let member = unit.members[0]
+                guard let names = scan(ScanContent(parts[member].bytes, source: source, label: parts[member].location)) else { break }
+                let known = Set(result.hits.filter { $0.engine == engine.name && $0.parts == [member] }.map(\.signature))
+                found(names.filter { !known.contains($0) }, in: [member])
+            }
+            guard !failed else { continue }
             for name in whole where !foundInParts.contains(name) {
                 result.hits.append(Hit(engine: engine.name, signature: name, parts: []))
             }
@@ -80,7 +107,10 @@ struct EngineScan {
     private func content(of unit: Unit, _ parts: [Part], _ source: any ByteSource) -> ScanContent {
         if unit.members.count == 1 {
             let part = parts[unit.members[0]]
-            return ScanContent(part.bytes, source: source, label: part.location)
+            guard unit.head, case let .deferred(offset, _) = part.bytes else {
+                return ScanContent(part.bytes, source: source, label: part.location)
+            }
+            return ScanContent(source, offset: offset, length: ScanPlan.headBytes, label: part.location)
         }
         var joined: [UInt8] = []
         for member in unit.members {
@@ -89,8 +119,9 @@ struct EngineScan {
         return ScanContent(joined, label: unit.label)
     }
 
-    /// Small inline element values grouped by public/private creator; everything else alone.
-    private static func units(_ parts: [Part]) -> [Unit] {
+    /// Small inline element values grouped by public/private creator; everything else alone,
+    /// large ranges of the original by their start when `ScanPlan` allows.
+    private static func units(_ parts: [Part], _ source: any ByteSource) -> [Unit] {
         var units: [Unit] = []
         var groups: [String: [Int]] = [:]
         var order: [String] = []
@@ -101,7 +132,9 @@ struct EngineScan {
             default: nil
             }
             guard case .inline = part.bytes, let group else {
-                if part.bytes.length > 0 { units.append(Unit(label: part.location, members: [index])) }
+                if part.bytes.length > 0 {
+                    units.append(Unit(label: part.location, members: [index], head: ScanPlan.headSuffices(part, source)))
+                }
                 continue
             }
             if groups[group] == nil { order.append(group) }

@@ -14,11 +14,13 @@ import SessionReport
 /// scanned whole, one by one, to say which carries it (the rare path); what no part carries
 /// alone spans parts and is left to `RebuildVerification`.
 ///
-/// Small values are scanned in groups (all small public values together, the small values of each
-/// private creator together): a signature inside one value still matches, and a file with
-/// hundreds of short text elements costs a few scans, not hundreds. When a group matches, its
-/// members are scanned one by one to find the culprit; if none matches alone (a signature spanning
-/// values), every member is treated as infected.
+/// Small values are scanned together, joined in one buffer: a signature inside one value still
+/// matches, and a vendor header with hundreds of short values costs one scan, not hundreds (each
+/// scan has a fixed cost: a round trip to the agent, libclamav's context and temporary directory).
+/// A small value that starts like a file type (`ScanPlan.startsLikeAFile`, binary types) is
+/// scanned alone, so that signatures anchored at its start see it there; so is the preamble. When
+/// the joined values match, each is scanned alone to find the culprit; if none matches alone (a
+/// signature spanning values), every member is treated as infected.
 struct EngineScan {
     let engines: [any MalwareEngine]
     /// Values up to this size are grouped.
@@ -119,27 +121,20 @@ struct EngineScan {
         return ScanContent(joined, label: unit.label)
     }
 
-    /// Small inline element values grouped by public/private creator; everything else alone,
-    /// large ranges of the original by their start when `ScanPlan` allows.
+    /// Small inline values joined; everything else alone, large ranges of the original by their
+    /// start when `ScanPlan` allows.
     private static func units(_ parts: [Part], _ source: any ByteSource) -> [Unit] {
         var units: [Unit] = []
-        var groups: [String: [Int]] = [:]
-        var order: [String] = []
-        for (index, part) in parts.enumerated() {
-            let group: String? = switch part.kind {
-            case .element where part.bytes.length <= groupLimit: "public elements"
-            case let .privateBlock(creator) where part.bytes.length <= groupLimit: "private block \"\(creator)\""
-            default: nil
+        var small: [Int] = []
+        for (index, part) in parts.enumerated() where part.bytes.length > 0 {
+            if case let .inline(bytes) = part.bytes, bytes.count <= groupLimit, part.kind != .preamble, part.kind != .document,
+               !ScanPlan.startsLikeABinaryFile(bytes.prefix(ScanPlan.sniffBytes)) {
+                small.append(index)
+            } else {
+                units.append(Unit(label: part.location, members: [index], head: ScanPlan.headSuffices(part, source)))
             }
-            guard case .inline = part.bytes, let group else {
-                if part.bytes.length > 0 {
-                    units.append(Unit(label: part.location, members: [index], head: ScanPlan.headSuffices(part, source)))
-                }
-                continue
-            }
-            if groups[group] == nil { order.append(group) }
-            groups[group, default: []].append(index)
         }
-        return units + order.map { Unit(label: $0, members: groups[$0]!) }
+        if small.count == 1 { return units + [Unit(label: parts[small[0]].location, members: small)] }
+        return units + (small.isEmpty ? [] : [Unit(label: "the small values (\(small.count))", members: small)])
     }
 }

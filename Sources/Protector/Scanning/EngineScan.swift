@@ -17,7 +17,7 @@ import SessionReport
 /// Small values are scanned together, joined in one buffer: a signature inside one value still
 /// matches, and a vendor header with hundreds of short values costs one scan, not hundreds (each
 /// scan has a fixed cost: a round trip to the agent, libclamav's context and temporary directory).
-/// A small value that starts like a file type (`ScanPlan.startsLikeAFile`, binary types) is
+/// A small value that starts like a binary file type (`ScanPlan.startsLikeABinaryFile`) is
 /// scanned alone, so that signatures anchored at its start see it there; so is the preamble. When
 /// the joined values match, each is scanned alone to find the culprit; if none matches alone (a
 /// signature spanning values), every member is treated as infected.

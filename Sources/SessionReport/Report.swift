@@ -104,7 +104,7 @@ public struct FileRecord: Codable, Sendable {
 }
 
 /// One part of a DICOM file in the per-part verdict map.
-public struct PartRecord: Codable, Sendable, Equatable {
+public struct PartRecord: Codable, Sendable, Hashable {
     /// `preamble`, `file meta`, `element`, `private block "CREATOR"`, `frame 1`, `fragment 2`, …
     public var part: String
     /// Where it lies: the element path, e.g. `(0088,0200)[0](7FE0,0010)`.

@@ -64,9 +64,7 @@ struct IngestJob {
         result.finishedAt = IngestJob.timestamp(finished)
         result.lookupCode = LookupCode.generate()
 
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(result)
+        let data = try ReportJSON.encode(result)
         // Every session's report is also kept in the state directory, for audit.
         let kept = stateDirectory.appendingPathComponent("reports").appendingPathComponent("\(sessionID).json")
         do {

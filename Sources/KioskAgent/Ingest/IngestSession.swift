@@ -34,8 +34,12 @@ final class IngestSession {
     let settings: Settings
     private var records: [FileRecord?] = []
     private var summaries: [Int: InstanceSummary] = [:]
-    /// The patient as each instance's media had it (differs from `summaries` after reconciliation).
+    /// The patient as each instance's media had it, where it differs from `summaries` (after
+    /// reconciliation) or there is no summary.
     private var mediaSummaries: [Int: InstanceSummary] = [:]
+    /// One copy of the findings and part lists that repeat from file to file (every slice of a
+    /// series has the same ones): the session holds a disc's records, not a disc's worth of copies.
+    private var repeated = RepeatedLists()
     private var pending: [(index: Int, staged: Outbox.Staged)] = []
     private var report: Report
     private var worst = ExitStatus.delivered
@@ -205,7 +209,7 @@ final class IngestSession {
     private func accept(_ result: Admission.Result) {
         let record = result.record
         if let summary = result.summary { summaries[result.index] = summary }
-        if let original = result.mediaSummary { mediaSummaries[result.index] = original }
+        if let original = result.mediaSummary, original != result.summary { mediaSummaries[result.index] = original }
         switch record.verdict {
         case .rejected: worst = max(worst, .someRejected)
         default: break
@@ -214,7 +218,7 @@ final class IngestSession {
         if let staged = result.staged {
             pending.append((result.index, staged))
         }
-        records[result.index] = record
+        records[result.index] = repeated.shared(record)
         if result.storageFull { worst = max(worst, .noRoom) }
         if pending.count >= IngestSession.commitBatch { flushOutbox() }
     }
@@ -344,7 +348,8 @@ final class IngestSession {
             study.series = series[key]?.count ?? 0
             return study
         }
-        let instances = mediaSummaries.filter { records[$0.key]?.kind == .dicom }.map(\.value)
+        let instances = Set(summaries.keys).union(mediaSummaries.keys).sorted()
+            .filter { records[$0]?.kind == .dicom }.compactMap { mediaSummaries[$0] ?? summaries[$0] }
         if let several = PatientGrouping.finding(instances) { report.media.findings.append(several) }
         if settings.expected == nil && !report.studies.isEmpty {
             report.media.findings.append(Finding("identity.unverified", .info,
@@ -383,6 +388,19 @@ final class IngestSession {
     }
 }
 
+
+/// Equal findings and part lists share one array (copy-on-write keeps each record its own to change).
+struct RepeatedLists {
+    private var findings = Set<[Finding]>()
+    private var parts = Set<[PartRecord]>()
+
+    mutating func shared(_ record: FileRecord) -> FileRecord {
+        var record = record
+        record.findings = findings.insert(record.findings).memberAfterInsert
+        if let list = record.parts { record.parts = parts.insert(list).memberAfterInsert }
+        return record
+    }
+}
 
 /// The drainer started once the helper's inventory is accepted.
 final class TaskBox: @unchecked Sendable {

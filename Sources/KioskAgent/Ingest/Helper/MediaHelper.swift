@@ -320,7 +320,7 @@ final class HelperRun: @unchecked Sendable {
                                 sopInstanceUID: protection.summary?.sopInstanceUID.nonEmpty,
                                 studyInstanceUID: protection.summary?.studyInstanceUID.nonEmpty)
         // The report lists the parts the rebuild did something with; `inspect` shows them all.
-        let changed = protection.parts.filter { $0.action != .kept }
+        let changed = ReportedParts.of(protection.parts)
         if !changed.isEmpty { record.parts = changed }
         record = HelperRun.named(record, entry)
         if protection.isDirectory, let file = protection.rebuilt {

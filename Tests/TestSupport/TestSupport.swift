@@ -35,6 +35,28 @@ public enum TestSupport {
         return condition()
     }
 
+    /// The processes `pid` started, and theirs (from /proc/PID/task/*/children): tests look at
+    /// the processes they started, never at the machine's by name.
+    public static func descendants(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let children = tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
+        }
+        return children + children.flatMap(descendants)
+    }
+
+    /// Whether a process has ended (no longer in /proc, or a zombie waiting for its parent).
+    public static func hasEnded(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+
+    /// The executable a process runs (its /proc/PID/exe), or nil once it has ended.
+    public static func executable(of pid: Int32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+    }
+
     public static func pydicomTestFiles() throws -> URL {
         let url = testDataRoot.appendingPathComponent("pydicom/pydicom/data/test_files")
         guard FileManager.default.fileExists(atPath: url.path) else {

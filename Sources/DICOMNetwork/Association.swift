@@ -93,6 +93,8 @@ public final class Association {
         var machine = UpperLayerStateMachine()
         try machine.handle(.associateRequested)
         let tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+        let peer = "\(configuration.host):\(configuration.port)"
+        let recorder = TLSFailureRecorder()
         let asyncChannel: NIOAsyncChannel<PDU, PDU>
         do {
             asyncChannel = try await ClientBootstrap(group: group)
@@ -104,6 +106,7 @@ public final class Association {
                             // An IP literal is checked against the certificate's IP addresses, a name against its DNS names.
                             let hostname = (try? SocketAddress(ipAddress: configuration.host, port: 0)) == nil ? configuration.host : nil
                             try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                            try channel.pipeline.syncOperations.addHandler(recorder)
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder(maxLength: max(configuration.maxPDULength, 1 << 16) + 64)))
                         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(PDUEncoder()))
@@ -111,9 +114,27 @@ public final class Association {
                     }
                 }
         } catch {
-            throw AssociationError.connect("\(configuration.host):\(configuration.port): \(error)")
+            throw AssociationError.connect(ConnectionFailure.explain(error, peer: peer) ?? "\(peer): \(error)")
         }
         try machine.handle(.transportConnected)
+        do {
+            return try await associate(configuration, asyncChannel, machine: machine, contexts: contexts, body)
+        } catch {
+            // A failed TLS handshake shows up as whatever the pending write or read met ("I/O on
+            // closed channel"): the handshake's own error says why.
+            if let failure = recorder.error, failure is NIOSSLError || failure is NIOSSLExtraError || failure is BoringSSLError {
+                throw AssociationError.tls(ConnectionFailure.explain(failure, peer: peer) ?? "\(failure)")
+            }
+            if error is AssociationError { throw error }
+            if let why = ConnectionFailure.explain(error, peer: peer) { throw AssociationError.closed("(\(why))") }
+            throw error
+        }
+    }
+
+    private static func associate<T>(_ configuration: AssociationConfiguration, _ asyncChannel: NIOAsyncChannel<PDU, PDU>,
+                                     machine: UpperLayerStateMachine, contexts: [ProposedContext],
+                                     _ body: (Association) async throws -> T) async throws -> T {
+        var machine = machine
         let channel = asyncChannel.channel
         return try await asyncChannel.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
@@ -279,22 +300,17 @@ enum Deadline {
         } catch let error as PDUError {
             throw AssociationError.protocolError("\(error)")
         } catch let error as NIOSSLError {
-            throw AssociationError.tls(AssociationError.explain("\(error)"))
+            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer(channel)) ?? "\(error)")
         } catch let error as NIOSSLExtraError {
-            throw AssociationError.tls(AssociationError.explain("\(error)"))
+            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer(channel)) ?? "\(error)")
         } catch {
-            throw fired.withLockedValue { $0 } ? AssociationError.timeout(what) : AssociationError.closed("(\(error))")
+            if fired.withLockedValue({ $0 }) { throw AssociationError.timeout(what) }
+            throw AssociationError.closed("while waiting for \(what) (\(ConnectionFailure.explain(error, peer: peer(channel)) ?? "\(error)"))")
         }
     }
-}
 
-extension AssociationError {
-    /// BoringSSL's reason in words staff and IT can act on.
-    static func explain(_ text: String) -> String {
-        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "the PACS certificate is not signed by a trusted CA ([tls] ca_file): \(text)" }
-        if text.contains("failedToValidateHostname") {
-            return "the PACS certificate does not name this host or address: \(text)"
-        }
-        return text
+    private static func peer(_ channel: any Channel) -> String {
+        guard let address = channel.remoteAddress, let ip = address.ipAddress, let port = address.port else { return "the peer" }
+        return "\(ip):\(port)"
     }
 }

@@ -94,7 +94,7 @@ public final class Association {
         try machine.handle(.associateRequested)
         let tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         let peer = "\(configuration.host):\(configuration.port)"
-        let recorder = TLSFailureRecorder()
+        let tlsFailure = NIOLockedValueBox<TLSFailure?>(nil)
         let asyncChannel: NIOAsyncChannel<PDU, PDU>
         do {
             asyncChannel = try await ClientBootstrap(group: group)
@@ -105,8 +105,9 @@ public final class Association {
                         if let tls {
                             // An IP literal is checked against the certificate's IP addresses, a name against its DNS names.
                             let hostname = (try? SocketAddress(ipAddress: configuration.host, port: 0)) == nil ? configuration.host : nil
-                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: hostname))
-                            try channel.pipeline.syncOperations.addHandler(recorder)
+                            let handler = try NIOSSLClientHandler(context: tls, serverHostname: hostname)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                            try channel.pipeline.syncOperations.addHandler(TLSFailureRecorder(tls: handler, failure: tlsFailure))
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder(maxLength: max(configuration.maxPDULength, 1 << 16) + 64)))
                         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(PDUEncoder()))
@@ -122,8 +123,9 @@ public final class Association {
         } catch {
             // A failed TLS handshake shows up as whatever the pending write or read met ("I/O on
             // closed channel"): the handshake's own error says why.
-            if let failure = recorder.error, failure is NIOSSLError || failure is NIOSSLExtraError || failure is BoringSSLError {
-                throw AssociationError.tls(ConnectionFailure.explain(failure, peer: peer) ?? "\(failure)")
+            if let failure = tlsFailure.withLockedValue({ $0 }),
+               failure.error is NIOSSLError || failure.error is NIOSSLExtraError || failure.error is BoringSSLError {
+                throw AssociationError.tls(failure.explain(peer: peer) ?? "\(failure.error)")
             }
             if error is AssociationError { throw error }
             if let why = ConnectionFailure.explain(error, peer: peer) { throw AssociationError.closed("(\(why))") }

@@ -90,17 +90,59 @@ public enum ConnectionFailure {
     }
 }
 
+/// The first error the TLS handler reported and, when the peer's certificate failed
+/// verification, that certificate's validity (BoringSSL says only "CERTIFICATE_VERIFY_FAILED").
+struct TLSFailure: Sendable {
+    var error: any Error
+    var notValidBefore: time_t?
+    var notValidAfter: time_t?
+
+    /// The sentence, with the certificate's dates telling "expired" from "unknown CA".
+    func explain(peer: String, now: time_t = time(nil)) -> String? {
+        guard "\(error)".contains("CERTIFICATE_VERIFY_FAILED"), let notValidBefore, let notValidAfter else {
+            return ConnectionFailure.explain(error, peer: peer)
+        }
+        let sentence: String
+        if now > notValidAfter {
+            sentence = "the certificate of \(peer) expired on \(Self.day(notValidAfter))"
+        } else if now < notValidBefore {
+            sentence = "the certificate of \(peer) is not valid before \(Self.day(notValidBefore)) (or this machine's clock is wrong)"
+        } else {
+            sentence = "the certificate of \(peer) is not trusted: it is not signed by a CA in [tls] ca_file (unknown CA)"
+        }
+        return "\(sentence) [\(error)]"
+    }
+
+    static func day(_ time: time_t) -> String {
+        var value = time, parts = tm()
+        gmtime_r(&value, &parts)
+        return String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
+    }
+}
+
 /// Keeps the first error the TLS handler reports, so that a handshake that fails while a write is
 /// pending is explained by its real reason rather than by "I/O on closed channel" from the write.
-final class TLSFailureRecorder: ChannelInboundHandler, Sendable {
+/// The handshake's error arrives while BoringSSL still holds the certificate the peer sent.
+final class TLSFailureRecorder: ChannelInboundHandler {
     typealias InboundIn = NIOAny
 
-    private let first = NIOLockedValueBox<(any Error)?>(nil)
+    private let tls: NIOSSLClientHandler
+    private let failure: NIOLockedValueBox<TLSFailure?>
 
-    var error: (any Error)? { first.withLockedValue { $0 } }
+    init(tls: NIOSSLClientHandler, failure: NIOLockedValueBox<TLSFailure?>) {
+        self.tls = tls
+        self.failure = failure
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        first.withLockedValue { if $0 == nil { $0 = error } }
+        if failure.withLockedValue({ $0 == nil }) {
+            var first = TLSFailure(error: error)
+            if "\(error)".contains("CERTIFICATE_VERIFY_FAILED"), let certificate = tls.peerCertificate {
+                first.notValidBefore = certificate.notValidBefore
+                first.notValidAfter = certificate.notValidAfter
+            }
+            failure.withLockedValue { $0 = first }
+        }
         context.fireErrorCaught(error)
     }
 }

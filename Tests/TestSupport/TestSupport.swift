@@ -1,5 +1,8 @@
 import Foundation
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Shared helpers for tests that build fixtures with real tools (genisoimage, mkfs.vfat, dcmdump…)
 /// and read pydicom's real test files.
@@ -43,6 +46,21 @@ public enum TestSupport {
             ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
         }
         return children + children.flatMap(descendants)
+    }
+
+    /// A TCP port nobody listens on right now, as the kernel hands one out (for a peer a test
+    /// starts, or a closed port to connect to), instead of a guessed one another program may hold.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Whether a process has ended (no longer in /proc, or a zombie waiting for its parent).

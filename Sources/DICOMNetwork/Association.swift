@@ -24,6 +24,9 @@ public struct AssociationConfiguration: Sendable {
     public var implementationClassUID: String
     public var implementationVersionName: String
 
+    /// "host:port", as the failure sentences name the peer.
+    var peer: String { "\(host):\(port)" }
+
     public init(host: String, port: Int, calledAE: String, callingAE: String, implementationClassUID: String,
                 implementationVersionName: String) {
         self.host = host; self.port = port; self.calledAE = calledAE; self.callingAE = callingAE
@@ -93,7 +96,7 @@ public final class Association {
         var machine = UpperLayerStateMachine()
         try machine.handle(.associateRequested)
         let tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
-        let peer = "\(configuration.host):\(configuration.port)"
+        let peer = configuration.peer
         let tlsFailure = NIOLockedValueBox<TLSFailure?>(nil)
         let asyncChannel: NIOAsyncChannel<PDU, PDU>
         do {
@@ -146,7 +149,8 @@ public final class Association {
                                                                  implementationVersionName: configuration.implementationVersionName,
                                                                  asyncOperations: (1, 1)))
             try await outbound.write(.associateRequest(request))
-            let answer = try await Deadline.next(&iterator, channel: channel, after: configuration.artimTimeout, what: "A-ASSOCIATE response")
+            let answer = try await Deadline.next(&iterator, channel: channel, after: configuration.artimTimeout, what: "A-ASSOCIATE response",
+                                                 peer: configuration.peer)
             switch answer {
             case let .associateAccept(accept):
                 try machine.handle(.associateAccepted)
@@ -231,7 +235,8 @@ public final class Association {
     private func response(to messageID: UInt16) async throws -> DIMSE.Response {
         var command = ByteBuffer()
         while true {
-            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.dimseTimeout, what: "DIMSE response")
+            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.dimseTimeout, what: "DIMSE response",
+                                                 peer: configuration.peer)
             switch pdu {
             case let .data(pdvs):
                 try machine.handle(.dataReceived)
@@ -268,7 +273,8 @@ public final class Association {
         try machine.handle(.releaseRequested)
         try await outbound.write(.releaseRequest)
         while true {
-            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.artimTimeout, what: "A-RELEASE-RP")
+            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.artimTimeout, what: "A-RELEASE-RP",
+                                                 peer: configuration.peer)
             if case .releaseResponse = pdu { try machine.handle(.releaseResponseReceived); return }
             if case let .abort(source, reason) = pdu { throw AssociationError.aborted(source: source, reason: reason) }
         }
@@ -285,7 +291,7 @@ public final class Association {
 /// Waits for the next PDU, closing the connection when `after` passes first (ARTIM or DIMSE timer).
 enum Deadline {
     static func next(_ iterator: inout NIOAsyncChannelInboundStream<PDU>.AsyncIterator, channel: any Channel,
-                     after timeout: TimeAmount, what: String) async throws -> PDU {
+                     after timeout: TimeAmount, what: String, peer: String) async throws -> PDU {
         let fired = NIOLockedValueBox(false)
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             fired.withLockedValue { $0 = true }
@@ -294,7 +300,8 @@ enum Deadline {
         defer { timer.cancel() }
         do {
             guard let pdu = try await iterator.next() else {
-                throw fired.withLockedValue { $0 } ? AssociationError.timeout(what) : AssociationError.closed("while waiting for \(what)")
+                throw fired.withLockedValue { $0 } ? AssociationError.timeout("\(what) from \(peer)")
+                    : AssociationError.closed("by \(peer) while waiting for \(what)")
             }
             return pdu
         } catch let error as AssociationError {
@@ -302,17 +309,12 @@ enum Deadline {
         } catch let error as PDUError {
             throw AssociationError.protocolError("\(error)")
         } catch let error as NIOSSLError {
-            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer(channel)) ?? "\(error)")
+            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer) ?? "\(error)")
         } catch let error as NIOSSLExtraError {
-            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer(channel)) ?? "\(error)")
+            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer) ?? "\(error)")
         } catch {
-            if fired.withLockedValue({ $0 }) { throw AssociationError.timeout(what) }
-            throw AssociationError.closed("while waiting for \(what) (\(ConnectionFailure.explain(error, peer: peer(channel)) ?? "\(error)"))")
+            if fired.withLockedValue({ $0 }) { throw AssociationError.timeout("\(what) from \(peer)") }
+            throw AssociationError.closed("while waiting for \(what) (\(ConnectionFailure.explain(error, peer: peer) ?? "\(error)"))")
         }
-    }
-
-    private static func peer(_ channel: any Channel) -> String {
-        guard let address = channel.remoteAddress, let ip = address.ipAddress, let port = address.port else { return "the peer" }
-        return "\(ip):\(port)"
     }
 }

@@ -30,12 +30,12 @@ final class ServiceStopTests: XCTestCase {
 
     private func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
-    /// The audit trail's event types, in order.
+    /// The audit trail's event types, in order (without the trail's own checkpoints).
     private func auditTypes(_ state: String) throws -> [String] {
         let export = try IngestFixtures.agent(["audit", "export", "--state-dir", state])
         return export.stdoutText.split(separator: "\n").compactMap { line in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["type"] as? String
-        }
+        }.filter { $0 != "audit.checkpoint" }
     }
 
     /// Sends `signal` and waits (bounded) for the agent to exit; returns how long it took.
@@ -132,6 +132,60 @@ final class ServiceStopTests: XCTestCase {
         XCTAssertEqual(after.count, 164)
         XCTAssertEqual(Set(after.map(\.sopInstanceUID)).count, after.count, "nothing stored twice")
         XCTAssertTrue(Set(after.map(\.sopInstanceUID)).isSuperset(of: before.map(\.sopInstanceUID)))
+    }
+
+    /// With udevd and a disc whose study cannot be sent (the PACS accepts the connection and never
+    /// answers): the session is still waiting for the PACS when SIGTERM comes, so it is recorded as
+    /// interrupted after the grace, and its instances stay in the spool, pending, to be sent later.
+    func testTheReleaseBuildStopsWhileDeliveryWaitsAndKeepsTheSpool() throws {
+        let binary = try releaseBinary()
+        let udev = try UdevPeer(rules: TestSupport.packageRoot.appendingPathComponent("udev-rules/70-kiosk-agent.rules"))
+        let dir = try TestSupport.TemporaryDirectory("stop-delivery")
+        let disc = try DestinationTests.sampleDisc(dir, ct: 4, mr: 2, seed: 42)
+        // A PACS that takes the connection and never answers.
+        let silent = Process()
+        silent.executableURL = URL(fileURLWithPath: try TestSupport.tool("python3"))
+        silent.arguments = ["-c", """
+            import socket
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+            print(s.getsockname()[1], flush=True)
+            held = []
+            while True:
+                held.append(s.accept()[0])
+            """]
+        let output = Pipe()
+        silent.standardOutput = output
+        try silent.run()
+        defer { silent.terminate() }
+        let port = try XCTUnwrap(Int(String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        try "[delivery]\nwait_seconds = 120\n".write(toFile: dir.path("kiosk.toml"), atomically: true, encoding: .utf8)
+        let notify = try KioskServiceTests.NotifySocket(dir.path("notify.sock"))
+        let state = dir.path("state"), log = dir.path("agent.log")
+        let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--include-loop-devices", "--state-dir", state,
+                                                   "--config", dir.path("kiosk.toml"), "--destination", "dicom://PACS@127.0.0.1:\(port)"],
+                                                  log: log, environment: ["NOTIFY_SOCKET": notify.path], binary: binary)
+        defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(notify.wait(for: "READY=1", seconds: 30).contains { $0.contains("READY=1") }, text(log))
+        let loop = try LoopDevice(image: disc)
+        udev.settle()
+        XCTAssertTrue(notify.wait(for: "STATUS=importing", seconds: 60).contains { $0.contains("STATUS=importing") }, text(log))
+        // Every instance is spooled (the disc is read); the session now waits for the silent PACS.
+        func waiting() -> Int {
+            let list = try? IngestFixtures.agent(["spool", "list", "--json", "--state-dir", state])
+            let rows = (try? JSONSerialization.jsonObject(with: list?.stdout ?? Data()) as? [[String: Any]]) ?? []
+            return rows.filter { ["pending", "sending"].contains($0["state"] as? String) }.count
+        }
+        XCTAssertTrue(TestSupport.poll(60) { waiting() == 6 }, text(log))
+        let took = stop(agent, with: SIGTERM, log: log)
+        print("ServiceStopTests: SIGTERM while delivery waits stopped the release build in \(String(format: "%.2f", took)) s")
+        loop.detach()
+        XCTAssertGreaterThan(took, 4, "the running step had its grace")
+        let types = try auditTypes(state)
+        XCTAssertEqual(types.last, "service.stop", "\(types)")
+        XCTAssertTrue(types.contains("session.interrupted"), "\(types)\n\(text(log))")
+        XCTAssertTrue(text(log).contains("what was committed stays whole"), text(log))
+        XCTAssertEqual(waiting(), 6, "kept in the spool, to be sent later")
     }
 
     /// The screen service with no operator: the screen tells IT to add one, notices the operator

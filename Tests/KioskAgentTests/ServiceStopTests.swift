@@ -176,7 +176,16 @@ final class ServiceStopTests: XCTestCase {
             let rows = (try? JSONSerialization.jsonObject(with: list?.stdout ?? Data()) as? [[String: Any]]) ?? []
             return rows.filter { ["pending", "sending"].contains($0["state"] as? String) }.count
         }
-        XCTAssertTrue(TestSupport.poll(60) { waiting() == 6 }, text(log))
+        func reports() -> String {
+            let folder = state + "/reports"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { name in
+                (try? IngestFixtures.report(folder + "/" + name)).map { report in
+                    DestinationTests.files(report).map { "\($0["path"] ?? "") \($0["verdict"] ?? "") \($0["delivery"] ?? "") \(($0["findings"] as? [[String: Any]] ?? []).map { "\($0["code"] ?? ""): \($0["detail"] ?? "")" })" }
+                        .joined(separator: "\n")
+                }
+            }.joined(separator: "\n")
+        }
+        XCTAssertTrue(TestSupport.poll(60) { waiting() == 6 }, "\(text(log))\n\(reports())")
         let took = stop(agent, with: SIGTERM, log: log)
         print("ServiceStopTests: SIGTERM while delivery waits stopped the release build in \(String(format: "%.2f", took)) s")
         loop.detach()

@@ -239,6 +239,7 @@ final class FaultMatrixTests: XCTestCase {
             XCTAssertTrue(TestSupport.poll(10) { helpers.allSatisfy(TestSupport.hasEnded) }, "round \(round): helper \(helpers) outlived the agent")
             _ = try checkArchive(state + "/archive")
         }
+        print("FaultMatrixTests: killed at (instances committed before the round + further ones awaited): \(killedAt)")
         XCTAssertGreaterThanOrEqual(killedAt.count, 15, "most rounds were killed mid-session (committed before + after the kill point): \(killedAt)")
         let final = try IngestFixtures.agent(["ingest", disc, "--state-dir", state, "--report", dir.path("final.json")])
         XCTAssertEqual(final.status, 0, final.stderrText)

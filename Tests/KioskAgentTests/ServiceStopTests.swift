@@ -28,6 +28,13 @@ final class ServiceStopTests: XCTestCase {
         return path
     }
 
+    /// A configuration whose dashboard takes a free port (the default one may be another test's).
+    private func configuration(_ dir: TestSupport.TemporaryDirectory, _ extra: String = "") throws -> String {
+        let path = dir.path("kiosk-\(UUID().uuidString.prefix(8)).toml")
+        try "[dashboard]\nport = \(TestSupport.freePort())\n\(extra)".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     private func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
     /// The audit trail's event types, in order (without the trail's own checkpoints).
@@ -61,7 +68,8 @@ final class ServiceStopTests: XCTestCase {
         for signal in [SIGTERM, SIGINT] {
             let notify = try KioskServiceTests.NotifySocket(dir.path("notify-\(signal).sock"))
             let state = dir.path("state-\(signal)"), log = dir.path("agent-\(signal).log")
-            let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--state-dir", state, "--destination", "archive:"],
+            let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--state-dir", state, "--destination", "archive:",
+                                                       "--config", try configuration(dir)],
                                                       log: log, environment: ["NOTIFY_SOCKET": notify.path], binary: binary)
             defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
             let messages = notify.wait(for: "READY=1", seconds: 30)
@@ -93,7 +101,7 @@ final class ServiceStopTests: XCTestCase {
         let notify = try KioskServiceTests.NotifySocket(dir.path("notify.sock"))
         let state = dir.path("state"), log = dir.path("agent.log")
         let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--include-loop-devices", "--state-dir", state,
-                                                   "--destination", "archive:"],
+                                                   "--destination", "archive:", "--config", try configuration(dir)],
                                                   log: log, environment: ["NOTIFY_SOCKET": notify.path], binary: binary)
         defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
         XCTAssertTrue(notify.wait(for: "READY=1", seconds: 30).contains { $0.contains("STATUS=waiting for media") }, text(log))
@@ -159,11 +167,11 @@ final class ServiceStopTests: XCTestCase {
         defer { silent.terminate() }
         let port = try XCTUnwrap(Int(String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)))
-        try "[delivery]\nwait_seconds = 120\n".write(toFile: dir.path("kiosk.toml"), atomically: true, encoding: .utf8)
+        let config = try configuration(dir, "[delivery]\nwait_seconds = 120\n")
         let notify = try KioskServiceTests.NotifySocket(dir.path("notify.sock"))
         let state = dir.path("state"), log = dir.path("agent.log")
         let agent = try IngestFixtures.startAgent(["run", "--no-screen", "--include-loop-devices", "--state-dir", state,
-                                                   "--config", dir.path("kiosk.toml"), "--destination", "dicom://PACS@127.0.0.1:\(port)"],
+                                                   "--config", config, "--destination", "dicom://PACS@127.0.0.1:\(port)"],
                                                   log: log, environment: ["NOTIFY_SOCKET": notify.path], binary: binary)
         defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
         XCTAssertTrue(notify.wait(for: "READY=1", seconds: 30).contains { $0.contains("READY=1") }, text(log))
@@ -203,7 +211,8 @@ final class ServiceStopTests: XCTestCase {
         let binary = try releaseBinary()
         let dir = try TestSupport.TemporaryDirectory("stop-screen")
         let state = dir.path("state")
-        let terminal = try TmuxTerminal(command: [binary, "run", "--state-dir", state, "--destination", "archive:"])
+        let terminal = try TmuxTerminal(command: [binary, "run", "--state-dir", state, "--destination", "archive:",
+                                                  "--config", try configuration(dir)])
         XCTAssertTrue(terminal.wait(for: "no operator has been added", seconds: 30), terminal.screen)
         XCTAssertTrue(terminal.screen.contains("kiosk-agent operator add NAME"), terminal.screen)
         XCTAssertFalse(terminal.screen.contains("Operator name"), terminal.screen)

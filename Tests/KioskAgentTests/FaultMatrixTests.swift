@@ -197,7 +197,7 @@ final class FaultMatrixTests: XCTestCase {
     /// disc and state directory, then run to the end: every instance is in the archive exactly once,
     /// whole, with nothing half-written left behind, and the final report accounts for all of them.
     /// The kill points are defined by what the test sees happen (the media helper started, so many
-    /// instances committed), not by wall-clock fractions, so a busy machine moves them in time only.
+    /// files staged or committed), not by wall-clock fractions, so a busy machine moves them in time only.
     func testTheAgentKilledAtRandomPointsTwentyTimesLosesAndDuplicatesNothing() throws {
         let dir = try TestSupport.TemporaryDirectory("fault-sigkill")
         let disc = try DestinationTests.sampleDisc(dir, ct: 30, mr: 5, seed: 34)
@@ -213,13 +213,23 @@ final class FaultMatrixTests: XCTestCase {
             }
             return count
         }
+        /// Rebuilt files written but not yet committed (the archive publishes them in batches).
+        func staged() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: state + "/archive/.incoming").count) ?? 0 }
         var generator = SystemRandomNumberGenerator()
         var killedAt: [String] = []
         for round in 0..<20 {
             let base = committed()
-            // Where to kill: once the helper runs and `more` further instances are committed
-            // (0: before any), or, with everything committed already, a moment into the re-check.
-            let more = Int.random(in: 0...max(0, 35 - base), using: &generator)
+            // Where to kill: once the helper runs and `target` files have been staged or committed
+            // in this round (0: before any; a disc already archived is still rebuilt and checked),
+            // or (36) as soon as the archive's commit has begun, or (37) once it has ended.
+            let target = Int.random(in: 0...37, using: &generator)
+            func due() -> Bool {
+                switch target {
+                case 36: committed() > base
+                case 37: committed() >= 35
+                default: staged() + committed() - base >= target
+                }
+            }
             let agent = try IngestFixtures.startAgent(["ingest", disc, "--state-dir", state, "--report", dir.path("round.json")],
                                                       log: dir.path("round-\(round).log"))
             var helpers: [Int32] = []
@@ -227,19 +237,18 @@ final class FaultMatrixTests: XCTestCase {
                 guard agent.isRunning else { return false }
                 let family = TestSupport.descendants(of: agent.processIdentifier)
                 if !family.isEmpty { helpers = family }
-                return !helpers.isEmpty && committed() >= base + more
+                return !helpers.isEmpty && due()
             }
-            if reached, base + more >= 35 { usleep(useconds_t(Int.random(in: 0..<250_000, using: &generator))) }
             if reached, agent.isRunning {
                 kill(agent.processIdentifier, SIGKILL)
-                killedAt.append("\(base)+\(more)")
+                killedAt.append("\(base)+\(target)")
             }
             agent.waitUntilExit()
             // The helper dies with the agent (PR_SET_PDEATHSIG): no reader is left behind.
             XCTAssertTrue(TestSupport.poll(10) { helpers.allSatisfy(TestSupport.hasEnded) }, "round \(round): helper \(helpers) outlived the agent")
             _ = try checkArchive(state + "/archive")
         }
-        print("FaultMatrixTests: killed at (instances committed before the round + further ones awaited): \(killedAt)")
+        print("FaultMatrixTests: killed at (instances committed before the round + files staged or committed awaited): \(killedAt)")
         XCTAssertGreaterThanOrEqual(killedAt.count, 15, "most rounds were killed mid-session (committed before + after the kill point): \(killedAt)")
         let final = try IngestFixtures.agent(["ingest", disc, "--state-dir", state, "--report", dir.path("final.json")])
         XCTAssertEqual(final.status, 0, final.stderrText)

@@ -24,6 +24,9 @@ public struct AssociationConfiguration: Sendable {
     public var implementationClassUID: String
     public var implementationVersionName: String
 
+    /// "host:port", as the failure sentences name the peer.
+    var peer: String { "\(host):\(port)" }
+
     public init(host: String, port: Int, calledAE: String, callingAE: String, implementationClassUID: String,
                 implementationVersionName: String) {
         self.host = host; self.port = port; self.calledAE = calledAE; self.callingAE = callingAE
@@ -93,6 +96,8 @@ public final class Association {
         var machine = UpperLayerStateMachine()
         try machine.handle(.associateRequested)
         let tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+        let peer = configuration.peer
+        let tlsFailure = NIOLockedValueBox<TLSFailure?>(nil)
         let asyncChannel: NIOAsyncChannel<PDU, PDU>
         do {
             asyncChannel = try await ClientBootstrap(group: group)
@@ -103,7 +108,9 @@ public final class Association {
                         if let tls {
                             // An IP literal is checked against the certificate's IP addresses, a name against its DNS names.
                             let hostname = (try? SocketAddress(ipAddress: configuration.host, port: 0)) == nil ? configuration.host : nil
-                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                            let handler = try NIOSSLClientHandler(context: tls, serverHostname: hostname)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                            try channel.pipeline.syncOperations.addHandler(TLSFailureRecorder(tls: handler, failure: tlsFailure))
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PDUFrameDecoder(maxLength: max(configuration.maxPDULength, 1 << 16) + 64)))
                         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(PDUEncoder()))
@@ -111,9 +118,28 @@ public final class Association {
                     }
                 }
         } catch {
-            throw AssociationError.connect("\(configuration.host):\(configuration.port): \(error)")
+            throw AssociationError.connect(ConnectionFailure.explain(error, peer: peer) ?? "\(peer): \(error)")
         }
         try machine.handle(.transportConnected)
+        do {
+            return try await associate(configuration, asyncChannel, machine: machine, contexts: contexts, body)
+        } catch {
+            // A failed TLS handshake shows up as whatever the pending write or read met ("I/O on
+            // closed channel"): the handshake's own error says why.
+            if let failure = tlsFailure.withLockedValue({ $0 }),
+               failure.error is NIOSSLError || failure.error is NIOSSLExtraError || failure.error is BoringSSLError {
+                throw AssociationError.tls(failure.explain(peer: peer) ?? "\(failure.error)")
+            }
+            if error is AssociationError { throw error }
+            if let why = ConnectionFailure.explain(error, peer: peer) { throw AssociationError.closed("(\(why))") }
+            throw error
+        }
+    }
+
+    private static func associate<T>(_ configuration: AssociationConfiguration, _ asyncChannel: NIOAsyncChannel<PDU, PDU>,
+                                     machine: UpperLayerStateMachine, contexts: [ProposedContext],
+                                     _ body: (Association) async throws -> T) async throws -> T {
+        var machine = machine
         let channel = asyncChannel.channel
         return try await asyncChannel.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
@@ -123,7 +149,8 @@ public final class Association {
                                                                  implementationVersionName: configuration.implementationVersionName,
                                                                  asyncOperations: (1, 1)))
             try await outbound.write(.associateRequest(request))
-            let answer = try await Deadline.next(&iterator, channel: channel, after: configuration.artimTimeout, what: "A-ASSOCIATE response")
+            let answer = try await Deadline.next(&iterator, channel: channel, after: configuration.artimTimeout, what: "A-ASSOCIATE response",
+                                                 peer: configuration.peer)
             switch answer {
             case let .associateAccept(accept):
                 try machine.handle(.associateAccepted)
@@ -208,7 +235,8 @@ public final class Association {
     private func response(to messageID: UInt16) async throws -> DIMSE.Response {
         var command = ByteBuffer()
         while true {
-            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.dimseTimeout, what: "DIMSE response")
+            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.dimseTimeout, what: "DIMSE response",
+                                                 peer: configuration.peer)
             switch pdu {
             case let .data(pdvs):
                 try machine.handle(.dataReceived)
@@ -245,7 +273,8 @@ public final class Association {
         try machine.handle(.releaseRequested)
         try await outbound.write(.releaseRequest)
         while true {
-            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.artimTimeout, what: "A-RELEASE-RP")
+            let pdu = try await Deadline.next(&inbound, channel: channel, after: configuration.artimTimeout, what: "A-RELEASE-RP",
+                                                 peer: configuration.peer)
             if case .releaseResponse = pdu { try machine.handle(.releaseResponseReceived); return }
             if case let .abort(source, reason) = pdu { throw AssociationError.aborted(source: source, reason: reason) }
         }
@@ -262,7 +291,7 @@ public final class Association {
 /// Waits for the next PDU, closing the connection when `after` passes first (ARTIM or DIMSE timer).
 enum Deadline {
     static func next(_ iterator: inout NIOAsyncChannelInboundStream<PDU>.AsyncIterator, channel: any Channel,
-                     after timeout: TimeAmount, what: String) async throws -> PDU {
+                     after timeout: TimeAmount, what: String, peer: String) async throws -> PDU {
         let fired = NIOLockedValueBox(false)
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             fired.withLockedValue { $0 = true }
@@ -271,7 +300,8 @@ enum Deadline {
         defer { timer.cancel() }
         do {
             guard let pdu = try await iterator.next() else {
-                throw fired.withLockedValue { $0 } ? AssociationError.timeout(what) : AssociationError.closed("while waiting for \(what)")
+                throw fired.withLockedValue { $0 } ? AssociationError.timeout("\(what) from \(peer)")
+                    : AssociationError.closed("by \(peer) while waiting for \(what)")
             }
             return pdu
         } catch let error as AssociationError {
@@ -279,22 +309,12 @@ enum Deadline {
         } catch let error as PDUError {
             throw AssociationError.protocolError("\(error)")
         } catch let error as NIOSSLError {
-            throw AssociationError.tls(AssociationError.explain("\(error)"))
+            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer) ?? "\(error)")
         } catch let error as NIOSSLExtraError {
-            throw AssociationError.tls(AssociationError.explain("\(error)"))
+            throw AssociationError.tls(ConnectionFailure.explain(error, peer: peer) ?? "\(error)")
         } catch {
-            throw fired.withLockedValue { $0 } ? AssociationError.timeout(what) : AssociationError.closed("(\(error))")
+            if fired.withLockedValue({ $0 }) { throw AssociationError.timeout("\(what) from \(peer)") }
+            throw AssociationError.closed("while waiting for \(what) (\(ConnectionFailure.explain(error, peer: peer) ?? "\(error)"))")
         }
-    }
-}
-
-extension AssociationError {
-    /// BoringSSL's reason in words staff and IT can act on.
-    static func explain(_ text: String) -> String {
-        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "the PACS certificate is not signed by a trusted CA ([tls] ca_file): \(text)" }
-        if text.contains("failedToValidateHostname") {
-            return "the PACS certificate does not name this host or address: \(text)"
-        }
-        return text
     }
 }

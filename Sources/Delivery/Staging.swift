@@ -43,10 +43,12 @@ public enum StagingError: Error, CustomStringConvertible {
 
 /// Write-then-publish for the archive and the spool: bytes go to a fresh file in `incoming` as the
 /// rebuild produces them (hashed on the way), many files are made durable with one `syncfs`, then
-/// renamed into place. A crash leaves only files in `incoming`, which the owner clears on open.
+/// renamed into place. A crash leaves only files in `incoming`, which the next open clears. Each
+/// file's name starts with its writer's process ID: opening the spool or the archive (`spool list`,
+/// a CLI ingest beside the service) must not take the files another live process is about to publish.
 enum Staging {
     static func write(into incoming: URL, _ write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedBytes {
-        let temporary = incoming.appendingPathComponent(UUID().uuidString)
+        let temporary = incoming.appendingPathComponent("\(getpid())-\(UUID().uuidString)")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw StagingError.io("create \(temporary.lastPathComponent)", errno: errno) }
         defer { close(fd) }
@@ -78,10 +80,13 @@ enum Staging {
         guard kiosk_syncfs(fd) == 0 else { throw StagingError.io("syncfs", errno: errno) }
     }
 
-    /// Removes whatever an interrupted session left in `incoming` (never published, never indexed).
+    /// Removes whatever an interrupted session left in `incoming` (never published, never indexed):
+    /// files of writers that have ended; a live writer's files are its own.
     static func clear(_ incoming: URL) throws {
         try FileManager.default.createDirectory(at: incoming, withIntermediateDirectories: true)
         for leftover in (try? FileManager.default.contentsOfDirectory(atPath: incoming.path)) ?? [] {
+            if let writer = leftover.split(separator: "-", maxSplits: 1).first.flatMap({ Int32($0) }), writer > 0,
+               kill(writer, 0) == 0 || errno != ESRCH { continue }
             try? FileManager.default.removeItem(at: incoming.appendingPathComponent(leftover))
         }
     }

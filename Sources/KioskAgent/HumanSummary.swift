@@ -50,6 +50,11 @@ enum HumanSummary {
             if spooled > 0 { line += ", \(spooled) pending in the spool" }
             if failed > 0 { line += ", \(failed) failed" }
             lines.append(line)
+            // Why they wait, as the spool recorded it (the same reason for a whole study, as a rule).
+            let reasons = report.files.filter { $0.delivery == .spooled }.flatMap(\.findings).filter { $0.code == "delivery.pending" }.map(\.detail)
+            if let reason = Dictionary(grouping: reasons, by: { $0 }).max(by: { $0.value.count < $1.value.count })?.key {
+                lines.append("    waiting because: \(reason)")
+            }
         }
         if let code = report.lookupCode, let receipt { lines.append("  Receipt code: \(code) — `\(receipt)`") }
         if let reportPath { lines.append("  report: \(reportPath)") }

@@ -32,10 +32,8 @@ struct RunCommand: AsyncParsableCommand {
             guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
                 throw ValidationError("the operator screen needs a terminal (a tty or a terminal window); use --no-screen for headless use")
             }
+            // Without any operator the screen tells IT to add one and notices when it is there.
             operators = try OperatorCommand.store(common, creating: true)
-            guard try !operators!.list().isEmpty else {
-                throw ValidationError("no operator can sign in: add one first with kiosk-agent operator add NAME")
-            }
             // A hangup must not end the service: the screen notices the terminal is gone and the kiosk goes on.
             signal(SIGHUP, SIG_IGN)
             // Log lines would scribble over the screen: on a terminal they go to STATE/logs instead

@@ -57,9 +57,9 @@ struct DashboardCommand: AsyncParsableCommand {
         let server = DashboardServer(port: port ?? configuration.dashboard.port,
                                      sources: DashboardSources.make(try common.existingStateDirectory(), configuration))
         let task = Task { try await server.run { FileHandle.standardOutput.write(Data("dashboard on http://127.0.0.1:\($0)/\n".utf8)) } }
-        let signals = KioskService.onTermination { task.cancel() }
-        defer { signals.forEach { $0.cancel() } }
+        let termination = SignalHandler.termination { task.cancel() }
         do { try await task.value } catch is CancellationError {}
+        termination.cancel()
     }
 }
 

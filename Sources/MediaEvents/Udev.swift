@@ -117,3 +117,24 @@ public enum MediaEventError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// systemd-udevd, which turns the kernel's device events into the "udev" netlink events the
+/// watcher listens to (after its rules ran). Without it the monitor opens fine and simply never
+/// hears anything, so the service asks: does something accept connections on udevd's control
+/// socket (what `udevadm control --ping` talks to)? A socket file left by a udevd that died refuses.
+public enum UdevDaemon {
+    public static let controlSocket = "/run/udev/control"
+
+    public static var isRunning: Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(controlSocket.utf8) + [0]
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+}

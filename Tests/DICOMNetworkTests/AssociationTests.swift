@@ -83,7 +83,8 @@ final class AssociationFaultTests: XCTestCase {
     }
 
     func testASlowPeerHitsTheDIMSETimeout() async throws {
-        let peer = try StoreSCPPeer(arguments: ["+xa", "--sleep-during", "3"])
+        // The peer would answer after 30 s: ending well before that is the timeout's doing, however busy the machine.
+        let peer = try StoreSCPPeer(arguments: ["+xa", "--sleep-during", "30"])
         let started = Date()
         do {
             _ = try await store(peer, dimseTimeout: .milliseconds(500))
@@ -91,7 +92,7 @@ final class AssociationFaultTests: XCTestCase {
         } catch let error as AssociationError {
             guard case .timeout = error else { return XCTFail("\(error)") }
             XCTAssertTrue(error.isTransient)
-            XCTAssertLessThan(Date().timeIntervalSince(started), 2.5)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 20)
         }
     }
 

@@ -53,13 +53,20 @@ final class ArchiveTests: XCTestCase {
         XCTAssertNoThrow(try stage(archive, instance("1.02.3"), [0]))
     }
 
-    func testLeftoversOfAnInterruptedSessionAreDropped() throws {
+    /// Opening the archive drops what an ended writer left in `.incoming` (an agent killed
+    /// mid-session) and keeps what a live one is about to publish (the service, while `spool list`
+    /// or a CLI ingest opens the same state directory).
+    func testLeftoversOfAnInterruptedSessionAreDroppedAndALiveWritersFilesKept() throws {
         let dir = try TestSupport.TemporaryDirectory("archive")
-        do {
-            let archive = try Archive(root: dir.url)
-            _ = try stage(archive, instance("1.2.3.7"), [5])
-        }
+        let archive = try Archive(root: dir.url)
+        let live = try stage(archive, instance("1.2.3.7"), [5])
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir.path(".incoming/\(ended.processIdentifier)-interrupted"), contents: Data([1])))
         _ = try Archive(root: dir.url)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path(".incoming")), [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path(".incoming")), [live.temporary.lastPathComponent])
+        XCTAssertEqual(try archive.commit([live]), [.stored])
     }
 }

@@ -103,7 +103,7 @@ final class AuditRepositoryTests: XCTestCase {
         let dir = try TestSupport.TemporaryDirectory("atna-queue")
         let ca = try TestCA(dir)
         let server = try ca.issue("repository", subjectAltName: "IP:127.0.0.1")
-        let port = Int.random(in: 41_000...49_000)
+        let port = TestSupport.freePort()
         let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm"], withDICOMDIR: false)
         let config = dir.path("kiosk.toml")
         try "[atna]\nrepository = \"syslog+tls://127.0.0.1:\(port)\"\nca_file = \"\(ca.certificate)\"\ntimeout_seconds = 3\n"

@@ -114,7 +114,7 @@ final class DeliveryFaultTests: XCTestCase {
         let big = try DestinationTests.sampleDisc(bigDirectory, ct: 20, mr: 2)
         let configuration = try config(dir, "[delivery]\nwait_seconds = 0\nreserve_bytes = 1_048_576\n")
         // Nobody listens yet: the small disc waits in the spool.
-        let port = Int.random(in: 40_001...45_000)
+        let port = TestSupport.freePort()
         let destination = "dicom://STORESCP@127.0.0.1:\(port)"
         let first = try IngestFixtures.agent(["ingest", small, "--destination", destination, "--state-dir", state, "--config", configuration])
         XCTAssertEqual(first.status, 6, first.stderrText)

@@ -206,7 +206,7 @@ final class DestinationTests: XCTestCase {
         }
         let untrusted = try IngestFixtures.agent(["echo", "dicoms://\(scp.aeTitle)@127.0.0.1:\(scp.port)"])
         XCTAssertEqual(untrusted.status, 1)
-        XCTAssertTrue(untrusted.stderrText.contains("not signed by a trusted CA"), untrusted.stderrText)
+        XCTAssertTrue(untrusted.stderrText.contains("not signed by a CA in [tls] ca_file (unknown CA)"), untrusted.stderrText)
 
         let disc = try Self.sampleDisc(dir, ct: 3, mr: 1)
         let run = try IngestFixtures.agent(["ingest", disc, "--destination", "dicoms://\(scp.aeTitle)@127.0.0.1:\(scp.port)",
@@ -223,30 +223,139 @@ final class DestinationTests: XCTestCase {
     }
 }
 
+/// A failed connection tells the user why, in words, with real peers: openssl s_server with a weak
+/// cipher suite, an old protocol version, an expired certificate, one from an unknown CA; a closed
+/// port; a peer that resets the connection. The words reach `echo`, `ingest`'s summary and `spool list`.
 extension DestinationTests {
-    /// BCP 195: a peer that offers only a static-RSA CBC suite is refused in the handshake.
+    /// `openssl s_server` on a port the kernel picked (`-accept 127.0.0.1:0`), stopped when released.
+    final class OpenSSLServer {
+        let port: Int
+        private let process: Process
+
+        init(_ arguments: [String]) throws {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: try TestSupport.tool("openssl"))
+            process.arguments = ["s_server", "-accept", "127.0.0.1:0"] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            process.standardInput = Pipe()
+            try process.run()
+            // It prints "ACCEPT 127.0.0.1:PORT" once it listens (complete lines only: a port may arrive in two reads).
+            var text = "", port: Int?
+            while port == nil {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                text += String(decoding: data, as: UTF8.self)
+                port = text.components(separatedBy: "\n").dropLast().first { $0.hasPrefix("ACCEPT") }
+                    .flatMap { Int($0.split(separator: ":").last ?? "") }
+            }
+            guard let port else { throw XCTSkip("openssl s_server did not start: \(text)") }
+            self.port = port
+        }
+
+        deinit { if process.isRunning { process.terminate() } }
+    }
+
+    private func echo(_ url: String, config: String? = nil) throws -> TestSupport.ToolResult {
+        try IngestFixtures.agent(["echo", url] + (config.map { ["--config", $0] } ?? []))
+    }
+
+    /// BCP 195: a peer that offers only a static-RSA CBC suite is refused in the handshake, and
+    /// the user reads that no cipher suite was in common (not "I/O on closed channel").
     func testDICOMTLSRefusesCipherSuitesBCP195DoesNotRecommend() throws {
         let dir = try TestSupport.TemporaryDirectory("tls-ciphers")
         let ca = try TestCA(dir)
         let server = try ca.issue("weak", subjectAltName: "IP:127.0.0.1")
-        let port = Int.random(in: 41_000...49_000)
-        let peer = Process()
-        peer.executableURL = URL(fileURLWithPath: try TestSupport.tool("openssl"))
-        peer.arguments = ["s_server", "-accept", String(port), "-cert", server.certificate, "-key", server.key,
-                          "-cipher", "AES128-SHA", "-tls1_2", "-naccept", "1", "-quiet"]
-        peer.standardOutput = FileHandle.nullDevice
-        peer.standardError = FileHandle.nullDevice
-        try peer.run()
-        defer { if peer.isRunning { peer.terminate() } }
-        // Wait for the listener without connecting to it (it accepts one connection only).
-        let listening = String(format: ":%04X 00000000:0000 0A", port)
-        for _ in 0..<100 where !((try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? "").contains(listening) {
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        try "[tls]\nca_file = \"\(ca.certificate)\"\n".write(toFile: dir.path("kiosk.toml"), atomically: true, encoding: .utf8)
-        let echo = try IngestFixtures.agent(["echo", "dicoms://PACS@127.0.0.1:\(port)", "--config", dir.path("kiosk.toml")])
+        let peer = try OpenSSLServer(["-cert", server.certificate, "-key", server.key, "-cipher", "AES128-SHA", "-tls1_2"])
+        let config = try self.config(dir, "[tls]\nca_file = \"\(ca.certificate)\"\n")
+        let echo = try echo("dicoms://PACS@127.0.0.1:\(peer.port)", config: config)
         XCTAssertEqual(echo.status, 1)
-        XCTAssertTrue(echo.stderrText.contains("handshake"), echo.stderrText)
+        XCTAssertTrue(echo.stderrText.contains("TLS handshake failed: no cipher suite in common with 127.0.0.1:\(peer.port)"), echo.stderrText)
+        XCTAssertFalse(echo.stderrText.contains("closed channel"), echo.stderrText)
+    }
+
+    func testDICOMTLSWithoutACommonProtocolVersionSaysSo() throws {
+        let dir = try TestSupport.TemporaryDirectory("tls-version")
+        let ca = try TestCA(dir)
+        let server = try ca.issue("old", subjectAltName: "IP:127.0.0.1")
+        let peer = try OpenSSLServer(["-cert", server.certificate, "-key", server.key, "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"])
+        let config = try self.config(dir, "[tls]\nca_file = \"\(ca.certificate)\"\n")
+        let echo = try echo("dicoms://PACS@127.0.0.1:\(peer.port)", config: config)
+        XCTAssertEqual(echo.status, 1)
+        XCTAssertTrue(echo.stderrText.contains("no TLS protocol version in common"), echo.stderrText)
+    }
+
+    /// An expired certificate and one from a CA the kiosk does not trust are told apart, for DICOM
+    /// TLS; STOW-RS over https says the certificate is not trusted.
+    func testAnExpiredOrUntrustedCertificateIsExplained() throws {
+        let dir = try TestSupport.TemporaryDirectory("tls-certificates")
+        let ca = try TestCA(dir)
+        let expired = try ca.issue("expired", subjectAltName: "IP:127.0.0.1", days: -1)
+        let valid = try ca.issue("valid", subjectAltName: "IP:127.0.0.1")
+        let trusting = try config(dir, "[tls]\nca_file = \"\(ca.certificate)\"\n")
+        let old = try OpenSSLServer(["-cert", expired.certificate, "-key", expired.key])
+        let expiredEcho = try echo("dicoms://PACS@127.0.0.1:\(old.port)", config: trusting)
+        XCTAssertEqual(expiredEcho.status, 1)
+        XCTAssertTrue(expiredEcho.stderrText.contains("the certificate of 127.0.0.1:\(old.port) expired on "), expiredEcho.stderrText)
+
+        let unknown = try OpenSSLServer(["-cert", valid.certificate, "-key", valid.key])
+        let unknownEcho = try echo("dicoms://PACS@127.0.0.1:\(unknown.port)")
+        XCTAssertEqual(unknownEcho.status, 1)
+        XCTAssertTrue(unknownEcho.stderrText.contains("not signed by a CA in [tls] ca_file (unknown CA)"), unknownEcho.stderrText)
+
+        let web = try OpenSSLServer(["-cert", valid.certificate, "-key", valid.key, "-www"])
+        let stow = try echo("dicomweb+https://127.0.0.1:\(web.port)/dicom-web")
+        XCTAssertEqual(stow.status, 1)
+        XCTAssertTrue(stow.stderrText.contains("the certificate of 127.0.0.1:\(web.port) is not trusted"), stow.stderrText)
+    }
+
+    /// Nothing listens: `echo` (DIMSE and STOW-RS) says the connection was refused; `ingest` keeps
+    /// the study in the spool and its summary says why it waits, as `spool list` does. A peer that
+    /// resets the connection is named too.
+    func testARefusedOrResetConnectionIsExplainedInEchoIngestAndSpool() throws {
+        let dir = try TestSupport.TemporaryDirectory("refused")
+        let closed = TestSupport.freePort()
+        let dimse = try echo("dicom://PACS@127.0.0.1:\(closed)")
+        XCTAssertEqual(dimse.status, 1)
+        XCTAssertTrue(dimse.stderrText.contains("connection refused: nothing accepts connections at 127.0.0.1:\(closed)"), dimse.stderrText)
+        let stow = try echo("dicomweb+http://127.0.0.1:\(closed)/dicom-web")
+        XCTAssertEqual(stow.status, 1)
+        XCTAssertTrue(stow.stderrText.contains("connection refused"), stow.stderrText)
+
+        let disc = try Self.sampleDisc(dir, ct: 2, mr: 1)
+        let config = try self.config(dir, "[delivery]\nwait_seconds = 1\nretry_base_seconds = 1\n")
+        let state = dir.path("state")
+        let run = try IngestFixtures.agent(["ingest", disc, "--destination", "dicom://PACS@127.0.0.1:\(closed)", "--state-dir", state,
+                                            "--config", config])
+        XCTAssertEqual(run.status, 6, run.stderrText)
+        XCTAssertTrue(run.stderrText.contains("waiting because:") && run.stderrText.contains("connection refused"), run.stderrText)
+        let list = try IngestFixtures.agent(["spool", "list", "--state-dir", state])
+        XCTAssertTrue(list.stdoutText.contains("connection refused: nothing accepts connections"), list.stdoutText)
+
+        // A listener that answers every connection with a reset (SO_LINGER 0).
+        let resetter = Process()
+        resetter.executableURL = URL(fileURLWithPath: try TestSupport.tool("python3"))
+        resetter.arguments = ["-c", """
+            import socket, struct, sys
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+            print(s.getsockname()[1], flush=True)
+            while True:
+                c, _ = s.accept()
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.recv(1)
+                c.close()
+            """]
+        let output = Pipe()
+        resetter.standardOutput = output
+        try resetter.run()
+        defer { resetter.terminate() }
+        let port = try XCTUnwrap(Int(String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let reset = try echo("dicom://PACS@127.0.0.1:\(port)")
+        XCTAssertEqual(reset.status, 1)
+        XCTAssertTrue(reset.stderrText.contains("the connection was reset by 127.0.0.1:\(port)")
+                      || reset.stderrText.contains("the connection was closed by 127.0.0.1:\(port)"), reset.stderrText)
     }
 }
 
@@ -264,13 +373,14 @@ struct TestCA {
                                         "-days", "2", "-subj", "/CN=kiosk-agent test CA"])
     }
 
-    func issue(_ name: String, subjectAltName: String) throws -> (certificate: String, key: String) {
+    /// `days`: how long it is valid from now (-1: it expired a day ago).
+    func issue(_ name: String, subjectAltName: String, days: Int = 2) throws -> (certificate: String, key: String) {
         let key = directory.path("\(name).key"), request = directory.path("\(name).csr"), certificate = directory.path("\(name).pem")
         let extensions = directory.path("\(name).ext")
         try Data("subjectAltName=\(subjectAltName)\n".utf8).write(to: URL(fileURLWithPath: extensions))
         try TestSupport.run("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request, "-subj", "/CN=\(name)"])
         try TestSupport.run("openssl", ["x509", "-req", "-in", request, "-CA", self.certificate, "-CAkey", self.key, "-CAcreateserial",
-                                        "-out", certificate, "-days", "2", "-extfile", extensions])
+                                        "-out", certificate, "-days", String(days), "-extfile", extensions])
         return (certificate, key)
     }
 }

@@ -193,32 +193,63 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertEqual(try checkArchive(state + "/archive").count, 6)
     }
 
-    /// The agent killed with SIGKILL at a random moment, twenty times over the same disc and state
-    /// directory, then run to the end: every instance is in the archive exactly once, whole, with
-    /// nothing half-written left behind, and the final report accounts for all of them.
+    /// The agent killed with SIGKILL at a random point of its progress, twenty times over the same
+    /// disc and state directory, then run to the end: every instance is in the archive exactly once,
+    /// whole, with nothing half-written left behind, and the final report accounts for all of them.
+    /// The kill points are defined by what the test sees happen (the media helper started, so many
+    /// files staged or committed), not by wall-clock fractions, so a busy machine moves them in time only.
     func testTheAgentKilledAtRandomPointsTwentyTimesLosesAndDuplicatesNothing() throws {
         let dir = try TestSupport.TemporaryDirectory("fault-sigkill")
         let disc = try DestinationTests.sampleDisc(dir, ct: 30, mr: 5, seed: 34)
         let state = dir.path("state")
-        // How long one whole session takes here: the kills fall anywhere inside it.
-        let timed = Date()
-        let whole = try IngestFixtures.agent(["ingest", disc, "--state-dir", dir.path("timing"), "--report", dir.path("timing.json")])
-        XCTAssertEqual(whole.status, 0, whole.stderrText)
-        let span = max(50, Int(Date().timeIntervalSince(timed) * 1000 * 0.9))
+        let archive = URL(fileURLWithPath: state + "/archive")
+        /// Instances committed so far (files in the archive's study folders; .incoming is not committed).
+        func committed() -> Int {
+            guard let walk = FileManager.default.enumerator(at: archive, includingPropertiesForKeys: nil) else { return 0 }
+            var count = 0
+            for case let url as URL in walk {
+                if url.lastPathComponent == ".incoming" { walk.skipDescendants(); continue }
+                if url.pathExtension == "dcm" { count += 1 }
+            }
+            return count
+        }
+        /// Rebuilt files written but not yet committed (the archive publishes them in batches).
+        func staged() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: state + "/archive/.incoming").count) ?? 0 }
         var generator = SystemRandomNumberGenerator()
-        var killedAt: [Int] = []
+        var killedAt: [String] = []
         for round in 0..<20 {
+            let base = committed()
+            // Where to kill: once the helper runs and `target` files have been staged or committed
+            // in this round (0: before any; a disc already archived is still rebuilt and checked),
+            // or (36) as soon as the archive's commit has begun, or (37) once it has ended.
+            let target = Int.random(in: 0...37, using: &generator)
+            func due() -> Bool {
+                switch target {
+                case 36: committed() > base
+                case 37: committed() >= 35
+                default: staged() + committed() - base >= target
+                }
+            }
             let agent = try IngestFixtures.startAgent(["ingest", disc, "--state-dir", state, "--report", dir.path("round.json")],
                                                       log: dir.path("round-\(round).log"))
-            let delay = Int.random(in: 10...span, using: &generator)
-            usleep(useconds_t(delay * 1000))
-            if agent.isRunning { kill(agent.processIdentifier, SIGKILL); killedAt.append(delay) }
+            var helpers: [Int32] = []
+            let reached = TestSupport.poll(120) {
+                guard agent.isRunning else { return false }
+                let family = TestSupport.descendants(of: agent.processIdentifier)
+                if !family.isEmpty { helpers = family }
+                return !helpers.isEmpty && due()
+            }
+            if reached, agent.isRunning {
+                kill(agent.processIdentifier, SIGKILL)
+                killedAt.append("\(base)+\(target)")
+            }
             agent.waitUntilExit()
             // The helper dies with the agent (PR_SET_PDEATHSIG): no reader is left behind.
-            XCTAssertTrue(TestSupport.poll(5) { (try? TestSupport.run("pgrep", ["-f", "media-helper"], check: false).status) != 0 }, "round \(round)")
+            XCTAssertTrue(TestSupport.poll(10) { helpers.allSatisfy(TestSupport.hasEnded) }, "round \(round): helper \(helpers) outlived the agent")
             _ = try checkArchive(state + "/archive")
         }
-        XCTAssertGreaterThanOrEqual(killedAt.count, 15, "most rounds were killed mid-session (session \(span) ms): \(killedAt)")
+        print("FaultMatrixTests: killed at (instances committed before the round + files staged or committed awaited): \(killedAt)")
+        XCTAssertGreaterThanOrEqual(killedAt.count, 15, "most rounds were killed mid-session (committed before + after the kill point): \(killedAt)")
         let final = try IngestFixtures.agent(["ingest", disc, "--state-dir", state, "--report", dir.path("final.json")])
         XCTAssertEqual(final.status, 0, final.stderrText)
         let report = try IngestFixtures.report(dir.path("final.json"))

@@ -84,8 +84,9 @@ enum IngestFixtures {
     }
 
     /// Starts the built `kiosk-agent` without waiting (for tests that kill it); output goes to `log`.
-    static func startAgent(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
-        let binary = TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path
+    /// `binary`: another build of it (the release one); default the debug build beside the tests.
+    static func startAgent(_ arguments: [String], log: String, environment: [String: String] = [:], binary: String? = nil) throws -> Process {
+        let binary = binary ?? TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw XCTSkip("kiosk-agent binary not built at \(binary)")
         }

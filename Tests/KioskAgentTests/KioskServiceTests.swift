@@ -60,7 +60,7 @@ final class KioskServiceTests: XCTestCase {
         let server = try ca.issue("repository", subjectAltName: "IP:127.0.0.1")
         let repository = try RsyslogPeer(certificate: server.certificate, key: server.key, ca: ca.certificate)
         let cups = try? CUPSPeer()
-        let dashboardPort = Int.random(in: 41_000...49_000)
+        let dashboardPort = TestSupport.freePort()
         try """
             [atna]
             repository = "syslog+udp://127.0.0.1:\(repository.udpPort)"

@@ -50,11 +50,12 @@ final class ScreenTests: XCTestCase {
         let scp = try StoreSCPPeer()
         let terminal = try TmuxTerminal(command: [binary, "run", "--include-loop-devices", "--state-dir", state,
                                                   "--destination", "dicom://\(scp.aeTitle)@127.0.0.1:\(scp.port)"])
-        defer { _ = try? TestSupport.run("pkill", ["-f", "--", "--state-dir \(state)"], check: false) }
         var used: UInt64?
 
         // A wrong code first: refused, and the screen says so in words.
         XCTAssertTrue(terminal.wait(for: "Operator name"), terminal.screen)
+        let agents = terminal.processes(running: binary)
+        defer { agents.forEach { kill($0, SIGTERM) } }
         terminal.type("alice"); terminal.press("Enter")
         terminal.wait(for: "PIN for alice")
         terminal.type("402918"); terminal.press("Enter")
@@ -143,8 +144,8 @@ final class ScreenTests: XCTestCase {
             log = (try? String(contentsOfFile: "\(state)/logs/kiosk-agent.log", encoding: .utf8)) ?? ""
         }
         XCTAssertTrue(log.contains("the operator terminal went away"), log)
-        let alive = try TestSupport.run("pgrep", ["-f", "--", "--state-dir \(state)"], check: false)
-        XCTAssertEqual(alive.status, 0, "the service survives its terminal")
+        XCTAssertEqual(agents.count, 1, "the service ran in the terminal")
+        XCTAssertTrue(agents.allSatisfy { !TestSupport.hasEnded($0) }, "the service survives its terminal")
         XCTAssertTrue(log.contains("cancelled at review"), log)
         XCTAssertFalse(log.contains("DOE") || log.contains("KS123456") || log.contains("H-778899"), "no patient data in the log")
     }
@@ -156,7 +157,9 @@ final class ScreenTests: XCTestCase {
         let config = dir.path("kiosk.toml")
         try Data("[kiosk]\nidle_timeout_seconds = 10\n".utf8).write(to: URL(fileURLWithPath: config))
         let terminal = try TmuxTerminal(command: [binary, "run", "--state-dir", state, "--config", config, "--destination", "archive:"])
-        defer { _ = try? TestSupport.run("pkill", ["-f", "--", "--state-dir \(state)"], check: false) }
+        XCTAssertTrue(terminal.wait(for: "Operator name"), terminal.screen)
+        let agents = terminal.processes(running: binary)
+        defer { agents.forEach { kill($0, SIGTERM) } }
         var used: UInt64?
         signIn(terminal, name: "bob", pin: "739104", totp: totp, used: &used)
         XCTAssertTrue(terminal.wait(for: "Insert the patient's disc"), terminal.screen)

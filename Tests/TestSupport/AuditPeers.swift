@@ -18,7 +18,7 @@ public final class RsyslogPeer: @unchecked Sendable {
     public init(certificate: String, key: String, ca: String, tlsPort fixed: Int? = nil) throws {
         _ = try TestSupport.tool("rsyslogd")
         directory = try TestSupport.TemporaryDirectory("rsyslog")
-        tlsPort = fixed ?? Int.random(in: 20_000...40_000)
+        tlsPort = fixed ?? TestSupport.freePort()
         udpPort = tlsPort + 1
         configuration = directory.path("rsyslog.conf")
         try """
@@ -46,7 +46,7 @@ public final class RsyslogPeer: @unchecked Sendable {
         process.standardError = process.standardOutput
         try process.run()
         self.process = process
-        try Peers.wait("rsyslogd", log: log, process: process, seconds: 20) { Peers.tcpConnects(UInt16(tlsPort)) }
+        try Peers.wait("rsyslogd", log: log, process: process, seconds: 20) { Peers.listens(process.processIdentifier, tlsPort) }
     }
 
     /// Messages received so far: (input `tls` or `udp`, the raw syslog message).
@@ -91,7 +91,7 @@ public final class CUPSPeer: @unchecked Sendable {
         _ = try TestSupport.tool("lpadmin")
         guard getuid() == 0 else { throw XCTSkip("cupsd needs root to run its backends (this test runs as uid \(getuid()))") }
         directory = try TestSupport.TemporaryDirectory("cups")
-        port = Int.random(in: 20_000...40_000)
+        port = TestSupport.freePort()
         let root = directory.path("")
         let fm = FileManager.default
         for sub in ["spool", "cache", "state", "log", "out", "ppd", "bin/backend"] {
@@ -150,7 +150,7 @@ public final class CUPSPeer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        try Peers.wait("cupsd", log: directory.path("log/error_log"), process: process, seconds: 20) { Peers.tcpConnects(UInt16(port)) }
+        try Peers.wait("cupsd", log: directory.path("log/error_log"), process: process, seconds: 20) { Peers.listens(process.processIdentifier, port) }
         try TestSupport.run(try TestSupport.tool("lpadmin"), ["-p", queue, "-E", "-v", "capture:\(directory.path("out/printed.txt"))"],
                             environment: environment)
     }

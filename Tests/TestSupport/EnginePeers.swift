@@ -85,7 +85,7 @@ public final class ICAPPeer: @unchecked Sendable {
                 """.write(toFile: d + "/c-icap.conf", atomically: true, encoding: .utf8)
             let process = try Peers.start(icap, ["-N", "-f", d + "/c-icap.conf"])
             let port = chosen
-            if (try? Peers.wait("c-icap", log: d + "/server.log", process: process, seconds: 30) { Peers.tcpConnects(port) }) != nil {
+            if (try? Peers.wait("c-icap", log: d + "/server.log", process: process, seconds: 30) { Peers.listens(process.processIdentifier, Int(port)) }) != nil {
                 started = process
                 break
             }
@@ -157,16 +157,27 @@ enum Peers {
         return n >= 4 && reply.starts(with: Array("PONG".utf8))
     }
 
-    static func tcpConnects(_ port: UInt16) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+    /// Whether `pid`, or a process it started, listens on TCP `port` on this machine: the peer
+    /// that answers there is the test's own, not another program that happens to hold the port.
+    static func listens(_ pid: Int32, _ port: Int) -> Bool {
+        let suffix = String(format: ":%04X", port)
+        var inodes = Set<Substring>()
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[1].hasSuffix(suffix), fields[3] == "0A" else { continue }   // 0A: LISTEN
+                inodes.insert(fields[9])
+            }
+        }
+        guard !inodes.isEmpty else { return false }
+        for process in [pid] + TestSupport.descendants(of: pid) {
+            for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/fd")) ?? [] {
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process)/fd/\(fd)"),
+                      target.hasPrefix("socket:[") else { continue }
+                if inodes.contains(target.dropFirst(8).dropLast()) { return true }
+            }
+        }
+        return false
     }
 }

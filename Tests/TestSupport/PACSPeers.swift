@@ -20,7 +20,7 @@ public final class StoreSCPPeer: @unchecked Sendable {
         self.aeTitle = aeTitle
         var started: (Process, Int)?
         for _ in 0..<5 {
-            let port = fixed ?? Int.random(in: 20_000...40_000)
+            let port = fixed ?? TestSupport.freePort()
             try FileManager.default.createDirectory(atPath: directory.path("in"), withIntermediateDirectories: true)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: storescp)
@@ -29,7 +29,7 @@ public final class StoreSCPPeer: @unchecked Sendable {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            if (try? Peers.wait("storescp", log: "/dev/null", process: process, seconds: 10) { Peers.tcpConnects(UInt16(port)) }) != nil {
+            if (try? Peers.wait("storescp", log: "/dev/null", process: process, seconds: 10) { Peers.listens(process.processIdentifier, port) }) != nil {
                 started = (process, port)
                 break
             }
@@ -74,8 +74,8 @@ public final class OrthancPeer: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: plugin) else { throw XCTSkip("orthanc-dicomweb is not installed: run scripts/install-deps") }
         directory = try TestSupport.TemporaryDirectory("orthanc")
         self.aeTitle = aeTitle
-        dicomPort = Int.random(in: 20_000...30_000)
-        httpPort = Int.random(in: 30_001...40_000)
+        dicomPort = TestSupport.freePort()
+        httpPort = TestSupport.freePort()
         var configuration: [String: Any] = [
             "Name": "kiosk-test",
             "StorageDirectory": directory.path("storage"),
@@ -115,7 +115,7 @@ public final class OrthancPeer: @unchecked Sendable {
         try process.run()
         self.process = process
         try Peers.wait("Orthanc", log: directory.path("orthanc.log"), process: process, seconds: 60) {
-            Peers.tcpConnects(UInt16(dicomPort)) && Peers.tcpConnects(UInt16(httpPort))
+            Peers.listens(process.processIdentifier, dicomPort) && Peers.listens(process.processIdentifier, httpPort)
         }
     }
 

@@ -1,5 +1,8 @@
 import Foundation
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Shared helpers for tests that build fixtures with real tools (genisoimage, mkfs.vfat, dcmdump…)
 /// and read pydicom's real test files.
@@ -33,6 +36,43 @@ public enum TestSupport {
             Thread.sleep(forTimeInterval: 0.05)
         }
         return condition()
+    }
+
+    /// The processes `pid` started, and theirs (from /proc/PID/task/*/children): tests look at
+    /// the processes they started, never at the machine's by name.
+    public static func descendants(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let children = tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
+        }
+        return children + children.flatMap(descendants)
+    }
+
+    /// A TCP port nobody listens on right now, as the kernel hands one out (for a peer a test
+    /// starts, or a closed port to connect to), instead of a guessed one another program may hold.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether a process has ended (no longer in /proc, or a zombie waiting for its parent).
+    public static func hasEnded(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+
+    /// The executable a process runs (its /proc/PID/exe), or nil once it has ended.
+    public static func executable(of pid: Int32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
     }
 
     public static func pydicomTestFiles() throws -> URL {

@@ -33,6 +33,19 @@ public final class TmuxTerminal: @unchecked Sendable {
         guard status == 0 else { throw XCTSkip("tmux could not start a session here") }
     }
 
+    /// The shell running the command in the pane: the command is its child.
+    public var panePID: Int32? {
+        let out = (try? TestSupport.run(tmux, ["-L", session, "display-message", "-p", "-t", session, "#{pane_pid}"], check: false).stdoutText) ?? ""
+        return Int32(out.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The processes the pane's command started whose executable is `path` (the program under test).
+    public func processes(running path: String) -> [Int32] {
+        guard let pane = panePID else { return [] }
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return TestSupport.descendants(of: pane).filter { TestSupport.executable(of: $0) == target }
+    }
+
     public var screen: String { (try? TestSupport.run(tmux, ["-L", session, "capture-pane", "-p", "-t", session], check: false).stdoutText) ?? "" }
 
     /// Types text as a keyboard or a barcode scanner does.

@@ -9,7 +9,7 @@ import Glibc
 /// (the rules and loop devices are machine-wide), so parallel test processes take turns.
 public final class UdevPeer: @unchecked Sendable {
     private var process: Process?
-    private let lock: Int32
+    private let lock: UdevLock
     private let installedRules: String?
 
     public init(rules: URL? = nil) throws {
@@ -17,8 +17,7 @@ public final class UdevPeer: @unchecked Sendable {
             throw XCTSkip("systemd-udevd is not installed (Debian package udev): run scripts/install-deps")
         }
         guard geteuid() == 0 else { throw XCTSkip("udev and loop devices need root; this test runs as uid \(geteuid())") }
-        lock = open("/tmp/kiosk-agent-udev-tests.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lock >= 0, flock(lock, LOCK_EX) == 0 else { throw XCTSkip("cannot take the udev test lock") }
+        lock = try UdevLock()
         if let rules {
             let target = "/run/udev/rules.d/\(rules.lastPathComponent)"
             try FileManager.default.createDirectory(atPath: "/run/udev/rules.d", withIntermediateDirectories: true)
@@ -46,7 +45,8 @@ public final class UdevPeer: @unchecked Sendable {
         _ = try? TestSupport.run("udevadm", ["control", "--reload"], check: false)
     }
 
-    static func ping() -> Bool {
+    /// Whether a udevd answers (the machine's own, or one a test started).
+    public static func ping() -> Bool {
         (try? TestSupport.run("udevadm", ["control", "--ping", "--timeout=2"], check: false).status) == 0
     }
 
@@ -61,8 +61,22 @@ public final class UdevPeer: @unchecked Sendable {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         if let installedRules { try? FileManager.default.removeItem(atPath: installedRules) }
-        flock(lock, LOCK_UN)
-        close(lock)
+    }
+}
+
+/// The machine-wide turn for tests that depend on udev: held by `UdevPeer`, and by tests that need
+/// udevd *not* to run (no other test starts one while they hold it).
+public final class UdevLock: @unchecked Sendable {
+    private let fd: Int32
+
+    public init() throws {
+        fd = open("/tmp/kiosk-agent-udev-tests.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0, flock(fd, LOCK_EX) == 0 else { throw XCTSkip("cannot take the udev test lock") }
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
     }
 }
 

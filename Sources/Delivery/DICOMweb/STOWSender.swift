@@ -80,7 +80,7 @@ public struct STOWSender: DeliveryTarget {
             try? await client.shutdown()
         } catch {
             try? await client.shutdown()
-            throw error
+            throw STOWError.connection(explain(error))
         }
         switch response.status.code {
         case 200..<300: return "DICOMweb \(settings.base.absoluteString): HTTP \(response.status.code) (authorization: \(settings.authorization))"
@@ -148,17 +148,34 @@ public struct STOWSender: DeliveryTarget {
             return STOWResponse.results(status: response.status.code, reason: response.status.reasonPhrase,
                                         body: Data(bytes.readableBytesView), batch: batch)
         } catch {
-            return batch.map { ($0, .retry("STOW-RS request failed: \(error)")) }
+            return batch.map { ($0, .retry("STOW-RS request failed: \(explain(error))")) }
+        }
+    }
+
+    /// A failed request in words: the network's and TLS's reasons, then the HTTP client's own.
+    func explain(_ error: any Error) -> String {
+        let peer = "\(settings.base.host ?? "the server"):\(settings.base.port ?? (settings.base.scheme == "https" ? 443 : 80))"
+        if let why = ConnectionFailure.explain(error, peer: peer) { return why }
+        guard let error = error as? HTTPClientError else { return "\(error)" }
+        switch error {
+        case .connectTimeout: return "timed out: no answer from \(peer) (the host is down, or a firewall drops the connection)"
+        case .tlsHandshakeTimeout: return "timed out in the TLS handshake with \(peer)"
+        case .readTimeout, .deadlineExceeded: return "timed out: \(peer) did not answer within \(settings.timeout.nanoseconds / 1_000_000_000) s"
+        case .remoteConnectionClosed: return "the connection was closed by \(peer) before it answered"
+        default: return "\(error)"
         }
     }
 }
 
 public enum STOWError: Error, CustomStringConvertible {
     case http(UInt, String)
+    /// No answer: why, in words.
+    case connection(String)
 
     public var description: String {
         switch self {
         case let .http(code, why): "HTTP \(code): \(why)"
+        case let .connection(why): why
         }
     }
 }

@@ -109,7 +109,7 @@ public struct DICOMSender: DeliveryTarget {
                 return
             } catch {
                 failures += 1
-                lastError = "\(error)"
+                lastError = ConnectionFailure.explain(error, peer: "\(peer.association.host):\(peer.association.port)") ?? "\(error)"
             }
         }
         while let (instance, _) = await queue.next() { await report(instance, .retry("3 associations failed in a row, last: \(lastError)")) }

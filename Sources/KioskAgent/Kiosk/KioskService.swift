@@ -35,6 +35,8 @@ final class KioskService: @unchecked Sendable {
         case machine(SessionMachine.Event, Int?)
         case screen(ScreenInput)
         case tick
+        /// systemd-udevd started or stopped answering (media are seen only while it runs).
+        case udev(running: Bool)
     }
 
     private let settings: Settings
@@ -56,6 +58,11 @@ final class KioskService: @unchecked Sendable {
     private var queue = DriveQueue()
     /// The running pipeline; only the event loop touches it.
     private var work: Task<Void, Never>?
+    /// Set when the running pipeline's task has returned (a stop waits for it a little).
+    private var workDone = DoneFlag()
+    /// The session the pipeline is importing (its spool rows are withdrawn if the service stops before the review's "Send").
+    private var sessionInProgress: String?
+    private var udevRunning = true
 
     init(settings: Settings) {
         self.settings = settings
@@ -65,6 +72,8 @@ final class KioskService: @unchecked Sendable {
     func run() async throws {
         if settings.destination.spoolKey != nil { spool = try SpoolSetup.open(settings.stateDirectory, settings.configuration) }
         let watcher = try MediaWatcher(includeLoopDevices: settings.includeLoopDevices)
+        // From here on SIGTERM and SIGINT stop the watcher, which ends the event loop below.
+        let termination = SignalHandler.termination { watcher.stop() }
         let present = try watcher.present()
         let media = watcher.events(startingWith: present)
         let feed = Feed(input: input, generation: nil)
@@ -81,7 +90,6 @@ final class KioskService: @unchecked Sendable {
             }
             feed.input.finish()
         }
-        let signals = Self.onTermination { watcher.stop() }
         let background = Task { [spool, settings] in await KioskService.drainInBackground(spool, settings) }
         let dashboard = settings.configuration.dashboard.enabled ? Task { [settings] in
             let server = DashboardServer(port: settings.configuration.dashboard.port,
@@ -98,19 +106,28 @@ final class KioskService: @unchecked Sendable {
                 }
             }
         }
+        // Without systemd-udevd no medium is ever seen: say so, and keep checking until it runs.
+        udevRunning = UdevDaemon.isRunning
+        let udevWatch = Task { [input, udevRunning] in
+            var running = udevRunning
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 2_000_000_000)
+                let now = UdevDaemon.isRunning
+                if now != running { running = now; input.yield(.udev(running: now)) }
+            }
+        }
         var ticker: Task<Void, Never>?
-        var hangup: (any DispatchSourceSignal)?
+        var hangup: SignalHandler?
         if let operators = settings.operators {
             controller = ScreenController(operators: operators, idleTimeout: Double(settings.configuration.kiosk.idleTimeoutSeconds))
             if case .archive = settings.destination { controller?.destinationName = "the local archive" }
+            controller?.checkOperators()
             let input = self.input
             let screen = OperatorScreen(initial: ScreenModel(title: "kiosk-agent"), onInput: { input.yield(.screen($0)) })
             self.screen = screen
             screen.start()
             // The terminal hung up (window closed, tty gone): the screen stops, the service goes on.
-            hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-            hangup?.setEventHandler { input.yield(.screen(.closed)) }
-            hangup?.resume()
+            hangup = SignalHandler([SIGHUP]) { input.yield(.screen(.closed)) }
             ticker = Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(nanoseconds: 1_000_000_000)
@@ -121,8 +138,16 @@ final class KioskService: @unchecked Sendable {
             render()
         }
         audit([AuditEvent("service.start", actor: "service", details: serviceDetails())], checkpoint: true)
-        notifier.ready("waiting for media")
-        Self.log("ready: watching optical drives, USB storage\(settings.includeLoopDevices ? " and loop devices" : ""); destination \(settings.destination)")
+        if controller?.hasNoOperator == true {
+            Self.log("warning: no operator can sign in: the screen asks IT to add one (kiosk-agent operator add NAME)")
+        }
+        if udevRunning {
+            notifier.ready("waiting for media")
+            Self.log("ready: watching optical drives, USB storage\(settings.includeLoopDevices ? " and loop devices" : ""); destination \(settings.destination)")
+        } else {
+            notifier.ready(Self.noUdev)
+            Self.log("warning: \(Self.noUdev); checking again every 2 s. Destination \(settings.destination)")
+        }
         for await incoming in events {
             switch incoming {
             case let .machine(event, producedBy):
@@ -134,25 +159,82 @@ final class KioskService: @unchecked Sendable {
                     Self.log("operator signed out after inactivity")
                     if var current = controller { takeAudit(&current); controller = current }
                 }
+                if controller?.hasNoOperator == true {
+                    controller?.checkOperators()
+                    if controller?.hasNoOperator == false { Self.log("an operator was added: the screen offers sign-in") }
+                }
                 refreshStatus()
                 deliveryProgress()
+            case let .udev(running):
+                udevRunning = running
+                if running {
+                    Self.log("udev is running now: watching optical drives and USB storage")
+                    notifier.status("waiting for media")
+                } else {
+                    Self.log("warning: \(Self.noUdev)")
+                    notifier.status(Self.noUdev)
+                }
+                refreshStatus()
             }
             render()
         }
+        notifier.stopping()
+        Self.log("stopping (SIGTERM or SIGINT)")
+        udevWatch.cancel()
+        await finishWork()
         screen?.stop()
         ticker?.cancel()
         hangup?.cancel()
-        notifier.stopping()
         audit([AuditEvent("service.stop", actor: "service")], checkpoint: true, forward: false)
         // The stop goes to the repository before the process ends (bounded by [atna] timeout_seconds).
         await ATNASetup.forward(try? ATNASetup.forwarder(settings.stateDirectory, settings.configuration), wait: true, log: Self.log)
-        work?.cancel()
         background.cancel()
         dashboard?.cancel()
         watchdog?.cancel()
         forwarding.cancel()
-        _ = signals
+        termination.cancel()
         Self.log("stopped")
+    }
+
+    static let noUdev = "udev (systemd-udevd) is not running: no disc or USB stick will be seen until it runs"
+
+    /// How long a stop waits for the running step before it leaves it.
+    static let stopGrace: Double = 5
+
+    /// The service is stopping: the running step gets a few seconds to finish (its work is then
+    /// kept, with its report). A study the operator has not sent yet (checking, or at the
+    /// review) is withdrawn from the spool, as Cancel would. A step still running after the grace
+    /// is left: what it committed stays whole (archived instances; spooled ones are sent later),
+    /// the rest is read again when the medium is inserted again, and the audit trail records it.
+    private func finishWork() async {
+        let state = queue.active.state
+        let session: String?
+        switch state {
+        case .protecting, .reviewing, .delivering: session = sessionInProgress
+        case .mediaDetected, .reading: session = nil
+        default: return
+        }
+        let deadline = Date().addingTimeInterval(Self.stopGrace)
+        while !workDone.isSet, Date() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
+        let finished = workDone.isSet
+        work?.cancel()
+        var details = ["step": SessionMachine.name(state), "finished": finished ? "yes" : "no"]
+        if let medium = state.medium { details["device"] = medium.device }
+        var unsent = false
+        if case .delivering = state {} else { unsent = controller != nil && session != nil }
+        if unsent, let session, let key = settings.destination.spoolKey, let spool {
+            let count = (try? spool.withdraw(session: session, destination: key)) ?? 0
+            details["withdrawn"] = String(count)
+            Self.log("stopped before the operator sent the study: \(count) instance(s) taken out of the spool, nothing sent")
+        }
+        if finished && !unsent {
+            Self.log("the running step finished before the stop; its work is kept")
+            return
+        }
+        if !finished {
+            Self.log("stopped during \(SessionMachine.name(state)): what was committed stays whole; insert the medium again to finish it")
+        }
+        audit([AuditEvent("session.interrupted", actor: "service", session: session, details: details)])
     }
 
     /// Where work reports back, stamped with the generation it was started in.
@@ -257,7 +339,8 @@ final class KioskService: @unchecked Sendable {
     }
 
     private func refreshStatus() {
-        var text = "Images go to \(settings.destination)"
+        var text = udevRunning ? "Images go to \(settings.destination)"
+            : "Discs and USB sticks are not seen: udev is not running (IT: start systemd-udevd)"
         if let spool, let waiting = try? spool.instances(states: [.pending, .sending]).count, waiting > 0 {
             text += "  |  \(waiting) image(s) waiting to be sent"
         }
@@ -269,14 +352,22 @@ final class KioskService: @unchecked Sendable {
         screen.show(controller.model(state: queue.active.state, status: status, started: stepStarted))
     }
 
+    /// A flag for the pipeline step about to start: its task sets it when it returns, so a stop
+    /// can tell whether the step finished.
+    private func newWork() -> DoneFlag {
+        workDone = DoneFlag()
+        return workDone
+    }
+
     private func perform(_ effect: SessionMachine.Effect) {
         switch effect {
         case let .audit(line):
             Self.log(line)
         case let .startReading(medium):
             // The patients on the medium, for the operator to confirm (headless logs how many).
-            let feed = nextFeed(), configuration = settings.configuration
+            let feed = nextFeed(), configuration = settings.configuration, done = newWork()
             work = Task {
+                defer { done.set() }
                 do {
                     let found = try await OwnThread.run { Result { try PatientInventory.read(medium.device, configuration: configuration) } }.get()
                     feed.yield(.readProgress(SessionMachine.Progress(files: found.dicomFiles, totalFiles: found.dicomFiles,
@@ -298,9 +389,11 @@ final class KioskService: @unchecked Sendable {
             // With an operator, nothing leaves the kiosk before the review's "Send".
             job.deliverWhileReading = controller == nil
             job.spool = spool
+            sessionInProgress = job.sessionID
             let feed = nextFeed()
-            let progress = controller == nil ? nil : ProgressFeed(feed: feed)
+            let progress = controller == nil ? nil : ProgressFeed(feed: feed), done = newWork()
             work = Task {
+                defer { done.set() }
                 do {
                     let (report, exit, _, kept) = try await job.run(progress: progress)
                     if exit == .mediaUnreadable {
@@ -328,7 +421,9 @@ final class KioskService: @unchecked Sendable {
             // Reviewed: now the spool sends this study, for up to wait_seconds.
             let feed = nextFeed(), settings = self.settings, actor = controller?.signedIn ?? "service"
             guard let spool else { return }
+            let done = newWork()
             work = Task {
+                defer { done.set() }
                 do {
                     let target = try DeliverySetup.target(for: settings.destination, settings.configuration, callingAE: nil)
                     try spool.release(session: session, destination: target.destination)
@@ -418,17 +513,15 @@ final class KioskService: @unchecked Sendable {
     static func log(_ line: String) {
         FileHandle.standardError.write(Data("kiosk-agent: \(line)\n".utf8))
     }
+}
 
-    /// SIGTERM and SIGINT end the service cleanly (systemd stop, Ctrl-C).
-    static func onTermination(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
-        [SIGTERM, SIGINT].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { stop() }
-            source.resume()
-            return source
-        }
-    }
+/// A flag one task sets and another reads.
+final class DoneFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
 
 /// Progress of the running step for the screen, a few times a second at most.

@@ -24,10 +24,18 @@ struct ScreenController {
     private var picked: SessionMachine.Patient?
     /// Sign-in events for the audit trail, taken by the service after each input.
     var audit: [(type: String, actor: String, details: [String: String])] = []
+    /// No operator is configured: the screen asks IT to add one instead of offering a sign-in nobody can pass.
+    private(set) var hasNoOperator = false
 
     init(operators: OperatorStore, idleTimeout: Double) {
         self.operators = operators
         self.idleTimeout = idleTimeout
+    }
+
+    /// Reads the operator store again (the service does while it has none, so one added with
+    /// `kiosk-agent operator add` makes the screen usable without a restart).
+    mutating func checkOperators() {
+        hasNoOperator = (try? operators.list().isEmpty) ?? false
     }
 
     // MARK: input
@@ -36,7 +44,7 @@ struct ScreenController {
     mutating func input(_ input: ScreenInput, state: SessionMachine.State, now: Date = Date()) -> [SessionMachine.Event] {
         lastActivity = now
         guard let operatorName = signedIn else {
-            signInInput(input, now: now)
+            if !hasNoOperator { signInInput(input, now: now) }
             return []
         }
         if case .button("signout") = input {
@@ -175,7 +183,7 @@ struct ScreenController {
     // MARK: what to show
 
     func model(state: SessionMachine.State, status: String, started: Date?, now: Date = Date()) -> ScreenModel {
-        guard let operatorName = signedIn else { return signInModel(status: status) }
+        guard let operatorName = signedIn else { return hasNoOperator ? setupModel(status: status) : signInModel(status: status) }
         let bar = "Operator: \(operatorName)  |  \(status)"
         var model: ScreenModel
         switch state {
@@ -244,6 +252,15 @@ struct ScreenController {
             model.buttons.append(.init(id: "signout", label: "Sign out", tone: .normal))
         }
         return model
+    }
+
+    /// No operator exists yet: nobody can sign in, and the screen says who must act and how.
+    private func setupModel(status: String) -> ScreenModel {
+        ScreenModel(title: "Not set up yet: no operator", tone: .warning,
+                    lines: [.init("Nobody can sign in on this kiosk yet, because no operator has been added.", .warning),
+                            .init("IT: on this computer, run   kiosk-agent operator add NAME", .info),
+                            .init("This screen changes to the sign-in by itself a few seconds after the first operator is added.")],
+                    status: status)
     }
 
     private func signInModel(status: String) -> ScreenModel {

@@ -58,16 +58,7 @@ final class AccountabilityTests: XCTestCase {
         XCTAssertEqual(try IngestFixtures.agent(["ingest", clean.root.path, "--state-dir", state]).status, 0)
         let infectedDir = try TestSupport.TemporaryDirectory("dash-b")
         let infected = try IngestFixtures.makeTree(in: infectedDir, extraDICOM: ["MR_small.dcm"], withDICOMDIR: false)
-        try TestSupport.python("""
-            import sys, pydicom
-            ds = pydicom.dcmread(sys.argv[1])
-            ds.add_new(0x00290010, "LO", "ACME 1.0")
-            ds.add_new(0x00291001, "OB", (sys.argv[3] + sys.argv[4]).encode())
-            ds.SOPInstanceUID = ds.SOPInstanceUID + ".7"
-            ds.save_as(sys.argv[2], enforce_file_format=True)
-            """, [try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm").path,
-                  infected.root.appendingPathComponent("DICOM/INFECTED").path,
-                  "X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"])
+        try IngestFixtures.writeInfectedCT(to: infected.root.appendingPathComponent("DICOM/INFECTED").path)
         XCTAssertEqual(try IngestFixtures.agent(["ingest", infected.root.path, "--state-dir", state]).status, 0)
         let other = try IngestFixtures.makeTree(in: otherDir, extraDICOM: ["MR_small.dcm"], withDICOMDIR: false)
         XCTAssertEqual(try IngestFixtures.agent(["ingest", other.root.path, "--state-dir", state, "--patient-id", "SOMEONE-ELSE",

@@ -13,16 +13,7 @@ final class IngestEngineTests: XCTestCase {
     /// A tree with one clean file and one whose private value carries EICAR (assembled at run time).
     private func infectedTree(_ dir: TestSupport.TemporaryDirectory) throws -> IngestFixtures.Tree {
         let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["MR_small.dcm"], withDICOMDIR: false)
-        try TestSupport.python("""
-            import sys, pydicom
-            ds = pydicom.dcmread(sys.argv[1])
-            block = ds.private_block(0x0029, "ACME 1.0", create=True)
-            block.add_new(0x01, "OB", (sys.argv[3] + sys.argv[4]).encode())
-            ds.SOPInstanceUID = ds.SOPInstanceUID + ".7"
-            ds.save_as(sys.argv[2], enforce_file_format=True)
-            """, [try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm").path,
-                  tree.root.appendingPathComponent("DICOM/INFECTED").path,
-                  "X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"])
+        try IngestFixtures.writeInfectedCT(to: tree.root.appendingPathComponent("DICOM/INFECTED").path)
         return tree
     }
 

@@ -51,6 +51,20 @@ enum IngestFixtures {
         return Tree(root: root, dicom: dicom.sorted())
     }
 
+    /// Writes to `path` a copy of pydicom's CT_small.dcm (a GE file) with a new SOP Instance UID
+    /// whose private value (0029,1001) carries EICAR, assembled here so no file holds it at rest.
+    static func writeInfectedCT(to path: String) throws {
+        try TestSupport.python("""
+            import sys, pydicom
+            ds = pydicom.dcmread(sys.argv[1])
+            ds.add_new(0x00290010, "LO", "ACME 1.0")
+            ds.add_new(0x00291001, "OB", (sys.argv[3] + sys.argv[4]).encode())
+            ds.SOPInstanceUID = ds.SOPInstanceUID + ".7"
+            ds.save_as(sys.argv[2], enforce_file_format=True)
+            """, [try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm").path, path,
+                  "X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"])
+    }
+
     /// A Windows PE header stand-in: "MZ", e_lfanew → "PE\0\0", padding. Inert, not malware.
     static func inertPE() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 1024)

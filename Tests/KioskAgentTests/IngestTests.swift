@@ -279,16 +279,7 @@ final class IngestTests: XCTestCase {
         let dir = try TestSupport.TemporaryDirectory("ingest-summary")
         // CT_small is a GE file: private blocks, a TIFF preamble, Data Set Trailing Padding.
         let tree = try IngestFixtures.makeTree(in: dir, extraDICOM: ["CT_small.dcm"], withDICOMDIR: false)
-        try TestSupport.python("""
-            import sys, pydicom
-            ds = pydicom.dcmread(sys.argv[1])
-            ds.add_new(0x00290010, "LO", "ACME 1.0")
-            ds.add_new(0x00291001, "OB", (sys.argv[3] + sys.argv[4]).encode())
-            ds.SOPInstanceUID = ds.SOPInstanceUID + ".7"
-            ds.save_as(sys.argv[2], enforce_file_format=True)
-            """, [try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm").path,
-                  tree.root.appendingPathComponent("DICOM/INFECTED").path,
-                  "X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"])
+        try IngestFixtures.writeInfectedCT(to: tree.root.appendingPathComponent("DICOM/INFECTED").path)
         let state = dir.path("my state")
         let result = try IngestFixtures.agent(["ingest", tree.root.path, "--state-dir", state, "--report", dir.path("report.json")])
         let report = try IngestFixtures.report(dir.path("report.json"))

@@ -6,9 +6,13 @@ import XCTest
 /// FAT12/16/32 images made by mkfs.vfat and filled by mcopy (never mounted), read back by our reader.
 final class FATVolumeTests: XCTestCase {
     private func image(fat: Int, sizeKiB: Int, files: [String: [UInt8]], in dir: TestSupport.TemporaryDirectory) throws -> String {
-        let path = dir.path("fat\(fat).img")
-        try TestSupport.run(try TestSupport.tool("mkfs.vfat"), ["-C", "-F", String(fat), "-n", "KIOSK\(fat)", path, String(sizeKiB)])
-        let staging = dir.url.appendingPathComponent("src\(fat)")
+        try Self.image(dir.path("fat\(fat).img"), fat: fat, label: "KIOSK\(fat)", sizeKiB: sizeKiB, files: files,
+                       staging: dir.url.appendingPathComponent("src\(fat)"))
+    }
+
+    /// mkfs.vfat makes the image; mcopy fills it from `files` written under `staging`.
+    static func image(_ path: String, fat: Int, label: String, sizeKiB: Int, files: [String: [UInt8]], staging: URL) throws -> String {
+        try TestSupport.run(try TestSupport.tool("mkfs.vfat"), ["-C", "-F", String(fat), "-n", label, path, String(sizeKiB)])
         for (name, bytes) in files {
             let url = staging.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -138,18 +138,10 @@ final class HostileNameTests: XCTestCase {
 
     func testFATLongNamesWithDotDotSlashAndAbsolutePaths() throws {
         let dir = try TestSupport.TemporaryDirectory("fat-names")
-        let path = dir.path("fat.img")
-        try TestSupport.run(try TestSupport.tool("mkfs.vfat"), ["-C", "-F", "16", "-n", "NAMES", path, "20000"])
-        let staging = dir.url.appendingPathComponent("src")
         let files: [String: [UInt8]] = ["XXXevil.dcm": VolumeTestKit.pattern(9000, seed: 3), "QQQsub/inner.dcm": VolumeTestKit.pattern(70_000, seed: 4),
                                         "ZetcZpasswd.dcm": [1], "plain.dcm": [2], "SHORT.DCM": [8]]
-        for (name, bytes) in files {
-            let url = staging.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(bytes).write(to: url)
-        }
-        let top = try FileManager.default.contentsOfDirectory(atPath: staging.path).map { staging.appendingPathComponent($0).path }
-        try TestSupport.run("mcopy", ["-s", "-i", path] + top + ["::/"], environment: ["MTOOLS_SKIP_CHECK": "1"])
+        let path = try FATVolumeTests.image(dir.path("fat.img"), fat: 16, label: "NAMES", sizeKiB: 20000, files: files,
+                                            staging: dir.url.appendingPathComponent("src"))
         // Long names are UTF-16LE in the LFN entries; their checksum covers the 8.3 name, which
         // stays, so the patched long names still check out and are the names the reader uses.
         try Self.rewrite(path) { bytes in
@@ -210,7 +202,9 @@ final class HostileNameTests: XCTestCase {
 }
 
 /// Fills an exFAT image through exfat-fuse on a loop device (no tool fills exFAT without
-/// mounting it); skips where loop devices or FUSE are unavailable.
+/// mounting it); skips where loop devices or FUSE are unavailable. One script attaches, mounts,
+/// copies, unmounts and detaches, so the FUSE daemon has ended (and released every descriptor)
+/// before it returns.
 enum ExFATFill {
     static func fill(_ image: String, with files: [String: [UInt8]], in dir: TestSupport.TemporaryDirectory) throws {
         let staging = dir.url.appendingPathComponent("content")

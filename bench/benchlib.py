@@ -115,6 +115,7 @@ def _peak_kib(pid: int) -> int | None:
 def timed_tree(command: list[str], work: Path, env: dict | None = None) -> dict:
     """Like `timed`, and also samples, every 20 ms, the peak RSS (VmHWM) of the command itself and
     of each of its child processes separately ("rss_self_kib", "rss_children_kib": the largest child).
+    "cpu" is user + system seconds of the command and every child it waited for (GNU time).
     GNU time's figure ("rss_kib") is the larger of the two, never their sum: Linux reports a
     process's ru_maxrss together with its reaped children's as a maximum. A sample taken 20 ms
     before the process ends can miss growth in those last 20 ms."""
@@ -141,12 +142,14 @@ def timed_tree(command: list[str], work: Path, env: dict | None = None) -> dict:
         wall = time.monotonic() - start
         stop.set()
         sampler.join()
-    rss_kib = 0
+    rss_kib, cpu = 0, 0.0
     for line in report.read_text().splitlines():
         if "Maximum resident set size" in line:
             rss_kib = int(line.rsplit(":", 1)[1])
+        if "User time (seconds)" in line or "System time (seconds)" in line:
+            cpu += float(line.rsplit(":", 1)[1])
     tail = errors.read_bytes()[-2000:].decode("utf-8", "replace")
-    return {"wall": wall, "rss_kib": rss_kib, "rss_self_kib": peaks["self"], "rss_children_kib": peaks["children"],
+    return {"wall": wall, "cpu": cpu, "rss_kib": rss_kib, "rss_self_kib": peaks["self"], "rss_children_kib": peaks["children"],
             "status": status, "stderr": tail}
 
 

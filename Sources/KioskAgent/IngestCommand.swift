@@ -101,13 +101,16 @@ struct IngestCommand: AsyncParsableCommand {
         var job = IngestJob(source: source, destination: destination, configuration: configuration, stateDirectory: stateDirectory,
                             protector: try ProtectorSetup.make(configuration, signatures: signatures, reconciliation: reconciliation),
                             expected: expected, identityOverride: overrideIdentity, callingAE: callingAE)
-        let (result, exit, data, kept) = try await job.run(progress: ProgressLine())
+        let (result, exit, text, kept) = try await job.run(progress: ProgressLine())
         if let report {
-            do { try data.write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
+            do { try text.copy(to: URL(fileURLWithPath: report)) } catch {
                 throw ValidationError("cannot write the report to \(report): \(error.localizedDescription)")
             }
         }
-        if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        if json {
+            try text.write(to: FileHandle.standardOutput)
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        }
         let receipt = job.receipt.map { "kiosk-agent receipt show \($0.lookupCode)" + common.stateDirectoryArgument }
         FileHandle.standardError.write(Data(HumanSummary.render(result, exit: exit, reportPath: report ?? kept,
                                                                 seconds: Date().timeIntervalSince(started),

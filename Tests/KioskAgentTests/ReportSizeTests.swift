@@ -48,5 +48,18 @@ final class ReportSizeTests: XCTestCase {
                                 modalities: ["CT"], instances: 3, identity: .unverified, series: 1)]
         let streamed = try ReportJSON.encode(report)
         XCTAssertEqual(String(decoding: streamed, as: UTF8.self), String(decoding: try ReportJSON.encoder().encode(report), as: UTF8.self))
+
+        // Written to a file record by record: the same bytes, in place of what was there, nothing left beside it.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kept = directory.appendingPathComponent("session.json")
+        try Data("an older report, longer than the new one would be if it were not replaced".utf8).write(to: kept)
+        try ReportJSON.write(report, to: kept)
+        XCTAssertEqual(try Data(contentsOf: kept), try ReportJSON.encoder().encode(report))
+        let copy = directory.appendingPathComponent("copy.json")
+        try KeptReport.file(kept).copy(to: copy)
+        XCTAssertEqual(try Data(contentsOf: copy), try Data(contentsOf: kept))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["copy.json", "session.json"])
     }
 }

@@ -33,7 +33,7 @@ struct IngestJob {
     lazy var sessionID = IngestJob.newSessionID(started)
 
     /// The report, the exit status, the report's JSON and where it was kept.
-    mutating func run(progress: (any IngestProgress)?) async throws -> (Report, ExitStatus, Data, String) {
+    mutating func run(progress: (any IngestProgress)?) async throws -> (Report, ExitStatus, KeptReport, String) {
         let outbox: Outbox
         var drainer: SpoolDrainer?
         switch destination {
@@ -64,21 +64,23 @@ struct IngestJob {
         result.finishedAt = IngestJob.timestamp(finished)
         result.lookupCode = LookupCode.generate()
 
-        let data = try ReportJSON.encode(result)
-        // Every session's report is also kept in the state directory, for audit.
+        // Every session's report is also kept in the state directory, for audit; written record by
+        // record, never whole in memory.
         let kept = stateDirectory.appendingPathComponent("reports").appendingPathComponent("\(sessionID).json")
+        var text = KeptReport.file(kept)
         do {
             try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try data.write(to: kept, options: .atomic)
+            try ReportJSON.write(result, to: kept)
         } catch {
             FileHandle.standardError.write(Data("warning: could not keep the report in \(kept.path): \(error)\n".utf8))
+            text = .memory(try ReportJSON.encode(result))
         }
         // Quarantined originals keep the session's report beside them, for forensics.
         let quarantine = stateDirectory.appendingPathComponent("quarantine").appendingPathComponent(sessionID)
         if FileManager.default.fileExists(atPath: quarantine.path) {
             let copy = quarantine.appendingPathComponent("report.json")
             do {
-                try data.write(to: copy, options: .atomic)
+                try text.copy(to: copy)
                 try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: copy.path)
             } catch {
                 FileHandle.standardError.write(Data("warning: could not keep the report in \(copy.path): \(error)\n".utf8))
@@ -102,7 +104,7 @@ struct IngestJob {
         } catch {
             FileHandle.standardError.write(Data("warning: ATNA: \(error)\n".utf8))
         }
-        return (result, exit, data, kept.path)
+        return (result, exit, text, kept.path)
     }
 
     /// Where the session's receipt was kept (HTML and text), once `run` has finished.
@@ -187,5 +189,35 @@ struct IngestJob {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         return formatter.string(from: date) + "-" + UUID().uuidString.prefix(8).lowercased()
+    }
+}
+
+/// The session report's JSON: the file kept in the state directory, or the text itself when that
+/// could not be written. Copied and printed in pieces, never read whole.
+enum KeptReport {
+    case file(URL)
+    case memory(Data)
+
+    /// Writes a copy to `url` through a temporary file renamed into place.
+    func copy(to url: URL) throws {
+        switch self {
+        case let .memory(data):
+            try data.write(to: url, options: .atomic)
+        case .file:
+            try ReportJSON.replace(url) { try write(to: $0) }
+        }
+    }
+
+    func write(to handle: FileHandle) throws {
+        switch self {
+        case let .memory(data):
+            try handle.write(contentsOf: data)
+        case let .file(url):
+            let source = try FileHandle(forReadingFrom: url)
+            defer { try? source.close() }
+            while let chunk = try source.read(upToCount: 1 << 16), !chunk.isEmpty {
+                try handle.write(contentsOf: chunk)
+            }
+        }
     }
 }

@@ -101,10 +101,13 @@ struct Reconstruction {
                 neutralised = true
             }
         }
-        // Deepest first, so removing an element never moves another removal's path.
-        for path in removals.sorted(by: { $0.steps.count > $1.steps.count }) {
+        // Deepest first, so removing an element never moves another removal's path; the root's
+        // last and in one pass (a vendor's private blocks are hundreds of elements).
+        for path in removals.filter({ !$0.steps.isEmpty }).sorted(by: { $0.steps.count > $1.steps.count }) {
             rebuilt.dataSet.modify(at: path) { $0.remove(path.tag) }
         }
+        let rootRemovals = Set(removals.lazy.filter(\.steps.isEmpty).map(\.tag))
+        if !rootRemovals.isEmpty { rebuilt.dataSet.removeAll { rootRemovals.contains($0.tag) } }
         for (path, length) in truncations where !removals.contains(path) {
             rebuilt.dataSet.modify(at: path) { dataSet in
                 guard var element = dataSet[path.tag], case let .bytes(value) = element.value, value.length > length else { return }

@@ -30,7 +30,15 @@ extension DataSet {
     /// path's, which the parser already bounded. Returns false when the path no longer exists.
     @discardableResult
     mutating func modify(at path: ElementPath, _ change: (inout DataSet) -> Void) -> Bool {
+        guard !path.steps.isEmpty else {
+            change(&self)
+            return true
+        }
+        // The chain holds the only reference to the root while it changes, so putting an item
+        // back replaces one element in place instead of copying the whole root data set.
         var chain: [DataSet] = [self]
+        self = DataSet()
+        defer { self = chain[0] }
         for step in path.steps {
             guard let items = chain[chain.count - 1][step.sequence]?.items, items.indices.contains(step.item) else { return false }
             chain.append(items[step.item].dataSet)
@@ -42,7 +50,6 @@ extension DataSet {
             element.value = .sequence(items)
             chain[level].set(element)
         }
-        self = chain[0]
         return true
     }
 }

@@ -230,7 +230,7 @@ final class ScreenWordsTests: XCTestCase {
         let review = text(controller.model(state: .reviewing(disc, confirmation, outcome), status: "", started: nil))
         XCTAssertTrue(review.contains("52 images: vendor-private data and padding removed as usual (not a threat)."), review)
         XCTAssertTrue(review.contains("1 image(s): something unsafe or broken was removed"), review)
-        XCTAssertTrue(review.contains("A program hidden inside an image file was removed."), review)
+        XCTAssertTrue(review.contains("A program hidden inside an image file was removed"), review)
         XCTAssertFalse(review.contains("Extra data after the end"), review)
         let done = text(controller.model(state: .done(disc, outcome, .stored), status: "", started: nil))
         XCTAssertTrue(done.contains("Receipt code: 7K3QX-M9P2D - `kiosk-agent receipt show 7K3QX-M9P2D`"), done)

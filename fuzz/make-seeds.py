@@ -49,7 +49,7 @@ for name in ("JPEG-lossy.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEG2000.dcm", 
 
 # Codestream ends: the fragments of real JPEG, JPEG-LS, JPEG 2000 and RLE files, as one fragment
 # per frame, split across fragments, with a right and a wrong offset table, and with a PE stand-in
-# after the end (see fuzz/Sources/FuzzCodestreamEnd for the layout); and the whole files.
+# after the end (see fuzz/Sources/FuzzCodestreamEnd for the layout).
 def encapsulated(data):
     """The Basic Offset Table and fragments of explicit VR little endian encapsulated Pixel Data."""
     at = data.rfind(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff")
@@ -79,7 +79,6 @@ for name, family in families.items():
     if not os.path.exists(path):
         continue
     data = open(path, "rb").read()
-    seed("FuzzCodestreamEnd", "file-" + name, b"\xf0" + data)
     items = encapsulated(data)
     if not items:
         continue
@@ -96,10 +95,6 @@ for name, family in families.items():
     seed("FuzzCodestreamEnd", base + "-trailing", fragment_seed(family, 0, [first + bytes(pe)], 1, rows_columns))
     seed("FuzzCodestreamEnd", base + "-trailing-fragment", fragment_seed(family, 0, [first, bytes(pe)], 1, rows_columns))
     seed("FuzzEmbeddedSearch", base + "-codestream", first[:16384])
-for name in ("JPEG-lossy.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm"):
-    path = os.path.join(out, "FuzzDICOMReader", "trailing-" + name)
-    if os.path.exists(path):
-        seed("FuzzCodestreamEnd", "file-trailing-" + name, b"\xf0" + open(path, "rb").read())
 
 # Nested encapsulated pixel data: an Icon Image Sequence whose item holds an encapsulated frame (a
 # copy of the file's first fragment), all of undefined length, just before the Pixel Data.
@@ -122,7 +117,6 @@ for name in ("JPEG-lossy.dcm", "MR_small_RLE.dcm"):
         + b"\xfe\xff\x0d\xe0\x00\x00\x00\x00" + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
     nested = data[:pixel] + sequence + data[pixel:]
     seed("FuzzDICOMReader", "icon-encapsulated-" + name, nested)
-    seed("FuzzCodestreamEnd", "file-icon-encapsulated-" + name, b"\xf0" + nested)
 
 # Active content: PDFs with every kind of action written plainly, then rewritten by qpdf with the
 # dictionaries compressed into object streams (what real producers do); CDA documents with

@@ -9,18 +9,16 @@ func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar
     return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzz(data!, size) }
 }
 
-/// Where a codestream ends, on arbitrary bytes. The first byte chooses the form:
-/// - below F0: fragments. Bits 0–1 pick JPEG, JPEG-LS, JPEG 2000 or RLE; bits 2–3 the Basic Offset
-///   Table (empty, right, taken from the input, wrong length). Then the fragment count (1–8), the
-///   frame count (1–4), Rows × Columns for RLE (u16 LE), each fragment's length but the last (u32
-///   LE, clamped), and the bytes the fragments split.
-/// - F0 and above: the rest is a DICOM file, read, cut into parts and separated as the Protector
-///   does, then inspected part by part (program search, active content, codestream checks).
+/// Where a codestream ends, on arbitrary bytes split into fragments. Bits 0–1 of the first byte
+/// pick JPEG, JPEG-LS, JPEG 2000 or RLE; bits 2–3 the Basic Offset Table (empty, right, taken from
+/// the input, wrong length). Then the fragment count (1–8), the frame count (1–4), Rows × Columns
+/// for RLE (u16 LE), each fragment's length but the last (u32 LE, clamped), and the bytes the
+/// fragments split.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     guard let selector = input.first else { return 0 }
-    if selector >= 0xF0 { wholeFile(Array(input.dropFirst())) } else { fragments(selector, Array(input.dropFirst())) }
+    fragments(selector, Array(input.dropFirst()))
     return 0
 }
 
@@ -118,25 +116,4 @@ private func check(_ walk: CodestreamEnd.Walk, pieces: [[UInt8]], frames: Int) {
     // Empty fragments after an end carry nothing: left out silently (the rebuild keeps them).
     let cutBytes = cut.truncated.map { Int64(pieces[$0.key].count) - $0.value }.reduce(0, +) + cut.dropped.map { Int64(pieces[$0].count) }.reduce(0, +)
     precondition(walk.notes.isEmpty == (cutBytes == 0), "notes without cut bytes or cut bytes without notes")
-}
-
-private func wholeFile(_ bytes: [UInt8]) {
-    let source = InMemoryByteSource(bytes)
-    var options = ParsingOptions()
-    options.maxElements = 100_000
-    options.maxFileSize = 1 << 24
-    guard let file = try? DICOMReader.read(source, options: options) else { return }
-    let reader = ValueReader(source)
-    let parts = Disassembler.parts(of: file)
-    let separated = CodestreamEnd.separate(file, parts, reader: reader)
-    precondition(separated.parts.count >= parts.count, "separating lost parts")
-    // Cut bytes are moved into parts of their own, never made up or lost.
-    let before = parts.reduce(Int64(0)) { $0 + $1.bytes.length }, after = separated.parts.reduce(Int64(0)) { $0 + $1.bytes.length }
-    precondition(before == after, "separating turned \(before) bytes of parts into \(after)")
-    for part in separated.parts {
-        if case let .deferred(offset, length) = part.bytes {
-            precondition(offset >= 0 && length >= 0 && offset + length <= source.count, "part \(part.location) outside the file")
-        }
-    }
-    _ = PartInspector().inspect(file, parts: separated.parts, reader: reader)
 }

@@ -15,7 +15,7 @@ let package = Package(
     products: [
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
         // The parsers, for the libFuzzer targets in fuzz/ (a separate package built with sanitizers).
-        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector", "AgentConfiguration", "HelperProtocol"]),
+        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector", "FileSignatures", "AgentConfiguration", "HelperProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

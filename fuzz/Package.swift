@@ -30,5 +30,8 @@ let package = Package(
         .executableTarget(name: "FuzzConfig", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzHelperFrames", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzEngineReplies", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzCodestreamEnd", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzActiveContent", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzEmbeddedSearch", dependencies: ["CFuzzerDriver", .product(name: "KioskAgentParsers", package: "kiosk-agent")], swiftSettings: fuzzer),
     ]
 )

@@ -47,6 +47,157 @@ for name in ("JPEG-lossy.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEG2000.dcm", 
     struct.pack_into("<I", data, item + 4, length + len(pe))
     seed("FuzzDICOMReader", "trailing-" + name, bytes(data))
 
+# Codestream ends: the fragments of real JPEG, JPEG-LS, JPEG 2000 and RLE files, as one fragment
+# per frame, split across fragments, with a right and a wrong offset table, and with a PE stand-in
+# after the end (see fuzz/Sources/FuzzCodestreamEnd for the layout).
+def encapsulated(data):
+    """The Basic Offset Table and fragments of explicit VR little endian encapsulated Pixel Data."""
+    at = data.rfind(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff")
+    if at < 0:
+        return None
+    at += 12
+    items = []
+    while at + 8 <= len(data) and data[at:at + 4] == b"\xfe\xff\x00\xe0":
+        length = struct.unpack_from("<I", data, at + 4)[0]
+        items.append(data[at + 8:at + 8 + length])
+        at += 8 + length
+    return items if len(items) >= 2 else None
+
+def dimension(data, element):
+    at = data.find(b"\x28\x00" + struct.pack("<H", element) + b"US\x02\x00")
+    return struct.unpack_from("<H", data, at + 8)[0] if at >= 0 else 0
+
+def fragment_seed(family, table_mode, pieces, frames, segment_bytes, table=b""):
+    head = bytes([family | table_mode << 2, (len(pieces) - 1) % 8, (frames - 1) % 4]) + struct.pack("<H", segment_bytes & 0xFFFF)
+    return head + b"".join(struct.pack("<I", len(p)) for p in pieces[:-1]) + table + b"".join(pieces)
+
+families = {"JPEG-lossy.dcm": 0, "SC_rgb_jpeg_dcmtk.dcm": 0, "SC_rgb_small_odd_jpeg.dcm": 0, "MR_small_jpeg_ls_lossless.dcm": 1,
+            "SC_rgb_jls_lossy_line.dcm": 1, "JPEG2000.dcm": 2, "MR_small_jp2klossless.dcm": 2, "693_J2KI.dcm": 2,
+            "MR_small_RLE.dcm": 3, "SC_rgb_rle_2frame.dcm": 3, "rtdose_rle.dcm": 3}
+for name, family in families.items():
+    path = os.path.join(files, name)
+    if not os.path.exists(path):
+        continue
+    data = open(path, "rb").read()
+    items = encapsulated(data)
+    if not items:
+        continue
+    table, fragments = items[0], items[1:]
+    frames = len(table) // 4 or 1
+    rows_columns = dimension(data, 0x10) * dimension(data, 0x11)
+    base = name.rsplit(".", 1)[0]
+    seed("FuzzCodestreamEnd", base + "-fragments", fragment_seed(family, 0, fragments[:8], frames, rows_columns))
+    seed("FuzzCodestreamEnd", base + "-table", fragment_seed(family, 1, fragments[:8], frames, rows_columns))
+    seed("FuzzCodestreamEnd", base + "-own-table", fragment_seed(family, 2, fragments[:8], frames, rows_columns, table[:frames * 4].ljust(frames * 4, b"\0")))
+    first = fragments[0]
+    thirds = [first[:len(first) // 3], first[len(first) // 3:2 * len(first) // 3], first[2 * len(first) // 3:]]
+    seed("FuzzCodestreamEnd", base + "-split", fragment_seed(family, 0, thirds, 1, rows_columns))
+    seed("FuzzCodestreamEnd", base + "-trailing", fragment_seed(family, 0, [first + bytes(pe)], 1, rows_columns))
+    seed("FuzzCodestreamEnd", base + "-trailing-fragment", fragment_seed(family, 0, [first, bytes(pe)], 1, rows_columns))
+    seed("FuzzEmbeddedSearch", base + "-codestream", first[:16384])
+
+# Nested encapsulated pixel data: an Icon Image Sequence whose item holds an encapsulated frame (a
+# copy of the file's first fragment), all of undefined length, just before the Pixel Data.
+for name in ("JPEG-lossy.dcm", "MR_small_RLE.dcm"):
+    path = os.path.join(files, name)
+    if not os.path.exists(path):
+        continue
+    data = open(path, "rb").read()
+    items = encapsulated(data)
+    pixel = data.rfind(b"\xe0\x7f\x10\x00OB")
+    if not items or pixel < 0:
+        continue
+    frame = items[1] + (b"\0" if len(items[1]) % 2 else b"")
+    def us(element, value):
+        return b"\x28\x00" + struct.pack("<H", element) + b"US\x02\x00" + struct.pack("<H", value)
+    icon = (us(0x10, dimension(data, 0x10)) + us(0x11, dimension(data, 0x11))
+            + b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff" + b"\xfe\xff\x00\xe0\x00\x00\x00\x00"
+            + b"\xfe\xff\x00\xe0" + struct.pack("<I", len(frame)) + frame + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+    sequence = b"\x88\x00\x00\x02SQ\x00\x00\xff\xff\xff\xff" + b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + icon \
+        + b"\xfe\xff\x0d\xe0\x00\x00\x00\x00" + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    nested = data[:pixel] + sequence + data[pixel:]
+    seed("FuzzDICOMReader", "icon-encapsulated-" + name, nested)
+
+# Active content: PDFs with every kind of action written plainly, then rewritten by qpdf with the
+# dictionaries compressed into object streams (what real producers do); CDA documents with
+# scripts and external references, in UTF-8 and UTF-16. Selector 0 = PDF, 1 = object-stream
+# content, 2 = XML.
+def pdf(objects):
+    body, offsets = b"%PDF-1.5\n", []
+    for number, text in enumerate(objects, 1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n%s\nendobj\n" % (number, text.encode())
+    table = len(body)
+    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return body + b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, table)
+
+page = "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>"
+content = "<< /Length 44 >>\nstream\nBT /F1 12 Tf 20 100 Td (inert text) Tj ET\nendstream"
+pdfs = {
+    "plain": ["<< /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page, content],
+    "javascript": ["<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page, content,
+                   "<< /S /JavaScript /JS (app.alert\\('inert'\\);) >>"],
+    "escaped-launch": ["<< /Type /Catalog /Pages 2 0 R /Names << /J#61vaScript 5 0 R >> /AA << /O << /S /L#61unch /F (calc.exe) >> >> >>",
+                       "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page, content, "<< /Names [(x) << /S /JavaScript /JS (1) >>] >>"],
+    "attachment": ["<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(a.txt) 5 0 R] >> >> /AcroForm << /XFA 6 0 R >> >>",
+                   "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page, content,
+                   "<< /Type /Filespec /F (a.txt) /EF << /F 6 0 R >> >>", "<< /Type /EmbeddedFile /Length 5 >>\nstream\nhello\nendstream"],
+}
+qpdf = shutil.which("qpdf")
+with tempfile.TemporaryDirectory() as tmp:
+    for name, objects in pdfs.items():
+        plain = pdf(objects)
+        seed("FuzzActiveContent", "pdf-" + name, b"\x00" + plain)
+        seed("FuzzActiveContent", "objects-" + name, b"\x01" + b"\n".join(o.encode() for o in objects))
+        if not qpdf:
+            continue
+        source = os.path.join(tmp, name + ".pdf")
+        open(source, "wb").write(plain)
+        for variant, options in [("objstm", ["--object-streams=generate", "--compress-streams=y"]),
+                                 ("objstm-uncompressed", ["--object-streams=generate", "--compress-streams=n", "--decode-level=all"]),
+                                 ("qdf", ["--qdf", "--object-streams=disable"])]:
+            target = os.path.join(tmp, f"{name}-{variant}.pdf")
+            # qpdf exits 3 on warnings (it repairs what it reads); the output is still written.
+            if subprocess.run([qpdf, *options, source, target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode in (0, 3):
+                seed("FuzzActiveContent", f"pdf-{name}-{variant}", b"\x00" + open(target, "rb").read())
+
+cda = """<?xml version="1.0" encoding="UTF-8"?>
+<?xml-stylesheet type="text/xsl" href="https://example.invalid/cda.xsl"?>
+<!DOCTYPE ClinicalDocument SYSTEM "http://example.invalid/cda.dtd" [<!ENTITY x "y">]>
+<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:xi="http://www.w3.org/2001/XInclude">
+  <title>Report</title>
+  <component><section><text>
+    <paragraph onclick="alert(1)">Findings &amp; impression</paragraph>
+    <linkHtml href="java&#x9;script:alert(1)">link</linkHtml>
+    <renderMultiMedia referencedObject="i1"/><observationMedia ID="i1"><value xlink:href="file:///etc/passwd"/></observationMedia>
+    <xi:include href="//example.invalid/part.xml"/>
+    <!-- <script>not a script</script> --><![CDATA[<script>nor this</script>]]>
+    <script type="text/javascript">alert(1)</script>
+  </text></section></component>
+</ClinicalDocument>
+"""
+clean = """<?xml version="1.0" encoding="UTF-8"?>
+<?xml-stylesheet type="text/xsl" href="CDA.xsl"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3"><title>Report</title><component><section><text>No findings.</text></section></component></ClinicalDocument>
+"""
+seed("FuzzActiveContent", "cda-active", b"\x02" + cda.encode())
+seed("FuzzActiveContent", "cda-clean", b"\x02" + clean.encode())
+seed("FuzzActiveContent", "cda-utf16", b"\x02" + cda.encode("utf-16"))
+seed("FuzzActiveContent", "cda-utf16be", b"\x02" + cda.encode("utf-16-be"))
+
+# Programs at any offset: each signature family inside pixel-like bytes, at 0, 1 and 37.
+noise = bytes((i * 37 + 11) & 0xFF for i in range(512))
+elf = b"\x7fELF\x02\x01\x01" + bytes(9)
+macho = b"\xcf\xfa\xed\xfe\x07\x00\x00\x01" + bytes(8)
+ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(8)
+lnk = b"\x4c\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
+script = b"#!/usr/bin/env python3\nprint(1)\n"
+zip_header = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(16) + struct.pack("<HH", 20, 0) + b"META-INF/MANIFEST.MF"
+for kind, signature in [("pe", bytes(pe)), ("elf", elf), ("macho", macho), ("ole", ole), ("lnk", lnk), ("script", script), ("jar", zip_header)]:
+    for offset in (0, 1, 37):
+        seed("FuzzEmbeddedSearch", f"{kind}-at-{offset}", noise[:offset] + signature + noise[:64])
+seed("FuzzEmbeddedSearch", "macho-truncated", noise[:61] + b"\xfe\xed\xfa\xce")
+
 # Media: a tiny tree as ISO 9660 + Joliet + Rock Ridge, as UDF bridge, as FAT and exFAT.
 with tempfile.TemporaryDirectory() as tmp:
     tree = os.path.join(tmp, "tree")

@@ -93,15 +93,8 @@ final class ATNATests: XCTestCase {
         let log = try AuditLog(directory: dir.url)
         try log.append([AuditEvent("service.start", actor: "service"), AuditEvent("session.start", actor: "cli")])
         // A UDP socket we read ourselves stands in for the repository here; rsyslog is in the agent tests.
-        let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let (receiver, port) = TestSupport.loopbackSocket(SOCK_DGRAM)
         defer { close(receiver) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(receiver, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
         let forwarder = AuditForwarder(directory: dir.url, mapping: mapping,
                                        sender: SyslogSender(repository: AuditRepository(transport: .udp, host: "127.0.0.1", port: port), tls: nil, timeoutSeconds: 2))
         XCTAssertEqual(forwarder.queued(), 2)

@@ -33,16 +33,9 @@ final class SandboxTests: XCTestCase {
         let dir = try TestSupport.TemporaryDirectory("sandbox-reach")
         let disc = try DestinationTests.sampleDisc(dir, ct: 6, mr: 3, seed: 21)
         // A listener on loopback the helper tries to connect to.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = TestSupport.loopbackSocket(SOCK_STREAM)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
         XCTAssertEqual(listen(listener, 4), 0)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        let port = UInt16(bigEndian: address.sin_port)
 
         let connect = try ingest(disc, dir, fault: "connect:\(port)@IM000004", name: "connect")
         XCTAssertTrue(connect.stderr.contains("fault socket: refused (errno 13)"), connect.stderr)

@@ -51,8 +51,14 @@ public enum TestSupport {
     /// A TCP port nobody listens on right now, as the kernel hands one out (for a peer a test
     /// starts, or a closed port to connect to), instead of a guessed one another program may hold.
     public static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
+        let (fd, port) = loopbackSocket(SOCK_STREAM)
+        close(fd)
+        return port
+    }
+
+    /// A socket bound to 127.0.0.1 on a port the kernel chose, and that port; the caller closes it.
+    public static func loopbackSocket(_ type: __socket_type) -> (descriptor: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(type.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -60,7 +66,7 @@ public enum TestSupport {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// Whether a process has ended (no longer in /proc, or a zombie waiting for its parent).

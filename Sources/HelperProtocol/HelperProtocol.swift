@@ -23,9 +23,102 @@ public struct Frame: Sendable {
     public init(kind: FrameKind, payload: [UInt8]) { self.kind = kind; self.payload = payload }
 
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        if let compact = type as? any CompactMessage.Type {
+            var reader = CompactReader(payload)
+            do {
+                let message = try compact.init(reading: &reader)
+                guard reader.atEnd else { throw CompactReader.Malformed(reason: "bytes after the message") }
+                return message as! T
+            } catch {
+                throw HelperProtocolError.malformed("\(kind) frame: \(error)")
+            }
+        }
         do { return try JSONDecoder().decode(type, from: Data(payload)) } catch {
             throw HelperProtocolError.malformed("\(kind) frame: \(error)")
         }
+    }
+}
+
+/// The small messages that go with every file and every scan (progress, scan requests and their
+/// answers, the end of a run of chunks) in a few bytes each instead of JSON: thousands of them per
+/// disc, and encoding and decoding JSON cost more than the rest of their handling. Little-endian
+/// integers and length-prefixed UTF-8; every length is checked against what is left.
+public protocol CompactMessage: Sendable {
+    init(reading: inout CompactReader) throws
+    func write(to: inout [UInt8])
+}
+
+extension CompactMessage {
+    public var compact: [UInt8] {
+        var bytes: [UInt8] = []
+        write(to: &bytes)
+        return bytes
+    }
+}
+
+public struct CompactReader {
+    public struct Malformed: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    private let bytes: [UInt8]
+    private var position = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public var atEnd: Bool { position == bytes.count }
+
+    public mutating func integer() throws -> Int64 {
+        guard bytes.count - position >= 8 else { throw Malformed(reason: "ends inside a number") }
+        var value: UInt64 = 0
+        for shift in 0..<8 { value |= UInt64(bytes[position + shift]) << (8 * UInt64(shift)) }
+        position += 8
+        return Int64(bitPattern: value)
+    }
+
+    public mutating func int() throws -> Int {
+        let value = try integer()
+        guard let small = Int(exactly: value) else { throw Malformed(reason: "a number out of range") }
+        return small
+    }
+
+    public mutating func string() throws -> String {
+        let count = try integer()
+        guard count >= 0, count <= Int64(bytes.count - position) else { throw Malformed(reason: "a text of \(count) bytes") }
+        defer { position += Int(count) }
+        return String(decoding: bytes[position..<(position + Int(count))], as: UTF8.self)
+    }
+
+    /// A text, or none (a flag byte first).
+    public mutating func optionalString() throws -> String? {
+        try flag() ? try string() : nil
+    }
+
+    public mutating func flag() throws -> Bool {
+        guard position < bytes.count else { throw Malformed(reason: "ends inside a flag") }
+        defer { position += 1 }
+        switch bytes[position] {
+        case 0: return false
+        case 1: return true
+        default: throw Malformed(reason: "a flag of \(bytes[position])")
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    public mutating func appendCompact(_ value: Int64) {
+        for shift in 0..<8 { append(UInt8(truncatingIfNeeded: UInt64(bitPattern: value) >> (8 * UInt64(shift)))) }
+    }
+
+    public mutating func appendCompact(_ text: String) {
+        appendCompact(Int64(text.utf8.count))
+        append(contentsOf: text.utf8)
+    }
+
+    public mutating func appendCompact(_ text: String?) {
+        append(text == nil ? 0 : 1)
+        if let text { appendCompact(text) }
     }
 }
 
@@ -66,6 +159,7 @@ public final class FrameWriter: @unchecked Sendable {
     }
 
     public func send<T: Encodable>(_ kind: FrameKind, _ message: T) throws {
+        if let compact = message as? any CompactMessage { return try send(kind, bytes: compact.compact) }
         try send(kind, bytes: Array(try JSONEncoder().encode(message)))
     }
 
@@ -78,8 +172,23 @@ public final class FrameWriter: @unchecked Sendable {
         var header = [kind.rawValue, 0, 0, 0, 0]
         let length = UInt32(payload.count)
         for shift in 0..<4 { header[1 + shift] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(shift))) }
-        try header.withUnsafeBytes { try writeAll($0) }
-        try writeAll(payload)
+        // Header and payload in one system call (and one wake-up of the reader) where the pipe takes both.
+        let written = header.withUnsafeBytes { head -> Int in
+            var pieces = [iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
+                          iovec(iov_base: UnsafeMutableRawPointer(mutating: payload.baseAddress), iov_len: payload.count)]
+            while true {
+                let n = writev(fd, &pieces, payload.count > 0 ? 2 : 1)
+                if n < 0 && errno == EINTR { continue }
+                return n
+            }
+        }
+        guard written >= 0 else { throw HelperProtocolError.io("writing to the pipe", errno) }
+        if written < header.count {
+            try header.withUnsafeBytes { try writeAll(UnsafeRawBufferPointer(rebasing: $0[written...])) }
+            try writeAll(payload)
+        } else if written - header.count < payload.count {
+            try writeAll(UnsafeRawBufferPointer(rebasing: payload[(written - header.count)...]))
+        }
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
@@ -220,7 +329,7 @@ public struct HelperInventory: Codable, Sendable {
     }
 }
 
-public struct HelperProgress: Codable, Sendable {
+public struct HelperProgress: Codable, Sendable, CompactMessage {
     public var index: Int
     public var path: String
     public var size: Int64
@@ -241,6 +350,11 @@ public struct HelperRecord: Codable, Sendable {
     public var summary: InstanceSummary?
     public var mediaSummary: InstanceSummary?
     public var body: Body
+    /// Every slice of a series has the same findings and part list: each distinct list crosses the
+    /// pipe once. With the list present, this number names it for later records; with the list
+    /// left out (`record.parts` nil, `record.findings` empty), the record has the list named so earlier.
+    public var partsList: Int?
+    public var findingsList: Int?
 
     public init(index: Int, record: FileRecord, summary: InstanceSummary? = nil, mediaSummary: InstanceSummary? = nil, body: Body) {
         self.index = index
@@ -251,9 +365,74 @@ public struct HelperRecord: Codable, Sendable {
     }
 }
 
+/// The receiving side of `HelperRecord.partsList` and `findingsList`: lists by number, in the
+/// order the records came.
+public struct RepeatedListsReceived: Sendable {
+    private var parts: [Int: [PartRecord]] = [:]
+    private var findings: [Int: [Finding]] = [:]
+
+    public init() {}
+
+    /// The record with its lists filled in; throws when it names a list never sent.
+    public mutating func resolve(_ message: HelperRecord) throws -> HelperRecord {
+        var message = message
+        if let number = message.partsList {
+            if let list = message.record.parts { parts[number] = list } else {
+                guard let list = parts[number] else { throw HelperProtocolError.malformed("a record naming part list \(number), never sent") }
+                message.record.parts = list
+            }
+        }
+        if let number = message.findingsList {
+            if !message.record.findings.isEmpty { findings[number] = message.record.findings } else {
+                guard let list = findings[number] else { throw HelperProtocolError.malformed("a record naming finding list \(number), never sent") }
+                message.record.findings = list
+            }
+        }
+        message.partsList = nil
+        message.findingsList = nil
+        return message
+    }
+}
+
+/// The sending side: numbers each distinct list, and says which record must carry it (the first
+/// to go out through the pipe, decided while holding it).
+public final class RepeatedListsSent: @unchecked Sendable {
+    private let lock = NSLock()
+    private var parts: [[PartRecord]: Int] = [:]
+    private var findings: [[Finding]: Int] = [:]
+    private var sent = Set<Int>()
+    private var count = 0
+
+    /// How many distinct lists are remembered; beyond it, lists are simply sent in full.
+    public static let limit = 4096
+
+    public init() {}
+
+    /// Numbers for the record's lists (nil: not worth naming).
+    public func numbers(for record: FileRecord) -> (parts: Int?, findings: Int?) {
+        lock.withLock {
+            func number<T: Hashable>(_ list: T, in table: inout [T: Int], count: inout Int) -> Int? {
+                if let known = table[list] { return known }
+                guard count < RepeatedListsSent.limit else { return nil }
+                table[list] = count
+                count += 1
+                return count - 1
+            }
+            let partsNumber = record.parts.flatMap { $0.isEmpty ? nil : number($0, in: &parts, count: &count) }
+            let findingsNumber = record.findings.isEmpty ? nil : number(record.findings, in: &findings, count: &count)
+            return (partsNumber, findingsNumber)
+        }
+    }
+
+    /// Whether the list is going out for the first time (call with the pipe held, once per record).
+    public func firstSending(_ number: Int) -> Bool {
+        lock.withLock { sent.insert(number).inserted }
+    }
+}
+
 /// Closes a run of chunks; `error` when the bytes stopped early (the rebuild failed, the media
 /// could not be read).
-public struct HelperEnd: Codable, Sendable {
+public struct HelperEnd: Codable, Sendable, CompactMessage {
     public var error: String?
 
     public init(error: String? = nil) {
@@ -261,7 +440,7 @@ public struct HelperEnd: Codable, Sendable {
     }
 }
 
-public struct HelperScan: Codable, Sendable {
+public struct HelperScan: Codable, Sendable, CompactMessage {
     public var id: Int
     public var engine: Int
     public var label: String
@@ -275,7 +454,7 @@ public struct HelperScan: Codable, Sendable {
     }
 }
 
-public struct HelperScanResult: Codable, Sendable {
+public struct HelperScanResult: Codable, Sendable, CompactMessage {
     public var id: Int
     public var names: [String]?
     public var error: String?
@@ -303,5 +482,64 @@ public struct HelperFailure: Codable, Sendable {
 
     public init(finding: Finding) {
         self.finding = finding
+    }
+}
+
+extension HelperProgress {
+    public init(reading reader: inout CompactReader) throws {
+        self.init(index: try reader.int(), path: try reader.string(), size: try reader.integer())
+    }
+
+    public func write(to bytes: inout [UInt8]) {
+        bytes.appendCompact(Int64(index))
+        bytes.appendCompact(path)
+        bytes.appendCompact(size)
+    }
+}
+
+extension HelperEnd {
+    public init(reading reader: inout CompactReader) throws {
+        self.init(error: try reader.optionalString())
+    }
+
+    public func write(to bytes: inout [UInt8]) { bytes.appendCompact(error) }
+}
+
+extension HelperScan {
+    public init(reading reader: inout CompactReader) throws {
+        self.init(id: try reader.int(), engine: try reader.int(), label: try reader.string(), count: try reader.integer())
+    }
+
+    public func write(to bytes: inout [UInt8]) {
+        bytes.appendCompact(Int64(id))
+        bytes.appendCompact(Int64(engine))
+        bytes.appendCompact(label)
+        bytes.appendCompact(count)
+    }
+}
+
+extension HelperScanResult {
+    /// At most this many names in one answer (an engine reports a handful).
+    static let maxNames = 4096
+
+    public init(reading reader: inout CompactReader) throws {
+        let id = try reader.int()
+        var names: [String]?
+        if try reader.flag() {
+            let count = try reader.int()
+            guard (0...HelperScanResult.maxNames).contains(count) else { throw CompactReader.Malformed(reason: "\(count) names") }
+            names = try (0..<count).map { _ in try reader.string() }
+        }
+        self.init(id: id, names: names, error: try reader.optionalString())
+    }
+
+    public func write(to bytes: inout [UInt8]) {
+        bytes.appendCompact(Int64(id))
+        bytes.append(names == nil ? 0 : 1)
+        if let names {
+            bytes.appendCompact(Int64(names.count))
+            for name in names { bytes.appendCompact(name) }
+        }
+        bytes.appendCompact(error)
     }
 }

@@ -72,18 +72,23 @@ extension MediaFile {
     public func read(at offset: Int64, count: Int) throws(MediaError) -> [UInt8] {
         let available = max(0, min(Int64(count), entry.size - offset))
         guard available > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: Int(available))
-        var done = 0
         var failure: MediaError?
-        while done < bytes.count, failure == nil {
-            let n = bytes.withUnsafeMutableBytes { raw -> Int in
-                do throws(MediaError) { return try read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: raw[done...])) }
-                catch { failure = error; return 0 }
+        var ended: Int64?
+        // Filled by `read` below, not zeroed first (whole files pass through here).
+        let bytes = [UInt8](unsafeUninitializedCapacity: Int(available)) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var done = 0
+            while done < raw.count {
+                let n: Int
+                do throws(MediaError) { n = try read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: raw[done...])) }
+                catch { failure = error; break }
+                if n == 0 { ended = offset + Int64(done); break }
+                done += n
             }
-            if let failure { throw failure }
-            if n == 0 { throw .shortRead("\(entry.path) ended at \(offset + Int64(done)) of \(entry.size) bytes") }
-            done += n
+            initialized = done
         }
+        if let failure { throw failure }
+        if let ended { throw .shortRead("\(entry.path) ended at \(ended) of \(entry.size) bytes") }
         return bytes
     }
 

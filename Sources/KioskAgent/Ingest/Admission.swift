@@ -148,14 +148,21 @@ struct Admission {
     }
 }
 
+/// Where a body's frames come from: the helper's pipe, or frames read from it earlier.
+protocol FrameSource: AnyObject {
+    func next(timeout: Double?) throws -> Frame?
+}
+
+extension FrameReader: FrameSource {}
+
 /// The `chunk` frames after a record or scan request, up to their `end` frame.
 final class BodyStream {
-    let reader: FrameReader
+    let source: any FrameSource
     let timeout: Double
     private var ended = false
 
-    init(reader: FrameReader, timeout: Double) {
-        self.reader = reader
+    init(reader: any FrameSource, timeout: Double) {
+        self.source = reader
         self.timeout = timeout
     }
 
@@ -168,7 +175,7 @@ final class BodyStream {
     /// Like `forEach`, with each chunk's own array (no copy).
     func forEachFrame(_ sink: ([UInt8]) throws -> Void) throws -> String? {
         while !ended {
-            guard let frame = try reader.next(timeout: timeout) else { throw HelperProtocolError.malformed("the stream ended inside a file") }
+            guard let frame = try source.next(timeout: timeout) else { throw HelperProtocolError.malformed("the stream ended inside a file") }
             switch frame.kind {
             case .chunk: try sink(frame.payload)
             case .end:
@@ -181,7 +188,7 @@ final class BodyStream {
     }
 
     /// The stream the helper sends next (the original, after a rebuild that failed).
-    func following() -> BodyStream { BodyStream(reader: reader, timeout: timeout) }
+    func following() -> BodyStream { BodyStream(reader: source, timeout: timeout) }
 
     /// Reads and drops what is left.
     @discardableResult

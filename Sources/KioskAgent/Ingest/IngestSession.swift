@@ -112,6 +112,7 @@ final class IngestSession {
     private struct Conversation {
         var files: Int?
         var reported = Set<Int>()
+        var lists = RepeatedListsReceived()
         /// The file the helper said it was reading last (for the finding when it fails).
         var current: String?
     }
@@ -121,6 +122,9 @@ final class IngestSession {
                           reading started: () -> Void) throws {
         let stall = Double(settings.configuration.sandbox.stallSeconds)
         let admission = Admission(settings: settings)
+        let line = AdmissionLine(timeout: stall) { message, body in self.accept(try admission.admit(message, body: body)) }
+        // Whatever ends the conversation, every file read so far is admitted before the session goes on.
+        defer { line.close() }
         while true {
             // Silence while our engines scan for it is not a stall.
             guard let frame = try helper.nextEvent(stall: stall, excused: { scans.busy }) else {
@@ -128,6 +132,7 @@ final class IngestSession {
             }
             switch frame.kind {
             case .failed:
+                try line.drain()
                 report.media.findings.append(try frame.decode(HelperFailure.self).finding)
                 worst = max(worst, .mediaUnreadable)
                 return
@@ -160,21 +165,23 @@ final class IngestSession {
                 state.current = progress.path
                 settings.progress?.advance(bytes: max(0, progress.size))
             case .record:
-                let message = try frame.decode(HelperRecord.self)
+                let message = try state.lists.resolve(try frame.decode(HelperRecord.self))
                 guard let files = state.files, (0..<files).contains(message.index), state.reported.insert(message.index).inserted else {
                     throw HelperProtocolError.malformed("a record for file \(message.index)")
                 }
-                accept(try admission.admit(message, body: BodyStream(reader: helper.events, timeout: stall)))
+                try line.submit(message, reader: helper.events)
             case .scan:
                 try scans.receive(try frame.decode(HelperScan.self), body: BodyStream(reader: helper.events, timeout: stall))
             case .fileSet:
                 let check = try frame.decode(HelperFileSet.self)
+                try line.drain()
                 report.media.findings += check.findings
                 for index in check.unlisted where records.indices.contains(index) && records[index]?.kind == .dicom {
                     records[index]?.findings.append(Finding("dicomdir.unlisted-file", .low,
                         "not listed in the DICOMDIR; found by walking the media"))
                 }
             case .done:
+                try line.drain()
                 return
             default:
                 throw HelperProtocolError.unexpected("\(frame.kind)")

@@ -18,7 +18,9 @@ import SessionReport
 /// matches, and a vendor header with hundreds of short values costs one scan, not hundreds (each
 /// scan has a fixed cost: a round trip to the agent, libclamav's context and temporary directory).
 /// A small value that starts like a binary file type (`ScanPlan.startsLikeABinaryFile`) is
-/// scanned alone, so that signatures anchored at its start see it there; so is the preamble. When
+/// scanned alone, so that signatures anchored at its start see it there. The preamble is the
+/// whole file's first bytes: the whole-file scan sees it in place, typed as it would be alone, so
+/// it is scanned alone only to say which part a match of the whole is in. When
 /// the joined values match, each is scanned alone to find the culprit; if none matches alone (a
 /// signature spanning values), every member is treated as infected.
 struct EngineScan {
@@ -50,6 +52,9 @@ struct EngineScan {
         let members: [Int]
         /// Only the part's first `ScanPlan.headBytes` alone; the rest is in the whole-file scan.
         var head = false
+        /// Not scanned alone unless the whole file matches: the part is the whole file's start
+        /// (the preamble), so the whole-file scan sees it at the same offset, as the same type.
+        var atStart = false
     }
 
     func run(parts: [Part], source: any ByteSource) -> Result {
@@ -74,7 +79,7 @@ struct EngineScan {
                     foundInParts.insert(name)
                 }
             }
-            for unit in units where !failed {
+            for unit in units where !failed && !unit.atStart {
                 guard let names = scan(content(of: unit, parts, source)), !names.isEmpty else { continue }
                 var located: [Int: [String]] = [:]
                 if unit.members.count > 1 {
@@ -90,9 +95,9 @@ struct EngineScan {
                 }
             }
             guard !failed, let whole = scan(ScanContent(source, label: "the whole original file")), !whole.isEmpty else { continue }
-            // The whole file matched: every part seen only by its start is scanned whole, even for a
-            // signature already found elsewhere (the same signature may be in a second part too).
-            for unit in units where unit.head && !failed {
+            // The whole file matched: every part seen only by its start (or only in the whole file) is
+            // scanned whole, even for a signature already found elsewhere (it may be in a second part too).
+            for unit in units where (unit.head || unit.atStart) && !failed {
                 let member = unit.members[0]
                 guard let names = scan(ScanContent(parts[member].bytes, source: source, label: parts[member].location)) else { break }
                 let known = Set(result.hits.filter { $0.engine == engine.name && $0.parts == [member] }.map(\.signature))
@@ -130,6 +135,9 @@ struct EngineScan {
             if case let .inline(bytes) = part.bytes, bytes.count <= groupLimit, part.kind != .preamble, part.kind != .document,
                !ScanPlan.startsLikeABinaryFile(bytes.prefix(ScanPlan.sniffBytes)) {
                 small.append(index)
+            } else if part.kind == .preamble, case let .inline(bytes) = part.bytes,
+                      (try? source.read(at: 0, count: bytes.count)) == bytes {
+                units.append(Unit(label: part.location, members: [index], atStart: true))
             } else {
                 units.append(Unit(label: part.location, members: [index], head: ScanPlan.headSuffices(part, source)))
             }

@@ -99,8 +99,9 @@ final class ScanLink: @unchecked Sendable {
 
     func scan(engine: Int, _ content: ScanContent) throws -> [String] {
         let id = condition.withLock { nextID += 1; return nextID }
+        let request = HelperScan(id: id, engine: engine, label: content.label, count: content.count).compact
         try events.together { send in
-            try JSONEncoder().encode(HelperScan(id: id, engine: engine, label: content.label, count: content.count)).withUnsafeBytes { try send(.scan, $0) }
+            try request.withUnsafeBytes { try send(.scan, $0) }
             var failure: String?
             do {
                 try content.forEachChunk(helperChunkBytes) { slice in
@@ -111,7 +112,7 @@ final class ScanLink: @unchecked Sendable {
             } catch {
                 failure = "\(error)"  // the medium could not be read: the agent answers with an error
             }
-            try JSONEncoder().encode(HelperEnd(error: failure)).withUnsafeBytes { try send(.end, $0) }
+            try HelperEnd(error: failure).compact.withUnsafeBytes { try send(.end, $0) }
         }
         let answer = condition.withLock {
             while answers[id] == nil { condition.wait() }
@@ -147,6 +148,7 @@ final class HelperRun: @unchecked Sendable {
     let gate: Gate
     let protector: Protector
     private let lock = NSLock()
+    private let lists = RepeatedListsSent()
     private var directories: [(path: MediaPath, directory: DICOMDirectory)] = []
     private var dicomPaths: [String: Int] = [:]
 
@@ -339,12 +341,34 @@ final class HelperRun: @unchecked Sendable {
         let message = HelperRecord(index: index, record: record, summary: protection.summary, mediaSummary: protection.mediaSummary,
                                    body: protection.verdict == .discarded ? .none
                                        : protection.verdict != .rejected && protection.summary != nil ? .rebuilt : .original)
+        // Encoded, and a file of usual size rebuilt, before the pipe is taken: the pipe is one for
+        // every worker, and whatever is done while holding it is done one file at a time.
+        var compact = message
+        (compact.partsList, compact.findingsList) = lists.numbers(for: record)
+        let full = compact
+        if compact.partsList != nil { compact.record.parts = nil }
+        if compact.findingsList != nil { compact.record.findings = [] }
+        let header = try JSONEncoder().encode(compact)
+        var prebuilt: (bytes: [UInt8], error: String?)?
+        if message.body == .rebuilt && source.count <= HelperRun.rebuiltInMemory {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(Int(source.count))
+            do {
+                try protector.write(protection, source: source) { bytes.append(contentsOf: $0) }
+                prebuilt = (bytes, nil)
+            } catch {
+                prebuilt = (bytes, "\(error)")
+            }
+        }
         try events.together { send in
-            try JSONEncoder().encode(message).withUnsafeBytes { try send(.record, $0) }
+            // The first record through the pipe with a list carries it (rarely: once per distinct list).
+            let carries = [full.partsList, full.findingsList].compactMap { $0 }.map(lists.firstSending).contains(true)
+            try (carries ? JSONEncoder().encode(full) : header).withUnsafeBytes { try send(.record, $0) }
             // Left out by policy: neither delivered nor quarantined, so no bytes follow.
             if message.body == .none { return }
             if message.body == .rebuilt {
-                let rebuilt = stream(send) { sink in try protector.write(protection, source: source, to: sink) }
+                let rebuilt = prebuilt.map { sendAll(send, $0.bytes, error: $0.error) }
+                    ?? stream(send) { sink in try protector.write(protection, source: source, to: sink) }
                 try rebuilt.sent()
                 guard rebuilt.error != nil else { return }
                 // The agent marks the file rejected and quarantines the original that follows.
@@ -360,6 +384,29 @@ final class HelperRun: @unchecked Sendable {
                 }
             }.sent()
         }
+    }
+
+    /// Rebuilt files up to this size are rebuilt in memory, outside the pipe's lock; larger ones
+    /// are streamed as they are rebuilt (memory stays bounded whatever the file).
+    static let rebuiltInMemory: Int64 = 4 << 20
+
+    /// Sends bytes already in memory as chunks, then the `end` frame.
+    private func sendAll(_ send: (FrameKind, UnsafeRawBufferPointer) throws -> Void, _ bytes: [UInt8], error: String?) -> Streamed {
+        var result = Streamed(error: error)
+        do {
+            try bytes.withUnsafeBytes { all in
+                var offset = 0
+                while offset < all.count {
+                    let end = min(all.count, offset + helperChunkBytes)
+                    try send(.chunk, UnsafeRawBufferPointer(rebasing: all[offset..<end]))
+                    offset = end
+                }
+            }
+            try HelperEnd(error: error).compact.withUnsafeBytes { try send(.end, $0) }
+        } catch {
+            result.pipe = error
+        }
+        return result
     }
 
     private struct Streamed {
@@ -409,7 +456,7 @@ final class HelperRun: @unchecked Sendable {
             result.error = "\(error)"
         }
         do {
-            try JSONEncoder().encode(HelperEnd(error: result.error)).withUnsafeBytes { try send(.end, $0) }
+            try HelperEnd(error: result.error).compact.withUnsafeBytes { try send(.end, $0) }
         } catch { result.pipe = error }
         return result
     }

@@ -15,13 +15,44 @@ public enum EmbeddedSearch {
         guard buffer.count >= 4 else { return nil }
         let end = buffer.count - 3
         var index = 0
-        // A signature is only tried where its first two bytes are (one bit per byte pair): in
-        // pixel data, one try in thousands of bytes rather than one in thirty.
+        // A signature is only tried where its first two bytes are: blocks of 16 bytes where no
+        // byte pair could start one are passed over with vector compares (nearly every block of
+        // pixel data), the rest is looked at byte by byte through a table of the pairs.
         let pairs = EmbeddedSearch.pairs
         let base = buffer.baseAddress!
+        func tryAt(_ position: Int) -> ExecutableSignature? {
+            let key = Int(base[position]) | Int(base[position + 1]) << 8
+            return pairs[key >> 6] & (1 << UInt64(key & 63)) != 0 ? strong(buffer, at: position) : nil
+        }
+        let raw = UnsafeRawPointer(base)
+        // One constant per byte value (a compare against a scalar is not turned into a vector compare).
+        let m4D = SIMD16<UInt8>(repeating: 0x4D), m5A = SIMD16<UInt8>(repeating: 0x5A), m7F = SIMD16<UInt8>(repeating: 0x7F)
+        let m45 = SIMD16<UInt8>(repeating: 0x45), mFE = SIMD16<UInt8>(repeating: 0xFE), mED = SIMD16<UInt8>(repeating: 0xED)
+        let mCE = SIMD16<UInt8>(repeating: 0xCE), mFA = SIMD16<UInt8>(repeating: 0xFA), mCF = SIMD16<UInt8>(repeating: 0xCF)
+        let m23 = SIMD16<UInt8>(repeating: 0x23), m21 = SIMD16<UInt8>(repeating: 0x21), mD0 = SIMD16<UInt8>(repeating: 0xD0)
+        let m4C = SIMD16<UInt8>(repeating: 0x4C), m00 = SIMD16<UInt8>(repeating: 0x00), m50 = SIMD16<UInt8>(repeating: 0x50)
+        let m4B = SIMD16<UInt8>(repeating: 0x4B)
+        while index + 17 <= buffer.count {
+            let a = raw.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self)
+            let b = raw.loadUnaligned(fromByteOffset: index + 1, as: SIMD16<UInt8>.self)
+            var pair = (a .== m4D) .& (b .== m5A)
+            pair .|= (a .== m7F) .& (b .== m45)
+            pair .|= (a .== mFE) .& (b .== mED)
+            pair .|= (a .== mCE) .& (b .== mFA)
+            pair .|= (a .== mCF) .& (b .== mFA)
+            pair .|= (a .== m23) .& (b .== m21)
+            pair .|= (a .== mD0) .& (b .== mCF)
+            pair .|= (a .== m4C) .& (b .== m00)
+            pair .|= (a .== m50) .& (b .== m4B)
+            if any(pair) {
+                for position in index..<min(index + 16, end) {
+                    if let signature = tryAt(position) { return (position, signature) }
+                }
+            }
+            index += 16
+        }
         while index < end {
-            let key = Int(base[index]) | Int(base[index + 1]) << 8
-            if pairs[key >> 6] & (1 << UInt64(key & 63)) != 0, let signature = strong(buffer, at: index) { return (index, signature) }
+            if let signature = tryAt(index) { return (index, signature) }
             index += 1
         }
         return nil

@@ -4,10 +4,27 @@ public protocol ByteSource {
     var count: Int64 { get }
     /// Exactly `count` bytes at `offset`, or an error. Callers keep `offset + count` ≤ `self.count`.
     func read(at offset: Int64, count: Int) throws -> [UInt8]
+    /// Up to `buffer.count` bytes at `offset` into `buffer` (a scanner's own buffer); how many.
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+extension ByteSource {
+    public func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let available = Int(max(0, min(Int64(buffer.count), count - offset)))
+        guard available > 0 else { return 0 }
+        let bytes = try read(at: offset, count: available)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        return bytes.count
+    }
+}
+
+/// A source whose bytes are all in one array: copied from directly, not read piece by piece.
+public protocol InMemoryBytes: ByteSource {
+    var bytes: [UInt8] { get }
 }
 
 /// A file already in memory.
-public struct InMemoryByteSource: ByteSource, Sendable {
+public struct InMemoryByteSource: InMemoryBytes, Sendable {
     public let bytes: [UInt8]
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }

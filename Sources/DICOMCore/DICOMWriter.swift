@@ -102,7 +102,7 @@ public enum DICOMWriter {
             case let .deferred(offset, length):
                 try flush()
                 // A file in memory is written straight from its buffer, without a copy per piece.
-                if swapUnit == 1, let memory = source as? InMemoryByteSource, offset >= 0, offset + length <= memory.count {
+                if swapUnit == 1, let memory = source as? any InMemoryBytes, offset >= 0, offset + length <= memory.count {
                     try memory.bytes.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[Int(offset)..<Int(offset + length)])) }
                     if let pad { try bytes(CollectionOfOne(pad)) }
                     return

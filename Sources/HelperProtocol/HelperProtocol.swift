@@ -291,6 +291,9 @@ public struct HelperJob: Codable, Sendable {
     /// Names of the agent's engines, in order; the helper's scans go back to the agent by index.
     public var engines: [String]
     public var resources: ResourceLimits
+    /// The agent reads ranges of the medium itself for scans (`HelperScan.medium`): only for a medium
+    /// that gives the same bytes on every read (an image file, an optical disc), never a USB device.
+    public var mediumScans: Bool?
 
     public init(mode: Mode = Mode.ingest, sourceName: String, scratch: String, walk: WalkLimits, inMemoryFileLimit: Int64, workers: Int, policy: ProtectorPolicy, engines: [String], resources: ResourceLimits) {
         self.mode = mode
@@ -445,12 +448,16 @@ public struct HelperScan: Codable, Sendable, CompactMessage {
     public var engine: Int
     public var label: String
     public var count: Int64
+    /// Where on the medium the `count` bytes to scan start, when the agent is to read them itself
+    /// (no chunks follow); nil when they follow as chunks.
+    public var medium: Int64?
 
-    public init(id: Int, engine: Int, label: String, count: Int64) {
+    public init(id: Int, engine: Int, label: String, count: Int64, medium: Int64? = nil) {
         self.id = id
         self.engine = engine
         self.label = label
         self.count = count
+        self.medium = medium
     }
 }
 
@@ -507,7 +514,8 @@ extension HelperEnd {
 
 extension HelperScan {
     public init(reading reader: inout CompactReader) throws {
-        self.init(id: try reader.int(), engine: try reader.int(), label: try reader.string(), count: try reader.integer())
+        self.init(id: try reader.int(), engine: try reader.int(), label: try reader.string(), count: try reader.integer(),
+                  medium: try reader.flag() ? try reader.integer() : nil)
     }
 
     public func write(to bytes: inout [UInt8]) {
@@ -515,6 +523,8 @@ extension HelperScan {
         bytes.appendCompact(Int64(engine))
         bytes.appendCompact(label)
         bytes.appendCompact(count)
+        bytes.append(medium == nil ? 0 : 1)
+        if let medium { bytes.appendCompact(medium) }
     }
 }
 

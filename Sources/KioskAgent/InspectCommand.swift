@@ -205,6 +205,11 @@ final class FileByteSource: ByteSource {
 
     var count: Int64 { file.size }
 
+    /// Straight into the caller's buffer (an engine's), with one copy from the page cache.
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try file.read(at: offset, into: buffer)
+    }
+
     func read(at offset: Int64, count: Int) throws -> [UInt8] {
         // Filled by pread, never zeroed first.
         try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in

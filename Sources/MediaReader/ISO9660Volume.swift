@@ -284,6 +284,7 @@ public final class ISO9660Volume: Volume {
 
     public func open(_ entry: MediaEntry) throws(MediaError) -> any MediaFile {
         guard entry.kind == .file else { throw .unsupported("\(entry.path) is not a regular file") }
-        return try ExtentFile(entry: entry, image: image, base: entry.locator.start)
+        // An ISO 9660 volume is always read from the medium's first byte (MediaSource.open).
+        return try ExtentFile(entry: entry, image: image, base: entry.locator.start, isMedium: true)
     }
 }

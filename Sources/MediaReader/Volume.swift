@@ -62,12 +62,18 @@ public struct MediaProblem: Sendable, Equatable {
 /// a read error ends this file only.
 public protocol MediaFile: AnyObject {
     var entry: MediaEntry { get }
+    /// The file's bytes as one range of the medium the volume was opened on, in order; nil when
+    /// they are not (fragmented, in a partition, a file of a directory). The agent scans such a
+    /// file's bytes from its own descriptor of the medium instead of receiving them from the helper.
+    var mediumRange: Range<Int64>? { get }
     /// Reads up to `buffer.count` bytes at `offset` (0-based within the file). Returns the number
     /// of bytes read: fewer only at the end of the file.
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int
 }
 
 extension MediaFile {
+    public var mediumRange: Range<Int64>? { nil }
+
     /// Reads `count` bytes at `offset`, clamped to the file's size.
     public func read(at offset: Int64, count: Int) throws(MediaError) -> [UInt8] {
         let available = max(0, min(Int64(count), entry.size - offset))

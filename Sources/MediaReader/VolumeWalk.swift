@@ -46,9 +46,13 @@ final class ExtentFile: MediaFile {
     let entry: MediaEntry
     private let image: SystemFile
     private let base: Int64
+    /// The image is the medium itself (not a file in a directory), from its first byte.
+    private let isMedium: Bool
+
+    var mediumRange: Range<Int64>? { isMedium ? base..<(base + entry.size) : nil }
 
     /// Refuses a range that does not lie inside the image.
-    init(entry: MediaEntry, image: SystemFile, base: Int64) throws(MediaError) {
+    init(entry: MediaEntry, image: SystemFile, base: Int64, isMedium: Bool = false) throws(MediaError) {
         guard base >= 0, entry.size >= 0, base <= image.size else {
             throw .corrupt("\(entry.path) starts at byte \(base), outside the \(image.size)-byte image")
         }
@@ -58,6 +62,7 @@ final class ExtentFile: MediaFile {
         self.entry = entry
         self.image = image
         self.base = base
+        self.isMedium = isMedium
     }
 
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(MediaError) -> Int {

@@ -63,7 +63,7 @@ final class IngestSession {
             report.media.findings.append(Finding("media.helper-failed", .critical, "\(error)"))
             return (report, .mediaUnreadable)
         }
-        let scans = ScanService(engines: settings.protector.engines, replies: helper.commands,
+        let scans = ScanService(engines: settings.protector.engines, replies: helper.commands, medium: helper.medium,
                                 spill: settings.stateDirectory.appendingPathComponent("tmp").appendingPathComponent(settings.sessionID))
         let reading = ReadingFlag()
         let sending = TaskBox()
@@ -74,7 +74,8 @@ final class IngestSession {
         let failure: (any Error)? = await OwnThread.run {
             do {
                 try helper.commands.send(.job, MediaHelperJob.make(session.settings.sourcePath, session.settings.configuration,
-                                                                   session.settings.protector, scratch: helper.scratch))
+                                                                   session.settings.protector, scratch: helper.scratch,
+                                                                   mediumScans: helper.medium != nil))
                 try session.converse(helper, scans, &state) {
                     // The disc is being read: send what is committed meanwhile; after the last file,
                     // retry for up to `wait_seconds` before leaving the rest to the spool.

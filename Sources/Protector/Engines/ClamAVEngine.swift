@@ -117,7 +117,7 @@ public final class ClamAVEngine: @unchecked Sendable {
             }
         case let .range(source, offset, length):
             guard length > 0 else { return [] }
-            if let memory = source as? InMemoryByteSource {
+            if let memory = source as? any InMemoryBytes {
                 return try memory.bytes.withUnsafeBytes { raw throws(ClamAVError) in
                     guard let base = raw.baseAddress, offset >= 0, offset + length <= Int64(raw.count) else { throw .map }
                     guard let map = cl_fmap_open_memory(base + Int(offset), Int(length)) else { throw .map }
@@ -172,8 +172,8 @@ private final class SourceReader {
     func read(into buffer: UnsafeMutableRawPointer, count: Int, at position: off_t) -> off_t {
         let available = max(0, min(Int64(count), source.count - offset - Int64(position)))
         guard available > 0 else { return 0 }
-        guard let bytes = try? source.read(at: offset + Int64(position), count: Int(available)) else { return -1 }
-        bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-        return off_t(bytes.count)
+        guard let got = try? source.read(at: offset + Int64(position), into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(available)))
+        else { return -1 }
+        return off_t(got)
     }
 }

@@ -13,6 +13,10 @@ final class HelperProcess: @unchecked Sendable {
     let events: FrameReader
     /// The helper's only writable directory; removed when it has exited.
     let scratch: URL
+    /// The agent's own descriptor of the medium, kept when the medium gives the same bytes on every
+    /// read (an image file, an optical disc): the engines then scan ranges of it directly. A USB
+    /// device could answer a second read differently from the first, which the helper parsed.
+    let medium: SystemFile?
     private let commandFD: Int32
     private let eventFD: Int32
     private var exitStatus: Int32?
@@ -38,6 +42,8 @@ final class HelperProcess: @unchecked Sendable {
         let medium = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (type == S_IFDIR ? O_DIRECTORY : 0))
         guard medium >= 0 else { throw MediaError.io(operation: "open \(source)", errno: errno) }
         defer { close(medium) }
+        let stable = type == S_IFREG || (type == S_IFBLK && (status.st_rdev >> 8) & 0xFFF == HelperProcess.opticalMajor)
+        let kept = stable ? try? SystemFile(duplicating: medium, path: source) : nil
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 
         // The agent must outlive a helper that dies while we write to it.
@@ -91,10 +97,14 @@ final class HelperProcess: @unchecked Sendable {
             close(toHelper[1]); close(fromHelper[0])
             throw StartError(description: "the media helper could not be started: \(String(cString: strerror(result)))")
         }
-        return HelperProcess(pid: pid, commandFD: toHelper[1], eventFD: fromHelper[0], scratch: scratch)
+        return HelperProcess(pid: pid, commandFD: toHelper[1], eventFD: fromHelper[0], scratch: scratch, medium: kept)
     }
 
-    private init(pid: pid_t, commandFD: Int32, eventFD: Int32, scratch: URL) {
+    /// The block major number of SCSI CD-ROM drives (sr*): read-only media.
+    static let opticalMajor: UInt = 11
+
+    private init(pid: pid_t, commandFD: Int32, eventFD: Int32, scratch: URL, medium: SystemFile?) {
+        self.medium = medium
         self.pid = pid
         self.commandFD = commandFD
         self.eventFD = eventFD

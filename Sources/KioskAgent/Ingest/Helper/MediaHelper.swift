@@ -99,9 +99,13 @@ final class ScanLink: @unchecked Sendable {
 
     func scan(engine: Int, _ content: ScanContent) throws -> [String] {
         let id = condition.withLock { nextID += 1; return nextID }
-        let request = HelperScan(id: id, engine: engine, label: content.label, count: content.count).compact
+        var medium: Int64?
+        if case let .range(source, offset, length) = content.storage { medium = source.mediumOffset(offset, length) }
+        let request = HelperScan(id: id, engine: engine, label: content.label, count: content.count, medium: medium).compact
         try events.together { send in
             try request.withUnsafeBytes { try send(.scan, $0) }
+            // The agent reads a range of the medium itself.
+            if medium != nil { return }
             var failure: String?
             do {
                 try content.forEachChunk(helperChunkBytes) { slice in
@@ -216,13 +220,14 @@ final class HelperRun: @unchecked Sendable {
             Faults.trigger(at: entry.path)
             guard let candidate = try readCandidate(index, entry, volume) else { continue }
             switch candidate {
-            case let .inMemory(bytes):
+            case let .inMemory(bytes, medium):
                 window.acquire(Int64(bytes.count))
                 pool.submit {
                     defer { window.release(Int64(bytes.count)) }
                     do {
-                        try self.protect(index, entry, InMemoryByteSource(bytes), sha256: SHA256.hash(data: bytes).hexString,
-                                         original: bytes)
+                        let source: any ByteSource = medium.map { InMemoryOnMedium(bytes: bytes, start: $0.lowerBound) }
+                            ?? InMemoryByteSource(bytes)
+                        try self.protect(index, entry, source, sha256: SHA256.hash(data: bytes).hexString, original: bytes)
                     } catch { failure.set(error) }
                 }
             case let .streamed(file):
@@ -232,7 +237,9 @@ final class HelperRun: @unchecked Sendable {
                         kind: .dicom, verdict: .rejected, findings: [error.finding(at: entry.path)]), entry), body: .none))
                     continue
                 }
-                try protect(index, entry, MediaByteSource(file), sha256: sha, original: nil)
+                let source: any ByteSource = (job.mediumScans == true ? file.mediumRange : nil).map { OnMediumSource(inner: MediaByteSource(file), start: $0.lowerBound) }
+                    ?? MediaByteSource(file)
+                try protect(index, entry, source, sha256: sha, original: nil)
             }
         }
         pool.finish()
@@ -240,7 +247,7 @@ final class HelperRun: @unchecked Sendable {
     }
 
     private enum Candidate {
-        case inMemory([UInt8])
+        case inMemory([UInt8], medium: Range<Int64>?)
         case streamed(any MediaFile)
     }
 
@@ -259,7 +266,7 @@ final class HelperRun: @unchecked Sendable {
                                       body: .none))
                 return nil
             }
-            return whole ? .inMemory(bytes) : .streamed(file)
+            return whole ? .inMemory(bytes, medium: job.mediumScans == true ? file.mediumRange : nil) : .streamed(file)
         } catch let error as MediaError {
             try send(HelperRecord(index: index, record: HelperRun.named(FileRecord(path: entry.path.description, size: entry.size,
                 kind: .other, verdict: .rejected, findings: [error.finding(at: entry.path)]), entry), body: .none))

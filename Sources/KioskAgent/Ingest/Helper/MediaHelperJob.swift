@@ -12,7 +12,8 @@ enum MediaHelperJob {
     }
 
     /// `protector` nil: the policy's parsing bounds only, no engines (listing patients).
-    static func make(_ source: String, _ configuration: Configuration, _ protector: Protector?, scratch: URL) -> HelperJob {
+    static func make(_ source: String, _ configuration: Configuration, _ protector: Protector?, scratch: URL,
+                     mediumScans: Bool = false) -> HelperJob {
         var walk = WalkLimits()
         walk.maxDepth = configuration.maxDirectoryDepth
         walk.maxEntries = configuration.maxEntries
@@ -22,8 +23,10 @@ enum MediaHelperJob {
         resources.addressSpaceBytes = configuration.sandbox.memoryBytes
         resources.cpuSeconds = configuration.sandbox.cpuSeconds
         resources.openFiles = configuration.sandbox.openFiles
-        return HelperJob(sourceName: source, scratch: scratch.path, walk: walk, inMemoryFileLimit: configuration.inMemoryFileLimit,
-                         workers: configuration.workers, policy: protector?.policy ?? ProtectorSetup.policy(configuration, reconciliation: nil),
-                         engines: protector?.engines.map(\.name) ?? [], resources: resources)
+        var job = HelperJob(sourceName: source, scratch: scratch.path, walk: walk, inMemoryFileLimit: configuration.inMemoryFileLimit,
+                            workers: configuration.workers, policy: protector?.policy ?? ProtectorSetup.policy(configuration, reconciliation: nil),
+                            engines: protector?.engines.map(\.name) ?? [], resources: resources)
+        job.mediumScans = mediumScans
+        return job
     }
 }

@@ -11,6 +11,8 @@ final class ScanService: @unchecked Sendable {
     private let engines: [any MalwareEngine]
     private let replies: FrameWriter
     private let spill: URL
+    /// The medium, when the helper may name ranges of it to scan (`HelperScan.medium`).
+    private let medium: SystemFile?
     private let group = DispatchGroup()
     private let slots: DispatchSemaphore
     private let lock = NSLock()
@@ -18,8 +20,9 @@ final class ScanService: @unchecked Sendable {
 
     static let inMemoryLimit: Int64 = 64 << 20
 
-    init(engines: [any MalwareEngine], replies: FrameWriter, spill: URL) {
+    init(engines: [any MalwareEngine], replies: FrameWriter, medium: SystemFile?, spill: URL) {
         self.engines = engines
+        self.medium = medium
         self.replies = replies
         self.spill = spill
         slots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount))
@@ -31,6 +34,23 @@ final class ScanService: @unchecked Sendable {
     func receive(_ request: HelperScan, body: BodyStream) throws {
         guard engines.indices.contains(request.engine), request.count >= 0 else {
             throw HelperProtocolError.malformed("a scan for engine \(request.engine) of \(request.count) bytes")
+        }
+        if let offset = request.medium {
+            // A range of the medium, read here: the helper names it, nothing follows on the pipe.
+            guard let medium, offset >= 0, offset <= medium.size - request.count else {
+                throw HelperProtocolError.malformed("a scan of \(request.count) bytes at \(offset) of the medium")
+            }
+            let source = FileByteSource(medium)
+            // Read whole in one go where it fits (libclamav then maps memory; through its read
+            // callback it would ask page by page), else read as libclamav asks.
+            guard request.count <= ScanService.inMemoryLimit else {
+                return dispatch(request, ScanContent(source, offset: offset, length: request.count, label: request.label), spilled: nil)
+            }
+            do {
+                return dispatch(request, ScanContent(try source.read(at: offset, count: Int(request.count)), label: request.label), spilled: nil)
+            } catch {
+                return try reply(HelperScanResult(id: request.id, names: nil, error: "the medium could not be read for scanning: \(error)"))
+            }
         }
         var received: Int64 = 0
         let content: ScanContent
@@ -82,8 +102,13 @@ final class ScanService: @unchecked Sendable {
             return
         }
         guard received == request.count else { throw HelperProtocolError.malformed("\(received) scan bytes of \(request.count) announced") }
+        dispatch(request, content, spilled: spilled)
+    }
+
+    /// Scans on one of the bounded threads and answers.
+    private func dispatch(_ request: HelperScan, _ content: ScanContent, spilled: URL?) {
         let engine = engines[request.engine]
-        // Read only by the one scan below; a range over our own spill file or bytes in memory.
+        // Read only by the one scan below: bytes in memory, or a range of our spill file or of the medium.
         nonisolated(unsafe) let scanned = content
         let spillFile = spilled
         lock.withLock { running += 1 }

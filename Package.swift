@@ -143,6 +143,7 @@ let package = Package(
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "DICOMNetwork", "DICOMCore", "TestSupport",
+                                                      .product(name: "Crypto", package: "swift-crypto"),
                                                       .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "DICOMNetworkTests", dependencies: ["DICOMNetwork", "DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaEventsTests", dependencies: ["MediaEvents", "TestSupport"], swiftSettings: strict),
@@ -153,6 +154,7 @@ let package = Package(
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
+            "HelperProtocol", "MediaReader", "Protector",
         ], swiftSettings: strict),
     ]
 )

@@ -345,7 +345,9 @@ final class HelperRun: @unchecked Sendable {
             return
         }
         lock.withLock { dicomPaths[entry.path.description.uppercased()] = index }
-        let message = HelperRecord(index: index, record: record, summary: protection.summary, mediaSummary: protection.mediaSummary,
+        // The media's patient goes only where it differs from the delivered one (reconciliation).
+        let mediaSummary = protection.mediaSummary == protection.summary ? nil : protection.mediaSummary
+        let message = HelperRecord(index: index, record: record, summary: protection.summary, mediaSummary: mediaSummary,
                                    body: protection.verdict == .discarded ? .none
                                        : protection.verdict != .rejected && protection.summary != nil ? .rebuilt : .original)
         // Encoded, and a file of usual size rebuilt, before the pipe is taken: the pipe is one for

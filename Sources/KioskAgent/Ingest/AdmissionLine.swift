@@ -13,7 +13,7 @@ final class AdmissionLine: @unchecked Sendable {
     typealias Work = (HelperRecord, BodyStream) throws -> Void
 
     static let bodyLimit = 16 << 20
-    static let queuedLimit = 32 << 20
+    static let queuedLimit = 8 << 20
 
     private let work: Work
     private let timeout: Double

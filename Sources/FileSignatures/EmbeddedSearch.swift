@@ -44,7 +44,9 @@ public enum EmbeddedSearch {
             pair .|= (a .== mD0) .& (b .== mCF)
             pair .|= (a .== m4C) .& (b .== m00)
             pair .|= (a .== m50) .& (b .== m4B)
-            if any(pair) {
+            // `any(_:)` reduces element by element; the mask's 16 bytes as two words test at once.
+            let words = unsafeBitCast(pair, to: (UInt64, UInt64).self)
+            if words.0 | words.1 != 0 {
                 for position in index..<min(index + 16, end) {
                     if let signature = tryAt(position) { return (position, signature) }
                 }

@@ -43,3 +43,30 @@ struct SourceRangeError: Error, CustomStringConvertible {
     let offset: Int64, count: Int, size: Int64
     var description: String { "read of \(count) bytes at \(offset) beyond the \(size)-byte source" }
 }
+
+/// Gathers pieces of any size into a fixed buffer and hands the buffer on each time it is full:
+/// pipes and O_DIRECT files take large, whole writes best. The caller hands on what is left at the end.
+public struct PieceGatherer {
+    public let buffer: UnsafeMutableRawBufferPointer
+    public var filled = 0
+
+    public init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    /// The bytes gathered so far.
+    public var gathered: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[0..<filled]) }
+
+    /// Copies `piece` in, calling `full` with the whole buffer each time it fills (then empty again).
+    public mutating func add(_ piece: UnsafeRawBufferPointer, full: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var offset = 0
+        while offset < piece.count {
+            let take = min(piece.count - offset, buffer.count - filled)
+            (buffer.baseAddress! + filled).copyMemory(from: piece.baseAddress! + offset, byteCount: take)
+            filled += take
+            offset += take
+            if filled == buffer.count {
+                try full(UnsafeRawBufferPointer(buffer))
+                filled = 0
+            }
+        }
+    }
+}

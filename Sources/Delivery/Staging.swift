@@ -1,4 +1,5 @@
 import CLinux
+import DICOMCore
 import Crypto
 import Foundation
 import GRDB
@@ -83,7 +84,7 @@ enum Staging {
         var size: Int64 = 0
         let buffer = buffers.take()
         defer { buffers.give(buffer) }
-        var filled = 0
+        var gatherer = PieceGatherer(buffer)
 
         func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
             var done = 0
@@ -101,30 +102,19 @@ enum Staging {
                 done += n
             }
         }
-        func flush() throws {
-            try writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<filled]))
-            filled = 0
-        }
         do {
             try write { chunk in
                 hasher.update(bufferPointer: chunk)
                 size += Int64(chunk.count)
                 guard direct else { return try writeAll(chunk) }
-                var offset = 0
-                while offset < chunk.count {
-                    let take = min(chunk.count - offset, directBuffer - filled)
-                    (buffer.baseAddress! + filled).copyMemory(from: chunk.baseAddress! + offset, byteCount: take)
-                    filled += take
-                    offset += take
-                    if filled == directBuffer { try flush() }
-                }
+                try gatherer.add(chunk, full: writeAll)
             }
-            if filled > 0 {
+            if gatherer.filled > 0 {
                 // O_DIRECT writes whole blocks: the last one is padded, then the file cut to its size.
+                let filled = gatherer.filled
                 let padded = direct ? (filled + directBlock - 1) / directBlock * directBlock : filled
                 (buffer.baseAddress! + filled).initializeMemory(as: UInt8.self, repeating: 0, count: padded - filled)
-                filled = padded
-                try flush()
+                try writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<padded]))
                 if padded > 0, ftruncate(fd, off_t(size)) != 0 { throw StagingError.io("truncate", errno: errno) }
             }
         } catch {

@@ -438,24 +438,18 @@ final class HelperRun: @unchecked Sendable {
         struct PipeFailed: Error { let error: any Error }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: helperChunkBytes, alignment: 16)
         defer { buffer.deallocate() }
-        var filled = 0
+        var gatherer = PieceGatherer(buffer)
         var result = Streamed()
+        func chunk(_ bytes: UnsafeRawBufferPointer) throws {
+            do { try send(.chunk, bytes) } catch { throw PipeFailed(error: error) }
+        }
         func flush() throws {
-            guard filled > 0 else { return }
-            do { try send(.chunk, UnsafeRawBufferPointer(rebasing: buffer[0..<filled])) } catch { throw PipeFailed(error: error) }
-            filled = 0
+            guard gatherer.filled > 0 else { return }
+            try chunk(gatherer.gathered)
+            gatherer.filled = 0
         }
         do {
-            try produce { piece in
-                var offset = 0
-                while offset < piece.count {
-                    let take = min(piece.count - offset, helperChunkBytes - filled)
-                    (buffer.baseAddress! + filled).copyMemory(from: piece.baseAddress! + offset, byteCount: take)
-                    filled += take
-                    offset += take
-                    if filled == helperChunkBytes { try flush() }
-                }
-            }
+            try produce { piece in try gatherer.add(piece, full: chunk) }
             try flush()
         } catch let failed as PipeFailed {
             result.pipe = failed.error

@@ -93,7 +93,7 @@ let package = Package(
         .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], swiftSettings: strict),
 
         // The tamper-evident audit trail: hash-chained JSON lines with Ed25519 checkpoints.
-        .target(name: "AuditTrail", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "AuditTrail", dependencies: ["DICOMCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // IHE ATNA: the audit trail's events as DICOM PS3.15 Annex A messages over RFC 5424 syslog (TLS or UDP).
         .target(name: "ATNA", dependencies: [

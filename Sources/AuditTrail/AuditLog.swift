@@ -1,4 +1,5 @@
 import Crypto
+import DICOMCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -171,7 +172,7 @@ public final class AuditLog: Sendable {
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String(format: "%02x", $0) }.joined()
+        digest.lowercaseHex
     }
 
     static func timestamp(_ date: Date) -> String {

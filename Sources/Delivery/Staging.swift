@@ -121,7 +121,7 @@ enum Staging {
             unlink(temporary.path)
             throw error
         }
-        return StagedBytes(temporary: temporary, size: size, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return StagedBytes(temporary: temporary, size: size, sha256: hasher.finalize().lowercaseHex)
     }
 
     /// One `syncfs` covers every file written since the last: far cheaper than an fsync per file.

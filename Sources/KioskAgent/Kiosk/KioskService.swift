@@ -3,6 +3,7 @@ import AuditTrail
 import Crypto
 import Dashboard
 import Delivery
+import DICOMCore
 import Foundation
 import MediaEvents
 import MediaReader
@@ -314,7 +315,7 @@ final class KioskService: @unchecked Sendable {
                        "version": KioskAgentVersion.string]
         if let path = settings.configurationPath, let data = FileManager.default.contents(atPath: path) {
             details["configuration"] = path
-            details["configurationSHA256"] = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+            details["configurationSHA256"] = SHA256.hash(data: data).lowercaseHex
         }
         return details
     }

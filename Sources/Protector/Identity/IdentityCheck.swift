@@ -70,11 +70,14 @@ public struct IdentityCheck: Sendable {
 /// Patient ID and normalised name and birth date.
 public enum PatientGrouping {
     public static func finding(_ summaries: [InstanceSummary]) -> Finding? {
+        // Every slice carries the same three values: each distinct spelling is normalised once.
+        var spellings: [[String]: Int] = [:]
+        for summary in summaries { spellings[[summary.patientID, summary.patientName, summary.birthDate], default: 0] += 1 }
         var counts: [String: Int] = [:]
-        for summary in summaries {
-            let key = [summary.patientID.trimmingSpaces, PersonName(summary.patientName).normalizedForMatching,
-                       IdentityCheck.digits(summary.birthDate)].joined(separator: "|")
-            counts[key, default: 0] += 1
+        for (spelling, count) in spellings {
+            let key = [spelling[0].trimmingSpaces, PersonName(spelling[1]).normalizedForMatching,
+                       IdentityCheck.digits(spelling[2])].joined(separator: "|")
+            counts[key, default: 0] += count
         }
         guard counts.count > 1 else { return nil }
         let sizes = counts.values.sorted(by: >).map(String.init).joined(separator: ", ")

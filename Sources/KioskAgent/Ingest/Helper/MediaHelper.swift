@@ -89,45 +89,66 @@ final class Gate: @unchecked Sendable {
 /// Scans go to the agent's engines and wait for their answer.
 final class ScanLink: @unchecked Sendable {
     private let events: FrameWriter
-    private let condition = NSCondition()
+    private let lock = NSLock()
     private var nextID = 0
-    private var answers: [Int: HelperScanResult] = [:]
+    /// Each scan waits on its own answer: an answer wakes the one worker that asked, not all of them.
+    private var waiting: [Int: Answer] = [:]
+
+    private final class Answer: @unchecked Sendable {
+        let condition = NSCondition()
+        var result: HelperScanResult?
+    }
 
     init(events: FrameWriter) { self.events = events }
 
     struct ContentUnreadable: Error { let error: any Error }
 
     func scan(engine: Int, _ content: ScanContent) throws -> [String] {
-        let id = condition.withLock { nextID += 1; return nextID }
+        let answer = Answer()
+        let id = lock.withLock {
+            nextID += 1
+            waiting[nextID] = answer
+            return nextID
+        }
         var medium: Int64?
         if case let .range(source, offset, length) = content.storage { medium = source.mediumOffset(offset, length) }
         let request = HelperScan(id: id, engine: engine, label: content.label, count: content.count, medium: medium).compact
-        try events.together { send in
-            try request.withUnsafeBytes { try send(.scan, $0) }
-            // The agent reads a range of the medium itself.
-            if medium != nil { return }
-            var failure: String?
-            do {
-                try content.forEachChunk(helperChunkBytes) { slice in
-                    do { try slice.withUnsafeBytes { try send(.chunk, $0) } } catch { throw ContentUnreadable(error: error) }
+        do {
+            try events.together { send in
+                try request.withUnsafeBytes { try send(.scan, $0) }
+                // The agent reads a range of the medium itself.
+                if medium != nil { return }
+                var failure: String?
+                do {
+                    try content.forEachChunk(helperChunkBytes) { slice in
+                        do { try slice.withUnsafeBytes { try send(.chunk, $0) } } catch { throw ContentUnreadable(error: error) }
+                    }
+                } catch let error as ContentUnreadable {
+                    throw error.error  // the pipe itself failed
+                } catch {
+                    failure = "\(error)"  // the medium could not be read: the agent answers with an error
                 }
-            } catch let error as ContentUnreadable {
-                throw error.error  // the pipe itself failed
-            } catch {
-                failure = "\(error)"  // the medium could not be read: the agent answers with an error
+                try HelperEnd(error: failure).compact.withUnsafeBytes { try send(.end, $0) }
             }
-            try HelperEnd(error: failure).compact.withUnsafeBytes { try send(.end, $0) }
+        } catch {
+            lock.withLock { waiting[id] = nil }
+            throw error
         }
-        let answer = condition.withLock {
-            while answers[id] == nil { condition.wait() }
-            return answers.removeValue(forKey: id)!
+        let result = answer.condition.withLock {
+            while answer.result == nil { answer.condition.wait() }
+            return answer.result!
         }
-        if let names = answer.names { return names }
-        throw EngineUnavailable(reason: answer.error ?? "no answer")
+        if let names = result.names { return names }
+        throw EngineUnavailable(reason: result.error ?? "no answer")
     }
 
+    /// An answer to a scan nobody is waiting for is dropped.
     func complete(_ result: HelperScanResult) {
-        condition.withLock { answers[result.id] = result; condition.broadcast() }
+        guard let answer = lock.withLock({ waiting.removeValue(forKey: result.id) }) else { return }
+        answer.condition.withLock {
+            answer.result = result
+            answer.condition.signal()
+        }
     }
 
     struct EngineUnavailable: Error, CustomStringConvertible {
@@ -511,7 +532,8 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     func submit(_ job: @escaping @Sendable () -> Void) {
-        condition.withLock { work.append(job); condition.broadcast() }
+        // One job wakes one worker.
+        condition.withLock { work.append(job); condition.signal() }
     }
 
     private func take() -> (@Sendable () -> Void)? {
@@ -539,12 +561,5 @@ final class FailureBox: @unchecked Sendable {
 }
 
 extension Digest {
-    var hexString: String {
-        var text = ""
-        text.reserveCapacity(64)
-        for byte in self {
-            text += String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
-        }
-        return text
-    }
+    var hexString: String { lowercaseHex }
 }

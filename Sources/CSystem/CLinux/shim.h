@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #endif
 #include <unistd.h>
+// malloc_trim(3): Swift's Glibc module does not include <malloc.h>.
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/audit.h>

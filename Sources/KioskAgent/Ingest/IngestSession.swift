@@ -1,4 +1,5 @@
 import AgentConfiguration
+import CLinux
 import Delivery
 import Foundation
 import HelperProtocol
@@ -95,6 +96,9 @@ final class IngestSession {
             helper.stop(grace: 10)
         }
         flushOutbox()
+        // The pipeline's buffers are free now, spread over its threads' malloc arenas: hand them
+        // back before the report is built, so the session's peak is the pipeline's alone.
+        _ = malloc_trim(0)
         reading.finish(wait: Double(settings.configuration.delivery.waitSeconds))
         if let sending = sending.task {
             do { try await sending.value } catch {

@@ -97,7 +97,7 @@ let package = Package(
 
         // IHE ATNA: the audit trail's events as DICOM PS3.15 Annex A messages over RFC 5424 syslog (TLS or UDP).
         .target(name: "ATNA", dependencies: [
-            "AuditTrail",
+            "AuditTrail", "SessionReport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -111,7 +111,7 @@ let package = Package(
 
         // The read-only dashboard on localhost (Hummingbird) and Prometheus metrics.
         .target(name: "Dashboard", dependencies: [
-            "Analytics",
+            "Analytics", "SessionReport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),

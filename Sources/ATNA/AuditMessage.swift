@@ -1,4 +1,5 @@
 import Foundation
+import SessionReport
 
 /// A DICOM audit message (PS3.15 Annex A.5, the schema IHE ATNA repositories accept), encoded as
 /// XML in the schema's element order.
@@ -72,63 +73,44 @@ public struct AuditMessage: Sendable, Equatable {
             + " EventOutcomeIndicator=\"\(outcome.rawValue)\">"
         out += AuditMessage.code("EventID", eventID)
         for type in eventTypes { out += AuditMessage.code("EventTypeCode", type) }
-        if let outcomeDescription { out += "<EventOutcomeDescription>\(AuditMessage.escape(outcomeDescription))</EventOutcomeDescription>" }
+        if let outcomeDescription { out += "<EventOutcomeDescription>\(Markup.escape(outcomeDescription))</EventOutcomeDescription>" }
         out += "</EventIdentification>"
         for participant in participants {
-            out += "<ActiveParticipant UserID=\"\(AuditMessage.escape(participant.userID))\""
-            if let alternative = participant.alternativeUserID { out += " AlternativeUserID=\"\(AuditMessage.escape(alternative))\"" }
-            if let name = participant.userName { out += " UserName=\"\(AuditMessage.escape(name))\"" }
+            out += "<ActiveParticipant UserID=\"\(Markup.escape(participant.userID))\""
+            if let alternative = participant.alternativeUserID { out += " AlternativeUserID=\"\(Markup.escape(alternative))\"" }
+            if let name = participant.userName { out += " UserName=\"\(Markup.escape(name))\"" }
             out += " UserIsRequestor=\"\(participant.isRequestor)\""
             if let point = participant.networkAccessPoint, let type = participant.networkAccessPointType {
-                out += " NetworkAccessPointID=\"\(AuditMessage.escape(point))\" NetworkAccessPointTypeCode=\"\(type)\""
+                out += " NetworkAccessPointID=\"\(Markup.escape(point))\" NetworkAccessPointTypeCode=\"\(type)\""
             }
             out += ">"
             for role in participant.roles { out += AuditMessage.code("RoleIDCode", role) }
             if let media = participant.mediaType { out += "<MediaIdentifier>" + AuditMessage.code("MediaType", media) + "</MediaIdentifier>" }
             out += "</ActiveParticipant>"
         }
-        out += "<AuditSourceIdentification AuditSourceID=\"\(AuditMessage.escape(source.id))\""
-        if let site = source.enterpriseSiteID { out += " AuditEnterpriseSiteID=\"\(AuditMessage.escape(site))\"" }
+        out += "<AuditSourceIdentification AuditSourceID=\"\(Markup.escape(source.id))\""
+        if let site = source.enterpriseSiteID { out += " AuditEnterpriseSiteID=\"\(Markup.escape(site))\"" }
         out += ">" + AuditMessage.code("AuditSourceTypeCode", source.type) + "</AuditSourceIdentification>"
         for object in objects {
-            out += "<ParticipantObjectIdentification ParticipantObjectID=\"\(AuditMessage.escape(object.id))\""
+            out += "<ParticipantObjectIdentification ParticipantObjectID=\"\(Markup.escape(object.id))\""
                 + " ParticipantObjectTypeCode=\"\(object.type)\" ParticipantObjectTypeCodeRole=\"\(object.role)\""
             if let lifeCycle = object.lifeCycle { out += " ParticipantObjectDataLifeCycle=\"\(lifeCycle)\"" }
             out += ">" + AuditMessage.code("ParticipantObjectIDTypeCode", object.idType)
-            if let name = object.name { out += "<ParticipantObjectName>\(AuditMessage.escape(name))</ParticipantObjectName>" }
+            if let name = object.name { out += "<ParticipantObjectName>\(Markup.escape(name))</ParticipantObjectName>" }
             for (type, value) in object.details {
-                out += "<ParticipantObjectDetail type=\"\(AuditMessage.escape(type))\" value=\"\(Data(value.utf8).base64EncodedString())\"/>"
+                out += "<ParticipantObjectDetail type=\"\(Markup.escape(type))\" value=\"\(Data(value.utf8).base64EncodedString())\"/>"
             }
             for description in object.descriptions {
-                out += "<ParticipantObjectDescription>\(AuditMessage.escape(description))</ParticipantObjectDescription>"
+                out += "<ParticipantObjectDescription>\(Markup.escape(description))</ParticipantObjectDescription>"
             }
-            for sop in object.sopClasses { out += "<SOPClass UID=\"\(AuditMessage.escape(sop.uid))\" NumberOfInstances=\"\(sop.instances)\"/>" }
+            for sop in object.sopClasses { out += "<SOPClass UID=\"\(Markup.escape(sop.uid))\" NumberOfInstances=\"\(sop.instances)\"/>" }
             out += "</ParticipantObjectIdentification>"
         }
         return out + "</AuditMessage>"
     }
 
     static func code(_ element: String, _ code: Code) -> String {
-        "<\(element) csd-code=\"\(escape(code.code))\" codeSystemName=\"\(escape(code.system))\" originalText=\"\(escape(code.meaning))\"/>"
-    }
-
-    /// XML 1.0 text: the five entities escaped, and characters XML cannot carry (controls) replaced.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\t", "\n", "\r": out += "&#\(scalar.value);"
-            case _ where scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value): out += "\u{FFFD}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        "<\(element) csd-code=\"\(Markup.escape(code.code))\" codeSystemName=\"\(Markup.escape(code.system))\" originalText=\"\(Markup.escape(code.meaning))\"/>"
     }
 
     /// xsd:dateTime in UTC with milliseconds.

@@ -1,5 +1,6 @@
 import Analytics
 import Foundation
+import SessionReport
 
 /// The dashboard page: one self-contained HTML document with inline SVG charts, no scripts and no
 /// external assets (the kiosk network may reach nothing else, and a CSP forbids it anyway).
@@ -22,7 +23,7 @@ public enum DashboardPage {
         th:first-child,td:first-child{text-align:left}th{background:#f0f3f6}
         svg text{font-size:11px;fill:#34495e}.empty{color:#6b7b8b;font-style:italic}
         </style></head><body>
-        <header><h1>Scan analytics</h1><p>Station \(escape(station)) · generated \(escape(timestamp(generated))) · no patient data is shown on this page</p></header>
+        <header><h1>Scan analytics</h1><p>Station \(Markup.escape(station)) · generated \(Markup.escape(timestamp(generated))) · no patient data is shown on this page</p></header>
         <main>
         <section class="wide"><h2>Totals</h2><div class="tiles">
         """
@@ -46,51 +47,51 @@ public enum DashboardPage {
     }
 
     private static func tile(_ id: String, _ value: Int, _ label: String, alert: Bool = false) -> String {
-        "<div class=\"tile\(alert ? " alert" : "")\"><b id=\"\(id)\">\(value)</b><span>\(escape(label))</span></div>"
+        "<div class=\"tile\(alert ? " alert" : "")\"><b id=\"\(id)\">\(value)</b><span>\(Markup.escape(label))</span></div>"
     }
 
     /// A vertical bar chart over days.
     private static func chart(_ title: String, id: String, _ points: [(String, Double)], color: String) -> String {
         guard !points.isEmpty, points.contains(where: { $0.1 > 0 }) else {
-            return "<section><h2>\(escape(title))</h2><p class=\"empty\" id=\"\(id)\">No data yet.</p></section>\n"
+            return "<section><h2>\(Markup.escape(title))</h2><p class=\"empty\" id=\"\(id)\">No data yet.</p></section>\n"
         }
         let width = 460.0, height = 200.0, left = 36.0, bottom = 38.0
         let maximum = points.map(\.1).max() ?? 1
         let step = (width - left) / Double(points.count)
-        var svg = "<svg id=\"\(id)\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"\(escape(title))\">"
+        var svg = "<svg id=\"\(id)\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"\(Markup.escape(title))\">"
         svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width)\" y2=\"\(height - bottom)\" stroke=\"#9aa8b6\"/>"
         svg += "<text x=\"2\" y=\"12\">\(number(maximum))</text>"
         for (index, (label, value)) in points.enumerated() {
             let h = maximum > 0 ? (height - bottom - 16) * value / maximum : 0
             let x = left + Double(index) * step + step * 0.15
             svg += "<rect x=\"\(fmt(x))\" y=\"\(fmt(height - bottom - h))\" width=\"\(fmt(step * 0.7))\" height=\"\(fmt(h))\" fill=\"\(color)\">"
-                + "<title>\(escape(label)): \(number(value))</title></rect>"
+                + "<title>\(Markup.escape(label)): \(number(value))</title></rect>"
             if points.count <= 10 || index % max(points.count / 8, 1) == 0 {
-                svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(height - bottom + 14))\">\(escape(String(label.suffix(5))))</text>"
+                svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(height - bottom + 14))\">\(Markup.escape(String(label.suffix(5))))</text>"
             }
             if points.count <= 14 && value > 0 {
                 svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(height - bottom - h - 3))\">\(number(value))</text>"
             }
         }
-        return "<section><h2>\(escape(title))</h2>\(svg)</svg></section>\n"
+        return "<section><h2>\(Markup.escape(title))</h2>\(svg)</svg></section>\n"
     }
 
     /// A horizontal bar chart over categories.
     private static func bars(_ title: String, id: String, _ items: [(String, Double)]) -> String {
-        guard !items.isEmpty else { return "<section><h2>\(escape(title))</h2><p class=\"empty\" id=\"\(id)\">No findings yet.</p></section>\n" }
+        guard !items.isEmpty else { return "<section><h2>\(Markup.escape(title))</h2><p class=\"empty\" id=\"\(id)\">No findings yet.</p></section>\n" }
         let rows = Array(items.prefix(12))
         let width = 460.0, row = 20.0, left = 110.0
         let maximum = rows.map(\.1).max() ?? 1
-        var svg = "<svg id=\"\(id)\" viewBox=\"0 0 \(Int(width)) \(Int(row * Double(rows.count) + 6))\" width=\"100%\" role=\"img\" aria-label=\"\(escape(title))\">"
+        var svg = "<svg id=\"\(id)\" viewBox=\"0 0 \(Int(width)) \(Int(row * Double(rows.count) + 6))\" width=\"100%\" role=\"img\" aria-label=\"\(Markup.escape(title))\">"
         for (index, (label, value)) in rows.enumerated() {
             let y = Double(index) * row + 3
             let w = (width - left - 50) * value / max(maximum, 1)
             let hot = ["malware", "preamble", "executable", "autorun"].contains(label)
-            svg += "<text x=\"0\" y=\"\(fmt(y + 13))\">\(escape(label))</text>"
+            svg += "<text x=\"0\" y=\"\(fmt(y + 13))\">\(Markup.escape(label))</text>"
                 + "<rect x=\"\(left)\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(row - 6)\" fill=\"\(hot ? "#c0392b" : "#457b9d")\"/>"
                 + "<text x=\"\(fmt(left + w + 4))\" y=\"\(fmt(y + 13))\">\(number(value))</text>"
         }
-        return "<section><h2>\(escape(title))</h2>\(svg)</svg></section>\n"
+        return "<section><h2>\(Markup.escape(title))</h2>\(svg)</svg></section>\n"
     }
 
     private static func facilities(_ facilities: [Statistics.Facility]) -> String {
@@ -99,25 +100,10 @@ public enum DashboardPage {
         html += "<table id=\"facilities\"><thead><tr><th>Facility</th><th>Discs</th><th>Instances</th><th>Without DICOMDIR</th>"
             + "<th>Not IHE PDI</th><th>JPEG 2000</th><th>Malware</th></tr></thead><tbody>"
         for f in facilities.prefix(50) {
-            html += "<tr><td>\(escape(f.name))</td><td>\(f.discs)</td><td>\(f.instances)</td><td>\(f.withoutDICOMDIR)</td>"
+            html += "<tr><td>\(Markup.escape(f.name))</td><td>\(f.discs)</td><td>\(f.instances)</td><td>\(f.withoutDICOMDIR)</td>"
                 + "<td>\(f.nonPDI)</td><td>\(f.jpeg2000)</td><td>\(f.malware)</td></tr>"
         }
         return html + "</tbody></table></section>\n"
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 
     private static func fmt(_ value: Double) -> String { String(format: "%.1f", value) }

@@ -39,26 +39,26 @@ extension Receipt {
             """)
         var meta = [("Station", station), ("Date", Receipt.timestamp(finished)), ("Session", sessionID)]
         if let operatorName { meta.append(("Operator", operatorName)) }
-        h.append("<dl class=\"meta\">" + meta.map { "<dt>\($0.0)</dt><dd>\(escape($0.1))</dd>" }.joined() + "</dl>")
-        h.append("<div class=\"code\">Lookup code<strong>\(escape(lookupCode))</strong>\(escape(Receipt.codeNote))</div>")
+        h.append("<dl class=\"meta\">" + meta.map { "<dt>\($0.0)</dt><dd>\(Markup.escape($0.1))</dd>" }.joined() + "</dl>")
+        h.append("<div class=\"code\">Lookup code<strong>\(Markup.escape(lookupCode))</strong>\(Markup.escape(Receipt.codeNote))</div>")
 
         h.append("<section><h2>Patient</h2>")
-        if let expected = expectedPatient { h.append("<p>Patient given at the desk: \(escape(expected))</p>") }
-        if facts.patients.isEmpty { h.append("<p>\(escape(Receipt.noImages))</p>") }
+        if let expected = expectedPatient { h.append("<p>Patient given at the desk: \(Markup.escape(expected))</p>") }
+        if facts.patients.isEmpty { h.append("<p>\(Markup.escape(Receipt.noImages))</p>") }
         for patient in facts.patients {
-            h.append("<p><strong>\(escape(patient.name))</strong><br>Patient ID \(escape(patient.id)), born \(escape(patient.birthDate))</p><ul>")
+            h.append("<p><strong>\(Markup.escape(patient.name))</strong><br>Patient ID \(Markup.escape(patient.id)), born \(Markup.escape(patient.birthDate))</p><ul>")
             for study in patient.studies {
                 let tone = study.identity == .mismatch ? " class=\"bad\"" : study.identity == .unverified ? " class=\"warn\"" : ""
-                h.append("<li>\(escape(Receipt.studyLine(study)))<br>Patient check: <span\(tone)>\(escape(identity(study)))</span></li>")
+                h.append("<li>\(Markup.escape(Receipt.studyLine(study)))<br>Patient check: <span\(tone)>\(Markup.escape(identity(study)))</span></li>")
             }
             h.append("</ul>")
         }
-        if let reason = report.identityOverride { h.append("<p class=\"warn\">Reason recorded for the override: \(escape(reason))</p>") }
+        if let reason = report.identityOverride { h.append("<p class=\"warn\">Reason recorded for the override: \(Markup.escape(reason))</p>") }
         h.append("</section>")
 
         h.append("<section><h2>Files</h2><table>")
-        h.append(totals.map { "<tr><td>\(escape($0.0))</td><td class=\"n\">\($0.1)</td></tr>" }.joined() + "</table>")
-        if let routine = facts.routine { h.append("<p>\(escape(routine))</p>") }
+        h.append(totals.map { "<tr><td>\(Markup.escape($0.0))</td><td class=\"n\">\($0.1)</td></tr>" }.joined() + "</table>")
+        if let routine = facts.routine { h.append("<p>\(Markup.escape(routine))</p>") }
         h.append("</section>")
 
         h.append("<section><h2>What was found</h2>")
@@ -67,7 +67,7 @@ extension Receipt {
         } else {
             h.append("<table><tr><th>What happened</th><th>Times</th><th>Importance</th></tr>")
             for group in facts.findings {
-                h.append("<tr><td>\(escape(group.sentence)) <code>\(escape(group.code))</code></td><td class=\"n\">\(group.count)</td>"
+                h.append("<tr><td>\(Markup.escape(group.sentence)) <code>\(Markup.escape(group.code))</code></td><td class=\"n\">\(group.count)</td>"
                     + "<td class=\"\(group.routine ? "routine" : "sev-" + group.severity.rawValue)\">\(group.importance)</td></tr>")
             }
             h.append("</table>")
@@ -77,8 +77,8 @@ extension Receipt {
         if !facts.discarded.isEmpty || facts.refused > 0 {
             h.append("<section><h2>Left out and refused</h2>")
             for group in facts.discarded {
-                h.append("<p>\(escape(group.label)) left out: \(group.count)</p><ul class=\"paths\">"
-                    + group.examples.map { "<li>\(escape($0))</li>" }.joined()
+                h.append("<p>\(Markup.escape(group.label)) left out: \(group.count)</p><ul class=\"paths\">"
+                    + group.examples.map { "<li>\(Markup.escape($0))</li>" }.joined()
                     + (group.count > group.examples.count ? "<li>and \(group.count - group.examples.count) more</li>" : "") + "</ul>")
             }
             if facts.refused > 0 {
@@ -88,32 +88,13 @@ extension Receipt {
         }
 
         h.append("<section><h2>Where the images went</h2>")
-        h.append("<p>Destination: " + (report.destination.map { "<code>\(escape($0))</code>" } ?? "none (nothing was sent)") + "</p>")
+        h.append("<p>Destination: " + (report.destination.map { "<code>\(Markup.escape($0))</code>" } ?? "none (nothing was sent)") + "</p>")
         h.append("<table><tr><td>Stored</td><td class=\"n\">\(facts.stored)</td></tr>"
             + "<tr><td>Pending in the spool (sent automatically later)</td><td class=\"n\">\(facts.spooled)</td></tr>"
             + "<tr><td>Failed (kept for IT)</td><td class=\"n\">\(facts.failed)</td></tr></table></section>")
 
-        h.append("<footer>\(escape(Receipt.footer))</footer>\n</body>\n</html>\n")
+        h.append("<footer>\(Markup.escape(Receipt.footer))</footer>\n</body>\n</html>\n")
         return h.joined(separator: "\n")
     }
 }
 
-/// HTML-escapes the five significant characters; control characters (other than tab and line
-/// feed) become U+FFFD so no stray byte reaches the page.
-func escape(_ text: String) -> String {
-    var out = ""
-    out.reserveCapacity(text.utf8.count)
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        case "\t", "\n": out.unicodeScalars.append(scalar)
-        case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value): out += "\u{FFFD}"
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}

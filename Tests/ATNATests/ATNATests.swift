@@ -67,7 +67,7 @@ final class ATNATests: XCTestCase {
         let xml = message.xml()
         XCTAssertFalse(xml.contains("<script>"))
         XCTAssertFalse(xml.unicodeScalars.contains { $0.value < 0x20 }, "no control characters reach the XML")
-        XCTAssertTrue(xml.contains("&lt;script&gt;&quot;x&quot;&amp;&apos;y&apos;"))
+        XCTAssertTrue(xml.contains("&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;"))
     }
 
     func testSyslogFraming() {

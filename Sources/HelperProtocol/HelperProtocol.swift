@@ -434,6 +434,34 @@ public final class RepeatedListsSent: @unchecked Sendable {
     }
 }
 
+/// The patients on a medium, for the operator to confirm before anything is imported (the job's
+/// `patients` mode): one entry per patient, with the number of their studies.
+public struct HelperPatients: Codable, Sendable, Equatable {
+    public struct Patient: Codable, Sendable, Equatable {
+        public var id: String
+        public var name: String
+        public var birthDate: String
+        public var studies: Int
+
+        public init(id: String, name: String, birthDate: String, studies: Int) {
+            self.id = id
+            self.name = name
+            self.birthDate = birthDate
+            self.studies = studies
+        }
+    }
+
+    public var patients: [Patient]
+    public var dicomFiles: Int
+    public var bytes: Int64
+
+    public init(patients: [Patient], dicomFiles: Int, bytes: Int64) {
+        self.patients = patients
+        self.dicomFiles = dicomFiles
+        self.bytes = bytes
+    }
+}
+
 /// Closes a run of chunks; `error` when the bytes stopped early (the rebuild failed, the media
 /// could not be read).
 public struct HelperEnd: Codable, Sendable, CompactMessage {

@@ -11,11 +11,7 @@ import Protector
 /// DICOMDIR can leave out another patient's images. Files that do not parse are skipped here; the
 /// Protector reports them later.
 enum PatientInventory {
-    struct Result: Codable {
-        var patients: [SessionMachine.Patient]
-        var dicomFiles: Int
-        var bytes: Int64
-    }
+    typealias Result = HelperPatients
 
     /// Reads the medium in the sandboxed media helper (issue 7): this process parses nothing.
     static func read(_ path: String, configuration: Configuration) throws(MediaError) -> Result {

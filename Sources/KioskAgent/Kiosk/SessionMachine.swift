@@ -1,4 +1,5 @@
 import Foundation
+import HelperProtocol
 import SessionReport
 
 /// The kiosk's session for one drive, as data (issue 5 §2): states, the events that move between
@@ -23,12 +24,8 @@ struct SessionMachine: Equatable {
     }
 
     /// A patient found on the medium (from the DICOMDIR or the files' headers), for confirmation.
-    struct Patient: Equatable, Codable {
-        var id: String
-        var name: String
-        var birthDate: String
-        var studies: Int
-    }
+    /// A patient found on the medium, as the media helper lists them.
+    typealias Patient = HelperPatients.Patient
 
     /// Progress of a long step: files and bytes done out of the total.
     struct Progress: Equatable {

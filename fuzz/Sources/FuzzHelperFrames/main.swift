@@ -40,7 +40,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             case .scan: _ = try? frame.decode(HelperScan.self)
             case .fileSet: _ = try? frame.decode(HelperFileSet.self)
             case .failed: _ = try? frame.decode(HelperFailure.self)
-            case .proceed, .stop, .chunk, .done, .patients: break
+            case .patients: _ = try? frame.decode(HelperPatients.self)
+            case .proceed, .stop, .chunk, .done: break
             }
         } catch {
             break

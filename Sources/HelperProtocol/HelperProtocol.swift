@@ -7,8 +7,8 @@ import SessionReport
 /// The framed protocol between the agent and its media helper (issue 7, part 2): one byte of kind,
 /// four bytes of length (little endian), the payload. Messages are JSON, except the small ones
 /// that go with every file and scan (`CompactMessage`); file and scan bytes travel in `chunk`
-/// frames closed by an `end` frame, or are named as a range of the medium (`HelperScan.medium`). Both sides bound every length before
-/// allocating: the helper parses hostile media, so the agent treats what it says as untrusted too.
+/// frames closed by an `end` frame, or are named as a range of the medium (`HelperScan.medium`).
+/// Both sides bound every length before allocating: the helper parses hostile media, so the agent treats what it says as untrusted too.
 public enum FrameKind: UInt8, Sendable {
     // agent → helper
     case job = 1, proceed = 2, stop = 3, scanResult = 4

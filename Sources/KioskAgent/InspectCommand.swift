@@ -136,7 +136,7 @@ struct InspectCommand: AsyncParsableCommand {
             if file.size <= limit {
                 let bytes = try streamed.read(at: 0, count: Int(file.size))
                 source = InMemoryByteSource(bytes)
-                sha = SHA256.hash(data: bytes).hexString
+                sha = SHA256.hash(data: bytes).lowercaseHex
                 prefix = Array(bytes.prefix(ContentClassifier.prefixLength))
             } else {
                 source = streamed
@@ -231,6 +231,6 @@ final class FileByteSource: ByteSource {
             hash.update(data: piece)
             offset += Int64(piece.count)
         }
-        return hash.finalize().hexString
+        return hash.finalize().lowercaseHex
     }
 }

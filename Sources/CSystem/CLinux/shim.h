@@ -8,6 +8,8 @@
 #include <unistd.h>
 // malloc_trim(3): Swift's Glibc module does not include <malloc.h>.
 #include <malloc.h>
+// gnu_dev_major(3) (major() is a macro Swift cannot call).
+#include <sys/sysmacros.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/audit.h>

@@ -15,39 +15,37 @@ final class MediaByteSource: ByteSource {
     }
 }
 
-/// A file's bytes as the Protector reads them, and where they lie on the medium: the helper asks
-/// the agent to scan ranges of such a file as ranges of the medium, which the agent reads from its
-/// own descriptor, instead of sending the bytes through the pipe.
-struct OnMediumSource: ByteSource {
-    let inner: any ByteSource
-    /// The medium offset of the file's first byte.
-    let start: Int64
+/// A source that lies whole on the medium, from `mediumStart` on: the helper asks the agent to
+/// scan ranges of it as ranges of the medium, which the agent reads from its own descriptor,
+/// instead of sending the bytes through the pipe.
+protocol OnMedium: ByteSource {
+    var mediumStart: Int64 { get }
+}
+
+extension OnMedium {
+    /// Where `length` bytes at `offset` of this source lie on the medium.
+    func mediumOffset(_ offset: Int64, _ length: Int64) -> Int64? {
+        guard offset >= 0, length >= 0, offset <= count - length else { return nil }
+        return mediumStart + offset
+    }
+}
+
+/// A file read from the medium as the Protector asks.
+struct StreamedOnMedium: OnMedium {
+    let inner: MediaByteSource
+    let mediumStart: Int64
 
     var count: Int64 { inner.count }
 
     func read(at offset: Int64, count: Int) throws -> [UInt8] { try inner.read(at: offset, count: count) }
-
-    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        try inner.read(at: offset, into: buffer)
-    }
 }
 
 /// A file in memory that lies whole on the medium (the usual case on a CD).
-struct InMemoryOnMedium: InMemoryBytes {
+struct InMemoryOnMedium: InMemoryBytes, OnMedium {
     let bytes: [UInt8]
-    let start: Int64
+    let mediumStart: Int64
 
     var count: Int64 { Int64(bytes.count) }
 
     func read(at offset: Int64, count: Int) throws -> [UInt8] { try InMemoryByteSource(bytes).read(at: offset, count: count) }
-}
-
-extension ByteSource {
-    /// Where `length` bytes at `offset` of this source lie on the medium, when the source knows.
-    func mediumOffset(_ offset: Int64, _ length: Int64) -> Int64? {
-        guard offset >= 0, length >= 0, offset <= count - length else { return nil }
-        if let source = self as? OnMediumSource { return source.start + offset }
-        if let source = self as? InMemoryOnMedium { return source.start + offset }
-        return nil
-    }
 }

@@ -42,7 +42,7 @@ final class HelperProcess: @unchecked Sendable {
         let medium = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (type == S_IFDIR ? O_DIRECTORY : 0))
         guard medium >= 0 else { throw MediaError.io(operation: "open \(source)", errno: errno) }
         defer { close(medium) }
-        let stable = type == S_IFREG || (type == S_IFBLK && (status.st_rdev >> 8) & 0xFFF == HelperProcess.opticalMajor)
+        let stable = type == S_IFREG || (type == S_IFBLK && gnu_dev_major(status.st_rdev) == HelperProcess.opticalMajor)
         let kept = stable ? try? SystemFile(duplicating: medium, path: source) : nil
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 
@@ -101,7 +101,7 @@ final class HelperProcess: @unchecked Sendable {
     }
 
     /// The block major number of SCSI CD-ROM drives (sr*): read-only media.
-    static let opticalMajor: UInt = 11
+    static let opticalMajor: UInt32 = 11
 
     private init(pid: pid_t, commandFD: Int32, eventFD: Int32, scratch: URL, medium: SystemFile?) {
         self.medium = medium

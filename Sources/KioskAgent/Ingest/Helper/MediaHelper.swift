@@ -111,7 +111,7 @@ final class ScanLink: @unchecked Sendable {
             return nextID
         }
         var medium: Int64?
-        if case let .range(source, offset, length) = content.storage { medium = source.mediumOffset(offset, length) }
+        if case let .range(source, offset, length) = content.storage { medium = (source as? any OnMedium)?.mediumOffset(offset, length) }
         let request = HelperScan(id: id, engine: engine, label: content.label, count: content.count, medium: medium).compact
         do {
             try events.together { send in
@@ -246,9 +246,9 @@ final class HelperRun: @unchecked Sendable {
                 pool.submit {
                     defer { window.release(Int64(bytes.count)) }
                     do {
-                        let source: any ByteSource = medium.map { InMemoryOnMedium(bytes: bytes, start: $0.lowerBound) }
+                        let source: any ByteSource = medium.map { InMemoryOnMedium(bytes: bytes, mediumStart: $0.lowerBound) }
                             ?? InMemoryByteSource(bytes)
-                        try self.protect(index, entry, source, sha256: SHA256.hash(data: bytes).hexString, original: bytes)
+                        try self.protect(index, entry, source, sha256: SHA256.hash(data: bytes).lowercaseHex, original: bytes)
                     } catch { failure.set(error) }
                 }
             case let .streamed(file):
@@ -258,7 +258,8 @@ final class HelperRun: @unchecked Sendable {
                         kind: .dicom, verdict: .rejected, findings: [error.finding(at: entry.path)]), entry), body: .none))
                     continue
                 }
-                let source: any ByteSource = (job.mediumScans == true ? file.mediumRange : nil).map { OnMediumSource(inner: MediaByteSource(file), start: $0.lowerBound) }
+                let medium = job.mediumScans == true ? file.mediumRange : nil
+                let source: any ByteSource = medium.map { StreamedOnMedium(inner: MediaByteSource(file), mediumStart: $0.lowerBound) }
                     ?? MediaByteSource(file)
                 try protect(index, entry, source, sha256: sha, original: nil)
             }
@@ -308,7 +309,7 @@ final class HelperRun: @unchecked Sendable {
         }
         var sha: String?
         if let bytes {
-            sha = SHA256.hash(data: bytes).hexString
+            sha = SHA256.hash(data: bytes).lowercaseHex
         } else if entry.size <= HelperRun.discardedHashLimit {
             sha = try HelperRun.sha256(of: file)
         }
@@ -338,7 +339,7 @@ final class HelperRun: @unchecked Sendable {
             hasher.update(data: bytes)
             offset += Int64(bytes.count)
         }
-        return hasher.finalize().hexString
+        return hasher.finalize().lowercaseHex
     }
 
     // MARK: protecting one file
@@ -560,6 +561,3 @@ final class FailureBox: @unchecked Sendable {
     func set(_ error: any Error) { lock.withLock { if stored == nil { stored = error } } }
 }
 
-extension Digest {
-    var hexString: String { lowercaseHex }
-}

@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layout: Sources/<Module> per architecture module (../shared/ARCHITECTURE.md §2);
-// Sources/CSystem/<C…> are system-library wrappers (module.modulemap + shim.h only).
+// Sources/Core/CSystem/<C…> are system-library wrappers (module.modulemap + shim.h only).
 // Every target of this package builds with warnings as errors (a warning can hide a bug, e.g. a
 // `where` that guards only the last pattern of a `case`). SwiftPM applies a package's settings to
 // its own targets only, and builds remote dependencies with their warnings suppressed.
@@ -31,36 +31,36 @@ let package = Package(
     ],
     targets: [
         // C libraries (Debian -dev packages installed by scripts/install-deps).
-        .systemLibrary(name: "CCdio", path: "Sources/CSystem/CCdio", pkgConfig: "libiso9660"),
-        .systemLibrary(name: "CBlkid", path: "Sources/CSystem/CBlkid", pkgConfig: "blkid"),
-        .systemLibrary(name: "CUdev", path: "Sources/CSystem/CUdev", pkgConfig: "libudev"),
-        .systemLibrary(name: "CClamAV", path: "Sources/CSystem/CClamAV", pkgConfig: "libclamav"),
-        .systemLibrary(name: "CNcurses", path: "Sources/CSystem/CNcurses", pkgConfig: "ncursesw"),
+        .systemLibrary(name: "CCdio", path: "Sources/Core/CSystem/CCdio", pkgConfig: "libiso9660"),
+        .systemLibrary(name: "CBlkid", path: "Sources/Core/CSystem/CBlkid", pkgConfig: "blkid"),
+        .systemLibrary(name: "CUdev", path: "Sources/Core/CSystem/CUdev", pkgConfig: "libudev"),
+        .systemLibrary(name: "CClamAV", path: "Sources/Core/CSystem/CClamAV", pkgConfig: "libclamav"),
+        .systemLibrary(name: "CNcurses", path: "Sources/Core/CSystem/CNcurses", pkgConfig: "ncursesw"),
         // glibc calls Swift's Glibc module does not export (needs _GNU_SOURCE).
-        .systemLibrary(name: "CLinux", path: "Sources/CSystem/CLinux"),
+        .systemLibrary(name: "CLinux", path: "Sources/Core/CSystem/CLinux"),
 
         // Pure-Swift DICOM codec: no C, no NIO.
-        .target(name: "DICOMCore", swiftSettings: strict),
+        .target(name: "DICOMCore", path: "Sources/Core/DICOMCore", swiftSettings: strict),
         // Regenerates Sources/DICOMCore/Dictionary/DataDictionary+Generated.swift from dicom.dic.
-        .executableTarget(name: "GenerateDictionary", swiftSettings: strict),
+        .executableTarget(name: "GenerateDictionary", path: "Sources/Core/GenerateDictionary", swiftSettings: strict),
 
         // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories.
-        .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid"], swiftSettings: strict),
+        .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid"], path: "Sources/1-Media/MediaReader", swiftSettings: strict),
 
         // Magic numbers of programs, shared by media classification and DICOM part inspection.
-        .target(name: "FileSignatures", swiftSettings: strict),
+        .target(name: "FileSignatures", path: "Sources/Core/FileSignatures", swiftSettings: strict),
 
         // The agent's configuration file (a TOML subset): its own module so the config parser can be fuzzed.
-        .target(name: "AgentConfiguration", dependencies: ["DICOMCore"], swiftSettings: strict),
+        .target(name: "AgentConfiguration", dependencies: ["DICOMCore"], path: "Sources/Core/AgentConfiguration", swiftSettings: strict),
 
         // The session report contract (ARCHITECTURE.md §3.2): findings, verdicts, totals.
-        .target(name: "SessionReport", swiftSettings: strict),
+        .target(name: "SessionReport", path: "Sources/6-Records/SessionReport", swiftSettings: strict),
 
         // Finding the studies on a volume: content classification, DICOMDIR vs. media walk.
-        .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport", "FileSignatures"], swiftSettings: strict),
+        .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport", "FileSignatures"], path: "Sources/2-Intake/Intake", swiftSettings: strict),
 
         // Per-file inspection and rebuild of DICOM files.
-        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "CClamAV", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "CClamAV", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/3-Protection/Protector", swiftSettings: strict),
 
         // The DICOM upper layer (PS3.8) and DIMSE C-ECHO/C-STORE SCU on SwiftNIO, with TLS.
         .target(name: "DICOMNetwork", dependencies: [
@@ -69,7 +69,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        ], path: "Sources/5-Delivery/DICOMNetwork", swiftSettings: strict),
 
         // Destinations: the embedded archive, the durable spool, C-STORE and STOW-RS senders.
         .target(name: "Delivery", dependencies: [
@@ -80,20 +80,20 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        ], path: "Sources/5-Delivery/Delivery", swiftSettings: strict),
 
         // The media helper's sandbox: resource limits, Landlock and seccomp (issue 7, part 2).
-        .target(name: "Sandbox", dependencies: ["CLinux"], swiftSettings: strict),
+        .target(name: "Sandbox", dependencies: ["CLinux"], path: "Sources/Core/Sandbox", swiftSettings: strict),
 
         // The framed pipe protocol between the agent and its media helper (the agent parses what an
         // exploited helper could send: fuzzed like every other parser).
-        .target(name: "HelperProtocol", dependencies: ["MediaReader", "Protector", "Sandbox", "SessionReport"], swiftSettings: strict),
+        .target(name: "HelperProtocol", dependencies: ["MediaReader", "Protector", "Sandbox", "SessionReport"], path: "Sources/4-Admission/HelperProtocol", swiftSettings: strict),
 
         // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
-        .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], swiftSettings: strict),
+        .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], path: "Sources/1-Media/MediaEvents", swiftSettings: strict),
 
         // The tamper-evident audit trail: hash-chained JSON lines with Ed25519 checkpoints.
-        .target(name: "AuditTrail", dependencies: ["DICOMCore", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "AuditTrail", dependencies: ["DICOMCore", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/6-Records/AuditTrail", swiftSettings: strict),
 
         // IHE ATNA: the audit trail's events as DICOM PS3.15 Annex A messages over RFC 5424 syslog (TLS or UDP).
         .target(name: "ATNA", dependencies: [
@@ -101,13 +101,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
+        ], path: "Sources/6-Records/ATNA", swiftSettings: strict),
 
         // The session receipt (self-contained HTML and receipt-printer text) and its lookup code.
-        .target(name: "SessionReceipt", dependencies: ["SessionReport"], swiftSettings: strict),
+        .target(name: "SessionReceipt", dependencies: ["SessionReport"], path: "Sources/6-Records/SessionReceipt", swiftSettings: strict),
 
         // Scan analytics: per-session summaries without patient data, and their aggregation.
-        .target(name: "Analytics", dependencies: ["SessionReport"], swiftSettings: strict),
+        .target(name: "Analytics", dependencies: ["SessionReport"], path: "Sources/6-Records/Analytics", swiftSettings: strict),
 
         // The read-only dashboard on localhost (Hummingbird) and Prometheus metrics.
         .target(name: "Dashboard", dependencies: [
@@ -116,26 +116,46 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
-        ], swiftSettings: strict),
+        ], path: "Sources/Station/Dashboard", swiftSettings: strict),
 
         // The operator screen: the only module that imports ncurses.
-        .target(name: "OperatorScreen", dependencies: ["CNcurses"], swiftSettings: strict),
+        .target(name: "OperatorScreen", dependencies: ["CNcurses"], path: "Sources/Station/OperatorScreen", swiftSettings: strict),
 
         // Operators: PIN (scrypt) + TOTP sign-in, lockout, provisioning.
         .target(name: "OperatorAccess", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
-        ], swiftSettings: strict),
+        ], path: "Sources/Station/OperatorAccess", swiftSettings: strict),
 
-        .executableTarget(name: "KioskAgent", dependencies: [
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "DICOMNetwork", "OperatorAccess", "MediaEvents", "OperatorScreen", "AuditTrail",
-            "ATNA", "SessionReceipt", "Analytics", "Dashboard", "Sandbox", "AgentConfiguration", "HelperProtocol",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        // The pipeline both products run: the media helper (its process side and the agent's side of
+        // the conversation), admission, the session and its report, and the setup of engines and
+        // destinations from the configuration. "Run this medium through the pipeline, deliver to
+        // this sink, give me the report."
+        .target(name: "IngestPipeline", dependencies: [
+            "DICOMCore", "MediaReader", "Intake", "Protector", "Delivery", "DICOMNetwork", "SessionReport", "AuditTrail", "ATNA",
+            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        ], path: "Sources/4-Admission/IngestPipeline", swiftSettings: strict),
+
+        // The front-desk station: the kiosk service (media events → sessions → screen), its session
+        // state machine, the screen controller, systemd notification.
+        .target(name: "KioskStation", dependencies: [
+            "IngestPipeline", "DICOMCore", "MediaReader", "Intake", "Protector", "Delivery", "SessionReport", "AuditTrail", "SessionReceipt",
+            "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "OperatorScreen", "AgentConfiguration", "HelperProtocol",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Sources/Station/KioskStation", swiftSettings: strict),
+
+        // The `kiosk-agent` executable: commands and wiring only.
+        .executableTarget(name: "KioskAgent", dependencies: [
+            "IngestPipeline", "KioskStation",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "OperatorAccess", "AuditTrail",
+            "ATNA", "Analytics", "Dashboard", "AgentConfiguration",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Sources/Products/KioskAgent", swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: warningsAsErrors),
@@ -153,7 +173,7 @@ let package = Package(
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
-            "KioskAgent", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
+            "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
             "HelperProtocol", "MediaReader", "Protector",
         ], swiftSettings: strict),
     ]

@@ -1,7 +1,9 @@
 import AgentConfiguration
 import TestSupport
 import XCTest
+@testable import IngestPipeline
 @testable import KioskAgent
+@testable import KioskStation
 
 final class ConfigurationTests: XCTestCase {
     func testParsesKnownKeys() throws {

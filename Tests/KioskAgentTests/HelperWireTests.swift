@@ -5,7 +5,9 @@ import Protector
 import SessionReport
 import TestSupport
 import XCTest
+@testable import IngestPipeline
 @testable import KioskAgent
+@testable import KioskStation
 
 /// The helper conversation's compact messages, the lists sent once, and scans of ranges of the
 /// medium that the agent reads itself: bad input from a hostile helper is a malformed stream.

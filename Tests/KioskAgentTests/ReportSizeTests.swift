@@ -1,7 +1,9 @@
 import Foundation
 import SessionReport
 import XCTest
+@testable import IngestPipeline
 @testable import KioskAgent
+@testable import KioskStation
 
 /// What keeps a session's report — and the agent holding it — in proportion to a disc of vendor
 /// images: routine private-block removals listed per block, and the JSON written record by record.

@@ -4,7 +4,9 @@ import OperatorScreen
 import SessionReport
 import TestSupport
 import XCTest
+@testable import IngestPipeline
 @testable import KioskAgent
+@testable import KioskStation
 
 /// The kiosk session as pure logic: every path of issue 5 §2, without a terminal or a drive.
 final class SessionMachineTests: XCTestCase {

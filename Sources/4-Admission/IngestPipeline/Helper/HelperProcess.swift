@@ -1,0 +1,182 @@
+import CLinux
+import Foundation
+import HelperProtocol
+import MediaReader
+import SessionReport
+
+/// The agent's handle on one media helper process: started with the medium opened read-only as
+/// its descriptor 3 and nothing else inherited, stopped with SIGKILL, always reaped.
+/// Used by one thread at a time: the session that started it.
+public final class HelperProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let commands: FrameWriter
+    public let events: FrameReader
+    /// The helper's only writable directory; removed when it has exited.
+    public let scratch: URL
+    /// The agent's own descriptor of the medium, kept when the medium gives the same bytes on every
+    /// read (an image file, an optical disc): the engines then scan ranges of it directly. A USB
+    /// device could answer a second read differently from the first, which the helper parsed.
+    public let medium: SystemFile?
+    private let commandFD: Int32
+    private let eventFD: Int32
+    private var exitStatus: Int32?
+    private var lastHeard = Date()
+
+    /// The agent's own executable (whatever it was replaced by since, the running image is used).
+    /// Tests that call the agent's code inside the test runner point it at the built binary.
+    public nonisolated(unsafe) static var executable = "/proc/self/exe"
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Opens `source` read-only (never through a symlink) and starts the helper on it.
+    public static func start(source: String, scratch: URL) throws -> HelperProcess {
+        var status = stat()
+        guard lstat(source, &status) == 0 else { throw MediaError.io(operation: "stat \(source)", errno: errno) }
+        let type = status.st_mode & S_IFMT
+        guard type != S_IFLNK else { throw MediaError.unsupported("\(source) is a symbolic link; name the device or image itself") }
+        guard type == S_IFDIR || type == S_IFREG || type == S_IFBLK else {
+            throw MediaError.unsupported("\(source) is neither a directory, a regular file nor a block device")
+        }
+        let medium = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (type == S_IFDIR ? O_DIRECTORY : 0))
+        guard medium >= 0 else { throw MediaError.io(operation: "open \(source)", errno: errno) }
+        defer { close(medium) }
+        let stable = type == S_IFREG || (type == S_IFBLK && gnu_dev_major(status.st_rdev) == HelperProcess.opticalMajor)
+        let kept = stable ? try? SystemFile(duplicating: medium, path: source) : nil
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+
+        // The agent must outlive a helper that dies while we write to it.
+        signal(SIGPIPE, SIG_IGN)
+        var toHelper: [Int32] = [-1, -1], fromHelper: [Int32] = [-1, -1]
+        guard kiosk_pipe_cloexec(&toHelper) == 0 else { throw StartError(description: "pipe: \(String(cString: strerror(errno)))") }
+        guard kiosk_pipe_cloexec(&fromHelper) == 0 else {
+            close(toHelper[0]); close(toHelper[1])
+            throw StartError(description: "pipe: \(String(cString: strerror(errno)))")
+        }
+        defer { close(toHelper[0]); close(fromHelper[1]) }
+        // Whole files and scan content cross these pipes: 1 MiB buffers (the unprivileged maximum)
+        // instead of 64 KiB cut the context switches per file from dozens to a few.
+        for fd in [toHelper[1], fromHelper[0]] { _ = fcntl(fd, KIOSK_F_SETPIPE_SZ, 1 << 20) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // dup2 runs in order: move everything above the targets first so no target is overwritten early.
+        let high = [toHelper[0], medium, fromHelper[1]].map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
+        defer { high.forEach { if $0 >= 0 { close($0) } } }
+        guard !high.contains(where: { $0 < 0 }) else { throw StartError(description: "dup: \(String(cString: strerror(errno)))") }
+        posix_spawn_file_actions_adddup2(&actions, high[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        posix_spawn_file_actions_adddup2(&actions, high[1], 3)
+        posix_spawn_file_actions_adddup2(&actions, high[2], 4)
+        // Nothing else of the agent's (the spool database, sockets, keys) reaches the helper.
+        kiosk_spawn_close_from(&actions, 5)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        var environment = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "SWIFT_BACKTRACE=enable=no"]
+        #if DEBUG
+        if let fault = ProcessInfo.processInfo.environment["KIOSK_AGENT_HELPER_FAULT"] { environment.append("KIOSK_AGENT_HELPER_FAULT=\(fault)") }
+        #endif
+        let executable = HelperProcess.executable
+        let argv: [UnsafeMutablePointer<CChar>?] = [executable, MediaHelper.argument].map { (text: String) in strdup(text) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { (text: String) in strdup(text) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            close(toHelper[1]); close(fromHelper[0])
+            throw StartError(description: "the media helper could not be started: \(String(cString: strerror(result)))")
+        }
+        return HelperProcess(pid: pid, commandFD: toHelper[1], eventFD: fromHelper[0], scratch: scratch, medium: kept)
+    }
+
+    /// The block major number of SCSI CD-ROM drives (sr*): read-only media.
+    public static let opticalMajor: UInt32 = 11
+
+    private init(pid: pid_t, commandFD: Int32, eventFD: Int32, scratch: URL, medium: SystemFile?) {
+        self.medium = medium
+        self.pid = pid
+        self.commandFD = commandFD
+        self.eventFD = eventFD
+        self.scratch = scratch
+        commands = FrameWriter(fd: commandFD)
+        events = FrameReader(fd: eventFD)
+    }
+
+    /// The helper's next frame; nil when it closed its end. Silence longer than `stall` seconds
+    /// throws `.timeout`, except while `excused()` (the agent's engines are scanning for it).
+    public func nextEvent(stall: Double, excused: () -> Bool = { false }) throws -> Frame? {
+        while true {
+            do {
+                let frame = try events.next(timeout: 1)
+                lastHeard = Date()
+                return frame
+            } catch HelperProtocolError.timeout {
+                if excused() { lastHeard = Date() }
+                if Date().timeIntervalSince(lastHeard) > stall { throw HelperProtocolError.timeout(stall) }
+            }
+        }
+    }
+
+    deinit {
+        _ = stop()
+        close(commandFD)
+        close(eventFD)
+    }
+
+    /// Waits up to `grace` seconds for the helper to exit by itself, then kills it; returns how it ended.
+    @discardableResult
+    public func stop(grace: Double = 0) -> Ending {
+        if let exitStatus { return Ending(exitStatus) }
+        let deadline = Date().addingTimeInterval(grace)
+        var status: Int32 = 0
+        while true {
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid || (done < 0 && errno != EINTR) { break }
+            if Date() >= deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                break
+            }
+            usleep(10_000)
+        }
+        exitStatus = status
+        try? FileManager.default.removeItem(at: scratch)
+        return Ending(status)
+    }
+
+    /// How the helper ended, in words for a finding.
+    public struct Ending: CustomStringConvertible {
+        public let status: Int32
+
+        public init(_ status: Int32) { self.status = status }
+
+        public var signal: Int32? { status & 0x7F != 0 ? status & 0x7F : nil }
+        public var code: Int32 { (status >> 8) & 0xFF }
+        public var isClean: Bool { signal == nil && code == 0 }
+
+        public var description: String {
+            guard let signal else { return "exited with status \(code)" }
+            switch signal {
+            case SIGSYS: return "was stopped by its sandbox (a forbidden system call, SIGSYS)"
+            case SIGXCPU: return "ran out of its CPU time limit (SIGXCPU)"
+            case SIGKILL: return "was killed (SIGKILL)"
+            case SIGSEGV: return "crashed (SIGSEGV)"
+            case SIGBUS: return "crashed (SIGBUS)"
+            case SIGILL, SIGTRAP: return "stopped on a failed check (signal \(signal))"
+            case SIGABRT: return "aborted (SIGABRT)"
+            default: return "ended by signal \(signal)"
+            }
+        }
+    }
+}

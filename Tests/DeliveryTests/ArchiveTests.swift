@@ -4,14 +4,14 @@ import XCTest
 @testable import Delivery
 
 final class ArchiveTests: XCTestCase {
-    private func instance(_ sop: String, sha: String = "aa") -> ArchivedInstance {
-        ArchivedInstance(sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", studyInstanceUID: "1.2.3",
-                         seriesInstanceUID: "1.2.3.4", patientID: "P1", patientName: "Doe^Jane", birthDate: "19700101",
-                         modality: "CT", studyDate: "20260101", studyDescription: "Head", transferSyntaxUID: "1.2.840.10008.1.2.1",
-                         size: 3, sha256: sha, sourceSHA256: "bb", sessionID: "s1")
+    private func instance(_ sop: String) -> AdmittedInstance {
+        AdmittedInstance(sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", transferSyntaxUID: "1.2.840.10008.1.2.1",
+                         studyInstanceUID: "1.2.3", seriesInstanceUID: "1.2.3.4", patientID: "P1", patientName: "Doe^Jane",
+                         birthDate: "19700101", modality: "CT", studyDate: "20260101", studyDescription: "Head",
+                         sourceSHA256: "bb", sessionID: "s1")
     }
 
-    private func stage(_ archive: Archive, _ row: ArchivedInstance, _ bytes: [UInt8]) throws -> Archive.StagedFile {
+    private func stage(_ archive: Archive, _ row: AdmittedInstance, _ bytes: [UInt8]) throws -> StagedInstance {
         try archive.stage(row) { sink in try bytes.withUnsafeBytes { try sink($0) } }
     }
 
@@ -26,7 +26,7 @@ final class ArchiveTests: XCTestCase {
 
         // Same instance again (re-ingest), and a different file under the same UID.
         let again = try stage(archive, instance("1.2.3.4.5"), [1, 2, 3])
-        let other = try stage(archive, instance("1.2.3.4.5", sha: "cc"), [9, 9])
+        let other = try stage(archive, instance("1.2.3.4.5"), [9, 9])
         let outcomes = try archive.commit([again, other])
         XCTAssertEqual(outcomes.first, .alreadyPresent)
         XCTAssertEqual(outcomes.last, .conflict(existingSHA256: stored.sha256))
@@ -66,7 +66,7 @@ final class ArchiveTests: XCTestCase {
         ended.waitUntilExit()
         XCTAssertTrue(FileManager.default.createFile(atPath: dir.path(".incoming/\(ended.processIdentifier)-interrupted"), contents: Data([1])))
         _ = try Archive(root: dir.url)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path(".incoming")), [live.temporary.lastPathComponent])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path(".incoming")), [live.bytes.temporary.lastPathComponent])
         XCTAssertEqual(try archive.commit([live]), [.stored])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 import GRDB
 import TestSupport
 import XCTest
@@ -9,14 +10,20 @@ import XCTest
 final class SpoolTests: XCTestCase {
     private let destination = "dicom://PACS@127.0.0.1:104"
 
-    private func row(_ sop: String, destination: String? = nil) -> SpooledInstance {
-        SpooledInstance(destination: destination ?? self.destination, sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2",
+    private func row(_ sop: String) -> AdmittedInstance {
+        AdmittedInstance(sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2", transferSyntaxUID: "1.2.840.10008.1.2.1",
+                         studyInstanceUID: "1.2.3", seriesInstanceUID: "1.2.3.4", sessionID: "s1")
+    }
+
+    private func spooled(_ sop: String) -> SpooledInstance {
+        SpooledInstance(destination: destination, sopInstanceUID: sop, sopClassUID: "1.2.840.10008.5.1.4.1.1.2",
                         transferSyntaxUID: "1.2.840.10008.1.2.1", studyInstanceUID: "1.2.3", sessionID: "s1")
     }
 
-    private func queue(_ spool: Spool, _ sop: String, _ bytes: [UInt8], destination: String? = nil) throws -> Spool.EnqueueOutcome {
-        let staged = try spool.stage(row(sop, destination: destination)) { sink in try bytes.withUnsafeBytes { try sink($0) } }
-        return try XCTUnwrap(spool.commit([staged]).first)
+    private func queue(_ spool: Spool, _ sop: String, _ bytes: [UInt8], destination: String? = nil) throws -> SinkOutcome {
+        let sink = spool.sink(destination: destination ?? self.destination)
+        let staged = try sink.stage(row(sop)) { write in try bytes.withUnsafeBytes { try write($0) } }
+        return try XCTUnwrap(sink.commit([staged]).first)
     }
 
     func testQueuedInstancesAreClaimedOnceAndSurviveACrashWhileSending() throws {
@@ -58,8 +65,9 @@ final class SpoolTests: XCTestCase {
     func testARetryLeavesStudiesHeldForReviewAlone() throws {
         let dir = try TestSupport.TemporaryDirectory("spool-held")
         let spool = try Spool(directory: dir.url)
-        let held = try spool.stage(row("1.2.3.9")) { sink in try [9, 9].withUnsafeBytes { try sink($0) } }
-        XCTAssertEqual(try spool.commit([held], held: true), [.queued])
+        let sink = spool.sink(destination: destination, held: true)
+        let held = try sink.stage(row("1.2.3.9")) { write in try [9, 9].withUnsafeBytes { try write($0) } }
+        XCTAssertEqual(try sink.commit([held]), [.queued])
         XCTAssertEqual(try queue(spool, "1.2.3.10", [1]), .queued)
         XCTAssertEqual(try spool.retryNow(), 1, "only the instance not waiting for the operator's Send")
         XCTAssertEqual(try spool.claim(destination: destination, limit: 10).map(\.sopInstanceUID), ["1.2.3.10"])
@@ -96,8 +104,8 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try spool.instances().count, 1)
         let claimed = try spool.claim(destination: destination, limit: 5)
         try spool.record(claimed.map { ($0, .stored(detail: nil)) })
-        XCTAssertEqual(try queue(spool, "1.2.3.1", [1, 2]), .alreadyStored)
-        XCTAssertEqual(try queue(spool, "1.2.3.1", [9, 9]), .conflict, "different content under a delivered UID is not sent")
+        XCTAssertEqual(try queue(spool, "1.2.3.1", [1, 2]), .alreadyPresent)
+        XCTAssertEqual(try queue(spool, "1.2.3.1", [9, 9]), .conflict(existingSHA256: SHA256.hash(data: [1, 2]).map { String(format: "%02x", $0) }.joined()), "different content under a delivered UID is not sent")
         // Another destination is another delivery.
         XCTAssertEqual(try queue(spool, "1.2.3.1", [1, 2], destination: "dicomweb+http://127.0.0.1:8042/dicom-web"), .queued)
         XCTAssertEqual(try spool.instances(states: [.pending]).map(\.destination), ["dicomweb+http://127.0.0.1:8042/dicom-web"])
@@ -107,7 +115,7 @@ final class SpoolTests: XCTestCase {
     func testInstancesOfManySOPClassesGoInGroupsOfAtMost128Contexts() {
         // 100 SOP classes, each compressed (2 contexts: its own syntax alone, and the uncompressed pair).
         let instances = (1...100).map { index -> SpooledInstance in
-            var instance = row("1.2.3.\(index)")
+            var instance = spooled("1.2.3.\(index)")
             instance.sopClassUID = "1.2.840.10008.5.1.4.1.1.\(index)"
             instance.transferSyntaxUID = "1.2.840.10008.1.2.4.70"
             return instance
@@ -126,7 +134,7 @@ final class SpoolTests: XCTestCase {
     }
 
     func testSTOWResponsesGiveEachInstanceItsResult() throws {
-        let instances = ["1.1", "1.2", "1.3", "1.4"].map { row($0) }
+        let instances = ["1.1", "1.2", "1.3", "1.4"].map { spooled($0) }
         // PS3.18 §10.5.3: 202 with a Referenced SOP Sequence (one with a warning) and a Failed SOP Sequence.
         let body = """
             {"00081199": {"vr": "SQ", "Value": [

@@ -10,14 +10,14 @@ import SessionReport
 /// bytes into the archive or spool (or held for review), or the original into quarantine. The
 /// bytes come from the helper's pipe as they are read; nothing here parses them.
 public struct Admission {
-    public let outbox: Outbox
+    public let sink: any DeliverySink
     public let expected: IdentityCheck?
     public let identityOverride: String?
     public let quarantine: URL
     public let sessionID: String
 
     public init(settings: IngestSession.Settings) {
-        outbox = settings.outbox
+        sink = settings.sink
         expected = settings.expected
         identityOverride = settings.identityOverride
         quarantine = settings.stateDirectory.appendingPathComponent("quarantine").appendingPathComponent(settings.sessionID)
@@ -28,7 +28,7 @@ public struct Admission {
         public let index: Int
         public let record: FileRecord
         public let summary: InstanceSummary?
-        public let staged: Outbox.Staged?
+        public let staged: StagedInstance?
         /// Not delivered because the patient does not match the one expected at the desk.
         public let held: Bool
         /// The patient as the media had it (before reconciliation).
@@ -43,7 +43,7 @@ public struct Admission {
     public func admit(_ message: HelperRecord, body: BodyStream) throws -> Result {
         var record = message.record
         let summary = message.summary
-        func result(staged: Outbox.Staged? = nil, held: Bool = false, full: Bool = false) -> Result {
+        func result(staged: StagedInstance? = nil, held: Bool = false, full: Bool = false) -> Result {
             Result(index: message.index, record: record, summary: summary, staged: staged, held: held,
                    mediaSummary: message.mediaSummary, storageFull: full)
         }
@@ -70,8 +70,8 @@ public struct Admission {
             }
         }
         do {
-            let staged = try outbox.stage(summary, sourceSHA256: sha, sessionID: sessionID) { sink in
-                if let reason = try body.forEach(sink) { throw RebuildFailed(reason: reason) }
+            let staged = try sink.stage(AdmittedInstance(summary, sourceSHA256: sha, sessionID: sessionID)) { write in
+                if let reason = try body.forEach(write) { throw RebuildFailed(reason: reason) }
             }
             return result(staged: staged)
         } catch let error as HelperProtocolError {
@@ -199,13 +199,12 @@ extension String {
     public var nonEmpty: String? { isEmpty ? nil : self }
 }
 
-extension ArchivedInstance {
+extension AdmittedInstance {
     init(_ summary: InstanceSummary, sourceSHA256: String, sessionID: String) {
-        self.init(sopInstanceUID: summary.sopInstanceUID, sopClassUID: summary.sopClassUID,
+        self.init(sopInstanceUID: summary.sopInstanceUID, sopClassUID: summary.sopClassUID, transferSyntaxUID: summary.transferSyntaxUID,
                   studyInstanceUID: summary.studyInstanceUID, seriesInstanceUID: summary.seriesInstanceUID,
                   patientID: summary.patientID, patientName: summary.patientName, birthDate: summary.birthDate,
                   modality: summary.modality, studyDate: summary.studyDate, studyDescription: summary.studyDescription,
-                  transferSyntaxUID: summary.transferSyntaxUID, size: 0, sha256: "", sourceSHA256: sourceSHA256,
-                  sessionID: sessionID)
+                  sourceSHA256: sourceSHA256, sessionID: sessionID)
     }
 }

@@ -45,27 +45,27 @@ public struct IngestJob {
 
     /// The report, the exit status, the report's JSON and where it was kept.
     public mutating func run(progress: (any IngestProgress)?) async throws -> (Report, ExitStatus, KeptReport, String) {
-        let outbox: Outbox
+        let sink: any DeliverySink
         var drainer: SpoolDrainer?
         switch destination {
         case let .archive(root):
             do {
                 try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
-                outbox = .archive(try Archive(root: root))
+                sink = try Archive(root: root)
             } catch {
                 throw SetupError("cannot open the archive at \(root.path): \(error)")
             }
         case .dicom, .dicomweb:
             let target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
             let spool = try self.spool ?? SpoolSetup.open(stateDirectory, configuration)
-            outbox = .spool(spool, destination: target.destination, held: !deliverWhileReading)
+            sink = spool.sink(destination: target.destination, held: !deliverWhileReading)
             if deliverWhileReading {
                 drainer = SpoolDrainer(spool: spool, target: target, observer: TransferAudit(stateDirectory: stateDirectory, actor: actor))
             }
         }
         let sessionID = self.sessionID
         let session = IngestSession(settings: .init(
-            sourcePath: source, outbox: outbox, destination: destination.description, drainer: drainer, expected: expected,
+            sourcePath: source, sink: sink, destination: destination.description, drainer: drainer, expected: expected,
             identityOverride: identityOverride, configuration: configuration, stateDirectory: stateDirectory, sessionID: sessionID,
             protector: protector, progress: progress))
         var (result, exit) = await session.run()

@@ -17,7 +17,8 @@ import SessionReport
 public final class IngestSession {
     public struct Settings {
         public var sourcePath: String
-        public var outbox: Outbox
+        /// Where admitted instances go: the archive, or the spool for a network destination.
+        public var sink: any DeliverySink
         /// Description of the destination, for the report.
         public var destination: String
         /// Sends spooled instances while the disc is read, for network destinations.
@@ -41,7 +42,7 @@ public final class IngestSession {
     /// One copy of the findings and part lists that repeat from file to file (every slice of a
     /// series has the same ones): the session holds a disc's records, not a disc's worth of copies.
     private var repeated = RepeatedLists()
-    private var pending: [(index: Int, staged: Outbox.Staged)] = []
+    private var pending: [(index: Int, staged: StagedInstance)] = []
     private var report: Report
     private var worst = ExitStatus.delivered
 
@@ -95,7 +96,7 @@ public final class IngestSession {
         } else {
             helper.stop(grace: 10)
         }
-        flushOutbox()
+        flushSink()
         // The pipeline's buffers are free now, spread over its threads' malloc arenas: hand them
         // back before the report is built, so the session's peak is the pipeline's alone.
         _ = malloc_trim(0)
@@ -232,18 +233,18 @@ public final class IngestSession {
         }
         records[result.index] = repeated.shared(record)
         if result.storageFull { worst = max(worst, .noRoom) }
-        if pending.count >= IngestSession.commitBatch { flushOutbox() }
+        if pending.count >= IngestSession.commitBatch { flushSink() }
     }
 
     public static let commitBatch = 64
 
     /// Makes a batch of staged files durable and indexed; marks each record stored, spooled or failed.
-    private func flushOutbox() {
+    private func flushSink() {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending.removeAll()
         do {
-            let outcomes = try settings.outbox.commit(batch.map(\.staged))
+            let outcomes = try settings.sink.commit(batch.map(\.staged))
             for (item, outcome) in zip(batch, outcomes) {
                 switch outcome {
                 case .queued:
@@ -264,7 +265,7 @@ public final class IngestSession {
                 }
             }
         } catch {
-            settings.outbox.discard(batch.map(\.staged))
+            settings.sink.discard(batch.map(\.staged))
             let full = StagingError.isDiskFull(error)
             for item in batch {
                 records[item.index]?.delivery = .failed
@@ -278,7 +279,7 @@ public final class IngestSession {
     /// Before anything is read: the state directory must have room for what the disc could add.
     private func haveRoom(for bytes: Int64) -> Bool {
         do {
-            let room = try DiskRoom.check(settings.outbox.root, estimate: bytes, reserve: settings.configuration.delivery.reserveBytes)
+            let room = try DiskRoom.check(settings.sink.root, estimate: bytes, reserve: settings.configuration.delivery.reserveBytes)
             if room.isEnough { return true }
             report.media.findings.append(Finding("delivery.disk-full", .critical,
                 "the state directory has no room for this disc (\(room)); nothing was read or delivered, and what is already spooled is untouched"))
@@ -291,8 +292,8 @@ public final class IngestSession {
 
     /// After draining: each spooled record says whether the destination acknowledged it.
     private func updateDeliveries() {
-        guard case let .spool(spool, destination, _) = settings.outbox,
-              let rows = try? spool.instances(destination: destination, session: settings.sessionID) else { return }
+        guard let spooled = settings.sink as? SpoolSink,
+              let rows = try? spooled.spool.instances(destination: spooled.destination, session: settings.sessionID) else { return }
         let states = Dictionary(rows.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { first, _ in first })
         for index in records.indices {
             guard let record = records[index], record.delivery == .spooled, let uid = record.sopInstanceUID,

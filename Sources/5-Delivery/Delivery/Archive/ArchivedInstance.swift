@@ -36,4 +36,15 @@ public struct ArchivedInstance: Codable, Sendable, Equatable, FetchableRecord, P
         self.size = size; self.sha256 = sha256; self.sourceSHA256 = sourceSHA256; self.sessionID = sessionID
         self.storedAt = storedAt
     }
+
+    /// The index row of a staged file once it is in place.
+    init(_ staged: StagedInstance, storedAt: Double) {
+        let instance = staged.instance
+        self.init(sopInstanceUID: instance.sopInstanceUID, sopClassUID: instance.sopClassUID, studyInstanceUID: instance.studyInstanceUID,
+                  seriesInstanceUID: instance.seriesInstanceUID, patientID: instance.patientID, patientName: instance.patientName,
+                  birthDate: instance.birthDate, modality: instance.modality, studyDate: instance.studyDate,
+                  studyDescription: instance.studyDescription, transferSyntaxUID: instance.transferSyntaxUID, path: staged.path,
+                  size: staged.bytes.size, sha256: staged.bytes.sha256, sourceSHA256: instance.sourceSHA256, sessionID: instance.sessionID,
+                  storedAt: storedAt)
+    }
 }

@@ -34,15 +34,6 @@ public final class Spool: Sendable {
         }
     }
 
-    public enum EnqueueOutcome: Sendable, Equatable {
-        /// Durable in the spool, waiting for the destination.
-        case queued
-        /// The destination already acknowledged this SOP Instance UID with identical content.
-        case alreadyStored
-        /// The destination already acknowledged this UID with different content: not sent again.
-        case conflict
-    }
-
     public init(directory: URL, backoff: Backoff = Backoff()) throws {
         self.directory = directory
         self.backoff = backoff
@@ -115,89 +106,50 @@ public final class Spool: Sendable {
 
     // MARK: accepting
 
-    public struct StagedFile: Sendable {
-        public let bytes: StagedBytes
-        public let instance: SpooledInstance
+    /// The sink that queues admitted instances for `destination`; `held` ones are not sent until
+    /// `release(session:destination:)` (a study the operator has not reviewed yet: the screen's "Send").
+    public func sink(destination: String, held: Bool = false) -> SpoolSink {
+        SpoolSink(spool: self, destination: destination, held: held)
     }
 
-    /// Writes a rebuilt file to the incoming area (safe from several tasks at once).
-    public func stage(_ instance: SpooledInstance, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedFile {
-        guard UID.isUsable(instance.sopInstanceUID) else { throw Archive.ArchiveError.invalidUID(instance.sopInstanceUID, field: "SOP Instance UID") }
-        let bytes = try Staging.write(into: incoming, write)
-        var row = instance
-        row.size = bytes.size
-        row.sha256 = bytes.sha256
-        row.path = "files/\(Spool.folder(for: instance.destination))/\(instance.sopInstanceUID).dcm"
-        return StagedFile(bytes: bytes, instance: row)
-    }
-
-    /// Not due until `release`: a study the operator has not reviewed yet (the screen's "Send").
+    /// Not due until `release`.
     public static let held = 9e15
 
-    /// Makes staged files durable and queues them, one transaction; one outcome per file, in order.
-    /// `held` keeps them from being sent until `release(session:destination:)`.
-    public func commit(_ staged: [StagedFile], held: Bool = false) throws -> [EnqueueOutcome] {
-        guard !staged.isEmpty else { return [] }
-        let existing: [String: SpooledInstance] = try database.read { db in
-            var found: [String: SpooledInstance] = [:]
-            for file in staged {
-                if let row = try SpooledInstance.fetchOne(db, key: ["destination": file.instance.destination,
-                                                                     "sopInstanceUID": file.instance.sopInstanceUID]) {
-                    found[file.instance.destination + "\n" + row.sopInstanceUID] = row
-                }
-            }
-            return found
-        }
-        var outcomes: [EnqueueOutcome] = []
-        var toPlace: [StagedFile] = []
-        var placed: [String: Int] = [:]
-        for file in staged {
-            let key = file.instance.destination + "\n" + file.instance.sopInstanceUID
-            if let row = existing[key], row.state == .stored {
-                outcomes.append(row.sha256 == file.instance.sha256 ? .alreadyStored : .conflict)
-                unlink(file.bytes.temporary.path)
-            } else if let earlier = placed[key] {
-                // The same instance twice on one disc: the first copy goes; the second is that one.
-                outcomes.append(toPlace[earlier].instance.sha256 == file.instance.sha256 ? .queued : .conflict)
-                unlink(file.bytes.temporary.path)
-            } else {
-                // New, or still waiting from an earlier session (re-queued with this copy).
-                outcomes.append(.queued)
-                placed[key] = toPlace.count
-                toPlace.append(file)
-            }
-        }
-        guard !toPlace.isEmpty else { return outcomes }
-        try Staging.syncFileSystem(containing: directory)
-        var folders = Set<String>()
-        for file in toPlace {
-            let target = directory.appendingPathComponent(file.instance.path)
-            let folder = target.deletingLastPathComponent()
-            if folders.insert(folder.path).inserted {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            }
-            guard rename(file.bytes.temporary.path, target.path) == 0 else {
-                throw StagingError.io("rename into \(file.instance.path)", errno: errno)
-            }
-        }
-        try Staging.syncFileSystem(containing: directory)
-        let now = Date().timeIntervalSince1970
-        try database.write { db in
-            for file in toPlace {
-                var row = file.instance
-                row.state = .pending
-                row.createdAt = now
-                row.updatedAt = now
-                row.nextAttemptAt = held ? Spool.held : 0
-                try row.upsert(db)
-            }
-        }
-        return outcomes
+    func stage(_ instance: AdmittedInstance, destination: String,
+               write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedInstance {
+        guard UID.isUsable(instance.sopInstanceUID) else { throw Archive.ArchiveError.invalidUID(instance.sopInstanceUID, field: "SOP Instance UID") }
+        return StagedInstance(instance: instance, bytes: try Staging.write(into: incoming, write),
+                              path: "files/\(Spool.folder(for: destination))/\(instance.sopInstanceUID).dcm")
     }
 
-    /// Discards staged files that will not be committed.
-    public func discard(_ staged: [StagedFile]) {
-        for file in staged { unlink(file.bytes.temporary.path) }
+    /// Publishes staged files and queues them in one transaction: `queued`, or `alreadyPresent` /
+    /// `conflict` when the destination already acknowledged the UID. A row still waiting from an
+    /// earlier session is queued again with this copy.
+    func commit(_ staged: [StagedInstance], destination: String, held: Bool) throws -> [SinkOutcome] {
+        try Staging.commit(staged, into: directory, fresh: .queued, kept: { files in
+            try database.read { db in
+                var found: [String: String] = [:]
+                for file in files {
+                    if let row = try SpooledInstance.fetchOne(db, key: ["destination": destination, "sopInstanceUID": file.instance.sopInstanceUID]),
+                       row.state == .stored {
+                        found[row.sopInstanceUID] = row.sha256
+                    }
+                }
+                return found
+            }
+        }, index: { placed in
+            let now = Date().timeIntervalSince1970
+            try database.write { db in
+                for file in placed {
+                    var row = SpooledInstance(file, destination: destination)
+                    row.state = .pending
+                    row.createdAt = now
+                    row.updatedAt = now
+                    row.nextAttemptAt = held ? Spool.held : 0
+                    try row.upsert(db)
+                }
+            }
+        })
     }
 
     // MARK: draining

@@ -49,4 +49,15 @@ public struct SpooledInstance: Codable, Sendable, Equatable, FetchableRecord, Pe
         path = ""; size = 0; sha256 = ""; state = .pending; attempts = 0
         nextAttemptAt = 0; createdAt = 0; updatedAt = 0
     }
+
+    /// The row of a staged file once it is in place.
+    init(_ staged: StagedInstance, destination: String) {
+        let instance = staged.instance
+        self.init(destination: destination, sopInstanceUID: instance.sopInstanceUID, sopClassUID: instance.sopClassUID,
+                  transferSyntaxUID: instance.transferSyntaxUID, studyInstanceUID: instance.studyInstanceUID, sessionID: instance.sessionID)
+        patientID = instance.patientID
+        path = staged.path
+        size = staged.bytes.size
+        sha256 = staged.bytes.sha256
+    }
 }

@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries (Debian -dev packages installed by scripts/install-deps).
@@ -116,6 +117,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Sources/Station/Dashboard", swiftSettings: strict),
 
         // The operator screen: the only module that imports ncurses.
@@ -146,6 +148,8 @@ let package = Package(
             "IngestPipeline", "DICOMCore", "MediaReader", "Intake", "Protector", "Delivery", "SessionReport", "AuditTrail", "SessionReceipt",
             "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "OperatorScreen", "AgentConfiguration", "HelperProtocol",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Station/KioskStation", swiftSettings: strict),
 
         // The `kiosk-agent` executable: commands and wiring only.
@@ -155,6 +159,8 @@ let package = Package(
             "ATNA", "Analytics", "Dashboard", "AgentConfiguration",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Products/KioskAgent", swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.

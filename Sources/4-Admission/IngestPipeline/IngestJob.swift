@@ -205,7 +205,7 @@ public struct IngestJob {
 
 /// The session report's JSON: the file kept in the state directory, or the text itself when that
 /// could not be written. Copied and printed in pieces, never read whole.
-public enum KeptReport {
+public enum KeptReport: Sendable {
     case file(URL)
     case memory(Data)
 

@@ -52,12 +52,12 @@ struct RunCommand: AsyncParsableCommand {
         let destination = try Destination(parsing: self.destination ?? configuration.destination ?? "archive:",
                                           stateDirectory: common.stateDirectory)
         if destination.spoolKey != nil { _ = try DeliverySetup.target(for: destination, configuration, callingAE: nil) }
-        let service = KioskService(settings: .init(
+        let settings = KioskService.Settings(
             destination: destination, configuration: configuration, stateDirectory: common.stateDirectory,
             protector: try ProtectorSetup.make(configuration, signatures: []),
             includeLoopDevices: includeLoopDevices || configuration.kiosk.includeLoopDevices, operators: operators,
-            configurationPath: common.configurationPath))
-        do { try await service.run() } catch {
+            configurationPath: common.configurationPath)
+        do { try await KioskStation.run(settings) } catch {
             throw ValidationError("cannot watch for media: \(error)")
         }
     }

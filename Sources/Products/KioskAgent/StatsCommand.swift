@@ -5,6 +5,8 @@ import ATNA
 import Dashboard
 import Delivery
 import Foundation
+import Logging
+import ServiceLifecycle
 import IngestPipeline
 import KioskStation
 
@@ -58,9 +60,9 @@ struct DashboardCommand: AsyncParsableCommand {
         let configuration = try common.loadConfiguration()
         let server = DashboardServer(port: port ?? configuration.dashboard.port,
                                      sources: DashboardSources.make(try common.existingStateDirectory(), configuration))
-        let task = Task { try await server.run { FileHandle.standardOutput.write(Data("dashboard on http://127.0.0.1:\($0)/\n".utf8)) } }
-        let termination = SignalHandler.termination { task.cancel() }
-        do { try await task.value } catch is CancellationError {}
-        termination.cancel()
+        var logger = Logger(label: "kiosk-agent.dashboard")
+        logger.logLevel = .warning
+        let service = server.service { FileHandle.standardOutput.write(Data("dashboard on http://127.0.0.1:\($0)/\n".utf8)) }
+        try await ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }

@@ -1,5 +1,6 @@
 import Analytics
 import Foundation
+import ServiceLifecycle
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -27,6 +28,11 @@ public struct DashboardServer: Sendable {
 
     /// Serves until the task is cancelled; `onListening` gets the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) -> Void) async throws {
+        try await service(onListening: onListening).run()
+    }
+
+    /// The server as a service of a `ServiceGroup`: it stops on the group's graceful shutdown.
+    public func service(onListening: @escaping @Sendable (Int) -> Void) -> some Service {
         let router = Router()
         let sources = self.sources
         router.add(middleware: LoopbackOnly())
@@ -46,9 +52,8 @@ public struct DashboardServer: Sendable {
         }
         var logger = Logger(label: "kiosk-agent.dashboard")
         logger.logLevel = .warning
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "kiosk-agent"),
-                              onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) }, logger: logger)
-        try await app.run()
+        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "kiosk-agent"),
+                           onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) }, logger: logger)
     }
 
     static func response(_ body: String, type: String) -> Response {

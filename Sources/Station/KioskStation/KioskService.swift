@@ -11,6 +11,7 @@ import MediaReader
 import OperatorAccess
 import OperatorScreen
 import Protector
+import ServiceLifecycle
 import SessionReport
 
 /// `kiosk-agent run`: media events from udev drive the session machine; its effects run the
@@ -18,8 +19,8 @@ import SessionReport
 /// spool is retried in the background. With the operator screen, a signed-in operator confirms the
 /// patient and the review; headless, identity is unverified (recorded) unless the configuration
 /// requires an expected patient.
-public final class KioskService: @unchecked Sendable {
-    public struct Settings {
+public actor KioskService: Service {
+    public struct Settings: Sendable {
         public var destination: Destination
         public var configuration: Configuration
         public var stateDirectory: URL
@@ -64,7 +65,7 @@ public final class KioskService: @unchecked Sendable {
     private var status = ""
     /// One spool for the whole service (status, reviews, background retries): opened once, so its
     /// crash recovery runs once, at start.
-    private var spool: Spool?
+    private let spool: Spool?
     /// Bumped whenever work starts: a late result of cancelled work (a disc pulled out, then
     /// another inserted) carries an old generation and is dropped.
     private var generation = 0
@@ -77,59 +78,15 @@ public final class KioskService: @unchecked Sendable {
     private var sessionInProgress: String?
     private var udevRunning = true
 
-    public init(settings: Settings) {
+    public init(settings: Settings, spool: Spool?) {
         self.settings = settings
+        self.spool = spool
         (events, input) = AsyncStream<Incoming>.makeStream()
     }
 
-    public func run() async throws {
-        if settings.destination.spoolKey != nil { spool = try SpoolSetup.open(settings.stateDirectory, settings.configuration) }
-        let watcher = try MediaWatcher(includeLoopDevices: settings.includeLoopDevices)
-        // From here on SIGTERM and SIGINT stop the watcher, which ends the event loop below.
-        let termination = SignalHandler.termination { watcher.stop() }
-        let present = try watcher.present()
-        let media = watcher.events(startingWith: present)
-        let feed = Feed(input: input, generation: nil)
-        let forwarding = Task {
-            for await event in media {
-                switch event {
-                case let .inserted(device):
-                    feed.yield(.mediaInserted(SessionMachine.Medium(device: device.devnode, kind: Self.kind(device.kind), label: device.label)))
-                case let .removed(devnode):
-                    feed.yield(.mediaRemoved(device: devnode))
-                case let .hidAttached(name):
-                    Self.log("warning: a keyboard or other HID device appeared while the kiosk runs (\(name)); a USB stick can pose as one (BadUSB)")
-                }
-            }
-            feed.input.finish()
-        }
-        let background = Task { [spool, settings] in await KioskService.drainInBackground(spool, settings) }
-        let dashboard = settings.configuration.dashboard.enabled ? Task { [settings] in
-            let server = DashboardServer(port: settings.configuration.dashboard.port,
-                                         sources: DashboardSources.make(settings.stateDirectory, settings.configuration))
-            do { try await server.run { Self.log("dashboard on http://127.0.0.1:\($0)/") } } catch is CancellationError {} catch {
-                Self.log("warning: the dashboard could not start on 127.0.0.1:\(settings.configuration.dashboard.port): \(error)")
-            }
-        } : nil
-        let watchdog = notifier.watchdogInterval.map { interval in
-            Task { [notifier] in
-                while !Task.isCancelled {
-                    notifier.watchdog()
-                    try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-                }
-            }
-        }
-        // Without systemd-udevd no medium is ever seen: say so, and keep checking until it runs.
-        udevRunning = UdevDaemon.isRunning
-        let udevWatch = Task { [input, udevRunning] in
-            var running = udevRunning
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 2_000_000_000)
-                let now = UdevDaemon.isRunning
-                if now != running { running = now; input.yield(.udev(running: now)) }
-            }
-        }
-        var ticker: Task<Void, Never>?
+    /// The session's event loop: until the service group shuts down, then the stop (the running
+    /// step's grace, the audit trail's stop record, the ATNA repository) before the other services stop.
+    public func run() async {
         var hangup: SignalHandler?
         if let operators = settings.operators {
             controller = ScreenController(operators: operators, idleTimeout: Double(settings.configuration.kiosk.idleTimeoutSeconds))
@@ -141,15 +98,10 @@ public final class KioskService: @unchecked Sendable {
             screen.start()
             // The terminal hung up (window closed, tty gone): the screen stops, the service goes on.
             hangup = SignalHandler([SIGHUP]) { input.yield(.screen(.closed)) }
-            ticker = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(nanoseconds: 1_000_000_000)
-                    input.yield(.tick)
-                }
-            }
             refreshStatus()
             render()
         }
+        udevRunning = UdevDaemon.isRunning
         audit([AuditEvent("service.start", actor: "service", details: serviceDetails())], checkpoint: true)
         if controller?.hasNoOperator == true {
             Self.log("warning: no operator can sign in: the screen asks IT to add one (kiosk-agent operator add NAME)")
@@ -161,52 +113,51 @@ public final class KioskService: @unchecked Sendable {
             notifier.ready(Self.noUdev)
             Self.log("warning: \(Self.noUdev); checking again every 2 s. Destination \(settings.destination)")
         }
-        for await incoming in events {
-            switch incoming {
-            case let .machine(event, producedBy):
-                if producedBy == nil || producedBy == generation { handle(event) }
-            case let .screen(screenInput):
-                operatorInput(screenInput)
-            case .tick:
-                if controller?.tick(state: queue.active.state) == true {
-                    Self.log("operator signed out after inactivity")
-                    if var current = controller { takeAudit(&current); controller = current }
-                }
-                if controller?.hasNoOperator == true {
-                    controller?.checkOperators()
-                    if controller?.hasNoOperator == false { Self.log("an operator was added: the screen offers sign-in") }
-                }
-                refreshStatus()
-                deliveryProgress()
-            case let .udev(running):
-                udevRunning = running
-                if running {
-                    Self.log("udev is running now: watching optical drives and USB storage")
-                    notifier.status("waiting for media")
-                } else {
-                    Self.log("warning: \(Self.noUdev)")
-                    notifier.status(Self.noUdev)
-                }
-                refreshStatus()
-            }
-            render()
+        await withGracefulShutdownHandler {
+            for await incoming in events { receive(incoming) }
+        } onGracefulShutdown: { [input] in
+            input.finish()
         }
         notifier.stopping()
         Self.log("stopping (SIGTERM or SIGINT)")
-        udevWatch.cancel()
         await finishWork()
         screen?.stop()
-        ticker?.cancel()
         hangup?.cancel()
         audit([AuditEvent("service.stop", actor: "service")], checkpoint: true, forward: false)
         // The stop goes to the repository before the process ends (bounded by [atna] timeout_seconds).
         await ATNASetup.forward(try? ATNASetup.forwarder(settings.stateDirectory, settings.configuration), wait: true, log: Self.log)
-        background.cancel()
-        dashboard?.cancel()
-        watchdog?.cancel()
-        forwarding.cancel()
-        termination.cancel()
         Self.log("stopped")
+    }
+
+    private func receive(_ incoming: Incoming) {
+        switch incoming {
+        case let .machine(event, producedBy):
+            if producedBy == nil || producedBy == generation { handle(event) }
+        case let .screen(screenInput):
+            operatorInput(screenInput)
+        case .tick:
+            if controller?.tick(state: queue.active.state) == true {
+                Self.log("operator signed out after inactivity")
+                if var current = controller { takeAudit(&current); controller = current }
+            }
+            if controller?.hasNoOperator == true {
+                controller?.checkOperators()
+                if controller?.hasNoOperator == false { Self.log("an operator was added: the screen offers sign-in") }
+            }
+            refreshStatus()
+            deliveryProgress()
+        case let .udev(running):
+            udevRunning = running
+            if running {
+                Self.log("udev is running now: watching optical drives and USB storage")
+                notifier.status("waiting for media")
+            } else {
+                Self.log("warning: \(Self.noUdev)")
+                notifier.status(Self.noUdev)
+            }
+            refreshStatus()
+        }
+        render()
     }
 
     public static let noUdev = "udev (systemd-udevd) is not running: no disc or USB stick will be seen until it runs"
@@ -257,7 +208,8 @@ public final class KioskService: @unchecked Sendable {
         public func yield(_ event: SessionMachine.Event) { input.yield(.machine(event, generation)) }
     }
 
-    private var feed: Feed { Feed(input: input, generation: nil) }
+    /// Where the other services report (media events, the clock, udev): no generation.
+    public nonisolated var feed: Feed { Feed(input: input, generation: nil) }
 
     /// A new generation for work about to start.
     private func nextFeed() -> Feed {

@@ -2,7 +2,7 @@ import AgentConfiguration
 import Foundation
 
 /// Where delivered instances go (ARCHITECTURE.md §3.1).
-public enum Destination: Equatable, CustomStringConvertible {
+public enum Destination: Equatable, Sendable, CustomStringConvertible {
     /// The embedded archive at a directory.
     case archive(URL)
     /// DIMSE C-STORE: `dicom://CALLED_AE@HOST:PORT`, `dicoms://` with DICOM TLS.
@@ -10,7 +10,7 @@ public enum Destination: Equatable, CustomStringConvertible {
     /// STOW-RS to `base/studies`: `dicomweb+http://HOST:PORT/PATH`, `dicomweb+https://…`.
     case dicomweb(base: URL, url: String)
 
-    public struct DICOMAddress: Equatable {
+    public struct DICOMAddress: Equatable, Sendable {
         public var calledAE: String
         public var host: String
         public var port: Int

@@ -1,5 +1,5 @@
 /// Exit codes of `ingest` (ARCHITECTURE.md §3.1). Where several apply, the highest wins.
-public enum ExitStatus: Int32, Comparable {
+public enum ExitStatus: Int32, Comparable, Sendable {
     case delivered = 0
     case usage = 2
     case someRejected = 3

@@ -14,8 +14,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
-        // The parsers, for the libFuzzer targets in fuzz/ (a separate package built with sanitizers).
-        .library(name: "KioskAgentParsers", targets: ["DICOMCore", "MediaReader", "DICOMNetwork", "Delivery", "Protector", "FileSignatures", "AgentConfiguration", "HelperProtocol"]),
+        // One product per parser module, for the libFuzzer targets in fuzz/ (a separate package built
+        // with sanitizers): each fuzz target links only the module it fuzzes and what that needs.
+        .library(name: "DICOMCore", targets: ["DICOMCore"]),
+        .library(name: "MediaReader", targets: ["MediaReader"]),
+        .library(name: "DICOMNetwork", targets: ["DICOMNetwork"]),
+        .library(name: "Delivery", targets: ["Delivery"]),
+        .library(name: "Protector", targets: ["Protector"]),
+        .library(name: "FileSignatures", targets: ["FileSignatures"]),
+        .library(name: "AgentConfiguration", targets: ["AgentConfiguration"]),
+        .library(name: "HelperProtocol", targets: ["HelperProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -61,7 +69,11 @@ let package = Package(
         .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport", "FileSignatures"], path: "Sources/2-Intake/Intake", swiftSettings: strict),
 
         // Per-file inspection and rebuild of DICOM files.
-        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "CClamAV", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/3-Protection/Protector", swiftSettings: strict),
+        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/3-Protection/Protector", swiftSettings: strict),
+
+        // libclamav as a MalwareEngine: the only module that links libclamav, so the parsers and the
+        // helper's wire format can be fuzzed without it.
+        .target(name: "LibClamAV", dependencies: ["Protector", "DICOMCore", "CClamAV"], path: "Sources/3-Protection/LibClamAV", swiftSettings: strict),
 
         // The DICOM upper layer (PS3.8) and DIMSE C-ECHO/C-STORE SCU on SwiftNIO, with TLS.
         .target(name: "DICOMNetwork", dependencies: [
@@ -135,7 +147,7 @@ let package = Package(
         // destinations from the configuration. "Run this medium through the pipeline, deliver to
         // this sink, give me the report."
         .target(name: "IngestPipeline", dependencies: [
-            "DICOMCore", "MediaReader", "Intake", "Protector", "Delivery", "DICOMNetwork", "SessionReport", "AuditTrail", "ATNA",
+            "DICOMCore", "MediaReader", "Intake", "Protector", "LibClamAV", "Delivery", "DICOMNetwork", "SessionReport", "AuditTrail", "ATNA",
             "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -167,7 +179,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: warningsAsErrors),
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MediaReaderTests", dependencies: ["MediaReader", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ProtectorTests", dependencies: ["Protector", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ProtectorTests", dependencies: ["Protector", "LibClamAV", "SessionReport", "FileSignatures", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "DICOMNetwork", "DICOMCore", "TestSupport",
                                                       .product(name: "Crypto", package: "swift-crypto"),
                                                       .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
@@ -180,7 +192,7 @@ let package = Package(
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
-            "HelperProtocol", "MediaReader", "Protector",
+            "HelperProtocol", "MediaReader", "Protector", "LibClamAV",
         ], swiftSettings: strict),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import HelperProtocol
 import MediaReader
+import LibClamAV
 import Protector
 import SessionReport
 import TestSupport

@@ -2,6 +2,7 @@ import DICOMCore
 import Foundation
 import TestSupport
 import XCTest
+@testable import LibClamAV
 @testable import Protector
 
 /// libclamav in-process with the project's own signature set (signatures/kiosk-agent.ndb).

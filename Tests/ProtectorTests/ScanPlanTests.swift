@@ -3,6 +3,7 @@ import Foundation
 import SessionReport
 import TestSupport
 import XCTest
+@testable import LibClamAV
 @testable import Protector
 
 /// The whole original is scanned once and large ranges of it only by their start, without losing

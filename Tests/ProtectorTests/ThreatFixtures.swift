@@ -3,6 +3,7 @@ import Foundation
 import SessionReport
 import TestSupport
 import XCTest
+@testable import LibClamAV
 @testable import Protector
 
 /// Builds the crafted files of THREATS.md from pydicom's real test files, and runs the Protector

@@ -1,6 +1,7 @@
 import AgentConfiguration
 import DICOMCore
 import Foundation
+import LibClamAV
 import Protector
 
 /// Builds the Protector a command runs: its policy from the configuration, and its engines —

@@ -1,6 +1,7 @@
 import CClamAV
 import DICOMCore
 import Glibc
+import Protector
 
 /// libclamav's return codes (clamav.h `cl_error_t`), each its own case.
 public enum ClamAVError: Error, Equatable {
@@ -176,4 +177,8 @@ private final class SourceReader {
         else { return -1 }
         return off_t(got)
     }
+}
+
+extension ClamAVEngine: MalwareEngine {
+    public var name: String { "clamav" }
 }

@@ -99,7 +99,7 @@ final class ConfigurationTests: XCTestCase {
     }
 
     func testDestinationURLs() throws {
-        let state = URL(fileURLWithPath: "/var/lib/kiosk-agent")
+        let state = StateDirectory(URL(fileURLWithPath: "/var/lib/kiosk-agent"))
         XCTAssertEqual(try Destination(parsing: "dicom://PACS@10.0.0.5:11112", stateDirectory: state),
                        .dicom(.init(calledAE: "PACS", host: "10.0.0.5", port: 11112, tls: false, url: "dicom://PACS@10.0.0.5:11112")))
         XCTAssertEqual(try Destination(parsing: "dicoms://MAIN%20PACS@pacs.hospital.example", stateDirectory: state),

@@ -20,7 +20,7 @@ public struct Admission {
         sink = settings.sink
         expected = settings.expected
         identityOverride = settings.identityOverride
-        quarantine = settings.stateDirectory.appendingPathComponent("quarantine").appendingPathComponent(settings.sessionID)
+        quarantine = settings.stateDirectory.quarantine(settings.sessionID)
         sessionID = settings.sessionID
     }
 

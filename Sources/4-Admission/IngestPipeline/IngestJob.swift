@@ -14,7 +14,7 @@ public struct IngestJob {
     public var source: String
     public var destination: Destination
     public var configuration: Configuration
-    public var stateDirectory: URL
+    public var stateDirectory: StateDirectory
     public var protector: Protector
     public var expected: IdentityCheck?
     public var identityOverride: String?
@@ -31,7 +31,7 @@ public struct IngestJob {
     public var started = Date()
     public lazy var sessionID = IngestJob.newSessionID(started)
 
-    public init(source: String, destination: Destination, configuration: Configuration, stateDirectory: URL, protector: Protector,
+    public init(source: String, destination: Destination, configuration: Configuration, stateDirectory: StateDirectory, protector: Protector,
                 expected: IdentityCheck?, identityOverride: String?, callingAE: String?) {
         self.source = source
         self.destination = destination
@@ -50,7 +50,7 @@ public struct IngestJob {
         switch destination {
         case let .archive(root):
             do {
-                try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(at: stateDirectory.root, withIntermediateDirectories: true)
                 sink = try Archive(root: root)
             } catch {
                 throw SetupError("cannot open the archive at \(root.path): \(error)")
@@ -77,7 +77,7 @@ public struct IngestJob {
 
         // Every session's report is also kept in the state directory, for audit; written record by
         // record, never whole in memory.
-        let kept = stateDirectory.appendingPathComponent("reports").appendingPathComponent("\(sessionID).json")
+        let kept = stateDirectory.report(sessionID)
         var text = KeptReport.file(kept)
         do {
             try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -87,7 +87,7 @@ public struct IngestJob {
             text = .memory(try ReportJSON.encode(result))
         }
         // Quarantined originals keep the session's report beside them, for forensics.
-        let quarantine = stateDirectory.appendingPathComponent("quarantine").appendingPathComponent(sessionID)
+        let quarantine = stateDirectory.quarantine(sessionID)
         if FileManager.default.fileExists(atPath: quarantine.path) {
             let copy = quarantine.appendingPathComponent("report.json")
             do {
@@ -99,11 +99,11 @@ public struct IngestJob {
         }
         receipt = ReceiptFiles.write(result, sessionID: sessionID, finished: finished, operatorName: actor == "cli" || actor == "service" ? nil : actor,
                                      stateDirectory: stateDirectory, settings: configuration.receipt)
-        do { try AnalyticsStore(directory: stateDirectory.appendingPathComponent("analytics")).append(SessionSummary(result, exit: Int(exit.rawValue))) } catch {
+        do { try AnalyticsStore(directory: stateDirectory.analytics).append(SessionSummary(result, exit: Int(exit.rawValue))) } catch {
             FileHandle.standardError.write(Data("warning: the analytics summary could not be kept: \(error)\n".utf8))
         }
         do {
-            try AuditLog(directory: stateDirectory.appendingPathComponent("audit")).append(auditEvents(result, exit: exit, sessionID: sessionID),
+            try AuditLog(directory: stateDirectory.audit).append(auditEvents(result, exit: exit, sessionID: sessionID),
                                                                                            checkpoint: true)
         } catch {
             FileHandle.standardError.write(Data("warning: the audit trail could not be written: \(error)\n".utf8))

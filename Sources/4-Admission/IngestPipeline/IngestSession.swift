@@ -27,7 +27,7 @@ public final class IngestSession {
         /// Staff's recorded reason to deliver studies whose patient does not match (`--override-identity`).
         public var identityOverride: String?
         public var configuration: Configuration
-        public var stateDirectory: URL
+        public var stateDirectory: StateDirectory
         public var sessionID: String
         public var protector: Protector
         public var progress: (any IngestProgress)?
@@ -57,7 +57,7 @@ public final class IngestSession {
     public func run() async -> (Report, ExitStatus) {
         let helper: HelperProcess
         do {
-            helper = try HelperProcess.start(source: settings.sourcePath, scratch: MediaHelperJob.scratch(settings.stateDirectory, settings.sessionID))
+            helper = try HelperProcess.start(source: settings.sourcePath, scratch: settings.stateDirectory.sandboxScratch(settings.sessionID))
         } catch let error as MediaError {
             report.media.findings.append(error.finding(at: .root))
             return (report, .mediaUnreadable)
@@ -66,7 +66,7 @@ public final class IngestSession {
             return (report, .mediaUnreadable)
         }
         let scans = ScanService(engines: settings.protector.engines, replies: helper.commands, medium: helper.medium,
-                                spill: settings.stateDirectory.appendingPathComponent("tmp").appendingPathComponent(settings.sessionID))
+                                spill: settings.stateDirectory.temporary(settings.sessionID))
         let reading = ReadingFlag()
         let sending = TaskBox()
         nonisolated(unsafe) let session = self

@@ -13,12 +13,12 @@ public enum ReceiptFiles {
         public var lookupCode: String
     }
 
-    public static func write(_ report: Report, sessionID: String, finished: Date, operatorName: String?, stateDirectory: URL,
+    public static func write(_ report: Report, sessionID: String, finished: Date, operatorName: String?, stateDirectory: StateDirectory,
                       settings: Configuration.ReceiptSettings) -> Kept? {
         guard let code = report.lookupCode else { return nil }
         let receipt = Receipt(report: report, sessionID: sessionID, lookupCode: code, finished: finished,
                               station: settings.station ?? ATNASetup.hostName(), operatorName: operatorName)
-        let directory = stateDirectory.appendingPathComponent("receipts")
+        let directory = stateDirectory.receipts
         let kept = Kept(html: directory.appendingPathComponent("\(sessionID).html"), text: directory.appendingPathComponent("\(sessionID).txt"),
                         lookupCode: code)
         do {
@@ -37,9 +37,9 @@ public enum ReceiptFiles {
 
     /// Writes the receipt again with each instance's delivery as the spool has it now (a study held
     /// for review is delivered after the report was written). Same lookup code.
-    public static func refresh(session: String, spool: Spool?, operatorName: String?, stateDirectory: URL,
+    public static func refresh(session: String, spool: Spool?, operatorName: String?, stateDirectory: StateDirectory,
                         settings: Configuration.ReceiptSettings) -> Kept? {
-        let url = stateDirectory.appendingPathComponent("reports/\(session).json")
+        let url = stateDirectory.report(session)
         guard let data = FileManager.default.contents(atPath: url.path), var report = try? JSONDecoder().decode(Report.self, from: data) else {
             return nil
         }
@@ -57,12 +57,12 @@ public enum ReceiptFiles {
     }
 
     /// Finds a session's receipt by its lookup code (any spelling `LookupCode` accepts) or session ID.
-    public static func find(_ key: String, stateDirectory: URL) -> Kept? {
-        let directory = stateDirectory.appendingPathComponent("receipts")
+    public static func find(_ key: String, stateDirectory: StateDirectory) -> Kept? {
+        let directory = stateDirectory.receipts
         func kept(_ session: String, _ code: String) -> Kept {
             Kept(html: directory.appendingPathComponent("\(session).html"), text: directory.appendingPathComponent("\(session).txt"), lookupCode: code)
         }
-        let reports = stateDirectory.appendingPathComponent("reports")
+        let reports = stateDirectory.reports
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("\(key).txt").path),
            let report = try? JSONDecoder().decode(Report.self, from: Data(contentsOf: reports.appendingPathComponent("\(key).json"))) {
             return kept(key, report.lookupCode ?? "")

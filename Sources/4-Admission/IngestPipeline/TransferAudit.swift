@@ -10,8 +10,8 @@ public struct TransferAudit: DeliveryObserver {
     public let directory: URL
     public let actor: String
 
-    public init(stateDirectory: URL, actor: String) {
-        directory = stateDirectory.appendingPathComponent("audit"); self.actor = actor
+    public init(stateDirectory: StateDirectory, actor: String) {
+        directory = stateDirectory.audit; self.actor = actor
     }
 
     public func claimed(_ instances: [SpooledInstance]) async {

@@ -46,7 +46,7 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() throws {
-            let directory = try common.existingStateDirectory().appendingPathComponent("audit")
+            let directory = try common.existingStateDirectory().audit
             do {
                 let key = try publicKey.map { path -> String in try String(contentsOfFile: path, encoding: .utf8) }
                     .flatMap { Data(base64Encoded: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -83,7 +83,7 @@ struct AuditCommand: AsyncParsableCommand {
                 }
                 return date
             }
-            for line in try AuditVerifier.export(try common.existingStateDirectory().appendingPathComponent("audit"),
+            for line in try AuditVerifier.export(try common.existingStateDirectory().audit,
                                                  since: try date(since, "since"), until: try date(until, "until")) {
                 print(line)
             }

@@ -17,7 +17,7 @@ struct CommonOptions: ParsableArguments {
     var config: String?
 
     /// The state directory, resolved by the documented precedence.
-    var stateDirectory: URL { resolvedStateDirectory.url }
+    var stateDirectory: StateDirectory { StateDirectory(resolvedStateDirectory.url) }
 
     /// The state directory and what chose it, in words for the line that names it.
     var resolvedStateDirectory: (url: URL, origin: String) {
@@ -46,9 +46,9 @@ struct CommonOptions: ParsableArguments {
 
     /// For commands that read what earlier sessions left: names the state directory, and when it
     /// does not exist says so and exits 2 — an empty answer from the wrong directory would mislead.
-    func existingStateDirectory() throws -> URL {
+    func existingStateDirectory() throws -> StateDirectory {
         announceStateDirectory()
-        let url = stateDirectory
+        let url = stateDirectory.root
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             FileHandle.standardError.write(Data("""
@@ -62,7 +62,7 @@ struct CommonOptions: ParsableArguments {
             FileHandle.standardError.write(Data("the state directory \(url.path) is not a directory\n".utf8))
             throw ExitStatus.usage.exitCode
         }
-        return url
+        return stateDirectory
     }
 
     /// The `--state-dir` to repeat in a command printed for later, when the default would not find the same directory.

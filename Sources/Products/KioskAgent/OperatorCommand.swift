@@ -19,7 +19,7 @@ struct OperatorCommand: ParsableCommand {
     /// there, and a state directory that does not exist is said so, not shown as "no operators".
     static func store(_ common: CommonOptions, creating: Bool = false) throws -> OperatorStore {
         let state = creating ? common.stateDirectory : try common.existingStateDirectory()
-        do { return try OperatorStore(directory: state.appendingPathComponent("operators")) } catch {
+        do { return try OperatorStore(directory: state.operators) } catch {
             throw ValidationError("cannot open the operator store: \(error)")
         }
     }

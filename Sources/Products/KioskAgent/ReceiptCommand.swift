@@ -23,7 +23,7 @@ struct ReceiptCommand: ParsableCommand {
         func run() throws {
             let state = try common.existingStateDirectory()
             guard let kept = ReceiptFiles.find(code, stateDirectory: state) else {
-                FileHandle.standardError.write(Data("no receipt for \(code) in \(state.path)/receipts\n".utf8))
+                FileHandle.standardError.write(Data("no receipt for \(code) in \(state.root.path)/receipts\n".utf8))
                 throw ExitCode(1)
             }
             let url = html ? kept.html : kept.text
@@ -53,7 +53,7 @@ struct ReceiptCommand: ParsableCommand {
             }
             let state = try common.existingStateDirectory()
             guard let kept = ReceiptFiles.find(code, stateDirectory: state) else {
-                FileHandle.standardError.write(Data("no receipt for \(code) in \(state.path)/receipts\n".utf8))
+                FileHandle.standardError.write(Data("no receipt for \(code) in \(state.root.path)/receipts\n".utf8))
                 throw ExitCode(1)
             }
             do { try ReceiptFiles.print(kept, printer: queue) } catch {

@@ -41,7 +41,7 @@ struct RunCommand: AsyncParsableCommand {
             // Log lines would scribble over the screen: on a terminal they go to STATE/logs instead
             // (under systemd, stderr is the journal and stays).
             if isatty(STDERR_FILENO) == 1 {
-                let logs = common.stateDirectory.appendingPathComponent("logs")
+                let logs = common.stateDirectory.logs
                 try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
                 let fd = open(logs.appendingPathComponent("kiosk-agent.log").path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
                 if fd >= 0 { dup2(fd, STDERR_FILENO); close(fd) }

@@ -33,7 +33,7 @@ struct StatsCommand: ParsableCommand {
             }
             start = date
         }
-        let loaded = AnalyticsStore(directory: try common.existingStateDirectory().appendingPathComponent("analytics")).load()
+        let loaded = AnalyticsStore(directory: try common.existingStateDirectory().analytics).load()
         let stats = Statistics(loaded.summaries, unreadable: loaded.unreadable, since: start)
         if json {
             let encoder = JSONEncoder()

@@ -8,10 +8,10 @@ import IngestPipeline
 
 /// What the dashboard reads: the analytics summaries, the spool and the ATNA queue.
 public enum DashboardSources {
-    public static func make(_ stateDirectory: URL, _ configuration: Configuration) -> DashboardServer.Sources {
-        let analytics = AnalyticsStore(directory: stateDirectory.appendingPathComponent("analytics"))
+    public static func make(_ stateDirectory: StateDirectory, _ configuration: Configuration) -> DashboardServer.Sources {
+        let analytics = AnalyticsStore(directory: stateDirectory.analytics)
         let forwarder = try? ATNASetup.forwarder(stateDirectory, configuration)
-        let spool = stateDirectory.appendingPathComponent("spool")
+        let spool = stateDirectory.spool
         return .init(statistics: {
             let loaded = analytics.load()
             return Statistics(loaded.summaries, unreadable: loaded.unreadable)

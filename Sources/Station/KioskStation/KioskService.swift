@@ -23,7 +23,7 @@ public actor KioskService: Service {
     public struct Settings: Sendable {
         public var destination: Destination
         public var configuration: Configuration
-        public var stateDirectory: URL
+        public var stateDirectory: StateDirectory
         public var protector: Protector
         public var includeLoopDevices: Bool
         /// The operator store when the screen runs; nil = headless.
@@ -31,7 +31,7 @@ public actor KioskService: Service {
         /// The configuration file in use (its hash goes into the audit trail).
         public var configurationPath: String?
 
-        public init(destination: Destination, configuration: Configuration, stateDirectory: URL, protector: Protector,
+        public init(destination: Destination, configuration: Configuration, stateDirectory: StateDirectory, protector: Protector,
                     includeLoopDevices: Bool, operators: OperatorStore?, configurationPath: String?) {
             self.destination = destination
             self.configuration = configuration
@@ -264,7 +264,7 @@ public actor KioskService: Service {
     }
 
     private func audit(_ events: [AuditEvent], checkpoint: Bool = false, forward: Bool = true) {
-        do { try AuditLog(directory: settings.stateDirectory.appendingPathComponent("audit")).append(events, checkpoint: checkpoint) } catch {
+        do { try AuditLog(directory: settings.stateDirectory.audit).append(events, checkpoint: checkpoint) } catch {
             Self.log("warning: the audit trail could not be written: \(error)")
         }
         // To the ATNA repository now; while it is unreachable the records wait in the trail.

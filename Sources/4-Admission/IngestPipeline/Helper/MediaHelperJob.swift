@@ -7,10 +7,6 @@ import Sandbox
 
 /// The job for one medium, from the configuration.
 public enum MediaHelperJob {
-    public static func scratch(_ state: URL, _ session: String) -> URL {
-        state.appendingPathComponent("sandbox").appendingPathComponent(session)
-    }
-
     /// `protector` nil: the policy's parsing bounds only, no engines (listing patients).
     public static func make(_ source: String, _ configuration: Configuration, _ protector: Protector?, scratch: URL,
                      mediumScans: Bool = false) -> HelperJob {

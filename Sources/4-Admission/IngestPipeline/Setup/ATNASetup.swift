@@ -5,7 +5,7 @@ import Foundation
 
 /// The ATNA forwarder from `[atna]` (nil when no repository is configured).
 public enum ATNASetup {
-    public static func forwarder(_ stateDirectory: URL, _ configuration: Configuration) throws -> AuditForwarder? {
+    public static func forwarder(_ stateDirectory: StateDirectory, _ configuration: Configuration) throws -> AuditForwarder? {
         let settings = configuration.atna
         guard let address = settings.repository else { return nil }
         let repository: AuditRepository
@@ -25,7 +25,7 @@ public enum ATNASetup {
                                    source: AuditSource(id: settings.auditSourceID ?? host, enterpriseSiteID: settings.enterpriseSiteID))
         let sender = SyslogSender(repository: repository, tls: try tls.map { try DeliverySetup.tls($0, table: "atna") },
                                   timeoutSeconds: settings.timeoutSeconds)
-        return AuditForwarder(directory: stateDirectory.appendingPathComponent("audit"), mapping: mapping, sender: sender)
+        return AuditForwarder(directory: stateDirectory.audit, mapping: mapping, sender: sender)
     }
 
     /// Forwards what is queued; a failure is a warning (the records wait in the trail).

@@ -87,8 +87,8 @@ public enum DeliverySetup {
 
 /// The spool under the state directory, with the configured backoff.
 public enum SpoolSetup {
-    public static func open(_ stateDirectory: URL, _ configuration: Configuration) throws -> Spool {
-        let directory = stateDirectory.appendingPathComponent("spool")
+    public static func open(_ stateDirectory: StateDirectory, _ configuration: Configuration) throws -> Spool {
+        let directory = stateDirectory.spool
         do {
             return try Spool(directory: directory, backoff: Spool.Backoff(base: configuration.delivery.retryBaseSeconds,
                                                                           maximum: configuration.delivery.retryMaxSeconds))

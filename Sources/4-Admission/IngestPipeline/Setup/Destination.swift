@@ -18,9 +18,9 @@ public enum Destination: Equatable, Sendable, CustomStringConvertible {
         public var url: String
     }
 
-    public init(parsing text: String, stateDirectory: URL) throws {
+    public init(parsing text: String, stateDirectory: StateDirectory) throws {
         if text == "archive:" || text == "archive" {
-            self = .archive(stateDirectory.appendingPathComponent("archive"))
+            self = .archive(stateDirectory.archive)
         } else if text.hasPrefix("archive:") {
             self = .archive(URL(fileURLWithPath: String(text.dropFirst("archive:".count))))
         } else if text.hasPrefix("dicom://") || text.hasPrefix("dicoms://") {

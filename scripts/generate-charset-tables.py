@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates Sources/DICOMCore/CharacterSets/CharacterSetTables+Generated.swift from Python's codecs.
+"""Generates Sources/Core/DICOMCore/CharacterSets/CharacterSetTables+Generated.swift from Python's codecs.
 
 Tables are written as base64 string literals (little-endian UInt16 / UInt32), decoded once at first
 use: Swift compiles large array literals very slowly.
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "Sources/DICOMCore/CharacterSets/CharacterSetTables+Generated.swift"
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "Sources/Core/DICOMCore/CharacterSets/CharacterSetTables+Generated.swift"
 
 
 def b64_u16(values):

@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // C libraries (Debian -dev packages installed by scripts/install-deps).
@@ -48,13 +49,16 @@ let package = Package(
         // glibc calls Swift's Glibc module does not export (needs _GNU_SOURCE).
         .systemLibrary(name: "CLinux", path: "Sources/Core/CSystem/CLinux"),
 
+        // The one owner of file descriptors and the EINTR rule (swift-system underneath).
+        .target(name: "POSIX", dependencies: [.product(name: "SystemPackage", package: "swift-system")], path: "Sources/Core/POSIX", swiftSettings: strict),
+
         // Pure-Swift DICOM codec: no C, no NIO.
         .target(name: "DICOMCore", path: "Sources/Core/DICOMCore", swiftSettings: strict),
         // Regenerates Sources/DICOMCore/Dictionary/DataDictionary+Generated.swift from dicom.dic.
         .executableTarget(name: "GenerateDictionary", path: "Sources/Core/GenerateDictionary", swiftSettings: strict),
 
         // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories.
-        .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid"], path: "Sources/1-Media/MediaReader", swiftSettings: strict),
+        .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid", "POSIX"], path: "Sources/1-Media/MediaReader", swiftSettings: strict),
 
         // Magic numbers of programs, shared by media classification and DICOM part inspection.
         .target(name: "FileSignatures", path: "Sources/Core/FileSignatures", swiftSettings: strict),
@@ -86,7 +90,7 @@ let package = Package(
 
         // Destinations: the embedded archive, the durable spool, C-STORE and STOW-RS senders.
         .target(name: "Delivery", dependencies: [
-            "DICOMCore", "DICOMNetwork", "SessionReport", "CLinux",
+            "DICOMCore", "DICOMNetwork", "SessionReport", "CLinux", "POSIX",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -106,7 +110,7 @@ let package = Package(
         .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], path: "Sources/1-Media/MediaEvents", swiftSettings: strict),
 
         // The tamper-evident audit trail: hash-chained JSON lines with Ed25519 checkpoints.
-        .target(name: "AuditTrail", dependencies: ["DICOMCore", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/6-Records/AuditTrail", swiftSettings: strict),
+        .target(name: "AuditTrail", dependencies: ["DICOMCore", "POSIX", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/6-Records/AuditTrail", swiftSettings: strict),
 
         // IHE ATNA: the audit trail's events as DICOM PS3.15 Annex A messages over RFC 5424 syslog (TLS or UDP).
         .target(name: "ATNA", dependencies: [
@@ -120,7 +124,7 @@ let package = Package(
         .target(name: "SessionReceipt", dependencies: ["SessionReport"], path: "Sources/6-Records/SessionReceipt", swiftSettings: strict),
 
         // Scan analytics: per-session summaries without patient data, and their aggregation.
-        .target(name: "Analytics", dependencies: ["SessionReport"], path: "Sources/6-Records/Analytics", swiftSettings: strict),
+        .target(name: "Analytics", dependencies: ["SessionReport", "POSIX"], path: "Sources/6-Records/Analytics", swiftSettings: strict),
 
         // The read-only dashboard on localhost (Hummingbird) and Prometheus metrics.
         .target(name: "Dashboard", dependencies: [
@@ -137,6 +141,7 @@ let package = Package(
 
         // Operators: PIN (scrypt) + TOTP sign-in, lockout, provisioning.
         .target(name: "OperatorAccess", dependencies: [
+            "POSIX",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),

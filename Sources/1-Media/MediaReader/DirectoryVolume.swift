@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import POSIX
 #endif
 
 /// A directory tree on a local file system (an already mounted medium, a copied disc).
@@ -93,11 +94,13 @@ public final class DirectoryVolume: Volume {
         }
         // O_NONBLOCK: a FIFO swapped in for the file must not block the open.
         let name = entry.path.mediumName(at: entry.path.depth - 1)
-        let fd = SystemFile.retrying { withCString(name) { openat(parent.descriptor, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) } }
-        guard fd >= 0 else { throw .io(operation: "open \(entry.path)", errno: errno) }
-        let file = try SystemFile(adopting: fd, path: entry.path.description)
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io(operation: "fstat \(entry.path)", errno: errno) }
+        let opened: Descriptor
+        do { opened = try Descriptor.open(in: parent.directory, name: name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) } catch {
+            throw .io(operation: "open \(entry.path)", errno: error.rawValue)
+        }
+        let st: stat
+        do { st = try opened.status() } catch { throw .io(operation: "fstat \(entry.path)", errno: error.rawValue) }
+        let file = try SystemFile(adopting: opened, path: entry.path.description)
         let identity = FileIdentity(st)
         guard st.st_mode & S_IFMT == S_IFREG,
               Int64(bitPattern: UInt64(identity.inode)) == entry.locator.start,
@@ -115,40 +118,42 @@ struct FileIdentity: Hashable {
     init(_ status: stat) { device = UInt(status.st_dev); inode = UInt(status.st_ino) }
 }
 
-/// Owner of one directory descriptor (closed in deinit).
+/// One directory of the walk, with its identity.
 final class DirectoryDescriptor {
-    let descriptor: Int32
+    let directory: Descriptor
     let identity: FileIdentity
+
+    var descriptor: Int32 { directory.rawValue }
 
     /// Opens the walk's root. The root itself may not be a symlink either.
     convenience init(opening path: String) throws(MediaError) {
-        let fd = SystemFile.retrying { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { throw .io(operation: "open directory \(path)", errno: errno) }
-        try self.init(adopting: fd, what: path)
+        let opened: Descriptor
+        do { opened = try Descriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch {
+            throw .io(operation: "open directory \(path)", errno: error.rawValue)
+        }
+        try self.init(opened, what: path)
     }
 
     convenience init(duplicating fd: Int32, what: String) throws(MediaError) {
-        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw .io(operation: "dup \(what)", errno: errno) }
-        try self.init(adopting: copy, what: what)
+        let copy: Descriptor
+        do { copy = try Descriptor.duplicate(fd) } catch { throw .io(operation: "dup \(what)", errno: error.rawValue) }
+        try self.init(copy, what: what)
     }
 
     /// Opens `name` (its bytes on disk) inside `parent` without following a symlink.
     convenience init(in parent: DirectoryDescriptor, name: [UInt8]) throws(MediaError) {
-        let fd = SystemFile.retrying { withCString(name) { openat(parent.descriptor, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) } }
         let shown = MediaPath.printable(name)
-        guard fd >= 0 else { throw .io(operation: "open directory \(shown)", errno: errno) }
-        try self.init(adopting: fd, what: shown)
+        let opened: Descriptor
+        do { opened = try Descriptor.open(in: parent.directory, name: name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch {
+            throw .io(operation: "open directory \(shown)", errno: error.rawValue)
+        }
+        try self.init(opened, what: shown)
     }
 
-    private init(adopting fd: Int32, what: String) throws(MediaError) {
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { let e = errno; close(fd); throw .io(operation: "fstat \(what)", errno: e) }
-        descriptor = fd
-        identity = FileIdentity(st)
+    private init(_ directory: Descriptor, what: String) throws(MediaError) {
+        do { identity = FileIdentity(try directory.status()) } catch { throw .io(operation: "fstat \(what)", errno: error.rawValue) }
+        self.directory = directory
     }
-
-    deinit { close(descriptor) }
 
     /// Names as bytes (sorted, for a stable order) with their `fstatat(AT_SYMLINK_NOFOLLOW)` status.
     /// At most `maxEntries + 1` are kept, so the caller's entry limit still sees that there were more.

@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,13 +19,15 @@ public struct AnalyticsStore: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         var line = try encoder.encode(summary)
         line.append(UInt8(ascii: "\n"))
-        let fd = open(file.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw StoreError("cannot open \(file.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw StoreError("cannot lock \(file.path)") }
-        defer { flock(fd, LOCK_UN) }
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count else { throw StoreError("cannot write \(file.path): \(String(cString: strerror(errno)))") }
+        let store: Descriptor
+        do { store = try Descriptor.open(file.path, O_WRONLY | O_CREAT | O_APPEND, permissions: 0o640) } catch {
+            throw StoreError("cannot open \(file.path): \(error)")
+        }
+        guard retryingOnInterrupt({ flock(store.rawValue, LOCK_EX) }) == 0 else { throw StoreError("cannot lock \(file.path)") }
+        defer { flock(store.rawValue, LOCK_UN) }
+        do { try line.withUnsafeBytes { bytes in try store.writeAll(bytes) } } catch {
+            throw StoreError("cannot write \(file.path): \(error)")
+        }
     }
 
     /// Every summary kept, oldest first, and how many lines could not be read.

@@ -1,6 +1,7 @@
 import Crypto
 import DICOMCore
 import Foundation
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -122,26 +123,22 @@ public final class AuditLog: Sendable {
     }
 
     private func withLock<T>(_ body: () throws -> T) throws -> T {
-        let fd = open(directory.appendingPathComponent(".lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw AuditError.io("cannot open the lock: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw AuditError.io("cannot lock: \(String(cString: strerror(errno)))") }
-        defer { flock(fd, LOCK_UN) }
+        let lock: Descriptor
+        do { lock = try Descriptor.open(directory.appendingPathComponent(".lock").path, O_RDWR | O_CREAT, permissions: 0o600) } catch {
+            throw AuditError.io("cannot open the lock: \(error)")
+        }
+        guard retryingOnInterrupt({ flock(lock.rawValue, LOCK_EX) }) == 0 else { throw AuditError.io("cannot lock: \(String(cString: strerror(errno)))") }
+        defer { flock(lock.rawValue, LOCK_UN) }
         return try body()
     }
 
     static func appendDurably(_ text: String, to file: URL) throws {
-        let fd = open(file.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw AuditError.io("cannot open \(file.lastPathComponent): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 { if errno == EINTR { continue }; throw AuditError.io("write: \(String(cString: strerror(errno)))") }
-            done += n
+        let log: Descriptor
+        do { log = try Descriptor.open(file.path, O_WRONLY | O_CREAT | O_APPEND, permissions: 0o640) } catch {
+            throw AuditError.io("cannot open \(file.lastPathComponent): \(error)")
         }
-        guard fdatasync(fd) == 0 else { throw AuditError.io("fdatasync: \(String(cString: strerror(errno)))") }
+        do { try Array(text.utf8).withUnsafeBytes { bytes in try log.writeAll(bytes) } } catch { throw AuditError.io("write: \(error)") }
+        guard fdatasync(log.rawValue) == 0 else { throw AuditError.io("fdatasync: \(String(cString: strerror(errno)))") }
     }
 
     /// The service's signing key (`audit.key`, 0600), created once; `audit.pub` for auditors.
@@ -154,12 +151,12 @@ public final class AuditLog: Sendable {
         }
         guard access(directory.path, W_OK) == 0 else { return nil }     // a reader (an auditor's copy): no signing
         let key = Curve25519.Signing.PrivateKey()
-        let fd = open(path.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw AuditError.key("cannot create \(path.path): \(String(cString: strerror(errno)))") }
-        let raw = Array(key.rawRepresentation)
-        let written = write(fd, raw, raw.count)
-        close(fd)
-        guard written == raw.count else { throw AuditError.key("cannot write \(path.path)") }
+        do {
+            let file = try Descriptor.open(path.path, O_WRONLY | O_CREAT | O_EXCL, permissions: 0o600)
+            try Array(key.rawRepresentation).withUnsafeBytes { bytes in try file.writeAll(bytes) }
+        } catch {
+            throw AuditError.key("cannot create \(path.path): \(error)")
+        }
         try key.publicKey.rawRepresentation.base64EncodedString().write(to: directory.appendingPathComponent("audit.pub"), atomically: true,
                                                                          encoding: .utf8)
         return key

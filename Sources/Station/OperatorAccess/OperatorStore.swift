@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import POSIX
 import GRDB
 import _CryptoExtras
 #if canImport(Glibc)
@@ -194,13 +195,14 @@ public final class OperatorStore: Sendable {
         }
         guard creating else { throw StoreError.keyUnavailable("\(keyPath.path) is missing") }
         let key = SymmetricKey(size: .bits256)
-        let fd = open(keyPath.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError.keyUnavailable("cannot create \(keyPath.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let bytes = key.withUnsafeBytes { Array($0) }
-        guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
-            throw StoreError.keyUnavailable("cannot write \(keyPath.path)")
+        let file: Descriptor
+        do { file = try Descriptor.open(keyPath.path, O_WRONLY | O_CREAT | O_EXCL, permissions: 0o600) } catch {
+            throw StoreError.keyUnavailable("cannot create \(keyPath.path): \(error)")
         }
+        do { try key.withUnsafeBytes { bytes in try file.writeAll(bytes) } } catch {
+            throw StoreError.keyUnavailable("cannot write \(keyPath.path): \(error)")
+        }
+        guard fsync(file.rawValue) == 0 else { throw StoreError.keyUnavailable("cannot write \(keyPath.path)") }
         return key
     }
 }

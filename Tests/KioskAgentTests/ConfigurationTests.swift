@@ -147,4 +147,124 @@ final class ConfigurationTests: XCTestCase {
             }
         }
     }
+
+    func testMalformedFilesAreNamedNotMisread() throws {
+        let cases: [(String, String)] = [
+            ("[ingest]\nworkers = 2\u{0}", "line 2: control character U+0000 (only tab is allowed)"),
+            ("[kiosk]\r\neject = false\rinclude_loop_devices = true", "line 2: control character U+000D (only tab is allowed)"),
+            ("[ ]", "line 1: malformed table header"),
+            ("[limits", "line 1: malformed table header"),
+            ("[ingest]\n= 3", "line 2: expected key = value (no key before =)"),
+            ("limits.max_entries = 3", "line 1: unknown key limits.max_entries"),
+            ("[tls]\nca_file = \"ca.pem\"", "line 2: tls.ca_file: \"ca.pem\" is not an absolute path"),
+            ("[engines]\nsignatures = [\"/a\", \"\"]", "line 2: engines.signatures: \"\" is not an absolute path"),
+            ("[engines]\nsignatures = [\"/a\",, \"/b\"]", "line 2: engines.signatures has an empty entry"),
+            ("[protector]\nkeep_private_creators = \"GEMS\"", "line 2: protector.keep_private_creators must be an array of quoted strings"),
+            ("[delivery]\nretry_base_seconds = 2.5", "line 2: delivery.retry_base_seconds must be an integer in 1...3600"),
+            ("[dashboard]\nport = 99999999999999999999999", "line 2: dashboard.port must be an integer in 1...65535"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try Configuration(parsing: text), expected) { error in
+                XCTAssertEqual("\(error)", expected)
+            }
+        }
+        // Windows line ends and byte-order mark: read, not silently ignored as one long comment line.
+        let windows = try Configuration(parsing: "\u{FEFF}# front desk\r\n[ingest]\r\nworkers = 2\r\n[protector]\r\nkeep_private_creators = [\"A, B\",\r\n  \"C\"]\r\n")
+        XCTAssertEqual(windows.workers, 2)
+        XCTAssertEqual(windows.protector.keepPrivateCreators, ["A, B", "C"], "a comma inside quotes belongs to the entry")
+    }
+
+    /// Every key, given a value no kind accepts, fails with its own name and line, never a crash;
+    /// values of another kind either fit or fail the same way.
+    func testEveryKeyNamesItselfOnBadValues() {
+        let neverValid = ["", "@", "\"", "1.5", "\"x\" \"y\"", "[1, 2]", "99999999999999999999", "[\"/a\""]
+        let otherKinds = ["true", "0", "-1", "7", "\"text\"", "\"/abs\"", "[\"/abs\"]", "[]", "\"1.2.3\""]
+        for setting in Configuration.settings {
+            let header = setting.table.isEmpty ? "\n\n" : "[\(setting.table)]\n\n"
+            for value in neverValid + otherKinds {
+                do {
+                    _ = try Configuration(parsing: "\(header)\(setting.key) = \(value)\n")
+                    XCTAssertFalse(neverValid.contains(value), "\(setting.name) accepted \(value)")
+                } catch let error as Configuration.Error {
+                    XCTAssertEqual(error.line, 3, "\(setting.name) = \(value): \(error)")
+                    XCTAssertTrue(error.message.hasPrefix("\(setting.name) ") || error.message.hasPrefix("\(setting.name):"),
+                                  "\(setting.name) = \(value): \(error)")
+                } catch {
+                    XCTFail("\(setting.name) = \(value): \(error)")
+                }
+            }
+        }
+    }
+
+    /// The table's defaults, written out as a file, read back to the defaults: every default
+    /// lies within its own key's checks, and no key is listed twice.
+    func testTableDefaultsReadBack() throws {
+        let names = Configuration.settings.map(\.name)
+        XCTAssertEqual(Set(names).count, names.count, "a key listed twice")
+        var text = ""
+        for table in Configuration.settings.map(\.table).uniqued() {
+            if !table.isEmpty { text += "[\(table)]\n" }
+            for setting in Configuration.settings where setting.table == table {
+                if let value = setting.documentedDefault { text += "\(setting.key) = \(value)\n" }
+            }
+        }
+        let parsed = try Configuration(parsing: text)
+        for setting in Configuration.settings {
+            XCTAssertEqual(setting.value(in: parsed), setting.documentedDefault, setting.name)
+        }
+    }
+
+    /// `config/kiosk-agent.toml` is the documentation IT reads: it names every key of the table
+    /// and no other, states each default as the table has it, and an example (commented out)
+    /// for each key that is unset by default.
+    func testSampleFileDocumentsEveryKeyWithItsDefault() throws {
+        let sampleURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/kiosk-agent.toml")
+        let sample = try String(contentsOf: sampleURL, encoding: .utf8)
+        let parsed = try Configuration(contentsOf: sampleURL)
+        let settings = Dictionary(uniqueKeysWithValues: Configuration.settings.map { ($0.name, $0) })
+        // `key = value` or `# key = value`, under the last `[table]`.
+        let header = try Regex(#"^\[([a-z_]+)\]"#)
+        let assignment = try Regex(#"^(#\s*)?([a-z_]+)\s*=\s*(.*)$"#)
+        var table = ""
+        var documented: [String: Int] = [:]
+        for (index, rawLine) in sample.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = index + 1
+            let content = rawLine.trimmingCharacters(in: .whitespaces)
+            if let match = content.wholeMatch(of: header), let name = match.output[1].substring {
+                table = String(name)
+                continue
+            }
+            guard let match = content.wholeMatch(of: assignment), let key = match.output[2].substring,
+                  let value = match.output[3].substring else { continue }
+            let commented = match.output[1].substring != nil
+            let name = table.isEmpty ? String(key) : "\(table).\(key)"
+            guard let setting = settings[name] else {
+                XCTFail("line \(line): \(name) is not in Configuration.settings")
+                continue
+            }
+            if let earlier = documented.updateValue(line, forKey: name) {
+                XCTFail("line \(line): \(name) already appears on line \(earlier)")
+            }
+            if commented {
+                XCTAssertNil(setting.documentedDefault, "line \(line): \(name) has a default; the sample must state it, not comment it out")
+                let example = (table.isEmpty ? "" : "[\(table)]\n") + "\(key) = \(value)"
+                XCTAssertNoThrow(try Configuration(parsing: example), "line \(line): the example for \(name) does not parse")
+            } else {
+                XCTAssertEqual(setting.value(in: parsed) ?? "unset", setting.documentedDefault ?? "unset",
+                               "line \(line): \(name) in the sample differs from the table's default")
+            }
+        }
+        for setting in Configuration.settings where documented[setting.name] == nil {
+            XCTFail("\(setting.name) is missing from config/kiosk-agent.toml")
+        }
+    }
+}
+
+private extension Sequence where Element: Hashable {
+    /// The elements in their first order, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// The agent's configuration file: a TOML subset (tables, `key = value` with strings, integers,
 /// booleans and arrays of strings — arrays may span lines — and `#` comments). Unknown tables or
 /// keys are errors that name the key and the line, so a typo in a hospital's config never silently
-/// falls back to a default.
+/// falls back to a default. The fields are the typed API; `settings` maps the file's keys onto them.
 public struct Configuration: Equatable, Sendable {
     /// Bounds on the media walk.
     public var maxDirectoryDepth = 32
@@ -201,201 +201,149 @@ public struct Configuration: Equatable, Sendable {
     public init(parsing text: String) throws {
         var table = ""
         var seen = Set<String>()
-        // An array value that continues on the next lines: (key, text so far, first line).
-        var open: (key: String, text: String, line: Int)?
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // An array value that continues on the next lines: its setting, the text so far and its first line.
+        var open: (setting: Setting, text: String, line: Int)?
+        // A byte-order mark from a Windows editor would otherwise become part of the first key.
+        let body = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
+        // LF or CRLF: a CRLF is one Character, so splitting on "\n" alone would make the file one line.
+        for (index, rawLine) in body.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let line = index + 1
+            if let control = rawLine.unicodeScalars.first(where: { $0.properties.generalCategory == .control && $0 != "\t" }) {
+                let hex = String(control.value, radix: 16, uppercase: true)
+                throw Error(line: line, message: "control character U+\(String(repeating: "0", count: max(0, 4 - hex.count)))\(hex) (only tab is allowed)")
+            }
             let content = Configuration.stripComment(rawLine).trimmingCharacters(in: .whitespaces)
             if let pending = open {
-                open = (pending.key, pending.text + " " + content, pending.line)
+                let joined = pending.text + " " + content
                 if content.hasSuffix("]") {
-                    try apply(pending.key, open!.text, line: pending.line)
+                    try pending.setting.apply(joined, line: pending.line, to: &self)
                     open = nil
+                } else {
+                    open = (pending.setting, joined, pending.line)
                 }
                 continue
             }
             if content.isEmpty { continue }
             if content.hasPrefix("[") {
-                guard content.hasSuffix("]"), content.count > 2 else { throw Error(line: line, message: "malformed table header") }
-                table = String(content.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
-                guard Configuration.keys[table] != nil else { throw Error(line: line, message: "unknown table [\(table)]") }
+                let name = content.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+                guard content.hasSuffix("]"), !name.isEmpty else { throw Error(line: line, message: "malformed table header") }
+                guard Configuration.index[name] != nil else { throw Error(line: line, message: "unknown table [\(name)]") }
+                table = name
                 continue
             }
             guard let equals = content.firstIndex(of: "=") else { throw Error(line: line, message: "expected key = value") }
             let key = content[..<equals].trimmingCharacters(in: .whitespaces)
             let value = content[content.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty else { throw Error(line: line, message: "expected key = value (no key before =)") }
             let qualified = table.isEmpty ? key : "\(table).\(key)"
-            guard Configuration.keys[table]?.contains(key) == true else {
-                throw Error(line: line, message: "unknown key \(qualified)")
-            }
+            guard let setting = Configuration.index[table]?[key] else { throw Error(line: line, message: "unknown key \(qualified)") }
             guard seen.insert(qualified).inserted else { throw Error(line: line, message: "\(qualified) set twice") }
             if value.hasPrefix("[") && !value.hasSuffix("]") {
-                open = (qualified, value, line)
+                open = (setting, value, line)
                 continue
             }
-            try apply(qualified, value, line: line)
+            try setting.apply(value, line: line, to: &self)
         }
-        if let open { throw Error(line: open.line, message: "\(open.key): the array is not closed with ]") }
+        if let open { throw Error(line: open.line, message: "\(open.setting.name): the array is not closed with ]") }
     }
 
-    private static let keys: [String: Set<String>] = [
-        "": ["destination"],
-        "limits": ["max_directory_depth", "max_entries", "max_total_bytes", "max_file_size",
-                   "max_nesting_depth", "max_elements", "in_memory_file_limit"],
-        "ingest": ["workers"],
-        "engines": ["clamav", "signatures", "clamd_socket", "icap", "timeout_seconds", "max_file_size", "max_scan_size", "max_recursion"],
-        "protector": ["keep_private_creators", "icons", "overlays", "documents", "active_documents", "allow_tiff_preamble",
-                      "transfer_syntaxes", "missing_uids"],
-        "pacs": ["sop_classes", "transfer_syntaxes", "strict_uids"],
-        "reconciliation": ["enabled", "issuer_of_patient_id"],
-        "delivery": ["calling_ae", "associations", "connect_timeout_seconds", "artim_timeout_seconds", "dimse_timeout_seconds",
-                     "max_pdu_length", "wait_seconds", "retry_base_seconds", "retry_max_seconds", "reserve_bytes"],
-        "tls": ["ca_file", "certificate_file", "private_key_file", "verify_hostname"],
-        "kiosk": ["include_loop_devices", "require_expected_patient", "drain_interval_seconds", "eject", "idle_timeout_seconds"],
-        "dicomweb": ["bearer_token_file", "username", "password_file", "batch_bytes", "connections", "timeout_seconds"],
-        "atna": ["repository", "ca_file", "certificate_file", "private_key_file", "verify_hostname", "audit_source_id",
-                 "enterprise_site_id", "timeout_seconds"],
-        "receipt": ["printer", "station", "width"],
-        "dashboard": ["enabled", "port"],
-        "sandbox": ["stall_seconds", "cpu_seconds", "memory_bytes", "open_files"],
+    /// Every key of the file, once: its table, the field it sets and what it accepts. A field's
+    /// default is its initial value above; `config/kiosk-agent.toml` states each key with that
+    /// default (ConfigurationTests holds the two together).
+    public static let settings: [Setting] = [
+        Setting("", "destination", optional: \.destination, .string, unset: "archive:"),
+
+        Setting("limits", "max_directory_depth", \.maxDirectoryDepth, .integer(1...256)),
+        Setting("limits", "max_entries", \.maxEntries, .integer(1...10_000_000)),
+        Setting("limits", "max_total_bytes", \.maxTotalBytes, .integer(1...(1 << 44))),
+        Setting("limits", "max_file_size", \.maxFileSize, .integer(1...(1 << 40))),
+        Setting("limits", "max_nesting_depth", \.maxNestingDepth, .integer(1...1024)),
+        Setting("limits", "max_elements", \.maxElements, .integer(1...100_000_000)),
+        Setting("limits", "in_memory_file_limit", \.inMemoryFileLimit, .integer((1 << 20)...(1 << 30))),
+
+        Setting("sandbox", "stall_seconds", \.sandbox.stallSeconds, .integer(1...86_400)),
+        Setting("sandbox", "cpu_seconds", \.sandbox.cpuSeconds, .integer(1...86_400)),
+        Setting("sandbox", "memory_bytes", \.sandbox.memoryBytes, .integer((256 << 20)...(1 << 40))),
+        Setting("sandbox", "open_files", \.sandbox.openFiles, .integer(16...4096)),
+
+        Setting("ingest", "workers", \.workers, .integer(0...64)),
+
+        Setting("engines", "clamav", \.engines.clamav, .bool),
+        Setting("engines", "signatures", optional: \.engines.signatures, .paths),
+        Setting("engines", "clamd_socket", optional: \.engines.clamdSocket, .path),
+        Setting("engines", "icap", optional: \.engines.icap, .icapURL),
+        Setting("engines", "timeout_seconds", \.engines.timeoutSeconds, .integer(1...3600)),
+        Setting("engines", "max_file_size", \.engines.maxFileSize, .integer(1...(4 << 30))),
+        Setting("engines", "max_scan_size", \.engines.maxScanSize, .integer(1...(4 << 30))),
+        Setting("engines", "max_recursion", \.engines.maxRecursion, .integer(1...64)),
+
+        Setting("protector", "keep_private_creators", \.protector.keepPrivateCreators, .strings),
+        Setting("protector", "icons", \.protector.icons, .oneOf("keep", "drop", "reject")),
+        Setting("protector", "overlays", \.protector.overlays, .oneOf("keep", "drop", "reject")),
+        Setting("protector", "documents", \.protector.documents, .oneOf("keep", "drop", "reject")),
+        Setting("protector", "active_documents", \.protector.activeDocuments, .oneOf("reject", "drop")),
+        Setting("protector", "allow_tiff_preamble", \.protector.allowTIFFPreamble, .bool),
+        Setting("protector", "missing_uids", \.protector.missingUIDs, .oneOf("repair", "reject")),
+        Setting("protector", "transfer_syntaxes", optional: \.protector.transferSyntaxes, .uids),
+
+        Setting("pacs", "sop_classes", optional: \.pacsSOPClasses, .uids),
+        Setting("pacs", "transfer_syntaxes", optional: \.pacsTransferSyntaxes, .uids),
+        Setting("pacs", "strict_uids", \.pacsStrictUIDs, .bool),
+
+        Setting("reconciliation", "enabled", \.reconciliation.enabled, .bool),
+        Setting("reconciliation", "issuer_of_patient_id", optional: \.reconciliation.issuerOfPatientID, .string),
+
+        Setting("delivery", "calling_ae", \.delivery.callingAE, .aeTitle),
+        Setting("delivery", "associations", \.delivery.associations, .integer(1...32)),
+        Setting("delivery", "connect_timeout_seconds", \.delivery.connectTimeoutSeconds, .integer(1...600)),
+        Setting("delivery", "artim_timeout_seconds", \.delivery.artimTimeoutSeconds, .integer(1...600)),
+        Setting("delivery", "dimse_timeout_seconds", \.delivery.dimseTimeoutSeconds, .integer(1...3600)),
+        Setting("delivery", "max_pdu_length", \.delivery.maxPDULength, .integer(4096...(16 << 20))),
+        Setting("delivery", "wait_seconds", \.delivery.waitSeconds, .integer(0...86_400)),
+        Setting("delivery", "retry_base_seconds", \.delivery.retryBaseSeconds, .seconds(1...3600)),
+        Setting("delivery", "retry_max_seconds", \.delivery.retryMaxSeconds, .seconds(1...86_400)),
+        Setting("delivery", "reserve_bytes", \.delivery.reserveBytes, .integer(0...(1 << 44))),
+
+        Setting("tls", "ca_file", optional: \.tls.caFile, .path),
+        Setting("tls", "certificate_file", optional: \.tls.certificateFile, .path),
+        Setting("tls", "private_key_file", optional: \.tls.privateKeyFile, .path),
+        Setting("tls", "verify_hostname", \.tls.verifyHostname, .bool),
+
+        Setting("dicomweb", "bearer_token_file", optional: \.dicomweb.bearerTokenFile, .path),
+        Setting("dicomweb", "username", optional: \.dicomweb.username, .string),
+        Setting("dicomweb", "password_file", optional: \.dicomweb.passwordFile, .path),
+        Setting("dicomweb", "batch_bytes", \.dicomweb.batchBytes, .integer((64 << 10)...(1 << 32))),
+        Setting("dicomweb", "connections", \.dicomweb.connections, .integer(1...16)),
+        Setting("dicomweb", "timeout_seconds", \.dicomweb.timeoutSeconds, .integer(1...3600)),
+
+        Setting("kiosk", "include_loop_devices", \.kiosk.includeLoopDevices, .bool),
+        Setting("kiosk", "require_expected_patient", \.kiosk.requireExpectedPatient, .bool),
+        Setting("kiosk", "drain_interval_seconds", \.kiosk.drainIntervalSeconds, .integer(1...86_400)),
+        Setting("kiosk", "eject", \.kiosk.eject, .bool),
+        Setting("kiosk", "idle_timeout_seconds", \.kiosk.idleTimeoutSeconds, .integer(10...86_400)),
+
+        // The repository's scheme is checked with its TLS material when the forwarder is set up.
+        Setting("atna", "repository", optional: \.atna.repository, .string),
+        Setting("atna", "ca_file", optional: \.atna.caFile, .path),
+        Setting("atna", "certificate_file", optional: \.atna.certificateFile, .path),
+        Setting("atna", "private_key_file", optional: \.atna.privateKeyFile, .path),
+        Setting("atna", "verify_hostname", optional: \.atna.verifyHostname, .bool),
+        Setting("atna", "audit_source_id", optional: \.atna.auditSourceID, .string),
+        Setting("atna", "enterprise_site_id", optional: \.atna.enterpriseSiteID, .string),
+        Setting("atna", "timeout_seconds", \.atna.timeoutSeconds, .integer(1...600)),
+
+        Setting("receipt", "printer", optional: \.receipt.printer, .string),
+        Setting("receipt", "station", optional: \.receipt.station, .string),
+        Setting("receipt", "width", \.receipt.width, .integer(24...120)),
+
+        Setting("dashboard", "enabled", \.dashboard.enabled, .bool),
+        Setting("dashboard", "port", \.dashboard.port, .integer(1...65535)),
     ]
 
-    private mutating func apply(_ key: String, _ value: String, line: Int) throws {
-        func integer(_ range: ClosedRange<Int64>) throws -> Int64 {
-            guard let number = Int64(value.replacingOccurrences(of: "_", with: "")), range.contains(number) else {
-                throw Error(line: line, message: "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return number
-        }
-        func string() throws -> String { try Configuration.string(value, key: key, line: line) }
-        func strings() throws -> [String] { try Configuration.strings(value, key: key, line: line) }
-        func boolean() throws -> Bool {
-            switch value {
-            case "true": return true
-            case "false": return false
-            default: throw Error(line: line, message: "\(key) must be true or false")
-            }
-        }
-        func rule() throws -> String {
-            let rule = try string()
-            guard ["keep", "drop", "reject"].contains(rule) else { throw Error(line: line, message: "\(key) must be \"keep\", \"drop\" or \"reject\"") }
-            return rule
-        }
-        func uids() throws -> [String] {
-            let list = try strings()
-            if let bad = list.first(where: { !UID.isValid($0) }) { throw Error(line: line, message: "\(key): \"\(bad)\" is not a UID") }
-            return list
-        }
-        switch key {
-        case "destination": destination = try string()
-        case "sandbox.stall_seconds": sandbox.stallSeconds = Int(try integer(1...86_400))
-        case "sandbox.cpu_seconds": sandbox.cpuSeconds = Int(try integer(1...86_400))
-        case "sandbox.memory_bytes": sandbox.memoryBytes = try integer((256 << 20)...(1 << 40))
-        case "sandbox.open_files": sandbox.openFiles = Int(try integer(16...4096))
-        case "limits.max_directory_depth": maxDirectoryDepth = Int(try integer(1...256))
-        case "limits.max_entries": maxEntries = Int(try integer(1...10_000_000))
-        case "limits.max_total_bytes": maxTotalBytes = try integer(1...(1 << 44))
-        case "limits.max_file_size": maxFileSize = try integer(1...(1 << 40))
-        case "limits.max_nesting_depth": maxNestingDepth = Int(try integer(1...1024))
-        case "limits.max_elements": maxElements = Int(try integer(1...100_000_000))
-        case "limits.in_memory_file_limit": inMemoryFileLimit = try integer((1 << 20)...(1 << 30))
-        case "ingest.workers": workers = Int(try integer(0...64))
-        case "engines.clamav": engines.clamav = try boolean()
-        case "engines.signatures": engines.signatures = try strings()
-        case "engines.clamd_socket": engines.clamdSocket = try string()
-        case "engines.icap":
-            let url = try string()
-            guard ICAPAddress(url) != nil else { throw Error(line: line, message: "\(key) must look like icap://HOST[:PORT]/SERVICE") }
-            engines.icap = url
-        case "engines.timeout_seconds": engines.timeoutSeconds = Int(try integer(1...3600))
-        case "engines.max_file_size": engines.maxFileSize = try integer(1...(4 << 30))
-        case "engines.max_scan_size": engines.maxScanSize = try integer(1...(4 << 30))
-        case "engines.max_recursion": engines.maxRecursion = Int(try integer(1...64))
-        case "protector.keep_private_creators": protector.keepPrivateCreators = try strings()
-        case "protector.icons": protector.icons = try rule()
-        case "protector.overlays": protector.overlays = try rule()
-        case "protector.documents": protector.documents = try rule()
-        case "protector.active_documents":
-            let rule = try string()
-            guard ["reject", "drop"].contains(rule) else { throw Error(line: line, message: "\(key) must be \"reject\" or \"drop\"") }
-            protector.activeDocuments = rule
-        case "protector.allow_tiff_preamble": protector.allowTIFFPreamble = try boolean()
-        case "protector.transfer_syntaxes": protector.transferSyntaxes = try uids()
-        case "protector.missing_uids":
-            let rule = try string()
-            guard ["repair", "reject"].contains(rule) else { throw Error(line: line, message: "\(key) must be \"repair\" or \"reject\"") }
-            protector.missingUIDs = rule
-        case "pacs.strict_uids": pacsStrictUIDs = try boolean()
-        case "pacs.sop_classes": pacsSOPClasses = try uids()
-        case "pacs.transfer_syntaxes": pacsTransferSyntaxes = try uids()
-        case "reconciliation.enabled": reconciliation.enabled = try boolean()
-        case "reconciliation.issuer_of_patient_id": reconciliation.issuerOfPatientID = try string()
-        case "delivery.calling_ae":
-            let title = try string()
-            guard AETitle.isValid(title) else { throw Error(line: line, message: "\(key) must be 1-16 characters, no backslash or control characters") }
-            delivery.callingAE = title
-        case "delivery.associations": delivery.associations = Int(try integer(1...32))
-        case "delivery.connect_timeout_seconds": delivery.connectTimeoutSeconds = Int(try integer(1...600))
-        case "delivery.artim_timeout_seconds": delivery.artimTimeoutSeconds = Int(try integer(1...600))
-        case "delivery.dimse_timeout_seconds": delivery.dimseTimeoutSeconds = Int(try integer(1...3600))
-        case "delivery.max_pdu_length": delivery.maxPDULength = Int(try integer(4096...(16 << 20)))
-        case "delivery.wait_seconds": delivery.waitSeconds = Int(try integer(0...86_400))
-        case "delivery.retry_base_seconds": delivery.retryBaseSeconds = Double(try integer(1...3600))
-        case "delivery.retry_max_seconds": delivery.retryMaxSeconds = Double(try integer(1...86_400))
-        case "delivery.reserve_bytes": delivery.reserveBytes = try integer(0...(1 << 44))
-        case "tls.ca_file": tls.caFile = try string()
-        case "tls.certificate_file": tls.certificateFile = try string()
-        case "tls.private_key_file": tls.privateKeyFile = try string()
-        case "tls.verify_hostname": tls.verifyHostname = try boolean()
-        case "kiosk.include_loop_devices": kiosk.includeLoopDevices = try boolean()
-        case "kiosk.require_expected_patient": kiosk.requireExpectedPatient = try boolean()
-        case "kiosk.drain_interval_seconds": kiosk.drainIntervalSeconds = Int(try integer(1...86_400))
-        case "kiosk.eject": kiosk.eject = try boolean()
-        case "kiosk.idle_timeout_seconds": kiosk.idleTimeoutSeconds = Int(try integer(10...86_400))
-        case "dicomweb.bearer_token_file": dicomweb.bearerTokenFile = try string()
-        case "dicomweb.username": dicomweb.username = try string()
-        case "dicomweb.password_file": dicomweb.passwordFile = try string()
-        case "dicomweb.batch_bytes": dicomweb.batchBytes = try integer((64 << 10)...(1 << 32))
-        case "dicomweb.connections": dicomweb.connections = Int(try integer(1...16))
-        case "dicomweb.timeout_seconds": dicomweb.timeoutSeconds = Int(try integer(1...3600))
-        case "atna.repository": atna.repository = try string()
-        case "atna.ca_file": atna.caFile = try string()
-        case "atna.certificate_file": atna.certificateFile = try string()
-        case "atna.private_key_file": atna.privateKeyFile = try string()
-        case "atna.verify_hostname": atna.verifyHostname = try boolean()
-        case "atna.audit_source_id": atna.auditSourceID = try string()
-        case "atna.enterprise_site_id": atna.enterpriseSiteID = try string()
-        case "atna.timeout_seconds": atna.timeoutSeconds = Int(try integer(1...600))
-        case "receipt.printer": receipt.printer = try string()
-        case "receipt.station": receipt.station = try string()
-        case "receipt.width": receipt.width = Int(try integer(24...120))
-        case "dashboard.enabled": dashboard.enabled = try boolean()
-        case "dashboard.port": dashboard.port = Int(try integer(1...65535))
-        default: throw Error(line: line, message: "unknown key \(key)")
-        }
-    }
-
-    private static func string(_ value: String, key: String, line: Int) throws -> String {
-        guard value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") else {
-            throw Error(line: line, message: "\(key) must be a quoted string")
-        }
-        let inner = value.dropFirst().dropLast()
-        guard !inner.contains("\"") && !inner.contains("\\") else {
-            throw Error(line: line, message: "\(key): escapes and quotes inside strings are not supported")
-        }
-        return String(inner)
-    }
-
-    /// `["a", "b"]`, a trailing comma allowed.
-    private static func strings(_ value: String, key: String, line: Int) throws -> [String] {
-        guard value.hasPrefix("["), value.hasSuffix("]") else { throw Error(line: line, message: "\(key) must be an array of quoted strings") }
-        var items = value.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        if items.last?.isEmpty == true { items.removeLast() }
-        return try items.map { item in
-            guard !item.isEmpty else { throw Error(line: line, message: "\(key) has an empty entry") }
-            return try string(item, key: key, line: line)
-        }
-    }
+    /// `settings` by table, then key. A key listed twice keeps its first entry: ConfigurationTests
+    /// refuses duplicates, and a trap here would take the agent down over a table typo.
+    private static let index: [String: [String: Setting]] = Dictionary(grouping: settings, by: \.table)
+        .mapValues { Dictionary($0.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first }) }
 
     /// Drops a `#` comment that is not inside a quoted string.
     private static func stripComment(_ line: Substring) -> Substring {

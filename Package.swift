@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "HelperProtocol", dependencies: ["MediaReader", "Protector", "Sandbox", "SessionReport"], path: "Sources/4-Admission/HelperProtocol", swiftSettings: strict),
 
         // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
-        .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio"], path: "Sources/1-Media/MediaEvents", swiftSettings: strict),
+        .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio", "POSIX"], path: "Sources/1-Media/MediaEvents", swiftSettings: strict),
 
         // The tamper-evident audit trail: hash-chained JSON lines with Ed25519 checkpoints.
         .target(name: "AuditTrail", dependencies: ["DICOMCore", "POSIX", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/6-Records/AuditTrail", swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,8 +50,7 @@ public final class MediaWatcher: @unchecked Sendable {
             presence.assumePresent(initial)
             var fds = [pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
             while true {
-                let ready = poll(&fds, 2, -1)
-                if ready < 0 { if errno == EINTR { continue }; break }
+                guard retryingOnInterrupt({ poll(&fds, 2, -1) }) >= 0 else { break }
                 if fds[1].revents != 0 { break }
                 while let device = monitor.receive() {
                     for event in presence.events(for: device.snapshot) { continuation.yield(event) }

@@ -2,6 +2,7 @@ import CLinux
 import DICOMCore
 import Crypto
 import Foundation
+import POSIX
 import GRDB
 #if canImport(Glibc)
 import Glibc
@@ -74,12 +75,18 @@ enum Staging {
 
     static func write(into incoming: URL, _ write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> StagedBytes {
         let temporary = incoming.appendingPathComponent("\(getpid())-\(UUID().uuidString)")
-        var fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | KIOSK_O_DIRECT, 0o640)
-        var direct = fd >= 0
-        // tmpfs and some other file systems refuse O_DIRECT at open: write through the cache there.
-        if fd < 0 && errno == EINVAL { fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640) }
-        guard fd >= 0 else { throw StagingError.io("create \(temporary.lastPathComponent)", errno: errno) }
-        defer { close(fd) }
+        let file: Descriptor
+        var direct = true
+        do {
+            do { file = try Descriptor.open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | KIOSK_O_DIRECT, permissions: 0o640) } catch .invalidArgument {
+                // tmpfs and some other file systems refuse O_DIRECT at open: write through the cache there.
+                direct = false
+                file = try Descriptor.open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, permissions: 0o640)
+            }
+        } catch {
+            throw StagingError.io("create \(temporary.lastPathComponent)", errno: error.rawValue)
+        }
+        let fd = file.rawValue
         var hasher = SHA256()
         var size: Int64 = 0
         let buffer = buffers.take()
@@ -89,9 +96,8 @@ enum Staging {
         func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
             var done = 0
             while done < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                let n = retryingOnInterrupt { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
                 if n < 0 {
-                    if errno == EINTR { continue }
                     // A file system that takes O_DIRECT at open but not these sizes: go on through the cache.
                     if errno == EINVAL && direct, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~KIOSK_O_DIRECT) == 0 {
                         direct = false
@@ -126,10 +132,11 @@ enum Staging {
 
     /// One `syncfs` covers every file written since the last: far cheaper than an fsync per file.
     static func syncFileSystem(containing directory: URL) throws {
-        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StagingError.io("open \(directory.lastPathComponent)", errno: errno) }
-        defer { close(fd) }
-        guard kiosk_syncfs(fd) == 0 else { throw StagingError.io("syncfs", errno: errno) }
+        let opened: Descriptor
+        do { opened = try Descriptor.open(directory.path, O_RDONLY | O_DIRECTORY) } catch {
+            throw StagingError.io("open \(directory.lastPathComponent)", errno: error.rawValue)
+        }
+        guard kiosk_syncfs(opened.rawValue) == 0 else { throw StagingError.io("syncfs", errno: errno) }
     }
 
     /// Removes whatever an interrupted session left in `incoming` (never published, never indexed):

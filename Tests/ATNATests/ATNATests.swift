@@ -10,7 +10,7 @@ final class ATNATests: XCTestCase {
     private let mapping = EventMapping(aeTitle: "KIOSK", host: "kiosk-1.clinic.example",
                                        source: AuditSource(id: "kiosk-1", enterpriseSiteID: "Clinic"))
 
-    private func record(_ type: String, actor: String = "alice", _ details: [String: String] = [:]) -> AuditRecord {
+    private func record(_ type: AuditEventType, actor: String = "alice", _ details: [String: String] = [:]) -> AuditRecord {
         AuditRecord(seq: 1, time: Date(timeIntervalSince1970: 1_790_000_000.25), type: type, actor: actor, session: "s1", details: details)
     }
 
@@ -22,45 +22,45 @@ final class ATNATests: XCTestCase {
         let study = ["study": "1.2.3", "patientID": "P1", "patientName": "Doe^Jane", "sopClasses": "1.2.840.10008.5.1.4.1.1.2=3;1.2.840.10008.5.1.4.1.1.4=1",
                      "destination": "dicom://PACS@10.0.0.5:104", "host": "10.0.0.5", "source": "/dev/sr0", "media": "cd"]
         let cases: [(AuditRecord, String)] = [
-            (record("service.start", actor: "service"), "110100"), (record("service.stop", actor: "service"), "110100"),
-            (record("operator.signin"), "110114"), (record("operator.signout", ["reason": "idle timeout"]), "110114"),
-            (record("operator.signin-failed", actor: "mallory"), "110114"), (record("operator.locked", actor: "mallory"), "110113"),
-            (record("import.study", study.merging(["override": "no"]) { $1 }), "110107"),
-            (record("transfer.begin", study), "110102"),
-            (record("transfer", study.merging(["stored": "3", "failed": "1", "failures": "pacs.unsupported-sop-class"]) { $1 }), "110104"),
-            (record("finding", ["path": "/DICOM/IM1", "codes": "preamble.executable", "sha256": "ab"]), "110113"),
-            (record("quarantine", ["path": "/DICOM/IM2", "codes": "malware.clamav,structure.truncated"]), "110113"),
-            (record("patient.updated", study.merging(["attributes": "Patient ID set to the hospital's value"]) { $1 }), "110110"),
+            (record(.serviceStart, actor: "service"), "110100"), (record(.serviceStop, actor: "service"), "110100"),
+            (record(.operatorSignIn), "110114"), (record(.operatorSignOut, ["reason": "idle timeout"]), "110114"),
+            (record(.operatorSignInFailed, actor: "mallory"), "110114"), (record(.operatorLocked, actor: "mallory"), "110113"),
+            (record(.importStudy, study.merging(["override": "no"]) { $1 }), "110107"),
+            (record(.transferBegin, study), "110102"),
+            (record(.transfer, study.merging(["stored": "3", "failed": "1", "failures": "pacs.unsupported-sop-class"]) { $1 }), "110104"),
+            (record(.finding, ["path": "/DICOM/IM1", "codes": "preamble.executable", "sha256": "ab"]), "110113"),
+            (record(.quarantine, ["path": "/DICOM/IM2", "codes": "malware.clamav,structure.truncated"]), "110113"),
+            (record(.patientUpdated, study.merging(["attributes": "Patient ID set to the hospital's value"]) { $1 }), "110110"),
         ]
         for (record, event) in cases {
             let messages = mapping.messages(for: record)
-            XCTAssertEqual(messages.count, 1, record.type)
+            XCTAssertEqual(messages.count, 1, record.type.rawValue)
             for message in messages {
                 let (id, problems) = ATNARules.check(syslog(message))
-                XCTAssertEqual(id, event, record.type)
+                XCTAssertEqual(id, event, record.type.rawValue)
                 XCTAssertEqual(problems, [], "\(record.type): \(message.xml())")
             }
         }
-        for quiet in ["session.start", "session.end", "identity.decision", "audit.checkpoint"] {
-            XCTAssertEqual(mapping.messages(for: record(quiet)).count, 0, quiet)
+        for quiet: AuditEventType in [.sessionStart, .sessionEnd, .identityDecision, .checkpoint] {
+            XCTAssertEqual(mapping.messages(for: record(quiet)).count, 0, quiet.rawValue)
         }
-        XCTAssertEqual(mapping.messages(for: record("finding", ["path": "/x", "codes": "private.removed"])).count, 0, "not a threat")
+        XCTAssertEqual(mapping.messages(for: record(.finding, ["path": "/x", "codes": "private.removed"])).count, 0, "not a threat")
     }
 
     func testOutcomesFollowWhatHappened() {
         let transfer = { (stored: String, failed: String) in
-            self.mapping.messages(for: self.record("transfer", ["study": "1", "patientID": "P", "stored": stored, "failed": failed]))[0].outcome
+            self.mapping.messages(for: self.record(.transfer, ["study": "1", "patientID": "P", "stored": stored, "failed": failed]))[0].outcome
         }
         XCTAssertEqual(transfer("3", "0"), .success)
         XCTAssertEqual(transfer("2", "1"), .minorFailure)
         XCTAssertEqual(transfer("0", "2"), .seriousFailure)
-        XCTAssertEqual(mapping.messages(for: record("operator.signin-failed"))[0].outcome, .minorFailure)
-        XCTAssertEqual(mapping.messages(for: record("import.study", ["study": "1", "patientID": "P", "override": "yes"]))[0].outcome, .minorFailure)
+        XCTAssertEqual(mapping.messages(for: record(.operatorSignInFailed))[0].outcome, .minorFailure)
+        XCTAssertEqual(mapping.messages(for: record(.importStudy, ["study": "1", "patientID": "P", "override": "yes"]))[0].outcome, .minorFailure)
     }
 
     func testHostileValuesStayInsideTheirAttributes() throws {
         let hostile = "<script>\"x\"&'y'\u{1B}[2J\u{0}"
-        let message = mapping.messages(for: record("import.study", actor: hostile, ["study": "1", "patientID": hostile, "patientName": hostile,
+        let message = mapping.messages(for: record(.importStudy, actor: hostile, ["study": "1", "patientID": hostile, "patientName": hostile,
                                                                                    "source": hostile, "media": "usb"]))[0]
         let (_, problems) = ATNARules.check(syslog(message))
         XCTAssertEqual(problems, [])
@@ -91,7 +91,7 @@ final class ATNATests: XCTestCase {
     func testTheTrailIsTheQueue() async throws {
         let dir = try TestSupport.TemporaryDirectory("atna-cursor")
         let log = try AuditLog(directory: dir.url)
-        try log.append([AuditEvent("service.start", actor: "service"), AuditEvent("session.start", actor: "cli")])
+        try log.append([AuditEvent(.serviceStart, actor: "service"), AuditEvent(.sessionStart, actor: "cli")])
         // A UDP socket we read ourselves stands in for the repository here; rsyslog is in the agent tests.
         let (receiver, port) = TestSupport.loopbackSocket(SOCK_DGRAM)
         defer { close(receiver) }
@@ -102,7 +102,7 @@ final class ATNATests: XCTestCase {
         XCTAssertEqual(first.sent, 2)
         XCTAssertEqual(first.messages, 1, "session.start has no ATNA message")
         XCTAssertEqual(forwarder.queued(), 0)
-        try log.append([AuditEvent("service.stop", actor: "service")])
+        try log.append([AuditEvent(.serviceStop, actor: "service")])
         let second = await forwarder.forward()
         XCTAssertEqual(second.sent, 1, "only what is new")
         var buffer = [UInt8](repeating: 0, count: 65_536)

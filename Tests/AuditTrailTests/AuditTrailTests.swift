@@ -9,9 +9,9 @@ final class AuditTrailTests: XCTestCase {
     private func trail(_ dir: TestSupport.TemporaryDirectory, rotate: Int64 = 16 << 20) throws -> AuditLog {
         let log = try AuditLog(directory: dir.url.appendingPathComponent("audit"), rotateBytes: rotate)
         for session in 1...3 {
-            try log.append([AuditEvent("session.start", actor: "alice", session: "s\(session)", details: ["medium": "/dev/sr0"]),
-                            AuditEvent("finding", actor: "kiosk-agent", session: "s\(session)", details: ["code": "preamble.executable"]),
-                            AuditEvent("session.end", actor: "alice", session: "s\(session)", details: ["delivered": "52"])],
+            try log.append([AuditEvent(.sessionStart, actor: "alice", session: "s\(session)", details: ["medium": "/dev/sr0"]),
+                            AuditEvent(.finding, actor: "kiosk-agent", session: "s\(session)", details: ["code": "preamble.executable"]),
+                            AuditEvent(.sessionEnd, actor: "alice", session: "s\(session)", details: ["delivered": "52"])],
                            checkpoint: true)
         }
         return log
@@ -33,7 +33,7 @@ final class AuditTrailTests: XCTestCase {
     func testAnIntactTrailVerifies() throws {
         let dir = try TestSupport.TemporaryDirectory("audit")
         let log = try trail(dir)
-        try log.append([AuditEvent("operator.signin", actor: "bob")])
+        try log.append([AuditEvent(.operatorSignIn, actor: "bob")])
         let summary = try AuditVerifier.verify(log.directory)
         XCTAssertEqual(summary, AuditVerifier.Summary(records: 13, checkpoints: 3, unsigned: 1))
         XCTAssertEqual(try AuditVerifier.export(log.directory, since: nil, until: nil).count, 13)

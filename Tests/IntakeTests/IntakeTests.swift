@@ -40,7 +40,7 @@ final class IntakeTests: XCTestCase {
         let directory = try DICOMDirectory.parse(try DICOMReader.read(source), source: source)
         let check = FileSetCheck(directories: [(try MediaPath.root.appending("DICOMDIR"), directory)], inventory: inventory,
                                  dicomPaths: ["/DICOM/IM1", "/DICOM/IM2"])
-        let codes = check.findings.map(\.code)
+        let codes = check.findings.map(\.code.rawValue)
         XCTAssertTrue(codes.contains("dicomdir.path-traversal"), "\(check.findings)")
         XCTAssertTrue(codes.contains("dicomdir.missing-file"), "\(check.findings)")
         XCTAssertEqual(check.unlisted, ["/DICOM/IM2"])

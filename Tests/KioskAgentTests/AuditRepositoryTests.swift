@@ -60,10 +60,10 @@ final class AuditRepositoryTests: XCTestCase {
 
         // The service's own records, as KioskService and the screen write them.
         try AuditLog(directory: URL(fileURLWithPath: state).appendingPathComponent("audit")).append([
-            AuditEvent("service.start", actor: "service", details: ["destination": "archive:"]),
-            AuditEvent("operator.signin", actor: "alice"), AuditEvent("operator.signin-failed", actor: "mallory"),
-            AuditEvent("operator.signout", actor: "alice", details: ["reason": "idle timeout"]),
-            AuditEvent("service.stop", actor: "service"),
+            AuditEvent(.serviceStart, actor: "service", details: ["destination": "archive:"]),
+            AuditEvent(.operatorSignIn, actor: "alice"), AuditEvent(.operatorSignInFailed, actor: "mallory"),
+            AuditEvent(.operatorSignOut, actor: "alice", details: ["reason": "idle timeout"]),
+            AuditEvent(.serviceStop, actor: "service"),
         ], checkpoint: true)
         let forward = try IngestFixtures.agent(["audit", "forward", "--state-dir", state, "--config", config])
         XCTAssertEqual(forward.status, 0, forward.stderrText)

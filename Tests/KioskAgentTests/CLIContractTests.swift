@@ -1,4 +1,6 @@
+import AuditTrail
 import Foundation
+import SessionReport
 import TestSupport
 import XCTest
 
@@ -220,6 +222,58 @@ final class RepositoryDocumentationTests: XCTestCase {
         XCTAssertEqual(named, declared, "README's fuzzing section and fuzz/Package.swift differ")
         let script = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("scripts/fuzz"), encoding: .utf8)
         XCTAssertTrue(script.contains("fuzz/Package.swift"), "scripts/fuzz reads its targets from the manifest")
+    }
+
+    /// README's table of finding codes is `FindingCode.known`, family by family, and `known` is
+    /// every code FindingCode.swift declares: a code added, renamed or dropped on one side only fails here.
+    func testTheREADMEListsEveryFindingCode() throws {
+        let known = Set(FindingCode.known.map(\.rawValue))
+        XCTAssertEqual(known.count, FindingCode.known.count, "a code is listed twice in FindingCode.known")
+        let source = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("Sources/6-Records/SessionReport/FindingCode.swift"),
+                                encoding: .utf8)
+        let declared = Set(source.matches(of: /static let \w+ = FindingCode\("([^"]+)"\)/).map { String($0.1) })
+        XCTAssertEqual(declared, known, "FindingCode.known and the constants FindingCode.swift declares differ")
+        XCTAssertTrue(FindingCode.known.allSatisfy { FindingCode.Family.known.contains($0.family) }, "a code outside the known families")
+
+        let readme = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "### Finding codes").dropFirst().first?.components(separatedBy: "\n#").first)
+        var listed: [String] = [], families: [String] = []
+        for row in section.split(separator: "\n") where row.hasPrefix("| `") {
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            let family = cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            families.append(family)
+            for code in cells[1].matches(of: /`([a-z]+\.[a-z0-9-]+)`/).map({ String($0.1) }) {
+                XCTAssertTrue(code.hasPrefix(family + "."), "README lists \(code) in the row of \(family)")
+                listed.append(code)
+            }
+        }
+        XCTAssertEqual(families, FindingCode.Family.known.map(\.rawValue), "README's families and FindingCode.Family.known differ")
+        XCTAssertEqual(listed.count, Set(listed).count, "README lists a code twice")
+        XCTAssertEqual(Set(listed).subtracting(known), [], "README lists codes FindingCode does not declare")
+        XCTAssertEqual(known.subtracting(listed), [], "FindingCode declares codes README does not list")
+    }
+
+    /// A code the README or the conformance statement names anywhere is one the agent writes (names
+    /// of the same shape that are not codes, the audit record types and a file name, are told apart).
+    func testTheDocumentationNamesOnlyRealFindingCodes() throws {
+        let known = Set(FindingCode.known.map(\.rawValue))
+        let families = Set(FindingCode.Family.known.map(\.rawValue))
+        let notCodes = Set(AuditEventType.known.map(\.rawValue)).union(["autorun.inf"])
+        for document in ["README.md", "docs/conformance-statement.md"] {
+            let text = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent(document), encoding: .utf8)
+            let named = Set(text.matches(of: /`([a-z]+)\.([a-z0-9-]+)`/).filter { families.contains(String($0.1)) }.map { "\($0.1).\($0.2)" })
+            XCTAssertFalse(named.isEmpty, document)
+            XCTAssertEqual(named.subtracting(known).subtracting(notCodes), [], "\(document) names finding codes the agent does not write")
+        }
+    }
+
+    /// README's list of audit record types is `AuditEventType.known`.
+    func testTheREADMEListsEveryAuditRecordType() throws {
+        let readme = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "### Audit trail").dropFirst().first?.components(separatedBy: "\n#").first)
+        let paragraph = try XCTUnwrap(section.components(separatedBy: "Record types:").dropFirst().first?.components(separatedBy: "\n\n").first)
+        let listed = paragraph.matches(of: /`([a-z.-]+)`/).map { String($0.1) }
+        XCTAssertEqual(listed, AuditEventType.known.map(\.rawValue), "README's audit record types and AuditEventType.known differ")
     }
 
     /// scripts/test counts a skipped test as skipped, with its reason, from what XCTest itself prints:

@@ -69,7 +69,7 @@ final class HelperWireTests: XCTestCase {
     }
 
     func testRepeatedListsAreSentOnceAndNamedAfter() throws {
-        let findings = [Finding("private.removed", .info, "10 element(s) of private block \"GEMS_IDEN_01\" removed")]
+        let findings = [Finding(.privateRemoved, .info, "10 element(s) of private block \"GEMS_IDEN_01\" removed")]
         let parts = [PartRecord(part: "preamble", location: "preamble", size: 128, checks: ["preamble"], action: .replaced, findings: [])]
         var record = FileRecord(path: "/DICOM/IM1", size: 10, kind: .dicom, verdict: .disarmed, findings: findings)
         record.parts = parts

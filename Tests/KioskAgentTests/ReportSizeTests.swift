@@ -9,7 +9,7 @@ import XCTest
 /// images: routine private-block removals listed per block, and the JSON written record by record.
 final class ReportSizeTests: XCTestCase {
     private func part(_ name: String, _ location: String, _ size: Int64, action: PartAction = .removed,
-                      findings: [String] = []) -> PartRecord {
+                      findings: [FindingCode] = []) -> PartRecord {
         PartRecord(part: name, location: location, size: size, checks: ["structure", "signatures", "clamav"], action: action,
                    findings: findings)
     }
@@ -17,10 +17,10 @@ final class ReportSizeTests: XCTestCase {
     func testRoutinePrivateRemovalsAreOneEntryPerBlock() {
         let ge = "private block \"GEMS_ACQU_01\""
         let listed = ReportedParts.of([
-            part("preamble", "preamble", 128, action: .replaced, findings: ["preamble.tiff"]),
+            part("preamble", "preamble", 128, action: .replaced, findings: [.preambleTIFF]),
             part(ge, "(0019,0010)", 12), part(ge, "(0019,1002)", 4), part(ge, "(0019,10DE)", 10),
             part(ge, "(0019,1050)[0](0008,0100)", 6),
-            part("private block \"ACME 1.0\"", "(0029,1001)", 70, findings: ["malware.clamav"]),
+            part("private block \"ACME 1.0\"", "(0029,1001)", 70, findings: [.malwareClamAV]),
             part("private block \"ACME 1.0\"", "(0029,1002)", 8),
             part("private block \"SECOND\"", "(0029,1102)", 8),
             part("element", "(0028,1201)", 64, action: .kept),
@@ -30,7 +30,7 @@ final class ReportSizeTests: XCTestCase {
         XCTAssertEqual(listed[1].size, 32, "the block's elements, its creator and what is nested below them")
         XCTAssertEqual(listed[1].part, ge)
         XCTAssertEqual(listed[1].checks, ["structure", "signatures", "clamav"])
-        XCTAssertEqual(listed[2].findings, ["malware.clamav"], "an element with a finding of its own stays listed alone")
+        XCTAssertEqual(listed[2].findings, [.malwareClamAV], "an element with a finding of its own stays listed alone")
         XCTAssertNil(ReportedParts.block(of: "(0009,0002)"), "outside any block")
         XCTAssertNil(ReportedParts.block(of: "(0008,0100)"))
         XCTAssertEqual(ReportedParts.block(of: "(0043,0010)"), "(0043,10xx)")
@@ -42,7 +42,7 @@ final class ReportSizeTests: XCTestCase {
         XCTAssertEqual(try ReportJSON.encode(report), try ReportJSON.encoder().encode(report), "no files")
         for index in 0..<3 {
             var record = FileRecord(path: "/DICOM/IM\(index)", size: 10, sha256: "ab", kind: .dicom, verdict: .disarmed,
-                                    findings: [Finding("structure.trailing-data", .medium, "line one\nline \"two\" / é", element: "(FFFC,FFFC)")])
+                                    findings: [Finding(.structureTrailingData, .medium, "line one\nline \"two\" / é", element: "(FFFC,FFFC)")])
             record.parts = index == 1 ? nil : [part("preamble", "preamble", 128, action: .replaced)]
             report.files.append(record)
         }

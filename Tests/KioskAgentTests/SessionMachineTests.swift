@@ -220,11 +220,11 @@ final class ScreenWordsTests: XCTestCase {
         let dir = try TestSupport.TemporaryDirectory("screen-words")
         let controller = try signedIn(dir)
         var report = Report(source: .init(path: "/dev/sr0", filesystem: "iso9660", label: "CD"))
-        let routine = [Finding("private.removed", .info, "12 element(s) of private block \"GEMS_IDEN_01\" removed"),
-                       Finding("structure.trailing-data", .medium, "Data Set Trailing Padding was removed", element: "(FFFC,FFFC)")]
+        let routine = [Finding(.privateRemoved, .info, "12 element(s) of private block \"GEMS_IDEN_01\" removed"),
+                       Finding(.structureTrailingData, .medium, "Data Set Trailing Padding was removed", element: "(FFFC,FFFC)")]
         report.files = (0..<52).map { FileRecord(path: "/IM\($0)", size: 1, kind: .dicom, verdict: .disarmed, findings: routine) }
             + [FileRecord(path: "/HOSTILE", size: 1, kind: .dicom, verdict: .disarmed,
-                          findings: routine + [Finding("executable.embedded", .critical, "PE executable inside (0009,1010)")])]
+                          findings: routine + [Finding(.executableEmbedded, .critical, "PE executable inside (0009,1010)")])]
         let outcome = M.Outcome(instances: 53, clean: 0, disarmed: 53, rejected: 0, discarded: 0, findings: KioskService.codes(report),
                                 lookupCode: "7K3QX-M9P2D", cleanup: report.cleanupCounts)
         XCTAssertEqual(outcome.findings, ["executable.embedded"], "routine clean-up is not listed as a finding")

@@ -48,7 +48,7 @@ final class ActiveDocumentTests: XCTestCase {
     private func assertActive(_ outcome: F.Outcome, naming: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(outcome.verdict, .rejected, "\(outcome.protection.findings)", file: file, line: line)
         XCTAssertTrue(outcome.delivered.isEmpty, file: file, line: line)
-        let finding = outcome.protection.findings.first { $0.code == "document.active-content" }
+        let finding = outcome.protection.findings.first { $0.code == .documentActiveContent }
         XCTAssertTrue(finding?.detail.contains(naming) == true, "\(naming) not in \(outcome.protection.findings)", file: file, line: line)
     }
 
@@ -106,7 +106,7 @@ final class ActiveDocumentTests: XCTestCase {
         XCTAssertEqual(dropped.verdict, .discarded, "\(dropped.protection.findings)")
         XCTAssertNil(dropped.protection.rebuilt)
         XCTAssertTrue(dropped.delivered.isEmpty)
-        XCTAssertTrue(dropped.protection.findings.contains { $0.code == "document.active-content" && $0.detail.contains("left out") })
+        XCTAssertTrue(dropped.protection.findings.contains { $0.code == .documentActiveContent && $0.detail.contains("left out") })
 
         let smuggled = try F.crafted { $0.dataSet.set(F.element(Tag(0x0042, 0x0011), .OB, Self.javaScript + (Self.javaScript.count & 1 == 1 ? [0] : []))) }
         let outcome = try F.protect(smuggled)

@@ -57,9 +57,9 @@ final class CodestreamTrailingTests: XCTestCase {
             let crafted = try refragmented(name) { _, parts in parts[parts.count - 1] += Self.program + Array("tail".utf8) }
             let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
             XCTAssertEqual(outcome.verdict, .disarmed, "\(name): \(outcome.protection.findings)")
-            XCTAssertTrue(outcome.protection.findings.contains { $0.code == "pixel.codestream-trailing" && $0.severity == .high },
+            XCTAssertTrue(outcome.protection.findings.contains { $0.code == .pixelCodestreamTrailing && $0.severity == .high },
                           "\(name): \(outcome.codes)")
-            let named = outcome.protection.findings.first { $0.code == "executable.embedded" }
+            let named = outcome.protection.findings.first { $0.code == .executableEmbedded }
             XCTAssertTrue(named?.detail.contains("PE executable") == true && named?.detail.contains("after the codestream end") == true,
                           "\(name): \(outcome.protection.findings)")
             XCTAssertFalse(outcome.delivered.contains(Self.program), name)
@@ -77,7 +77,7 @@ final class CodestreamTrailingTests: XCTestCase {
         let crafted = try refragmented("JPEG-lossy.dcm") { _, parts in parts[0] += F.eicar + [0] }
         let outcome = try F.protect(crafted)
         XCTAssertEqual(outcome.verdict, .disarmed, "\(outcome.protection.findings)")
-        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == "malware.clamav" })
+        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == .malwareClamAV })
         XCTAssertTrue(malware.detail.contains("Kiosk.Test.EICAR") && malware.detail.contains("after the codestream end"), malware.detail)
         XCTAssertFalse(outcome.delivered.contains(F.eicar))
         XCTAssertTrue(outcome.protection.parts.contains { $0.location.hasSuffix("after the codestream end") && $0.action == .removed })
@@ -111,7 +111,7 @@ final class CodestreamTrailingTests: XCTestCase {
         }
         let cut = try F.protect(split, with: Protector(policy: F.policy(), engines: []))
         XCTAssertEqual(cut.verdict, .disarmed, "\(cut.protection.findings)")
-        XCTAssertTrue(cut.protection.findings.contains { $0.code == "pixel.codestream-trailing" && $0.detail.contains("1 further fragment") },
+        XCTAssertTrue(cut.protection.findings.contains { $0.code == .pixelCodestreamTrailing && $0.detail.contains("1 further fragment") },
                       "\(cut.protection.findings)")
         XCTAssertEqual(try fragments(cut.delivered).fragments.count, 2)
     }
@@ -121,7 +121,7 @@ final class CodestreamTrailingTests: XCTestCase {
         let crafted = try refragmented("SC_rgb_jpeg_dcmtk.dcm") { _, parts in parts[parts.count - 1] += [UInt8](repeating: 0, count: 64) }
         let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
         XCTAssertEqual(outcome.verdict, .disarmed, "\(outcome.protection.findings)")
-        let finding = try XCTUnwrap(outcome.protection.findings.first { $0.code == "pixel.codestream-trailing" })
+        let finding = try XCTUnwrap(outcome.protection.findings.first { $0.code == .pixelCodestreamTrailing })
         XCTAssertEqual(finding.severity, .low, finding.detail)
         XCTAssertTrue(finding.detail.contains("filler"), finding.detail)
         try decodes(outcome.delivered, with: "dcmdjpeg")
@@ -144,10 +144,10 @@ final class CodestreamTrailingTests: XCTestCase {
         file.dataSet.set(DataElement(tag: Tag(0x0088, 0x0200), vr: .SQ, value: .sequence([Item(dataSet: item, offset: 0)])))
         let parts = Disassembler.parts(of: file)
         let separated = CodestreamEnd.separate(file, parts, reader: ValueReader(source))
-        let icon = try XCTUnwrap(separated.observations.first { $0.finding.code == "pixel.codestream-trailing" })
+        let icon = try XCTUnwrap(separated.observations.first { $0.finding.code == .pixelCodestreamTrailing })
         XCTAssertEqual(icon.remedy, .removeElement(ElementPath(tag: Tag(0x0088, 0x0200))))
         let found = PartInspector().inspect(file, parts: separated.parts, reader: ValueReader(source))
-        XCTAssertTrue(found.contains { $0.finding.code == "executable.embedded" && $0.finding.detail.contains("(0088,0200)[0](7FE0,0010)") },
+        XCTAssertTrue(found.contains { $0.finding.code == .executableEmbedded && $0.finding.detail.contains("(0088,0200)[0](7FE0,0010)") },
                       "\(found.map(\.finding))")
     }
 
@@ -163,7 +163,7 @@ final class CodestreamTrailingTests: XCTestCase {
         }
         let outcome = try F.protect(crafted, with: Protector(policy: F.policy(), engines: []))
         XCTAssertEqual(outcome.verdict, .rejected, "\(outcome.protection.findings)")
-        XCTAssertTrue(outcome.protection.findings.contains { $0.code == "pixel.codestream-trailing" && $0.detail.contains("between RLE segments") },
+        XCTAssertTrue(outcome.protection.findings.contains { $0.code == .pixelCodestreamTrailing && $0.detail.contains("between RLE segments") },
                       "\(outcome.protection.findings)")
         XCTAssertTrue(outcome.delivered.isEmpty)
     }

@@ -35,7 +35,7 @@ final class EnginePipelineTests: XCTestCase {
             let outcome = try F.protect(bytes, with: F.protector(policy, engines: engines))
             XCTAssertEqual(outcome.verdict, .disarmed, "\(outcome.protection.findings)")
             for engine in ["clamav", "clamd", "icap"] {
-                XCTAssertTrue(outcome.protection.findings.contains { $0.code == "malware.\(engine)" && $0.element == "(0029,1001)" },
+                XCTAssertTrue(outcome.protection.findings.contains { $0.code == .malware(engine: engine) && $0.element == "(0029,1001)" },
                               "\(engine) (deferred: \(deferred)): \(outcome.codes)")
             }
             XCTAssertFalse(outcome.delivered.contains(F.eicar))
@@ -72,7 +72,7 @@ final class EnginePipelineTests: XCTestCase {
         let silent = try F.protect(try F.original("MR_small.dcm"),
                                    with: F.protector(engines: [ClamdClient(socketPath: path, timeout: 1)]))
         XCTAssertEqual(silent.verdict, .rejected)
-        let failure = try XCTUnwrap(silent.protection.findings.first { $0.code == "malware.engine-failure" })
+        let failure = try XCTUnwrap(silent.protection.findings.first { $0.code == .malwareEngineFailure })
         XCTAssertTrue(failure.detail.contains("timeout"), failure.detail)
         XCTAssertLessThan(Date().timeIntervalSince(started), 30, "one failure stops that engine for the file")
     }

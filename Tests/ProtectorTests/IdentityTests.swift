@@ -47,7 +47,7 @@ final class IdentityTests: XCTestCase {
         let initial = IdentityCheck(expected: .init(id: "12345", name: "Doe^J", birthDate: "1970-01-02")).evaluate(summary)
         XCTAssertEqual(initial.result, .match)
         XCTAssertEqual(initial.score, 90)
-        XCTAssertEqual(initial.findings.map(\.code), ["identity.match"])
+        XCTAssertEqual(initial.findings.map(\.code), [.identityMatch])
         let wrongBirth = IdentityCheck(expected: .init(id: "12345", name: "Doe^John", birthDate: "19700103")).evaluate(summary)
         XCTAssertEqual(wrongBirth.result, .mismatch, "a strong score never outvotes a wrong birth date")
         XCTAssertEqual(wrongBirth.score, 75)
@@ -62,7 +62,7 @@ final class IdentityTests: XCTestCase {
         XCTAssertNil(PatientGrouping.finding([a, b, a]), "one patient written two ways")
         var c = InstanceSummary()
         c.patientID = "2"; c.patientName = "Roe^Richard"
-        XCTAssertEqual(PatientGrouping.finding([a, b, c])?.code, "identity.multiple-patients")
+        XCTAssertEqual(PatientGrouping.finding([a, b, c])?.code, .identityMultiplePatients)
         XCTAssertTrue(PatientGrouping.finding([a, b, c])?.detail.contains("2 different patients (2, 1 instance(s) each)") == true)
     }
 }

@@ -30,7 +30,7 @@ final class LosslessRebuildTests: XCTestCase {
     ]
 
     /// Findings a valid file must never get: a program in a part, bytes after a codestream, active content.
-    static let alarms: Set<String> = ["executable.embedded", "pixel.codestream-trailing", "document.active-content"]
+    static let alarms: Set<FindingCode> = [.executableEmbedded, .pixelCodestreamTrailing, .documentActiveContent]
 
     func testValidFilesAreDeliveredAndBitIdentical() throws {
         let roots = [try TestSupport.pydicomTestFiles(), try TestSupport.pydicomCharsetFiles(), try TestSupport.pydicomDataFiles()]

@@ -41,15 +41,15 @@ final class PartInspectorTests: XCTestCase {
         let pixels = try XCTUnwrap(ct.dataSet[Tags.pixelData]?.inlineBytes)
         ct.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OW, value: .bytes(.inline(pixels + [UInt8](repeating: 7, count: 100)))))
         let codes = inspect(ct, source: source).map(\.code)
-        XCTAssertTrue(codes.contains("executable.embedded"), "\(codes)")
-        XCTAssertTrue(codes.contains("pixel.excess-data"), "\(codes)")
+        XCTAssertTrue(codes.contains(.executableEmbedded), "\(codes)")
+        XCTAssertTrue(codes.contains(.pixelExcessData), "\(codes)")
 
         let (j2kOriginal, j2kSource) = try load(directory, "JPEG2000.dcm")
         var j2k = j2kOriginal
         guard case let .fragments(table, fragments)? = j2k.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
         let bogus = Fragment(bytes: .inline(Array("#!/bin/sh\n".utf8)), offset: 0)
         j2k.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [bogus] + fragments.dropFirst())))
-        XCTAssertTrue(inspect(j2k, source: j2kSource).map(\.code).contains("pixel.codestream-invalid"))
+        XCTAssertTrue(inspect(j2k, source: j2kSource).map(\.code).contains(.pixelCodestreamInvalid))
     }
 }
 

@@ -60,7 +60,7 @@ final class ScanPlanTests: XCTestCase {
         let bytes = try largeCT { $0.replaceSubrange(300_000..<300_000 + F.eicar.count, with: F.eicar) }
         let outcome = try F.protect(bytes, with: F.protector(policy()))
         XCTAssertEqual(outcome.verdict, .rejected, "the image is nothing without its frame")
-        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == "malware.clamav" })
+        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == .malwareClamAV })
         XCTAssertTrue(malware.detail.contains("(7FE0,0010) frame 1") && malware.detail.contains("EICAR"), malware.detail)
     }
 
@@ -71,7 +71,7 @@ final class ScanPlanTests: XCTestCase {
         }
         let outcome = try F.protect(bytes, with: F.protector(policy()))
         XCTAssertEqual(outcome.verdict, .rejected)
-        let located = outcome.protection.findings.filter { $0.code == "malware.clamav" }.map(\.detail)
+        let located = outcome.protection.findings.filter { $0.code == .malwareClamAV }.map(\.detail)
         XCTAssertTrue(located.contains { $0.contains("(0011,1001)") }, "\(located)")
         XCTAssertTrue(located.contains { $0.contains("(7FE0,0010) frame 1") }, "the second copy is not hidden by the first: \(located)")
     }
@@ -88,7 +88,7 @@ final class ScanPlanTests: XCTestCase {
         }
         XCTAssertFalse(ScanPlan.startsLikeAFile(Array(value.prefix(1024))), "plain binary: seen alone only by its start")
         let outcome = try F.protect(bytes, with: F.protector(policy(), engines: [engine]))
-        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == "malware.clamav" }, "\(outcome.codes)")
+        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == .malwareClamAV }, "\(outcome.codes)")
         XCTAssertTrue(malware.detail.contains("Kiosk.Test.Anchored") && malware.detail.contains("(0018,9004)"), malware.detail)
         XCTAssertFalse(outcome.delivered.contains(marker))
         // The same bytes in the middle of the value are not at a part's start: the anchored rule does not match.
@@ -112,7 +112,7 @@ final class ScanPlanTests: XCTestCase {
         }
         let outcome = try F.protect(bytes, with: F.protector(policy(), engines: [counting]))
         XCTAssertTrue(counting.scans.contains { $0.label == "(0018,9004)" && $0.count == Int64(pe.count) }, "\(counting.scans)")
-        let found = outcome.protection.findings.filter { $0.code == "malware.clamav" && $0.element == "(0018,9004)" }.map(\.detail)
+        let found = outcome.protection.findings.filter { $0.code == .malwareClamAV && $0.element == "(0018,9004)" }.map(\.detail)
         XCTAssertTrue(found.contains { $0.contains("PEHeaderInPart") }, "\(found)")
         XCTAssertTrue(found.contains { $0.contains("EICAR") }, "\(found)")
         XCTAssertFalse(outcome.delivered.contains(F.eicar))

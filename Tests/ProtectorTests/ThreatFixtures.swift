@@ -37,7 +37,7 @@ enum ThreatFixtures {
         let protection: Protection
         /// What would be delivered (empty when rejected).
         let delivered: [UInt8]
-        var codes: [String] { protection.findings.map(\.code) }
+        var codes: [String] { protection.findings.map(\.code.rawValue) }
         var verdict: Verdict { protection.verdict }
     }
 

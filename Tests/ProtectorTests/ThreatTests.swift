@@ -72,7 +72,7 @@ final class ThreatTests: XCTestCase {
         }
         let outcome = try F.protect(privateEICAR)
         try assertDisarmed(outcome, without: F.eicar, codes: ["malware.clamav", "private.removed"])
-        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == "malware.clamav" })
+        let malware = try XCTUnwrap(outcome.protection.findings.first { $0.code == .malwareClamAV })
         XCTAssertTrue(malware.detail.contains("Kiosk.Test.EICAR") && malware.detail.contains("(0029,1001)"), malware.detail)
 
         // An allow-listed creator keeps its block, but not the infected value.

@@ -115,7 +115,7 @@ final class UIDRepairTests: XCTestCase {
         let kept = try F.protect(bytes)
         XCTAssertNotEqual(kept.verdict, .rejected)
         XCTAssertTrue(kept.codes.contains("structure.uid-format"), "\(kept.codes)")
-        XCTAssertEqual(kept.protection.findings.first { $0.code == "structure.uid-format" }?.severity, .low)
+        XCTAssertEqual(kept.protection.findings.first { $0.code == .structureUIDFormat }?.severity, .low)
         XCTAssertFalse(kept.codes.contains("reconciliation.uid-replaced"))
         XCTAssertEqual(try DICOMReader.read(InMemoryByteSource(kept.delivered)).dataSet.string(Tags.studyInstanceUID), zeroLed)
 

@@ -15,7 +15,7 @@ final class SessionReceiptTests: XCTestCase {
                             expectedPatient: .init(id: "P2", name: "DOE^JANE", birthDate: "19750505"))
         report.identityOverride = "Confirmed by phone with the sending clinic's \"records\" desk"
         report.destination = "archive:/var/lib/kiosk-agent/archive"
-        report.media.findings = [Finding("dicomdir.unlisted-file", .low, "IM9 not listed")]
+        report.media.findings = [Finding(.dicomdirUnlistedFile, .low, "IM9 not listed")]
         var hostile = Study(studyInstanceUID: "1.2.3", patientName: "<script>alert(1)</script>^Eve\u{1B}@", patientID: "P<1>",
                             birthDate: "19800102", description: "CT Chest & Abdomen " + String(repeating: "W", count: 60),
                             modalities: ["CT"], instances: 3, identity: .mismatch, series: 2)
@@ -26,20 +26,20 @@ final class SessionReceiptTests: XCTestCase {
         report.files = [
             FileRecord(path: "/DICOM/IM1", size: 10, kind: .dicom, verdict: .clean, studyInstanceUID: "1.2.3", delivery: .stored),
             FileRecord(path: "/DICOM/IM2", size: 10, kind: .dicom, verdict: .disarmed,
-                       findings: [Finding("preamble.executable", .high, "PE in preamble"), Finding("private.removed", .info, "3 elements"),
-                                  Finding("reconciliation.coerced", .info, "Patient ID set", element: "(0010,0020)")],
+                       findings: [Finding(.preambleExecutable, .high, "PE in preamble"), Finding(.privateRemoved, .info, "3 elements"),
+                                  Finding(.reconciliationCoerced, .info, "Patient ID set", element: "(0010,0020)")],
                        studyInstanceUID: "1.2.3", delivery: .stored),
             FileRecord(path: "/DICOM/IM3", size: 10, kind: .dicom, verdict: .disarmed,
-                       findings: [Finding("private.removed", .info, "1 element")], studyInstanceUID: "1.2.3", delivery: .spooled),
+                       findings: [Finding(.privateRemoved, .info, "1 element")], studyInstanceUID: "1.2.3", delivery: .spooled),
             FileRecord(path: "/DICOM/IM4", size: 10, kind: .dicom, verdict: .rejected,
-                       findings: [Finding("malware.clamav", .critical, "Eicar-Test-Signature in pixel data")], studyInstanceUID: "1.2.4"),
+                       findings: [Finding(.malwareClamAV, .critical, "Eicar-Test-Signature in pixel data")], studyInstanceUID: "1.2.4"),
             FileRecord(path: "/DICOM/IM5", size: 10, kind: .dicom, verdict: .clean, studyInstanceUID: "1.2.4", delivery: .failed),
             FileRecord(path: "/VIEWER/viewer.exe", size: 10, kind: .executable, verdict: .discarded,
-                       findings: [Finding("executable.discarded", .medium, "PE32 program")]),
+                       findings: [Finding(.executableDiscarded, .medium, "PE32 program")]),
             FileRecord(path: "/VIEWER/<b>&lib.dll", size: 10, kind: .executable, verdict: .discarded,
-                       findings: [Finding("executable.discarded", .medium, "PE32 library")]),
+                       findings: [Finding(.executableDiscarded, .medium, "PE32 library")]),
             FileRecord(path: "/AUTORUN.INF", size: 10, kind: .autorun, verdict: .discarded,
-                       findings: [Finding("autorun.discarded", .medium, "autorun.inf")]),
+                       findings: [Finding(.autorunDiscarded, .medium, "autorun.inf")]),
         ]
         report.totals.files = 8; report.totals.dicom = 5; report.totals.clean = 2; report.totals.disarmed = 2
         report.totals.rejected = 1; report.totals.discarded = 3; report.totals.delivered = 2
@@ -87,8 +87,8 @@ final class SessionReceiptTests: XCTestCase {
         XCTAssertTrue(html.contains("did not match the patient given at the desk"))
         XCTAssertTrue(html.contains("matched the patient given at the desk"))
         XCTAssertTrue(html.contains(escaped(makeReport().identityOverride!)))
-        for code in ["malware.clamav", "preamble.executable", "private.removed", "reconciliation.coerced", "executable.discarded"] {
-            XCTAssertTrue(html.contains(escaped(FindingWording.explain(code))), code)
+        for code: FindingCode in [.malwareClamAV, .preambleExecutable, .privateRemoved, .reconciliationCoerced, .executableDiscarded] {
+            XCTAssertTrue(html.contains(escaped(FindingWording.explain(code))), code.rawValue)
         }
         XCTAssertTrue(html.contains("critical"))
         XCTAssertTrue(html.contains("Viewer programs left out: 2"))
@@ -144,13 +144,13 @@ final class SessionReceiptTests: XCTestCase {
 
     func testEmptyReport() {
         var report = Report(source: .init(path: "/dev/sr0", filesystem: "unknown", label: ""))
-        report.media.findings = [Finding("media.unreadable", .high, "no known filesystem")]
+        report.media.findings = [Finding(.mediaUnreadable, .high, "no known filesystem")]
         let receipt = Receipt(report: report, sessionID: "s-1", lookupCode: "7K3QX-M9P2D", finished: Self.finished,
                               station: "Desk", operatorName: nil)
         let html = receipt.html(), text = receipt.text()
         XCTAssertTrue(html.contains("No DICOM images were found"))
         XCTAssertTrue(text.contains("No DICOM images were found"))
-        XCTAssertTrue(html.contains(escaped(FindingWording.explain("media.unreadable"))))
+        XCTAssertTrue(html.contains(escaped(FindingWording.explain(.mediaUnreadable))))
         XCTAssertFalse(text.contains("Operator"))
         XCTAssertTrue(text.contains("none (nothing was sent)"))
     }
@@ -212,19 +212,19 @@ final class SessionReceiptTests: XCTestCase {
     // MARK: wording
 
     func testEveryFamilyHasItsOwnWords() {
-        let families = ["preamble", "structure", "pixel", "malware", "private", "document", "dicomdir", "media", "identity",
-                        "pacs", "executable", "autorun", "reconciliation", "delivery", "content"]
+        let families: [FindingCode.Family] = [.preamble, .structure, .pixel, .malware, .private, .document, .dicomdir, .media, .identity,
+                                              .pacs, .executable, .autorun, .reconciliation, .delivery, .content]
         for family in families {
-            for code in ["\(family).a-code-added-later", "\(family).\(family)"] {
+            for code in ["\(family).a-code-added-later", "\(family).\(family)"].map(FindingCode.init(rawValue:)) {
                 let sentence = FindingWording.explain(code)
-                XCTAssertNotEqual(sentence, FindingWording.fallback, code)
-                XCTAssertTrue(sentence.hasSuffix("."), code)
+                XCTAssertNotEqual(sentence, FindingWording.fallback, code.rawValue)
+                XCTAssertTrue(sentence.hasSuffix("."), code.rawValue)
             }
         }
-        XCTAssertEqual(FindingWording.explain("nonsense.code"), FindingWording.fallback)
-        XCTAssertEqual(FindingWording.explain(""), FindingWording.fallback)
-        XCTAssertNotEqual(FindingWording.explain("preamble.executable"), FindingWording.explain("preamble.nonzero"))
-        XCTAssertTrue(FindingWording.explain("malware.clamav").contains("Malware"))
+        XCTAssertEqual(FindingWording.explain(FindingCode(rawValue: "nonsense.code")), FindingWording.fallback)
+        XCTAssertEqual(FindingWording.explain(FindingCode(rawValue: "")), FindingWording.fallback)
+        XCTAssertNotEqual(FindingWording.explain(.preambleExecutable), FindingWording.explain(.preambleNonzero))
+        XCTAssertTrue(FindingWording.explain(.malwareClamAV).contains("Malware"))
     }
 
     // MARK: routine clean-up
@@ -232,28 +232,28 @@ final class SessionReceiptTests: XCTestCase {
     /// Vendor-private blocks, padding, icons and overlays by policy and a TIFF preamble are routine;
     /// the same codes for something else, and anything hostile, are not.
     func testRoutineRemovalsAreToldFromRemovalsForCause() {
-        XCTAssertEqual(Finding("private.removed", .info, "").routineRemoval, .privateData)
-        XCTAssertEqual(Finding("private.removed", .low, "File Meta private information removed", element: "(0002,0102)").routineRemoval, .privateData)
-        XCTAssertEqual(Finding("structure.trailing-data", .medium, "", element: "(FFFC,FFFC)").routineRemoval, .padding)
-        XCTAssertEqual(Finding("structure.trailing-data", .medium, "", element: "(0008,1115)[0](FFFC,FFFC)").routineRemoval, .padding)
-        XCTAssertNil(Finding("structure.trailing-data", .high, "12 byte(s) after the end of the data set were removed").routineRemoval)
-        XCTAssertEqual(Finding("structure.removed", .info, "", element: "(0088,0200)").routineRemoval, .icon)
-        XCTAssertEqual(Finding("structure.removed", .info, "", element: "(6002,3000)").routineRemoval, .overlay)
-        XCTAssertNil(Finding("structure.removed", .high, "", element: "(6002,3000)").routineRemoval, "a policy that refuses rejects the file")
-        XCTAssertNil(Finding("structure.removed", .info, "", element: "(6001,3000)").routineRemoval, "odd groups are private")
-        XCTAssertEqual(Finding("preamble.tiff", .info, "").routineRemoval, .tiffPreamble)
-        XCTAssertNil(Finding("preamble.executable", .critical, "").routineRemoval)
+        XCTAssertEqual(Finding(.privateRemoved, .info, "").routineRemoval, .privateData)
+        XCTAssertEqual(Finding(.privateRemoved, .low, "File Meta private information removed", element: "(0002,0102)").routineRemoval, .privateData)
+        XCTAssertEqual(Finding(.structureTrailingData, .medium, "", element: "(FFFC,FFFC)").routineRemoval, .padding)
+        XCTAssertEqual(Finding(.structureTrailingData, .medium, "", element: "(0008,1115)[0](FFFC,FFFC)").routineRemoval, .padding)
+        XCTAssertNil(Finding(.structureTrailingData, .high, "12 byte(s) after the end of the data set were removed").routineRemoval)
+        XCTAssertEqual(Finding(.structureRemoved, .info, "", element: "(0088,0200)").routineRemoval, .icon)
+        XCTAssertEqual(Finding(.structureRemoved, .info, "", element: "(6002,3000)").routineRemoval, .overlay)
+        XCTAssertNil(Finding(.structureRemoved, .high, "", element: "(6002,3000)").routineRemoval, "a policy that refuses rejects the file")
+        XCTAssertNil(Finding(.structureRemoved, .info, "", element: "(6001,3000)").routineRemoval, "odd groups are private")
+        XCTAssertEqual(Finding(.preambleTIFF, .info, "").routineRemoval, .tiffPreamble)
+        XCTAssertNil(Finding(.preambleExecutable, .critical, "").routineRemoval)
 
-        let routine = [Finding("private.removed", .info, "3 element(s)"), Finding("structure.trailing-data", .medium, "padding", element: "(FFFC,FFFC)")]
+        let routine = [Finding(.privateRemoved, .info, "3 element(s)"), Finding(.structureTrailingData, .medium, "padding", element: "(FFFC,FFFC)")]
         var report = Report(source: .init(path: "/dev/sr0", filesystem: "iso9660", label: "DISC"))
         report.files = [
             FileRecord(path: "/IM1", size: 1, kind: .dicom, verdict: .disarmed, findings: routine, delivery: .stored),
             FileRecord(path: "/IM2", size: 1, kind: .dicom, verdict: .disarmed,
-                       findings: routine + [Finding("delivery.already-archived", .info, "")], delivery: .stored),
+                       findings: routine + [Finding(.deliveryAlreadyArchived, .info, "")], delivery: .stored),
             FileRecord(path: "/IM3", size: 1, kind: .dicom, verdict: .disarmed,
-                       findings: routine + [Finding("structure.trailing-data", .high, "12 byte(s) after the end of the data set were removed")],
+                       findings: routine + [Finding(.structureTrailingData, .high, "12 byte(s) after the end of the data set were removed")],
                        delivery: .stored),
-            FileRecord(path: "/IM4", size: 1, kind: .dicom, verdict: .clean, findings: [Finding("private.kept", .info, "")], delivery: .stored),
+            FileRecord(path: "/IM4", size: 1, kind: .dicom, verdict: .clean, findings: [Finding(.privateKept, .info, "")], delivery: .stored),
         ]
         report.totals.files = 4; report.totals.dicom = 4; report.totals.disarmed = 3; report.totals.clean = 1; report.totals.delivered = 4
         var counts = Report.CleanupCounts()

@@ -17,7 +17,7 @@ public struct FileSetCheck: Sendable {
                 dicomPaths: Set<String>) {
         guard !directories.isEmpty else {
             if !dicomPaths.isEmpty {
-                findings.append(Finding("dicomdir.absent", .info, "the media has no readable DICOMDIR; all DICOM files were found by walking it"))
+                findings.append(Finding(.dicomdirAbsent, .info, "the media has no readable DICOMDIR; all DICOM files were found by walking it"))
             }
             return
         }
@@ -25,7 +25,7 @@ public struct FileSetCheck: Sendable {
         var listed = Set<String>()
         for (location, directory) in directories {
             for issue in directory.issues {
-                findings.append(Finding(issue.isLoop ? "dicomdir.loop" : "dicomdir.bad-offset", .medium,
+                findings.append(Finding(issue.isLoop ? .dicomdirLoop : .dicomdirBadOffset, .medium,
                                         "\(location): \(issue)"))
             }
             var missing: [String] = []
@@ -38,7 +38,7 @@ public struct FileSetCheck: Sendable {
                 } catch {
                     traversals += 1
                     if traversals <= FileSetCheck.detailLimit {
-                        findings.append(Finding("dicomdir.path-traversal", .high,
+                        findings.append(Finding(.dicomdirPathTraversal, .high,
                             "\(location) references a file outside the media root (\(error)); ignored"))
                     }
                     continue
@@ -56,14 +56,14 @@ public struct FileSetCheck: Sendable {
                 }
             }
             if traversals > FileSetCheck.detailLimit {
-                findings.append(Finding("dicomdir.path-traversal", .high,
+                findings.append(Finding(.dicomdirPathTraversal, .high,
                     "\(location): \(traversals - FileSetCheck.detailLimit) more references outside the media root"))
             }
             for path in missing.prefix(FileSetCheck.detailLimit) {
-                findings.append(Finding("dicomdir.missing-file", .low, "\(location) lists \(path), which is not on the media"))
+                findings.append(Finding(.dicomdirMissingFile, .low, "\(location) lists \(path), which is not on the media"))
             }
             if missing.count > FileSetCheck.detailLimit {
-                findings.append(Finding("dicomdir.missing-file", .low,
+                findings.append(Finding(.dicomdirMissingFile, .low,
                     "\(location) lists \(missing.count - FileSetCheck.detailLimit) more files that are not on the media"))
             }
         }

@@ -32,7 +32,7 @@ public struct MediaInventory: Sendable {
         })
         files.sort { ($0.locator.start, $0.path) < ($1.locator.start, $1.path) }
         for entry in skipped {
-            findings.append(Finding("media.link-ignored", .low, "\(entry.path): \(entry.kind.rawValue) not followed"))
+            findings.append(Finding(.mediaLinkIgnored, .low, "\(entry.path): \(entry.kind.rawValue) not followed"))
         }
         self.files = files
         self.skipped = skipped

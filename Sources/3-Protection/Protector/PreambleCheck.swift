@@ -9,13 +9,13 @@ enum PreambleCheck {
         guard preamble.contains(where: { $0 != 0 }) else { return nil }
         if let program = ExecutableSignatures.match(preamble) {
             return program.kind == .script
-                ? Finding("preamble.script", .high, "the preamble starts a script (#!); replaced by zeros")
-                : Finding("preamble.executable", .critical, "the preamble is a program header (\(program.description)); replaced by zeros")
+                ? Finding(.preambleScript, .high, "the preamble starts a script (#!); replaced by zeros")
+                : Finding(.preambleExecutable, .critical, "the preamble is a program header (\(program.description)); replaced by zeros")
         }
         if preamble.starts(with: [0x49, 0x49, 0x2A, 0x00]) || preamble.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) {
-            return Finding("preamble.tiff", allowTIFF ? .info : .medium,
+            return Finding(.preambleTIFF, allowTIFF ? .info : .medium,
                            "the preamble holds a TIFF header (dual-format file); replaced by zeros")
         }
-        return Finding("preamble.nonzero", .low, "the preamble held unexplained non-zero bytes; replaced by zeros")
+        return Finding(.preambleNonzero, .low, "the preamble held unexplained non-zero bytes; replaced by zeros")
     }
 }

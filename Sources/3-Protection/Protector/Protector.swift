@@ -90,7 +90,7 @@ public struct Protector: Sendable {
                 protection.rebuilt = rebuilt
                 protection.summary = InstanceSummary(rebuilt)
             } catch {
-                protection.findings.append(Finding("reconciliation.unencodable", .high, "\(error); not delivered under foreign identifiers"))
+                protection.findings.append(Finding(.reconciliationUnencodable, .high, "\(error); not delivered under foreign identifiers"))
                 protection.verdict = .rejected
                 protection.rebuilt = nil
             }
@@ -99,7 +99,7 @@ public struct Protector: Sendable {
         let spanning = scan.hits.filter(\.parts.isEmpty)
         guard !spanning.isEmpty else { return protection }
         if protection.rebuilt == nil {
-            protection.findings += spanning.map { Finding("malware.\($0.engine)", .critical, "\($0.signature) in the whole file, in no single part") }
+            protection.findings += spanning.map { Finding(.malware(engine: $0.engine), .critical, "\($0.signature) in the whole file, in no single part") }
             return protection
         }
         let check = RebuildVerification.verify(spanning, engines: engines, sourceSize: source.count) { sink in
@@ -124,7 +124,7 @@ public struct Protector: Sendable {
             observations.append(Observation(finding, part: index, remedy: .replacedByRebuild))
         }
         if let index = parts.firstIndex(where: { $0.kind == .trailing && $0.path == nil }) {
-            observations.append(Observation(Finding("structure.trailing-data", .high,
+            observations.append(Observation(Finding(.structureTrailingData, .high,
                 "\(parts[index].bytes.length) byte(s) after the end of the data set were removed"), part: index, remedy: .replacedByRebuild))
         }
         return observations
@@ -149,11 +149,11 @@ public struct Protector: Sendable {
             case .none:
                 return nil
             case .keep:
-                return Observation(Finding("structure.uid-format", .low,
+                return Observation(Finding(.structureUIDFormat, .low,
                     "\(name) \(uid) has a component with a leading zero (PS3.5 §9.1); kept unchanged", element: tag.description))
             case .replace:
                 guard policy.missingUIDs == .reject else { return nil }
-                return Observation(Finding("structure.invalid-uid", .high,
+                return Observation(Finding(.structureInvalidUID, .high,
                     uid.isEmpty ? "\(name) is missing" : "\(name) is not a valid UID", element: tag.description), remedy: .reject)
             }
         }

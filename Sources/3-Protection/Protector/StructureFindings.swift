@@ -4,34 +4,34 @@ import SessionReport
 /// `structure.*` findings (ARCHITECTURE.md §3.3) for what the codec refused or tolerated.
 enum StructureFindings {
     static func finding(for error: DICOMParseError) -> Finding {
-        let (code, severity): (String, Severity) = switch error.kind {
-        case .truncated: ("structure.truncated", .medium)
-        case .lengthOverflow: ("structure.length-overflow", .high)
-        case .nestingTooDeep: ("structure.nesting-depth", .high)
-        case .invalidVR: ("structure.invalid-vr", .medium)
-        case .oddLength: ("structure.odd-length", .medium)
-        case .noFileMeta: ("structure.no-file-meta", .medium)
-        case .badMetaEncoding: ("structure.meta-encoding", .high)
-        case .unsupportedTransferSyntax: ("structure.bad-transfer-syntax", .medium)
-        case .tooManyElements: ("structure.too-many-elements", .high)
-        case .fileTooLarge: ("structure.file-too-large", .medium)
-        case .inflate: ("structure.deflate", .medium)
-        case .badDelimiter: ("structure.bad-delimiter", .medium)
-        case .undefinedLength: ("structure.undefined-length", .medium)
-        case .source: ("media.io-error", .medium)
+        let (code, severity): (FindingCode, Severity) = switch error.kind {
+        case .truncated: (.structureTruncated, .medium)
+        case .lengthOverflow: (.structureLengthOverflow, .high)
+        case .nestingTooDeep: (.structureNestingDepth, .high)
+        case .invalidVR: (.structureInvalidVR, .medium)
+        case .oddLength: (.structureOddLength, .medium)
+        case .noFileMeta: (.structureNoFileMeta, .medium)
+        case .badMetaEncoding: (.structureMetaEncoding, .high)
+        case .unsupportedTransferSyntax: (.structureBadTransferSyntax, .medium)
+        case .tooManyElements: (.structureTooManyElements, .high)
+        case .fileTooLarge: (.structureFileTooLarge, .medium)
+        case .inflate: (.structureDeflate, .medium)
+        case .badDelimiter: (.structureBadDelimiter, .medium)
+        case .undefinedLength: (.structureUndefinedLength, .medium)
+        case .source: (.mediaIOError, .medium)
         }
         return Finding(code, severity, "not readable as DICOM: \(error)", element: error.tag?.description)
     }
 
     static func finding(for issue: ParseIssue) -> Finding {
-        let (code, severity): (String, Severity) = switch issue.kind {
-        case .oddLength: ("structure.odd-length", .low)
-        case .noFileMeta: ("structure.no-file-meta", .low)
-        case .missingTransferSyntax: ("structure.bad-transfer-syntax", .low)
-        case .metaGroupLength: ("structure.group-length", .low)
-        case .duplicateTag: ("structure.duplicate-element", .medium)
-        case .unknownVR: ("structure.invalid-vr", .low)
-        case .implicitUN: ("structure.undefined-length", .info)
+        let (code, severity): (FindingCode, Severity) = switch issue.kind {
+        case .oddLength: (.structureOddLength, .low)
+        case .noFileMeta: (.structureNoFileMeta, .low)
+        case .missingTransferSyntax: (.structureBadTransferSyntax, .low)
+        case .metaGroupLength: (.structureGroupLength, .low)
+        case .duplicateTag: (.structureDuplicateElement, .medium)
+        case .unknownVR: (.structureInvalidVR, .low)
+        case .implicitUN: (.structureUndefinedLength, .info)
         }
         return Finding(code, severity, "\(issue); corrected in the rebuilt file", element: issue.tag?.description)
     }

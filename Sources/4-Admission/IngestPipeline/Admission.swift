@@ -62,7 +62,7 @@ public struct Admission {
             let decision = expected.evaluate(message.mediaSummary ?? summary)
             record.findings += decision.findings
             if decision.result == .mismatch, let reason = identityOverride {
-                record.findings.append(Finding("identity.override", .high,
+                record.findings.append(Finding(.identityOverride, .high,
                     "delivered although the patient does not match, by explicit override: \(reason)"))
             } else if decision.result == .mismatch {
                 try hold(summary, index: message.index, body: body, record: &record)
@@ -78,19 +78,19 @@ public struct Admission {
             throw error
         } catch let failure as RebuildFailed {
             record.verdict = .rejected
-            record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(failure.reason)"))
+            record.findings.append(Finding(.structureRebuildFailed, .high, "the file could not be rebuilt: \(failure.reason)"))
             // The helper follows a failed rebuild with the original, for quarantine.
             try keepOriginal(index: message.index, body: body.following(), record: &record)
             return result()
         } catch {
             // Our disk, not the file: the file is fine and nothing is quarantined.
             if let reason = try body.drain() {
-                record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(reason)"))
+                record.findings.append(Finding(.structureRebuildFailed, .high, "the file could not be rebuilt: \(reason)"))
                 try body.following().drain()
             }
             let full = StagingError.isDiskFull(error)
             record.delivery = .failed
-            record.findings.append(Finding(full ? "delivery.disk-full" : "delivery.spool-error", .high,
+            record.findings.append(Finding(full ? .deliveryDiskFull : .deliverySpoolError, .high,
                                            "the rebuilt file could not be written to the state directory: \(error)"))
             return result(full: full)
         }
@@ -110,7 +110,7 @@ public struct Admission {
             throw error
         } catch {
             _ = try body.drain()
-            record.findings.append(Finding("quarantine.error", .high, "the original could not be kept in quarantine: \(error)"))
+            record.findings.append(Finding(.quarantineError, .high, "the original could not be kept in quarantine: \(error)"))
         }
     }
 
@@ -124,7 +124,7 @@ public struct Admission {
             if let reason = try write(body, to: target) {
                 try? FileManager.default.removeItem(at: target)
                 record.verdict = .rejected
-                record.findings.append(Finding("structure.rebuild-failed", .high, "the file could not be rebuilt: \(reason)"))
+                record.findings.append(Finding(.structureRebuildFailed, .high, "the file could not be rebuilt: \(reason)"))
                 try keepOriginal(index: index, body: body.following(), record: &record)
             }
         } catch let error as HelperProtocolError {
@@ -132,7 +132,7 @@ public struct Admission {
         } catch {
             // A rebuild that stopped early is followed by the original: read past that too.
             if try body.drain() != nil { try body.following().drain() }
-            record.findings.append(Finding("quarantine.error", .high, "the held file could not be written: \(error)"))
+            record.findings.append(Finding(.quarantineError, .high, "the held file could not be written: \(error)"))
         }
     }
 

@@ -150,14 +150,14 @@ public struct IngestJob {
         if let expected = report.expectedPatient?.id { end["expectedPatientID"] = expected }
         if let code = report.lookupCode { end["lookupCode"] = code }
         let media = medium(report)
-        events.append(AuditEvent("session.start", actor: actor, session: sessionID,
+        events.append(AuditEvent(.sessionStart, actor: actor, session: sessionID,
                                  details: ["source": report.source.path, "filesystem": report.source.filesystem, "media": media]))
         for study in report.studies {
-            events.append(AuditEvent("identity.decision", actor: actor, session: sessionID,
+            events.append(AuditEvent(.identityDecision, actor: actor, session: sessionID,
                                      details: ["study": study.studyInstanceUID, "patientID": study.patientID, "result": study.identity.rawValue]))
         }
         if let reason = report.identityOverride {
-            events.append(AuditEvent("identity.override", actor: actor, session: sessionID, details: ["reason": reason]))
+            events.append(AuditEvent(.identityOverride, actor: actor, session: sessionID, details: ["reason": reason]))
         }
         // What was imported, per study (ATNA Data Import), and where demographics were coerced (Patient Record).
         for study in report.studies where study.identity != .mismatch || report.identityOverride != nil {
@@ -165,26 +165,26 @@ public struct IngestJob {
                            "instances": String(study.instances), "sopClasses": TransferAudit.sopClasses(study.sopClasses ?? [:]),
                            "source": report.source.path, "media": media, "destination": destination.description,
                            "override": study.identity == .mismatch ? "yes" : "no"]
-            events.append(AuditEvent("import.study", actor: actor, session: sessionID, details: details))
+            events.append(AuditEvent(.importStudy, actor: actor, session: sessionID, details: details))
             let coerced = report.files.filter { $0.studyInstanceUID == study.studyInstanceUID }
-                .flatMap(\.findings).filter { $0.code == "reconciliation.coerced" }.map(\.detail)
+                .flatMap(\.findings).filter { $0.code == .reconciliationCoerced }.map(\.detail)
             if !coerced.isEmpty {
-                events.append(AuditEvent("patient.updated", actor: actor, session: sessionID, details: [
+                events.append(AuditEvent(.patientUpdated, actor: actor, session: sessionID, details: [
                     "study": study.studyInstanceUID, "patientID": study.patientID, "patientName": study.patientName,
                     "attributes": Array(Set(coerced)).sorted().joined(separator: "; ")]))
             }
         }
         for file in report.files where file.findings.contains(where: { $0.severity >= .medium }) || file.verdict == .rejected {
             var details = ["path": file.path, "verdict": file.verdict.rawValue,
-                           "codes": file.findings.filter { $0.severity >= .medium }.map(\.code).joined(separator: ",")]
+                           "codes": file.findings.filter { $0.severity >= .medium }.map(\.code.rawValue).joined(separator: ",")]
             if let sop = file.sopInstanceUID { details["sopInstanceUID"] = sop }
             if let sha = file.sha256 { details["sha256"] = sha }
-            events.append(AuditEvent(file.verdict == .rejected ? "quarantine" : "finding", actor: actor, session: sessionID, details: details))
+            events.append(AuditEvent(file.verdict == .rejected ? .quarantine : .finding, actor: actor, session: sessionID, details: details))
         }
         for finding in report.media.findings where finding.severity >= .medium {
-            events.append(AuditEvent("finding", actor: actor, session: sessionID, details: ["code": finding.code, "scope": "media"]))
+            events.append(AuditEvent(.finding, actor: actor, session: sessionID, details: ["code": finding.code.rawValue, "scope": "media"]))
         }
-        events.append(AuditEvent("session.end", actor: actor, session: sessionID, details: end))
+        events.append(AuditEvent(.sessionEnd, actor: actor, session: sessionID, details: end))
         return events
     }
 

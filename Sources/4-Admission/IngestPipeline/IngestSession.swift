@@ -62,7 +62,7 @@ public final class IngestSession {
             report.media.findings.append(error.finding(at: .root))
             return (report, .mediaUnreadable)
         } catch {
-            report.media.findings.append(Finding("media.helper-failed", .critical, "\(error)"))
+            report.media.findings.append(Finding(.mediaHelperFailed, .critical, "\(error)"))
             return (report, .mediaUnreadable)
         }
         let scans = ScanService(engines: settings.protector.engines, replies: helper.commands, medium: helper.medium,
@@ -103,7 +103,7 @@ public final class IngestSession {
         reading.finish(wait: Double(settings.configuration.delivery.waitSeconds))
         if let sending = sending.task {
             do { try await sending.value } catch {
-                report.media.findings.append(Finding("delivery.spool-error", .high, "the spool could not be drained: \(error)"))
+                report.media.findings.append(Finding(.deliverySpoolError, .high, "the spool could not be drained: \(error)"))
             }
             updateDeliveries()
         }
@@ -145,7 +145,7 @@ public final class IngestSession {
             case .opened:
                 let opened = try frame.decode(HelperOpened.self)
                 report.source.filesystem = FilesystemType(rawValue: opened.filesystem)?.rawValue ?? "unknown"
-                report.media.findings += opened.notes.map { Finding("media.probe", .info, $0) }
+                report.media.findings += opened.notes.map { Finding(.mediaProbe, .info, $0) }
             case .inventory:
                 guard state.files == nil else { throw HelperProtocolError.unexpected("a second inventory") }
                 let inventory = try frame.decode(HelperInventory.self)
@@ -156,7 +156,7 @@ public final class IngestSession {
                 report.source.label = inventory.label
                 report.media.findings += inventory.findings
                 // A limit that left files unread is never a silent success: those files were refused.
-                if inventory.findings.contains(where: { $0.code == "media.limit-exceeded" }) { worst = max(worst, .someRejected) }
+                if inventory.findings.contains(where: { $0.code == .mediaLimitExceeded }) { worst = max(worst, .someRejected) }
                 state.files = inventory.files
                 records = Array(repeating: nil, count: inventory.files)
                 guard haveRoom(for: inventory.bytes) else {
@@ -183,7 +183,7 @@ public final class IngestSession {
                 try line.drain()
                 report.media.findings += check.findings
                 for index in check.unlisted where records.indices.contains(index) && records[index]?.kind == .dicom {
-                    records[index]?.findings.append(Finding("dicomdir.unlisted-file", .low,
+                    records[index]?.findings.append(Finding(.dicomdirUnlistedFile, .low,
                         "not listed in the DICOMDIR; found by walking the media"))
                 }
             case .done:
@@ -201,16 +201,16 @@ public final class IngestSession {
         let missing = (state.files ?? 0) - state.reported.count
         let unread = state.files == nil ? "before the medium's contents were listed"
             : "\(missing) of \(state.files!) file(s) were not read" + (state.current.map { "; it was reading \($0)" } ?? "")
-        let code: String, what: String
+        let code: FindingCode, what: String
         switch error {
         case HelperProtocolError.timeout(let seconds):
-            code = "media.helper-timeout"
+            code = .mediaHelperTimeout
             what = "the media reader made no progress for \(Int(seconds)) s and was stopped"
         case HelperProtocolError.malformed, HelperProtocolError.unexpected:
-            code = ending.isClean ? "media.helper-protocol" : "media.helper-crashed"
+            code = ending.isClean ? .mediaHelperProtocol : .mediaHelperCrashed
             what = ending.isClean ? "the media reader sent something invalid (\(error)) and was stopped" : "the media reader \(ending)"
         default:
-            code = "media.helper-crashed"
+            code = .mediaHelperCrashed
             what = "the media reader \(ending)"
         }
         report.media.findings.append(Finding(code, .critical, "\(what); \(unread). The medium is not fully imported; the kiosk carries on."))
@@ -254,11 +254,11 @@ public final class IngestSession {
                 case .alreadyPresent:
                     records[item.index]?.delivery = .stored
                     records[item.index]?.findings.append(settings.drainer == nil
-                        ? Finding("delivery.already-archived", .info, "this instance was already in the archive with identical content")
-                        : Finding("delivery.already-delivered", .info, "the destination already acknowledged this instance with identical content"))
+                        ? Finding(.deliveryAlreadyArchived, .info, "this instance was already in the archive with identical content")
+                        : Finding(.deliveryAlreadyDelivered, .info, "the destination already acknowledged this instance with identical content"))
                 case .conflict:
                     records[item.index]?.delivery = .failed
-                    records[item.index]?.findings.append(Finding("delivery.uid-conflict", .high, settings.drainer == nil
+                    records[item.index]?.findings.append(Finding(.deliveryUIDConflict, .high, settings.drainer == nil
                         ? "the archive already holds a different file with this SOP Instance UID; the archived one was kept"
                         : "a different file with this SOP Instance UID was already delivered to this destination; it was not sent again"))
                     worst = max(worst, .someRejected)
@@ -269,7 +269,7 @@ public final class IngestSession {
             let full = StagingError.isDiskFull(error)
             for item in batch {
                 records[item.index]?.delivery = .failed
-                records[item.index]?.findings.append(Finding(full ? "delivery.disk-full" : "delivery.archive-error", .high,
+                records[item.index]?.findings.append(Finding(full ? .deliveryDiskFull : .deliveryArchiveError, .high,
                                                              "writing to the state directory failed: \(error)"))
             }
             worst = max(worst, full ? .noRoom : .deliveryPending)
@@ -281,10 +281,10 @@ public final class IngestSession {
         do {
             let room = try DiskRoom.check(settings.sink.root, estimate: bytes, reserve: settings.configuration.delivery.reserveBytes)
             if room.isEnough { return true }
-            report.media.findings.append(Finding("delivery.disk-full", .critical,
+            report.media.findings.append(Finding(.deliveryDiskFull, .critical,
                 "the state directory has no room for this disc (\(room)); nothing was read or delivered, and what is already spooled is untouched"))
         } catch {
-            report.media.findings.append(Finding("delivery.disk-full", .critical, "cannot tell the free space of the state directory: \(error)"))
+            report.media.findings.append(Finding(.deliveryDiskFull, .critical, "cannot tell the free space of the state directory: \(error)"))
         }
         worst = max(worst, .noRoom)
         return false
@@ -302,16 +302,16 @@ public final class IngestSession {
             case .stored:
                 records[index]?.delivery = .stored
                 if let detail = row.lastError {
-                    records[index]?.findings.append(Finding("delivery.warning", .low, detail))
+                    records[index]?.findings.append(Finding(.deliveryWarning, .low, detail))
                 }
             case .failed:
                 records[index]?.delivery = .failed
-                let code = row.failureCode ?? "delivery.refused"
-                records[index]?.findings.append(Finding(code, code.hasPrefix("pacs.") ? .medium : .high,
+                let code = row.failureCode.map(FindingCode.init(rawValue:)) ?? .deliveryRefused
+                records[index]?.findings.append(Finding(code, code.family == .pacs ? .medium : .high,
                     (row.lastError ?? "the destination refused it") + "; kept in the spool (kiosk-agent spool retry)"))
                 worst = max(worst, .someRejected)
             case .pending, .sending:
-                records[index]?.findings.append(Finding("delivery.pending", .medium,
+                records[index]?.findings.append(Finding(.deliveryPending, .medium,
                     "not yet acknowledged after \(row.attempts) attempt(s)" + (row.lastError.map { ": \($0)" } ?? "")
                     + "; safe in the spool, retried automatically"))
                 worst = max(worst, .deliveryPending)
@@ -365,7 +365,7 @@ public final class IngestSession {
             .filter { records[$0]?.kind == .dicom }.compactMap { mediaSummaries[$0] ?? summaries[$0] }
         if let several = PatientGrouping.finding(instances) { report.media.findings.append(several) }
         if settings.expected == nil && !report.studies.isEmpty {
-            report.media.findings.append(Finding("identity.unverified", .info,
+            report.media.findings.append(Finding(.identityUnverified, .info,
                 "no expected patient was given; identity was not checked"))
         }
     }
@@ -394,7 +394,7 @@ public final class IngestSession {
         if worst == .delivered && totals.dicom == 0 {
             let kinds = Dictionary(grouping: report.files, by: \.kind).sorted { $0.key.rawValue < $1.key.rawValue }
                 .map { "\($0.value.count) \($0.key.rawValue)" }
-            report.media.findings.append(Finding("media.no-dicom", .low, totals.files == 0
+            report.media.findings.append(Finding(.mediaNoDICOM, .low, totals.files == 0
                 ? "no DICOM files found: the medium holds no files; nothing was imported"
                 : "no DICOM files found among the \(totals.files) file(s) on the medium (\(kinds.joined(separator: ", "))); nothing was imported"))
         }

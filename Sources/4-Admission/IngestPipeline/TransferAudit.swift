@@ -17,7 +17,7 @@ public struct TransferAudit: DeliveryObserver {
     public func claimed(_ instances: [SpooledInstance]) async {
         let first = instances.filter { $0.attempts == 1 }
         write(TransferAudit.groups(first.map { ($0, nil) }).map { key, rows in
-            AuditEvent("transfer.begin", actor: actor, session: key.session, details: details(key, rows))
+            AuditEvent(.transferBegin, actor: actor, session: key.session, details: details(key, rows))
         })
     }
 
@@ -29,7 +29,7 @@ public struct TransferAudit: DeliveryObserver {
             details["stored"] = String(rows.count - failed.count)
             details["failed"] = String(failed.count)
             if !failed.isEmpty { details["failures"] = Set(failed).sorted().joined(separator: ",") }
-            return AuditEvent("transfer", actor: actor, session: key.session, details: details)
+            return AuditEvent(.transfer, actor: actor, session: key.session, details: details)
         })
     }
 

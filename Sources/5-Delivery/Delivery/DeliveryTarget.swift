@@ -1,4 +1,5 @@
 import Foundation
+import SessionReport
 
 /// A network destination the spool drains into: C-STORE (`dicom://`, `dicoms://`) or STOW-RS
 /// (`dicomweb+http(s)://`).
@@ -13,6 +14,14 @@ public protocol DeliveryTarget: Sendable {
     /// Checks the destination answers (C-ECHO; for DICOMweb an authenticated request), with a
     /// line saying what answered.
     func verify() async throws -> String
+}
+
+extension Spool.Result {
+    /// Failed for good, with the finding code the session report will carry: senders name the code,
+    /// the spool keeps its string in its table.
+    public static func failed(_ code: FindingCode, reason: String) -> Spool.Result {
+        .failed(code: code.rawValue, reason: reason)
+    }
 }
 
 /// Told what the drainer takes and what became of it, for the audit trail (ATNA transfers).

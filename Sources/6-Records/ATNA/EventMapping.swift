@@ -1,5 +1,6 @@
 import AuditTrail
 import Foundation
+import SessionReport
 
 /// Turns audit-trail records into PS3.15 A.5.3 messages. Records without an ATNA counterpart
 /// (checkpoints, session bookkeeping) give none; the trail keeps them anyway.
@@ -16,32 +17,32 @@ public struct EventMapping: Sendable {
     public func messages(for record: AuditRecord) -> [AuditMessage] {
         let d = record.details
         switch record.type {
-        case "service.start", "service.stop":
-            let start = record.type == "service.start"
+        case .serviceStart, .serviceStop:
+            let start = record.type == .serviceStart
             return [message(.dcm("110100", "Application Activity"), .execute, record,
                             types: [start ? .dcm("110120", "Application Start") : .dcm("110121", "Application Stop")],
                             participants: [application(roles: [.dcm("110150", "Application")], requestor: false)])]
-        case "operator.signin", "operator.signout", "operator.signin-failed":
-            let login = record.type != "operator.signout"
+        case .operatorSignIn, .operatorSignOut, .operatorSignInFailed:
+            let login = record.type != .operatorSignOut
             return [message(.dcm("110114", "User Authentication"), .execute, record,
-                            outcome: record.type == "operator.signin-failed" ? .minorFailure : .success,
+                            outcome: record.type == .operatorSignInFailed ? .minorFailure : .success,
                             types: [login ? .dcm("110122", "Login") : .dcm("110123", "Logout")],
                             description: d["reason"],
                             participants: [person(record.actor), application(roles: [], requestor: false)])]
-        case "operator.locked":
+        case .operatorLocked:
             return [securityAlert(record, type: .dcm("110137", "User Security Attributes Changed"),
                                   description: "operator locked out after repeated failed sign-ins",
                                   subject: ParticipantObjectKind.user(record.actor))]
-        case "finding", "quarantine":
-            let codes = (d["codes"] ?? d["code"] ?? "").split(separator: ",").map(String.init)
+        case .finding, .quarantine:
+            let codes = (d["codes"] ?? d["code"] ?? "").split(separator: ",").map { FindingCode(rawValue: String($0)) }
             guard let threat = codes.first(where: EventMapping.isThreat) else { return [] }
-            let kind: AuditMessage.Code = threat.hasPrefix("malware.")
+            let kind: AuditMessage.Code = threat.family == .malware
                 ? AuditMessage.Code("MALWARE", "99KIOSK", "Malicious content detected on imported media")
                 : AuditMessage.Code("POLYGLOT", "99KIOSK", "Program hidden in a DICOM file")
-            let verdict = record.type == "quarantine" ? "refused and quarantined" : "part removed, file rebuilt"
-            return [securityAlert(record, type: kind, description: "\(codes.joined(separator: ", ")): \(verdict)",
+            let verdict = record.type == .quarantine ? "refused and quarantined" : "part removed, file rebuilt"
+            return [securityAlert(record, type: kind, description: "\(codes.map(\.rawValue).joined(separator: ", ")): \(verdict)",
                                   subject: .file(path: d["path"] ?? "", sha256: d["sha256"], session: record.session))]
-        case "import.study":
+        case .importStudy:
             var media = application(roles: [.dcm("110155", "Source Media")], requestor: false)
             media.userID = d["source"] ?? "media"
             media.alternativeUserID = nil
@@ -55,8 +56,8 @@ public struct EventMapping: Sendable {
                             description: d["override"] == "yes" ? "identity mismatch imported by recorded override" : nil,
                             participants: [person(record.actor), media, importer],
                             objects: [patient(d), study(d)])]
-        case "transfer.begin", "transfer":
-            let begin = record.type == "transfer.begin"
+        case .transferBegin, .transfer:
+            let begin = record.type == .transferBegin
             let stored = Int(d["stored"] ?? "") ?? 0, failed = Int(d["failed"] ?? "") ?? 0
             var destination = AuditMessage.ActiveParticipant(userID: d["destination"] ?? "", isRequestor: false,
                                                              roles: [.dcm("110152", "Destination Role ID")])
@@ -67,7 +68,7 @@ public struct EventMapping: Sendable {
                             description: begin || failed == 0 ? nil : "\(failed) instance(s) not stored: \(d["failures"] ?? "")",
                             participants: [application(roles: [.dcm("110153", "Source Role ID")], requestor: true), destination],
                             objects: [patient(d), study(d)])]
-        case "patient.updated":
+        case .patientUpdated:
             var object = patient(d)
             object.lifeCycle = "3"   // amendment
             if let attributes = d["attributes"] { object.descriptions = [attributes] }
@@ -81,8 +82,8 @@ public struct EventMapping: Sendable {
     }
 
     /// Malware, and executables hidden in DICOM files (polyglots).
-    public static func isThreat(_ code: String) -> Bool {
-        code.hasPrefix("malware.") || code == "preamble.executable" || code == "executable.embedded" || code == "document.executable"
+    public static func isThreat(_ code: FindingCode) -> Bool {
+        code.family == .malware || code == .preambleExecutable || code == .executableEmbedded || code == .documentExecutable
     }
 
     // MARK: parts

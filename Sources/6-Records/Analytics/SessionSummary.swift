@@ -50,16 +50,16 @@ public struct SessionSummary: Codable, Sendable, Equatable {
         mismatches = report.studies.filter { $0.identity == .mismatch }.count
         overridden = report.identityOverride != nil && mismatches > 0
         for finding in report.media.findings + report.files.flatMap(\.findings) {
-            families[String(finding.family), default: 0] += 1
-            codes[finding.code, default: 0] += 1
+            families[finding.family.rawValue, default: 0] += 1
+            codes[finding.code.rawValue, default: 0] += 1
         }
-        malwareFiles = report.files.filter { $0.findings.contains { $0.code.hasPrefix("malware.") } }.count
+        malwareFiles = report.files.filter { $0.findings.contains { $0.family == .malware } }.count
         let directories = report.files.filter { $0.kind == .dicomdir }
         hasDICOMDIR = !directories.isEmpty
         pdiLayout = directories.contains { $0.path.uppercased() == "/DICOMDIR" }
             && report.files.filter { $0.kind == .dicom }.allSatisfy { SessionSummary.isFileID($0.path) }
-            && !report.files.contains { $0.findings.contains { $0.code == "dicomdir.unlisted-file" } }
-            && !report.media.findings.contains { $0.code == "dicomdir.missing-file" }
+            && !report.files.contains { $0.findings.contains { $0.code == .dicomdirUnlistedFile } }
+            && !report.media.findings.contains { $0.code == .dicomdirMissingFile }
         let j2k = report.studies.filter { ($0.transferSyntaxes ?? []).contains { SessionSummary.jpeg2000Syntaxes.contains($0) } }
         jpeg2000 = !j2k.isEmpty
         jpeg2000Institutions = Array(Set(j2k.flatMap { $0.institutions ?? [] })).sorted()

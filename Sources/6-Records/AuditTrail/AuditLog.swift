@@ -8,12 +8,12 @@ import Glibc
 
 /// One audit event. `details` are strings so the log stays plain JSON lines an auditor can read.
 public struct AuditEvent: Sendable, Equatable {
-    public var type: String
+    public var type: AuditEventType
     public var actor: String
     public var session: String?
     public var details: [String: String]
 
-    public init(_ type: String, actor: String, session: String? = nil, details: [String: String] = [:]) {
+    public init(_ type: AuditEventType, actor: String, session: String? = nil, details: [String: String] = [:]) {
         self.type = type; self.actor = actor; self.session = session; self.details = details
     }
 }
@@ -70,14 +70,14 @@ public final class AuditLog: Sendable {
             }
             let time = AuditLog.timestamp(now)
             for event in events {
-                var object: [String: Any] = ["type": event.type, "actor": event.actor, "time": time, "details": event.details]
+                var object: [String: Any] = ["type": event.type.rawValue, "actor": event.actor, "time": time, "details": event.details]
                 if let session = event.session { object["session"] = session }
                 try add(object)
             }
             var signedHead: String?
             if checkpoint, let key {
                 let signature = try key.signature(for: Data("\(seq)\n\(prev)".utf8))
-                try add(["type": "audit.checkpoint", "actor": "kiosk-agent", "time": time,
+                try add(["type": AuditEventType.checkpoint.rawValue, "actor": "kiosk-agent", "time": time,
                          "details": ["signs": prev, "signedSeq": String(seq), "signature": Data(signature).base64EncodedString()]])
                 signedHead = "\(seq) \(prev) \(Data(try key.signature(for: Data("head \(seq)\n\(prev)".utf8))).base64EncodedString())\n"
             }

@@ -4,12 +4,12 @@ import Foundation
 public struct AuditRecord: Sendable, Equatable {
     public var seq: Int
     public var time: Date
-    public var type: String
+    public var type: AuditEventType
     public var actor: String
     public var session: String?
     public var details: [String: String]
 
-    public init(seq: Int, time: Date, type: String, actor: String, session: String?, details: [String: String]) {
+    public init(seq: Int, time: Date, type: AuditEventType, actor: String, session: String?, details: [String: String]) {
         self.seq = seq; self.time = time; self.type = type; self.actor = actor; self.session = session; self.details = details
     }
 }
@@ -41,7 +41,7 @@ public enum AuditReader {
               let object = try? JSONSerialization.jsonObject(with: Data(line[line.index(after: space)...])) as? [String: Any],
               let seq = object["seq"] as? Int, let type = object["type"] as? String,
               let time = (object["time"] as? String).flatMap(parse.date(from:)) else { return nil }
-        return AuditRecord(seq: seq, time: time, type: type, actor: object["actor"] as? String ?? "",
+        return AuditRecord(seq: seq, time: time, type: AuditEventType(rawValue: type), actor: object["actor"] as? String ?? "",
                            session: object["session"] as? String, details: object["details"] as? [String: String] ?? [:])
     }
 }

@@ -56,7 +56,7 @@ public enum AuditVerifier {
                 guard recordPrev == prev else {
                     throw Problem(file: name, line: number, reason: "the chain is broken: the previous record's hash differs (record \(recordSeq))")
                 }
-                if object["type"] as? String == "audit.checkpoint" {
+                if object["type"] as? String == AuditEventType.checkpoint.rawValue {
                     let details = object["details"] as? [String: String] ?? [:]
                     guard details["signs"] == prev, details["signedSeq"] == String(seq),
                           let signature = details["signature"].flatMap({ Data(base64Encoded: $0) }),

@@ -69,8 +69,8 @@ extension Receipt {
         var byCode: [String: FindingGroup] = [:]
         for finding in report.media.findings + report.files.flatMap(\.findings) {
             let routine = finding.routineRemoval
-            let key = routine.map { "routine." + $0.rawValue } ?? finding.code
-            var group = byCode[key] ?? FindingGroup(code: finding.code, sentence: FindingWording.explain(finding),
+            let key = routine.map { "routine." + $0.rawValue } ?? finding.code.rawValue
+            var group = byCode[key] ?? FindingGroup(code: finding.code.rawValue, sentence: FindingWording.explain(finding),
                                                    count: 0, severity: finding.severity, routine: routine != nil)
             group.count += 1
             group.severity = max(group.severity, finding.severity)

@@ -33,13 +33,13 @@ extension Finding {
     /// The routine clean-up this finding records, nil when it records something else.
     public var routineRemoval: RoutineRemoval? {
         switch code {
-        case "private.removed": return .privateData
-        case "preamble.tiff": return .tiffPreamble
+        case .privateRemoved: return .privateData
+        case .preambleTIFF: return .tiffPreamble
         // Data Set Trailing Padding (FFFC,FFFC) has no meaning by definition (PS3.5 7.2); bytes
         // after the end of the data set carry the same code without that element and are not routine.
-        case "structure.trailing-data": return element?.hasSuffix("(FFFC,FFFC)") == true ? .padding : nil
+        case .structureTrailingData: return element?.hasSuffix("(FFFC,FFFC)") == true ? .padding : nil
         // Policy removals are `info`; a policy that refuses the content rejects the file instead.
-        case "structure.removed" where severity == .info:
+        case .structureRemoved where severity == .info:
             guard let element, element.count >= 11, element.hasSuffix(")"),
                   let group = UInt16(element.suffix(10).prefix(4), radix: 16) else { return nil }
             if element.hasSuffix("(0088,0200)") { return .icon }
@@ -52,7 +52,7 @@ extension Finding {
 
     /// Families whose findings record what a rebuild changed in a file's content (media, identity,
     /// delivery and the like say nothing about that).
-    static let contentFamilies: Set<Substring> = ["preamble", "structure", "pixel", "malware", "private", "document", "executable"]
+    static let contentFamilies: Set<FindingCode.Family> = [.preamble, .structure, .pixel, .malware, .private, .document, .executable]
 }
 
 extension FileRecord {

@@ -114,9 +114,9 @@ public struct PartRecord: Codable, Sendable, Hashable {
     public var checks: [String]
     public var action: PartAction
     /// Codes of the findings about this part.
-    public var findings: [String]
+    public var findings: [FindingCode]
 
-    public init(part: String, location: String, size: Int64, checks: [String], action: PartAction, findings: [String]) {
+    public init(part: String, location: String, size: Int64, checks: [String], action: PartAction, findings: [FindingCode]) {
         self.part = part; self.location = location; self.size = size; self.checks = checks; self.action = action
         self.findings = findings
     }

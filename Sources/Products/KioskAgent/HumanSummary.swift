@@ -23,13 +23,13 @@ enum HumanSummary {
         if cleanup.forCause > 0 {
             lines.append("  \(cleanup.forCause) image(s): something unsafe or broken was removed — see the findings and the report")
         }
-        if let noDICOM = report.media.findings.first(where: { $0.code == "media.no-dicom" }) { lines.append("  \(noDICOM.detail)") }
+        if let noDICOM = report.media.findings.first(where: { $0.code == .mediaNoDICOM }) { lines.append("  \(noDICOM.detail)") }
         if !findings.isEmpty {
             var bySeverity: [Severity: Int] = [:]
             for finding in findings { bySeverity[finding.severity, default: 0] += 1 }
             let counts = Severity.allCases.reversed().compactMap { s in bySeverity[s].map { "\($0) \(s.rawValue)" } }
             lines.append("  findings: \(findings.count) (" + counts.joined(separator: ", ") + ")")
-            var byCode: [String: Int] = [:]
+            var byCode: [FindingCode: Int] = [:]
             // Routine clean-up is said once above, not listed among the codes that need a look.
             for finding in findings where finding.severity >= .medium && finding.routineRemoval == nil { byCode[finding.code, default: 0] += 1 }
             for (code, count) in byCode.sorted(by: { $0.value > $1.value }).prefix(8) {
@@ -42,7 +42,7 @@ enum HumanSummary {
         } else if mismatched > 0 {
             lines.append("  identity: \(mismatched) study(ies) do not match the expected patient — held for review")
         }
-        let threats = report.files.flatMap(\.findings).filter { $0.code.hasPrefix("malware.") || $0.code == "executable.embedded" }
+        let threats = report.files.flatMap(\.findings).filter { $0.family == .malware || $0.code == .executableEmbedded }
         if !threats.isEmpty { lines.append("  threats: \(threats.count) finding(s) of malware or hidden programs — see the report") }
         if let destination = report.destination {
             let spooled = report.files.filter { $0.delivery == .spooled }.count
@@ -52,7 +52,7 @@ enum HumanSummary {
             if failed > 0 { line += ", \(failed) failed" }
             lines.append(line)
             // Why they wait, as the spool recorded it (the same reason for a whole study, as a rule).
-            let reasons = report.files.filter { $0.delivery == .spooled }.flatMap(\.findings).filter { $0.code == "delivery.pending" }.map(\.detail)
+            let reasons = report.files.filter { $0.delivery == .spooled }.flatMap(\.findings).filter { $0.code == .deliveryPending }.map(\.detail)
             if let reason = Dictionary(grouping: reasons, by: { $0 }).max(by: { $0.value.count < $1.value.count })?.key {
                 lines.append("    waiting because: \(reason)")
             }

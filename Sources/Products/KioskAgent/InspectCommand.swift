@@ -126,7 +126,7 @@ struct InspectCommand: AsyncParsableCommand {
         let file: SystemFile
         do { file = try SystemFile(readOnly: path) } catch {
             return FileRecord(path: path, size: 0, kind: .other, verdict: .rejected,
-                              findings: [Finding("media.io-error", .medium, "\(error)")])
+                              findings: [Finding(.mediaIOError, .medium, "\(error)")])
         }
         // Files up to the in-memory limit are read whole (one read; engines map them directly).
         let streamed = FileByteSource(file)
@@ -146,13 +146,13 @@ struct InspectCommand: AsyncParsableCommand {
             }
         } catch {
             return FileRecord(path: path, size: file.size, kind: .other, verdict: .rejected,
-                              findings: [Finding("media.io-error", .medium, "\(error)")])
+                              findings: [Finding(.mediaIOError, .medium, "\(error)")])
         }
         // Told by content as ingest tells it: a program is not a DICOM file with structure errors.
         let classification = ContentClassifier.classify(name: URL(fileURLWithPath: path).lastPathComponent, prefix: prefix)
         guard classification.kind == .dicom else {
             let words = ContentClassifier.notDICOM(classification, prefix: prefix, size: file.size)
-            let code = switch classification.kind { case .executable: "executable.discarded"; case .autorun: "autorun.discarded"; default: "content.discarded" }
+            let code: FindingCode = switch classification.kind { case .executable: .executableDiscarded; case .autorun: .autorunDiscarded; default: .contentDiscarded }
             return FileRecord(path: path, size: file.size, sha256: sha, kind: classification.kind, verdict: .discarded,
                               findings: [Finding(code, classification.kind == .executable || classification.kind == .autorun ? .medium : .info,
                                                  words + "; it would not be imported")])
@@ -171,7 +171,7 @@ struct InspectCommand: AsyncParsableCommand {
                 defer { try? handle.close() }
                 try protector.write(protection, source: source) { try handle.write(contentsOf: $0) }
             } catch {
-                record.findings.append(Finding("delivery.write-failed", .high, "the rebuilt file could not be written to \(output.path): \(error)"))
+                record.findings.append(Finding(.deliveryWriteFailed, .high, "the rebuilt file could not be written to \(output.path): \(error)"))
             }
         }
         return record
@@ -192,7 +192,7 @@ struct InspectCommand: AsyncParsableCommand {
         for part in parts {
             let location = part.location.padding(toLength: max(width, part.location.count), withPad: " ", startingAt: 0)
             text += "    \(location)  \(part.part) \(part.size) B  [\(part.checks.joined(separator: ", "))] → \(part.action.rawValue)"
-            text += part.findings.isEmpty ? "\n" : "  (\(part.findings.joined(separator: ", ")))\n"
+            text += part.findings.isEmpty ? "\n" : "  (\(part.findings.map(\.rawValue).joined(separator: ", ")))\n"
         }
         return text
     }

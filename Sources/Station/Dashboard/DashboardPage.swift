@@ -77,6 +77,9 @@ public enum DashboardPage {
     }
 
     /// A horizontal bar chart over categories.
+    /// Families drawn in red: malware and programs.
+    private static let alarming: Set<FindingCode.Family> = [.malware, .preamble, .executable, .autorun]
+
     private static func bars(_ title: String, id: String, _ items: [(String, Double)]) -> String {
         guard !items.isEmpty else { return "<section><h2>\(Markup.escape(title))</h2><p class=\"empty\" id=\"\(id)\">No findings yet.</p></section>\n" }
         let rows = Array(items.prefix(12))
@@ -86,7 +89,7 @@ public enum DashboardPage {
         for (index, (label, value)) in rows.enumerated() {
             let y = Double(index) * row + 3
             let w = (width - left - 50) * value / max(maximum, 1)
-            let hot = ["malware", "preamble", "executable", "autorun"].contains(label)
+            let hot = alarming.contains(FindingCode.Family(rawValue: label))
             svg += "<text x=\"0\" y=\"\(fmt(y + 13))\">\(Markup.escape(label))</text>"
                 + "<rect x=\"\(left)\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(row - 6)\" fill=\"\(hot ? "#c0392b" : "#457b9d")\"/>"
                 + "<text x=\"\(fmt(left + w + 4))\" y=\"\(fmt(y + 13))\">\(number(value))</text>"

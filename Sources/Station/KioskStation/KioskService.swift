@@ -102,7 +102,7 @@ public actor KioskService: Service {
             render()
         }
         udevRunning = UdevDaemon.isRunning
-        audit([AuditEvent("service.start", actor: "service", details: serviceDetails())], checkpoint: true)
+        audit([AuditEvent(.serviceStart, actor: "service", details: serviceDetails())], checkpoint: true)
         if controller?.hasNoOperator == true {
             Self.log("warning: no operator can sign in: the screen asks IT to add one (kiosk-agent operator add NAME)")
         }
@@ -123,7 +123,7 @@ public actor KioskService: Service {
         await finishWork()
         screen?.stop()
         hangup?.cancel()
-        audit([AuditEvent("service.stop", actor: "service")], checkpoint: true, forward: false)
+        audit([AuditEvent(.serviceStop, actor: "service")], checkpoint: true, forward: false)
         // The stop goes to the repository before the process ends (bounded by [atna] timeout_seconds).
         await ATNASetup.forward(try? ATNASetup.forwarder(settings.stateDirectory, settings.configuration), wait: true, log: Self.log)
         Self.log("stopped")
@@ -198,7 +198,7 @@ public actor KioskService: Service {
         if !finished {
             Self.log("stopped during \(SessionMachine.name(state)): what was committed stays whole; insert the medium again to finish it")
         }
-        audit([AuditEvent("session.interrupted", actor: "service", session: session, details: details)])
+        audit([AuditEvent(.sessionInterrupted, actor: "service", session: session, details: details)])
     }
 
     /// Where work reports back, stamped with the generation it was started in.
@@ -463,7 +463,7 @@ public actor KioskService: Service {
     public static func codes(_ report: Report) -> [String] {
         var seen = Set<String>()
         return (report.media.findings + report.files.flatMap(\.findings))
-            .filter { $0.severity >= .medium && $0.routineRemoval == nil }.map(\.code).filter { seen.insert($0).inserted }
+            .filter { $0.severity >= .medium && $0.routineRemoval == nil }.map(\.code.rawValue).filter { seen.insert($0).inserted }
     }
 
     public static func kind(_ kind: MediaDevice.Kind) -> SessionMachine.Medium.Kind {

@@ -1,8 +1,10 @@
+import AuditTrail
 import Foundation
 import IngestPipeline
 import OperatorAccess
 import OperatorScreen
 import SessionReceipt
+import SessionReport
 
 /// What the operator sees and does: sign-in (name, PIN, TOTP code; keypad for touch), then the
 /// session's screens built from the session machine's state. Pure logic on values: the service
@@ -24,7 +26,7 @@ public struct ScreenController {
     /// A patient picked from the list, waiting for the explicit "yes".
     private var picked: SessionMachine.Patient?
     /// Sign-in events for the audit trail, taken by the service after each input.
-    public var audit: [(type: String, actor: String, details: [String: String])] = []
+    public var audit: [(type: AuditEventType, actor: String, details: [String: String])] = []
     /// No operator is configured: the screen asks IT to add one instead of offering a sign-in nobody can pass.
     public private(set) var hasNoOperator = false
 
@@ -49,7 +51,7 @@ public struct ScreenController {
             return []
         }
         if case .button("signout") = input {
-            audit.append(("operator.signout", operatorName, [:]))
+            audit.append((.operatorSignOut, operatorName, [:]))
             signOut("Signed out.")
             return []
         }
@@ -105,12 +107,12 @@ public struct ScreenController {
         case let .signedIn(who):
             signedIn = who
             message = nil
-            audit.append(("operator.signin", who, [:]))
+            audit.append((.operatorSignIn, who, [:]))
         case .denied:
-            audit.append(("operator.signin-failed", name, [:]))
+            audit.append((.operatorSignInFailed, name, [:]))
             signOut("Sign-in failed. Check the name, PIN and code, then try again.")
         case let .locked(until):
-            audit.append(("operator.locked", name, ["until": ISO8601DateFormatter().string(from: until)]))
+            audit.append((.operatorLocked, name, ["until": ISO8601DateFormatter().string(from: until)]))
             let format = DateFormatter()
             format.dateFormat = "HH:mm"
             signOut("Too many failed attempts: this operator is locked until \(format.string(from: until)). IT can unlock it.")
@@ -176,7 +178,7 @@ public struct ScreenController {
     /// Idle timeout: back to the sign-in screen when nobody touched anything and no step runs.
     public mutating func tick(state: SessionMachine.State, now: Date = Date()) -> Bool {
         guard let who = signedIn, !state.isBusy, now.timeIntervalSince(lastActivity) >= idleTimeout else { return false }
-        audit.append(("operator.signout", who, ["reason": "idle timeout"]))
+        audit.append((.operatorSignOut, who, ["reason": "idle timeout"]))
         signOut("Signed out after \(Int(idleTimeout / 60)) minute(s) without activity.")
         return true
     }
@@ -336,8 +338,8 @@ public struct ScreenController {
     public static func noun(_ medium: SessionMachine.Medium) -> String { medium.kind == .usb ? "USB stick" : "disc" }
 
     /// Findings in plain words for the front desk (the report keeps the technical detail); the
-    /// receipt uses the same words.
-    public static func explain(_ code: String) -> String { FindingWording.explain(code) }
+    /// receipt uses the same words. The session's outcome carries the codes as the report spells them.
+    public static func explain(_ code: String) -> String { FindingWording.explain(FindingCode(rawValue: code)) }
 
     public static func display(_ name: String) -> String {
         let parts = name.split(separator: "=").first.map { $0.split(separator: "^", omittingEmptySubsequences: false) } ?? []

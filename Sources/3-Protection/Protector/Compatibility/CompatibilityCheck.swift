@@ -14,7 +14,7 @@ enum CompatibilityCheck {
     static func check(_ summary: InstanceSummary, _ syntax: TransferSyntax, _ accepted: Compatibility) -> Outcome {
         var outcome = Outcome()
         if let classes = accepted.sopClasses, !classes.contains(summary.sopClassUID) {
-            outcome.observations.append(Observation(Finding("pacs.unsupported-sop-class", .medium,
+            outcome.observations.append(Observation(Finding(.pacsUnsupportedSOPClass, .medium,
                 "the destination does not accept SOP class \(summary.sopClassUID)", element: Tags.sopClassUID.description), remedy: .reject))
         }
         // Deflated data sets are always written inflated (explicit VR little endian).
@@ -23,11 +23,11 @@ enum CompatibilityCheck {
         let target = TransferSyntax.explicitVRLittleEndian
         if !written.encapsulated, syntaxes.contains(target.uid) {
             outcome.target = target
-            outcome.observations.append(Observation(Finding("pacs.converted", .info,
+            outcome.observations.append(Observation(Finding(.pacsConverted, .info,
                 "converted losslessly from \(written.name) to \(target.name), which the destination accepts")))
         } else {
             let why = written.encapsulated ? "compressed images are never decoded or recompressed here" : "no accepted syntax it converts to losslessly"
-            outcome.observations.append(Observation(Finding("pacs.unsupported-transfer-syntax", .medium,
+            outcome.observations.append(Observation(Finding(.pacsUnsupportedTransferSyntax, .medium,
                 "the destination does not accept \(written.name) (\(why))", element: Tags.transferSyntaxUID.description), remedy: .reject))
         }
         return outcome

@@ -50,12 +50,12 @@ enum PolicyRemovals {
                 if element.tag == Disassembler.encapsulatedDocument, policy.documents != .keep {
                     let isDocumentClass = DocumentCheck.isDocumentClass(file.dataSet.string(Tags.sopClassUID) ?? "")
                     let reject = policy.documents == .reject || isDocumentClass
-                    plan.observations.append(Observation(Finding("document.embedded", reject ? .high : .medium,
+                    plan.observations.append(Observation(Finding(.documentEmbedded, reject ? .high : .medium,
                         reject ? "the policy does not accept encapsulated documents" : "encapsulated document removed by policy",
                         element: path.description), remedy: reject ? .reject : .removeElement(path)))
                 }
                 if element.tag == Tags.dataSetTrailingPadding {
-                    plan.observations.append(Observation(Finding("structure.trailing-data", .medium, "Data Set Trailing Padding was removed",
+                    plan.observations.append(Observation(Finding(.structureTrailingData, .medium, "Data Set Trailing Padding was removed",
                                                                  element: path.description), remedy: .removeElement(path)))
                 }
                 if let items = element.items {
@@ -72,11 +72,11 @@ enum PolicyRemovals {
         for creator in creatorOrder {
             let name = creator.isEmpty ? "without a creator" : "\"\(creator)\""
             if let count = removed[creator] {
-                plan.observations.append(Observation(Finding("private.removed", .info,
+                plan.observations.append(Observation(Finding(.privateRemoved, .info,
                     "\(count) element(s) of private block \(name) removed (creator not on the allow-list)")))
             }
             if let count = kept[creator] {
-                plan.observations.append(Observation(Finding("private.kept", .info, "\(count) element(s) of private block \(name) kept (allow-listed)")))
+                plan.observations.append(Observation(Finding(.privateKept, .info, "\(count) element(s) of private block \(name) kept (allow-listed)")))
             }
         }
         return plan
@@ -84,7 +84,7 @@ enum PolicyRemovals {
 
     private static func rule(_ rule: ProtectorPolicy.ContentRule, _ what: String, _ path: ElementPath) -> Observation {
         rule == .reject
-            ? Observation(Finding("structure.removed", .high, "the policy does not accept \(what)", element: path.description), remedy: .reject)
-            : Observation(Finding("structure.removed", .info, "\(what) removed by policy", element: path.description), remedy: .removeElement(path))
+            ? Observation(Finding(.structureRemoved, .high, "the policy does not accept \(what)", element: path.description), remedy: .reject)
+            : Observation(Finding(.structureRemoved, .info, "\(what) removed by policy", element: path.description), remedy: .removeElement(path))
     }
 }

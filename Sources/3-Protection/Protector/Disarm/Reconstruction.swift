@@ -33,7 +33,7 @@ struct Reconstruction {
 
     mutating func apply() {
         var removals = Set(silentRemovals)
-        var removedBecause: [ElementPath: [String]] = [:]
+        var removedBecause: [ElementPath: [FindingCode]] = [:]
         var truncations: [ElementPath: Int64] = [:]
         var emptiedTables = Set<ElementPath>()
         var cuts: [ElementPath: CodestreamCut] = [:]
@@ -97,7 +97,7 @@ struct Reconstruction {
         for tag in rebuilt.meta.elements.map(\.tag) where tag.element > 0x0013 && !Reconstruction.keptMeta.contains(tag) {
             rebuilt.meta.remove(tag)
             if tag == Tag(0x0002, 0x0102) || tag == Tag(0x0002, 0x0100) {
-                findings.append(Finding("private.removed", .low, "File Meta private information removed", element: tag.description))
+                findings.append(Finding(.privateRemoved, .low, "File Meta private information removed", element: tag.description))
                 neutralised = true
             }
         }
@@ -215,8 +215,8 @@ struct Reconstruction {
 
     private func records(removed: Set<ElementPath>, truncated: [ElementPath: Int64], emptied: Set<ElementPath>,
                          cuts: [ElementPath: CodestreamCut], rejecting: Set<Int>, replaced: Set<Int>) -> [PartRecord] {
-        var codes: [Int: [String]] = [:]
-        var pathCodes: [ElementPath: [String]] = [:]
+        var codes: [Int: [FindingCode]] = [:]
+        var pathCodes: [ElementPath: [FindingCode]] = [:]
         for observation in observations {
             if let part = observation.part { codes[part, default: []].append(observation.finding.code) }
             switch observation.remedy {

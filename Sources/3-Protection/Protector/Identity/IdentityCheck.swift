@@ -53,12 +53,12 @@ public struct IdentityCheck: Sendable {
         }
         let score = possible == 0 ? 0 : earned * 100 / possible
         guard !differs else {
-            return Decision(result: .mismatch, score: score, reasons: reasons, findings: [Finding("identity.mismatch", .high,
+            return Decision(result: .mismatch, score: score, reasons: reasons, findings: [Finding(.identityMismatch, .high,
                 "does not belong to the expected patient (score \(score)/100: " + reasons.joined(separator: ", ") + "); held for review")])
         }
         let weak = reasons.filter { $0.hasPrefix("name matches ") }
         return Decision(result: .match, score: score, reasons: reasons,
-                        findings: weak.isEmpty ? [] : [Finding("identity.match", .info, "matches the expected patient (score \(score)/100: "
+                        findings: weak.isEmpty ? [] : [Finding(.identityMatch, .info, "matches the expected patient (score \(score)/100: "
                                                                 + reasons.joined(separator: ", ") + ")")])
     }
 
@@ -81,7 +81,7 @@ public enum PatientGrouping {
         }
         guard counts.count > 1 else { return nil }
         let sizes = counts.values.sorted(by: >).map(String.init).joined(separator: ", ")
-        return Finding("identity.multiple-patients", .medium,
+        return Finding(.identityMultiplePatients, .medium,
                        "the media holds images of \(counts.count) different patients (\(sizes) instance(s) each); check each study's patient")
     }
 }

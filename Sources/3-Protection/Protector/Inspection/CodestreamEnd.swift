@@ -143,7 +143,7 @@ enum CodestreamEnd {
               var walk = walk(family, table: table, values: fragments.map(\.bytes), frames: max(1, dataSet.int(Tag(0x0028, 0x0008)) ?? 1),
                               segmentBytes: segmentBytes(dataSet), reader: reader) else { return result }
         if let rejection = walk.rejection {
-            result.observations.append(Observation(Finding("pixel.codestream-trailing", .high,
+            result.observations.append(Observation(Finding(.pixelCodestreamTrailing, .high,
                 "\(rejection); bytes between segments cannot be cut without re-encoding, so the file is rejected",
                 element: Tags.pixelData.description), part: fragmentParts.first, remedy: .reject))
         }
@@ -168,11 +168,11 @@ enum CodestreamEnd {
         let shown = walk.notes.prefix(5).joined(separator: "; ") + (walk.notes.count > 5 ? "; and \(walk.notes.count - 5) more frame(s)" : "")
         if dataSet[Tag(0x7FE0, 0x0001)] != nil {
             // The Extended Offset Table's 64-bit offsets and lengths would all have to be recomputed.
-            result.observations.append(Observation(Finding("pixel.codestream-trailing", .high,
+            result.observations.append(Observation(Finding(.pixelCodestreamTrailing, .high,
                 "\(shown); with an Extended Offset Table the file is rejected instead of cut", element: Tags.pixelData.description),
                 part: fragmentParts.first, remedy: .reject))
         } else {
-            result.observations.append(Observation(Finding("pixel.codestream-trailing", walk.filler ? .low : .high,
+            result.observations.append(Observation(Finding(.pixelCodestreamTrailing, walk.filler ? .low : .high,
                 "\(shown)\(walk.filler ? ", only filler bytes (00/FF)" : ""); cut off", element: Tags.pixelData.description),
                 remedy: .cutCodestreams(path, walk.cut)))
         }
@@ -191,7 +191,7 @@ enum CodestreamEnd {
                                   segmentBytes: segmentBytes(item.dataSet), reader: reader),
                   walk.rejection != nil || !walk.notes.isEmpty else { continue }
             let detail = walk.rejection ?? walk.notes.joined(separator: "; ")
-            observations.append(Observation(Finding("pixel.codestream-trailing", walk.filler && walk.rejection == nil ? .low : .high,
+            observations.append(Observation(Finding(.pixelCodestreamTrailing, walk.filler && walk.rejection == nil ? .low : .high,
                 "the icon's \(detail); the icon was removed", element: ElementPath(tag: sequence).child(item: index, tag: Tags.pixelData).description),
                 remedy: .removeElement(ElementPath(tag: sequence))))
         }

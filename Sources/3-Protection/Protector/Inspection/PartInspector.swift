@@ -23,14 +23,14 @@ public struct PartInspector: Sendable {
             case let .fragment(fragment):
                 if fragment == 0 || fragmentCount == frameCount,
                    let problem = CodestreamCheck.problem(reader.head(part.bytes, 512), transferSyntax: file.transferSyntax) {
-                    observations.append(Observation(Finding("pixel.codestream-invalid", .high, "\(part.location): \(problem)",
+                    observations.append(Observation(Finding(.pixelCodestreamInvalid, .high, "\(part.location): \(problem)",
                                                             element: part.tag?.description), part: index, remedy: .reject))
                 }
             case .document:
                 let document = DocumentCheck.observations(reader.head(part.bytes, 512), dataSet: dataSet, part: index)
                 observations += document
                 // A document that is a program as a whole is reported once.
-                if document.contains(where: { $0.finding.code == "document.executable" }) { continue }
+                if document.contains(where: { $0.finding.code == .documentExecutable }) { continue }
                 if !document.contains(where: { $0.remedy == .reject }),
                    let active = DocumentCheck.activeContent(part, index: index, dataSet: dataSet, reader: reader, rule: activeDocuments) {
                     observations.append(active)
@@ -81,7 +81,7 @@ extension EmbeddedProgram {
     static func observation(_ part: Part, index: Int, dataSet: DataSet, reader: ValueReader) -> Observation? {
         let vr = part.path.flatMap { PartInspector.vr(of: $0, in: dataSet) }
         func found(_ detail: String) -> Observation {
-            Observation(Finding("executable.embedded", .critical, detail, element: part.tag?.description), part: index, remedy: .removePart)
+            Observation(Finding(.executableEmbedded, .critical, detail, element: part.tag?.description), part: index, remedy: .removePart)
         }
         if checksStart(part.kind), let program = find(reader.head(part.bytes, 512), vr: vr) {
             return found("\(program.description) inside \(part.location)")
@@ -187,24 +187,24 @@ enum DocumentCheck {
         let sopClass = dataSet.string(Tags.sopClassUID) ?? ""
         let mime = dataSet.string(Tag(0x0042, 0x0012)) ?? ""
         if let program = ExecutableSignatures.match(head) {
-            return [Observation(Finding("document.executable", .critical, "the encapsulated document is a \(program.description)",
+            return [Observation(Finding(.documentExecutable, .critical, "the encapsulated document is a \(program.description)",
                                         element: "(0042,0011)"), part: part, remedy: .removePart)]
         }
         guard let rule = expected[sopClass] else {
-            return [Observation(Finding("document.embedded", .medium, "an encapsulated document in a storage class that has none; removed",
+            return [Observation(Finding(.documentEmbedded, .medium, "an encapsulated document in a storage class that has none; removed",
                                         element: "(0042,0011)"), part: part, remedy: .removePart)]
         }
         if mime.lowercased() != rule.mime.lowercased() {
-            return [Observation(Finding("document.type-mismatch", .high, "MIME type \"\(mime)\" does not fit the storage class (expects \(rule.mime))",
+            return [Observation(Finding(.documentTypeMismatch, .high, "MIME type \"\(mime)\" does not fit the storage class (expects \(rule.mime))",
                                         element: "(0042,0012)"), part: part, remedy: .reject)]
         }
         // XML may open with a byte-order mark or be UTF-16 (XML 1.0 §4.3.3).
         let xmlStart = rule.mime == "text/XML" && XMLScanner.decode(head).drop { [0xEF, 0xBB, 0xBF, 0x20, 0x09, 0x0A, 0x0D].contains($0) }.first == 0x3C
         if let magic = rule.magic, !head.starts(with: magic), !xmlStart {
-            return [Observation(Finding("document.type-mismatch", .high, "the content does not start like \(rule.mime)", element: "(0042,0011)"),
+            return [Observation(Finding(.documentTypeMismatch, .high, "the content does not start like \(rule.mime)", element: "(0042,0011)"),
                                 part: part, remedy: .reject)]
         }
-        return [Observation(Finding("document.embedded", .info, "holds a \(rule.mime) document; scanned on its own", element: "(0042,0011)"),
+        return [Observation(Finding(.documentEmbedded, .info, "holds a \(rule.mime) document; scanned on its own", element: "(0042,0011)"),
                             part: part)]
     }
 }
@@ -233,12 +233,12 @@ extension DocumentCheck {
         let what = "the \(pdf ? "PDF" : "XML") document holds \(found.joined(separator: ", "))"
         let element = "(0042,0011)"
         guard isDocumentClass(dataSet.string(Tags.sopClassUID) ?? "") else {
-            return Observation(Finding("document.active-content", .high, what + "; removed", element: element), part: index, remedy: .removePart)
+            return Observation(Finding(.documentActiveContent, .high, what + "; removed", element: element), part: index, remedy: .removePart)
         }
         return rule == .reject
-            ? Observation(Finding("document.active-content", .high, what + "; not delivered: active content cannot be removed safely",
+            ? Observation(Finding(.documentActiveContent, .high, what + "; not delivered: active content cannot be removed safely",
                                   element: element), part: index, remedy: .reject)
-            : Observation(Finding("document.active-content", .medium, what + "; left out of delivery by policy (active_documents = \"drop\")",
+            : Observation(Finding(.documentActiveContent, .medium, what + "; left out of delivery by policy (active_documents = \"drop\")",
                                   element: element), part: index, remedy: .leaveOut)
     }
 }
@@ -255,15 +255,15 @@ enum PixelCheck {
             let expected = geometry.totalBytes
             let padded = (expected + 1) & ~1
             if expected > 0 && value.length > padded {
-                observations.append(Observation(Finding("pixel.excess-data", .high,
+                observations.append(Observation(Finding(.pixelExcessData, .high,
                     "Pixel Data held \(value.length - expected) byte(s) more than its \(geometry.frames) frame(s) need; cut off",
                     element: Tags.pixelData.description), remedy: .truncate(path, to: padded)))
             } else if expected > 0 && value.length < expected {
-                observations.append(Observation(Finding("pixel.length-mismatch", .high,
+                observations.append(Observation(Finding(.pixelLengthMismatch, .high,
                     "Pixel Data holds \(value.length) bytes; its dimensions need \(expected)", element: Tags.pixelData.description),
                     remedy: .reject))
             } else if expected == 0 && value.length > 0 {
-                observations.append(Observation(Finding("pixel.length-mismatch", .high,
+                observations.append(Observation(Finding(.pixelLengthMismatch, .high,
                     "Pixel Data without valid Rows, Columns or Bits Allocated", element: Tags.pixelData.description), remedy: .reject))
             }
         }
@@ -271,7 +271,7 @@ enum PixelCheck {
             // Every frame needs at least one fragment of its own (PS3.5 A.4).
             let frames = max(1, ds.int(Tag(0x0028, 0x0008)) ?? 1)
             if fragments.count < frames {
-                observations.append(Observation(Finding("pixel.fragment-table", .high,
+                observations.append(Observation(Finding(.pixelFragmentTable, .high,
                     "\(frames) frame(s) in \(fragments.count) fragment(s): each frame needs its own", element: Tags.pixelData.description),
                     remedy: .reject))
             }
@@ -280,7 +280,7 @@ enum PixelCheck {
             let frames = max(1, ds.int(Tag(0x0028, 0x0008)) ?? 1)
             if let problem = offsetTableProblem(table, fragments, reader: reader) ?? (table.bytes.length / 4 != Int64(frames)
                 ? "the Basic Offset Table has \(table.bytes.length / 4) entries for \(frames) frame(s)" : nil) {
-                observations.append(Observation(Finding("pixel.fragment-table", .high, "\(problem); replaced by an empty table",
+                observations.append(Observation(Finding(.pixelFragmentTable, .high, "\(problem); replaced by an empty table",
                                                         element: Tags.pixelData.description), remedy: .emptyOffsetTable(path)))
             }
         }
@@ -293,7 +293,7 @@ enum PixelCheck {
             let expected = (rows * columns * frames + 7) / 8
             let padded = (expected + 1) & ~1
             if value.length > padded {
-                observations.append(Observation(Finding("pixel.excess-data", .high,
+                observations.append(Observation(Finding(.pixelExcessData, .high,
                     "Overlay Data held \(value.length - expected) byte(s) more than its size needs; cut off",
                     element: Tag(group, 0x3000).description), remedy: .truncate(ElementPath(tag: Tag(group, 0x3000)), to: padded)))
             }
@@ -314,7 +314,7 @@ enum PixelCheck {
                 let problem = fragments.first.map { CodestreamCheck.problem(reader.head($0.bytes, 512), transferSyntax: transferSyntax) }
                     ?? "no fragment"
                 if let problem {
-                    observations.append(Observation(Finding("pixel.codestream-invalid", .medium,
+                    observations.append(Observation(Finding(.pixelCodestreamInvalid, .medium,
                         "the icon's encapsulated Pixel Data: \(problem); the icon was removed", element: path.description),
                         remedy: .removeElement(ElementPath(tag: sequence))))
                 }
@@ -323,11 +323,11 @@ enum PixelCheck {
             guard let pixels = item.dataSet[Tags.pixelData], case let .bytes(value) = pixels.value else { continue }
             let expected = PixelGeometry(item.dataSet, bigEndian: transferSyntax.bigEndian).totalBytes
             if expected > 0 && value.length > (expected + 1) & ~1 {
-                observations.append(Observation(Finding("pixel.excess-data", .high,
+                observations.append(Observation(Finding(.pixelExcessData, .high,
                     "the icon's Pixel Data held \(value.length - expected) byte(s) more than its size needs; cut off",
                     element: path.description), remedy: .truncate(path, to: (expected + 1) & ~1)))
             } else if value.length < expected || expected == 0 {
-                observations.append(Observation(Finding("pixel.length-mismatch", .medium,
+                observations.append(Observation(Finding(.pixelLengthMismatch, .medium,
                     "the icon's Pixel Data does not fit its dimensions; the icon was removed", element: path.description),
                     remedy: .removeElement(ElementPath(tag: sequence))))
             }

@@ -19,7 +19,7 @@ enum StructureCheck {
     static func observations(_ file: DICOMFile, accepted: Set<String>?) -> [Observation] {
         var observations: [Observation] = []
         if let accepted, !accepted.contains(file.transferSyntax.uid) {
-            observations.append(Observation(Finding("structure.bad-transfer-syntax", .high,
+            observations.append(Observation(Finding(.structureBadTransferSyntax, .high,
                 "transfer syntax \(file.transferSyntax.uid) is not on the allow-list", element: Tags.transferSyntaxUID.description),
                 remedy: .reject))
         }
@@ -39,18 +39,18 @@ enum StructureCheck {
                 let risky = binaryWidth[element.vr] != nil || expected.contains { binaryWidth[$0] != nil }
                 let detail = "VR \(element.vr.rawValue) where the dictionary says \(expected.map(\.rawValue).joined(separator: " or "))"
                 if !risky {
-                    observations.append(Observation(Finding("structure.invalid-vr", .info, detail + "; kept as read", element: path.description)))
+                    observations.append(Observation(Finding(.structureInvalidVR, .info, detail + "; kept as read", element: path.description)))
                 } else if essential.contains(element.tag) {
-                    observations.append(Observation(Finding("structure.invalid-vr", .high, detail, element: path.description), remedy: .reject))
+                    observations.append(Observation(Finding(.structureInvalidVR, .high, detail, element: path.description), remedy: .reject))
                 } else {
-                    observations.append(Observation(Finding("structure.invalid-vr", .medium, detail + "; removed", element: path.description),
+                    observations.append(Observation(Finding(.structureInvalidVR, .medium, detail + "; removed", element: path.description),
                                                     remedy: .removeElement(path)))
                 }
             }
         }
         if unknown > 0 && !file.transferSyntax.bigEndian {
             // DICOMWriter gives them their dictionary VR back (a DCMTK-based PACS cannot read UN UIDs).
-            observations.append(Observation(Finding("structure.unknown-vr", .info,
+            observations.append(Observation(Finding(.structureUnknownVR, .info,
                 "\(unknown) public attribute(s) stored as UN; rebuilt with their dictionary VR", element: nil)))
         }
         return observations

@@ -69,7 +69,7 @@ public struct Reconciliation: Sendable, Equatable, Codable {
         }
         for (tag, vr, bytes, name) in changes {
             dataSet.set(DataElement(tag: tag, vr: vr, value: .bytes(.inline(bytes))))
-            findings.append(Finding("reconciliation.coerced", .info, "\(name) set to the hospital's value; the original is kept in Original Attributes Sequence",
+            findings.append(Finding(.reconciliationCoerced, .info, "\(name) set to the hospital's value; the original is kept in Original Attributes Sequence",
                                     element: tag.description))
         }
         if encoder.declaresUTF8 { dataSet.set(Reconciliation.text(Tags.specificCharacterSet, .CS, "ISO_IR 192")) }

@@ -94,7 +94,7 @@ public enum UIDRepair {
             dataSet.set(uid(tag, new))
             let was = old.isEmpty ? "missing" : UID.isUsable(old) ? "not a valid UID (zero-led component), which the destination refuses"
                 : "not a usable UID"
-            findings.append(Finding("reconciliation.uid-replaced", .medium,
+            findings.append(Finding(.reconciliationUIDReplaced, .medium,
                 "\(names[tag] ?? "UID") was \(was); replaced by a derived UID (the same for every file of the study), references changed with it",
                 element: tag.description))
         }

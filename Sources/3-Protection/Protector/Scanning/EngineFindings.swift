@@ -10,12 +10,12 @@ enum EngineFindings {
         var observations: [Observation] = []
         for hit in scan.hits {
             for index in hit.parts {
-                observations.append(Observation(Finding("malware.\(hit.engine)", .critical, "\(hit.signature) in \(parts[index].location)",
+                observations.append(Observation(Finding(.malware(engine: hit.engine), .critical, "\(hit.signature) in \(parts[index].location)",
                                                         element: parts[index].path?.description), part: index, remedy: .removePart))
             }
         }
         for failure in scan.failures {
-            observations.append(Observation(Finding("malware.engine-failure", .high,
+            observations.append(Observation(Finding(.malwareEngineFailure, .high,
                 "\(failure.engine) gave no verdict (\(failure.reason)); the file is not known to be clean"), remedy: .reject))
         }
         return observations

@@ -12,12 +12,12 @@ enum RebuildVerification {
     static func verify(_ hits: [EngineScan.Hit], engines: [any MalwareEngine], sourceSize: Int64,
                        write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) -> (rejected: Bool, findings: [Finding]) {
         guard sourceSize <= limit else {
-            return (true, hits.map { Finding("malware.\($0.engine)", .critical,
+            return (true, hits.map { Finding(.malware(engine: $0.engine), .critical,
                 "\($0.signature) in the whole file, in no single part; the file is too large to verify its rebuild") })
         }
         var rebuilt: [UInt8] = []
         do { try write { rebuilt.append(contentsOf: $0) } } catch {
-            return (true, hits.map { Finding("malware.\($0.engine)", .critical, "\($0.signature) in the whole file; the rebuild failed: \(error)") })
+            return (true, hits.map { Finding(.malware(engine: $0.engine), .critical, "\($0.signature) in the whole file; the rebuild failed: \(error)") })
         }
         var rejected = false
         var findings: [Finding] = []
@@ -26,14 +26,14 @@ enum RebuildVerification {
             let again: [String]
             do { again = try engine.scan(ScanContent(rebuilt, label: "the rebuilt file")) } catch {
                 rejected = true
-                findings.append(Finding("malware.\(hit.engine)", .critical, "\(hit.signature) in the whole file; the rebuild could not be rescanned: \(error)"))
+                findings.append(Finding(.malware(engine: hit.engine), .critical, "\(hit.signature) in the whole file; the rebuild could not be rescanned: \(error)"))
                 continue
             }
             if again.contains(hit.signature) {
                 rejected = true
-                findings.append(Finding("malware.\(hit.engine)", .critical, "\(hit.signature) in the whole file and still in its rebuild"))
+                findings.append(Finding(.malware(engine: hit.engine), .critical, "\(hit.signature) in the whole file and still in its rebuild"))
             } else {
-                findings.append(Finding("malware.\(hit.engine)", .critical,
+                findings.append(Finding(.malware(engine: hit.engine), .critical,
                     "\(hit.signature) in the whole original file across parts; gone from the rebuilt file"))
             }
         }

@@ -33,7 +33,7 @@ public enum MediaHelper {
         do {
             _ = try Sandbox.enter(SandboxPolicy(source: 3, scratch: job.scratch, limits: job.resources))
         } catch {
-            try? events.send(.failed, HelperFailure(finding: Finding("media.sandbox-failed", .critical,
+            try? events.send(.failed, HelperFailure(finding: Finding(.mediaSandboxFailed, .critical,
                 "the media reader could not enter its sandbox (\(error)); nothing on the medium was read")))
             exit(70)
         }
@@ -301,11 +301,11 @@ public final class HelperRun: @unchecked Sendable {
         var findings: [Finding] = []
         switch classification.kind {
         case .executable:
-            findings.append(Finding("executable.discarded", .medium, "\(classification.what) was not imported"))
+            findings.append(Finding(.executableDiscarded, .medium, "\(classification.what) was not imported"))
         case .autorun:
-            findings.append(Finding("autorun.discarded", .medium, "autorun.inf was not imported (it would start a program on Windows)"))
+            findings.append(Finding(.autorunDiscarded, .medium, "autorun.inf was not imported (it would start a program on Windows)"))
         default:
-            findings.append(Finding("content.discarded", .info, "\(classification.what) is not DICOM and was not imported"))
+            findings.append(Finding(.contentDiscarded, .info, "\(classification.what) is not DICOM and was not imported"))
         }
         var sha: String?
         if let bytes {
@@ -325,7 +325,7 @@ public final class HelperRun: @unchecked Sendable {
         guard let original = entry.path.mediumDescription else { return record }
         var record = record
         record.originalPath = original
-        record.findings.insert(Finding("media.path-traversal", .low,
+        record.findings.insert(Finding(.mediaPathTraversal, .low,
             "the name on the medium, \(original), is unsafe; the file was read by its location and named \(entry.path)"), at: 0)
         return record
     }
@@ -361,7 +361,7 @@ public final class HelperRun: @unchecked Sendable {
                 let directory = try DICOMDirectory.parse(file, source: source, options: job.policy.parsing)
                 lock.withLock { directories.append((entry.path, directory)) }
             } catch {
-                record.findings.append(Finding("dicomdir.unreadable", .medium, "the DICOMDIR could not be read: \(error)"))
+                record.findings.append(Finding(.dicomdirUnreadable, .medium, "the DICOMDIR could not be read: \(error)"))
             }
             try send(HelperRecord(index: index, record: record, summary: nil, mediaSummary: protection.mediaSummary, body: .none))
             return

@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SessionReport
 
 /// Credentials for a DICOMweb server. `description` never shows the secret.
 public enum DICOMwebAuthorization: Sendable, CustomStringConvertible {
@@ -128,7 +129,7 @@ public struct STOWSender: DeliveryTarget {
     private func post(_ batch: [SpooledInstance], from spool: URL, client: HTTPClient) async -> [(SpooledInstance, Spool.Result)] {
         let body: MultipartBody
         do { body = try MultipartBody(files: batch.map { spool.appendingPathComponent($0.path) }) } catch {
-            return batch.map { ($0, .failed(code: "delivery.unreadable", reason: "the spooled file cannot be read: \(error)")) }
+            return batch.map { ($0, .failed(.deliveryUnreadable, reason: "the spooled file cannot be read: \(error)")) }
         }
         var request = HTTPClientRequest(url: studiesURL)
         request.method = .POST
@@ -188,7 +189,7 @@ enum STOWResponse {
             break
         case 400, 413, 415:
             // Sent alone and still refused: the server cannot take this instance.
-            return batch.map { ($0, .failed(code: "delivery.refused", reason: "the server answered HTTP \(status) \(reason)")) }
+            return batch.map { ($0, .failed(.deliveryRefused, reason: "the server answered HTTP \(status) \(reason)")) }
         case 401, 403:
             return batch.map { ($0, .retry("HTTP \(status): the server refused our credentials; check [dicomweb] in the configuration")) }
         default:
@@ -212,7 +213,7 @@ enum STOWResponse {
                 switch status.kind {
                 case .duplicate: return (instance, .stored(detail: "the server already holds it (\(status))"))
                 case .transientFailure: return (instance, .retry("the server answered \(status)"))
-                default: return (instance, .failed(code: "delivery.refused", reason: "the server answered \(status)"))
+                default: return (instance, .failed(.deliveryRefused, reason: "the server answered \(status)"))
                 }
             }
             if let warning = referenced[instance.sopInstanceUID] {

@@ -3,6 +3,7 @@ import DICOMNetwork
 import Foundation
 import NIOCore
 import NIOSSL
+import SessionReport
 
 /// A C-STORE destination (`dicom://CALLED_AE@HOST:PORT`, `dicoms://` for TLS).
 public struct DICOMPeer: Sendable {
@@ -118,7 +119,7 @@ public struct DICOMSender: DeliveryTarget {
     private func store(_ instance: SpooledInstance, path: URL, on association: Association) async throws -> Spool.Result {
         let source: FileSource
         do { source = try FileSource(path: path.path) } catch {
-            return .failed(code: "delivery.unreadable", reason: "the spooled file cannot be read: \(error)")
+            return .failed(.deliveryUnreadable, reason: "the spooled file cannot be read: \(error)")
         }
         let syntax = instance.transferSyntaxUID
         if let context = association.context(for: instance.sopClassUID, transferSyntax: syntax),
@@ -133,7 +134,7 @@ public struct DICOMSender: DeliveryTarget {
             options.inlineValueLimit = 4096
             file = try DICOMReader.read(source, options: options)
         } catch {
-            return .failed(code: "delivery.unreadable", reason: "the spooled file cannot be read: \(error)")
+            return .failed(.deliveryUnreadable, reason: "the spooled file cannot be read: \(error)")
         }
         if let context = association.context(for: instance.sopClassUID, transferSyntax: file.transferSyntax.uid) {
             let start = file.dataSet.elements.first?.offset ?? source.count
@@ -143,12 +144,12 @@ public struct DICOMSender: DeliveryTarget {
         }
         let accepted = association.acceptedSyntaxes(for: instance.sopClassUID)
         guard !accepted.isEmpty else {
-            return .failed(code: "pacs.unsupported-sop-class", reason: "the PACS accepts no presentation context for SOP class \(instance.sopClassUID)")
+            return .failed(.pacsUnsupportedSOPClass, reason: "the PACS accepts no presentation context for SOP class \(instance.sopClassUID)")
         }
         guard !file.transferSyntax.encapsulated, let target = accepted.first(where: DICOMSender.uncompressed.contains),
               let targetSyntax = TransferSyntax.known(target),
               let context = association.context(for: instance.sopClassUID, transferSyntax: target) else {
-            return .failed(code: "pacs.unsupported-transfer-syntax",
+            return .failed(.pacsUnsupportedTransferSyntax,
                            reason: "the PACS accepts only \(accepted.joined(separator: ", ")) for this SOP class; \(syntax) is compressed and is never recompressed")
         }
         // Lossless re-encoding into the accepted syntax, data set only.
@@ -159,7 +160,7 @@ public struct DICOMSender: DeliveryTarget {
             options.transferSyntax = targetSyntax
             converted = try DICOMWriter.data(file, source: source, options: options)
         } catch {
-            return .failed(code: "pacs.unsupported-transfer-syntax", reason: "cannot convert to \(target) losslessly: \(error)")
+            return .failed(.pacsUnsupportedTransferSyntax, reason: "cannot convert to \(target) losslessly: \(error)")
         }
         let memory = InMemoryByteSource(converted)
         let reread = try? DICOMReader.read(memory, options: ParsingOptions())
@@ -175,7 +176,7 @@ public struct DICOMSender: DeliveryTarget {
         case .success: return .stored(detail: nil)
         case .warning, .duplicate: return .stored(detail: "the PACS answered \(detail)")
         case .transientFailure, .pending: return .retry("the PACS answered \(detail)")
-        case .permanentFailure: return .failed(code: "delivery.refused", reason: "the PACS answered \(detail)")
+        case .permanentFailure: return .failed(.deliveryRefused, reason: "the PACS answered \(detail)")
         }
     }
 

@@ -114,7 +114,7 @@ let package = Package(
 
         // IHE ATNA: the audit trail's events as DICOM PS3.15 Annex A messages over RFC 5424 syslog (TLS or UDP).
         .target(name: "ATNA", dependencies: [
-            "AuditTrail", "SessionReport",
+            "AuditTrail", "SessionReport", "POSIX",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -163,7 +163,7 @@ let package = Package(
         // state machine, the screen controller, systemd notification.
         .target(name: "KioskStation", dependencies: [
             "IngestPipeline", "DICOMCore", "MediaReader", "Intake", "Protector", "Delivery", "SessionReport", "AuditTrail", "SessionReceipt",
-            "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "OperatorScreen", "AgentConfiguration", "HelperProtocol",
+            "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "OperatorScreen", "AgentConfiguration", "HelperProtocol", "POSIX",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

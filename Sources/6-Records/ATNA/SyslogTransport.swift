@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -104,9 +105,11 @@ public struct SyslogSender: Sendable {
         let status = getaddrinfo(repository.host, String(repository.port), &hints, &result)
         guard status == 0, let info = result else { throw SendError.unreachable("cannot resolve \(repository.host): \(String(cString: gai_strerror(status)))") }
         defer { freeaddrinfo(result) }
-        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
-        guard fd >= 0 else { throw SendError.unreachable("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        let socket: Descriptor
+        do { socket = try Descriptor.socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol) } catch {
+            throw SendError.unreachable("socket: \(error)")
+        }
+        let fd = socket.rawValue
         guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
             throw SendError.unreachable("connect: \(String(cString: strerror(errno)))")
         }

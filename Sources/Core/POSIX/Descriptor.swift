@@ -39,6 +39,13 @@ public final class Descriptor: @unchecked Sendable {
         return Descriptor(adopting: copy)
     }
 
+    /// A new socket (close-on-exec).
+    public static func socket(_ domain: Int32, _ type: Int32, _ proto: Int32 = 0) throws(Errno) -> Descriptor {
+        let fd = Glibc.socket(domain, type | Int32(SOCK_CLOEXEC.rawValue), proto)
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
+        return Descriptor(adopting: fd)
+    }
+
     deinit { try? handle.close() }
 
     public func status() throws(Errno) -> stat {

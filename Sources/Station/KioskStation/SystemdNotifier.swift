@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 import IngestPipeline
 #if canImport(Glibc)
 import Glibc
@@ -28,9 +29,8 @@ public struct SystemdNotifier: Sendable {
 
     private func send(_ message: String) {
         guard let socketPath else { return }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
+        guard let socket = try? Descriptor.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue)) else { return }
+        let fd = socket.rawValue
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         var path = Array(socketPath.utf8)

@@ -54,7 +54,7 @@ let package = Package(
 
         // Pure-Swift DICOM codec: no C, no NIO.
         .target(name: "DICOMCore", path: "Sources/Core/DICOMCore", swiftSettings: strict),
-        // Regenerates Sources/DICOMCore/Dictionary/DataDictionary+Generated.swift from dicom.dic.
+        // Regenerates Sources/Core/DICOMCore/Dictionary/{DataDictionary,TagKeywords}+Generated.swift from dicom.dic.
         .executableTarget(name: "GenerateDictionary", path: "Sources/Core/GenerateDictionary", swiftSettings: strict),
 
         // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories.

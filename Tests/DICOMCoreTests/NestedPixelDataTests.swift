@@ -72,14 +72,14 @@ final class NestedPixelDataTests: XCTestCase {
         for undefined in [false, true] {
             let bytes = file(undefinedItems: undefined)
             let parsed = try DICOMReader.read(InMemoryByteSource(bytes))
-            XCTAssertEqual(fragments(at: [Tag(0x0088, 0x0200), Tags.pixelData], in: parsed.dataSet), [jpeg])
-            XCTAssertEqual(fragments(at: [Tag(0x0008, 0x1140), Tag(0x0088, 0x0200), Tags.pixelData], in: parsed.dataSet), [jpeg, [0x01, 0x02]])
-            XCTAssertEqual(fragments(at: [Tags.pixelData], in: parsed.dataSet), [jpeg])
+            XCTAssertEqual(fragments(at: [Tag(0x0088, 0x0200), Tag.pixelData], in: parsed.dataSet), [jpeg])
+            XCTAssertEqual(fragments(at: [Tag(0x0008, 0x1140), Tag(0x0088, 0x0200), Tag.pixelData], in: parsed.dataSet), [jpeg, [0x01, 0x02]])
+            XCTAssertEqual(fragments(at: [Tag.pixelData], in: parsed.dataSet), [jpeg])
 
             let written = try DICOMWriter.data(parsed, source: InMemoryByteSource(bytes),
                                                options: WriteOptions(implementationClassUID: "2.25.1", implementationVersionName: "TEST"))
             let again = try DICOMReader.read(InMemoryByteSource(written))
-            XCTAssertEqual(fragments(at: [Tag(0x0008, 0x1140), Tag(0x0088, 0x0200), Tags.pixelData], in: again.dataSet), [jpeg, [0x01, 0x02]])
+            XCTAssertEqual(fragments(at: [Tag(0x0008, 0x1140), Tag(0x0088, 0x0200), Tag.pixelData], in: again.dataSet), [jpeg, [0x01, 0x02]])
             let rewritten = try DICOMWriter.data(again, source: InMemoryByteSource(written),
                                                  options: WriteOptions(implementationClassUID: "2.25.1", implementationVersionName: "TEST"))
             XCTAssertEqual(rewritten, written, "what is written reads back to the same bytes")

@@ -21,7 +21,7 @@ final class AssociationTests: XCTestCase {
 
         let bytes = [UInt8](try Data(contentsOf: try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm")))
         let file = try DICOMReader.read(InMemoryByteSource(bytes))
-        let sopClass = try XCTUnwrap(file.dataSet.string(Tags.sopClassUID)), sop = try XCTUnwrap(file.dataSet.string(Tags.sopInstanceUID))
+        let sopClass = try XCTUnwrap(file.dataSet.string(Tag.sopClassUID)), sop = try XCTUnwrap(file.dataSet.string(Tag.sopInstanceUID))
         let start = try XCTUnwrap(file.dataSet.elements.first?.offset)
         var small = config
         small.sendPDULength = 4096   // many PDVs per data set
@@ -34,8 +34,8 @@ final class AssociationTests: XCTestCase {
         XCTAssertEqual(response.status.kind, .success)
         let received = try XCTUnwrap(peer.received.first)
         let stored = try DICOMReader.read(InMemoryByteSource([UInt8](try Data(contentsOf: received))))
-        XCTAssertTrue(stored.dataSet[Tags.pixelData]?.inlineBytes == file.dataSet[Tags.pixelData]?.inlineBytes, "pixel data arrives bit-identical")
-        XCTAssertEqual(stored.dataSet.string(Tags.sopInstanceUID), sop)
+        XCTAssertTrue(stored.dataSet[Tag.pixelData]?.inlineBytes == file.dataSet[Tag.pixelData]?.inlineBytes, "pixel data arrives bit-identical")
+        XCTAssertEqual(stored.dataSet.string(Tag.sopInstanceUID), sop)
     }
 
     func testRejectionAndRefusalAreTypedErrors() async throws {
@@ -72,7 +72,7 @@ final class AssociationFaultTests: XCTestCase {
         config.dimseTimeout = dimseTimeout
         let bytes = [UInt8](try Data(contentsOf: try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm")))
         let file = try DICOMReader.read(InMemoryByteSource(bytes))
-        let sopClass = try XCTUnwrap(file.dataSet.string(Tags.sopClassUID)), sop = try XCTUnwrap(file.dataSet.string(Tags.sopInstanceUID))
+        let sopClass = try XCTUnwrap(file.dataSet.string(Tag.sopClassUID)), sop = try XCTUnwrap(file.dataSet.string(Tag.sopInstanceUID))
         let start = try XCTUnwrap(file.dataSet.elements.first?.offset)
         return try await Association.open(config, contexts: [ProposedContext(id: 1, abstractSyntax: sopClass,
                                                                             transferSyntaxes: [file.transferSyntax.uid])]) { association in

@@ -15,9 +15,9 @@ final class ActiveDocumentIngestTests: XCTestCase {
         func element(_ tag: Tag, _ vr: VR, _ bytes: [UInt8]) -> DataElement {
             DataElement(tag: tag, vr: vr, value: .bytes(.inline(bytes.count & 1 == 1 ? bytes + [vr == .UI || vr == .OB ? 0 : 0x20] : bytes)))
         }
-        file.dataSet.remove(Tags.pixelData)
-        file.dataSet.set(element(Tags.sopClassUID, .UI, Array("1.2.840.10008.5.1.4.1.1.104.1".utf8)))
-        file.dataSet.set(element(Tags.sopInstanceUID, .UI, Array("2.25.104104104104".utf8)))
+        file.dataSet.remove(Tag.pixelData)
+        file.dataSet.set(element(Tag.sopClassUID, .UI, Array("1.2.840.10008.5.1.4.1.1.104.1".utf8)))
+        file.dataSet.set(element(Tag.sopInstanceUID, .UI, Array("2.25.104104104104".utf8)))
         file.dataSet.set(element(Tag(0x0042, 0x0011), .OB, pdf))
         file.dataSet.set(element(Tag(0x0042, 0x0012), .LO, Array("application/pdf".utf8)))
         return try DICOMWriter.data(file, source: InMemoryByteSource(ct),

@@ -217,9 +217,9 @@ final class IngestTests: XCTestCase {
         let archived = try archivedFiles(dir)
         XCTAssertEqual(archived.count, 1)
         let rebuilt = try DICOMReader.read(InMemoryByteSource([UInt8](try Data(contentsOf: URL(fileURLWithPath: archived[0])))))
-        XCTAssertEqual(rebuilt.dataSet.string(Tags.patientID), "LOCAL123")
+        XCTAssertEqual(rebuilt.dataSet.string(Tag.patientID), "LOCAL123")
         XCTAssertEqual(rebuilt.dataSet.string(Tag(0x0008, 0x0050)), "A-9")
-        XCTAssertEqual(rebuilt.dataSet[Tag(0x0010, 0x1002)]?.items?.last?.dataSet.string(Tags.patientID), "1CT1", "appended to the IDs it had")
+        XCTAssertEqual(rebuilt.dataSet[Tag(0x0010, 0x1002)]?.items?.last?.dataSet.string(Tag.patientID), "1CT1", "appended to the IDs it had")
         let studies = report["studies"] as? [[String: Any]] ?? []
         XCTAssertTrue(studies.contains { $0["patientID"] as? String == "LOCAL123" && $0["identity"] as? String == "match"
                                          && $0["identityScore"] as? Int == 100 && ($0["identityReasons"] as? [String]) == ["name matches"] }, "\(studies)")

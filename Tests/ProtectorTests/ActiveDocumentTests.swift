@@ -15,8 +15,8 @@ final class ActiveDocumentTests: XCTestCase {
 
     private func document(_ content: [UInt8], sopClass: String = pdfClass, mime: String = "application/pdf") throws -> [UInt8] {
         try F.crafted { file in
-            file.dataSet.remove(Tags.pixelData)
-            file.dataSet.set(F.element(Tags.sopClassUID, .UI, Array(sopClass.utf8) + (sopClass.utf8.count & 1 == 1 ? [0] : [])))
+            file.dataSet.remove(Tag.pixelData)
+            file.dataSet.set(F.element(Tag.sopClassUID, .UI, Array(sopClass.utf8) + (sopClass.utf8.count & 1 == 1 ? [0] : [])))
             file.dataSet.set(F.element(Tag(0x0042, 0x0011), .OB, content.count & 1 == 1 ? content + [0] : content))
             file.dataSet.set(F.element(Tag(0x0042, 0x0012), .LO, F.text(mime)))
         }

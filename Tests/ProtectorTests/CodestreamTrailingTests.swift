@@ -15,7 +15,7 @@ final class CodestreamTrailingTests: XCTestCase {
     private func fragments(_ bytes: [UInt8]) throws -> (table: [UInt8], fragments: [[UInt8]]) {
         let source = InMemoryByteSource(bytes)
         let file = try DICOMReader.read(source)
-        guard case let .fragments(table, fragments)? = file.dataSet[Tags.pixelData]?.value else { throw XCTSkip("not encapsulated") }
+        guard case let .fragments(table, fragments)? = file.dataSet[Tag.pixelData]?.value else { throw XCTSkip("not encapsulated") }
         func read(_ value: ValueBytes) throws -> [UInt8] {
             switch value {
             case let .inline(bytes): bytes
@@ -30,7 +30,7 @@ final class CodestreamTrailingTests: XCTestCase {
         var (table, parts) = try fragments(try F.original(name))
         change(&table, &parts)
         return try F.crafted(name) { file in
-            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(
+            file.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OB, value: .fragments(
                 offsetTable: Fragment(bytes: .inline(table), offset: 0), fragments: parts.map { Fragment(bytes: .inline($0), offset: 0) })))
         }
     }
@@ -139,7 +139,7 @@ final class CodestreamTrailingTests: XCTestCase {
                              (Tag(0x0028, 0x0100), [8, 0])] as [(Tag, [UInt8])] {
             item.set(F.element(tag, .US, value))
         }
-        item.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: Fragment(bytes: .inline([]), offset: 0),
+        item.set(DataElement(tag: Tag.pixelData, vr: .OB, value: .fragments(offsetTable: Fragment(bytes: .inline([]), offset: 0),
                                                                              fragments: [Fragment(bytes: .inline(codestream + Self.program), offset: 0)])))
         file.dataSet.set(DataElement(tag: Tag(0x0088, 0x0200), vr: .SQ, value: .sequence([Item(dataSet: item, offset: 0)])))
         let parts = Disassembler.parts(of: file)

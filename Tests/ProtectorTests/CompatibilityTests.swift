@@ -30,8 +30,8 @@ final class CompatibilityTests: XCTestCase {
         // Lossless for pixels: the big endian MR's samples equal the little endian MR's.
         let big = try F.protect(try F.original("MR_small_bigendian.dcm"), with: explicitOnly)
         let little = try DICOMReader.read(InMemoryByteSource(try F.original("MR_small.dcm")))
-        XCTAssertEqual(try DICOMReader.read(InMemoryByteSource(big.delivered)).dataSet[Tags.pixelData]?.inlineBytes,
-                       little.dataSet[Tags.pixelData]?.inlineBytes)
+        XCTAssertEqual(try DICOMReader.read(InMemoryByteSource(big.delivered)).dataSet[Tag.pixelData]?.inlineBytes,
+                       little.dataSet[Tag.pixelData]?.inlineBytes)
 
         let j2k = try F.protect(try F.original("JPEG2000.dcm"), with: explicitOnly)
         XCTAssertEqual(j2k.verdict, .rejected)

@@ -42,11 +42,11 @@ final class DisassemblerTests: XCTestCase {
     func testExcessNativePixelBytesAreTheirOwnPart() throws {
         let bytes = [UInt8](try Data(contentsOf: try TestSupport.pydicomTestFiles().appendingPathComponent("CT_small.dcm")))
         var file = try DICOMReader.read(InMemoryByteSource(bytes))
-        let pixels = try XCTUnwrap(file.dataSet[Tags.pixelData]?.inlineBytes)
+        let pixels = try XCTUnwrap(file.dataSet[Tag.pixelData]?.inlineBytes)
         let hidden = Array("PK\u{3}\u{4}hidden zip".utf8)
-        file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OW, value: .bytes(.inline(pixels + hidden))))
+        file.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OW, value: .bytes(.inline(pixels + hidden))))
         let parts = Disassembler.parts(of: file)
-        let extra = try XCTUnwrap(parts.first { $0.kind == .trailing && $0.tag == Tags.pixelData })
+        let extra = try XCTUnwrap(parts.first { $0.kind == .trailing && $0.tag == Tag.pixelData })
         XCTAssertEqual(extra.bytes, .inline(hidden))
     }
 }

@@ -45,7 +45,7 @@ final class EncapsulatedIconTests: XCTestCase {
 
     private func iconFragments(_ dataSet: DataSet) -> [[UInt8]]? {
         guard let item = dataSet[Tag(0x0088, 0x0200)]?.items?.first,
-              case let .fragments(_, fragments)? = item.dataSet[Tags.pixelData]?.value else { return nil }
+              case let .fragments(_, fragments)? = item.dataSet[Tag.pixelData]?.value else { return nil }
         return fragments.map { if case let .inline(bytes) = $0.bytes { bytes } else { [] } }
     }
 
@@ -64,7 +64,7 @@ final class EncapsulatedIconTests: XCTestCase {
         let rebuilt = try DICOMReader.read(InMemoryByteSource(kept.delivered))
         XCTAssertEqual(iconFragments(rebuilt.dataSet), fragments, "icon fragments bit-identical")
         func frames(_ ds: DataSet) -> [ValueBytes]? {
-            guard case let .fragments(_, fragments)? = ds[Tags.pixelData]?.value else { return nil }
+            guard case let .fragments(_, fragments)? = ds[Tag.pixelData]?.value else { return nil }
             return fragments.map(\.bytes)
         }
         XCTAssertEqual(frames(rebuilt.dataSet), frames(original.dataSet), "the image's own fragments too")
@@ -87,7 +87,7 @@ final class EncapsulatedIconTests: XCTestCase {
         XCTAssertTrue(outcome.codes.contains("pixel.codestream-invalid"), "\(outcome.codes)")
         let rebuilt = try DICOMReader.read(InMemoryByteSource(outcome.delivered))
         XCTAssertNil(rebuilt.dataSet[Tag(0x0088, 0x0200)], "the icon goes whole; the image stays")
-        XCTAssertNotNil(rebuilt.dataSet[Tags.pixelData])
+        XCTAssertNotNil(rebuilt.dataSet[Tag.pixelData])
         _ = try dump(outcome.delivered, dir, "bad.dcm")
     }
 }

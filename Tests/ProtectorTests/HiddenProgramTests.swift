@@ -56,7 +56,7 @@ final class HiddenProgramTests: XCTestCase {
 
     private func carriers() throws -> [Carrier] {
         let ct = try DICOMReader.read(InMemoryByteSource(try F.original("CT_small.dcm")))
-        let frame = try XCTUnwrap(ct.dataSet[Tags.pixelData]?.inlineBytes)
+        let frame = try XCTUnwrap(ct.dataSet[Tag.pixelData]?.inlineBytes)
         let noise = (0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) }
         var keepIcons = F.policy()
         keepIcons.icons = .keep
@@ -65,7 +65,7 @@ final class HiddenProgramTests: XCTestCase {
         let ecg = try DICOMReader.read(InMemoryByteSource(try F.original("waveform_ecg.dcm")))
         let samples = try XCTUnwrap(ecg.dataSet[Tag(0x5400, 0x0100)]?.items?.first?.dataSet[Tag(0x5400, 0x1010)]?.inlineBytes)
         let jpeg = try DICOMReader.read(InMemoryByteSource(try F.original("JPEG-lossy.dcm")))
-        guard case let .fragments(_, fragments)? = jpeg.dataSet[Tags.pixelData]?.value, case let .inline(fragment)? = fragments.first?.bytes else {
+        guard case let .fragments(_, fragments)? = jpeg.dataSet[Tag.pixelData]?.value, case let .inline(fragment)? = fragments.first?.bytes else {
             throw XCTSkip("JPEG-lossy.dcm is not encapsulated as expected")
         }
         return [
@@ -112,7 +112,7 @@ final class HiddenProgramTests: XCTestCase {
                     item.set(F.element(Tag(0x0028, 0x0101), .US, [8, 0]))
                     item.set(F.element(Tag(0x0028, 0x0102), .US, [7, 0]))
                     item.set(F.element(Tag(0x0028, 0x0103), .US, [0, 0]))
-                    item.set(F.element(Tags.pixelData, .OB, bytes))
+                    item.set(F.element(Tag.pixelData, .OB, bytes))
                     file.dataSet.set(DataElement(tag: Tag(0x0088, 0x0200), vr: .SQ, value: .sequence([Item(dataSet: item, offset: 0)])))
                 }
             }, removable: true, gone: Tag(0x0088, 0x0200)),
@@ -131,12 +131,12 @@ final class HiddenProgramTests: XCTestCase {
                 }
             }, removable: true, gone: nil),
             Carrier(name: "native frame", base: frame, policy: F.policy(), build: { bytes in
-                try F.crafted { $0.dataSet.set(F.element(Tags.pixelData, .OW, bytes)) }
+                try F.crafted { $0.dataSet.set(F.element(Tag.pixelData, .OW, bytes)) }
             }, removable: false, gone: nil),
             Carrier(name: "JPEG fragment", base: fragment, policy: F.policy(), build: { bytes in
                 try F.crafted("JPEG-lossy.dcm") { file in
-                    guard case let .fragments(table, _)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
-                    file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB,
+                    guard case let .fragments(table, _)? = file.dataSet[Tag.pixelData]?.value else { return XCTFail("not encapsulated") }
+                    file.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OB,
                                                  value: .fragments(offsetTable: table, fragments: [Fragment(bytes: .inline(bytes), offset: 0)])))
                 }
             }, removable: false, gone: nil),
@@ -207,7 +207,7 @@ final class HiddenProgramTests: XCTestCase {
     /// the record, with a generous bound that only an accidental quadratic search would break.
     func testSearchCostOverRealFrames() throws {
         let ct = try DICOMReader.read(InMemoryByteSource(try F.original("CT_small.dcm")))
-        let frame = try XCTUnwrap(ct.dataSet[Tags.pixelData]?.inlineBytes)
+        let frame = try XCTUnwrap(ct.dataSet[Tag.pixelData]?.inlineBytes)
         var frames = [UInt8]()
         frames.reserveCapacity(64 << 20)
         while frames.count < 64 << 20 { frames += frame }

@@ -85,7 +85,7 @@ final class LosslessRebuildTests: XCTestCase {
         let old = try Self.flatten(before, source: InMemoryByteSource(original))
         let new = try Self.flatten(after, source: InMemoryByteSource(outcome.delivered))
         // Unusable UIDs were replaced, and every reference to them with them.
-        let replacedUIDs = Set([Tags.studyInstanceUID, Tags.seriesInstanceUID, Tags.sopInstanceUID].compactMap { tag in
+        let replacedUIDs = Set([Tag.studyInstanceUID, Tag.seriesInstanceUID, Tag.sopInstanceUID].compactMap { tag in
             before.dataSet.string(tag).flatMap { UID.isUsable($0) ? nil : Array($0.utf8) }
         })
         var compared = 0

@@ -38,17 +38,17 @@ final class PartInspectorTests: XCTestCase {
         pe[0] = 0x4D; pe[1] = 0x5A
         ct.dataSet.set(DataElement(tag: Tag(0x0009, 0x0010), vr: .LO, value: .bytes(.inline(Array("EVIL CORP ".utf8)))))
         ct.dataSet.set(DataElement(tag: Tag(0x0009, 0x1010), vr: .OB, value: .bytes(.inline(pe))))
-        let pixels = try XCTUnwrap(ct.dataSet[Tags.pixelData]?.inlineBytes)
-        ct.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OW, value: .bytes(.inline(pixels + [UInt8](repeating: 7, count: 100)))))
+        let pixels = try XCTUnwrap(ct.dataSet[Tag.pixelData]?.inlineBytes)
+        ct.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OW, value: .bytes(.inline(pixels + [UInt8](repeating: 7, count: 100)))))
         let codes = inspect(ct, source: source).map(\.code)
         XCTAssertTrue(codes.contains(.executableEmbedded), "\(codes)")
         XCTAssertTrue(codes.contains(.pixelExcessData), "\(codes)")
 
         let (j2kOriginal, j2kSource) = try load(directory, "JPEG2000.dcm")
         var j2k = j2kOriginal
-        guard case let .fragments(table, fragments)? = j2k.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
+        guard case let .fragments(table, fragments)? = j2k.dataSet[Tag.pixelData]?.value else { return XCTFail("not encapsulated") }
         let bogus = Fragment(bytes: .inline(Array("#!/bin/sh\n".utf8)), offset: 0)
-        j2k.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [bogus] + fragments.dropFirst())))
+        j2k.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [bogus] + fragments.dropFirst())))
         XCTAssertTrue(inspect(j2k, source: j2kSource).map(\.code).contains(.pixelCodestreamInvalid))
     }
 }

@@ -51,11 +51,11 @@ final class ReconciliationTests: XCTestCase {
         XCTAssertEqual(outcome.verdict, .rejected)
         XCTAssertTrue(outcome.codes.contains("reconciliation.unencodable"), "\(outcome.codes)")
         // A file that declares nothing and holds only ASCII becomes UTF-8.
-        let plain = try F.crafted("MR_small.dcm") { $0.dataSet.remove(Tags.specificCharacterSet) }
+        let plain = try F.crafted("MR_small.dcm") { $0.dataSet.remove(Tag.specificCharacterSet) }
         let utf8 = try F.protect(plain, with: reconciling(Reconciliation(patientID: "L1", patientName: "Łukasz^Nowak")))
         XCTAssertNotEqual(utf8.verdict, .rejected, "\(utf8.protection.findings)")
         let rebuilt = try DICOMReader.read(InMemoryByteSource(utf8.delivered))
-        XCTAssertEqual(rebuilt.dataSet.string(Tags.specificCharacterSet), "ISO_IR 192")
+        XCTAssertEqual(rebuilt.dataSet.string(Tag.specificCharacterSet), "ISO_IR 192")
         XCTAssertEqual(InstanceSummary(rebuilt).patientName, "Łukasz^Nowak")
     }
 
@@ -63,8 +63,8 @@ final class ReconciliationTests: XCTestCase {
         let bad = "1.2.3.4a"   // a letter: not a UID any system can store (zero-led ones are kept: UIDRepairTests)
         func study(_ sop: String) throws -> [UInt8] {
             try F.crafted { file in
-                file.dataSet.set(UIDRepair.uid(Tags.studyInstanceUID, bad))
-                file.dataSet.set(UIDRepair.uid(Tags.sopInstanceUID, sop))
+                file.dataSet.set(UIDRepair.uid(Tag.studyInstanceUID, bad))
+                file.dataSet.set(UIDRepair.uid(Tag.sopInstanceUID, sop))
                 var reference = DataSet()
                 reference.set(UIDRepair.uid(Tag(0x0008, 0x1150), "1.2.840.10008.3.1.2.3.1"))
                 reference.set(UIDRepair.uid(Tag(0x0008, 0x1155), bad))
@@ -78,11 +78,11 @@ final class ReconciliationTests: XCTestCase {
         XCTAssertTrue(first.codes.contains("reconciliation.uid-replaced"))
         let a = try DICOMReader.read(InMemoryByteSource(first.delivered)).dataSet
         let b = try DICOMReader.read(InMemoryByteSource(second.delivered)).dataSet
-        let newStudy = try XCTUnwrap(a.string(Tags.studyInstanceUID))
+        let newStudy = try XCTUnwrap(a.string(Tag.studyInstanceUID))
         XCTAssertTrue(UID.isValid(newStudy) && newStudy.hasPrefix("2.25."), newStudy)
-        XCTAssertEqual(b.string(Tags.studyInstanceUID), newStudy, "one study stays one study")
+        XCTAssertEqual(b.string(Tag.studyInstanceUID), newStudy, "one study stays one study")
         XCTAssertEqual(a[Tag(0x0008, 0x1110)]?.items?.first?.dataSet.string(Tag(0x0008, 0x1155)), newStudy, "references follow")
-        XCTAssertEqual(a.string(Tags.sopInstanceUID), "1.2.3.4.1", "valid UIDs never change")
+        XCTAssertEqual(a.string(Tag.sopInstanceUID), "1.2.3.4.1", "valid UIDs never change")
         let original = try XCTUnwrap(a[Tag(0x0400, 0x0561)]?.items?.last?.dataSet)
         XCTAssertEqual(original.string(Tag(0x0400, 0x0565)), "CORRECT")
 

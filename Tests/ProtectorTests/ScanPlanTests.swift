@@ -34,7 +34,7 @@ final class ScanPlanTests: XCTestCase {
             edit(&pixels)
             file.dataSet.set(F.element(Tag(0x0028, 0x0010), .US, [0, 2]))
             file.dataSet.set(F.element(Tag(0x0028, 0x0011), .US, [0, 2]))
-            file.dataSet.set(F.element(Tags.pixelData, .OW, pixels))
+            file.dataSet.set(F.element(Tag.pixelData, .OW, pixels))
             extra(&file)
         }
     }

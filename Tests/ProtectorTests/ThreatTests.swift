@@ -58,7 +58,7 @@ final class ThreatTests: XCTestCase {
     func testZipPolyglotsAfterTheDataSetAndInTrailingPadding() throws {
         let after = try F.original("CT_small.dcm") + zip + [UInt8](repeating: 0x41, count: 64)
         try assertDisarmed(try F.protect(after), without: zip, codes: ["structure.trailing-data"])
-        let padded = try F.crafted { $0.dataSet.set(F.element(Tags.dataSetTrailingPadding, .OB, self.zip + [0])) }
+        let padded = try F.crafted { $0.dataSet.set(F.element(Tag.dataSetTrailingPadding, .OB, self.zip + [0])) }
         try assertDisarmed(try F.protect(padded), without: zip, codes: ["structure.trailing-data"])
         let infected = try F.original("CT_small.dcm") + F.eicar
         try assertDisarmed(try F.protect(infected), without: F.eicar, codes: ["structure.trailing-data", "malware.clamav"])
@@ -101,9 +101,9 @@ final class ThreatTests: XCTestCase {
 
         // In the image itself: nothing valid remains without it.
         let inPixels = try F.crafted { file in
-            guard var pixels = file.dataSet[Tags.pixelData]?.inlineBytes else { return XCTFail("no pixels") }
+            guard var pixels = file.dataSet[Tag.pixelData]?.inlineBytes else { return XCTFail("no pixels") }
             pixels.replaceSubrange(1000..<1000 + F.eicar.count, with: F.eicar)
-            file.dataSet.set(F.element(Tags.pixelData, .OW, pixels))
+            file.dataSet.set(F.element(Tag.pixelData, .OW, pixels))
         }
         assertRejected(try F.protect(inPixels), codes: ["malware.clamav"])
     }
@@ -111,8 +111,8 @@ final class ThreatTests: XCTestCase {
     private func document(_ sopClass: String = "1.2.840.10008.5.1.4.1.1.104.1", mime: String = "application/pdf",
                           content: [UInt8]) throws -> [UInt8] {
         try F.crafted { file in
-            file.dataSet.remove(Tags.pixelData)
-            file.dataSet.set(F.element(Tags.sopClassUID, .UI, Array(sopClass.utf8) + (sopClass.utf8.count & 1 == 1 ? [0] : [])))
+            file.dataSet.remove(Tag.pixelData)
+            file.dataSet.set(F.element(Tag.sopClassUID, .UI, Array(sopClass.utf8) + (sopClass.utf8.count & 1 == 1 ? [0] : [])))
             var body = content
             if body.count & 1 == 1 { body.append(0) }
             file.dataSet.set(F.element(Tag(0x0042, 0x0011), .OB, body))
@@ -164,7 +164,7 @@ final class ThreatTests: XCTestCase {
             item.set(F.element(Tag(0x0028, 0x0101), .US, [8, 0]))
             item.set(F.element(Tag(0x0028, 0x0102), .US, [7, 0]))
             item.set(F.element(Tag(0x0028, 0x0103), .US, [0, 0]))
-            item.set(F.element(Tags.pixelData, .OB, F.eicar + [0, 0, 0, 0]))
+            item.set(F.element(Tag.pixelData, .OB, F.eicar + [0, 0, 0, 0]))
             file.dataSet.set(DataElement(tag: Tag(0x0088, 0x0200), vr: .SQ, value: .sequence([Item(dataSet: item, offset: 0)])))
         }
         try assertDisarmed(try F.protect(icon), without: F.eicar, codes: ["structure.removed", "malware.clamav"])
@@ -219,42 +219,42 @@ final class ThreatTests: XCTestCase {
     // 9. Pixel data that lies: excess native bytes, codestreams without markers, offset tables outside.
     func testPixelDataThatLies() throws {
         let excess = try F.crafted { file in
-            guard let pixels = file.dataSet[Tags.pixelData]?.inlineBytes else { return XCTFail("no pixels") }
-            file.dataSet.set(F.element(Tags.pixelData, .OW, pixels + self.zip + [0]))
+            guard let pixels = file.dataSet[Tag.pixelData]?.inlineBytes else { return XCTFail("no pixels") }
+            file.dataSet.set(F.element(Tag.pixelData, .OW, pixels + self.zip + [0]))
         }
         let cut = try F.protect(excess)
         try assertDisarmed(cut, without: zip, codes: ["pixel.excess-data"])
-        XCTAssertEqual(try DICOMReader.read(InMemoryByteSource(cut.delivered)).dataSet[Tags.pixelData]?.inlineBytes?.count, 128 * 128 * 2)
+        XCTAssertEqual(try DICOMReader.read(InMemoryByteSource(cut.delivered)).dataSet[Tag.pixelData]?.inlineBytes?.count, 128 * 128 * 2)
 
         let notJPEG = try F.crafted("JPEG-lossy.dcm") { file in
-            guard case let .fragments(table, fragments)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
+            guard case let .fragments(table, fragments)? = file.dataSet[Tag.pixelData]?.value else { return XCTFail("not encapsulated") }
             let script = Fragment(bytes: .inline(Array("#!/bin/sh\nexec evil\n".utf8)), offset: 0)
-            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [script] + fragments.dropFirst())))
+            file.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [script] + fragments.dropFirst())))
         }
         assertRejected(try F.protect(notJPEG), codes: ["pixel.codestream-invalid"])
 
         // JPEG-LS that is really a baseline JPEG (another decoder than the syntax promises).
         let notJPEGLS = try F.crafted("MR_small_jpeg_ls_lossless.dcm") { file in
-            guard case let .fragments(table, fragments)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
+            guard case let .fragments(table, fragments)? = file.dataSet[Tag.pixelData]?.value else { return XCTFail("not encapsulated") }
             let baseline = Fragment(bytes: .inline([0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, 0, 64, 0, 64, 1, 1, 0x11, 0, 0xFF, 0xD9, 0]), offset: 0)
-            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [baseline] + fragments.dropFirst())))
+            file.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: [baseline] + fragments.dropFirst())))
         }
         assertRejected(try F.protect(notJPEGLS), codes: ["pixel.codestream-invalid"])
         // Many frames in one fragment: a decoder would read past it.
         let squeezed = try F.crafted("rtdose_rle.dcm") { file in
-            guard case let .fragments(table, fragments)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
-            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: Array(fragments.prefix(1)))))
+            guard case let .fragments(table, fragments)? = file.dataSet[Tag.pixelData]?.value else { return XCTFail("not encapsulated") }
+            file.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: Array(fragments.prefix(1)))))
         }
         assertRejected(try F.protect(squeezed), codes: ["pixel.fragment-table"])
 
         let badTable = try F.crafted("JPEG2000.dcm") { file in
-            guard case let .fragments(_, fragments)? = file.dataSet[Tags.pixelData]?.value else { return XCTFail("not encapsulated") }
+            guard case let .fragments(_, fragments)? = file.dataSet[Tag.pixelData]?.value else { return XCTFail("not encapsulated") }
             let table = Fragment(bytes: .inline([0, 0, 0, 0, 0xF0, 0xFF, 0xFF, 0x7F]), offset: 0)
-            file.dataSet.set(DataElement(tag: Tags.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: fragments)))
+            file.dataSet.set(DataElement(tag: Tag.pixelData, vr: .OB, value: .fragments(offsetTable: table, fragments: fragments)))
         }
         let emptied = try F.protect(badTable)
         try assertDisarmed(emptied, without: [0xF0, 0xFF, 0xFF, 0x7F], codes: ["pixel.fragment-table"])
-        guard case let .fragments(table, _)? = try DICOMReader.read(InMemoryByteSource(emptied.delivered)).dataSet[Tags.pixelData]?.value else {
+        guard case let .fragments(table, _)? = try DICOMReader.read(InMemoryByteSource(emptied.delivered)).dataSet[Tag.pixelData]?.value else {
             return XCTFail("not encapsulated after the rebuild")
         }
         XCTAssertEqual(table.bytes.length, 0)
@@ -266,7 +266,7 @@ final class ThreatTests: XCTestCase {
         let dir = try TestSupport.TemporaryDirectory("threat-rebuilds")
         let cases: [[UInt8]] = [
             try F.original("CT_small.dcm") + zip,
-            try F.crafted { $0.dataSet.set(F.element(Tags.dataSetTrailingPadding, .OB, [1, 2, 3, 4])) },
+            try F.crafted { $0.dataSet.set(F.element(Tag.dataSetTrailingPadding, .OB, [1, 2, 3, 4])) },
             try F.original("MR_small.dcm"),
         ]
         for (index, bytes) in cases.enumerated() {

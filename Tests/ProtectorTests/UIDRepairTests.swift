@@ -41,9 +41,9 @@ final class UIDRepairTests: XCTestCase {
             XCTAssertTrue(first.codes.contains("reconciliation.uid-replaced"), name)
             guard first.verdict != .rejected else { continue }
             let delivered = try DICOMReader.read(InMemoryByteSource(first.delivered)).dataSet
-            let study = try XCTUnwrap(delivered.string(Tags.studyInstanceUID), name)
-            let series = try XCTUnwrap(delivered.string(Tags.seriesInstanceUID), name)
-            for uid in [study, series, delivered.string(Tags.sopInstanceUID) ?? ""] {
+            let study = try XCTUnwrap(delivered.string(Tag.studyInstanceUID), name)
+            let series = try XCTUnwrap(delivered.string(Tag.seriesInstanceUID), name)
+            for uid in [study, series, delivered.string(Tag.sopInstanceUID) ?? ""] {
                 XCTAssertTrue(UID.isValid(uid), "\(name): \(uid)")
             }
             XCTAssertTrue(study.hasPrefix("2.25.") && series.hasPrefix("2.25."), name)
@@ -54,8 +54,8 @@ final class UIDRepairTests: XCTestCase {
             XCTAssertEqual(record.string(Tag(0x0400, 0x0563)), "kiosk-agent", name)
             XCTAssertNotNil(record.string(Tag(0x0400, 0x0562)), name)
             let originals = try XCTUnwrap(record[Tag(0x0400, 0x0550)]?.items?.first?.dataSet, name)
-            XCTAssertEqual(originals.string(Tags.studyInstanceUID), "", name)
-            XCTAssertEqual(originals.string(Tags.seriesInstanceUID), "", name)
+            XCTAssertEqual(originals.string(Tag.studyInstanceUID), "", name)
+            XCTAssertEqual(originals.string(Tag.seriesInstanceUID), "", name)
             // A second read of the same file gives the same bytes: the archive sees the same instance.
             XCTAssertEqual(try F.protect(bytes).delivered, first.delivered, "\(name) is repaired the same way every time")
             // dcmtk reads what is delivered and shows the record.
@@ -72,18 +72,18 @@ final class UIDRepairTests: XCTestCase {
     func testFilesOfOneStudyShareTheDerivedStudyUIDAndSeriesFollowTheirNumbers() throws {
         func instance(_ sop: String, series: String, patient: String = "1CT1") throws -> [UInt8] {
             try F.crafted { file in
-                _ = file.dataSet.remove(Tags.studyInstanceUID)
-                _ = file.dataSet.remove(Tags.seriesInstanceUID)
-                file.dataSet.set(UIDRepair.uid(Tags.sopInstanceUID, sop))
+                _ = file.dataSet.remove(Tag.studyInstanceUID)
+                _ = file.dataSet.remove(Tag.seriesInstanceUID)
+                file.dataSet.set(UIDRepair.uid(Tag.sopInstanceUID, sop))
                 file.dataSet.set(F.element(Tag(0x0020, 0x0011), .IS, F.text(series)))
-                file.dataSet.set(F.element(Tags.patientID, .LO, F.text(patient)))
+                file.dataSet.set(F.element(Tag.patientID, .LO, F.text(patient)))
             }
         }
         func uids(_ bytes: [UInt8]) throws -> (study: String, series: String) {
             let outcome = try F.protect(bytes)
             XCTAssertNotEqual(outcome.verdict, .rejected, "\(outcome.protection.findings)")
             let ds = try DICOMReader.read(InMemoryByteSource(outcome.delivered)).dataSet
-            return (ds.string(Tags.studyInstanceUID) ?? "", ds.string(Tags.seriesInstanceUID) ?? "")
+            return (ds.string(Tag.studyInstanceUID) ?? "", ds.string(Tag.seriesInstanceUID) ?? "")
         }
         let a = try uids(try instance("1.2.3.1", series: "1"))
         let b = try uids(try instance("1.2.3.2", series: "1"))
@@ -107,7 +107,7 @@ final class UIDRepairTests: XCTestCase {
     func testZeroLedUIDsAreKeptUnlessThePACSRefusesThemAndUnusableOnesAreRepaired() throws {
         let zeroLed = "1.2.840.113619.2.55.3.0604688119.971.1.01"
         let bytes = try F.crafted { file in
-            file.dataSet.set(UIDRepair.uid(Tags.studyInstanceUID, zeroLed))
+            file.dataSet.set(UIDRepair.uid(Tag.studyInstanceUID, zeroLed))
             var reference = DataSet()
             reference.set(UIDRepair.uid(Tag(0x0020, 0x000D), zeroLed))
             file.dataSet.set(DataElement(tag: Tag(0x0008, 0x1110), vr: .SQ, value: .sequence([Item(dataSet: reference, offset: 0)])))
@@ -117,7 +117,7 @@ final class UIDRepairTests: XCTestCase {
         XCTAssertTrue(kept.codes.contains("structure.uid-format"), "\(kept.codes)")
         XCTAssertEqual(kept.protection.findings.first { $0.code == .structureUIDFormat }?.severity, .low)
         XCTAssertFalse(kept.codes.contains("reconciliation.uid-replaced"))
-        XCTAssertEqual(try DICOMReader.read(InMemoryByteSource(kept.delivered)).dataSet.string(Tags.studyInstanceUID), zeroLed)
+        XCTAssertEqual(try DICOMReader.read(InMemoryByteSource(kept.delivered)).dataSet.string(Tag.studyInstanceUID), zeroLed)
 
         var strict = F.policy()
         strict.compatibility = Compatibility()
@@ -125,15 +125,15 @@ final class UIDRepairTests: XCTestCase {
         let repaired = try F.protect(bytes, with: F.protector(strict))
         XCTAssertTrue(repaired.codes.contains("reconciliation.uid-replaced"), "\(repaired.codes)")
         let ds = try DICOMReader.read(InMemoryByteSource(repaired.delivered)).dataSet
-        let study = try XCTUnwrap(ds.string(Tags.studyInstanceUID))
+        let study = try XCTUnwrap(ds.string(Tag.studyInstanceUID))
         XCTAssertTrue(UID.isValid(study) && study.hasPrefix("2.25."))
         XCTAssertEqual(ds[Tag(0x0008, 0x1110)]?.items?.first?.dataSet.string(Tag(0x0020, 0x000D)), study, "references follow")
         XCTAssertEqual(ds[Tag(0x0400, 0x0561)]?.items?.last?.dataSet.string(Tag(0x0400, 0x0565)), "CORRECT")
 
         for unusable in [String(repeating: "1.", count: 40) + "1", "1.2.3.4a", "1..2"] {
-            let outcome = try F.protect(try F.crafted { $0.dataSet.set(UIDRepair.uid(Tags.seriesInstanceUID, unusable)) })
+            let outcome = try F.protect(try F.crafted { $0.dataSet.set(UIDRepair.uid(Tag.seriesInstanceUID, unusable)) })
             XCTAssertNotEqual(outcome.verdict, .rejected, unusable)
-            let series = try DICOMReader.read(InMemoryByteSource(outcome.delivered)).dataSet.string(Tags.seriesInstanceUID) ?? ""
+            let series = try DICOMReader.read(InMemoryByteSource(outcome.delivered)).dataSet.string(Tag.seriesInstanceUID) ?? ""
             XCTAssertTrue(UID.isValid(series) && series.hasPrefix("2.25."), "\(unusable) → \(series)")
         }
     }

@@ -23,23 +23,23 @@ extension InstanceSummary {
     /// Reads the summary from a parsed file; text is decoded with its Specific Character Set.
     public init(_ file: DICOMFile) {
         let ds = file.dataSet
-        let charset = SpecificCharacterSet(ds.strings(Tags.specificCharacterSet))
+        let charset = SpecificCharacterSet(ds.strings(Tag.specificCharacterSet))
         func text(_ tag: Tag) -> String {
             guard let bytes = ds.textBytes(tag) else { return "" }
             return charset.decode(bytes, vr: ds[tag]?.vr.rawValue ?? "LO")
         }
         self.init()
-        sopClassUID = ds.string(Tags.sopClassUID) ?? file.meta.string(Tags.mediaStorageSOPClassUID) ?? ""
-        sopInstanceUID = ds.string(Tags.sopInstanceUID) ?? file.meta.string(Tags.mediaStorageSOPInstanceUID) ?? ""
-        studyInstanceUID = ds.string(Tags.studyInstanceUID) ?? ""
-        seriesInstanceUID = ds.string(Tags.seriesInstanceUID) ?? ""
-        patientID = text(Tags.patientID)
-        patientName = text(Tags.patientName)
-        birthDate = ds.string(Tags.patientBirthDate) ?? ""
-        modality = ds.string(Tags.modality) ?? ""
-        studyDate = ds.string(Tags.studyDate) ?? ""
-        studyDescription = text(Tags.studyDescription)
-        institutionName = text(Tags.institutionName)
+        sopClassUID = ds.string(Tag.sopClassUID) ?? file.meta.string(Tag.mediaStorageSOPClassUID) ?? ""
+        sopInstanceUID = ds.string(Tag.sopInstanceUID) ?? file.meta.string(Tag.mediaStorageSOPInstanceUID) ?? ""
+        studyInstanceUID = ds.string(Tag.studyInstanceUID) ?? ""
+        seriesInstanceUID = ds.string(Tag.seriesInstanceUID) ?? ""
+        patientID = text(Tag.patientID)
+        patientName = text(Tag.patientName)
+        birthDate = ds.string(Tag.patientBirthDate) ?? ""
+        modality = ds.string(Tag.modality) ?? ""
+        studyDate = ds.string(Tag.studyDate) ?? ""
+        studyDescription = text(Tag.studyDescription)
+        institutionName = text(Tag.institutionName)
         transferSyntaxUID = file.transferSyntax.deflated ? TransferSyntax.explicitVRLittleEndian.uid : file.transferSyntax.uid
     }
 }

@@ -143,8 +143,8 @@ public struct Protector: Sendable {
     /// with a low finding, unless the destination refuses such UIDs. UIDs that are missing or
     /// cannot be encoded are repaired after the rebuild, or reject the file when so configured.
     private func uidObservations(_ summary: InstanceSummary, strict: Bool) -> [Observation] {
-        [("SOP Instance UID", summary.sopInstanceUID, Tags.sopInstanceUID), ("Study Instance UID", summary.studyInstanceUID, Tags.studyInstanceUID),
-         ("Series Instance UID", summary.seriesInstanceUID, Tags.seriesInstanceUID)].compactMap { name, uid, tag in
+        [("SOP Instance UID", summary.sopInstanceUID, Tag.sopInstanceUID), ("Study Instance UID", summary.studyInstanceUID, Tag.studyInstanceUID),
+         ("Series Instance UID", summary.seriesInstanceUID, Tag.seriesInstanceUID)].compactMap { name, uid, tag in
             switch UIDRepair.need(uid, strict: strict) {
             case .none:
                 return nil

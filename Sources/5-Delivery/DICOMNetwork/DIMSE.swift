@@ -1,3 +1,4 @@
+import DICOMCore
 import NIOCore
 
 /// DIMSE command sets (PS3.7 §9.3, §E): group 0000, always implicit VR little endian.
@@ -10,14 +11,15 @@ public enum DIMSE {
 
     /// C-ECHO-RQ.
     public static func echoRequest(messageID: UInt16) -> ByteBuffer {
-        command([(0x0002, uid(verificationSOPClass)), (0x0100, us(Field.cEchoRequest.rawValue)), (0x0110, us(messageID)),
-                 (0x0800, us(0x0101))])
+        command([(Tag.affectedSOPClassUID, uid(verificationSOPClass)), (Tag.commandField, us(Field.cEchoRequest.rawValue)),
+                 (Tag.messageID, us(messageID)), (Tag.commandDataSetType, us(0x0101))])
     }
 
     /// C-STORE-RQ (priority medium); a data set follows.
     public static func storeRequest(messageID: UInt16, sopClass: String, sopInstance: String) -> ByteBuffer {
-        command([(0x0002, uid(sopClass)), (0x0100, us(Field.cStoreRequest.rawValue)), (0x0110, us(messageID)),
-                 (0x0700, us(0)), (0x0800, us(0x0000)), (0x1000, uid(sopInstance))])
+        command([(Tag.affectedSOPClassUID, uid(sopClass)), (Tag.commandField, us(Field.cStoreRequest.rawValue)),
+                 (Tag.messageID, us(messageID)), (Tag.priority, us(0)), (Tag.commandDataSetType, us(0x0000)),
+                 (Tag.affectedSOPInstanceUID, uid(sopInstance))])
     }
 
     /// A response's fields that matter to an SCU.
@@ -33,19 +35,19 @@ public enum DIMSE {
     /// Reads a command set; every element length is checked against what remains.
     public static func parse(_ bytes: ByteBuffer) throws(ParseError) -> Response {
         var buffer = bytes
-        var values: [UInt16: ByteBuffer] = [:]
+        var values: [Tag: ByteBuffer] = [:]
         while buffer.readableBytes > 0 {
             guard let group = buffer.readInteger(endianness: .little, as: UInt16.self),
                   let element = buffer.readInteger(endianness: .little, as: UInt16.self),
                   let length = buffer.readInteger(endianness: .little, as: UInt32.self),
                   let value = buffer.readSlice(length: Int(length)) else { throw .malformed("element runs past the command set") }
             guard group == 0x0000 else { throw .malformed("element outside group 0000") }
-            values[element] = value
+            values[Tag(group, element)] = value
         }
-        func u16(_ element: UInt16) -> UInt16? { values[element]?.getInteger(at: values[element]!.readerIndex, endianness: .little, as: UInt16.self) }
-        guard let field = u16(0x0100), let status = u16(0x0900) else { throw .malformed("no Command Field or Status") }
-        return Response(commandField: field, messageIDBeingRespondedTo: u16(0x0120) ?? 0, status: DIMSEStatus(code: status),
-                        errorComment: values[0x0902]?.string)
+        func u16(_ tag: Tag) -> UInt16? { values[tag]?.getInteger(at: values[tag]!.readerIndex, endianness: .little, as: UInt16.self) }
+        guard let field = u16(Tag.commandField), let status = u16(Tag.status) else { throw .malformed("no Command Field or Status") }
+        return Response(commandField: field, messageIDBeingRespondedTo: u16(Tag.messageIDBeingRespondedTo) ?? 0,
+                        status: DIMSEStatus(code: status), errorComment: values[Tag.errorComment]?.string)
     }
 
     private static func uid(_ value: String) -> [UInt8] {
@@ -56,16 +58,17 @@ public enum DIMSE {
 
     private static func us(_ value: UInt16) -> [UInt8] { [UInt8(value & 0xFF), UInt8(value >> 8)] }
 
-    private static func command(_ elements: [(UInt16, [UInt8])]) -> ByteBuffer {
+    private static func command(_ elements: [(Tag, [UInt8])]) -> ByteBuffer {
         var body = ByteBuffer()
-        for (element, value) in elements {
-            body.writeInteger(UInt16(0), endianness: .little)
-            body.writeInteger(element, endianness: .little)
+        for (tag, value) in elements {
+            body.writeInteger(tag.group, endianness: .little)
+            body.writeInteger(tag.element, endianness: .little)
             body.writeInteger(UInt32(value.count), endianness: .little)
             body.writeBytes(value)
         }
         var out = ByteBuffer()
-        out.writeInteger(UInt16(0), endianness: .little); out.writeInteger(UInt16(0), endianness: .little)
+        out.writeInteger(Tag.commandGroupLength.group, endianness: .little)
+        out.writeInteger(Tag.commandGroupLength.element, endianness: .little)
         out.writeInteger(UInt32(4), endianness: .little); out.writeInteger(UInt32(body.readableBytes), endianness: .little)
         out.writeBuffer(&body)
         return out

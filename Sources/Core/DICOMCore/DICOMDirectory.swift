@@ -32,16 +32,9 @@ public struct DICOMDirectory: Sendable {
     public let records: [Record]
     public let issues: [Issue]
 
-    static let recordSequence = Tag(0x0004, 0x1220)
-    static let firstRecord = Tag(0x0004, 0x1200)
-    static let nextRecord = Tag(0x0004, 0x1400)
-    static let lowerRecord = Tag(0x0004, 0x1420)
-    static let recordType = Tag(0x0004, 0x1430)
-    static let fileID = Tag(0x0004, 0x1500)
-
     public static func parse(_ file: DICOMFile, source: any ByteSource, options: ParsingOptions = ParsingOptions()) throws(DICOMParseError) -> DICOMDirectory {
-        guard let sequence = file.dataSet[recordSequence], let items = sequence.items else {
-            throw DICOMParseError(.badDelimiter, at: 0, tag: recordSequence, "no Directory Record Sequence")
+        guard let sequence = file.dataSet[Tag.directoryRecordSequence], let items = sequence.items else {
+            throw DICOMParseError(.badDelimiter, at: 0, tag: Tag.directoryRecordSequence, "no Directory Record Sequence")
         }
         let big = file.transferSyntax.bigEndian
         var byOffset: [Int64: Int] = [:]
@@ -49,7 +42,7 @@ public struct DICOMDirectory: Sendable {
 
         var issues: [Issue] = []
         var records: [Record] = []
-        let first = file.dataSet.uint32(firstRecord, bigEndian: big).map(Int64.init) ?? 0
+        let first = file.dataSet.uint32(Tag.offsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity, bigEndian: big).map(Int64.init) ?? 0
         if first == 0 || byOffset[first] == nil {
             if !items.isEmpty {
                 issues.append(Issue(isLoop: false, offset: first,
@@ -78,10 +71,10 @@ public struct DICOMDirectory: Sendable {
             let item = items[index]
             records.append(record(item, level: level, big: big))
             // Push next sibling first so the lower level is visited first (tree order).
-            if let next = item.dataSet.uint32(nextRecord, bigEndian: big), next != 0 {
+            if let next = item.dataSet.uint32(Tag.offsetOfTheNextDirectoryRecord, bigEndian: big), next != 0 {
                 stack.append((Int64(next), level))
             }
-            if let lower = item.dataSet.uint32(lowerRecord, bigEndian: big), lower != 0 {
+            if let lower = item.dataSet.uint32(Tag.offsetOfReferencedLowerLevelDirectoryEntity, bigEndian: big), lower != 0 {
                 stack.append((Int64(lower), level + 1))
             }
         }
@@ -94,13 +87,13 @@ public struct DICOMDirectory: Sendable {
 
     private static func record(_ item: Item, level: Int, big: Bool) -> Record {
         let ds = item.dataSet
-        let fileID = ds[fileID] != nil ? ds.strings(fileID) : nil
-        return Record(type: ds.string(recordType) ?? "", level: level, referencedFileID: fileID,
-                      referencedSOPClassUID: ds.string(Tag(0x0004, 0x1510)),
-                      referencedSOPInstanceUID: ds.string(Tag(0x0004, 0x1511)),
-                      referencedTransferSyntaxUID: ds.string(Tag(0x0004, 0x1512)),
-                      patientID: ds.string(Tags.patientID), studyInstanceUID: ds.string(Tags.studyInstanceUID),
-                      seriesInstanceUID: ds.string(Tags.seriesInstanceUID), modality: ds.string(Tags.modality),
+        let fileID = ds[Tag.referencedFileID] != nil ? ds.strings(Tag.referencedFileID) : nil
+        return Record(type: ds.string(Tag.directoryRecordType) ?? "", level: level, referencedFileID: fileID,
+                      referencedSOPClassUID: ds.string(Tag.referencedSOPClassUIDInFile),
+                      referencedSOPInstanceUID: ds.string(Tag.referencedSOPInstanceUIDInFile),
+                      referencedTransferSyntaxUID: ds.string(Tag.referencedTransferSyntaxUIDInFile),
+                      patientID: ds.string(Tag.patientID), studyInstanceUID: ds.string(Tag.studyInstanceUID),
+                      seriesInstanceUID: ds.string(Tag.seriesInstanceUID), modality: ds.string(Tag.modality),
                       offset: item.offset)
     }
 }

@@ -27,16 +27,16 @@ public enum DICOMReader {
 
         let dataStart = cursor.position
         var syntax: TransferSyntax
-        if let uid = meta.string(Tags.transferSyntaxUID), !uid.isEmpty {
+        if let uid = meta.string(Tag.transferSyntaxUID), !uid.isEmpty {
             guard let known = TransferSyntax.known(uid) else {
-                throw DICOMParseError(.unsupportedTransferSyntax, at: dataStart, tag: Tags.transferSyntaxUID,
+                throw DICOMParseError(.unsupportedTransferSyntax, at: dataStart, tag: Tag.transferSyntaxUID,
                                       "transfer syntax \(uid) is not on the allow-list")
             }
             syntax = known
         } else {
             syntax = try guessEncoding(&cursor)
             if !meta.isEmpty {
-                issues.append(ParseIssue(.missingTransferSyntax, at: dataStart, tag: Tags.transferSyntaxUID,
+                issues.append(ParseIssue(.missingTransferSyntax, at: dataStart, tag: Tag.transferSyntaxUID,
                                          "no Transfer Syntax UID; read as \(syntax.name)"))
             }
         }
@@ -103,7 +103,7 @@ public enum DICOMReader {
                 throw DICOMParseError(.lengthOverflow, at: start, tag: tag, "meta element length \(length) is implausible")
             }
             let bytes = Array(try cursor.take(Int(length)))
-            if tag == Tags.fileMetaGroupLength, bytes.count == 4 {
+            if tag == Tag.fileMetaInformationGroupLength, bytes.count == 4 {
                 declaredEnd = cursor.position + Int64(ArraySlice(bytes).u32(0, bigEndian: false))
             }
             elements.append(DataElement(tag: tag, vr: vr, value: .bytes(.inline(bytes)), offset: start))
@@ -112,7 +112,7 @@ public enum DICOMReader {
             }
         }
         if let declaredEnd, declaredEnd != cursor.position {
-            issues.append(ParseIssue(.metaGroupLength, at: cursor.position, tag: Tags.fileMetaGroupLength,
+            issues.append(ParseIssue(.metaGroupLength, at: cursor.position, tag: Tag.fileMetaInformationGroupLength,
                                      "File Meta Information Group Length says the group ends at \(declaredEnd)"))
         }
         return DataSet(elements, issues: &issues)

@@ -34,7 +34,7 @@ public enum DICOMWriter {
             let metaEncoder = Encoder(encoding: .init(explicitVR: true, bigEndian: false))
             try metaEncoder.write(meta, to: &out)
             var encoder = Encoder(encoding: .init(explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian), conversion: conversion)
-            encoder.signedPixels = file.dataSet.uint16(Tag(0x0028, 0x0103), bigEndian: own.bigEndian) == 1
+            encoder.signedPixels = file.dataSet.uint16(Tag.pixelRepresentation, bigEndian: own.bigEndian) == 1
             encoder.resolvesUN = !own.bigEndian
             try encoder.write(file.dataSet, to: &out)
             try out.flush()
@@ -55,18 +55,18 @@ public enum DICOMWriter {
             return bytes
         }
         var meta = file.meta
-        meta.remove(Tags.fileMetaGroupLength)
+        meta.remove(Tag.fileMetaInformationGroupLength)
         let set = { (tag: Tag, vr: VR, bytes: [UInt8]) in meta.set(DataElement(tag: tag, vr: vr, value: .bytes(.inline(bytes)))) }
-        set(Tags.fileMetaVersion, .OB, [0x00, 0x01])
-        let sopClass = file.dataSet.string(Tags.sopClassUID) ?? file.meta.string(Tags.mediaStorageSOPClassUID) ?? ""
-        let sopInstance = file.dataSet.string(Tags.sopInstanceUID) ?? file.meta.string(Tags.mediaStorageSOPInstanceUID) ?? ""
-        set(Tags.mediaStorageSOPClassUID, .UI, text(sopClass, .UI))
-        set(Tags.mediaStorageSOPInstanceUID, .UI, text(sopInstance, .UI))
-        set(Tags.transferSyntaxUID, .UI, text(syntax.uid, .UI))
-        set(Tags.implementationClassUID, .UI, text(options.implementationClassUID, .UI))
-        set(Tags.implementationVersionName, .SH, text(options.implementationVersionName, .SH))
+        set(Tag.fileMetaInformationVersion, .OB, [0x00, 0x01])
+        let sopClass = file.dataSet.string(Tag.sopClassUID) ?? file.meta.string(Tag.mediaStorageSOPClassUID) ?? ""
+        let sopInstance = file.dataSet.string(Tag.sopInstanceUID) ?? file.meta.string(Tag.mediaStorageSOPInstanceUID) ?? ""
+        set(Tag.mediaStorageSOPClassUID, .UI, text(sopClass, .UI))
+        set(Tag.mediaStorageSOPInstanceUID, .UI, text(sopInstance, .UI))
+        set(Tag.transferSyntaxUID, .UI, text(syntax.uid, .UI))
+        set(Tag.implementationClassUID, .UI, text(options.implementationClassUID, .UI))
+        set(Tag.implementationVersionName, .SH, text(options.implementationVersionName, .SH))
         let groupLength = Encoder(encoding: .init(explicitVR: true, bigEndian: false)).size(of: meta)
-        meta.set(DataElement(tag: Tags.fileMetaGroupLength, vr: .UL, value: .bytes(.inline(Encoder.le32(UInt32(groupLength))))))
+        meta.set(DataElement(tag: Tag.fileMetaInformationGroupLength, vr: .UL, value: .bytes(.inline(Encoder.le32(UInt32(groupLength))))))
         return meta
     }
 
@@ -180,6 +180,9 @@ public enum DICOMWriter {
             return conversion?.vr(element.tag, vr, length: value.length) ?? vr
         }
 
+        /// An item or delimiter (FFFE group): tag and 32-bit length, no VR even in explicit VR.
+        func itemHeader(_ tag: Tag, length: UInt32) -> [UInt8] { u16(tag.group) + u16(tag.element) + u32(length) }
+
         func header(_ tag: Tag, _ vr: VR, length: UInt32) -> [UInt8] {
             var bytes = u16(tag.group) + u16(tag.element)
             if encoding.explicitVR {
@@ -219,20 +222,20 @@ public enum DICOMWriter {
                 guard length < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, length) }
                 try out.bytes(header(element.tag, .SQ, length: undefined ? 0xFFFF_FFFF : UInt32(length)))
                 for item in items {
-                    try out.bytes(u16(0xFFFE) + u16(0xE000) + u32(UInt32(truncatingIfNeeded: size(of: item.dataSet))))
+                    try out.bytes(itemHeader(Tag.item, length: UInt32(truncatingIfNeeded: size(of: item.dataSet))))
                     try write(item.dataSet, to: &out)
                 }
-                if undefined { try out.bytes(u16(0xFFFE) + u16(0xE0DD) + u32(0)) }
+                if undefined { try out.bytes(itemHeader(Tag.sequenceDelimitationItem, length: 0)) }
             case let .fragments(table, fragments):
                 // Encapsulated Pixel Data is OB (PS3.5 §A.4).
                 try out.bytes(header(element.tag, .OB, length: 0xFFFF_FFFF))
                 for fragment in [table] + fragments {
                     let padded = (fragment.bytes.length + 1) & ~1
                     guard padded < 0xFFFF_FFFF else { throw WriteError.valueTooLong(element.tag, padded) }
-                    try out.bytes(u16(0xFFFE) + u16(0xE000) + u32(UInt32(padded)))
+                    try out.bytes(itemHeader(Tag.item, length: UInt32(padded)))
                     try out.value(fragment.bytes, pad: padded == fragment.bytes.length ? nil : 0)
                 }
-                try out.bytes(u16(0xFFFE) + u16(0xE0DD) + u32(0))
+                try out.bytes(itemHeader(Tag.sequenceDelimitationItem, length: 0))
             }
         }
     }

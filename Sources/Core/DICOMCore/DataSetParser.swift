@@ -75,7 +75,7 @@ struct DataSetParser {
                 let tag = Tag(header.u16(0, bigEndian: sequence.encoding.bigEndian), header.u16(2, bigEndian: sequence.encoding.bigEndian))
                 let length = header.u32(4, bigEndian: sequence.encoding.bigEndian)
                 switch tag {
-                case Tags.item:
+                case Tag.item:
                     try count(at: start)
                     if length == 0xFFFF_FFFF {
                         stack.append(.dataSet(DataSetFrame(end: nil, limit: sequence.limit, offset: start,
@@ -86,7 +86,7 @@ struct DataSetParser {
                         stack.append(.dataSet(DataSetFrame(end: itemEnd, limit: itemEnd, offset: start,
                                                            encoding: sequence.encoding, isRoot: false)))
                     }
-                case Tags.sequenceDelimitation where sequence.end == nil:
+                case Tag.sequenceDelimitationItem where sequence.end == nil:
                     if length != 0 { issues.append(ParseIssue(.oddLength, at: start, tag: sequence.tag, "sequence delimiter with non-zero length \(length)")) }
                     stack.removeLast()
                     sequenceDepth -= 1
@@ -116,7 +116,7 @@ struct DataSetParser {
                 let tag = Tag(header.u16(0, bigEndian: big), header.u16(2, bigEndian: big))
 
                 if tag.group == 0xFFFE {
-                    if tag == Tags.itemDelimitation && frame.end == nil {
+                    if tag == Tag.itemDelimitationItem && frame.end == nil {
                         _ = try cursor.take(8)
                         stack.removeLast()
                         finishItem(frame, into: stack)
@@ -172,7 +172,7 @@ struct DataSetParser {
                     // Encapsulated Pixel Data may also sit inside an item, at any depth (an Icon
                     // Image Sequence item of a compressed image, PS3.3 F.7): its fragments are one
                     // bounded loop, so nesting adds nothing to the stack.
-                    if tag == Tags.pixelData && encapsulated && (frame.isRoot || vr == .OB || vr == .OW) {
+                    if tag == Tag.pixelData && encapsulated && (frame.isRoot || vr == .OB || vr == .OW) {
                         frame.elements.append(try parseFragments(vr: vr, start: start, encoding: frame.encoding, limit: frame.limit))
                         continue
                     }
@@ -231,21 +231,21 @@ struct DataSetParser {
             let header = try cursor.take(8)
             let tag = Tag(header.u16(0, bigEndian: encoding.bigEndian), header.u16(2, bigEndian: encoding.bigEndian))
             let length = header.u32(4, bigEndian: encoding.bigEndian)
-            if tag == Tags.sequenceDelimitation { break }
-            guard tag == Tags.item else {
-                throw DICOMParseError(.badDelimiter, at: itemStart, tag: Tags.pixelData, "expected a pixel data fragment, found \(tag)")
+            if tag == Tag.sequenceDelimitationItem { break }
+            guard tag == Tag.item else {
+                throw DICOMParseError(.badDelimiter, at: itemStart, tag: Tag.pixelData, "expected a pixel data fragment, found \(tag)")
             }
             guard length != 0xFFFF_FFFF else {
-                throw DICOMParseError(.undefinedLength, at: itemStart, tag: Tags.pixelData, "pixel data fragment with undefined length")
+                throw DICOMParseError(.undefinedLength, at: itemStart, tag: Tag.pixelData, "pixel data fragment with undefined length")
             }
             try count(at: itemStart)
-            try checkLength(Int64(length), limit: limit, at: itemStart, tag: Tags.pixelData)
+            try checkLength(Int64(length), limit: limit, at: itemStart, tag: Tag.pixelData)
             fragments.append(Fragment(bytes: try cursor.value(Int64(length), inlineLimit: inlineLimit), offset: itemStart))
         }
         guard let offsetTable = fragments.first else {
-            throw DICOMParseError(.badDelimiter, at: start, tag: Tags.pixelData, "encapsulated pixel data without a Basic Offset Table item")
+            throw DICOMParseError(.badDelimiter, at: start, tag: Tag.pixelData, "encapsulated pixel data without a Basic Offset Table item")
         }
-        return DataElement(tag: Tags.pixelData, vr: vr, value: .fragments(offsetTable: offsetTable, fragments: Array(fragments.dropFirst())),
+        return DataElement(tag: Tag.pixelData, vr: vr, value: .fragments(offsetTable: offsetTable, fragments: Array(fragments.dropFirst())),
                            offset: start, undefinedLength: true)
     }
 
@@ -285,7 +285,7 @@ struct DataSetParser {
     }
 
     static func implicitVR(for tag: Tag, undefinedLength: Bool) -> VR {
-        if tag == Tags.pixelData { return .OW }
+        if tag == Tag.pixelData { return .OW }
         if tag.element == 0x0000 { return .UL }
         if tag.isPrivate && tag.element >= 0x0010 && tag.element <= 0x00FF { return .LO }  // private creator
         if let vr = DataDictionary.entry(for: tag)?.vr { return vr }

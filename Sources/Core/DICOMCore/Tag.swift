@@ -1,4 +1,5 @@
-/// A DICOM attribute tag (group, element).
+/// A DICOM attribute tag (group, element). Each dictionary keyword has a constant (`Tag.patientID`),
+/// generated in Dictionary/TagKeywords+Generated.swift.
 public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let group: UInt16
     public let element: UInt16

@@ -21,8 +21,8 @@ struct Conversion {
         }
         fromImplicit = !own.explicitVR
         fromBigEndian = own.bigEndian
-        signedPixels = dataSet.uint16(Tag(0x0028, 0x0103), bigEndian: own.bigEndian) == 1
-        bitsAllocated = dataSet.uint16(Tag(0x0028, 0x0100), bigEndian: own.bigEndian) ?? 0
+        signedPixels = dataSet.uint16(Tag.pixelRepresentation, bigEndian: own.bigEndian) == 1
+        bitsAllocated = dataSet.uint16(Tag.bitsAllocated, bigEndian: own.bigEndian) ?? 0
     }
 
     /// Bytes per unit that big endian values of each VR are swapped by (PS3.5 §7.3).
@@ -69,7 +69,7 @@ struct Conversion {
         guard fromBigEndian else { return 1 }
         if vr == .UN { throw DICOMWriter.WriteError.unknownByteOrder(tag) }
         var unit = Conversion.unit(vr)
-        if tag == Tags.pixelData && vr == .OW && (bitsAllocated == 32 || bitsAllocated == 64) { unit = Int(bitsAllocated / 8) }
+        if tag == Tag.pixelData && vr == .OW && (bitsAllocated == 32 || bitsAllocated == 64) { unit = Int(bitsAllocated / 8) }
         guard length % Int64(unit) == 0 else { throw DICOMWriter.WriteError.misalignedValue(tag, vr, length) }
         return unit
     }

@@ -17,7 +17,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     options.maxElements = 100_000
     options.maxFileSize = 1 << 24
     guard let file = try? DICOMReader.read(source, options: options) else { return 0 }
-    let charset = SpecificCharacterSet(file.dataSet.strings(Tags.specificCharacterSet))
+    let charset = SpecificCharacterSet(file.dataSet.strings(Tag.specificCharacterSet))
     for element in file.dataSet.elements where element.vr.isCharacterSetSensitive {
         if let text = file.dataSet.textBytes(element.tag) { _ = charset.decode(text, vr: element.vr.rawValue) }
     }

@@ -15,7 +15,7 @@ enum CompatibilityCheck {
         var outcome = Outcome()
         if let classes = accepted.sopClasses, !classes.contains(summary.sopClassUID) {
             outcome.observations.append(Observation(Finding(.pacsUnsupportedSOPClass, .medium,
-                "the destination does not accept SOP class \(summary.sopClassUID)", element: Tags.sopClassUID.description), remedy: .reject))
+                "the destination does not accept SOP class \(summary.sopClassUID)", element: Tag.sopClassUID.description), remedy: .reject))
         }
         // Deflated data sets are always written inflated (explicit VR little endian).
         let written = syntax.deflated ? TransferSyntax.explicitVRLittleEndian : (TransferSyntax.known(syntax.uid) ?? syntax)
@@ -28,7 +28,7 @@ enum CompatibilityCheck {
         } else {
             let why = written.encapsulated ? "compressed images are never decoded or recompressed here" : "no accepted syntax it converts to losslessly"
             outcome.observations.append(Observation(Finding(.pacsUnsupportedTransferSyntax, .medium,
-                "the destination does not accept \(written.name) (\(why))", element: Tags.transferSyntaxUID.description), remedy: .reject))
+                "the destination does not accept \(written.name) (\(why))", element: Tag.transferSyntaxUID.description), remedy: .reject))
         }
         return outcome
     }

@@ -6,8 +6,6 @@ import SessionReport
 /// Data Set Trailing Padding (THREATS.md 2). Every removal is reported; private elements once per
 /// creator (the per-part map lists each element).
 enum PolicyRemovals {
-    static let iconImageSequence = Tag(0x0088, 0x0200)
-
     struct Plan {
         var observations: [Observation] = []
         /// Elements to leave out that have no finding of their own (members of a reported block).
@@ -37,7 +35,7 @@ enum PolicyRemovals {
                         continue // nothing inside a removed private sequence matters
                     }
                 }
-                if element.tag == iconImageSequence, policy.icons != .keep {
+                if element.tag == Tag.iconImageSequence, policy.icons != .keep {
                     plan.observations.append(rule(policy.icons, "an Icon Image Sequence", path))
                     continue
                 }
@@ -47,14 +45,14 @@ enum PolicyRemovals {
                         droppedOverlays.insert(element.tag.group)
                     }
                 }
-                if element.tag == Disassembler.encapsulatedDocument, policy.documents != .keep {
-                    let isDocumentClass = DocumentCheck.isDocumentClass(file.dataSet.string(Tags.sopClassUID) ?? "")
+                if element.tag == Tag.encapsulatedDocument, policy.documents != .keep {
+                    let isDocumentClass = DocumentCheck.isDocumentClass(file.dataSet.string(Tag.sopClassUID) ?? "")
                     let reject = policy.documents == .reject || isDocumentClass
                     plan.observations.append(Observation(Finding(.documentEmbedded, reject ? .high : .medium,
                         reject ? "the policy does not accept encapsulated documents" : "encapsulated document removed by policy",
                         element: path.description), remedy: reject ? .reject : .removeElement(path)))
                 }
-                if element.tag == Tags.dataSetTrailingPadding {
+                if element.tag == Tag.dataSetTrailingPadding {
                     plan.observations.append(Observation(Finding(.structureTrailingData, .medium, "Data Set Trailing Padding was removed",
                                                                  element: path.description), remedy: .removeElement(path)))
                 }

@@ -21,7 +21,7 @@ struct Reconstruction {
 
     /// Meta elements a rebuilt file keeps besides those the writer sets; (0002,0100) and
     /// (0002,0102), private information of any length, are not among them.
-    static let keptMeta: Set<Tag> = [Tag(0x0002, 0x0016), Tag(0x0002, 0x0017), Tag(0x0002, 0x0018)]
+    static let keptMeta: Set<Tag> = [Tag.sourceApplicationEntityTitle, Tag.sendingApplicationEntityTitle, Tag.receivingApplicationEntityTitle]
     /// The waveform storage classes (PS3.4 B.5: 1.2.840.10008.5.1.4.1.1.9.x.y).
     static let waveformClasses = "1.2.840.10008.5.1.4.1.1.9."
 
@@ -96,7 +96,7 @@ struct Reconstruction {
         rebuilt.trailingBytes = nil
         for tag in rebuilt.meta.elements.map(\.tag) where tag.element > 0x0013 && !Reconstruction.keptMeta.contains(tag) {
             rebuilt.meta.remove(tag)
-            if tag == Tag(0x0002, 0x0102) || tag == Tag(0x0002, 0x0100) {
+            if tag == Tag.privateInformation || tag == Tag.privateInformationCreatorUID {
                 findings.append(Finding(.privateRemoved, .low, "File Meta private information removed", element: tag.description))
                 neutralised = true
             }
@@ -178,18 +178,18 @@ struct Reconstruction {
         case .waveform:
             // The samples are the object in a waveform storage class; elsewhere the Waveform
             // Sequence is optional and goes whole (an item without its samples is invalid).
-            if (file.dataSet.string(Tags.sopClassUID) ?? "").hasPrefix(Reconstruction.waveformClasses) { return .essential }
+            if (file.dataSet.string(Tag.sopClassUID) ?? "").hasPrefix(Reconstruction.waveformClasses) { return .essential }
             guard let holder = path.steps.last else { return .element(path) }
             return .element(ElementPath(steps: Array(path.steps.dropLast()), tag: holder.sequence))
         case .document:
-            return DocumentCheck.isDocumentClass(file.dataSet.string(Tags.sopClassUID) ?? "") ? .essential : .element(path)
+            return DocumentCheck.isDocumentClass(file.dataSet.string(Tag.sopClassUID) ?? "") ? .essential : .element(path)
         case .icon:
             // The whole icon goes: an icon without its pixels is invalid.
-            if let at = path.steps.firstIndex(where: { $0.sequence == PolicyRemovals.iconImageSequence }) {
-                return .element(ElementPath(steps: Array(path.steps[..<at]), tag: PolicyRemovals.iconImageSequence))
+            if let at = path.steps.firstIndex(where: { $0.sequence == Tag.iconImageSequence }) {
+                return .element(ElementPath(steps: Array(path.steps[..<at]), tag: Tag.iconImageSequence))
             }
             return .element(path)
-        case .trailing where part.tag == Tags.pixelData:
+        case .trailing where part.tag == Tag.pixelData:
             // Bytes after the last frame or after a codestream's end go when they are cut; if they
             // are not cut, keep nothing.
             return observations.contains {
@@ -238,7 +238,7 @@ struct Reconstruction {
                     action = .removed
                 } else if cuts[path]?.narrowedParts.contains(index) == true {
                     action = .truncated
-                } else if part.kind == .trailing && part.tag == Tags.pixelData && truncated[path] != nil {
+                } else if part.kind == .trailing && part.tag == Tag.pixelData && truncated[path] != nil {
                     action = .removed
                 } else if truncated[path] != nil, case .pixelFrame = part.kind {
                     action = .kept

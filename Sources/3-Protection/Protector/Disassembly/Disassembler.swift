@@ -4,10 +4,6 @@ import DICOMCore
 /// is bounded by what the parser already accepted. Everything inside a private sequence belongs
 /// to that sequence's private block; everything inside the Icon Image Sequence is icon.
 public enum Disassembler {
-    static let encapsulatedDocument = Tag(0x0042, 0x0011)
-    static let iconImageSequence = Tag(0x0088, 0x0200)
-    static let waveformData = Tag(0x5400, 0x1010)
-
     private struct Level {
         let dataSet: DataSet
         let parent: ElementPath?
@@ -38,7 +34,7 @@ public enum Disassembler {
                     ?? (element.tag.isPrivate ? level.dataSet.string(element.tag) ?? "" : nil)
                 switch element.value {
                 case let .sequence(items):
-                    let icon = level.inIcon || element.tag == iconImageSequence
+                    let icon = level.inIcon || element.tag == Tag.iconImageSequence
                     for (index, item) in items.enumerated().reversed() {
                         pending.append(Level(dataSet: item.dataSet, parent: path, item: index, inIcon: icon, privateCreator: creator))
                     }
@@ -76,14 +72,14 @@ public enum Disassembler {
                                    inIcon: Bool, bigEndian: Bool) -> [Part] {
         let location = path.description
         func part(_ kind: Part.Kind) -> [Part] { [Part(kind: kind, location: location, bytes: value, tag: tag, path: path)] }
-        if tag == Tags.pixelData {
+        if tag == Tag.pixelData {
             return inIcon ? part(.icon) : frames(value, dataSet: dataSet, path: path, bigEndian: bigEndian)
         }
         if inIcon { return part(.icon) }
-        if tag == encapsulatedDocument { return part(.document) }
-        if tag == waveformData { return part(.waveform) }
+        if tag == Tag.encapsulatedDocument { return part(.document) }
+        if tag == Tag.waveformData { return part(.waveform) }
         if tag.isOverlayData { return part(.overlay) }
-        if tag == Tags.dataSetTrailingPadding { return part(.trailing) }
+        if tag == Tag.dataSetTrailingPadding { return part(.trailing) }
         return part(.element)
     }
 
@@ -93,7 +89,7 @@ public enum Disassembler {
         let geometry = PixelGeometry(dataSet, bigEndian: bigEndian)
         let location = path.description
         guard let frameSize = geometry.frameBytes, geometry.frames <= 1_000_000 else {
-            return [Part(kind: .pixelFrame(index: 0), location: location, bytes: value, tag: Tags.pixelData, path: path)]
+            return [Part(kind: .pixelFrame(index: 0), location: location, bytes: value, tag: Tag.pixelData, path: path)]
         }
         var parts: [Part] = []
         var offset: Int64 = 0
@@ -101,13 +97,13 @@ public enum Disassembler {
         while offset < value.length, index < geometry.frames {
             let length = min(frameSize, value.length - offset)
             parts.append(Part(kind: .pixelFrame(index: index), location: "\(location) frame \(index + 1)",
-                              bytes: slice(value, offset, length), tag: Tags.pixelData, path: path))
+                              bytes: slice(value, offset, length), tag: Tag.pixelData, path: path))
             offset += length
             index += 1
         }
         if offset < value.length {
             parts.append(Part(kind: .trailing, location: "\(location) after the last frame",
-                              bytes: slice(value, offset, value.length - offset), tag: Tags.pixelData, path: path))
+                              bytes: slice(value, offset, value.length - offset), tag: Tag.pixelData, path: path))
         }
         return parts
     }
@@ -141,14 +137,14 @@ struct PixelGeometry {
     let rows: Int64, columns: Int64, samples: Int64, bitsAllocated: Int64, frames: Int64
 
     init(_ dataSet: DataSet, bigEndian: Bool) {
-        rows = Int64(dataSet.uint16(Tag(0x0028, 0x0010), bigEndian: bigEndian) ?? 0)
-        columns = Int64(dataSet.uint16(Tag(0x0028, 0x0011), bigEndian: bigEndian) ?? 0)
-        let declared = Int64(dataSet.uint16(Tag(0x0028, 0x0002), bigEndian: bigEndian) ?? 1)
+        rows = Int64(dataSet.uint16(Tag.rows, bigEndian: bigEndian) ?? 0)
+        columns = Int64(dataSet.uint16(Tag.columns, bigEndian: bigEndian) ?? 0)
+        let declared = Int64(dataSet.uint16(Tag.samplesPerPixel, bigEndian: bigEndian) ?? 1)
         // Native YBR_FULL_422 stores two chroma samples per pair of pixels (PS3.3 C.7.6.3.1.2):
         // two samples' worth per pixel, not three.
-        samples = declared == 3 && dataSet.string(Tag(0x0028, 0x0004)) == "YBR_FULL_422" ? 2 : declared
-        bitsAllocated = Int64(dataSet.uint16(Tag(0x0028, 0x0100), bigEndian: bigEndian) ?? 0)
-        frames = max(1, Int64(dataSet.int(Tag(0x0028, 0x0008)) ?? 1))
+        samples = declared == 3 && dataSet.string(Tag.photometricInterpretation) == "YBR_FULL_422" ? 2 : declared
+        bitsAllocated = Int64(dataSet.uint16(Tag.bitsAllocated, bigEndian: bigEndian) ?? 0)
+        frames = max(1, Int64(dataSet.int(Tag.numberOfFrames) ?? 1))
     }
 
     /// Bytes of one frame when frames are whole bytes (1-bit images pack frames across bytes).

@@ -134,18 +134,18 @@ enum CodestreamEnd {
         var result = Result(parts: parts)
         result.observations = icons(file, reader: reader)
         let dataSet = file.dataSet
-        let path = ElementPath(tag: Tags.pixelData)
-        guard let family = Family(file.transferSyntax), let pixels = dataSet[Tags.pixelData],
+        let path = ElementPath(tag: Tag.pixelData)
+        guard let family = Family(file.transferSyntax), let pixels = dataSet[Tag.pixelData],
               case let .fragments(table, fragments) = pixels.value, !fragments.isEmpty else { return result }
         // The part of each fragment (the disassembler lists them in order).
         let fragmentParts = parts.indices.filter { parts[$0].path == path && { if case .fragment = $0 { true } else { false } }(parts[$0].kind) }
         guard fragmentParts.count == fragments.count,
-              var walk = walk(family, table: table, values: fragments.map(\.bytes), frames: max(1, dataSet.int(Tag(0x0028, 0x0008)) ?? 1),
+              var walk = walk(family, table: table, values: fragments.map(\.bytes), frames: max(1, dataSet.int(Tag.numberOfFrames) ?? 1),
                               segmentBytes: segmentBytes(dataSet), reader: reader) else { return result }
         if let rejection = walk.rejection {
             result.observations.append(Observation(Finding(.pixelCodestreamTrailing, .high,
                 "\(rejection); bytes between segments cannot be cut without re-encoding, so the file is rejected",
-                element: Tags.pixelData.description), part: fragmentParts.first, remedy: .reject))
+                element: Tag.pixelData.description), part: fragmentParts.first, remedy: .reject))
         }
         guard !walk.notes.isEmpty else { return result }
 
@@ -157,23 +157,23 @@ enum CodestreamEnd {
             walk.cut.narrowedParts.insert(fragmentParts[index])
             walk.cut.cutParts.insert(result.parts.count)
             result.parts.append(Part(kind: .trailing, location: "\(part.location) after the codestream end",
-                                     bytes: Disassembler.slice(part.bytes, length, part.bytes.length - length), tag: Tags.pixelData, path: path))
+                                     bytes: Disassembler.slice(part.bytes, length, part.bytes.length - length), tag: Tag.pixelData, path: path))
         }
         for index in walk.cut.dropped.sorted() {
             let part = result.parts[fragmentParts[index]]
             result.parts[fragmentParts[index]] = Part(kind: .trailing, location: "\(part.location) after the codestream end",
-                                                      bytes: part.bytes, tag: Tags.pixelData, path: path)
+                                                      bytes: part.bytes, tag: Tag.pixelData, path: path)
             walk.cut.cutParts.insert(fragmentParts[index])
         }
         let shown = walk.notes.prefix(5).joined(separator: "; ") + (walk.notes.count > 5 ? "; and \(walk.notes.count - 5) more frame(s)" : "")
-        if dataSet[Tag(0x7FE0, 0x0001)] != nil {
+        if dataSet[Tag.extendedOffsetTable] != nil {
             // The Extended Offset Table's 64-bit offsets and lengths would all have to be recomputed.
             result.observations.append(Observation(Finding(.pixelCodestreamTrailing, .high,
-                "\(shown); with an Extended Offset Table the file is rejected instead of cut", element: Tags.pixelData.description),
+                "\(shown); with an Extended Offset Table the file is rejected instead of cut", element: Tag.pixelData.description),
                 part: fragmentParts.first, remedy: .reject))
         } else {
             result.observations.append(Observation(Finding(.pixelCodestreamTrailing, walk.filler ? .low : .high,
-                "\(shown)\(walk.filler ? ", only filler bytes (00/FF)" : ""); cut off", element: Tags.pixelData.description),
+                "\(shown)\(walk.filler ? ", only filler bytes (00/FF)" : ""); cut off", element: Tag.pixelData.description),
                 remedy: .cutCodestreams(path, walk.cut)))
         }
         return result
@@ -182,17 +182,17 @@ enum CodestreamEnd {
     /// Encapsulated icons (Icon Image Sequence items, one frame each): bytes after an icon's
     /// codestream remove the icon — it is optional, and an icon is not worth a rewrite.
     static func icons(_ file: DICOMFile, reader: ValueReader) -> [Observation] {
-        let sequence = PolicyRemovals.iconImageSequence
+        let sequence = Tag.iconImageSequence
         guard let family = Family(file.transferSyntax), let items = file.dataSet[sequence]?.items else { return [] }
         var observations: [Observation] = []
         for (index, item) in items.enumerated() {
-            guard case let .fragments(table, fragments)? = item.dataSet[Tags.pixelData]?.value, !fragments.isEmpty,
+            guard case let .fragments(table, fragments)? = item.dataSet[Tag.pixelData]?.value, !fragments.isEmpty,
                   let walk = walk(family, table: table, values: fragments.map(\.bytes), frames: 1,
                                   segmentBytes: segmentBytes(item.dataSet), reader: reader),
                   walk.rejection != nil || !walk.notes.isEmpty else { continue }
             let detail = walk.rejection ?? walk.notes.joined(separator: "; ")
             observations.append(Observation(Finding(.pixelCodestreamTrailing, walk.filler && walk.rejection == nil ? .low : .high,
-                "the icon's \(detail); the icon was removed", element: ElementPath(tag: sequence).child(item: index, tag: Tags.pixelData).description),
+                "the icon's \(detail); the icon was removed", element: ElementPath(tag: sequence).child(item: index, tag: Tag.pixelData).description),
                 remedy: .removeElement(ElementPath(tag: sequence))))
         }
         return observations
@@ -200,7 +200,7 @@ enum CodestreamEnd {
 
     /// Bytes each RLE segment decodes to: Rows × Columns (RLE is little endian only).
     static func segmentBytes(_ dataSet: DataSet) -> Int64 {
-        Int64(dataSet.uint16(Tag(0x0028, 0x0010), bigEndian: false) ?? 0) * Int64(dataSet.uint16(Tag(0x0028, 0x0011), bigEndian: false) ?? 0)
+        Int64(dataSet.uint16(Tag.rows, bigEndian: false) ?? 0) * Int64(dataSet.uint16(Tag.columns, bigEndian: false) ?? 0)
     }
 
     /// Whether a value holds only 00 or FF bytes from `offset` on (looked at up to 64 KiB: more is

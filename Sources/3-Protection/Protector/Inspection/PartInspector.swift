@@ -16,7 +16,7 @@ public struct PartInspector: Sendable {
         let dataSet = file.dataSet
         // A frame may span several fragments; only frame starts carry a codestream header. They are
         // known when there is one fragment per frame, else only the first fragment is one.
-        let frameCount = max(1, dataSet.int(Tag(0x0028, 0x0008)) ?? 1)
+        let frameCount = max(1, dataSet.int(Tag.numberOfFrames) ?? 1)
         let fragmentCount = parts.filter { if case .fragment = $0.kind { return true }; return false }.count
         for (index, part) in parts.enumerated() {
             switch part.kind {
@@ -184,27 +184,27 @@ enum DocumentCheck {
     static func isDocumentClass(_ sopClass: String) -> Bool { expected[sopClass] != nil }
 
     static func observations(_ head: [UInt8], dataSet: DataSet, part: Int) -> [Observation] {
-        let sopClass = dataSet.string(Tags.sopClassUID) ?? ""
-        let mime = dataSet.string(Tag(0x0042, 0x0012)) ?? ""
+        let sopClass = dataSet.string(Tag.sopClassUID) ?? ""
+        let mime = dataSet.string(Tag.mimeTypeOfEncapsulatedDocument) ?? ""
         if let program = ExecutableSignatures.match(head) {
             return [Observation(Finding(.documentExecutable, .critical, "the encapsulated document is a \(program.description)",
-                                        element: "(0042,0011)"), part: part, remedy: .removePart)]
+                                        element: Tag.encapsulatedDocument.description), part: part, remedy: .removePart)]
         }
         guard let rule = expected[sopClass] else {
             return [Observation(Finding(.documentEmbedded, .medium, "an encapsulated document in a storage class that has none; removed",
-                                        element: "(0042,0011)"), part: part, remedy: .removePart)]
+                                        element: Tag.encapsulatedDocument.description), part: part, remedy: .removePart)]
         }
         if mime.lowercased() != rule.mime.lowercased() {
             return [Observation(Finding(.documentTypeMismatch, .high, "MIME type \"\(mime)\" does not fit the storage class (expects \(rule.mime))",
-                                        element: "(0042,0012)"), part: part, remedy: .reject)]
+                                        element: Tag.mimeTypeOfEncapsulatedDocument.description), part: part, remedy: .reject)]
         }
         // XML may open with a byte-order mark or be UTF-16 (XML 1.0 §4.3.3).
         let xmlStart = rule.mime == "text/XML" && XMLScanner.decode(head).drop { [0xEF, 0xBB, 0xBF, 0x20, 0x09, 0x0A, 0x0D].contains($0) }.first == 0x3C
         if let magic = rule.magic, !head.starts(with: magic), !xmlStart {
-            return [Observation(Finding(.documentTypeMismatch, .high, "the content does not start like \(rule.mime)", element: "(0042,0011)"),
+            return [Observation(Finding(.documentTypeMismatch, .high, "the content does not start like \(rule.mime)", element: Tag.encapsulatedDocument.description),
                                 part: part, remedy: .reject)]
         }
-        return [Observation(Finding(.documentEmbedded, .info, "holds a \(rule.mime) document; scanned on its own", element: "(0042,0011)"),
+        return [Observation(Finding(.documentEmbedded, .info, "holds a \(rule.mime) document; scanned on its own", element: Tag.encapsulatedDocument.description),
                             part: part)]
     }
 }
@@ -216,7 +216,7 @@ extension DocumentCheck {
     /// storage class is simply removed.
     static func activeContent(_ part: Part, index: Int, dataSet: DataSet, reader: ValueReader,
                               rule: ProtectorPolicy.ActiveDocumentRule) -> Observation? {
-        let mime = (dataSet.string(Tag(0x0042, 0x0012)) ?? "").lowercased()
+        let mime = (dataSet.string(Tag.mimeTypeOfEncapsulatedDocument) ?? "").lowercased()
         let head = reader.head(part.bytes, 8)
         let pdf = mime == "application/pdf" || head.starts(with: Array("%PDF".utf8))
         let xml = !pdf && (mime.hasSuffix("/xml") || mime.hasSuffix("+xml") || XMLScanner.decode(head).first == 0x3C)
@@ -231,8 +231,8 @@ extension DocumentCheck {
         }
         guard !found.isEmpty else { return nil }
         let what = "the \(pdf ? "PDF" : "XML") document holds \(found.joined(separator: ", "))"
-        let element = "(0042,0011)"
-        guard isDocumentClass(dataSet.string(Tags.sopClassUID) ?? "") else {
+        let element = Tag.encapsulatedDocument.description
+        guard isDocumentClass(dataSet.string(Tag.sopClassUID) ?? "") else {
             return Observation(Finding(.documentActiveContent, .high, what + "; removed", element: element), part: index, remedy: .removePart)
         }
         return rule == .reject
@@ -249,42 +249,43 @@ enum PixelCheck {
     static func observations(_ file: DICOMFile, reader: ValueReader) -> [Observation] {
         var observations: [Observation] = []
         let ds = file.dataSet
-        let path = ElementPath(tag: Tags.pixelData)
-        if let pixels = ds[Tags.pixelData], case let .bytes(value) = pixels.value {
+        let path = ElementPath(tag: Tag.pixelData)
+        if let pixels = ds[Tag.pixelData], case let .bytes(value) = pixels.value {
             let geometry = PixelGeometry(ds, bigEndian: file.transferSyntax.bigEndian)
             let expected = geometry.totalBytes
             let padded = (expected + 1) & ~1
             if expected > 0 && value.length > padded {
                 observations.append(Observation(Finding(.pixelExcessData, .high,
                     "Pixel Data held \(value.length - expected) byte(s) more than its \(geometry.frames) frame(s) need; cut off",
-                    element: Tags.pixelData.description), remedy: .truncate(path, to: padded)))
+                    element: Tag.pixelData.description), remedy: .truncate(path, to: padded)))
             } else if expected > 0 && value.length < expected {
                 observations.append(Observation(Finding(.pixelLengthMismatch, .high,
-                    "Pixel Data holds \(value.length) bytes; its dimensions need \(expected)", element: Tags.pixelData.description),
+                    "Pixel Data holds \(value.length) bytes; its dimensions need \(expected)", element: Tag.pixelData.description),
                     remedy: .reject))
             } else if expected == 0 && value.length > 0 {
                 observations.append(Observation(Finding(.pixelLengthMismatch, .high,
-                    "Pixel Data without valid Rows, Columns or Bits Allocated", element: Tags.pixelData.description), remedy: .reject))
+                    "Pixel Data without valid Rows, Columns or Bits Allocated", element: Tag.pixelData.description), remedy: .reject))
             }
         }
-        if let pixels = ds[Tags.pixelData], case let .fragments(_, fragments) = pixels.value {
+        if let pixels = ds[Tag.pixelData], case let .fragments(_, fragments) = pixels.value {
             // Every frame needs at least one fragment of its own (PS3.5 A.4).
-            let frames = max(1, ds.int(Tag(0x0028, 0x0008)) ?? 1)
+            let frames = max(1, ds.int(Tag.numberOfFrames) ?? 1)
             if fragments.count < frames {
                 observations.append(Observation(Finding(.pixelFragmentTable, .high,
-                    "\(frames) frame(s) in \(fragments.count) fragment(s): each frame needs its own", element: Tags.pixelData.description),
+                    "\(frames) frame(s) in \(fragments.count) fragment(s): each frame needs its own", element: Tag.pixelData.description),
                     remedy: .reject))
             }
         }
-        if let pixels = ds[Tags.pixelData], case let .fragments(table, fragments) = pixels.value, table.bytes.length > 0 {
-            let frames = max(1, ds.int(Tag(0x0028, 0x0008)) ?? 1)
+        if let pixels = ds[Tag.pixelData], case let .fragments(table, fragments) = pixels.value, table.bytes.length > 0 {
+            let frames = max(1, ds.int(Tag.numberOfFrames) ?? 1)
             if let problem = offsetTableProblem(table, fragments, reader: reader) ?? (table.bytes.length / 4 != Int64(frames)
                 ? "the Basic Offset Table has \(table.bytes.length / 4) entries for \(frames) frame(s)" : nil) {
                 observations.append(Observation(Finding(.pixelFragmentTable, .high, "\(problem); replaced by an empty table",
-                                                        element: Tags.pixelData.description), remedy: .emptyOffsetTable(path)))
+                                                        element: Tag.pixelData.description), remedy: .emptyOffsetTable(path)))
             }
         }
         observations += iconObservations(ds, transferSyntax: file.transferSyntax, reader: reader)
+        // Overlay attributes repeat in groups 6000–601E (60xx): the dictionary has ranges, no keywords.
         for group in stride(from: UInt16(0x6000), through: 0x601E, by: 2) {
             guard let data = ds[Tag(group, 0x3000)], case let .bytes(value) = data.value else { continue }
             let rows = Int64(ds.uint16(Tag(group, 0x0010), bigEndian: file.transferSyntax.bigEndian) ?? 0)
@@ -305,12 +306,12 @@ enum PixelCheck {
     /// excess is cut; too few, or none, and the icon goes. Encapsulated icon pixels (PS3.3 F.7)
     /// must start like the file's transfer syntax promises, else the icon goes.
     static func iconObservations(_ ds: DataSet, transferSyntax: TransferSyntax, reader: ValueReader) -> [Observation] {
-        let sequence = Tag(0x0088, 0x0200)
+        let sequence = Tag.iconImageSequence
         guard let items = ds[sequence]?.items else { return [] }
         var observations: [Observation] = []
         for (index, item) in items.enumerated() {
-            let path = ElementPath(tag: sequence).child(item: index, tag: Tags.pixelData)
-            if let pixels = item.dataSet[Tags.pixelData], case let .fragments(_, fragments) = pixels.value {
+            let path = ElementPath(tag: sequence).child(item: index, tag: Tag.pixelData)
+            if let pixels = item.dataSet[Tag.pixelData], case let .fragments(_, fragments) = pixels.value {
                 let problem = fragments.first.map { CodestreamCheck.problem(reader.head($0.bytes, 512), transferSyntax: transferSyntax) }
                     ?? "no fragment"
                 if let problem {
@@ -320,7 +321,7 @@ enum PixelCheck {
                 }
                 continue
             }
-            guard let pixels = item.dataSet[Tags.pixelData], case let .bytes(value) = pixels.value else { continue }
+            guard let pixels = item.dataSet[Tag.pixelData], case let .bytes(value) = pixels.value else { continue }
             let expected = PixelGeometry(item.dataSet, bigEndian: transferSyntax.bigEndian).totalBytes
             if expected > 0 && value.length > (expected + 1) & ~1 {
                 observations.append(Observation(Finding(.pixelExcessData, .high,

@@ -7,10 +7,10 @@ import SessionReport
 enum StructureCheck {
     /// Attributes without which an image is not an image: a bad one rejects the file, never removed.
     static let essential: Set<Tag> = [
-        Tags.sopClassUID, Tags.sopInstanceUID, Tags.studyInstanceUID, Tags.seriesInstanceUID, Tags.pixelData,
-        Tag(0x0028, 0x0002), Tag(0x0028, 0x0004), Tag(0x0028, 0x0006), Tag(0x0028, 0x0008), Tag(0x0028, 0x0010),
-        Tag(0x0028, 0x0011), Tag(0x0028, 0x0100), Tag(0x0028, 0x0101), Tag(0x0028, 0x0102), Tag(0x0028, 0x0103),
-        Tag(0x0042, 0x0011), Tag(0x0042, 0x0012), Tag(0x5400, 0x0100), Tag(0x5400, 0x1010),
+        Tag.sopClassUID, Tag.sopInstanceUID, Tag.studyInstanceUID, Tag.seriesInstanceUID, Tag.pixelData,
+        Tag.samplesPerPixel, Tag.photometricInterpretation, Tag.planarConfiguration, Tag.numberOfFrames, Tag.rows,
+        Tag.columns, Tag.bitsAllocated, Tag.bitsStored, Tag.highBit, Tag.pixelRepresentation,
+        Tag.encapsulatedDocument, Tag.mimeTypeOfEncapsulatedDocument, Tag.waveformSequence, Tag.waveformData,
     ]
 
     /// Fixed-width binary VRs: reading one as another changes how many bytes each value takes.
@@ -20,7 +20,7 @@ enum StructureCheck {
         var observations: [Observation] = []
         if let accepted, !accepted.contains(file.transferSyntax.uid) {
             observations.append(Observation(Finding(.structureBadTransferSyntax, .high,
-                "transfer syntax \(file.transferSyntax.uid) is not on the allow-list", element: Tags.transferSyntaxUID.description),
+                "transfer syntax \(file.transferSyntax.uid) is not on the allow-list", element: Tag.transferSyntaxUID.description),
                 remedy: .reject))
         }
         // Implicit VR data sets carry no VR of their own: the parser took the dictionary's.

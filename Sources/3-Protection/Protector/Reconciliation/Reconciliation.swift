@@ -33,17 +33,12 @@ public struct Reconciliation: Sendable, Equatable, Codable {
         }
     }
 
-    static let otherPatientIDsSequence = Tag(0x0010, 0x1002)
-    static let issuerOfPatientIDTag = Tag(0x0010, 0x0021)
-    static let typeOfPatientID = Tag(0x0010, 0x0022)
-    static let accessionNumberTag = Tag(0x0008, 0x0050)
-
     /// Coerces `dataSet` in place; returns what changed as findings (nothing when the values are
     /// already the local ones). On failure nothing is changed.
     public func apply(to dataSet: inout DataSet, at date: Date = Date()) throws(Failure) -> [Finding] {
         let wanted: [(Tag, VR, String?, String)] = [
-            (Tags.patientID, .LO, patientID, "Patient ID"), (Reconciliation.issuerOfPatientIDTag, .LO, issuerOfPatientID, "Issuer of Patient ID"),
-            (Tags.patientName, .PN, patientName, "Patient's Name"), (Reconciliation.accessionNumberTag, .SH, accessionNumber, "Accession Number"),
+            (Tag.patientID, .LO, patientID, "Patient ID"), (Tag.issuerOfPatientID, .LO, issuerOfPatientID, "Issuer of Patient ID"),
+            (Tag.patientName, .PN, patientName, "Patient's Name"), (Tag.accessionNumber, .SH, accessionNumber, "Accession Number"),
         ]
         var encoder = TextEncoder(dataSet)
         var originals = DataSet()
@@ -59,21 +54,21 @@ public struct Reconciliation: Sendable, Equatable, Codable {
         }
         guard !changes.isEmpty else { return [] }
         var findings: [Finding] = []
-        if changes.contains(where: { $0.0 == Tags.patientID }), let oldID = dataSet[Tags.patientID]?.inlineBytes,
+        if changes.contains(where: { $0.0 == Tag.patientID }), let oldID = dataSet[Tag.patientID]?.inlineBytes,
            !Reconciliation.trimmed(oldID).isEmpty {
             var other = DataSet()
-            other.set(DataElement(tag: Tags.patientID, vr: .LO, value: .bytes(.inline(oldID))))
-            other.set(dataSet[Reconciliation.issuerOfPatientIDTag] ?? Reconciliation.text(Reconciliation.issuerOfPatientIDTag, .LO, ""))
-            other.set(Reconciliation.text(Reconciliation.typeOfPatientID, .CS, "TEXT"))
-            Reconciliation.append(other, to: Reconciliation.otherPatientIDsSequence, in: &dataSet)
+            other.set(DataElement(tag: Tag.patientID, vr: .LO, value: .bytes(.inline(oldID))))
+            other.set(dataSet[Tag.issuerOfPatientID] ?? Reconciliation.text(Tag.issuerOfPatientID, .LO, ""))
+            other.set(Reconciliation.text(Tag.typeOfPatientID, .CS, "TEXT"))
+            Reconciliation.append(other, to: Tag.otherPatientIDsSequence, in: &dataSet)
         }
         for (tag, vr, bytes, name) in changes {
             dataSet.set(DataElement(tag: tag, vr: vr, value: .bytes(.inline(bytes))))
             findings.append(Finding(.reconciliationCoerced, .info, "\(name) set to the hospital's value; the original is kept in Original Attributes Sequence",
                                     element: tag.description))
         }
-        if encoder.declaresUTF8 { dataSet.set(Reconciliation.text(Tags.specificCharacterSet, .CS, "ISO_IR 192")) }
-        let source = dataSet.string(Tags.institutionName) ?? ""
+        if encoder.declaresUTF8 { dataSet.set(Reconciliation.text(Tag.specificCharacterSet, .CS, "ISO_IR 192")) }
+        let source = dataSet.string(Tag.institutionName) ?? ""
         Reconciliation.recordOriginals(originals, reason: "COERCE", source: source, system: modifyingSystem, at: date, in: &dataSet)
         return findings
     }
@@ -81,12 +76,12 @@ public struct Reconciliation: Sendable, Equatable, Codable {
     /// Appends an Original Attributes Sequence item (PS3.3 C.12.1) holding `originals`.
     static func recordOriginals(_ originals: DataSet, reason: String, source: String, system: String, at date: Date, in dataSet: inout DataSet) {
         var item = DataSet()
-        item.set(DataElement(tag: Tag(0x0400, 0x0550), vr: .SQ, value: .sequence([Item(dataSet: originals, offset: 0)])))
-        item.set(text(Tag(0x0400, 0x0562), .DT, dateTime(date)))
-        item.set(text(Tag(0x0400, 0x0563), .LO, system))
-        item.set(text(Tag(0x0400, 0x0564), .LO, String(source.prefix(64))))
-        item.set(text(Tag(0x0400, 0x0565), .CS, reason))
-        append(item, to: Tag(0x0400, 0x0561), in: &dataSet)
+        item.set(DataElement(tag: Tag.modifiedAttributesSequence, vr: .SQ, value: .sequence([Item(dataSet: originals, offset: 0)])))
+        item.set(text(Tag.attributeModificationDateTime, .DT, dateTime(date)))
+        item.set(text(Tag.modifyingSystem, .LO, system))
+        item.set(text(Tag.sourceOfPreviousValues, .LO, String(source.prefix(64))))
+        item.set(text(Tag.reasonForTheAttributeModification, .CS, reason))
+        append(item, to: Tag.originalAttributesSequence, in: &dataSet)
     }
 
     static func append(_ item: DataSet, to sequence: Tag, in dataSet: inout DataSet) {
@@ -125,7 +120,7 @@ struct TextEncoder {
     private let onlyASCII: Bool
 
     init(_ dataSet: DataSet) {
-        terms = dataSet.strings(Tags.specificCharacterSet).filter { !$0.isEmpty }
+        terms = dataSet.strings(Tag.specificCharacterSet).filter { !$0.isEmpty }
         onlyASCII = terms.isEmpty && TextEncoder.isASCII(dataSet)
     }
 

@@ -35,16 +35,16 @@ public enum UIDRepair {
         return .replace
     }
 
-    static let studyBasis = [Tags.patientID, Tags.patientName, Tag(0x0010, 0x0030), Tag(0x0008, 0x0020), Tag(0x0008, 0x0030),
-                             Tag(0x0008, 0x0050), Tag(0x0020, 0x0010)]
-    static let seriesBasis = [Tag(0x0020, 0x0011), Tags.modality, Tag(0x0008, 0x0021), Tag(0x0008, 0x0031), Tag(0x0008, 0x103E)]
+    static let studyBasis = [Tag.patientID, Tag.patientName, Tag.patientBirthDate, Tag.studyDate, Tag.studyTime,
+                             Tag.accessionNumber, Tag.studyID]
+    static let seriesBasis = [Tag.seriesNumber, Tag.modality, Tag.seriesDate, Tag.seriesTime, Tag.seriesDescription]
 
     /// The UIDs that need replacing, old → new (see the type's comment for the rule).
     static func plan(_ dataSet: DataSet, seed: String, strict: Bool) -> [(tag: Tag, old: String, new: String)] {
         var plan: [(Tag, String, String)] = []
         func value(_ tag: Tag) -> String { (dataSet.string(tag) ?? "").trimmingCharacters(in: .whitespaces) }
-        let study = value(Tags.studyInstanceUID)
-        let sop = value(Tags.sopInstanceUID)
+        let study = value(Tag.studyInstanceUID)
+        let sop = value(Tag.sopInstanceUID)
         var newStudy = study
         if need(study, strict: strict) == .replace {
             let key = studyBasis.map(value)
@@ -54,15 +54,15 @@ public enum UIDRepair {
                 : key.allSatisfy(\.isEmpty) ? "lone|" + (UID.isUsable(sop) ? sop : seed)
                 : "study|" + key.joined(separator: "|")
             newStudy = derived(basis)
-            plan.append((Tags.studyInstanceUID, study, newStudy))
+            plan.append((Tag.studyInstanceUID, study, newStudy))
         }
-        let series = value(Tags.seriesInstanceUID)
+        let series = value(Tag.seriesInstanceUID)
         if need(series, strict: strict) == .replace {
             let basis = series.isEmpty ? "series|" + newStudy + "|" + seriesBasis.map(value).joined(separator: "|") : "uid|" + series
-            plan.append((Tags.seriesInstanceUID, series, derived(basis)))
+            plan.append((Tag.seriesInstanceUID, series, derived(basis)))
         }
         if need(sop, strict: strict) == .replace {
-            plan.append((Tags.sopInstanceUID, sop, derived(sop.isEmpty ? "instance|" + seed : "uid|" + sop)))
+            plan.append((Tag.sopInstanceUID, sop, derived(sop.isEmpty ? "instance|" + seed : "uid|" + sop)))
         }
         return plan
     }
@@ -86,8 +86,8 @@ public enum UIDRepair {
         guard !plan.isEmpty else { return [] }
         var originals = DataSet()
         var findings: [Finding] = []
-        let names = [Tags.studyInstanceUID: "Study Instance UID", Tags.seriesInstanceUID: "Series Instance UID",
-                     Tags.sopInstanceUID: "SOP Instance UID"]
+        let names = [Tag.studyInstanceUID: "Study Instance UID", Tag.seriesInstanceUID: "Series Instance UID",
+                     Tag.sopInstanceUID: "SOP Instance UID"]
         let date = modificationDate(dataSet)
         for (tag, old, new) in plan {
             originals.set(dataSet[tag] ?? DataElement(tag: tag, vr: .UI, value: .bytes(.inline([]))))
@@ -101,7 +101,7 @@ public enum UIDRepair {
         let map = Dictionary(plan.filter { !$0.old.isEmpty }.map { ($0.old, $0.new) }, uniquingKeysWith: { first, _ in first })
         if !map.isEmpty { replaceReferences(in: &dataSet, map) }
         let reason = plan.contains { $0.old.isEmpty } ? "COERCE" : "CORRECT"
-        Reconciliation.recordOriginals(originals, reason: reason, source: dataSet.string(Tags.institutionName) ?? "", system: system,
+        Reconciliation.recordOriginals(originals, reason: reason, source: dataSet.string(Tag.institutionName) ?? "", system: system,
                                        at: date, in: &dataSet)
         return findings
     }
@@ -111,8 +111,8 @@ public enum UIDRepair {
     /// that is a valid date — else the DICOM epoch of this rule (1970-01-01). A clock time would
     /// make every read of the same medium a different file under the same UIDs.
     static func modificationDate(_ dataSet: DataSet) -> Date {
-        let pairs = [(Tag(0x0008, 0x0012), Tag(0x0008, 0x0013)), (Tag(0x0008, 0x0023), Tag(0x0008, 0x0033)),
-                     (Tag(0x0008, 0x0021), Tag(0x0008, 0x0031)), (Tag(0x0008, 0x0020), Tag(0x0008, 0x0030))]
+        let pairs = [(Tag.instanceCreationDate, Tag.instanceCreationTime), (Tag.contentDate, Tag.contentTime),
+                     (Tag.seriesDate, Tag.seriesTime), (Tag.studyDate, Tag.studyTime)]
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")

@@ -13,7 +13,7 @@ import SessionReport
 /// this side starts it, answers its scan requests with the engines, admits each protected file
 /// (identity, staging, quarantine) as its bytes arrive over the pipe, and writes the report. A
 /// helper that crashes, stalls or breaks the protocol fails the medium with a `media.helper-*`
-/// finding; what it had finished before is kept.
+/// finding; what it had finished before is kept. `inspect` runs one per argument (`Inspection`).
 public final class IngestSession {
     public struct Settings {
         public var sourcePath: String

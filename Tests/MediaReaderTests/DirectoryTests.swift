@@ -102,3 +102,35 @@ final class DirectoryTests: XCTestCase {
         XCTAssertThrowsError(try DirectoryVolume(path: link))
     }
 }
+
+final class SingleFileVolumeTests: XCTestCase {
+    /// One file handed over by descriptor is a volume of that one file alone, read as it is (an
+    /// `inspect` argument is never probed as an image).
+    func testOneFileIsAVolumeOfOneEntryAndIsNeverProbed() throws {
+        let kit = try VolumeTestKit()
+        let bytes = VolumeTestKit.pattern(70_000, seed: 5)
+        try kit.writeTree(["dir/IM1": bytes, "dir/IM2": [9, 9]])
+        let path = kit.source.appendingPathComponent("dir/IM1").path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        let opened = try MediaSource.open(descriptor: fd, path: path, oneFile: true)
+        XCTAssertEqual(opened.volume.filesystem, .file)
+        let walk = VolumeTestKit.walk(opened.volume)
+        XCTAssertEqual(walk.problems, [])
+        XCTAssertEqual(walk.entries.map(\.path.description), ["/IM1"], "the file alone, not its siblings")
+        let file = try opened.volume.open(try XCTUnwrap(walk.entries.first))
+        XCTAssertEqual(try file.readAll(), bytes)
+        XCTAssertEqual(file.mediumRange, 0..<70_000)
+
+        var limits = WalkLimits()
+        limits.maxFileSize = 1000
+        var problems: [MediaProblem] = []
+        opened.volume.walk(limits: limits, visit: { _ in XCTFail("over the limit") }, problem: { problems.append($0) })
+        XCTAssertEqual(problems.count, 1)
+
+        let directory = open(kit.source.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(directory) }
+        XCTAssertThrowsError(try MediaSource.open(descriptor: directory, path: kit.source.path, oneFile: true))
+    }
+}

@@ -29,7 +29,9 @@ public enum MediaSource {
 
     /// Opens a source through a descriptor another process opened read-only and handed over (the
     /// sandboxed media helper, issue 7): nothing is opened by name; `path` only names it.
-    public static func open(descriptor: Int32, path: String) throws(MediaError) -> Opened {
+    /// `oneFile`: the descriptor is one file to read as it is (`inspect`), not an image to probe.
+    public static func open(descriptor: Int32, path: String, oneFile: Bool = false) throws(MediaError) -> Opened {
+        if oneFile { return Opened(volume: try SingleFileVolume(duplicating: descriptor, path: path), notes: []) }
         var st = stat()
         guard fstat(descriptor, &st) == 0 else { throw .io(operation: "fstat \(path)", errno: errno) }
         switch st.st_mode & S_IFMT {
@@ -76,6 +78,7 @@ public enum MediaSource {
         case .vfat: return try FATVolume(image: image(), offset: offset, length: length)
         case .exfat: return try ExFATVolume(image: image(), offset: offset, length: length)
         case .directory: throw .unsupported("\(source.path) is not a directory")
+        case .file: throw .unsupported("\(source.path) is one file, not a volume")
         }
     }
 }

@@ -11,6 +11,8 @@ public struct WalkLimits: Sendable, Equatable, Codable {
 
 public enum FilesystemType: String, Sendable, Codable, CaseIterable {
     case iso9660, udf, vfat, exfat, directory
+    /// One regular file on its own (`inspect` of a file): never probed as an image.
+    case file
 }
 
 /// One file found on a volume. `locator` is the volume's own handle for it (an extent, a first

@@ -295,6 +295,13 @@ public struct HelperJob: Codable, Sendable {
     /// The agent reads ranges of the medium itself for scans (`HelperScan.medium`): only for a medium
     /// that gives the same bytes on every read (an image file, an optical disc), never a USB device.
     public var mediumScans: Bool?
+    /// `inspect` rather than `ingest`: every part of every file is listed, a DICOMDIR keeps the
+    /// verdict of its own protection, non-DICOM files are described in `inspect`'s words, and the
+    /// file set is not checked against the DICOMDIR. Optional, so a job without it decodes.
+    public var inspect: Bool?
+    /// The medium is one regular file to read as it is (an `inspect` argument), never probed as an
+    /// image: the helper gets no access beyond it.
+    public var oneFile: Bool?
 
     public init(mode: Mode = Mode.ingest, sourceName: String, scratch: String, walk: WalkLimits, inMemoryFileLimit: Int64, workers: Int, policy: ProtectorPolicy, engines: [String], resources: ResourceLimits) {
         self.mode = mode

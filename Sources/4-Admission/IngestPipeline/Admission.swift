@@ -13,14 +13,15 @@ public struct Admission {
     public let sink: any DeliverySink
     public let expected: IdentityCheck?
     public let identityOverride: String?
-    public let quarantine: URL
+    /// Where rejected originals and held files are kept; nil: nowhere (`inspect` keeps nothing).
+    public let quarantine: URL?
     public let sessionID: String
 
     public init(settings: IngestSession.Settings) {
         sink = settings.sink
         expected = settings.expected
         identityOverride = settings.identityOverride
-        quarantine = settings.stateDirectory.quarantine(settings.sessionID)
+        quarantine = settings.inspect ? nil : settings.stateDirectory.quarantine(settings.sessionID)
         sessionID = settings.sessionID
     }
 
@@ -70,7 +71,9 @@ public struct Admission {
             }
         }
         do {
-            let staged = try sink.stage(AdmittedInstance(summary, sourceSHA256: sha, sessionID: sessionID)) { write in
+            var instance = AdmittedInstance(summary, sourceSHA256: sha, sessionID: sessionID)
+            instance.mediaPath = Admission.relativePath(record, index: message.index)
+            let staged = try sink.stage(instance) { write in
                 if let reason = try body.forEach(write) { throw RebuildFailed(reason: reason) }
             }
             return result(staged: staged)
@@ -98,10 +101,11 @@ public struct Admission {
 
     /// Rejected files: the original bytes, read-only, for forensics. Never inside the archive.
     private func keepOriginal(index: Int, body: BodyStream, record: inout FileRecord) throws {
-        // The helper names the file; only a clean relative path is used under quarantine.
-        let name = (try? MediaPath(validating: String(record.path.drop { $0 == "/" })))?.components.joined(separator: "/")
-            ?? "file-\(index)"
-        let target = quarantine.appendingPathComponent("original").appendingPathComponent(name)
+        guard let quarantine else {
+            _ = try body.drain()
+            return
+        }
+        let target = quarantine.appendingPathComponent("original").appendingPathComponent(Admission.relativePath(record, index: index))
         do {
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try write(body, to: target)
@@ -114,8 +118,19 @@ public struct Admission {
         }
     }
 
+    /// The file's path on the medium as a clean relative path (no `..`, nothing absolute): the
+    /// helper names the file, and a name from it is never trusted to stay inside a directory.
+    public static func relativePath(_ record: FileRecord, index: Int) -> String {
+        (try? MediaPath(validating: String(record.path.drop { $0 == "/" })))?.components.joined(separator: "/").nonEmpty
+            ?? "file-\(index)"
+    }
+
     /// Identity mismatch: the rebuilt file waits in quarantine for review; nothing is delivered.
     private func hold(_ summary: InstanceSummary, index: Int, body: BodyStream, record: inout FileRecord) throws {
+        guard let quarantine else {
+            if try body.drain() != nil { try body.following().drain() }
+            return
+        }
         // The helper's UID is used as a file name only when it is a usable UID (digits and dots).
         let name = UID.isUsable(summary.sopInstanceUID) ? summary.sopInstanceUID : "file-\(UUID().uuidString)"
         let target = quarantine.appendingPathComponent("held").appendingPathComponent(name + ".dcm")

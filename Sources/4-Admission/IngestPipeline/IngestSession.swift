@@ -13,7 +13,7 @@ import SessionReport
 /// this side starts it, answers its scan requests with the engines, admits each protected file
 /// (identity, staging, quarantine) as its bytes arrive over the pipe, and writes the report. A
 /// helper that crashes, stalls or breaks the protocol fails the medium with a `media.helper-*`
-/// finding; what it had finished before is kept.
+/// finding; what it had finished before is kept. `inspect` runs one per argument (`Inspection`).
 public final class IngestSession {
     public struct Settings {
         public var sourcePath: String
@@ -31,6 +31,12 @@ public final class IngestSession {
         public var sessionID: String
         public var protector: Protector
         public var progress: (any IngestProgress)?
+        /// `inspect` (`Inspection`): every part of every file is listed, nothing is quarantined, no
+        /// studies are built, and the free space of the state directory is not a condition
+        /// (nothing is kept there).
+        public var inspect = false
+        /// The source is one file to read as it is, never probed as an image (an `inspect` argument).
+        public var oneFile = false
     }
 
     public let settings: Settings
@@ -77,7 +83,8 @@ public final class IngestSession {
             do {
                 try helper.commands.send(.job, MediaHelperJob.make(session.settings.sourcePath, session.settings.configuration,
                                                                    session.settings.protector, scratch: helper.scratch,
-                                                                   mediumScans: helper.medium != nil))
+                                                                   mediumScans: helper.medium != nil, inspect: session.settings.inspect,
+                                                                   oneFile: session.settings.oneFile))
                 try session.converse(helper, scans, &state) {
                     // The disc is being read: send what is committed meanwhile; after the last file,
                     // retry for up to `wait_seconds` before leaving the rest to the spool.
@@ -107,7 +114,8 @@ public final class IngestSession {
             }
             updateDeliveries()
         }
-        buildStudies()
+        // Studies and patients are the delivery's business; inspect looks at files one by one.
+        if !settings.inspect { buildStudies() }
         finishTotals()
         settings.progress?.finish()
         return (report, worst)
@@ -213,7 +221,8 @@ public final class IngestSession {
             code = .mediaHelperCrashed
             what = "the media reader \(ending)"
         }
-        report.media.findings.append(Finding(code, .critical, "\(what); \(unread). The medium is not fully imported; the kiosk carries on."))
+        let outcome = settings.inspect ? "It was not fully inspected." : "The medium is not fully imported; the kiosk carries on."
+        report.media.findings.append(Finding(code, .critical, "\(what); \(unread). \(outcome)"))
         worst = max(worst, .mediaUnreadable)
     }
 
@@ -278,6 +287,7 @@ public final class IngestSession {
 
     /// Before anything is read: the state directory must have room for what the disc could add.
     private func haveRoom(for bytes: Int64) -> Bool {
+        if settings.inspect { return true }
         do {
             let room = try DiskRoom.check(settings.sink.root, estimate: bytes, reserve: settings.configuration.delivery.reserveBytes)
             if room.isEnough { return true }

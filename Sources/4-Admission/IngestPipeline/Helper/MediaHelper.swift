@@ -177,6 +177,9 @@ public final class HelperRun: @unchecked Sendable {
     private var directories: [(path: MediaPath, directory: DICOMDirectory)] = []
     private var dicomPaths: [String: Int] = [:]
 
+    /// The job is `inspect`'s (`HelperJob.inspect`).
+    private var inspecting: Bool { job.inspect == true }
+
     public init(job: HelperJob, events: FrameWriter, link: ScanLink, gate: Gate) {
         self.job = job
         self.events = events
@@ -197,7 +200,7 @@ public final class HelperRun: @unchecked Sendable {
     private func session() throws {
         let opened: MediaSource.Opened
         do {
-            opened = try MediaSource.open(descriptor: 3, path: job.sourceName)
+            opened = try MediaSource.open(descriptor: 3, path: job.sourceName, oneFile: job.oneFile == true)
         } catch {
             try events.send(.failed, HelperFailure(finding: error.finding(at: .root)))
             return
@@ -221,8 +224,13 @@ public final class HelperRun: @unchecked Sendable {
                 FileRecord(path: lost.entry.path.description, size: lost.entry.size, kind: .other, verdict: .rejected,
                            findings: [lost.finding]), lost.entry), body: .none))
         }
-        let check = FileSetCheck(directories: directories, inventory: inventory, dicomPaths: Set(dicomPaths.keys))
-        try events.send(.fileSet, HelperFileSet(findings: check.findings, unlisted: check.unlisted.compactMap { dicomPaths[$0] }.sorted()))
+        if inspecting {
+            // Inspect looks at files one by one: whether a DICOMDIR lists them is not its question.
+            try events.send(.fileSet, HelperFileSet(findings: [], unlisted: []))
+        } else {
+            let check = FileSetCheck(directories: directories, inventory: inventory, dicomPaths: Set(dicomPaths.keys))
+            try events.send(.fileSet, HelperFileSet(findings: check.findings, unlisted: check.unlisted.compactMap { dicomPaths[$0] }.sorted()))
+        }
         try events.send(.done)
     }
 
@@ -284,8 +292,14 @@ public final class HelperRun: @unchecked Sendable {
             let classification = ContentClassifier.classify(name: entry.path.name,
                                                             prefix: Array(bytes.prefix(ContentClassifier.prefixLength)))
             guard classification.kind == .dicom else {
-                try send(HelperRecord(index: index, record: HelperRun.named(try discarded(entry, file, classification, whole ? bytes : nil), entry),
-                                      body: .none))
+                var record = try discarded(entry, file, classification, whole ? bytes : nil)
+                if inspecting {
+                    // Named for what it is, in the words `inspect` has always printed.
+                    let words = ContentClassifier.notDICOM(classification, prefix: Array(bytes.prefix(ContentClassifier.prefixLength)),
+                                                           size: entry.size)
+                    record.findings = record.findings.map { Finding($0.code, $0.severity, words + "; it would not be imported") }
+                }
+                try send(HelperRecord(index: index, record: HelperRun.named(record, entry), body: .none))
                 return nil
             }
             return whole ? .inMemory(bytes, medium: job.mediumScans == true ? file.mediumRange : nil) : .streamed(file)
@@ -351,9 +365,19 @@ public final class HelperRun: @unchecked Sendable {
                                 sopInstanceUID: protection.summary?.sopInstanceUID.nonEmpty,
                                 studyInstanceUID: protection.summary?.studyInstanceUID.nonEmpty)
         // The report lists the parts the rebuild did something with; `inspect` shows them all.
-        let changed = ReportedParts.of(protection.parts)
-        if !changed.isEmpty { record.parts = changed }
+        if inspecting {
+            record.parts = protection.parts
+        } else {
+            let changed = ReportedParts.of(protection.parts)
+            if !changed.isEmpty { record.parts = changed }
+        }
         record = HelperRun.named(record, entry)
+        if protection.isDirectory, inspecting {
+            // Inspected as a file of its own: its verdict is its protection's, and nothing is delivered.
+            record.kind = .dicomdir
+            try send(HelperRecord(index: index, record: record, summary: nil, mediaSummary: protection.mediaSummary, body: .none))
+            return
+        }
         if protection.isDirectory, let file = protection.rebuilt {
             record.kind = .dicomdir
             record.verdict = .discarded

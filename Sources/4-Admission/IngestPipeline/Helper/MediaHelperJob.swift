@@ -9,7 +9,7 @@ import Sandbox
 public enum MediaHelperJob {
     /// `protector` nil: the policy's parsing bounds only, no engines (listing patients).
     public static func make(_ source: String, _ configuration: Configuration, _ protector: Protector?, scratch: URL,
-                     mediumScans: Bool = false) -> HelperJob {
+                     mediumScans: Bool = false, inspect: Bool = false, oneFile: Bool = false) -> HelperJob {
         var walk = WalkLimits()
         walk.maxDepth = configuration.maxDirectoryDepth
         walk.maxEntries = configuration.maxEntries
@@ -23,6 +23,8 @@ public enum MediaHelperJob {
                             workers: configuration.workers, policy: protector?.policy ?? ProtectorSetup.policy(configuration, reconciliation: nil),
                             engines: protector?.engines.map(\.name) ?? [], resources: resources)
         job.mediumScans = mediumScans
+        if inspect { job.inspect = true }
+        if oneFile { job.oneFile = true }
         return job
     }
 }

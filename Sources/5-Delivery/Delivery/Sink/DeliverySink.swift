@@ -53,6 +53,9 @@ public struct AdmittedInstance: Sendable, Equatable {
     /// SHA-256 of the original file as read from the media.
     public var sourceSHA256: String
     public var sessionID: String
+    /// The file's path on the medium, relative and already checked (no `..`): where a
+    /// `DirectorySink` writes it. The archive and the spool place files by UID instead.
+    public var mediaPath = ""
 
     public init(sopInstanceUID: String, sopClassUID: String, transferSyntaxUID: String, studyInstanceUID: String,
                 seriesInstanceUID: String, patientID: String = "", patientName: String = "", birthDate: String = "",

@@ -613,8 +613,9 @@ extension HelperScan {
     public init(reading reader: inout CompactReader) throws {
         self.init(id: try reader.int(), engine: try reader.int(), label: try reader.string(), count: try reader.integer(),
                   medium: try reader.flag() ? try reader.integer() : nil)
-        // Added later: a request without it names `engine` alone.
-        if !reader.atEnd, try reader.flag() {
+        // Added later: a request without it names `engine` alone; written only when present.
+        if !reader.atEnd {
+            guard try reader.flag() else { throw CompactReader.Malformed(reason: "an empty engine list") }
             let count = try reader.int()
             guard (1...HelperScan.maxEngines).contains(count) else { throw CompactReader.Malformed(reason: "\(count) engines") }
             engines = try (0..<count).map { _ in try reader.int() }
@@ -652,7 +653,8 @@ extension HelperScanResult {
             names = try (0..<count).map { _ in try reader.string() }
         }
         self.init(id: id, names: names, error: try reader.optionalString())
-        if !reader.atEnd, try reader.flag() {
+        if !reader.atEnd {
+            guard try reader.flag() else { throw CompactReader.Malformed(reason: "an empty outcome list") }
             let count = try reader.int()
             guard (0...HelperScan.maxEngines).contains(count) else { throw CompactReader.Malformed(reason: "\(count) outcomes") }
             outcomes = try (0..<count).map { _ in try EngineOutcome(reading: &reader) }

@@ -218,7 +218,23 @@ final class ScannerInstance: @unchecked Sendable {
         try Spawner.shared.run { try spawn(job) }
     }
 
+    /// Scanners not yet reaped, for `reapAtExit`.
+    private nonisolated(unsafe) static var live = Set<pid_t>()
+    private static let liveLock = NSLock()
+    private static let exitHook: Void = { atexit { ScannerInstance.reapAtExit() } }()
+
+    /// The agent exits (a command ends) without its scanner outliving it or going unreaped: its
+    /// resources are then counted with the agent's (what `time` and the benchmark report).
+    private static func reapAtExit() {
+        for pid in liveLock.withLock({ live }) {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+    }
+
     private static func spawn(_ job: ScannerJob) throws -> ScannerInstance {
+        _ = exitHook
         var job = job
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiosk-agent-scanner-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -265,10 +281,12 @@ final class ScannerInstance: @unchecked Sendable {
             throw ScannerFailure(reason: "the scanner could not be started: \(String(cString: strerror(spawned)))")
         }
         let socket = pair[0]
+        liveLock.withLock { _ = live.insert(pid) }
         func abandon(_ reason: String) -> ScannerFailure {
             Glibc.kill(pid, SIGKILL)
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            liveLock.withLock { _ = live.remove(pid) }
             close(socket)
             try? FileManager.default.removeItem(at: scratch)
             return ScannerFailure(reason: reason)
@@ -386,6 +404,7 @@ final class ScannerInstance: @unchecked Sendable {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        ScannerInstance.liveLock.withLock { _ = ScannerInstance.live.remove(pid) }
         let why = lock.withLock { killed } ?? reason ?? ScannerInstance.ending(status)
         let orphans = lock.withLock {
             ended = why

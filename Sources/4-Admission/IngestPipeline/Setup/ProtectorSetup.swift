@@ -4,8 +4,9 @@ import Foundation
 import Protector
 import Scanner
 
-/// Builds the Protector a command runs: its policy from the configuration, and its engines —
-/// libclamav loaded and compiled once for the whole run, clamd and ICAP when configured. A missing
+/// Builds the Protector a command runs: its policy from the configuration, and its engines — in the
+/// sandboxed scanner process, started once for the whole run: libclamav loaded and compiled once,
+/// clamd and ICAP when configured. A missing
 /// or broken signature database is a configuration error (exit 2): the agent never runs unscanned.
 public enum ProtectorSetup {
     public static func make(_ configuration: Configuration, signatures override: [String], reconciliation: Reconciliation? = nil) throws -> Protector {

@@ -140,6 +140,50 @@ final class ScannerTests: XCTestCase {
     }
 }
 
+/// One request per content for every engine behind a channel (the helper's pipe, the scanner).
+final class JointScanTests: XCTestCase {
+    final class Channel: @unchecked Sendable {
+        let lock = NSLock()
+        var asked: [[Int]] = []
+    }
+
+    struct Counting: JointEngine {
+        let name: String
+        let index: Int
+        let box: Channel
+        var channel: ObjectIdentifier { ObjectIdentifier(box) }
+
+        func scan(_ content: ScanContent, engines: [Int]) -> [Result<[String], any Error>] {
+            box.lock.withLock { box.asked.append(engines) }
+            return engines.map { _ in .success([]) }
+        }
+    }
+
+    func testAContentIsAskedOnceForEveryEngineOfAChannel() throws {
+        let box = Channel()
+        let protector = Protector(policy: ProtectorPolicy(implementationClassUID: "2.25.1", implementationVersionName: "KIOSK_TEST"),
+                                  engines: [Counting(name: "clamav", index: 0, box: box), Counting(name: "clamd", index: 1, box: box)])
+        let file = try DICOMFiles.ct(privateValue: [UInt8](repeating: 0x41, count: 64))
+        let protection = protector.protect(InMemoryByteSource(file))
+        XCTAssertNotEqual(protection.verdict, .rejected, "\(protection.findings)")
+        XCTAssertFalse(box.asked.isEmpty)
+        XCTAssertTrue(box.asked.allSatisfy { $0 == [0, 1] }, "\(box.asked)")
+    }
+
+    func testTheJointFieldsRoundTripAndStayOptional() throws {
+        let scan = HelperScan(id: 3, engine: 0, label: "x", count: 9, medium: 2048, engines: [0, 2])
+        XCTAssertEqual(try Frame(kind: .scan, payload: scan.compact).decode(HelperScan.self).engines, [0, 2])
+        XCTAssertNil(try Frame(kind: .scan, payload: HelperScan(id: 3, engine: 1, label: "x", count: 9).compact).decode(HelperScan.self).engines)
+        let outcomes = [EngineOutcome(names: ["A"]), EngineOutcome(error: "down")]
+        let result = HelperScanResult(id: 3, outcomes: outcomes)
+        XCTAssertEqual(try Frame(kind: .scanResult, payload: result.compact).decode(HelperScanResult.self).outcomes, outcomes)
+        var bytes: [UInt8] = []
+        ScannerRequest(id: 5, engines: [0, 1], label: "pixel data", body: .medium(token: 2, offset: 4096, count: 10)).write(to: &bytes)
+        var reader = CompactReader(bytes)
+        XCTAssertEqual(try ScannerRequest(reading: &reader).body, .medium(token: 2, offset: 4096, count: 10))
+    }
+}
+
 /// A CT file (pydicom's CT_small.dcm) with a private value of our choosing.
 enum DICOMFiles {
     static func writeCT(privateValue: [UInt8], to path: String) throws {

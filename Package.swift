@@ -106,6 +106,11 @@ let package = Package(
         // exploited helper could send: fuzzed like every other parser).
         .target(name: "HelperProtocol", dependencies: ["MediaReader", "Protector", "Sandbox", "SessionReport"], path: "Sources/4-Admission/HelperProtocol", swiftSettings: strict),
 
+        // The anti-malware engines in a sandboxed process of their own (`kiosk-agent scanner`), and
+        // the agent's client of it: the agent never runs an engine on hostile content itself.
+        .target(name: "Scanner", dependencies: ["DICOMCore", "Protector", "LibClamAV", "HelperProtocol", "Sandbox", "CLinux", "POSIX"],
+                path: "Sources/3-Protection/Scanner", swiftSettings: strict),
+
         // Media inserted and removed (libudev monitor) and optical drive control (libcdio): never mounts.
         .target(name: "MediaEvents", dependencies: ["CUdev", "CCdio", "POSIX"], path: "Sources/1-Media/MediaEvents", swiftSettings: strict),
 
@@ -153,7 +158,7 @@ let package = Package(
         // this sink, give me the report."
         .target(name: "IngestPipeline", dependencies: [
             "DICOMCore", "MediaReader", "Intake", "Protector", "LibClamAV", "Delivery", "DICOMNetwork", "SessionReport", "AuditTrail", "ATNA",
-            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux",
+            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux", "Scanner",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -173,7 +178,7 @@ let package = Package(
         .executableTarget(name: "KioskAgent", dependencies: [
             "IngestPipeline", "KioskStation",
             "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "OperatorAccess", "AuditTrail",
-            "ATNA", "Analytics", "Dashboard", "AgentConfiguration",
+            "ATNA", "Analytics", "Dashboard", "AgentConfiguration", "Scanner",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -197,7 +202,7 @@ let package = Package(
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
-            "HelperProtocol", "MediaReader", "Protector", "LibClamAV",
+            "HelperProtocol", "MediaReader", "Protector", "LibClamAV", "Scanner", "CLinux",
         ], swiftSettings: strict),
     ]
 )

@@ -124,10 +124,13 @@ final class SandboxTests: XCTestCase {
         XCTAssertTrue(TestSupport.poll(15) {
             // posix_spawn from whichever thread runs the session: its children are listed under that task.
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(agent.processIdentifier)/task")) ?? []
-            helper = tasks.lazy.compactMap { task in
-                (try? String(contentsOfFile: "/proc/\(agent.processIdentifier)/task/\(task)/children", encoding: .utf8))?
-                    .split(separator: " ").compactMap { Int32($0) }.first
-            }.first
+            // The agent's other child is its scanner: the helper is the one started as media-helper.
+            helper = tasks.lazy.flatMap { task in
+                ((try? String(contentsOfFile: "/proc/\(agent.processIdentifier)/task/\(task)/children", encoding: .utf8)) ?? "")
+                    .split(separator: " ").compactMap { Int32($0) }
+            }.first { child in
+                ((try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)) ?? "").contains("media-helper")
+            }
             // Spawned and then sandboxed by itself: wait until the filter is on (it hangs further on).
             return helper.map { ((try? String(contentsOfFile: "/proc/\($0)/status", encoding: .utf8)) ?? "").contains("Seccomp:\t2") } ?? false
         }, "the agent starts a helper, which enters its sandbox")

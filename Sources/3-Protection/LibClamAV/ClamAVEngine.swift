@@ -66,6 +66,8 @@ public final class ClamAVEngine: @unchecked Sendable {
         public var maxScanSize: UInt64 = 1 << 30
         public var maxRecursion: UInt32 = 16
         public var maxScanTimeMilliseconds: UInt32 = 120_000
+        /// Where libclamav writes what it extracts (nil: its default, /tmp): the scanner's scratch.
+        public var temporaryDirectory: String?
         public init() {}
     }
 
@@ -93,6 +95,10 @@ public final class ClamAVEngine: @unchecked Sendable {
             let status = cl_engine_set_num(engine, field, value)
             guard status == CL_SUCCESS else { cl_engine_free(engine); throw ClamAVError(status) }
         }
+        if let directory = limits.temporaryDirectory {
+            let status = cl_engine_set_str(engine, CL_ENGINE_TMPDIR, directory)
+            guard status == CL_SUCCESS else { cl_engine_free(engine); throw ClamAVError(status) }
+        }
         cl_engine_set_clcb_virus_found(engine) { _, name, context in
             guard let name, let context else { return }
             context.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
@@ -118,6 +124,13 @@ public final class ClamAVEngine: @unchecked Sendable {
             }
         case let .range(source, offset, length):
             guard length > 0 else { return [] }
+            if let mapped = source as? any MappedBytes {
+                let raw = mapped.memory
+                guard let base = raw.baseAddress, offset >= 0, offset + length <= Int64(raw.count) else { throw ClamAVError.map }
+                guard let map = cl_fmap_open_memory(base + Int(offset), Int(length)) else { throw ClamAVError.map }
+                defer { cl_fmap_close(map) }
+                return try scan(map, label: content.label)
+            }
             if let memory = source as? any InMemoryBytes {
                 return try memory.bytes.withUnsafeBytes { raw throws(ClamAVError) in
                     guard let base = raw.baseAddress, offset >= 0, offset + length <= Int64(raw.count) else { throw .map }

@@ -20,8 +20,11 @@ public enum FrameKind: UInt8, Sendable {
 public struct Frame: Sendable {
     public let kind: FrameKind
     public let payload: [UInt8]
+    /// A chunk read straight into the caller's memory (`FrameReader.next(timeout:chunkInto:)`):
+    /// how many bytes were placed there; the payload is then empty.
+    public let placed: Int?
 
-    public init(kind: FrameKind, payload: [UInt8]) { self.kind = kind; self.payload = payload }
+    public init(kind: FrameKind, payload: [UInt8], placed: Int? = nil) { self.kind = kind; self.payload = payload; self.placed = placed }
 
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         if let compact = type as? any CompactMessage.Type {
@@ -217,10 +220,17 @@ public final class FrameReader: @unchecked Sendable {
     /// Bytes allocated ahead of what has arrived: one chunk frame and its header room.
     static let step = helperChunkBytes + (64 << 10)
 
+    /// Bytes of a chunk read into the caller's memory so far (a timeout keeps them).
+    private var placedFilled = 0
+
     public init(fd: Int32) { self.fd = fd }
 
     /// The next frame, or nil at the end of the stream.
-    public func next(timeout: Double? = nil) throws -> Frame? {
+    public func next(timeout: Double? = nil) throws -> Frame? { try next(timeout: timeout, chunkInto: nil) }
+
+    /// Like `next(timeout:)`; a chunk frame that fits `room` is read straight into it (the scan
+    /// bytes the agent hands its scanner go from the pipe into their memfd, copied once).
+    public func next(timeout: Double?, chunkInto room: UnsafeMutableRawBufferPointer?) throws -> Frame? {
         while headerFilled < 5 {
             let n = try header.withUnsafeMutableBytes { try readSome(into: $0, from: headerFilled, timeout: timeout) }
             if n == 0 {
@@ -233,6 +243,17 @@ public final class FrameReader: @unchecked Sendable {
         var length = 0
         for shift in 0..<4 { length |= Int(header[1 + shift]) << (8 * shift) }
         guard length <= helperMaxFrameBytes else { throw HelperProtocolError.malformed("a \(length)-byte frame") }
+        if let room, kind == .chunk, length <= room.count, payloadFilled == 0 {
+            while placedFilled < length {
+                let n = try readSome(into: UnsafeMutableRawBufferPointer(rebasing: room[0..<length]), from: placedFilled, timeout: timeout)
+                if n == 0 { throw HelperProtocolError.malformed("the stream ended inside a frame") }
+                placedFilled += n
+            }
+            placedFilled = 0
+            headerFilled = 0
+            return Frame(kind: kind, payload: [], placed: length)
+        }
+        guard placedFilled == 0 else { throw HelperProtocolError.malformed("a chunk read in two places") }
         // The length is only a claim: at most `FrameReader.step` bytes are allocated ahead of the
         // bytes actually received (every chunk frame fits in one step, so they are read in place).
         while payloadFilled < length {
@@ -487,13 +508,57 @@ public struct HelperScan: Codable, Sendable, CompactMessage {
     /// Where on the medium the `count` bytes to scan start, when the agent is to read them itself
     /// (no chunks follow); nil when they follow as chunks.
     public var medium: Int64?
+    /// Every engine to ask, by number (the content crosses the pipe once for all of them); nil:
+    /// `engine` alone. The answer then carries one outcome per engine (`HelperScanResult.outcomes`).
+    public var engines: [Int]?
 
-    public init(id: Int, engine: Int, label: String, count: Int64, medium: Int64? = nil) {
+    public init(id: Int, engine: Int, label: String, count: Int64, medium: Int64? = nil, engines: [Int]? = nil) {
         self.id = id
         self.engine = engine
         self.label = label
         self.count = count
         self.medium = medium
+        self.engines = engines
+    }
+
+    /// The engines asked, in order.
+    public var asked: [Int] { engines ?? [engine] }
+}
+
+/// One engine's answer to a joint scan: the names it found (empty: clean), or why it gave none.
+public struct EngineOutcome: Codable, Sendable, Equatable {
+    public var names: [String]?
+    public var error: String?
+
+    public init(names: [String]? = nil, error: String? = nil) {
+        self.names = names
+        self.error = error
+    }
+
+    public init(_ result: Result<[String], any Error>) {
+        switch result {
+        case let .success(names): self.init(names: names)
+        case let .failure(error): self.init(error: "\(error)")
+        }
+    }
+
+    public init(reading reader: inout CompactReader) throws {
+        var names: [String]?
+        if try reader.flag() {
+            let count = try reader.int()
+            guard (0...HelperScanResult.maxNames).contains(count) else { throw CompactReader.Malformed(reason: "\(count) names") }
+            names = try (0..<count).map { _ in try reader.string() }
+        }
+        self.init(names: names, error: try reader.optionalString())
+    }
+
+    public func write(to bytes: inout [UInt8]) {
+        bytes.append(names == nil ? 0 : 1)
+        if let names {
+            bytes.appendCompact(Int64(names.count))
+            for name in names { bytes.appendCompact(name) }
+        }
+        bytes.appendCompact(error)
     }
 }
 
@@ -501,11 +566,14 @@ public struct HelperScanResult: Codable, Sendable, CompactMessage {
     public var id: Int
     public var names: [String]?
     public var error: String?
+    /// One per engine of a joint request (`HelperScan.engines`), in its order.
+    public var outcomes: [EngineOutcome]?
 
-    public init(id: Int, names: [String]? = nil, error: String? = nil) {
+    public init(id: Int, names: [String]? = nil, error: String? = nil, outcomes: [EngineOutcome]? = nil) {
         self.id = id
         self.names = names
         self.error = error
+        self.outcomes = outcomes
     }
 }
 
@@ -552,7 +620,17 @@ extension HelperScan {
     public init(reading reader: inout CompactReader) throws {
         self.init(id: try reader.int(), engine: try reader.int(), label: try reader.string(), count: try reader.integer(),
                   medium: try reader.flag() ? try reader.integer() : nil)
+        // Added later: a request without it names `engine` alone; written only when present.
+        if !reader.atEnd {
+            guard try reader.flag() else { throw CompactReader.Malformed(reason: "an empty engine list") }
+            let count = try reader.int()
+            guard (1...HelperScan.maxEngines).contains(count) else { throw CompactReader.Malformed(reason: "\(count) engines") }
+            engines = try (0..<count).map { _ in try reader.int() }
+        }
     }
+
+    /// More engines than any configuration has.
+    public static let maxEngines = 16
 
     public func write(to bytes: inout [UInt8]) {
         bytes.appendCompact(Int64(id))
@@ -561,6 +639,11 @@ extension HelperScan {
         bytes.appendCompact(count)
         bytes.append(medium == nil ? 0 : 1)
         if let medium { bytes.appendCompact(medium) }
+        if let engines {
+            bytes.append(1)
+            bytes.appendCompact(Int64(engines.count))
+            for engine in engines { bytes.appendCompact(Int64(engine)) }
+        }
     }
 }
 
@@ -577,6 +660,12 @@ extension HelperScanResult {
             names = try (0..<count).map { _ in try reader.string() }
         }
         self.init(id: id, names: names, error: try reader.optionalString())
+        if !reader.atEnd {
+            guard try reader.flag() else { throw CompactReader.Malformed(reason: "an empty outcome list") }
+            let count = try reader.int()
+            guard (0...HelperScan.maxEngines).contains(count) else { throw CompactReader.Malformed(reason: "\(count) outcomes") }
+            outcomes = try (0..<count).map { _ in try EngineOutcome(reading: &reader) }
+        }
     }
 
     public func write(to bytes: inout [UInt8]) {
@@ -587,5 +676,10 @@ extension HelperScanResult {
             for name in names { bytes.appendCompact(name) }
         }
         bytes.appendCompact(error)
+        if let outcomes {
+            bytes.append(1)
+            bytes.appendCompact(Int64(outcomes.count))
+            for outcome in outcomes { outcome.write(to: &bytes) }
+        }
     }
 }

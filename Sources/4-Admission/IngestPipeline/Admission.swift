@@ -166,6 +166,18 @@ public struct Admission {
 /// Where a body's frames come from: the helper's pipe, or frames read from it earlier.
 public protocol FrameSource: AnyObject {
     func next(timeout: Double?) throws -> Frame?
+    /// A chunk that fits `room` is placed there (`Frame.placed`).
+    func next(timeout: Double?, chunkInto room: UnsafeMutableRawBufferPointer?) throws -> Frame?
+}
+
+extension FrameSource {
+    /// Frames already in memory: a chunk is copied into `room`.
+    public func next(timeout: Double?, chunkInto room: UnsafeMutableRawBufferPointer?) throws -> Frame? {
+        guard let frame = try next(timeout: timeout) else { return nil }
+        guard let room, frame.kind == .chunk, frame.payload.count <= room.count else { return frame }
+        frame.payload.withUnsafeBytes { room.copyMemory(from: $0) }
+        return Frame(kind: .chunk, payload: [], placed: frame.payload.count)
+    }
 }
 
 extension FrameReader: FrameSource {}
@@ -200,6 +212,28 @@ public final class BodyStream {
             }
         }
         return nil
+    }
+
+    /// Reads the chunks straight into `room`, one after the other: how many bytes came, and the
+    /// end frame's error. More bytes than `room` holds is a malformed stream.
+    public func read(into room: UnsafeMutableRawBufferPointer) throws -> (count: Int, error: String?) {
+        var filled = 0
+        while !ended {
+            let rest = UnsafeMutableRawBufferPointer(rebasing: room[filled...])
+            guard let frame = try source.next(timeout: timeout, chunkInto: rest) else {
+                throw HelperProtocolError.malformed("the stream ended inside a file")
+            }
+            switch frame.kind {
+            case .chunk:
+                guard let placed = frame.placed else { throw HelperProtocolError.malformed("more scan bytes than announced") }
+                filled += placed
+            case .end:
+                ended = true
+                return (filled, try frame.decode(HelperEnd.self).error)
+            default: throw HelperProtocolError.unexpected("\(frame.kind) inside a file's bytes")
+            }
+        }
+        return (filled, nil)
     }
 
     /// The stream the helper sends next (the original, after a rebuild that failed).

@@ -37,11 +37,12 @@ enum Landlock {
 
         // The source: read only (and, for a directory, listing). Block devices need no ioctl here:
         // the size was read before (BLKGETSIZE64 is not a device-specific ioctl Landlock governs).
-        var status = stat()
-        guard fstat(policy.source, &status) == 0 else { throw .failed(step: "fstat source", errno: errno) }
-        let isDirectory = status.st_mode & S_IFMT == S_IFDIR
-        try allow(ruleset, descriptor: policy.source,
-                  isDirectory ? read : UInt64(LANDLOCK_ACCESS_FS_READ_FILE), what: "the source")
+        if let source = policy.source {
+            var status = stat()
+            guard fstat(source, &status) == 0 else { throw .failed(step: "fstat source", errno: errno) }
+            let isDirectory = status.st_mode & S_IFMT == S_IFDIR
+            try allow(ruleset, descriptor: source, isDirectory ? read : UInt64(LANDLOCK_ACCESS_FS_READ_FILE), what: "the source")
+        }
         for path in policy.systemReadable {
             let fd = open(path, KIOSK_O_PATH | O_CLOEXEC)
             guard fd >= 0 else { continue }  // e.g. no /lib64 on this system
@@ -55,6 +56,13 @@ enum Landlock {
         defer { close(scratch) }
         try allow(ruleset, descriptor: scratch, fs & ~UInt64(LANDLOCK_ACCESS_FS_EXECUTE), what: "scratch")
 
+        // The scanner's ICAP gateway: TCP connect to its port only (ABI 4+; older kernels leave TCP open).
+        if abi >= 4 {
+            for port in policy.connectPorts {
+                var rule = kiosk_landlock_net_port_attr(allowed_access: UInt64(KIOSK_LANDLOCK_ACCESS_NET_CONNECT_TCP), port: UInt64(port))
+                guard kiosk_landlock_add_net_rule(ruleset, &rule) == 0 else { throw .failed(step: "landlock_add_rule port \(port)", errno: errno) }
+            }
+        }
         guard kiosk_landlock_restrict_self(ruleset) == 0 else { throw .failed(step: "landlock_restrict_self", errno: errno) }
         return abi
     }

@@ -25,7 +25,7 @@ public enum Sandbox {
         guard kiosk_set_dumpable(0) == 0 else { throw .failed(step: "PR_SET_DUMPABLE", errno: errno) }
         guard kiosk_set_no_new_privs() == 0 else { throw .failed(step: "PR_SET_NO_NEW_PRIVS", errno: errno) }
         let abi = try Landlock.restrict(policy)
-        let rules = try SeccompFilter.install()
+        let rules = try SeccompFilter.install(connects: policy.connects)
         return Applied(landlockABI: abi, seccompRules: rules)
     }
 

@@ -28,9 +28,13 @@ enum SeccompFilter {
     static let architecture: UInt32 = 0xC000_00B7  // AUDIT_ARCH_AARCH64
     #endif
 
-    static var rules: [(Int, Action)] {
+    /// `connects`: socket(2) and connect(2) stay allowed (the scanner's clamd and ICAP clients
+    /// connect for each scan: clamd's INSTREAM takes one connection per stream).
+    static func rules(connects: Bool) -> [(Int, Action)] {
         var rules: [(Int, Action)] = []
-        for call in [SYS_socket, SYS_socketpair, SYS_connect, SYS_bind, SYS_listen, SYS_accept, SYS_accept4] {
+        let refused = connects ? [SYS_socketpair, SYS_bind, SYS_listen, SYS_accept, SYS_accept4]
+            : [SYS_socket, SYS_socketpair, SYS_connect, SYS_bind, SYS_listen, SYS_accept, SYS_accept4]
+        for call in refused {
             rules.append((Int(call), .errno(EACCES)))
         }
         #if arch(x86_64)
@@ -54,7 +58,7 @@ enum SeccompFilter {
         return rules
     }
 
-    static func program() -> [sock_filter] {
+    static func program(connects: Bool = false) -> [sock_filter] {
         func statement(_ code: Int32, _ k: UInt32) -> sock_filter { sock_filter(code: UInt16(code), jt: 0, jf: 0, k: k) }
         func jump(_ code: Int32, _ k: UInt32, _ jt: UInt8, _ jf: UInt8) -> sock_filter {
             sock_filter(code: UInt16(code), jt: jt, jf: jf, k: k)
@@ -70,7 +74,7 @@ enum SeccompFilter {
         #if arch(x86_64)
         program += [jump(BPF_JMP | BPF_JGE | BPF_K, 0x4000_0000, 0, 1), statement(ret, Action.kill.value)]
         #endif
-        for (call, action) in rules {
+        for (call, action) in rules(connects: connects) {
             program += [jump(equal, UInt32(call), 0, 1), statement(ret, action.value)]
         }
         // clone(2) only for threads: a new process (fork-like clone) is refused.
@@ -84,9 +88,9 @@ enum SeccompFilter {
         return program
     }
 
-    static func install() throws(SandboxError) -> Int {
-        var filter = program()
-        let count = rules.count + 1
+    static func install(connects: Bool = false) throws(SandboxError) -> Int {
+        var filter = program(connects: connects)
+        let count = rules(connects: connects).count + 1
         let status = filter.withUnsafeMutableBufferPointer { buffer in
             var prog = sock_fprog(len: UInt16(buffer.count), filter: buffer.baseAddress)
             return kiosk_seccomp_set_filter(&prog)

@@ -2,6 +2,7 @@ import AgentConfiguration
 import ArgumentParser
 import Foundation
 import IngestPipeline
+import Scanner
 
 @main
 struct KioskAgentCommand: AsyncParsableCommand {
@@ -18,6 +19,8 @@ struct KioskAgentCommand: AsyncParsableCommand {
     static func main() async {
         // The sandboxed media helper (issue 7): before anything else, while the process has one thread.
         if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == MediaHelper.argument { MediaHelper.main() }
+        // The sandboxed scanner (the engines), likewise.
+        if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == ScannerMain.argument { ScannerMain.main() }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -57,58 +57,110 @@ struct EngineScan {
         var atStart = false
     }
 
+    /// Every engine looks at each content in the same step, so engines behind one channel (the
+    /// helper's pipe, the scanner process) get the content once for all of them (`JointEngine`).
+    /// Each engine's hits and first failure are kept apart, in engine order, as when each engine
+    /// went through the file alone.
     func run(parts: [Part], source: any ByteSource) -> Result {
         var result = Result(scannedBy: engines.map(\.name))
         guard !engines.isEmpty else { return result }
         let units = EngineScan.units(parts, source)
-        for engine in engines {
-            var failed = false
-            func scan(_ content: ScanContent) -> [String]? {
-                do { return try engine.scan(content) } catch {
-                    if !failed {
-                        result.failures.append(Failure(engine: engine.name, reason: "\(error) while scanning \(content.label)"))
-                    }
-                    failed = true
-                    return nil
+        let all = Array(engines.indices)
+        var failures = [Failure?](repeating: nil, count: engines.count)
+        var hits = [[Hit]](repeating: [], count: engines.count)
+        var foundInParts = [Set<String>](repeating: [], count: engines.count)
+        func live(_ among: [Int]) -> [Int] { among.filter { failures[$0] == nil } }
+        /// The names from each engine of `among` (still answering) that answered.
+        func scan(_ content: ScanContent, _ among: [Int]) -> [Int: [String]] {
+            let asked = live(among)
+            guard !asked.isEmpty else { return [:] }
+            var names: [Int: [String]] = [:]
+            let outcomes = scanAll(content, asked)
+            for engine in asked {
+                switch outcomes[engine] ?? .failure(MissingAnswer()) {
+                case let .success(answer): names[engine] = answer
+                case let .failure(error):
+                    failures[engine] = Failure(engine: engines[engine].name, reason: "\(error) while scanning \(content.label)")
                 }
             }
-            var foundInParts = Set<String>()
-            func found(_ names: [String], in members: [Int]) {
-                for name in names {
-                    result.hits.append(Hit(engine: engine.name, signature: name, parts: members))
-                    foundInParts.insert(name)
-                }
-            }
-            for unit in units where !failed && !unit.atStart {
-                guard let names = scan(content(of: unit, parts, source)), !names.isEmpty else { continue }
-                var located: [Int: [String]] = [:]
-                if unit.members.count > 1 {
-                    for member in unit.members where !failed {
-                        if let alone = scan(ScanContent(parts[member].bytes, source: source, label: parts[member].location)), !alone.isEmpty {
-                            located[member] = alone
-                        }
-                    }
-                }
-                for name in names {
-                    let inParts = located.filter { $0.value.contains(name) }.map(\.key).sorted()
-                    found([name], in: inParts.isEmpty ? unit.members : inParts)
-                }
-            }
-            guard !failed, let whole = scan(ScanContent(source, label: "the whole original file")), !whole.isEmpty else { continue }
-            // The whole file matched: every part seen only by its start (or only in the whole file) is
-            // scanned whole, even for a signature already found elsewhere (it may be in a second part too).
-            for unit in units where (unit.head || unit.atStart) && !failed {
-                let member = unit.members[0]
-                guard let names = scan(ScanContent(parts[member].bytes, source: source, label: parts[member].location)) else { break }
-                let known = Set(result.hits.filter { $0.engine == engine.name && $0.parts == [member] }.map(\.signature))
-                found(names.filter { !known.contains($0) }, in: [member])
-            }
-            guard !failed else { continue }
-            for name in whole where !foundInParts.contains(name) {
-                result.hits.append(Hit(engine: engine.name, signature: name, parts: []))
+            return names
+        }
+        func found(_ engine: Int, _ names: [String], in members: [Int]) {
+            for name in names {
+                hits[engine].append(Hit(engine: engines[engine].name, signature: name, parts: members))
+                foundInParts[engine].insert(name)
             }
         }
+        func matching(_ answers: [Int: [String]]) -> [Int] { answers.filter { !$0.value.isEmpty }.keys.sorted() }
+        for unit in units where !unit.atStart {
+            let answers = scan(content(of: unit, parts, source), all)
+            let matched = matching(answers)
+            guard !matched.isEmpty else { continue }
+            var located: [Int: [Int: [String]]] = [:]
+            if unit.members.count > 1 {
+                for member in unit.members {
+                    for (engine, alone) in scan(ScanContent(parts[member].bytes, source: source, label: parts[member].location), matched)
+                    where !alone.isEmpty {
+                        located[engine, default: [:]][member] = alone
+                    }
+                }
+            }
+            for engine in matched {
+                for name in answers[engine] ?? [] {
+                    let inParts = (located[engine] ?? [:]).filter { $0.value.contains(name) }.map(\.key).sorted()
+                    found(engine, [name], in: inParts.isEmpty ? unit.members : inParts)
+                }
+            }
+        }
+        let whole = scan(ScanContent(source, label: "the whole original file"), all)
+        let wholeMatched = matching(whole)
+        if !wholeMatched.isEmpty {
+            // The whole file matched: every part seen only by its start (or only in the whole file) is
+            // scanned whole, even for a signature already found elsewhere (it may be in a second part too).
+            for unit in units where unit.head || unit.atStart {
+                guard !live(wholeMatched).isEmpty else { break }
+                let member = unit.members[0]
+                let answers = scan(ScanContent(parts[member].bytes, source: source, label: parts[member].location), wholeMatched)
+                for engine in answers.keys.sorted() {
+                    let known = Set(hits[engine].filter { $0.parts == [member] }.map(\.signature))
+                    found(engine, (answers[engine] ?? []).filter { !known.contains($0) }, in: [member])
+                }
+            }
+            for engine in live(wholeMatched) {
+                for name in whole[engine] ?? [] where !foundInParts[engine].contains(name) {
+                    hits[engine].append(Hit(engine: engines[engine].name, signature: name, parts: []))
+                }
+            }
+        }
+        result.hits = hits.flatMap { $0 }
+        result.failures = failures.compactMap { $0 }
         return result
+    }
+
+    private struct MissingAnswer: Error, CustomStringConvertible {
+        var description: String { "no answer from the engine" }
+    }
+
+    /// Asks the engines numbered `asked`: those on one channel together, the others one by one.
+    private func scanAll(_ content: ScanContent, _ asked: [Int]) -> [Int: Swift.Result<[String], any Error>] {
+        var outcomes: [Int: Swift.Result<[String], any Error>] = [:]
+        var channels: [(channel: ObjectIdentifier, members: [Int])] = []
+        for engine in asked {
+            guard let joint = engines[engine] as? any JointEngine else {
+                outcomes[engine] = Swift.Result { try engines[engine].scan(content) }
+                continue
+            }
+            if let at = channels.firstIndex(where: { $0.channel == joint.channel }) {
+                channels[at].members.append(engine)
+            } else {
+                channels.append((joint.channel, [engine]))
+            }
+        }
+        for (_, members) in channels {
+            let joints = members.map { engines[$0] as! any JointEngine }
+            for (engine, outcome) in zip(members, joints[0].scan(content, engines: joints.map(\.index))) { outcomes[engine] = outcome }
+        }
+        return outcomes
     }
 
     private func content(of unit: Unit, _ parts: [Part], _ source: any ByteSource) -> ScanContent {

@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import HelperProtocol
 import MediaReader
+import Scanner
 import SessionReport
 
 /// The agent's handle on one media helper process: started with the medium opened read-only as
@@ -24,7 +25,11 @@ public final class HelperProcess: @unchecked Sendable {
 
     /// The agent's own executable (whatever it was replaced by since, the running image is used).
     /// Tests that call the agent's code inside the test runner point it at the built binary.
-    public nonisolated(unsafe) static var executable = "/proc/self/exe"
+    /// The scanner (`ScannerClient.executable`) is the same program.
+    public static var executable: String {
+        get { ScannerClient.executable }
+        set { ScannerClient.executable = newValue }
+    }
 
     public struct StartError: Error, CustomStringConvertible {
         public let description: String

@@ -11,8 +11,8 @@ import SessionReport
 /// The media helper: `kiosk-agent media-helper`, started by the agent for each medium (issue 7,
 /// part 2). It reads the job, enters its sandbox, and only then touches the medium: probing
 /// (libblkid), ISO 9660/UDF (libcdio), FAT/exFAT, the DICOMDIR and the Protector's disassembly,
-/// inspection and rebuild all run here. Engines stay in the agent: each scan goes back over the
-/// pipe. What it finds goes to the agent as frames (`HelperProtocol`); it never writes anything.
+/// inspection and rebuild all run here. Engines do not run here: each scan goes back over the
+/// pipe to the agent (once for every engine), which hands it to its scanner process. What it finds goes to the agent as frames (`HelperProtocol`); it never writes anything.
 ///
 /// Descriptors: 0 commands from the agent, 1 and 2 the agent's stderr, 3 the medium (read-only),
 /// 4 events to the agent.
@@ -103,7 +103,23 @@ public final class ScanLink: @unchecked Sendable {
 
     public struct ContentUnreadable: Error { let error: any Error }
 
-    public func scan(engine: Int, _ content: ScanContent) throws -> [String] {
+    /// Asks the agent's engines numbered `engines` about `content`, which crosses the pipe once.
+    public func scan(engines: [Int], _ content: ScanContent) -> [Result<[String], any Error>] {
+        let result: HelperScanResult
+        do { result = try ask(engines: engines, content) } catch {
+            return engines.map { _ in .failure(error) }
+        }
+        guard let outcomes = result.outcomes, outcomes.count == engines.count else {
+            let reason = EngineUnavailable(reason: result.error ?? "no answer for every engine")
+            return engines.map { _ in .failure(reason) }
+        }
+        return outcomes.map { outcome in
+            if let names = outcome.names { return .success(names) }
+            return .failure(EngineUnavailable(reason: outcome.error ?? "no answer"))
+        }
+    }
+
+    private func ask(engines: [Int], _ content: ScanContent) throws -> HelperScanResult {
         let answer = Answer()
         let id = lock.withLock {
             nextID += 1
@@ -112,7 +128,8 @@ public final class ScanLink: @unchecked Sendable {
         }
         var medium: Int64?
         if case let .range(source, offset, length) = content.storage { medium = (source as? any OnMedium)?.mediumOffset(offset, length) }
-        let request = HelperScan(id: id, engine: engine, label: content.label, count: content.count, medium: medium).compact
+        let request = HelperScan(id: id, engine: engines[0], label: content.label, count: content.count, medium: medium,
+                                 engines: engines).compact
         do {
             try events.together { send in
                 try request.withUnsafeBytes { try send(.scan, $0) }
@@ -134,12 +151,10 @@ public final class ScanLink: @unchecked Sendable {
             lock.withLock { waiting[id] = nil }
             throw error
         }
-        let result = answer.condition.withLock {
+        return answer.condition.withLock {
             while answer.result == nil { answer.condition.wait() }
             return answer.result!
         }
-        if let names = result.names { return names }
-        throw EngineUnavailable(reason: result.error ?? "no answer")
     }
 
     /// An answer to a scan nobody is waiting for is dropped.
@@ -157,13 +172,16 @@ public final class ScanLink: @unchecked Sendable {
     }
 }
 
-/// One of the agent's engines as the helper's Protector sees it.
-public struct RemoteEngine: MalwareEngine {
+/// One of the agent's engines as the helper's Protector sees it: asked together with the others
+/// (`JointEngine`), so a part crosses the pipe once for all of them.
+public struct RemoteEngine: JointEngine {
     public let name: String
     public let index: Int
     public let link: ScanLink
 
-    public func scan(_ content: ScanContent) throws -> [String] { try link.scan(engine: index, content) }
+    public var channel: ObjectIdentifier { ObjectIdentifier(link) }
+
+    public func scan(_ content: ScanContent, engines: [Int]) -> [Result<[String], any Error>] { link.scan(engines: engines, content) }
 }
 
 /// The helper's side of one session: walk, classify, protect, and stream the results.

@@ -3,9 +3,11 @@ import DICOMCore
 import Foundation
 import LibClamAV
 import Protector
+import Scanner
 
-/// Builds the Protector a command runs: its policy from the configuration, and its engines —
-/// libclamav loaded and compiled once for the whole run, clamd and ICAP when configured. A missing
+/// Builds the Protector a command runs: its policy from the configuration, and its engines — in the
+/// sandboxed scanner process, started once for the whole run: libclamav loaded and compiled once,
+/// clamd and ICAP when configured. A missing
 /// or broken signature database is a configuration error (exit 2): the agent never runs unscanned.
 public enum ProtectorSetup {
     public static func make(_ configuration: Configuration, signatures override: [String], reconciliation: Reconciliation? = nil) throws -> Protector {
@@ -37,35 +39,38 @@ public enum ProtectorSetup {
         return policy
     }
 
+    /// The engines run in the scanner process (`ScannerClient`), started here and kept for the
+    /// whole run; what the Protector holds are its proxies. A database libclamav cannot load is
+    /// reported by the scanner before it answers ready.
     public static func engines(_ settings: Configuration.Engines, signatures override: [String]) throws -> [any MalwareEngine] {
-        var engines: [any MalwareEngine] = []
-        let timeout = TimeInterval(settings.timeoutSeconds)
+        try scanner(settings, signatures: override).engines
+    }
+
+    public static func scanner(_ settings: Configuration.Engines, signatures override: [String]) throws -> ScannerClient {
+        var clamav: ScannerJob.ClamAV?
         if settings.clamav || !override.isEmpty {
             let paths = override.isEmpty ? settings.signatures ?? shippedSignatures() : override
             guard !paths.isEmpty else {
                 throw SetupError("no signature database: the shipped set was not found; set engines.signatures or pass --signatures")
             }
-            var limits = ClamAVEngine.Limits()
-            limits.maxFileSize = UInt64(settings.maxFileSize)
-            limits.maxScanSize = UInt64(settings.maxScanSize)
-            limits.maxRecursion = UInt32(settings.maxRecursion)
-            limits.maxScanTimeMilliseconds = UInt32(min(settings.timeoutSeconds * 1000, Int(UInt32.max)))
-            do {
-                engines.append(try ClamAVEngine(signatures: paths, limits: limits))
-            } catch {
-                throw SetupError("libclamav could not load \(paths.joined(separator: ", ")): \(error)")
-            }
+            clamav = ScannerJob.ClamAV(signatures: paths, maxFileSize: UInt64(settings.maxFileSize), maxScanSize: UInt64(settings.maxScanSize),
+                                       maxRecursion: UInt32(settings.maxRecursion),
+                                       maxScanTimeMilliseconds: UInt32(min(settings.timeoutSeconds * 1000, Int(UInt32.max))))
         }
-        if let socket = settings.clamdSocket {
-            engines.append(ClamdClient(socketPath: socket, timeout: timeout))
-        }
+        var icap: ScannerJob.ICAP?
         if let url = settings.icap, let address = ICAPAddress(url) {
-            engines.append(ICAPClient(host: address.host, port: address.port, service: address.service, timeout: timeout))
+            icap = ScannerJob.ICAP(host: address.host, port: address.port, service: address.service)
         }
-        guard !engines.isEmpty else {
+        guard clamav != nil || settings.clamdSocket != nil || icap != nil else {
             throw SetupError("no anti-malware engine is configured: enable engines.clamav, engines.clamd_socket or engines.icap")
         }
-        return engines
+        var job = ScannerJob(clamav: clamav, clamdSocket: settings.clamdSocket, icap: icap, timeoutSeconds: TimeInterval(settings.timeoutSeconds))
+        job.threads = ProcessInfo.processInfo.activeProcessorCount
+        do {
+            return try ScannerClient(job: job)
+        } catch {
+            throw SetupError("the scanner could not load its engines: \(error)")
+        }
     }
 
     /// The project's own signature set: installed under /usr/share/kiosk-agent, or — when running

@@ -48,6 +48,20 @@ struct kiosk_landlock_ruleset_attr {
 #define KIOSK_LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
 #define KIOSK_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
 #define KIOSK_LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
+// Landlock ABI 4 network rules (newer than this header's <linux/landlock.h>).
+#define KIOSK_LANDLOCK_RULE_NET_PORT 2
+struct kiosk_landlock_net_port_attr {
+    __u64 allowed_access;
+    __u64 port;
+};
+// memfd seals (F_ADD_SEALS and the seals are _GNU_SOURCE-only in <fcntl.h>, not included here).
+#define KIOSK_F_ADD_SEALS 1033
+#define KIOSK_F_SEAL_SEAL 0x0001
+#define KIOSK_F_SEAL_SHRINK 0x0002
+#define KIOSK_F_SEAL_GROW 0x0004
+#define KIOSK_F_SEAL_WRITE 0x0008
+#define KIOSK_MFD_CLOEXEC 0x0001U
+#define KIOSK_MFD_ALLOW_SEALING 0x0002U
 
 // The media helper's sandbox (issue 7). syscall(2) and prctl(2) are variadic, which Swift cannot
 // call, and glibc has no wrappers for the Landlock and seccomp system calls.
@@ -63,6 +77,14 @@ static inline long kiosk_landlock_restrict_self(int ruleset) {
 static inline int kiosk_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 static inline int kiosk_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
 static inline int kiosk_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0); }
+static inline long kiosk_landlock_add_net_rule(int ruleset, const struct kiosk_landlock_net_port_attr *attr) {
+    return syscall(SYS_landlock_add_rule, ruleset, KIOSK_LANDLOCK_RULE_NET_PORT, attr, 0);
+}
+// The scanner's scan bodies: memfd_create(2) is declared by <sys/mman.h> only under _GNU_SOURCE,
+// which Swift's Glibc module is built without, so it is called through syscall(2).
+static inline int kiosk_memfd_create(const char *name, unsigned int flags) {
+    return (int)syscall(SYS_memfd_create, name, flags);
+}
 // TSYNC: the filter applies to every thread of the process, not only the caller.
 static inline long kiosk_seccomp_set_filter(const struct sock_fprog *program) {
     return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, program);

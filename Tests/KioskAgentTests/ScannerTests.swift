@@ -76,10 +76,10 @@ final class ScannerTests: XCTestCase {
         let file = try DICOMFiles.ct(privateValue: markerBytes)
         let protection = protector.protect(InMemoryByteSource(file))
         XCTAssertEqual(protection.verdict, .rejected)
-        XCTAssertTrue(protection.findings.contains { $0.code == "malware.engine-failure" }, "\(protection.findings)")
+        XCTAssertTrue(protection.findings.contains { $0.code == .malwareEngineFailure }, "\(protection.findings)")
         let clean = protector.protect(InMemoryByteSource(try DICOMFiles.ct(privateValue: [UInt8](repeating: 0x41, count: 64))))
         XCTAssertNotEqual(clean.verdict, .rejected, "\(clean.findings)")
-        XCTAssertFalse(clean.findings.contains { $0.code == "malware.engine-failure" })
+        XCTAssertFalse(clean.findings.contains { $0.code == .malwareEngineFailure })
         XCTAssertEqual(scanner.starts, 3)
     }
 

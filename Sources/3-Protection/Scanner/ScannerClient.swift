@@ -384,9 +384,10 @@ final class ScannerInstance: @unchecked Sendable {
     /// The reader: answers to their requests, until the scanner ends (then it is reaped).
     private func listen() {
         var reason: String?
+        var buffer = SeqPacket.buffer()
         while reason == nil {
             do {
-                guard let packet = try SeqPacket.receive(socket) else { break }
+                guard let packet = try SeqPacket.receive(socket, into: &buffer) else { break }
                 if let fd = packet.descriptor { close(fd); throw ScannerProtocolError("a descriptor from the scanner") }
                 guard packet.kind == .result else { throw ScannerProtocolError("\(packet.kind) from the scanner") }
                 var reader = packet.reader()

@@ -70,11 +70,12 @@ public enum ScannerMain {
     }
 }
 
-/// The scanner's loop: the main thread reads requests, a pool of threads scans and answers.
+/// The scanner's loop. Every thread reads the socket itself (a packet goes whole to one reader)
+/// and scans what it received: no hand-off between threads per request.
 final class ScannerServer: @unchecked Sendable {
     let engines: [any MalwareEngine]
-    private let pool: ScanThreads
-    private let lock = NSLock()
+    private let threads: Int
+    private let condition = NSCondition()
     /// The media handed over, by token: descriptor and size.
     private var media: [Int: (fd: Int32, size: Int64)] = [:]
     /// Parts up to this size are mapped whole (libclamav scans them in place); larger ones are read
@@ -83,44 +84,48 @@ final class ScannerServer: @unchecked Sendable {
 
     init(engines: [any MalwareEngine], threads: Int) {
         self.engines = engines
-        pool = ScanThreads(threads: max(2, threads))
+        self.threads = max(2, threads)
     }
 
+    /// Threads of the scanner's own, not Dispatch: libdispatch's pool on Linux watches its workers
+    /// through /proc/<tid>/stat, which the sandbox does not open, and treats the refusal as fatal.
     func serve() -> Never {
+        for _ in 1..<threads {
+            let thread = Thread { [self] in serveOne() }
+            // libclamav recurses into nested content.
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        serveOne()
+    }
+
+    private func serveOne() -> Never {
         let socket = ScannerMain.socket
+        var buffer = SeqPacket.buffer()
         while true {
-            let packet: Packet
             do {
-                guard let next = try SeqPacket.receive(socket) else { exit(0) }  // the agent is done with us
-                packet = next
-            } catch {
-                ScannerMain.diagnose("\(error)")
-                exit(65)
-            }
-            do {
+                guard let packet = try SeqPacket.receive(socket, into: &buffer) else { exit(0) }  // the agent is done with us
                 var reader = packet.reader()
                 switch packet.kind {
                 case .medium:
                     guard let fd = packet.descriptor else { throw ScannerProtocolError("a medium without its descriptor") }
                     let token = try reader.int(), size = try reader.integer()
-                    lock.withLock { media[token] = (fd, size) }
+                    condition.withLock {
+                        media[token] = (fd, size)
+                        condition.broadcast()
+                    }
                 case .forget:
                     let token = try reader.int()
-                    if let known = lock.withLock({ media.removeValue(forKey: token) }) { close(known.fd) }
+                    if let known = condition.withLock({ media.removeValue(forKey: token) }) { close(known.fd) }
                 case .scan:
                     let request = try ScannerRequest(reading: &reader)
                     let attached = packet.descriptor
                     if case .attached = request.body, attached == nil { throw ScannerProtocolError("a scan without its bytes") }
-                    pool.submit { [self] in
-                        let result = scan(request, attached: attached)
-                        if let attached { close(attached) }
-                        var bytes: [UInt8] = []
-                        result.write(to: &bytes)
-                        do { try SeqPacket.send(socket, .result, bytes) } catch {
-                            ScannerMain.diagnose("\(error)")
-                            exit(65)
-                        }
-                    }
+                    let result = scan(request, attached: attached)
+                    if let attached { close(attached) }
+                    var bytes: [UInt8] = []
+                    result.write(to: &bytes)
+                    try SeqPacket.send(socket, .result, bytes)
                 default:
                     throw ScannerProtocolError("\(packet.kind) from the agent")
                 }
@@ -128,6 +133,16 @@ final class ScannerServer: @unchecked Sendable {
                 ScannerMain.diagnose("\(error)")
                 exit(65)
             }
+        }
+    }
+
+    /// The medium behind `token`. The agent sends it before any request naming it, but another
+    /// thread may have received it and not yet recorded it: wait a moment for it.
+    private func medium(_ token: Int) -> (fd: Int32, size: Int64)? {
+        let limit = Date().addingTimeInterval(5)
+        return condition.withLock {
+            while media[token] == nil { if !condition.wait(until: limit) { break } }
+            return media[token]
         }
     }
 
@@ -158,7 +173,7 @@ final class ScannerServer: @unchecked Sendable {
                 content = ScanContent(DescriptorSource(fd: attached, count: count), label: request.label)
             }
         case let .medium(token, offset, count):
-            guard let medium = lock.withLock({ media[token] }) else { return failed("no medium \(token) was handed over") }
+            guard let medium = medium(token) else { return failed("no medium \(token) was handed over") }
             guard count >= 0, offset >= 0, offset <= medium.size - count else {
                 return failed("a range of \(count) bytes at \(offset) is outside the medium")
             }
@@ -217,34 +232,5 @@ struct DescriptorSource: ByteSource {
             }
         }
         return bytes
-    }
-}
-
-/// Threads of the scanner's own, not Dispatch: libdispatch's pool on Linux watches its workers
-/// through /proc/<tid>/stat, which the sandbox does not open, and treats the refusal as fatal.
-final class ScanThreads: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var work: [@Sendable () -> Void] = []
-
-    init(threads: Int) {
-        for _ in 0..<threads {
-            let thread = Thread { [self] in
-                while true { take()() }
-            }
-            // libclamav recurses into nested content.
-            thread.stackSize = 8 << 20
-            thread.start()
-        }
-    }
-
-    func submit(_ job: @escaping @Sendable () -> Void) {
-        condition.withLock { work.append(job); condition.signal() }
-    }
-
-    private func take() -> @Sendable () -> Void {
-        condition.withLock {
-            while work.isEmpty { condition.wait() }
-            return work.removeFirst()
-        }
     }
 }

@@ -149,8 +149,16 @@ public enum SeqPacket {
     /// The next packet; nil when the peer closed. A packet cut short, or with more than one
     /// descriptor, is a protocol error (any descriptor that came is closed).
     public static func receive(_ socket: Int32) throws -> Packet? {
-        // Filled by recvmsg(2) below, never zeroed first.
-        var buffer = [UInt8](unsafeUninitializedCapacity: maxBytes) { _, count in count = maxBytes }
+        var buffer = SeqPacket.buffer()
+        return try receive(socket, into: &buffer)
+    }
+
+    /// A buffer for `receive(_:into:)`, kept by a thread that receives many packets. Filled by
+    /// recvmsg(2), never zeroed first.
+    public static func buffer() -> [UInt8] { [UInt8](unsafeUninitializedCapacity: maxBytes) { _, count in count = maxBytes } }
+
+    public static func receive(_ socket: Int32, into buffer: inout [UInt8]) throws -> Packet? {
+        guard buffer.count >= maxBytes else { throw ScannerProtocolError("a receive buffer of \(buffer.count) bytes") }
         var control = [UInt64](repeating: 0, count: 8)
         var flags: Int32 = 0
         var controlLength = 0

@@ -43,7 +43,15 @@ public final class TmuxTerminal: @unchecked Sendable {
     public func processes(running path: String) -> [Int32] {
         guard let pane = panePID else { return [] }
         let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        return TestSupport.descendants(of: pane).filter { TestSupport.executable(of: $0) == target }
+        let running = TestSupport.descendants(of: pane).filter { TestSupport.executable(of: $0) == target }
+        // The program's own children (its sandboxed helpers run the same binary) are not counted.
+        return running.filter { !running.contains(TmuxTerminal.parent(of: $0)) }
+    }
+
+    private static func parent(of pid: Int32) -> Int32 {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("PPid:") }
+        return line.flatMap { Int32($0.dropFirst(5).trimmingCharacters(in: .whitespaces)) } ?? 0
     }
 
     public var screen: String { (try? TestSupport.run(tmux, ["-L", session, "capture-pane", "-p", "-t", session], check: false).stdoutText) ?? "" }

@@ -3,6 +3,7 @@ import DICOMCore
 import Foundation
 import HelperProtocol
 import Protector
+import Sandbox
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -246,42 +247,14 @@ final class ScannerInstance: @unchecked Sendable {
             throw ScannerFailure(reason: "socketpair: \(String(cString: strerror(errno)))")
         }
         defer { close(pair[1]) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        let high = fcntl(pair[1], F_DUPFD_CLOEXEC, 10)
-        defer { if high >= 0 { close(high) } }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        posix_spawn_file_actions_adddup2(&actions, high, 3)
-        // Nothing else of the agent's (the spool database, sockets, keys, media) reaches the scanner.
-        kiosk_spawn_close_from(&actions, 4)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        // A process group of its own: the terminal's hangup and Ctrl-C are for the agent, which
-        // stops in order; they would kill the scanner mid-scan and fail what it was doing.
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-        var environment = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "SWIFT_BACKTRACE=enable=no"]
-        #if DEBUG
-        if let fault = ProcessInfo.processInfo.environment["KIOSK_AGENT_SCANNER_FAULT"] { environment.append("KIOSK_AGENT_SCANNER_FAULT=\(fault)") }
-        #endif
-        let executable = ScannerClient.executable
-        let argv: [UnsafeMutablePointer<CChar>?] = [executable, ScannerMain.argument].map { (text: String) in strdup(text) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { (text: String) in strdup(text) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard spawned == 0 else {
+        let pid: pid_t
+        switch SandboxedChild.spawn(ScannerClient.executable, ScannerMain.argument, input: nil, descriptors: [pair[1]],
+                                    faultVariable: "KIOSK_AGENT_SCANNER_FAULT") {
+        case let .success(started): pid = started
+        case let .failure(error):
             close(pair[0])
             try? FileManager.default.removeItem(at: scratch)
-            throw ScannerFailure(reason: "the scanner could not be started: \(String(cString: strerror(spawned)))")
+            throw ScannerFailure(reason: "the scanner could not be started: \(error)")
         }
         let socket = pair[0]
         liveLock.withLock { _ = live.insert(pid) }

@@ -3,6 +3,7 @@ import Foundation
 import HelperProtocol
 import MediaReader
 import Scanner
+import Sandbox
 import SessionReport
 
 /// The agent's handle on one media helper process: started with the medium opened read-only as
@@ -64,46 +65,13 @@ public final class HelperProcess: @unchecked Sendable {
         // instead of 64 KiB cut the context switches per file from dozens to a few.
         for fd in [toHelper[1], fromHelper[0]] { _ = fcntl(fd, KIOSK_F_SETPIPE_SZ, 1 << 20) }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // dup2 runs in order: move everything above the targets first so no target is overwritten early.
-        let high = [toHelper[0], medium, fromHelper[1]].map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
-        defer { high.forEach { if $0 >= 0 { close($0) } } }
-        guard !high.contains(where: { $0 < 0 }) else { throw StartError(description: "dup: \(String(cString: strerror(errno)))") }
-        posix_spawn_file_actions_adddup2(&actions, high[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        posix_spawn_file_actions_adddup2(&actions, high[1], 3)
-        posix_spawn_file_actions_adddup2(&actions, high[2], 4)
-        // Nothing else of the agent's (the spool database, sockets, keys) reaches the helper.
-        kiosk_spawn_close_from(&actions, 5)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        // A process group of its own: the terminal's hangup and Ctrl-C are for the agent, which
-        // stops in order; they would kill the helper mid-scan and fail what it was doing.
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-
-        var environment = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "SWIFT_BACKTRACE=enable=no"]
-        #if DEBUG
-        if let fault = ProcessInfo.processInfo.environment["KIOSK_AGENT_HELPER_FAULT"] { environment.append("KIOSK_AGENT_HELPER_FAULT=\(fault)") }
-        #endif
-        let executable = HelperProcess.executable
-        let argv: [UnsafeMutablePointer<CChar>?] = [executable, MediaHelper.argument].map { (text: String) in strdup(text) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { (text: String) in strdup(text) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else {
+        let pid: pid_t
+        switch SandboxedChild.spawn(HelperProcess.executable, MediaHelper.argument, input: toHelper[0], descriptors: [medium, fromHelper[1]],
+                                    faultVariable: "KIOSK_AGENT_HELPER_FAULT") {
+        case let .success(started): pid = started
+        case let .failure(error):
             close(toHelper[1]); close(fromHelper[0])
-            throw StartError(description: "the media helper could not be started: \(String(cString: strerror(result)))")
+            throw StartError(description: "the media helper could not be started: \(error)")
         }
         return HelperProcess(pid: pid, commandFD: toHelper[1], eventFD: fromHelper[0], scratch: scratch, medium: kept)
     }

@@ -25,7 +25,9 @@ final class ScannerTests: XCTestCase {
         unsetenv("KIOSK_AGENT_SCANNER_FAULT")
     }
 
-    private func client(fault: String? = nil) throws -> ScannerClient {
+    private func client(fault: String? = nil) throws -> ScannerClient { try ScannerTests.client(fault: fault) }
+
+    private static func client(fault: String? = nil) throws -> ScannerClient {
         if let fault { setenv("KIOSK_AGENT_SCANNER_FAULT", "\(fault)@\(ScannerTests.marker)", 1) } else { unsetenv("KIOSK_AGENT_SCANNER_FAULT") }
         let clamav = ScannerJob.ClamAV(signatures: [TestSupport.packageRoot.appendingPathComponent("signatures").path], maxFileSize: 64 << 20,
                                        maxScanSize: 256 << 20, maxRecursion: 16, maxScanTimeMilliseconds: 30_000)
@@ -58,6 +60,26 @@ final class ScannerTests: XCTestCase {
                        [EngineOutcome(names: [])])
         XCTAssertNotNil(scanner.scan(.medium(token: token, offset: 8000, count: 4096), descriptor: nil, label: "x", engines: [0])[0].error)
         scanner.forget(medium: token)
+        XCTAssertEqual(scanner.starts, 1)
+    }
+
+    /// A child's parent-death signal follows the thread that spawned it: one started from a thread
+    /// that then ends (as Dispatch's idle threads do) must live on.
+    func testAScannerOutlivesTheThreadThatStartedIt() throws {
+        let started = NSCondition()
+        nonisolated(unsafe) var made: Result<ScannerClient, any Error>?
+        let thread = Thread {
+            let result = Result { try ScannerTests.client() }
+            started.withLock { made = result; started.signal() }
+        }
+        thread.start()
+        let scanner = try started.withLock {
+            while made == nil { started.wait() }
+            return made!
+        }.get()
+        // The thread has ended by now; give a parent-death signal time to arrive.
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertEqual(try scan(scanner, ScannerTests.eicar).get(), ["Kiosk.Test.EICAR.UNOFFICIAL"])
         XCTAssertEqual(scanner.starts, 1)
     }
 

@@ -2,6 +2,7 @@ import CLinux
 import DICOMCore
 import Foundation
 import HelperProtocol
+import POSIX
 import Protector
 import Sandbox
 #if canImport(Glibc)
@@ -9,24 +10,40 @@ import Glibc
 #endif
 
 /// The agent's side of the scanner: starts `kiosk-agent scanner` and keeps it for later requests,
-/// hands it each part once (a sealed memfd, by SCM_RIGHTS) naming every engine, and waits for the
-/// answer within a deadline. A scanner that crashes, hangs past the deadline or breaks the
-/// protocol is killed; the scans it had fail (the Protector rejects their files: no verdict is not
-/// clean), and the next request starts a new one. The agent never runs an engine itself.
+/// hands it each part once naming every engine, and takes the answer within a deadline. A scanner
+/// that crashes, hangs past the deadline or breaks the protocol is killed; the scans it had fail
+/// (the Protector rejects their files: no verdict is not clean), and the next request starts a new
+/// one. The agent never runs an engine itself.
+///
+/// A part's bytes go into one of a few buffers shared with the scanner for its whole life (mapped
+/// once on each side, so a part costs no descriptor, mapping or page fault of its own); a part
+/// larger than a buffer goes in a sealed memfd of its own. The buffers also bound the requests in
+/// flight: twice the scanner's threads, so each thread has the next part waiting when it finishes.
+/// Answers are taken by one reader thread per scanner, which completes each request itself.
 public final class ScannerClient: @unchecked Sendable {
     public let job: ScannerJob
     /// The engines, in the scanner's order.
     public let names: [String]
     /// The deadline of one request, in seconds.
-    public var deadline: Double
+    public var deadline: Double {
+        get { lock.withLock { deadlineSeconds } }
+        set { lock.withLock { deadlineSeconds = newValue } }
+    }
+    private var deadlineSeconds: Double
     private let lock = NSLock()
     private var current: ScannerInstance?
     private var nextID = 0
     private var nextToken = 0
-    /// Media handed over for ranges: the agent's own descriptor, and its size, by token.
-    private var media: [Int: (fd: Int32, size: Int64)] = [:]
+    /// Media handed over for ranges, by token: the agent's own descriptor and the medium's size.
+    private var media: [Int: (fd: Descriptor, size: Int64)] = [:]
     /// How many scanners were started (the first, then every restart).
     public private(set) var starts = 0
+    private let buffers: [SharedBuffer]
+    private let pool = NSCondition()
+    private var free: [Int]
+
+    /// The size of each shared buffer: a CT or MR slice's pixel data fits with room to spare.
+    public static let bufferCapacity = 4 << 20
 
     /// The agent's own executable (whatever it was replaced by since, the running image is used).
     /// Tests that call the agent's code inside the test runner point it at the built binary.
@@ -35,88 +52,187 @@ public final class ScannerClient: @unchecked Sendable {
     /// Starts the scanner and waits until its engines are loaded: a database libclamav cannot load
     /// is an error here, before any medium is read.
     public init(job: ScannerJob) throws {
+        var job = job
+        job.sharedBuffers = 2 * job.scanningThreads
         self.job = job
-        deadline = job.requestDeadline
-        let first = try ScannerInstance.start(job)
+        deadlineSeconds = job.requestDeadline
+        buffers = try (0..<job.sharedBuffers).map { try SharedBuffer(index: $0, capacity: ScannerClient.bufferCapacity) }
+        free = Array(buffers.indices.reversed())
+        let first = try ScannerInstance.start(job, buffers: buffers)
         names = first.names
         current = first
         starts = 1
     }
 
-    deinit {
-        current?.shutDown()
-        media.values.forEach { close($0.fd) }
-    }
+    deinit { current?.shutDown() }
 
     /// The engines as the Protector sees them.
     public var engines: [any MalwareEngine] { names.enumerated().map { ScannerEngine(name: $1, index: $0, client: self) } }
 
     /// Hands a medium over (once per scanner): later requests name ranges of it by the token.
+    /// (A descriptor that cannot be duplicated is not registered: scans naming its token fail.)
     public func register(medium fd: Int32, size: Int64) -> Int {
-        lock.withLock {
+        let copy = try? Descriptor.duplicate(fd)
+        return lock.withLock {
             nextToken += 1
-            media[nextToken] = (fcntl(fd, F_DUPFD_CLOEXEC, 0), size)
+            if let copy { media[nextToken] = (copy, size) }
             return nextToken
         }
     }
 
     public func forget(medium token: Int) {
         let (known, instance) = lock.withLock { (media.removeValue(forKey: token), current) }
-        guard let known else { return }
+        guard known != nil else { return }
         instance?.forget(token)
-        close(known.fd)
     }
 
-    /// Scans `count` bytes at the start of `fd` (a sealed memfd or a file of the agent's), or a
-    /// range of a registered medium, with the engines numbered `engines`: one outcome per engine.
-    public func scan(_ body: ScannerBody, descriptor: Int32?, label: String, engines: [Int]) -> [EngineOutcome] {
-        func failed(_ reason: String) -> [EngineOutcome] { engines.map { _ in EngineOutcome(error: reason) } }
+    /// Waits for a free shared buffer: what the caller fills and hands to `submit`.
+    public func lease() -> ScannerLease {
+        let slot = pool.withLock {
+            while free.isEmpty { pool.wait() }
+            return free.removeLast()
+        }
+        return ScannerLease(slot: slot, memory: buffers[slot].bytes, client: self)
+    }
+
+    fileprivate func giveBack(_ slot: Int) {
+        pool.withLock {
+            free.append(slot)
+            pool.signal()
+        }
+    }
+
+    /// Asks the scanner to scan `body` with the engines numbered `engines`; `completion` gets one
+    /// outcome per engine, on the scanner's reader thread (or on this one when the request cannot
+    /// be sent). `lease` is given back before that. `held` (the memfd or file behind `descriptor`)
+    /// is kept open until the answer.
+    public func submit(_ lease: ScannerLease, _ body: ScannerBody, descriptor: Int32? = nil, holding held: Any? = nil,
+                       label: String, engines: [Int], completion: @escaping @Sendable ([EngineOutcome]) -> Void) {
+        func failed(_ reason: String) {
+            lease.giveBack()
+            completion(engines.map { _ in EngineOutcome(error: reason) })
+        }
+        if case let .shared(slot, count) = body, slot != lease.slot || count < 0 || count > Int64(lease.memory.count) {
+            return failed("a request for \(count) bytes of buffer \(slot) under the lease of buffer \(lease.slot)")
+        }
         var medium: (token: Int, fd: Int32, size: Int64)?
         if case let .medium(token, _, _) = body {
             guard let known = lock.withLock({ media[token] }) else { return failed("no medium \(token) is registered") }
-            medium = (token, known.fd, known.size)
+            medium = (token, known.fd.rawValue, known.size)
         }
-        let started: (instance: ScannerInstance, id: Int)
+        let started: (instance: ScannerInstance, id: Int, deadline: Double)
         do {
             started = try lock.withLock {
                 nextID += 1
                 if current == nil || current!.dead {
                     current = nil
-                    current = try ScannerInstance.start(job)
+                    current = try ScannerInstance.start(job, buffers: buffers)
                     starts += 1
                 }
-                return (current!, nextID)
+                return (current!, nextID, deadlineSeconds)
             }
         } catch {
             return failed("the scanner could not be started: \(error)")
         }
-        let (instance, id) = started
-        let request = ScannerRequest(id: id, engines: engines, label: label, body: body)
-        switch instance.ask(request, descriptor: descriptor, medium: medium, deadline: deadline) {
-        case let .success(outcomes):
-            guard outcomes.count == engines.count else {
-                instance.kill("answered \(outcomes.count) engines of \(engines.count)")
-                return failed("the scanner broke its protocol")
-            }
-            return outcomes
-        case let .failure(error):
-            return failed("\(error)")
-        }
+        let pending = ScannerInstance.Pending(engines: engines.count, seconds: started.deadline, lease: lease, held: held, completion: completion)
+        let request = ScannerRequest(id: started.id, engines: engines, label: label, body: body)
+        started.instance.send(request, descriptor: descriptor, medium: medium, pending: pending)
     }
 
-    /// Copies `content` into a sealed memfd and scans it (the in-process Protector of `inspect`;
-    /// the helper's parts arrive in a memfd already, see `ScanService`).
+    /// Scans and waits for the answer (a range of a medium, or bytes behind a descriptor).
+    public func scan(_ body: ScannerBody, descriptor: Int32?, label: String, engines: [Int]) -> [EngineOutcome] {
+        let lease = lease()
+        return ScannerClient.waiting { submit(lease, body, descriptor: descriptor, label: label, engines: engines, completion: $0) }
+    }
+
+    /// Scans `content` and waits for the answer: copied into a shared buffer where it fits, else
+    /// into a sealed memfd of its own (the in-process Protector's engines; the helper's parts go
+    /// through `submit` without the copy).
     public func scan(_ content: ScanContent, engines: [Int]) -> [EngineOutcome] {
+        func failed(_ error: any Error) -> [EngineOutcome] {
+            engines.map { _ in EngineOutcome(error: "the content could not be handed to the scanner: \(error)") }
+        }
+        let lease = lease()
+        if content.count <= Int64(lease.memory.count) {
+            var filled = 0
+            do {
+                try content.forEachChunk(1 << 20) { piece in
+                    guard filled + piece.count <= lease.memory.count else { throw ScannerFailure(reason: "more bytes than announced") }
+                    piece.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: lease.memory[filled...]).copyMemory(from: $0) }
+                    filled += piece.count
+                }
+            } catch {
+                lease.giveBack()
+                return failed(error)
+            }
+            return ScannerClient.waiting {
+                submit(lease, .shared(slot: lease.slot, count: Int64(filled)), label: content.label, engines: engines, completion: $0)
+            }
+        }
         let memory: SealedMemory
         do {
             memory = try SealedMemory(name: "scan")
             try content.forEachChunk(1 << 20) { piece in try piece.withUnsafeBytes { try memory.write($0) } }
             try memory.seal()
         } catch {
-            return engines.map { _ in EngineOutcome(error: "the content could not be handed to the scanner: \(error)") }
+            lease.giveBack()
+            return failed(error)
         }
-        return scan(.attached(count: content.count), descriptor: memory.fd, label: content.label, engines: engines)
+        return ScannerClient.waiting {
+            submit(lease, .attached(count: memory.count), descriptor: memory.fd.rawValue, holding: memory, label: content.label,
+                   engines: engines, completion: $0)
+        }
     }
+
+    /// Runs `start` and blocks until it completes.
+    private static func waiting(_ start: (@escaping @Sendable ([EngineOutcome]) -> Void) -> Void) -> [EngineOutcome] {
+        let answer = Answer()
+        start { outcomes in answer.put(outcomes) }
+        return answer.take()
+    }
+
+    private final class Answer: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var outcomes: [EngineOutcome]?
+
+        func put(_ value: [EngineOutcome]) {
+            condition.withLock {
+                outcomes = value
+                condition.signal()
+            }
+        }
+
+        func take() -> [EngineOutcome] {
+            condition.withLock {
+                while outcomes == nil { condition.wait() }
+                return outcomes!
+            }
+        }
+    }
+}
+
+/// A shared buffer held for one request: the holder fills `memory`, the scanner reads it, and it
+/// goes back to the pool when the request is answered (or when the lease is dropped unused).
+public final class ScannerLease: @unchecked Sendable {
+    public let slot: Int
+    public let memory: UnsafeMutableRawBufferPointer
+    private let client: ScannerClient
+    private let lock = NSLock()
+    private var held = true
+
+    fileprivate init(slot: Int, memory: UnsafeMutableRawBufferPointer, client: ScannerClient) {
+        self.slot = slot
+        self.memory = memory
+        self.client = client
+    }
+
+    /// Gives the buffer back (once; later calls do nothing).
+    public func giveBack() {
+        guard lock.withLock({ defer { held = false }; return held }) else { return }
+        client.giveBack(slot)
+    }
+
+    deinit { giveBack() }
 }
 
 /// One of the scanner's engines as the agent's Protector sees it.
@@ -140,28 +256,49 @@ public struct ScannerFailure: Error, CustomStringConvertible {
     public var description: String { reason }
 }
 
-/// An anonymous file in memory for one part's bytes, sealed before the scanner gets it: neither
-/// side can change it while it is scanned.
+/// A memory area the agent fills and the scanner reads, for the life of the client: its size is
+/// sealed (neither side can shrink it under the other's mapping), and the scanner gets it read-only.
+final class SharedBuffer: @unchecked Sendable {
+    let memory: Descriptor
+    /// The same memory opened read-only: what the scanner is handed.
+    let readOnly: Descriptor
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(index: Int, capacity: Int) throws {
+        let fd = kiosk_memfd_create("scan-buffer-\(index)", KIOSK_MFD_CLOEXEC | KIOSK_MFD_ALLOW_SEALING)
+        guard fd >= 0 else { throw ScannerFailure(reason: "memfd_create: \(String(cString: strerror(errno)))") }
+        memory = Descriptor(adopting: fd)
+        guard ftruncate(fd, off_t(capacity)) == 0 else { throw ScannerFailure(reason: "no room for a scan buffer: \(String(cString: strerror(errno)))") }
+        guard fcntl(fd, KIOSK_F_ADD_SEALS, KIOSK_F_SEAL_SHRINK | KIOSK_F_SEAL_GROW | KIOSK_F_SEAL_SEAL) == 0 else {
+            throw ScannerFailure(reason: "sealing a scan buffer: \(String(cString: strerror(errno)))")
+        }
+        do { readOnly = try Descriptor.open("/proc/self/fd/\(fd)", O_RDONLY) } catch {
+            throw ScannerFailure(reason: "reopening a scan buffer read-only: \(error)")
+        }
+        guard let base = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw ScannerFailure(reason: "mapping a scan buffer: \(String(cString: strerror(errno)))")
+        }
+        bytes = UnsafeMutableRawBufferPointer(start: base, count: capacity)
+    }
+
+    deinit { munmap(bytes.baseAddress, bytes.count) }
+}
+
+/// An anonymous file in memory for one large part's bytes, sealed before the scanner gets it:
+/// neither side can change it while it is scanned.
 public final class SealedMemory: @unchecked Sendable {
-    public let fd: Int32
+    public let fd: Descriptor
     public private(set) var count: Int64 = 0
 
     public init(name: String) throws {
-        fd = kiosk_memfd_create(name, KIOSK_MFD_CLOEXEC | KIOSK_MFD_ALLOW_SEALING)
-        guard fd >= 0 else { throw ScannerFailure(reason: "memfd_create: \(String(cString: strerror(errno)))") }
+        let raw = kiosk_memfd_create(name, KIOSK_MFD_CLOEXEC | KIOSK_MFD_ALLOW_SEALING)
+        guard raw >= 0 else { throw ScannerFailure(reason: "memfd_create: \(String(cString: strerror(errno)))") }
+        fd = Descriptor(adopting: raw)
     }
 
-    deinit { close(fd) }
-
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ScannerFailure(reason: "writing a part for the scanner: \(String(cString: strerror(errno)))")
-            }
-            done += n
+        do { try fd.writeAll(bytes) } catch {
+            throw ScannerFailure(reason: "writing a part for the scanner: \(error)")
         }
         count += Int64(bytes.count)
     }
@@ -170,8 +307,8 @@ public final class SealedMemory: @unchecked Sendable {
     /// before sealing: a writable mapping would keep the write seal off).
     public func fill<R>(count: Int64, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         guard count > 0 else { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
-        guard ftruncate(fd, off_t(count)) == 0 else { throw ScannerFailure(reason: "no room for \(count) bytes: \(String(cString: strerror(errno)))") }
-        guard let base = mmap(nil, Int(count), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != UnsafeMutableRawPointer(bitPattern: -1) else {
+        guard ftruncate(fd.rawValue, off_t(count)) == 0 else { throw ScannerFailure(reason: "no room for \(count) bytes: \(String(cString: strerror(errno)))") }
+        guard let base = mmap(nil, Int(count), PROT_READ | PROT_WRITE, MAP_SHARED, fd.rawValue, 0), base != UnsafeMutableRawPointer(bitPattern: -1) else {
             throw ScannerFailure(reason: "mapping \(count) bytes: \(String(cString: strerror(errno)))")
         }
         defer { munmap(base, Int(count)) }
@@ -180,7 +317,7 @@ public final class SealedMemory: @unchecked Sendable {
     }
 
     public func seal() throws {
-        guard fcntl(fd, KIOSK_F_ADD_SEALS, KIOSK_F_SEAL_WRITE | KIOSK_F_SEAL_SHRINK | KIOSK_F_SEAL_GROW | KIOSK_F_SEAL_SEAL) == 0 else {
+        guard fcntl(fd.rawValue, KIOSK_F_ADD_SEALS, KIOSK_F_SEAL_WRITE | KIOSK_F_SEAL_SHRINK | KIOSK_F_SEAL_GROW | KIOSK_F_SEAL_SEAL) == 0 else {
             throw ScannerFailure(reason: "sealing a part for the scanner: \(String(cString: strerror(errno)))")
         }
     }
@@ -189,34 +326,50 @@ public final class SealedMemory: @unchecked Sendable {
 /// One scanner process: its socket, the requests waiting for an answer, the reader thread.
 final class ScannerInstance: @unchecked Sendable {
     let pid: pid_t
-    let socket: Int32
+    let socket: Descriptor
     let names: [String]
     let scratch: URL
     private let lock = NSLock()
-    private var waiting: [Int: Answer] = [:]
+    private var waiting: [Int: Pending] = [:]
     private var sentMedia = Set<Int>()
     private var ended: String?
     private var killed: String?
 
-    final class Answer: @unchecked Sendable {
-        let condition = NSCondition()
-        var result: Result<[EngineOutcome], ScannerFailure>?
+    /// A request sent and not yet answered.
+    final class Pending: @unchecked Sendable {
+        let engines: Int
+        let seconds: Double
+        let deadline: Date
+        private let lease: ScannerLease
+        private var held: Any?
+        private let completion: @Sendable ([EngineOutcome]) -> Void
+
+        init(engines: Int, seconds: Double, lease: ScannerLease, held: Any?, completion: @escaping @Sendable ([EngineOutcome]) -> Void) {
+            self.engines = engines
+            self.seconds = seconds
+            deadline = Date().addingTimeInterval(seconds)
+            self.lease = lease
+            self.held = held
+            self.completion = completion
+        }
+
+        /// The buffer and the held descriptor go back before the caller hears the answer.
+        func finish(_ outcomes: [EngineOutcome]) {
+            lease.giveBack()
+            held = nil
+            completion(outcomes)
+        }
+
+        func fail(_ reason: String) { finish((0..<engines).map { _ in EngineOutcome(error: reason) }) }
     }
 
     var dead: Bool { lock.withLock { ended != nil || killed != nil } }
 
-    private init(pid: pid_t, socket: Int32, names: [String], scratch: URL) {
+    private init(pid: pid_t, socket: Descriptor, names: [String], scratch: URL) {
         self.pid = pid
         self.socket = socket
         self.names = names
         self.scratch = scratch
-    }
-
-    /// Started on a thread that lives as long as the agent: the scanner's parent-death signal
-    /// (`PR_SET_PDEATHSIG`, set in its sandbox) follows the thread that spawned it, and the threads
-    /// that ask for a restart (Dispatch's) end when idle.
-    static func start(_ job: ScannerJob) throws -> ScannerInstance {
-        try Spawner.shared.run { try spawn(job) }
     }
 
     /// Scanners not yet reaped, for `reapAtExit`.
@@ -229,12 +382,19 @@ final class ScannerInstance: @unchecked Sendable {
     private static func reapAtExit() {
         for pid in liveLock.withLock({ live }) {
             Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            reap(pid)
         }
     }
 
-    private static func spawn(_ job: ScannerJob) throws -> ScannerInstance {
+    @discardableResult
+    private static func reap(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        _ = retryingOnInterrupt { waitpid(pid, &status, 0) }
+        liveLock.withLock { _ = live.remove(pid) }
+        return status
+    }
+
+    static func start(_ job: ScannerJob, buffers: [SharedBuffer]) throws -> ScannerInstance {
         _ = exitHook
         var job = job
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiosk-agent-scanner-\(UUID().uuidString)")
@@ -246,31 +406,37 @@ final class ScannerInstance: @unchecked Sendable {
             try? FileManager.default.removeItem(at: scratch)
             throw ScannerFailure(reason: "socketpair: \(String(cString: strerror(errno)))")
         }
-        defer { close(pair[1]) }
+        let socket = Descriptor(adopting: pair[0])
+        // The scanner's end is closed here once it is spawned: its death then reads as the end of the socket.
+        let spawned = {
+            let theirs = Descriptor(adopting: pair[1])
+            return SandboxedChild.spawn(ScannerClient.executable, ScannerMain.argument, input: nil, descriptors: [theirs.rawValue],
+                                        faultVariable: "KIOSK_AGENT_SCANNER_FAULT")
+        }()
         let pid: pid_t
-        switch SandboxedChild.spawn(ScannerClient.executable, ScannerMain.argument, input: nil, descriptors: [pair[1]],
-                                    faultVariable: "KIOSK_AGENT_SCANNER_FAULT") {
+        switch spawned {
         case let .success(started): pid = started
         case let .failure(error):
-            close(pair[0])
             try? FileManager.default.removeItem(at: scratch)
             throw ScannerFailure(reason: "the scanner could not be started: \(error)")
         }
-        let socket = pair[0]
         liveLock.withLock { _ = live.insert(pid) }
         func abandon(_ reason: String) -> ScannerFailure {
             Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            liveLock.withLock { _ = live.remove(pid) }
-            close(socket)
+            reap(pid)
             try? FileManager.default.removeItem(at: scratch)
             return ScannerFailure(reason: reason)
         }
         do {
-            try SeqPacket.send(socket, .job, Array(try JSONEncoder().encode(job)))
+            try SeqPacket.send(socket.rawValue, .job, Array(try JSONEncoder().encode(job)))
+            for (slot, buffer) in buffers.enumerated() {
+                var payload: [UInt8] = []
+                payload.appendCompact(Int64(slot))
+                payload.appendCompact(Int64(buffer.bytes.count))
+                try SeqPacket.send(socket.rawValue, .buffer, payload, passing: buffer.readOnly.rawValue)
+            }
             // Loading the databases takes a while (seconds for the official set); the answer is bounded.
-            guard let packet = try SeqPacket.receive(socket) else { throw abandon("the scanner ended before its engines were loaded") }
+            guard let packet = try SeqPacket.receive(socket.rawValue) else { throw abandon("the scanner ended before its engines were loaded") }
             if let fd = packet.descriptor { close(fd) }
             var reader = packet.reader()
             switch packet.kind {
@@ -294,16 +460,15 @@ final class ScannerInstance: @unchecked Sendable {
         }
     }
 
-    /// Sends the request (and the medium first, once) and waits for its answer.
-    func ask(_ request: ScannerRequest, descriptor: Int32?, medium: (token: Int, fd: Int32, size: Int64)?,
-             deadline: Double) -> Result<[EngineOutcome], ScannerFailure> {
-        let answer = Answer()
-        let registered: ScannerFailure? = lock.withLock {
-            if let reason = ended ?? killed { return ScannerFailure(reason: reason) }
-            waiting[request.id] = answer
+    /// Sends the request (and the medium first, once); the reader thread completes it. A request
+    /// that cannot be sent fails here.
+    func send(_ request: ScannerRequest, descriptor: Int32?, medium: (token: Int, fd: Int32, size: Int64)?, pending: Pending) {
+        let refused: String? = lock.withLock {
+            if let reason = ended ?? killed { return reason }
+            waiting[request.id] = pending
             return nil
         }
-        if let registered { return .failure(registered) }
+        if let refused { return pending.fail("the scanner \(refused)") }
         do {
             try lock.withLock {
                 // Under the lock: the medium goes before any request that names it.
@@ -311,28 +476,16 @@ final class ScannerInstance: @unchecked Sendable {
                     var payload: [UInt8] = []
                     payload.appendCompact(Int64(medium.token))
                     payload.appendCompact(medium.size)
-                    try SeqPacket.send(socket, .medium, payload, passing: medium.fd)
+                    try SeqPacket.send(socket.rawValue, .medium, payload, passing: medium.fd)
                     sentMedia.insert(medium.token)
                 }
             }
             var payload: [UInt8] = []
             request.write(to: &payload)
-            try SeqPacket.send(socket, .scan, payload, passing: descriptor)
+            try SeqPacket.send(socket.rawValue, .scan, payload, passing: descriptor)
         } catch {
+            // The reader fails every request waiting, this one too.
             kill("could not be sent a request: \(error)")
-        }
-        let limit = Date().addingTimeInterval(deadline)
-        let result: Result<[EngineOutcome], ScannerFailure>? = answer.condition.withLock {
-            while answer.result == nil {
-                if !answer.condition.wait(until: limit) { break }
-            }
-            return answer.result
-        }
-        if let result { return result }
-        kill("gave no answer within \(Int(deadline)) s")
-        return answer.condition.withLock {
-            while answer.result == nil { answer.condition.wait() }
-            return answer.result!
         }
     }
 
@@ -341,7 +494,7 @@ final class ScannerInstance: @unchecked Sendable {
             guard sentMedia.remove(token) != nil, ended == nil else { return }
             var payload: [UInt8] = []
             payload.appendCompact(Int64(token))
-            try? SeqPacket.send(socket, .forget, payload)
+            try? SeqPacket.send(socket.rawValue, .forget, payload)
         }
     }
 
@@ -352,53 +505,57 @@ final class ScannerInstance: @unchecked Sendable {
     }
 
     /// Ends the scanner when the agent is done with it.
-    func shutDown() {
-        lock.withLock { if killed == nil { killed = "was shut down" } }
-        Glibc.kill(pid, SIGKILL)
-    }
+    func shutDown() { kill("was shut down") }
 
-    /// The reader: answers to their requests, until the scanner ends (then it is reaped).
+    /// The reader: completes requests with their answers, and kills a scanner that lets one pass
+    /// its deadline (checked at least every second), until the scanner ends; then reaps it and
+    /// fails whatever was still waiting.
     private func listen() {
         var reason: String?
         var buffer = SeqPacket.buffer()
         while reason == nil {
+            var ready = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
+            let polled = retryingOnInterrupt { poll(&ready, 1, 1000) }
+            if polled < 0 {
+                reason = "could not be listened to (errno \(errno))"
+                Glibc.kill(pid, SIGKILL)
+                break
+            }
+            if polled == 0 {
+                let now = Date()
+                if let overdue = lock.withLock({ waiting.values.first { $0.deadline < now } }) {
+                    kill("gave no answer within \(Int(overdue.seconds)) s")
+                }
+                continue
+            }
             do {
-                guard let packet = try SeqPacket.receive(socket, into: &buffer) else { break }
+                guard let packet = try SeqPacket.receive(socket.rawValue, into: &buffer) else { break }
                 if let fd = packet.descriptor { close(fd); throw ScannerProtocolError("a descriptor from the scanner") }
                 guard packet.kind == .result else { throw ScannerProtocolError("\(packet.kind) from the scanner") }
                 var reader = packet.reader()
                 let result = try ScannerResult(reading: &reader)
                 guard reader.atEnd else { throw ScannerProtocolError("bytes after an answer") }
-                guard let answer = lock.withLock({ waiting.removeValue(forKey: result.id) }) else { continue }
-                answer.condition.withLock {
-                    answer.result = .success(result.outcomes)
-                    answer.condition.signal()
+                guard let pending = lock.withLock({ waiting.removeValue(forKey: result.id) }) else { continue }
+                guard result.outcomes.count == pending.engines else {
+                    lock.withLock { waiting[result.id] = pending }
+                    throw ScannerProtocolError("answered \(result.outcomes.count) engines of \(pending.engines)")
                 }
+                pending.finish(result.outcomes)
             } catch {
                 reason = "broke its protocol (\(error))"
                 Glibc.kill(pid, SIGKILL)
             }
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        ScannerInstance.liveLock.withLock { _ = ScannerInstance.live.remove(pid) }
+        let status = ScannerInstance.reap(pid)
         let why = lock.withLock { killed } ?? reason ?? ScannerInstance.ending(status)
         let orphans = lock.withLock {
             ended = why
             defer { waiting = [:] }
             return waiting.values
         }
-        for answer in orphans {
-            answer.condition.withLock {
-                answer.result = .failure(ScannerFailure(reason: "the scanner \(why)"))
-                answer.condition.signal()
-            }
-        }
+        for pending in orphans { pending.fail("the scanner \(why)") }
         try? FileManager.default.removeItem(at: scratch)
     }
-
-    // Closed only when nothing can send on it any more (a closed number could be reused meanwhile).
-    deinit { close(socket) }
 
     static func ending(_ status: Int32) -> String {
         let signal = status & 0x7F
@@ -410,41 +567,5 @@ final class ScannerInstance: @unchecked Sendable {
         case SIGXCPU: return "ran out of its CPU time limit (SIGXCPU)"
         default: return "ended by signal \(signal)"
         }
-    }
-}
-
-/// One thread for the life of the process, that runs what it is given (starting scanners).
-final class Spawner: @unchecked Sendable {
-    static let shared = Spawner()
-    private let condition = NSCondition()
-    private var work: [() -> Void] = []
-
-    private init() {
-        let thread = Thread { [self] in
-            while true {
-                let next = condition.withLock {
-                    while work.isEmpty { condition.wait() }
-                    return work.removeFirst()
-                }
-                next()
-            }
-        }
-        thread.start()
-    }
-
-    func run<T>(_ body: @escaping () throws -> T) throws -> T {
-        let done = NSCondition()
-        var result: Result<T, any Error>?
-        condition.withLock {
-            work.append {
-                let outcome = Result { try body() }
-                done.withLock { result = outcome; done.signal() }
-            }
-            condition.signal()
-        }
-        return try done.withLock {
-            while result == nil { done.wait() }
-            return result!
-        }.get()
     }
 }

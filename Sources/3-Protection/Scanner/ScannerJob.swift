@@ -42,8 +42,10 @@ public struct ScannerJob: Codable, Sendable, Equatable {
     public var timeoutSeconds: Double
     public var scratch: String = ""
     public var resources = ResourceLimits()
-    /// Scanning threads.
+    /// Scanning threads (0: one per processor).
     public var threads: Int = 0
+    /// How many shared buffers the agent hands over after the job (`ScannerMessage.buffer`).
+    public var sharedBuffers: Int = 0
 
     public init(clamav: ClamAV?, clamdSocket: String?, icap: ICAP?, timeoutSeconds: Double) {
         self.clamav = clamav
@@ -61,6 +63,9 @@ public struct ScannerJob: Codable, Sendable, Equatable {
     public var engineNames: [String] {
         (clamav == nil ? [] : ["clamav"]) + (clamdSocket == nil ? [] : ["clamd"]) + (icap == nil ? [] : ["icap"])
     }
+
+    /// The scanner's threads: at least two, so a slow scan does not hold up every other.
+    public var scanningThreads: Int { max(2, threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount) }
 
     /// The agent's deadline for one request: every engine in turn, each within its own deadline.
     public var requestDeadline: Double { timeoutSeconds * Double(max(1, engineNames.count)) + 10 }

@@ -2,6 +2,7 @@ import CLinux
 import DICOMCore
 import Foundation
 import HelperProtocol
+import POSIX
 import Protector
 import Sandbox
 #if canImport(Glibc)
@@ -29,6 +30,28 @@ public enum ScannerMain {
         } catch {
             fail("\(error)")
         }
+        // The agent's shared buffers, mapped read-only for good: parts arrive in them.
+        var buffers: [UnsafeRawBufferPointer] = []
+        do {
+            for slot in 0..<max(0, job.sharedBuffers) {
+                guard let packet = try SeqPacket.receive(socket), packet.kind == .buffer, let fd = packet.descriptor else {
+                    fail("no shared buffer \(slot) from the agent")
+                }
+                defer { close(fd) }
+                var reader = packet.reader()
+                let number = try reader.int(), capacity = try reader.int()
+                var status = stat()
+                guard number == slot, capacity > 0, fstat(fd, &status) == 0, Int(status.st_size) >= capacity else {
+                    fail("shared buffer \(number) of \(capacity) bytes does not fit its memory")
+                }
+                guard let base = mmap(nil, capacity, PROT_READ, MAP_SHARED, fd, 0), base != UnsafeMutableRawPointer(bitPattern: -1) else {
+                    fail("shared buffer \(slot) could not be mapped (errno \(errno))")
+                }
+                buffers.append(UnsafeRawBufferPointer(start: base, count: capacity))
+            }
+        } catch {
+            fail("\(error)")
+        }
         let engines: [any MalwareEngine]
         do { engines = try job.engines() } catch {
             refuse("\(error)", status: 66)
@@ -49,7 +72,7 @@ public enum ScannerMain {
         ready.appendCompact(Int64(engines.count))
         for engine in engines { ready.appendCompact(engine.name) }
         do { try SeqPacket.send(socket, .ready, ready) } catch { fail("\(error)") }
-        ScannerServer(engines: engines, threads: job.threads > 0 ? job.threads : ProcessInfo.processInfo.activeProcessorCount).serve()
+        ScannerServer(engines: engines, buffers: buffers, threads: job.scanningThreads).serve()
     }
 
     static func refuse(_ reason: String, status: Int32) -> Never {
@@ -74,6 +97,8 @@ public enum ScannerMain {
 /// and scans what it received: no hand-off between threads per request.
 final class ScannerServer: @unchecked Sendable {
     let engines: [any MalwareEngine]
+    /// The agent's shared buffers, by slot.
+    private let buffers: [UnsafeRawBufferPointer]
     private let threads: Int
     private let condition = NSCondition()
     /// The media handed over, by token: descriptor and size.
@@ -82,8 +107,9 @@ final class ScannerServer: @unchecked Sendable {
     /// as libclamav asks.
     static let mappedLimit: Int64 = 64 << 20
 
-    init(engines: [any MalwareEngine], threads: Int) {
+    init(engines: [any MalwareEngine], buffers: [UnsafeRawBufferPointer], threads: Int) {
         self.engines = engines
+        self.buffers = buffers
         self.threads = max(2, threads)
     }
 
@@ -121,6 +147,10 @@ final class ScannerServer: @unchecked Sendable {
                     let request = try ScannerRequest(reading: &reader)
                     let attached = packet.descriptor
                     if case .attached = request.body, attached == nil { throw ScannerProtocolError("a scan without its bytes") }
+                    if case .attached = request.body {} else if let attached {
+                        close(attached)
+                        throw ScannerProtocolError("a descriptor with a scan that names its bytes")
+                    }
                     let result = scan(request, attached: attached)
                     if let attached { close(attached) }
                     var bytes: [UInt8] = []
@@ -154,6 +184,11 @@ final class ScannerServer: @unchecked Sendable {
         defer { if let mapping { munmap(mapping.baseAddress, mapping.count) } }
         let content: ScanContent
         switch request.body {
+        case let .shared(slot, count):
+            guard buffers.indices.contains(slot), count >= 0, count <= Int64(buffers[slot].count) else {
+                return failed("\(count) bytes of shared buffer \(slot)")
+            }
+            content = ScanContent(MappedSource(memory: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<Int(count)])), label: request.label)
         case let .attached(count):
             guard let attached else { return failed("no bytes") }
             var status = stat()
@@ -225,8 +260,7 @@ struct DescriptorSource: ByteSource {
         var done = 0
         try bytes.withUnsafeMutableBytes { raw in
             while done < wanted {
-                let n = pread(fd, raw.baseAddress! + done, wanted - done, off_t(offset) + off_t(done))
-                if n < 0 && errno == EINTR { continue }
+                let n = retryingOnInterrupt { pread(fd, raw.baseAddress! + done, wanted - done, off_t(offset) + off_t(done)) }
                 guard n > 0 else { throw HelperProtocolError.io("reading \(wanted) bytes at \(offset)", n < 0 ? errno : EIO) }
                 done += n
             }

@@ -1,24 +1,28 @@
 import Foundation
 import HelperProtocol
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The agent ↔ scanner protocol, on a SOCK_SEQPACKET socket pair: one message per packet, one
 /// byte of kind then the compact encoding (`CompactReader`), a descriptor alongside where the
-/// message hands one over (SCM_RIGHTS). Bytes to scan never travel in a message: a part is a
-/// sealed memfd handed over with its request, a range of the medium an offset into the medium's
-/// descriptor, handed over once per medium. The agent treats every answer as untrusted: the
-/// scanner runs libclamav on hostile content.
+/// message hands one over (SCM_RIGHTS). Bytes to scan never travel in a message: a part is in one
+/// of the shared buffers handed over once when the scanner starts (a larger part, a sealed memfd
+/// handed over with its request), a range of the medium an offset into the medium's descriptor,
+/// handed over once per medium. The agent treats every answer as untrusted: the scanner runs
+/// libclamav on hostile content.
 public enum ScannerMessage: UInt8, Sendable {
     // agent → scanner
-    case job = 1, medium = 2, forget = 3, scan = 4
+    case job = 1, medium = 2, forget = 3, scan = 4, buffer = 5
     // scanner → agent
     case ready = 10, failed = 11, result = 12
 }
 
 /// What the scanner is asked to look at.
 public enum ScannerBody: Sendable, Equatable {
+    /// The first `count` bytes of the shared buffer `slot`.
+    case shared(slot: Int, count: Int64)
     /// The descriptor that comes with the request (a sealed memfd, or a spill file), `count` bytes from its start.
     case attached(count: Int64)
     /// `count` bytes at `offset` of the medium handed over as `token`.
@@ -44,10 +48,11 @@ public struct ScannerRequest: Sendable, Equatable {
         guard (1...HelperScan.maxEngines).contains(count) else { throw ScannerProtocolError("\(count) engines") }
         engines = try (0..<count).map { _ in try reader.int() }
         label = try reader.string()
-        if try reader.flag() {
-            body = .medium(token: try reader.int(), offset: try reader.integer(), count: try reader.integer())
-        } else {
-            body = .attached(count: try reader.integer())
+        switch try reader.int() {
+        case 0: body = .attached(count: try reader.integer())
+        case 1: body = .medium(token: try reader.int(), offset: try reader.integer(), count: try reader.integer())
+        case 2: body = .shared(slot: try reader.int(), count: try reader.integer())
+        case let other: throw ScannerProtocolError("a body of kind \(other)")
         }
     }
 
@@ -58,12 +63,16 @@ public struct ScannerRequest: Sendable, Equatable {
         bytes.appendCompact(label)
         switch body {
         case let .attached(count):
-            bytes.append(0)
+            bytes.appendCompact(0)
             bytes.appendCompact(count)
         case let .medium(token, offset, count):
-            bytes.append(1)
+            bytes.appendCompact(1)
             bytes.appendCompact(Int64(token))
             bytes.appendCompact(offset)
+            bytes.appendCompact(count)
+        case let .shared(slot, count):
+            bytes.appendCompact(2)
+            bytes.appendCompact(Int64(slot))
             bytes.appendCompact(count)
         }
     }
@@ -135,11 +144,7 @@ public enum SeqPacket {
                         message.msg_control = raw.baseAddress
                         message.msg_controllen = space
                     }
-                    while true {
-                        let n = sendmsg(socket, &message, Int32(MSG_NOSIGNAL))
-                        if n < 0 && errno == EINTR { continue }
-                        return n
-                    }
+                    return retryingOnInterrupt { sendmsg(socket, &message, Int32(MSG_NOSIGNAL)) }
                 }
             }
         }
@@ -171,14 +176,11 @@ public enum SeqPacket {
                     message.msg_iovlen = 1
                     message.msg_control = raw.baseAddress
                     message.msg_controllen = raw.count
-                    while true {
-                        // MSG_CMSG_CLOEXEC: a descriptor received never leaks into a spawned process.
-                        let n = recvmsg(socket, &message, 0x4000_0000)
-                        if n < 0 && errno == EINTR { continue }
-                        flags = message.msg_flags
-                        controlLength = message.msg_controllen
-                        return n
-                    }
+                    // MSG_CMSG_CLOEXEC: a descriptor received never leaks into a spawned process.
+                    let n = retryingOnInterrupt { recvmsg(socket, &message, 0x4000_0000) }
+                    flags = message.msg_flags
+                    controlLength = message.msg_controllen
+                    return n
                 }
             }
         }

@@ -14,8 +14,20 @@ public enum SandboxedChild {
     /// output the agent's standard error, its standard error the agent's, and `descriptors[i]`
     /// becomes its descriptor 3 + i. A debug build passes `faultVariable` on, for the tests' faults.
     /// Returns the child's process ID, or the errno of the failure.
+    ///
+    /// The child's parent-death signal (`PR_SET_PDEATHSIG`, set as it enters its sandbox) fires
+    /// when the *thread* that spawned it ends, not the agent: Dispatch's and the concurrency pool's
+    /// threads end when idle, and would take a child mid-medium with them. So every child is
+    /// spawned from one thread that lives as long as the agent.
     public static func spawn(_ executable: String, _ argument: String, input: Int32?, descriptors: [Int32],
                              faultVariable: String) -> Result<pid_t, SpawnError> {
+        SpawningThread.shared.run {
+            spawnHere(executable, argument, input: input, descriptors: descriptors, faultVariable: faultVariable)
+        }
+    }
+
+    private static func spawnHere(_ executable: String, _ argument: String, input: Int32?, descriptors: [Int32],
+                                  faultVariable: String) -> Result<pid_t, SpawnError> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -61,5 +73,42 @@ public enum SandboxedChild {
         public let operation: String
         public let errno: Int32
         public var description: String { "\(operation): \(String(cString: strerror(errno)))" }
+    }
+}
+
+/// One thread for the life of the process, that runs what it is given (spawning children).
+final class SpawningThread: @unchecked Sendable {
+    static let shared = SpawningThread()
+    private let condition = NSCondition()
+    private var work: [() -> Void] = []
+
+    private init() {
+        let thread = Thread { [self] in
+            while true {
+                let next = condition.withLock {
+                    while work.isEmpty { condition.wait() }
+                    return work.removeFirst()
+                }
+                next()
+            }
+        }
+        thread.start()
+    }
+
+    /// Runs `body` on the thread and waits for its result.
+    func run<T>(_ body: @escaping () -> T) -> T {
+        let done = NSCondition()
+        var result: T?
+        condition.withLock {
+            work.append {
+                let outcome = body()
+                done.withLock { result = outcome; done.signal() }
+            }
+            condition.signal()
+        }
+        return done.withLock {
+            while result == nil { done.wait() }
+            return result!
+        }
     }
 }

@@ -7,11 +7,12 @@ import Scanner
 
 /// Runs the media helper's scan requests on the agent's engines, which run in the scanner process
 /// (`ScannerClient`), never in the agent nor in the helper. A request names every engine and its
-/// bytes cross each boundary once: from the pipe into a sealed memfd (a file under the agent's own
-/// temporary directory beyond 64 MiB), whose descriptor the scanner gets; a range of the medium is
-/// only an offset into the medium's descriptor, handed to the scanner once. Scans run on a bounded
-/// number of threads and are answered as they finish. Engines that are not the scanner's (tests)
-/// run here, on the same bytes.
+/// bytes cross each boundary once: from the pipe into memory the scanner reads (a buffer shared
+/// with it, or a sealed memfd, or a file under the agent's own temporary directory beyond 64 MiB);
+/// a range of the medium is only an offset into the medium's descriptor, handed to the scanner
+/// once. Requests in flight are bounded by the scanner's buffers and answered as they finish.
+/// Engines that are not the scanner's (tests) run here, on the same bytes, on a bounded number of
+/// threads.
 public final class ScanService: @unchecked Sendable {
     private let engines: [any MalwareEngine]
     private let replies: FrameWriter
@@ -57,12 +58,9 @@ public final class ScanService: @unchecked Sendable {
             guard let medium, offset >= 0, offset <= medium.size - request.count else {
                 throw HelperProtocolError.malformed("a scan of \(request.count) bytes at \(offset) of the medium")
             }
-            if let scanner, let mediumToken {
-                return dispatch(request) {
-                    scanner.scan(.medium(token: mediumToken, offset: offset, count: request.count), descriptor: nil,
-                                 label: request.label, engines: request.asked)
-                }
-            }
+        }
+        if let scanner { return try submit(request, body: body, to: scanner) }
+        if let offset = request.medium, let medium {
             let source = FileByteSource(medium)
             // Read whole in one go where it fits (libclamav then maps memory; through its read
             // callback it would ask page by page), else read as libclamav asks.
@@ -80,29 +78,64 @@ public final class ScanService: @unchecked Sendable {
             received += Int64(count)
             guard received <= request.count else { throw HelperProtocolError.malformed("more scan bytes than announced") }
         }
-        var failure: String?
         if request.count <= ScanService.inMemoryLimit {
-            guard let scanner else {
-                var bytes: [UInt8] = []
-                failure = try body.forEachFrame { frame in
-                    try counted(frame.count)
-                    // Content that fits one chunk (most parts) is scanned from the frame itself, uncopied.
-                    if bytes.isEmpty && received == Int64(frame.count) { bytes = frame } else {
-                        if bytes.capacity < Int(request.count) { bytes.reserveCapacity(Int(request.count)) }
-                        bytes += frame
-                    }
+            var bytes: [UInt8] = []
+            let failure = try body.forEachFrame { frame in
+                try counted(frame.count)
+                // Content that fits one chunk (most parts) is scanned from the frame itself, uncopied.
+                if bytes.isEmpty && received == Int64(frame.count) { bytes = frame } else {
+                    if bytes.capacity < Int(request.count) { bytes.reserveCapacity(Int(request.count)) }
+                    bytes += frame
                 }
-                if let failure { return try reply(request, failure: failure) }
-                guard received == request.count else { throw HelperProtocolError.malformed("\(received) scan bytes of \(request.count) announced") }
-                return dispatch(request, ScanContent(bytes, label: request.label))
             }
-            // The bytes go from the pipe straight into a memfd, sealed, and the scanner maps it.
+            if let failure { return try reply(request, failure: failure) }
+            guard received == request.count else { throw HelperProtocolError.malformed("\(received) scan bytes of \(request.count) announced") }
+            return dispatch(request, ScanContent(bytes, label: request.label))
+        }
+        guard let held = try spill(request, body: body) else { return }
+        dispatch(request, ScanContent(FileByteSource(held), label: request.label))
+    }
+
+    /// Hands the request to the scanner and answers the helper when the scanner does. The bytes go
+    /// from the pipe straight into a buffer shared with the scanner (a sealed memfd of its own
+    /// beyond the buffer's size, a file beyond 64 MiB); a range of the medium is an offset only.
+    private func submit(_ request: HelperScan, body: BodyStream, to scanner: ScannerClient) throws {
+        lock.withLock { running += 1 }
+        group.enter()
+        var submitted = false
+        defer {
+            if !submitted {
+                lock.withLock { running -= 1 }
+                group.leave()
+            }
+        }
+        // Waits while every buffer is in use: the scanner is behind, and so the helper waits.
+        let lease = scanner.lease()
+        let answer: @Sendable ([EngineOutcome]) -> Void = { [self] outcomes in
+            // A helper that has died cannot take the answer; its failure is reported elsewhere.
+            try? reply(request, outcomes)
+            lock.withLock { running -= 1 }
+            group.leave()
+        }
+        func send(_ body: ScannerBody, descriptor: Int32? = nil, holding held: Any? = nil) {
+            submitted = true
+            scanner.submit(lease, body, descriptor: descriptor, holding: held, label: request.label, engines: request.asked, completion: answer)
+        }
+        if let offset = request.medium, let mediumToken {
+            return send(.medium(token: mediumToken, offset: offset, count: request.count))
+        }
+        if request.count <= Int64(lease.memory.count) {
+            let filled = try body.read(into: UnsafeMutableRawBufferPointer(rebasing: lease.memory[0..<Int(request.count)]))
+            if let failure = filled.error { return try reply(request, failure: failure) }
+            guard filled.count == request.count else { throw HelperProtocolError.malformed("\(filled.count) scan bytes of \(request.count) announced") }
+            return send(.shared(slot: lease.slot, count: request.count))
+        }
+        if request.count <= ScanService.inMemoryLimit {
             let memory: SealedMemory
+            let filled: (count: Int, error: String?)
             do {
                 memory = try SealedMemory(name: "scan-\(request.id)")
-                let filled = try memory.fill(count: request.count) { room in try body.read(into: room) }
-                received = Int64(filled.count)
-                failure = filled.error
+                filled = try memory.fill(count: request.count) { room in try body.read(into: room) }
                 try memory.seal()
             } catch let error as HelperProtocolError {
                 throw error  // the helper broke the protocol, or the pipe failed: the conversation ends
@@ -110,25 +143,31 @@ public final class ScanService: @unchecked Sendable {
                 _ = try? body.drain()
                 return try reply(request, failure: "the bytes could not be held for scanning: \(error)")
             }
-            if let failure { return try reply(request, failure: failure) }
-            guard received == request.count else { throw HelperProtocolError.malformed("\(received) scan bytes of \(request.count) announced") }
-            // Kept open until the scan is answered.
-            return dispatch(request) {
-                withExtendedLifetime(memory) {
-                    scanner.scan(.attached(count: request.count), descriptor: memory.fd, label: request.label, engines: request.asked)
-                }
-            }
+            if let failure = filled.error { return try reply(request, failure: failure) }
+            guard filled.count == request.count else { throw HelperProtocolError.malformed("\(filled.count) scan bytes of \(request.count) announced") }
+            return send(.attached(count: request.count), descriptor: memory.fd.rawValue, holding: memory)
         }
+        guard let held = try spill(request, body: body) else { return }
+        send(.attached(count: request.count), descriptor: held.descriptor, holding: held)
+    }
+
+    /// Writes a large part into a file under the temporary directory, opens it and removes its
+    /// name; nil when the helper has been answered already (the bytes failed or did not fit).
+    private func spill(_ request: HelperScan, body: BodyStream) throws -> SystemFile? {
+        var received: Int64 = 0
         try FileManager.default.createDirectory(at: spill, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let file = spill.appendingPathComponent("scan-\(request.id)")
         guard FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             _ = try body.drain()
-            return try reply(request, failure: "no room to hold \(request.count) bytes for scanning")
+            try reply(request, failure: "no room to hold \(request.count) bytes for scanning")
+            return nil
         }
-        let handle = try FileHandle(forWritingTo: file)
+        let failure: String?
         do {
+            let handle = try FileHandle(forWritingTo: file)
             failure = try body.forEach { piece in
-                try counted(piece.count)
+                received += Int64(piece.count)
+                guard received <= request.count else { throw HelperProtocolError.malformed("more scan bytes than announced") }
                 try handle.write(contentsOf: Data(piece))
             }
             try handle.close()
@@ -138,29 +177,23 @@ public final class ScanService: @unchecked Sendable {
         } catch {
             _ = try body.drain()
             try? FileManager.default.removeItem(at: file)
-            return try reply(request, failure: "the bytes could not be held for scanning: \(error)")
+            try reply(request, failure: "the bytes could not be held for scanning: \(error)")
+            return nil
         }
         guard failure == nil, received == request.count else {
             try? FileManager.default.removeItem(at: file)
-            if let failure { return try reply(request, failure: failure) }
+            if let failure {
+                try reply(request, failure: failure)
+                return nil
+            }
             throw HelperProtocolError.malformed("\(received) scan bytes of \(request.count) announced")
         }
-        let held: SystemFile
-        do { held = try SystemFile(readOnly: file.path) } catch {
-            try? FileManager.default.removeItem(at: file)
-            return try reply(request, failure: "the bytes could not be held for scanning: \(error)")
-        }
         // Open: the name is not needed any more.
-        try? FileManager.default.removeItem(at: file)
-        if let scanner {
-            nonisolated(unsafe) let kept = held
-            return dispatch(request) {
-                withExtendedLifetime(kept) {
-                    scanner.scan(.attached(count: request.count), descriptor: kept.descriptor, label: request.label, engines: request.asked)
-                }
-            }
+        defer { try? FileManager.default.removeItem(at: file) }
+        do { return try SystemFile(readOnly: file.path) } catch {
+            try reply(request, failure: "the bytes could not be held for scanning: \(error)")
+            return nil
         }
-        dispatch(request, ScanContent(FileByteSource(held), label: request.label))
     }
 
     /// Scans with the engines here (not the scanner's: tests).

@@ -27,9 +27,10 @@ final class ScannerTests: XCTestCase {
 
     private func client(fault: String? = nil) throws -> ScannerClient { try ScannerTests.client(fault: fault) }
 
-    private static func client(fault: String? = nil) throws -> ScannerClient {
+    private static func client(fault: String? = nil, signatures: String? = nil) throws -> ScannerClient {
         if let fault { setenv("KIOSK_AGENT_SCANNER_FAULT", "\(fault)@\(ScannerTests.marker)", 1) } else { unsetenv("KIOSK_AGENT_SCANNER_FAULT") }
-        let clamav = ScannerJob.ClamAV(signatures: [TestSupport.packageRoot.appendingPathComponent("signatures").path], maxFileSize: 64 << 20,
+        let signatures = signatures ?? TestSupport.packageRoot.appendingPathComponent("signatures").path
+        let clamav = ScannerJob.ClamAV(signatures: [signatures], maxFileSize: 64 << 20,
                                        maxScanSize: 256 << 20, maxRecursion: 16, maxScanTimeMilliseconds: 30_000)
         return try ScannerClient(job: ScannerJob(clamav: clamav, clamdSocket: nil, icap: nil, timeoutSeconds: 30))
     }
@@ -103,6 +104,23 @@ final class ScannerTests: XCTestCase {
         XCTAssertNotEqual(clean.verdict, .rejected, "\(clean.findings)")
         XCTAssertFalse(clean.findings.contains { $0.code == .malwareEngineFailure })
         XCTAssertEqual(scanner.starts, 3)
+    }
+
+    /// A scanner that cannot be started again (its databases are gone) is not tried for every part:
+    /// requests fail closed at once until the back-off has passed.
+    func testAScannerThatCannotStartIsNotRetriedForEveryPart() throws {
+        let dir = try TestSupport.TemporaryDirectory("scanner-backoff")
+        let signatures = dir.path("signatures")
+        try FileManager.default.copyItem(at: TestSupport.packageRoot.appendingPathComponent("signatures"), to: URL(fileURLWithPath: signatures))
+        let scanner = try ScannerTests.client(fault: "crash", signatures: signatures)
+        guard case .failure = scan(scanner, markerBytes) else { return XCTFail("the crashing scan answered") }
+        try FileManager.default.removeItem(atPath: signatures)
+        for _ in 0..<3 {
+            guard case let .failure(error) = scan(scanner, ScannerTests.eicar) else { return XCTFail("a scan without a scanner answered") }
+            XCTAssertTrue("\(error)".contains("could not be started"), "\(error)")
+        }
+        XCTAssertEqual(scanner.starts, 1)
+        XCTAssertEqual(scanner.failedStarts, 1, "one attempt, then the back-off")
     }
 
     /// A scanner that hangs is killed at the request's deadline; the next request gets a new one.

@@ -38,6 +38,12 @@ public final class ScannerClient: @unchecked Sendable {
     private var media: [Int: (fd: Descriptor, size: Int64)] = [:]
     /// How many scanners were started (the first, then every restart).
     public private(set) var starts = 0
+    /// How many times a scanner could not be started.
+    public private(set) var failedStarts = 0
+    /// After a scanner could not be started, requests fail at once until `retryAt` (then the next
+    /// one tries again), the wait doubling up to a minute: a scanner that cannot start (its
+    /// databases gone, no memory) is not started again for every part.
+    private var startFailure: (reason: String, retryAt: Date, wait: Double)?
     private let buffers: [SharedBuffer]
     private let pool = NSCondition()
     private var free: [Int]
@@ -126,7 +132,16 @@ public final class ScannerClient: @unchecked Sendable {
                 nextID += 1
                 if current == nil || current!.dead {
                     current = nil
-                    current = try ScannerInstance.start(job, buffers: buffers)
+                    if let startFailure, Date() < startFailure.retryAt { throw ScannerFailure(reason: startFailure.reason) }
+                    do {
+                        current = try ScannerInstance.start(job, buffers: buffers)
+                        startFailure = nil
+                    } catch {
+                        let wait = min(60, 2 * (startFailure?.wait ?? 0.5))
+                        startFailure = ("\(error)", Date().addingTimeInterval(wait), wait)
+                        failedStarts += 1
+                        throw error
+                    }
                     starts += 1
                 }
                 return (current!, nextID, deadlineSeconds)

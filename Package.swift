@@ -43,6 +43,7 @@ let package = Package(
         // C libraries (Debian -dev packages installed by scripts/install-deps).
         .systemLibrary(name: "CCdio", path: "Sources/Core/CSystem/CCdio", pkgConfig: "libiso9660"),
         .systemLibrary(name: "CBlkid", path: "Sources/Core/CSystem/CBlkid", pkgConfig: "blkid"),
+        .systemLibrary(name: "CZlib", path: "Sources/Core/CSystem/CZlib"),
         .systemLibrary(name: "CUdev", path: "Sources/Core/CSystem/CUdev", pkgConfig: "libudev"),
         .systemLibrary(name: "CClamAV", path: "Sources/Core/CSystem/CClamAV", pkgConfig: "libclamav"),
         .systemLibrary(name: "CNcurses", path: "Sources/Core/CSystem/CNcurses", pkgConfig: "ncursesw"),
@@ -58,7 +59,7 @@ let package = Package(
         .executableTarget(name: "GenerateDictionary", path: "Sources/Core/GenerateDictionary", swiftSettings: strict),
 
         // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories.
-        .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid", "POSIX"], path: "Sources/1-Media/MediaReader", swiftSettings: strict),
+        .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid", "CZlib", "POSIX"], path: "Sources/1-Media/MediaReader", swiftSettings: strict),
 
         // Magic numbers of programs, shared by media classification and DICOM part inspection.
         .target(name: "FileSignatures", path: "Sources/Core/FileSignatures", swiftSettings: strict),

@@ -78,6 +78,7 @@ public enum MediaSource {
         case .vfat: return try FATVolume(image: image(), offset: offset, length: length)
         case .exfat: return try ExFATVolume(image: image(), offset: offset, length: length)
         case .directory: throw .unsupported("\(source.path) is not a directory")
+        case .zip: return try ZipVolume(archive: image())
         case .file: throw .unsupported("\(source.path) is one file, not a volume")
         }
     }

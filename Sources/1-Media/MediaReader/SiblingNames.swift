@@ -35,15 +35,18 @@ public struct SiblingNames {
         public let renamed: MediaError?
     }
 
-    /// The path of the entry called `mediumName` in the directory at `parent`.
-    public mutating func child(of parent: MediaPath, named mediumName: [UInt8]) -> Named {
+    /// The path of the entry called `mediumName` in the directory at `parent`. `objection`: the
+    /// volume's own reason to refuse a name `MediaPath` accepts (a ZIP drive letter, `C:`); its
+    /// stand-in has `:` escaped as well.
+    public mutating func child(of parent: MediaPath, named mediumName: [UInt8], objection: String? = nil) -> Named {
         let text = String(validating: mediumName, as: UTF8.self)
-        var reason = text.map { MediaPath.problem(with: $0) } ?? "name is not valid UTF-8"
+        var reason = objection ?? text.map { MediaPath.problem(with: $0) } ?? "name is not valid UTF-8"
         if reason == nil, let text, let path = try? parent.appending(text) {
             if given.insert(text).inserted { return Named(path: path, renamed: nil) }
             reason = "a second entry with this name"
         }
-        let escaped = SiblingNames.escaped(mediumName)
+        var escaped = SiblingNames.escaped(mediumName)
+        if objection != nil { escaped = String(escaped.flatMap { $0 == ":" ? Array("%3A") : [$0] }) }
         var standIn = escaped
         var suffix = 1
         while taken.contains(standIn.uppercased()) {

@@ -11,6 +11,8 @@ public struct WalkLimits: Sendable, Equatable, Codable {
 
 public enum FilesystemType: String, Sendable, Codable, CaseIterable {
     case iso9660, udf, vfat, exfat, directory
+    /// A ZIP archive (`ZipVolume`): an upload, never found by probing a block device.
+    case zip
     /// One regular file on its own (`inspect` of a file): never probed as an image.
     case file
 }

@@ -1,0 +1,5 @@
+#ifndef CZlib_SHIM_H
+#define CZlib_SHIM_H
+#include <zlib.h>
+
+#endif

@@ -105,6 +105,11 @@ final class ZipVolumeTests: XCTestCase {
         XCTAssertEqual(try deflated.read(at: 400_000, count: 1000), Array(expected[400_000 ..< 401_000]))
         XCTAssertEqual(try deflated.read(at: 10, count: 100), Array(expected[10 ..< 110]))
         XCTAssertEqual(try deflated.read(at: 559_900, count: 1000), Array(expected[559_900...]))
+        // One read fills the whole buffer, however the compressed data is split into pieces.
+        var buffer = [UInt8](repeating: 0, count: 300_000)
+        let count = try buffer.withUnsafeMutableBytes { raw in try deflated.read(at: 1, into: raw) }
+        XCTAssertEqual(count, 300_000)
+        XCTAssertEqual(buffer, Array(expected[1 ..< 300_001]))
     }
 
     func testDataDescriptorsOfAStreamedArchive() throws {
@@ -171,6 +176,31 @@ final class ZipVolumeTests: XCTestCase {
         XCTAssertEqual(walked.problems.first?.unreadable?.path.description, "/secret.txt")
         XCTAssertNil(walked.files["/secret.txt"])
         XCTAssertEqual(try walked.read("/plain.txt"), Array("plain\n".utf8))
+    }
+
+    func testAESExtraFieldRefusedAsEncrypted() throws {
+        try python("aes", "aes.zip")
+        let walked = try walk("aes.zip")
+        guard case let .unsupported(text) = walked.problem(at: "/aes.txt") else { return XCTFail("\(walked.problems)") }
+        XCTAssertTrue(text.contains("encrypted"), text)
+        XCTAssertEqual(try walked.read("/ok.txt"), Array("fine\n".utf8))
+    }
+
+    func testNamesDeeperThanTheLimitAreNotListed() throws {
+        try python("deep", "deep.zip")
+        var limits = WalkLimits()
+        limits.maxDepth = 8
+        let walked = try walk("deep.zip", limits: limits)
+        XCTAssertEqual(Set(walked.files.keys), ["/shallow.txt"])
+        guard case let .limitExceeded(text) = walked.problem(at: "/") else { return XCTFail("\(walked.problems)") }
+        XCTAssertTrue(text.contains("deeper than 8 levels"), text)
+    }
+
+    func testTwoEndRecordsEndingTheFileAreAmbiguous() throws {
+        try python("two-ends", "two-ends.zip")
+        XCTAssertThrowsError(try walk("two-ends.zip")) { error in
+            guard case .ambiguous = error as? MediaError else { return XCTFail("\(error)") }
+        }
     }
 
     func testUnsupportedMethodRefusedOthersRead() throws {
@@ -330,6 +360,26 @@ elif mode == 'hostile':
     # CP437 0x82 is e-acute; no UTF-8 flag is set for an ASCII name. A NUL no tool writes.
     data = data.replace(b'caf_.txt', b'caf\x82.txt').replace(b'nul_x.txt', b'nul\x00x.txt')
     open(out, 'wb').write(data)
+elif mode == 'aes':
+    with zipfile.ZipFile(out, 'w') as z:
+        info = zipfile.ZipInfo('aes.txt')
+        # WinZip AES extra field (0x9901): version 2, vendor AE, AES-256, actual method deflate.
+        info.extra = struct.pack('<HHH2sBH', 0x9901, 7, 2, b'AE', 3, 8)
+        z.writestr(info, b'not really encrypted')
+        z.writestr('ok.txt', b'fine\n')
+elif mode == 'deep':
+    with zipfile.ZipFile(out, 'w') as z:
+        z.writestr('/'.join(['d'] * 5000) + '/x.txt', b'deep')
+        z.writestr('shallow.txt', b'shallow')
+elif mode == 'two-ends':
+    with zipfile.ZipFile(out, 'w') as z:
+        z.writestr('a.txt', b'a')
+    data = open(out, 'rb').read()
+    count, size, offset = end_record(data)
+    # A comment holding a second end record that also ends the file.
+    fake = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, 0, 0, 0, 0, 0)
+    end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, count, count, size, offset, len(fake))
+    open(out, 'wb').write(data[:offset + size] + end + fake)
 elif mode == 'bzip2':
     with zipfile.ZipFile(out, 'w') as z:
         z.writestr('b.txt', b'bzip2 data\n' * 100, compress_type=zipfile.ZIP_BZIP2)

@@ -89,8 +89,11 @@ final class DeflatedZipFile: MediaFile {
                 _ = try pull(into: UnsafeMutableRawBufferPointer(rebasing: skip[..<count]))
             }
         }
+        // zlib hands out what one input piece gives; the protocol promises a full buffer.
         let wanted = Int(min(Int64(buffer.count), entry.size - offset))
-        return try pull(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]))
+        var done = 0
+        while done < wanted { done += try pull(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done ..< wanted])) }
+        return done
     }
 
     /// Inflates at most up to the declared size; at that size, checks that the stream ends there.

@@ -26,7 +26,7 @@ enum ZipSignature {
 
 /// Where the central directory is, from the End of Central Directory record (and its ZIP64
 /// record when the classic fields are saturated).
-struct ZipDirectoryLocation: Equatable {
+struct ZipDirectoryLocation {
     var entries: UInt64
     var offset: UInt64
     var size: UInt64
@@ -41,10 +41,17 @@ struct ZipDirectoryLocation: Equatable {
         let tailStart = archive.size - Int64(tailLength)
         let tail = ZipFields(try archive.readBytes(at: tailStart, count: tailLength))
         guard tail.bytes.count == tailLength else { throw .shortRead("\(archive.path) ended while reading its last \(tailLength) bytes") }
-        // The last signature whose comment fits the file: a comment may itself hold the signature.
-        var at = tailLength - 22
-        while at >= 0, !(tail.u32(at) == ZipSignature.end && at + 22 + Int(tail.u16(at + 20)) <= tailLength) { at -= 1 }
-        guard at >= 0 else {
+        // A comment may itself hold the signature: the record is the one whose comment ends the
+        // file. Two such records are two archives, one for each kind of reader: refused. Without
+        // one, the last record whose comment fits is taken (bytes appended after an archive).
+        let candidates = stride(from: tailLength - 22, through: 0, by: -1).filter { at in
+            tail.u32(at) == ZipSignature.end && at + 22 + Int(tail.u16(at + 20)) <= tailLength
+        }
+        let exact = candidates.filter { $0 + 22 + Int(tail.u16($0 + 20)) == tailLength }
+        guard exact.count <= 1 else {
+            throw .ambiguous("\(archive.path) has \(exact.count) end of central directory records that each end the file")
+        }
+        guard let at = exact.first ?? candidates.first else {
             throw .corrupt("\(archive.path) has no ZIP end of central directory record (not a ZIP archive, or truncated)")
         }
         let disk = tail.u16(at + 4), directoryDisk = tail.u16(at + 6)
@@ -97,7 +104,6 @@ struct ZipCentralRecord {
     static let fixedLength = 46
 
     var isEncrypted: Bool { flags & 1 != 0 || ZipExtra.find(0x9901, in: extra) != nil }
-    var hasDataDescriptor: Bool { flags & 0x8 != 0 }
     var isUTF8: Bool { flags & 0x800 != 0 }
     var isDirectory: Bool { name.last == UInt8(ascii: "/") }
     /// A Unix symlink (made on Unix, `S_IFLNK` in the high half of the external attributes).
@@ -137,7 +143,6 @@ struct ZipLocalHeader {
     let compressedSize: UInt64
     let uncompressedSize: UInt64
     let name: [UInt8]
-    let hasZip64: Bool
     /// Header length: the entry's data starts this many bytes after the header.
     let length: Int
 
@@ -156,7 +161,6 @@ struct ZipLocalHeader {
         crc = fixed.u32(14)
         name = Array(variable[..<nameLength])
         let extra = Array(variable[nameLength...])
-        hasZip64 = ZipExtra.find(0x0001, in: extra) != nil
         let sizes = try ZipExtra.zip64(extra, uncompressed: fixed.u32(22), compressed: fixed.u32(18), offset: 0, disk: 0)
         uncompressedSize = sizes.uncompressed
         compressedSize = sizes.compressed

@@ -53,24 +53,23 @@ public final class ZipVolume: Volume {
 
         var budget = WalkBudget(limits)
         var stack = [(node: root, path: MediaPath.root)]
-        while let (node, path) = stack.popLast().map({ ($0.node, $0.path) }), !budget.exhausted {
+        while let (node, path) = stack.popLast(), !budget.exhausted {
             var siblings = SiblingNames(node.children.map(\.name))
             var subdirectories: [(node: ZipTree, path: MediaPath)] = []
             for (name, child) in node.children {
                 guard !budget.exhausted else { break }
                 let named = siblings.child(of: path, named: name, objection: ZipNames.objection(to: name, isFirst: path == .root))
                 if let renamed = named.renamed { problem(MediaProblem(path: named.path, error: renamed)) }
-                let record = child.record.map { records[$0] }
                 if child.isDirectory {
                     if let error = budget.admit(named.path, kind: .directory, size: 0) {
                         problem(MediaProblem(path: named.path, error: error))
                         continue
                     }
-                    visit(MediaEntry(path: named.path, kind: .directory, size: 0, locator: .init(start: 0, extra: record?.offset ?? -1)))
+                    visit(MediaEntry(path: named.path, kind: .directory, size: 0, locator: .init(start: 0, extra: child.record.map { records[$0].offset } ?? -1)))
                     if let error = budget.mayDescend(into: named.path) { problem(MediaProblem(path: named.path, error: error)); continue }
                     subdirectories.append((child, named.path))
-                } else if let record, let index = child.record {
-                    visitFile(record, checked[index], at: named.path, budget: &budget, visit: visit, problem: problem)
+                } else if let index = child.record {
+                    visitFile(records[index], checked[index], at: named.path, budget: &budget, visit: visit, problem: problem)
                 }
             }
             stack.append(contentsOf: subdirectories.reversed())

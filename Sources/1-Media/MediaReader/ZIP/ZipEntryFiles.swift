@@ -12,7 +12,8 @@ struct ZipEntryData {
 
 /// A stored (method 0) entry: one range of the archive, read by `pread`. Its CRC-32 is checked
 /// when a read reaches the last byte (bytes not yet seen in order are read then), so the whole
-/// file cannot be read without the check.
+/// file cannot be read through here without the check; whoever reads `mediumRange` from its own
+/// descriptor gets the bytes unchecked (a wrong CRC means damage, not different content).
 final class StoredZipFile: MediaFile {
     let entry: MediaEntry
     private let archive: SystemFile

@@ -17,26 +17,29 @@ public final class ZipVolume: Volume {
     private let archive: SystemFile
     private let isMedium: Bool
     private let location: ZipDirectoryLocation
+    private let maxRatio: Int64
     /// Files the last walk admitted, by the offset of their central header (`locator.extra`).
     private var admitted: [Int64: ZipEntryData] = [:]
 
-    /// Entries over 1 MiB may inflate to at most this many times their compressed size; deflate
-    /// reaches about 1030:1 on zeros, real images and documents stay far below 200:1.
-    public static let maxRatio: Int64 = 200
+    /// Entries over 1 MiB may inflate to at most this many times their compressed size. Deflate
+    /// reaches about 1030:1 on zeros; a nearly blank image can pass 200:1 too, so the portal may
+    /// choose a higher bound.
+    public static let defaultMaxRatio: Int64 = 200
     static let ratioFloor: Int64 = 1 << 20
 
     /// `isMedium`: the archive is the medium itself (an uploaded file handed to the helper), so
     /// a stored entry's `mediumRange` is its range in it; false for an archive found as a file
     /// inside another volume.
-    public init(archive: SystemFile, isMedium: Bool = true) throws(MediaError) {
+    public init(archive: SystemFile, isMedium: Bool = true, maxRatio: Int64 = ZipVolume.defaultMaxRatio) throws(MediaError) {
         self.archive = archive
         self.isMedium = isMedium
+        self.maxRatio = maxRatio
         location = try ZipDirectoryLocation.find(in: archive)
         label = archive.path.split(separator: "/").last.map(String.init) ?? ""
     }
 
-    public convenience init(duplicating fd: Int32, path: String, isMedium: Bool = true) throws(MediaError) {
-        try self.init(archive: SystemFile(duplicating: fd, path: path), isMedium: isMedium)
+    public convenience init(duplicating fd: Int32, path: String, isMedium: Bool = true, maxRatio: Int64 = ZipVolume.defaultMaxRatio) throws(MediaError) {
+        try self.init(archive: SystemFile(duplicating: fd, path: path), isMedium: isMedium, maxRatio: maxRatio)
     }
 
     public func walk(limits: WalkLimits, visit: (MediaEntry) -> Void, problem: (MediaProblem) -> Void) {
@@ -116,8 +119,8 @@ public final class ZipVolume: Volume {
         if record.method == 0, size != compressed {
             throw .corrupt("stored entry with \(compressed) bytes in the archive for \(size) declared")
         }
-        if size > ZipVolume.ratioFloor, size / max(compressed, 1) > ZipVolume.maxRatio {
-            throw .limitExceeded("\(compressed) bytes declared to inflate to \(size) (over \(ZipVolume.maxRatio):1): refused as a zip bomb")
+        if size > ZipVolume.ratioFloor, size / max(compressed, 1) > maxRatio {
+            throw .limitExceeded("\(compressed) bytes declared to inflate to \(size) (over \(maxRatio):1): refused as a zip bomb")
         }
         let localOffset = Int64(record.localOffset)
         let local = try ZipLocalHeader(in: archive, at: localOffset)

@@ -43,7 +43,7 @@ let package = Package(
         // C libraries (Debian -dev packages installed by scripts/install-deps).
         .systemLibrary(name: "CCdio", path: "Sources/Core/CSystem/CCdio", pkgConfig: "libiso9660"),
         .systemLibrary(name: "CBlkid", path: "Sources/Core/CSystem/CBlkid", pkgConfig: "blkid"),
-        .systemLibrary(name: "CZlib", path: "Sources/Core/CSystem/CZlib"),
+        .systemLibrary(name: "CZlib", path: "Sources/Core/CSystem/CZlib", pkgConfig: "zlib"),
         .systemLibrary(name: "CUdev", path: "Sources/Core/CSystem/CUdev", pkgConfig: "libudev"),
         .systemLibrary(name: "CClamAV", path: "Sources/Core/CSystem/CClamAV", pkgConfig: "libclamav"),
         .systemLibrary(name: "CNcurses", path: "Sources/Core/CSystem/CNcurses", pkgConfig: "ncursesw"),
@@ -58,7 +58,7 @@ let package = Package(
         // Regenerates Sources/Core/DICOMCore/Dictionary/{DataDictionary,TagKeywords}+Generated.swift from dicom.dic.
         .executableTarget(name: "GenerateDictionary", path: "Sources/Core/GenerateDictionary", swiftSettings: strict),
 
-        // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories.
+        // Removable media without mounting: probing, ISO9660/UDF (libcdio), FAT/exFAT (Swift), directories, ZIP archives (zlib).
         .target(name: "MediaReader", dependencies: ["CCdio", "CBlkid", "CZlib", "POSIX"], path: "Sources/1-Media/MediaReader", swiftSettings: strict),
 
         // Magic numbers of programs, shared by media classification and DICOM part inspection.

@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "Intake", dependencies: ["DICOMCore", "MediaReader", "SessionReport", "FileSignatures"], path: "Sources/2-Intake/Intake", swiftSettings: strict),
 
         // Per-file inspection and rebuild of DICOM files.
-        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/3-Protection/Protector", swiftSettings: strict),
+        .target(name: "Protector", dependencies: ["DICOMCore", "SessionReport", "FileSignatures", "POSIX", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/3-Protection/Protector", swiftSettings: strict),
 
         // libclamav as a MalwareEngine: the only module that links libclamav, so the parsers and the
         // helper's wire format can be fuzzed without it.
@@ -101,11 +101,11 @@ let package = Package(
         ], path: "Sources/5-Delivery/Delivery", swiftSettings: strict),
 
         // The media helper's sandbox: resource limits, Landlock and seccomp (issue 7, part 2).
-        .target(name: "Sandbox", dependencies: ["CLinux"], path: "Sources/Core/Sandbox", swiftSettings: strict),
+        .target(name: "Sandbox", dependencies: ["CLinux", "POSIX"], path: "Sources/Core/Sandbox", swiftSettings: strict),
 
         // The framed pipe protocol between the agent and its media helper (the agent parses what an
         // exploited helper could send: fuzzed like every other parser).
-        .target(name: "HelperProtocol", dependencies: ["MediaReader", "Protector", "Sandbox", "SessionReport"], path: "Sources/4-Admission/HelperProtocol", swiftSettings: strict),
+        .target(name: "HelperProtocol", dependencies: ["MediaReader", "Protector", "Sandbox", "SessionReport", "POSIX"], path: "Sources/4-Admission/HelperProtocol", swiftSettings: strict),
 
         // The anti-malware engines in a sandboxed process of their own (`kiosk-agent scanner`), and
         // the agent's client of it: the agent never runs an engine on hostile content itself.
@@ -159,7 +159,7 @@ let package = Package(
         // this sink, give me the report."
         .target(name: "IngestPipeline", dependencies: [
             "DICOMCore", "MediaReader", "Intake", "Protector", "LibClamAV", "Delivery", "DICOMNetwork", "SessionReport", "AuditTrail", "ATNA",
-            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux", "Scanner",
+            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux", "Scanner", "POSIX",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),

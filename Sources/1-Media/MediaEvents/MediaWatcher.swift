@@ -11,7 +11,7 @@ public final class MediaWatcher: @unchecked Sendable {
     private let context: UdevContext
     private let monitor: UdevMonitor
     private let includeLoopDevices: Bool
-    private let wake: (read: Int32, write: Int32)
+    private let wake: (read: Descriptor, write: Descriptor)
     private var thread: Thread?
 
     public init(includeLoopDevices: Bool) throws(MediaEventError) {
@@ -22,14 +22,10 @@ public final class MediaWatcher: @unchecked Sendable {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw .system("pipe", errno: errno) }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        wake = (fds[0], fds[1])
+        wake = (Descriptor(adopting: fds[0]), Descriptor(adopting: fds[1]))
     }
 
-    deinit {
-        stop()
-        close(wake.read)
-        close(wake.write)
-    }
+    deinit { stop() }
 
     /// Media present now (the monitor is already listening, so nothing inserted meanwhile is missed).
     public func present() throws(MediaEventError) -> [MediaDevice] {
@@ -44,11 +40,12 @@ public final class MediaWatcher: @unchecked Sendable {
     public func events(startingWith initial: [MediaDevice] = []) -> AsyncStream<MediaEvent> {
         let (stream, continuation) = AsyncStream<MediaEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
         for medium in initial { continuation.yield(.inserted(medium)) }
-        let monitor = self.monitor, wakeFD = wake.read, includeLoopDevices = self.includeLoopDevices
+        // The thread holds the read end: it stays open until the thread has seen the wake-up.
+        let monitor = self.monitor, wakeRead = wake.read, includeLoopDevices = self.includeLoopDevices
         let thread = Thread {
             var presence = MediaPresence(includeLoopDevices: includeLoopDevices)
             presence.assumePresent(initial)
-            var fds = [pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: monitor.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead.rawValue, events: Int16(POLLIN), revents: 0)]
             while true {
                 guard retryingOnInterrupt({ poll(&fds, 2, -1) }) >= 0 else { break }
                 if fds[1].revents != 0 { break }
@@ -65,7 +62,6 @@ public final class MediaWatcher: @unchecked Sendable {
     }
 
     public func stop() {
-        var byte: UInt8 = 1
-        _ = write(wake.write, &byte, 1)
+        [UInt8(1)].withUnsafeBytes { _ = try? wake.write.writeAll($0) }
     }
 }

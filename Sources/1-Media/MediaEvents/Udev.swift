@@ -1,5 +1,6 @@
 import CUdev
 import Foundation
+import POSIX
 
 /// Owner of a `struct udev *` (libudev's library context).
 final class UdevContext: @unchecked Sendable {
@@ -62,6 +63,7 @@ final class UdevDevice {
 final class UdevMonitor: @unchecked Sendable {
     private let context: UdevContext
     private let handle: OpaquePointer
+    /// libudev's own socket, closed by `udev_monitor_unref`: no `Descriptor` owns it.
     let fd: Int32
 
     init(context: UdevContext, subsystems: [String]) throws(MediaEventError) {
@@ -126,15 +128,13 @@ public enum UdevDaemon {
     public static let controlSocket = "/run/udev/control"
 
     public static var isRunning: Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard let socket = try? Descriptor.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue)) else { return false }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let path = Array(controlSocket.utf8) + [0]
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         } == 0
     }
 }

@@ -7,8 +7,8 @@ import POSIX
 
 /// A read-only image file or block device, with its size.
 ///
-/// All system calls of the media layer go through `Descriptor` (`EINTR` is retried), and every
-/// other errno becomes `MediaError.io`.
+/// All system calls of the media layer go through `Descriptor` (a call a signal interrupted is
+/// retried), and every other errno becomes `MediaError.io`.
 public final class SystemFile {
     public let path: String
     private let file: Descriptor

@@ -1,5 +1,6 @@
 import Foundation
 import MediaReader
+import POSIX
 import Protector
 import Sandbox
 import SessionReport
@@ -147,7 +148,7 @@ public let helperChunkBytes = 1 << 20
 /// The largest frame either side accepts (a record with many findings stays far below).
 public let helperMaxFrameBytes = 16 << 20
 
-/// Writes frames to a pipe; one frame at a time across threads.
+/// Writes frames to a pipe; one frame at a time across threads. The caller owns the descriptor.
 public final class FrameWriter: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
@@ -180,11 +181,7 @@ public final class FrameWriter: @unchecked Sendable {
         let written = header.withUnsafeBytes { head -> Int in
             var pieces = [iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
                           iovec(iov_base: UnsafeMutableRawPointer(mutating: payload.baseAddress), iov_len: payload.count)]
-            while true {
-                let n = writev(fd, &pieces, payload.count > 0 ? 2 : 1)
-                if n < 0 && errno == EINTR { continue }
-                return n
-            }
+            return retryingOnInterrupt { writev(fd, &pieces, payload.count > 0 ? 2 : 1) }
         }
         guard written >= 0 else { throw HelperProtocolError.io("writing to the pipe", errno) }
         if written < header.count {
@@ -198,18 +195,15 @@ public final class FrameWriter: @unchecked Sendable {
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw HelperProtocolError.io("writing to the pipe", errno)
-            }
+            let n = retryingOnInterrupt { write(fd, bytes.baseAddress! + done, bytes.count - done) }
+            guard n >= 0 else { throw HelperProtocolError.io("writing to the pipe", errno) }
             done += n
         }
     }
 }
 
 /// Reads frames from a pipe, waiting at most `timeout` seconds for each (nil: forever). One
-/// thread reads it at a time (the helper's listener, the agent's session).
+/// thread reads it at a time (the helper's listener, the agent's session). The caller owns the descriptor.
 public final class FrameReader: @unchecked Sendable {
     private let fd: Int32
     /// The frame being read: a timeout keeps it, so the next call goes on with it.
@@ -283,17 +277,15 @@ public final class FrameReader: @unchecked Sendable {
     }
 
     private func readSome(into buffer: UnsafeMutableRawBufferPointer, from offset: Int, timeout: Double?) throws -> Int {
-        while true {
-            if let timeout {
-                var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&descriptor, 1, Int32(min(timeout * 1000, Double(Int32.max))))
-                if ready < 0 { if errno == EINTR { continue }; throw HelperProtocolError.io("waiting for the media helper", errno) }
-                if ready == 0 { throw HelperProtocolError.timeout(timeout) }
-            }
-            let n = read(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            if n < 0 { if errno == EINTR { continue }; throw HelperProtocolError.io("reading from the pipe", errno) }
-            return n
+        if let timeout {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = retryingOnInterrupt { poll(&descriptor, 1, Int32(min(timeout * 1000, Double(Int32.max)))) }
+            if ready < 0 { throw HelperProtocolError.io("waiting for the media helper", errno) }
+            if ready == 0 { throw HelperProtocolError.timeout(timeout) }
         }
+        let n = retryingOnInterrupt { read(fd, buffer.baseAddress! + offset, buffer.count - offset) }
+        if n < 0 { throw HelperProtocolError.io("reading from the pipe", errno) }
+        return n
     }
 }
 

@@ -32,9 +32,10 @@ public final class Descriptor: @unchecked Sendable {
         return Descriptor(adopting: fd)
     }
 
-    /// A second descriptor on the same open file (close-on-exec), owned separately.
-    public static func duplicate(_ raw: Int32) throws(Errno) -> Descriptor {
-        let copy = fcntl(raw, F_DUPFD_CLOEXEC, 0)
+    /// A second descriptor on the same open file (close-on-exec), owned separately, numbered
+    /// `lowest` or above.
+    public static func duplicate(_ raw: Int32, atLeast lowest: Int32 = 0) throws(Errno) -> Descriptor {
+        let copy = fcntl(raw, F_DUPFD_CLOEXEC, lowest)
         guard copy >= 0 else { throw Errno(rawValue: errno) }
         return Descriptor(adopting: copy)
     }

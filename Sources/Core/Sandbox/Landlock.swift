@@ -1,4 +1,5 @@
 import CLinux
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,9 +32,9 @@ enum Landlock {
             attr.scoped = UInt64(KIOSK_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | KIOSK_LANDLOCK_SCOPE_SIGNAL)
             size = 24
         }
-        let ruleset = Int32(kiosk_landlock_create_ruleset(&attr, size, 0))
-        guard ruleset >= 0 else { throw .failed(step: "landlock_create_ruleset", errno: errno) }
-        defer { close(ruleset) }
+        let created = Int32(kiosk_landlock_create_ruleset(&attr, size, 0))
+        guard created >= 0 else { throw .failed(step: "landlock_create_ruleset", errno: errno) }
+        let ruleset = Descriptor(adopting: created)
 
         // The source: read only (and, for a directory, listing). Block devices need no ioctl here:
         // the size was read before (BLKGETSIZE64 is not a device-specific ioctl Landlock governs).
@@ -44,31 +45,34 @@ enum Landlock {
             try allow(ruleset, descriptor: source, isDirectory ? read : UInt64(LANDLOCK_ACCESS_FS_READ_FILE), what: "the source")
         }
         for path in policy.systemReadable {
-            let fd = open(path, KIOSK_O_PATH | O_CLOEXEC)
-            guard fd >= 0 else { continue }  // e.g. no /lib64 on this system
-            defer { close(fd) }
-            var st = stat()
-            let rights = fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR ? read : UInt64(LANDLOCK_ACCESS_FS_READ_FILE)
-            try allow(ruleset, descriptor: fd, rights, what: path)
+            guard let file = try? Descriptor.open(path, KIOSK_O_PATH) else { continue }  // e.g. no /lib64 on this system
+            let isDirectory = (try? file.status()).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+            try allow(ruleset, beneath: file, isDirectory ? read : UInt64(LANDLOCK_ACCESS_FS_READ_FILE), what: path)
         }
-        let scratch = open(policy.scratch, KIOSK_O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
-        guard scratch >= 0 else { throw .failed(step: "open scratch \(policy.scratch)", errno: errno) }
-        defer { close(scratch) }
-        try allow(ruleset, descriptor: scratch, fs & ~UInt64(LANDLOCK_ACCESS_FS_EXECUTE), what: "scratch")
+        let scratch: Descriptor
+        do { scratch = try Descriptor.open(policy.scratch, KIOSK_O_PATH | O_DIRECTORY | O_NOFOLLOW) } catch {
+            throw .failed(step: "open scratch \(policy.scratch)", errno: error.rawValue)
+        }
+        try allow(ruleset, beneath: scratch, fs & ~UInt64(LANDLOCK_ACCESS_FS_EXECUTE), what: "scratch")
 
         // The scanner's ICAP gateway: TCP connect to its port only (ABI 4+; older kernels leave TCP open).
         if abi >= 4 {
             for port in policy.connectPorts {
                 var rule = kiosk_landlock_net_port_attr(allowed_access: UInt64(KIOSK_LANDLOCK_ACCESS_NET_CONNECT_TCP), port: UInt64(port))
-                guard kiosk_landlock_add_net_rule(ruleset, &rule) == 0 else { throw .failed(step: "landlock_add_rule port \(port)", errno: errno) }
+                guard kiosk_landlock_add_net_rule(ruleset.rawValue, &rule) == 0 else { throw .failed(step: "landlock_add_rule port \(port)", errno: errno) }
             }
         }
-        guard kiosk_landlock_restrict_self(ruleset) == 0 else { throw .failed(step: "landlock_restrict_self", errno: errno) }
+        guard kiosk_landlock_restrict_self(ruleset.rawValue) == 0 else { throw .failed(step: "landlock_restrict_self", errno: errno) }
         return abi
     }
 
-    private static func allow(_ ruleset: Int32, descriptor: Int32, _ rights: UInt64, what: String) throws(SandboxError) {
+    /// Takes the descriptor itself, so it stays open until the rule is added.
+    private static func allow(_ ruleset: Descriptor, beneath file: Descriptor, _ rights: UInt64, what: String) throws(SandboxError) {
+        try allow(ruleset, descriptor: file.rawValue, rights, what: what)
+    }
+
+    private static func allow(_ ruleset: Descriptor, descriptor: Int32, _ rights: UInt64, what: String) throws(SandboxError) {
         var rule = landlock_path_beneath_attr(allowed_access: rights, parent_fd: descriptor)
-        guard kiosk_landlock_add_path_rule(ruleset, &rule) == 0 else { throw .failed(step: "landlock_add_rule \(what)", errno: errno) }
+        guard kiosk_landlock_add_path_rule(ruleset.rawValue, &rule) == 0 else { throw .failed(step: "landlock_add_rule \(what)", errno: errno) }
     }
 }

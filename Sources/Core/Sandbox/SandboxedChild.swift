@@ -1,5 +1,6 @@
 import CLinux
 import Foundation
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,10 +33,13 @@ public enum SandboxedChild {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         // dup2 runs in order: move everything above the targets first so no target is overwritten early.
-        let high = ([input].compactMap { $0 } + descriptors).map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
-        defer { high.forEach { if $0 >= 0 { close($0) } } }
-        guard !high.contains(where: { $0 < 0 }) else { return .failure(SpawnError(operation: "dup", errno: errno)) }
-        var moved = high[...]
+        var high: [Descriptor] = []
+        for fd in [input].compactMap({ $0 }) + descriptors {
+            do { high.append(try Descriptor.duplicate(fd, atLeast: 10)) } catch { return .failure(SpawnError(operation: "dup", errno: error.rawValue)) }
+        }
+        // The copies stay open until posix_spawn has made them the child's.
+        defer { withExtendedLifetime(high) {} }
+        var moved = high.map(\.rawValue)[...]
         if input != nil {
             posix_spawn_file_actions_adddup2(&actions, moved.removeFirst(), 0)
         } else {

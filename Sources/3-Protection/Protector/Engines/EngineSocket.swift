@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,23 +13,21 @@ public enum EngineFailure: Error, Equatable {
 }
 
 /// One blocking stream connection to an engine (clamd's unix socket, an ICAP gateway's TCP
-/// port) with send and receive deadlines; closed when released.
-final class EngineSocket {
-    private let fd: Int32
+/// port) with send and receive deadlines; its `Descriptor` closes it when released.
+struct EngineSocket {
+    private let socket: Descriptor
+    private var fd: Int32 { socket.rawValue }
 
-    private init(fd: Int32, timeout: TimeInterval) {
-        self.fd = fd
+    private init(domain: Int32, type: Int32, protocol: Int32, timeout: TimeInterval) throws {
+        do { socket = try Descriptor.socket(domain, type, `protocol`) } catch { throw EngineFailure.connect(errno: error.rawValue) }
         var deadline = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &deadline, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &deadline, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    deinit { close(fd) }
-
     static func unix(path: String, timeout: TimeInterval) throws -> EngineSocket {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw EngineFailure.connect(errno: errno) }
-        let connection = EngineSocket(fd: fd, timeout: timeout)
+        let connection = try EngineSocket(domain: AF_UNIX, type: Int32(SOCK_STREAM.rawValue), protocol: 0, timeout: timeout)
+        let fd = connection.fd
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -50,9 +49,9 @@ final class EngineSocket {
         var info: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, String(port), &hints, &info) == 0, let first = info else { throw EngineFailure.connect(errno: EHOSTUNREACH) }
         defer { freeaddrinfo(info) }
-        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), first.pointee.ai_protocol)
-        guard fd >= 0 else { throw EngineFailure.connect(errno: errno) }
-        let connection = EngineSocket(fd: fd, timeout: timeout)
+        let connection = try EngineSocket(domain: first.pointee.ai_family, type: first.pointee.ai_socktype, protocol: first.pointee.ai_protocol,
+                                          timeout: timeout)
+        let fd = connection.fd
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else { throw EngineFailure.connect(errno: errno) }
@@ -63,11 +62,10 @@ final class EngineSocket {
         let array = Array(bytes)
         var done = 0
         while done < array.count {
-            let n = array.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + done, array.count - done, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw errno == EAGAIN || errno == EWOULDBLOCK ? EngineFailure.timeout : EngineFailure.io(errno: errno)
+            let n = array.withUnsafeBytes { bytes in
+                retryingOnInterrupt { Glibc.send(fd, bytes.baseAddress! + done, array.count - done, Int32(MSG_NOSIGNAL)) }
             }
+            if n < 0 { throw errno == EAGAIN || errno == EWOULDBLOCK ? EngineFailure.timeout : EngineFailure.io(errno: errno) }
             done += n
         }
     }
@@ -78,11 +76,8 @@ final class EngineSocket {
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while reply.count < limit {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw errno == EAGAIN || errno == EWOULDBLOCK ? EngineFailure.timeout : EngineFailure.io(errno: errno)
-            }
+            let n = buffer.withUnsafeMutableBytes { bytes in retryingOnInterrupt { recv(fd, bytes.baseAddress!, bytes.count, 0) } }
+            if n < 0 { throw errno == EAGAIN || errno == EWOULDBLOCK ? EngineFailure.timeout : EngineFailure.io(errno: errno) }
             if n == 0 { break }
             reply += buffer[0..<n]
             if let end = complete(reply) { return Array(reply[0..<end]) }

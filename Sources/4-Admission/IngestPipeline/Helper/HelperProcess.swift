@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import HelperProtocol
 import MediaReader
+import POSIX
 import Scanner
 import Sandbox
 import SessionReport
@@ -19,8 +20,9 @@ public final class HelperProcess: @unchecked Sendable {
     /// read (an image file, an optical disc): the engines then scan ranges of it directly. A USB
     /// device could answer a second read differently from the first, which the helper parsed.
     public let medium: SystemFile?
-    private let commandFD: Int32
-    private let eventFD: Int32
+    /// The agent's ends of the two pipes; closed after the helper was stopped (`deinit`).
+    private let commandPipe: Descriptor
+    private let eventPipe: Descriptor
     private var exitStatus: Int32?
     private var lastHeard = Date()
 
@@ -45,48 +47,52 @@ public final class HelperProcess: @unchecked Sendable {
         guard type == S_IFDIR || type == S_IFREG || type == S_IFBLK else {
             throw MediaError.unsupported("\(source) is neither a directory, a regular file nor a block device")
         }
-        let medium = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (type == S_IFDIR ? O_DIRECTORY : 0))
-        guard medium >= 0 else { throw MediaError.io(operation: "open \(source)", errno: errno) }
-        defer { close(medium) }
+        let medium: Descriptor
+        do { medium = try Descriptor.open(source, O_RDONLY | O_NOFOLLOW | (type == S_IFDIR ? O_DIRECTORY : 0)) } catch {
+            throw MediaError.io(operation: "open \(source)", errno: error.rawValue)
+        }
         let stable = type == S_IFREG || (type == S_IFBLK && gnu_dev_major(status.st_rdev) == HelperProcess.opticalMajor)
-        let kept = stable ? try? SystemFile(duplicating: medium, path: source) : nil
+        let kept = stable ? try? SystemFile(duplicating: medium.rawValue, path: source) : nil
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 
         // The agent must outlive a helper that dies while we write to it.
         signal(SIGPIPE, SIG_IGN)
-        var toHelper: [Int32] = [-1, -1], fromHelper: [Int32] = [-1, -1]
-        guard kiosk_pipe_cloexec(&toHelper) == 0 else { throw StartError(description: "pipe: \(String(cString: strerror(errno)))") }
-        guard kiosk_pipe_cloexec(&fromHelper) == 0 else {
-            close(toHelper[0]); close(toHelper[1])
-            throw StartError(description: "pipe: \(String(cString: strerror(errno)))")
-        }
-        defer { close(toHelper[0]); close(fromHelper[1]) }
+        let toHelper = try pipe(), fromHelper = try pipe()
         // Whole files and scan content cross these pipes: 1 MiB buffers (the unprivileged maximum)
         // instead of 64 KiB cut the context switches per file from dozens to a few.
-        for fd in [toHelper[1], fromHelper[0]] { _ = fcntl(fd, KIOSK_F_SETPIPE_SZ, 1 << 20) }
+        for end in [toHelper.write, fromHelper.read] { _ = fcntl(end.rawValue, KIOSK_F_SETPIPE_SZ, 1 << 20) }
 
-        let pid: pid_t
-        switch SandboxedChild.spawn(HelperProcess.executable, MediaHelper.argument, input: toHelper[0], descriptors: [medium, fromHelper[1]],
-                                    faultVariable: "KIOSK_AGENT_HELPER_FAULT") {
-        case let .success(started): pid = started
-        case let .failure(error):
-            close(toHelper[1]); close(fromHelper[0])
-            throw StartError(description: "the media helper could not be started: \(error)")
+        // The medium and the helper's ends stay open until the helper has its copies; then only the agent's ends are left.
+        let spawned = withExtendedLifetime((medium, toHelper.read, fromHelper.write)) {
+            SandboxedChild.spawn(HelperProcess.executable, MediaHelper.argument, input: toHelper.read.rawValue,
+                                 descriptors: [medium.rawValue, fromHelper.write.rawValue], faultVariable: "KIOSK_AGENT_HELPER_FAULT")
         }
-        return HelperProcess(pid: pid, commandFD: toHelper[1], eventFD: fromHelper[0], scratch: scratch, medium: kept)
+        let pid: pid_t
+        switch spawned {
+        case let .success(started): pid = started
+        case let .failure(error): throw StartError(description: "the media helper could not be started: \(error)")
+        }
+        return HelperProcess(pid: pid, commandPipe: toHelper.write, eventPipe: fromHelper.read, scratch: scratch, medium: kept)
+    }
+
+    /// A pipe whose ends are close-on-exec from the start (no other thread's child inherits them).
+    private static func pipe() throws -> (read: Descriptor, write: Descriptor) {
+        var ends: [Int32] = [-1, -1]
+        guard kiosk_pipe_cloexec(&ends) == 0 else { throw StartError(description: "pipe: \(String(cString: strerror(errno)))") }
+        return (Descriptor(adopting: ends[0]), Descriptor(adopting: ends[1]))
     }
 
     /// The block major number of SCSI CD-ROM drives (sr*): read-only media.
     public static let opticalMajor: UInt32 = 11
 
-    private init(pid: pid_t, commandFD: Int32, eventFD: Int32, scratch: URL, medium: SystemFile?) {
+    private init(pid: pid_t, commandPipe: Descriptor, eventPipe: Descriptor, scratch: URL, medium: SystemFile?) {
         self.medium = medium
         self.pid = pid
-        self.commandFD = commandFD
-        self.eventFD = eventFD
+        self.commandPipe = commandPipe
+        self.eventPipe = eventPipe
         self.scratch = scratch
-        commands = FrameWriter(fd: commandFD)
-        events = FrameReader(fd: eventFD)
+        commands = FrameWriter(fd: commandPipe.rawValue)
+        events = FrameReader(fd: eventPipe.rawValue)
     }
 
     /// The helper's next frame; nil when it closed its end. Silence longer than `stall` seconds
@@ -104,11 +110,7 @@ public final class HelperProcess: @unchecked Sendable {
         }
     }
 
-    deinit {
-        _ = stop()
-        close(commandFD)
-        close(eventFD)
-    }
+    deinit { _ = stop() }
 
     /// Waits up to `grace` seconds for the helper to exit by itself, then kills it; returns how it ended.
     @discardableResult
@@ -117,11 +119,11 @@ public final class HelperProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(grace)
         var status: Int32 = 0
         while true {
-            let done = waitpid(pid, &status, WNOHANG)
-            if done == pid || (done < 0 && errno != EINTR) { break }
+            let done = retryingOnInterrupt { waitpid(pid, &status, WNOHANG) }
+            if done == pid || done < 0 { break }
             if Date() >= deadline {
                 kill(pid, SIGKILL)
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                _ = retryingOnInterrupt { waitpid(pid, &status, 0) }
                 break
             }
             usleep(10_000)

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 import Synchronization
 import Uploads
 import XCTest
@@ -23,6 +24,7 @@ final class TusTestServer: Sendable {
     let clock = Locked(Date())
     /// Each batch's key bytes (SymmetricKey itself is not Sendable).
     private let keys = Locked<[String: Data]>([:])
+    private let services: ServiceGroup
     private let task: Task<Void, any Error>
 
     /// `wrap` lets a test put a failing store in front of the real one; `prepareStaging` runs on the staging
@@ -62,7 +64,9 @@ final class TusTestServer: Sendable {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
                               logger: logger)
-        task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let services = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
+        self.services = services
+        task = Task { try await services.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw XCTSkip("the test server did not start") }
         baseURL = "http://127.0.0.1:\(port)/uploads/"
@@ -70,7 +74,7 @@ final class TusTestServer: Sendable {
 
     func shutdown() async throws {
         try await client.shutdown()
-        task.cancel()
+        await services.triggerGracefulShutdown()
         _ = await task.result
         if mountedStaging { _ = try? runProgram("/usr/bin/umount", [directory + "/staging"]) }
         try? FileManager.default.removeItem(atPath: directory)

@@ -200,12 +200,16 @@ public struct TusServer<Context: RequestContext>: Sendable {
         } catch {
             // The connection broke mid-chunk. Without a checksum the bytes that arrived are kept (tus lets the
             // client resume after them); with one they cannot be verified and are dropped.
-            if checksum == nil, received > 0, let committed = try? await append.commit() {
-                try? await registry.setOffset(record.id, offset: committed, expires: now().addingTimeInterval(configuration.expiry))
+            var kept = offset
+            if checksum == nil, received > 0, let committed = try? await append.commit(),
+               (try? await registry.setOffset(record.id, offset: committed,
+                                              expires: now().addingTimeInterval(configuration.expiry))) != nil {
+                kept = committed
             } else {
                 try? await append.abort()
             }
-            throw error
+            logger.info("the request body ended early", metadata: ["upload": "\(record.id)", "offset": "\(kept)"])
+            throw TusFailure.badRequest("the request body ended early; resume at offset \(kept)")
         }
         if let checksum, !checksum.matches {
             try await append.abort()

@@ -267,10 +267,49 @@ final class TusProtocolTests: XCTestCase {
         XCTAssertEqual(sha256Hex(readBack), sha256Hex(data))
     }
 
+    func testALargeChunkStreamsThroughBoundedMemory() async throws {
+        let server = try await TusTestServer(maxSize: 1 << 30)
+        do {
+            let length = 160 << 20
+            let id = try await server.create(length: length)
+            let piece = ByteBuffer(bytes: randomBytes(64 * 1024))
+            let produced = Locked(0)
+            // Pulled lazily by the client, so neither side can hold the chunk unless the server buffers it.
+            let body = AsyncStream<ByteBuffer>(unfolding: {
+                produced.withLock { count in
+                    guard count < length else { return nil }
+                    count += piece.readableBytes
+                    return piece
+                }
+            })
+            let before = try peakResidentBytes()
+            let reply = try await server.send(.PATCH, id, headers: [("Content-Type", "application/offset+octet-stream"),
+                                                                    ("Upload-Offset", "0")],
+                                              body: .stream(body, length: .known(Int64(length))))
+            XCTAssertEqual(reply.status, 204, reply.body)
+            XCTAssertEqual(reply.header("Upload-Offset"), String(length))
+            let growth = try peakResidentBytes() - before
+            XCTAssertLessThan(growth, 48 << 20, "peak RSS grew by \(growth >> 20) MiB for a \(length >> 20) MiB chunk")
+        } catch {
+            try await server.shutdown()
+            throw error
+        }
+        try await server.shutdown()
+    }
+
     func testEmptyUploadIsCompleteOnCreation() async throws {
         let id = try await server.create(length: 0)
         XCTAssertEqual(server.completed.withLock { $0.map(\.id.rawValue) }, [id])
         let readBack = try await server.readBack(id, length: 0)
         XCTAssertEqual(readBack, [])
     }
+}
+
+/// VmHWM of this process: the most memory it has held resident so far.
+func peakResidentBytes() throws -> Int {
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+    else { throw XCTSkip("no VmHWM in /proc/self/status") }
+    return kib * 1024
 }

@@ -65,6 +65,9 @@ final class TusProtocolTests: XCTestCase {
         XCTAssertNotNil(created.header("Upload-Expires")?.range(of: #"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$"#,
                                                                   options: .regularExpression))
 
+        let withoutSlash = try await server.send(.POST, String(server.baseURL.dropLast()), headers: [("Upload-Length", "1")])
+        XCTAssertEqual(withoutSlash.status, 201, "the base path without its trailing slash")
+
         let head = try await server.send(.HEAD, "http://127.0.0.1:\(URL(string: server.baseURL)!.port!)\(location)")
         XCTAssertEqual(head.status, 200)
         XCTAssertEqual(head.header("Upload-Offset"), "0")
@@ -171,6 +174,16 @@ final class TusProtocolTests: XCTestCase {
         XCTAssertEqual(afterSweep.status, 404)
         let staged = try await server.fileStore.list()
         XCTAssertEqual(staged.map(\.rawValue), [finished], "a finished upload waits for the pipeline")
+    }
+
+    func testTheSweepRemovesStagedBytesWhoseRecordIsGone() async throws {
+        let id = try await server.create(length: 10)
+        let kept = try await server.create(length: 10)
+        try await server.registry.delete(UploadID(id)!)
+        let removed = try await server.tus.expire()
+        XCTAssertEqual(removed.map(\.rawValue), [id])
+        let staged = try await server.fileStore.list()
+        XCTAssertEqual(staged.map(\.rawValue), [kept])
     }
 
     func testDeleteTerminatesAndRemovesTheBytes() async throws {

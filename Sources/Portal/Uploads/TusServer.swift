@@ -70,8 +70,8 @@ public struct TusServer<Context: RequestContext>: Sendable {
         router.on(upload, method: .delete) { request, context in await respond { try await terminate(request, context) } }
     }
 
-    /// Removes every unfinished upload past its expiry; returns their ids. Uploads being written are left for the
-    /// next sweep.
+    /// Removes every unfinished upload past its expiry, and staged bytes whose record is gone (a removal that
+    /// failed half-way); returns the ids removed. Uploads being written are left for the next sweep.
     @discardableResult
     public func expire() async throws -> [UploadID] {
         var removed: [UploadID] = []
@@ -81,7 +81,11 @@ public struct TusServer<Context: RequestContext>: Sendable {
             try await store.remove(record.id)
             removed.append(record.id)
         }
-        if !removed.isEmpty { logger.info("expired unfinished uploads", metadata: ["count": "\(removed.count)"]) }
+        for id in try await store.list() where try await registry.get(id) == nil {
+            try await store.remove(id)
+            removed.append(id)
+        }
+        if !removed.isEmpty { logger.info("removed expired and orphaned uploads", metadata: ["count": "\(removed.count)"]) }
         return removed
     }
 
@@ -119,11 +123,13 @@ public struct TusServer<Context: RequestContext>: Sendable {
         let key = try await keyFor(batch)
         let record = UploadRecord(id: .random(), batch: batch, owner: owner, length: length, metadata: metadata,
                                   expires: now().addingTimeInterval(configuration.expiry))
-        try await store.create(record.id, key: key)
+        // The record first: staged bytes without a record are then always leftovers the sweep may remove, and a
+        // record without bytes is never seen (its Location has not been given out).
+        try await registry.create(record)
         do {
-            try await registry.create(record)
+            try await store.create(record.id, key: key)
         } catch {
-            try? await store.remove(record.id)
+            try? await registry.delete(record.id)
             throw error
         }
         logger.info("upload created", metadata: ["upload": "\(record.id)", "length": "\(length)"])

@@ -241,8 +241,10 @@ final class TusProtocolTests: XCTestCase {
         XCTAssertEqual(rest.header("Upload-Offset"), String(data.count))
         XCTAssertNil(rest.header("Upload-Expires"), "a finished upload no longer expires")
 
+        let again = try await server.patch(id, offset: data.count, bytes: [])
+        XCTAssertEqual(again.status, 204, "an empty PATCH at the end")
         let completed = server.completed.withLock { $0 }
-        XCTAssertEqual(completed.map(\.id.rawValue), [id])
+        XCTAssertEqual(completed.map(\.id.rawValue), [id], "completion is announced once")
         XCTAssertEqual(completed.first?.batch, "batch-alice")
         let readBack = try await server.readBack(id, length: data.count)
         XCTAssertEqual(sha256Hex(readBack), sha256Hex(data))

@@ -208,9 +208,8 @@ public struct TusServer<Context: RequestContext>: Sendable {
             // client resume after them); with one they cannot be verified and are dropped.
             var kept = offset
             if checksum == nil, received > 0, let committed = try? await append.commit(),
-               (try? await registry.setOffset(record.id, offset: committed,
-                                              expires: now().addingTimeInterval(configuration.expiry))) != nil {
-                kept = committed
+               let moved = try? await advance(record, to: committed) {
+                kept = moved.offset
             } else {
                 try? await append.abort()
             }
@@ -228,19 +227,26 @@ public struct TusServer<Context: RequestContext>: Sendable {
             try? await append.abort()
             throw error
         }
-        record.offset = committed
-        record.expires = now().addingTimeInterval(configuration.expiry)
-        try await registry.setOffset(record.id, offset: record.offset, expires: record.expires)
-        logger.debug("chunk stored", metadata: ["upload": "\(record.id)", "offset": "\(record.offset)"])
-        if record.isComplete {
-            logger.info("upload complete", metadata: ["upload": "\(record.id)", "length": "\(record.length)"])
-            await onComplete(record)
-        }
+        record = try await advance(record, to: committed)
 
         var headers = HTTPFields()
         headers[.uploadOffset] = String(record.offset)
         if !record.isComplete { headers[.uploadExpires] = TusHeaders.httpDate(record.expires) }
         return Response(status: .noContent, headers: headers)
+    }
+
+    /// Records synced bytes; the upload's completion is announced once, by the chunk that completes it.
+    private func advance(_ record: UploadRecord, to committed: Int64) async throws -> UploadRecord {
+        var moved = record
+        moved.offset = committed
+        moved.expires = now().addingTimeInterval(configuration.expiry)
+        try await registry.setOffset(moved.id, offset: moved.offset, expires: moved.expires)
+        logger.debug("chunk stored", metadata: ["upload": "\(moved.id)", "offset": "\(moved.offset)"])
+        if moved.isComplete && !record.isComplete {
+            logger.info("upload complete", metadata: ["upload": "\(moved.id)", "length": "\(moved.length)"])
+            await onComplete(moved)
+        }
+        return moved
     }
 
     private func terminate(_ request: Request, _ context: Context) async throws -> Response {

@@ -128,6 +128,10 @@ final class TusProtocolTests: XCTestCase {
         let unsupported = try await server.patch(id, offset: 0, bytes: Array(data[0..<1000]),
                                                  extra: [("Upload-Checksum", "md5 AAAAAAAAAAAAAAAAAAAAAA==")])
         XCTAssertEqual(unsupported.status, 400)
+        for malformed in ["sha256", "sha256 not-base64!", "sha1 \(Data(count: 5).base64EncodedString())"] {
+            let reply = try await server.patch(id, offset: 0, bytes: Array(data[0..<1000]), extra: [("Upload-Checksum", malformed)])
+            XCTAssertEqual(reply.status, 400, malformed)
+        }
 
         let sha1 = try await server.patch(id, offset: 0, bytes: Array(data[0..<1000]),
                                           extra: [("Upload-Checksum", checksum("sha1", Array(data[0..<1000])))])

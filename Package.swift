@@ -186,6 +186,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Products/KioskAgent", swiftSettings: strict),
 
+        // The portal's uploads: a tus 1.0.0 server (Hummingbird) over an AES-GCM staging store and an upload
+        // registry, both behind small protocols (files now; core backs the registry with PostgreSQL).
+        .target(name: "Uploads", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Portal/Uploads", swiftSettings: strict),
+
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: warningsAsErrors),
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
@@ -205,5 +216,16 @@ let package = Package(
             "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
             "HelperProtocol", "MediaReader", "Protector", "LibClamAV", "Scanner", "CLinux",
         ], swiftSettings: strict),
+        // A real server on a loopback port, raw HTTP for every status, and tuspy (scripts/fetch-test-data) as the
+        // independent client.
+        .testTarget(name: "UploadsTests", dependencies: [
+            "Uploads",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Tests/UploadsTests", swiftSettings: strict),
     ]
 )

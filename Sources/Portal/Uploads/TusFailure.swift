@@ -1,0 +1,19 @@
+import HTTPTypes
+
+/// A request the server refuses, with the status tus prescribes and a short reason for the response body.
+/// Reasons never repeat metadata (file names may carry patient data).
+struct TusFailure: Error {
+    let status: HTTPResponse.Status
+    let reason: String
+    var headers: HTTPFields = [:]
+
+    static let notFound = TusFailure(status: .notFound, reason: "no such upload")
+    static let gone = TusFailure(status: .gone, reason: "the upload has expired")
+    static let busy = TusFailure(status: .conflict, reason: "another request is writing this upload")
+    static let checksumMismatch = TusFailure(status: .init(code: 460, reasonPhrase: "Checksum Mismatch"),
+                                             reason: "the chunk does not match Upload-Checksum; it was discarded")
+    static let storageFull = TusFailure(status: .init(code: 507, reasonPhrase: "Insufficient Storage"),
+                                        reason: "the staging storage is full; the chunk was not stored")
+
+    static func badRequest(_ reason: String) -> TusFailure { TusFailure(status: .badRequest, reason: reason) }
+}

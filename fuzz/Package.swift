@@ -20,6 +20,7 @@ let package = Package(
         .executableTarget(name: "FuzzDICOMDIR", dependencies: ["CFuzzerDriver", .product(name: "DICOMCore", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzMedia", dependencies: ["CFuzzerDriver", .product(name: "MediaReader", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzFAT", dependencies: ["CFuzzerDriver", .product(name: "MediaReader", package: "kiosk-agent")], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzZip", dependencies: ["CFuzzerDriver", .product(name: "MediaReader", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzPDU", dependencies: [
             "CFuzzerDriver", .product(name: "DICOMNetwork", package: "kiosk-agent"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),

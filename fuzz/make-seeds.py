@@ -231,6 +231,18 @@ with tempfile.TemporaryDirectory() as tmp:
         seed("FuzzMedia", "exfat.img", data)
         seed("FuzzFAT", "exfat.img", b"\x01" + data)
 
+# ZIP uploads: stored and deflated entries in folders, a data descriptor, ZIP64 records.
+import io, zipfile
+for name, options in (("plain.zip", {}), ("zip64.zip", {"force_zip64": True})):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("DICOM/"), b"")
+        archive.writestr("DICOM/IM1", b"DICM" * 64, compress_type=zipfile.ZIP_STORED)
+        with archive.open(zipfile.ZipInfo("DICOM/IM2"), "w", **options) as entry:
+            entry.write(b"\x00\x01" * 2048)
+        archive.writestr("README.TXT", b"viewer inside", compress_type=zipfile.ZIP_DEFLATED)
+    seed("FuzzZip", name, buffer.getvalue())
+
 # Upper layer: the PDUs a PACS sends back, prefixed by the piece size the target splits them into.
 def item(kind, body):
     return struct.pack(">BBH", kind, 0, len(body)) + body

@@ -38,7 +38,7 @@ final class EmbeddedPostgresTests: XCTestCase {
             let owner = try FileManager.default.attributesOfItem(atPath: cluster.dataDirectory)[.ownerAccountID] as? NSNumber
             XCTAssertEqual(owner?.uint32Value, account.uid)
         }
-        XCTAssertTrue(try await cluster.isRunning())
+        await assertTrue(try await cluster.isRunning())
         let pidBefore = try String(contentsOfFile: cluster.dataDirectory + "/postmaster.pid", encoding: .utf8).split(separator: "\n").first
 
         try await cluster.start()  // already running: reused, not restarted
@@ -46,13 +46,13 @@ final class EmbeddedPostgresTests: XCTestCase {
         XCTAssertEqual(pidBefore, pidAgain)
 
         let database = try PortalDatabase(settings: cluster.settings)
-        XCTAssertEqual(try await currentUser(database), EmbeddedPostgres.superuser)
+        await assertEqual(try await currentUser(database), EmbeddedPostgres.superuser)
         await database.shutdown()
 
         try await cluster.stop()
-        XCTAssertFalse(try await cluster.isRunning())
+        await assertFalse(try await cluster.isRunning())
         try await cluster.start()
-        XCTAssertTrue(try await cluster.isRunning())
+        await assertTrue(try await cluster.isRunning())
 
         // A crash: the postmaster killed outright leaves postmaster.pid and the socket lock behind.
         let pid = try XCTUnwrap(pidAgain.flatMap { Int32($0) })
@@ -65,7 +65,7 @@ final class EmbeddedPostgresTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: cluster.dataDirectory + "/postmaster.pid"))
         try await cluster.start()
         let again = try PortalDatabase(settings: cluster.settings)
-        XCTAssertEqual(try await currentUser(again), EmbeddedPostgres.superuser)
+        await assertEqual(try await currentUser(again), EmbeddedPostgres.superuser)
         await again.shutdown()
     }
 
@@ -75,7 +75,7 @@ final class EmbeddedPostgresTests: XCTestCase {
         try await cluster.start()
         let database = try PortalDatabase(settings: cluster.settings)
         addTeardownBlock { await database.shutdown() }
-        XCTAssertEqual(try await currentUser(database), EmbeddedPostgres.superuser)
+        await assertEqual(try await currentUser(database), EmbeddedPostgres.superuser)
 
         try await cluster.stop()
         try await cluster.start()

@@ -60,17 +60,17 @@ final class JobQueueTests: XCTestCase {
     func testAnExpiredLeaseIsReclaimedAndTheOldHolderFenced() async throws {
         let (_, queue) = try await emptyQueue()
         let id = try await queue.enqueue(NewJob(kind: "slow"))
-        let first = try XCTUnwrap(try await queue.claim(worker: "a", kinds: ["slow"], lease: 0.5))
+        let first = try await unwrap(try await queue.claim(worker: "a", kinds: ["slow"], lease: 0.5))
         XCTAssertEqual(first.id, id)
-        XCTAssertNil(try await queue.claim(worker: "b", kinds: ["slow"], lease: 30), "a live lease was taken")
-        XCTAssertTrue(try await queue.renew(first.lease, for: 0.5))
+        await assertNil(try await queue.claim(worker: "b", kinds: ["slow"], lease: 30), "a live lease was taken")
+        await assertTrue(try await queue.renew(first.lease, for: 0.5))
 
         try await Task.sleep(for: .milliseconds(700))
-        let second = try XCTUnwrap(try await queue.claim(worker: "b", kinds: ["slow"], lease: 30))
+        let second = try await unwrap(try await queue.claim(worker: "b", kinds: ["slow"], lease: 30))
         XCTAssertEqual(second.id, id)
         XCTAssertEqual(second.attempt, 2)
 
-        XCTAssertFalse(try await queue.renew(first.lease, for: 30), "renew after the lease was lost")
+        await assertFalse(try await queue.renew(first.lease, for: 30), "renew after the lease was lost")
         do {
             try await queue.complete(first.lease)
             XCTFail("the old holder completed a job it no longer holds")
@@ -84,41 +84,41 @@ final class JobQueueTests: XCTestCase {
     func testALeaseExpiringOnTheLastAttemptKillsTheJob() async throws {
         let (database, queue) = try await emptyQueue()
         let id = try await queue.enqueue(NewJob(kind: "crashy", maxAttempts: 1))
-        _ = try XCTUnwrap(try await queue.claim(worker: "a", kinds: ["crashy"], lease: 0.2))
+        _ = try await unwrap(try await queue.claim(worker: "a", kinds: ["crashy"], lease: 0.2))
         try await Task.sleep(for: .milliseconds(400))
-        XCTAssertNil(try await queue.claim(worker: "b", kinds: ["crashy"], lease: 30))
-        XCTAssertEqual(try await state(of: id, in: database).0, "dead")
-        XCTAssertEqual(try await queue.deadJobs().first?.id, id)
+        await assertNil(try await queue.claim(worker: "b", kinds: ["crashy"], lease: 30))
+        await assertEqual(try await state(of: id, in: database).0, "dead")
+        await assertEqual(try await queue.deadJobs().first?.id, id)
     }
 
     /// Failures back off 2^attempts seconds; after max_attempts the job is dead, listed, and can be requeued.
     func testBackoffDeadLetterAndRequeue() async throws {
         let (database, queue) = try await emptyQueue()
         let id = try await queue.enqueue(NewJob(kind: "flaky", payloadJSON: #"{"file": 1}"#, maxAttempts: 2))
-        let first = try XCTUnwrap(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30))
+        let first = try await unwrap(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30))
         XCTAssertEqual(first.payloadJSON, #"{"file": 1}"#)
         try await queue.fail(first.lease, error: "PACS refused")
         let (state, attempts, due) = try await state(of: id, in: database)
         XCTAssertEqual(state, "queued")
         XCTAssertEqual(attempts, 1)
         XCTAssertEqual(due, 2, accuracy: 0.5, "back-off after the first failure is 2 s")
-        XCTAssertNil(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30), "claimed before its back-off ended")
+        await assertNil(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30), "claimed before its back-off ended")
 
         try await database.client.query("UPDATE jobs SET run_after = now() WHERE id = \(id)")
-        let second = try XCTUnwrap(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30))
+        let second = try await unwrap(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30))
         XCTAssertEqual(second.attempt, 2)
         try await queue.fail(second.lease, error: "PACS refused again")
-        XCTAssertEqual(try await self.state(of: id, in: database).0, "dead")
+        await assertEqual(try await self.state(of: id, in: database).0, "dead")
         let dead = try await queue.deadJobs()
         XCTAssertEqual(dead.map(\.id), [id])
         XCTAssertEqual(dead.first?.lastError, "PACS refused again")
-        XCTAssertNil(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30), "a dead job was claimed")
+        await assertNil(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30), "a dead job was claimed")
 
         try await queue.requeue(deadJob: id)
-        let third = try XCTUnwrap(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30))
+        let third = try await unwrap(try await queue.claim(worker: "a", kinds: ["flaky"], lease: 30))
         XCTAssertEqual(third.attempt, 1)
         try await queue.complete(third.lease)
-        XCTAssertEqual(try await queue.deadJobs(), [])
+        await assertEqual(try await queue.deadJobs(), [])
         do {
             try await queue.requeue(deadJob: id)
             XCTFail("a done job was requeued")
@@ -130,15 +130,16 @@ final class JobQueueTests: XCTestCase {
     func testAPermanentFailureIsDeadAtOnceAndBackoffIsCapped() async throws {
         let (database, queue) = try await emptyQueue()
         let id = try await queue.enqueue(NewJob(kind: "bad", maxAttempts: 5))
-        let job = try XCTUnwrap(try await queue.claim(worker: "a", kinds: ["bad"], lease: 30))
+        let job = try await unwrap(try await queue.claim(worker: "a", kinds: ["bad"], lease: 30))
         try await queue.fail(job.lease, error: "not DICOM", permanent: true)
-        XCTAssertEqual(try await state(of: id, in: database).0, "dead")
+        await assertEqual(try await state(of: id, in: database).0, "dead")
 
         let capped = try await queue.enqueue(NewJob(kind: "bad", maxAttempts: 100))
         try await database.client.query("UPDATE jobs SET attempts = 20 WHERE id = \(capped)")
-        let again = try XCTUnwrap(try await queue.claim(worker: "a", kinds: ["bad"], lease: 30))
+        let again = try await unwrap(try await queue.claim(worker: "a", kinds: ["bad"], lease: 30))
         try await queue.fail(again.lease, error: "still failing")
-        XCTAssertEqual(try await state(of: capped, in: database).2, Double(JobQueue.maximumBackoffSeconds), accuracy: 1)
+        let backoff = try await state(of: capped, in: database).2
+        XCTAssertEqual(backoff, Double(JobQueue.maximumBackoffSeconds), accuracy: 1)
     }
 
     /// An idle worker waiting on the wake-up stream hears of a job enqueued in another transaction, at commit.
@@ -151,12 +152,11 @@ final class JobQueueTests: XCTestCase {
         let started = ContinuousClock.now
         try await database.transaction { connection in
             try await queue.enqueue(NewJob(kind: "ingest"), on: connection)
-            try await connection.query("SELECT 1")
         }
         let woken = await wakeUps.next()
         XCTAssertEqual(woken, .enqueued(kind: "ingest"))
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
-        XCTAssertNotNil(try await queue.claim(worker: "w", kinds: ["ingest"], lease: 30))
+        _ = try await unwrap(try await queue.claim(worker: "w", kinds: ["ingest"], lease: 30))
     }
 
     func testANotificationIsNotSentForARolledBackEnqueue() async throws {
@@ -173,6 +173,6 @@ final class JobQueueTests: XCTestCase {
         } catch is Abort {}
         let next = await wakeUps.next()
         XCTAssertEqual(next, .poll, "a rolled-back enqueue woke a worker")
-        XCTAssertNil(try await queue.claim(worker: "w", lease: 30))
+        await assertNil(try await queue.claim(worker: "w", lease: 30))
     }
 }

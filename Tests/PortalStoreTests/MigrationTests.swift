@@ -29,9 +29,9 @@ final class MigrationTests: XCTestCase {
     func testMigratingTwiceAppliesOnce() async throws {
         let database = try PortalDatabase(settings: try await freshDatabase())
         addTeardownBlock { await database.shutdown() }
-        XCTAssertEqual(try await Migrator.migrate(database), Schema.migrations.map(\.version))
-        XCTAssertEqual(try await Migrator.migrate(database), [])
-        XCTAssertEqual(try await appliedVersions(database), Schema.migrations.map(\.version))
+        await assertEqual(try await Migrator.migrate(database), Schema.migrations.map(\.version))
+        await assertEqual(try await Migrator.migrate(database), [])
+        await assertEqual(try await appliedVersions(database), Schema.migrations.map(\.version))
     }
 
     /// Two processes starting at once: the advisory lock lets one apply each migration, the other skips it.
@@ -47,7 +47,7 @@ final class MigrationTests: XCTestCase {
         async let b = Migrator.migrate(second)
         let (appliedByFirst, appliedBySecond) = try await (a, b)
         XCTAssertEqual((appliedByFirst + appliedBySecond).sorted(), Schema.migrations.map(\.version))
-        XCTAssertEqual(try await appliedVersions(first), Schema.migrations.map(\.version))
+        await assertEqual(try await appliedVersions(first), Schema.migrations.map(\.version))
     }
 
     func testAnEditedMigrationIsRefusedByName() async throws {
@@ -82,7 +82,7 @@ final class MigrationTests: XCTestCase {
     func testDeliveriesAreUniquePerDestinationInstanceAndContent() async throws {
         let database = try await migratedDatabase(for: self)
         let hash = Data(repeating: 7, count: 32)
-        let insert: PostgresQuery = "INSERT INTO deliveries (destination, sop_instance_uid, sha256) VALUES ('pacs', '1.2.3', \(hash))"
+        let insert: PostgresQuery = try "INSERT INTO deliveries (destination, sop_instance_uid, sha256) VALUES ('pacs', '1.2.3', \(hash))"
         try await database.client.query(insert)
         do {
             try await database.client.query(insert)

@@ -29,7 +29,7 @@ actor TestClusters {
         let parent = "/tmp/pgt-" + String(UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         do {
-            return try EmbeddedPostgres(directory: parent + "/postgres")
+            return try EmbeddedPostgres(directory: parent + "/postgres", durability: .volatile)
         } catch .toolMissing(let tool) {
             print("skipping \(name): \(tool) is not installed (scripts/install-deps installs postgresql)")
             throw XCTSkip("PostgreSQL is not installed: \(tool)")
@@ -64,4 +64,38 @@ func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async t
         try await Task.sleep(for: .milliseconds(100))
     }
     return try await condition()
+}
+
+// XCTest's assertions take synchronous autoclosures; these take asynchronous ones.
+
+func assertEqual<T: Equatable>(_ expression: @autoclosure () async throws -> T, _ expected: T, _ message: String = "",
+                               file: StaticString = #filePath, line: UInt = #line) async {
+    do {
+        let value = try await expression()
+        XCTAssertEqual(value, expected, message, file: file, line: line)
+    } catch {
+        XCTFail("threw \(error) \(message)", file: file, line: line)
+    }
+}
+
+func assertTrue(_ expression: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
+    await assertEqual(try await expression(), true, message, file: file, line: line)
+}
+
+func assertFalse(_ expression: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
+    await assertEqual(try await expression(), false, message, file: file, line: line)
+}
+
+func assertNil<T>(_ expression: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
+    do {
+        let value = try await expression()
+        XCTAssertNil(value, message, file: file, line: line)
+    } catch {
+        XCTFail("threw \(error) \(message)", file: file, line: line)
+    }
+}
+
+func unwrap<T>(_ expression: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async throws -> T {
+    let value = try await expression()
+    return try XCTUnwrap(value, message, file: file, line: line)
 }

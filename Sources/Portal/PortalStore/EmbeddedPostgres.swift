@@ -9,7 +9,14 @@ public struct EmbeddedPostgres: Sendable {
     public static let superuser = "portal"
     public static let database = "portal"
 
+    /// `volatile` skips every fsync: for throw-away clusters (tests, benchmarks), where a crash may lose them.
+    public enum Durability: Sendable {
+        case durable
+        case volatile
+    }
+
     public let directory: String
+    public let durability: Durability
     /// The account the server runs as; nil when this process is not root (it runs as us).
     public let account: Account?
     private let bin: String
@@ -21,10 +28,11 @@ public struct EmbeddedPostgres: Sendable {
     public var logFile: String { directory + "/postgres.log" }
 
     /// - Parameter runAs: the account to run as when root: by default `postgres` if it exists, else `nobody`.
-    public init(directory: String, runAs: String? = nil, logger: Logger = Logger(label: "portal.postgres")) throws(EmbeddedPostgresError) {
+    public init(directory: String, runAs: String? = nil, durability: Durability = .durable, logger: Logger = Logger(label: "portal.postgres")) throws(EmbeddedPostgresError) {
         guard let bin = ToolLocator.binDirectory() else { throw .toolMissing("initdb (searched PATH and /usr/lib/postgresql/*/bin)") }
         self.bin = bin
         self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path
+        self.durability = durability
         self.logger = logger
         if geteuid() == 0 {
             let name = runAs ?? (Account.named("postgres") != nil ? "postgres" : "nobody")
@@ -51,7 +59,7 @@ public struct EmbeddedPostgres: Sendable {
             let outcome = try await tools.run(bin + "/initdb", [
                 "--pgdata=\(dataDirectory)", "--username=\(Self.superuser)", "--encoding=UTF8", "--locale=C",
                 "--auth-local=trust", "--auth-host=reject", "--no-instructions",
-            ], in: directory)
+            ] + (durability == .volatile ? ["--no-sync"] : []), in: directory)
             guard outcome.status == 0 else { throw .toolFailed(tool: "initdb", status: outcome.status, output: outcome.tail) }
             try appendInclude()
         }
@@ -136,13 +144,16 @@ public struct EmbeddedPostgres: Sendable {
 
     private func writeRuntimeSettings() throws(EmbeddedPostgresError) {
         let path = dataDirectory + "/portal.conf"
-        let text = """
+        var text = """
             # Written by dicom-portal at each start; edits are overwritten.
             listen_addresses = ''
             unix_socket_directories = '\(socketDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
 
             """
+        if durability == .volatile {
+            text += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        }
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         } catch {

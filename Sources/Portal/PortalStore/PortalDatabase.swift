@@ -25,6 +25,7 @@ public final class PortalDatabase: Sendable {
 
     /// Runs `body` in one transaction on one connection, rolled back if it throws. Unlike the pool's
     /// `withTransaction`, the error `body` threw reaches the caller unwrapped.
+    @discardableResult
     public func transaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         try await client.withConnection { connection in
             try await connection.query("BEGIN", logger: logger)

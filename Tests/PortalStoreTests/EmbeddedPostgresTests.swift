@@ -69,18 +69,29 @@ final class EmbeddedPostgresTests: XCTestCase {
         await again.shutdown()
     }
 
-    /// The server restarted under a running pool: the pool opens new connections and serves queries again.
-    func testPoolServesQueriesAfterTheServerRestarts() async throws {
+    /// The server restarted under a running pool: the pool opens new connections and serves queries again,
+    /// and an idle worker's LISTEN is re-established (and says so, since notifications may have been missed).
+    func testPoolAndListenerRecoverAfterTheServerRestarts() async throws {
         let cluster = try newCluster()
         try await cluster.start()
         let database = try PortalDatabase(settings: cluster.settings)
         addTeardownBlock { await database.shutdown() }
-        await assertEqual(try await currentUser(database), EmbeddedPostgres.superuser)
+        try await Migrator.migrate(database)
+        let queue = JobQueue(database)
+        var wakeUps = queue.wakeUps(pollInterval: .seconds(600), retryInterval: .milliseconds(200)).makeAsyncIterator()
+        let listening = await wakeUps.next()
+        XCTAssertEqual(listening, .listening)
 
         try await cluster.stop()
         try await cluster.start()
         let served = try await eventually(15) { try await currentUser(database) == EmbeddedPostgres.superuser }
         XCTAssertTrue(served, "no query succeeded within 15 s of the restart")
+
+        let relistening = await wakeUps.next()
+        XCTAssertEqual(relistening, .listening)
+        try await queue.enqueue(NewJob(kind: "after-restart"))
+        let woken = await wakeUps.next()
+        XCTAssertEqual(woken, .enqueued(kind: "after-restart"))
     }
 
     func testRefusesAnUnknownAccount() throws {

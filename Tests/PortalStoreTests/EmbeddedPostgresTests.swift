@@ -94,6 +94,37 @@ final class EmbeddedPostgresTests: XCTestCase {
         XCTAssertEqual(woken, .enqueued(kind: "after-restart"))
     }
 
+    /// The account must be able to reach the cluster directory: said plainly, before initdb fails obscurely.
+    func testAnUnreachableDirectoryIsNamed() async throws {
+        guard geteuid() == 0 else { throw XCTSkip("reachability by another account matters only when running as root") }
+        let parent = "/tmp/pgt-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: parent + "/locked", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let cluster = try EmbeddedPostgres(directory: parent + "/locked/postgres", durability: .volatile)
+        do {
+            try await cluster.start()
+            XCTFail("started under a directory its account cannot enter")
+        } catch {
+            XCTAssertTrue(error.description.contains("\(parent)/locked has mode 700"), error.description)
+        }
+    }
+
+    /// A tool's failure carries its own words (here the server's, from the log).
+    func testAFailedStartQuotesTheServer() async throws {
+        let cluster = try newCluster()
+        try await cluster.start()
+        try await cluster.stop()
+        try "9\n".write(toFile: cluster.dataDirectory + "/PG_VERSION", atomically: false, encoding: .utf8)
+        do {
+            try await cluster.start()
+            XCTFail("started a cluster of another PostgreSQL version")
+        } catch {
+            guard case .toolFailed(let tool, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(tool, "pg_ctl start")
+            XCTAssertTrue(error.description.contains("incompatible"), error.description)
+        }
+    }
+
     func testRefusesAnUnknownAccount() throws {
         guard geteuid() == 0 else { throw XCTSkip("the account matters only when running as root") }
         let parent = "/tmp/pgt-" + String(UUID().uuidString.prefix(8))

@@ -53,6 +53,8 @@ final class EmbeddedPostgresTests: XCTestCase {
         await assertFalse(try await cluster.isRunning())
         try await cluster.start()
         await assertTrue(try await cluster.isRunning())
+        let conf = try String(contentsOfFile: cluster.dataDirectory + "/postgresql.conf", encoding: .utf8)
+        XCTAssertEqual(conf.components(separatedBy: "include_if_exists = 'portal.conf'").count, 2, "the include is added once")
 
         // A crash: the postmaster killed outright leaves postmaster.pid and the socket lock behind.
         let pid = try XCTUnwrap(pidAgain.flatMap { Int32($0) })

@@ -61,15 +61,17 @@ public struct EmbeddedPostgres: Sendable {
                 "--auth-local=trust", "--auth-host=reject", "--no-instructions",
             ] + (durability == .volatile ? ["--no-sync"] : []), in: directory)
             guard outcome.status == 0 else { throw .toolFailed(tool: "initdb", status: outcome.status, output: outcome.tail) }
-            try appendInclude()
         }
+        // Every step from here is idempotent, so a start interrupted half-way is finished by the next one.
+        try includeRuntimeSettings()
         try writeRuntimeSettings()
-        if try await isRunning() { return }
-        let outcome = try await tools.run(bin + "/pg_ctl", [
-            "start", "--pgdata=\(dataDirectory)", "--wait", "--timeout=60", "--log=\(logFile)", "--silent",
-        ], in: directory)
-        guard outcome.status == 0 else {
-            throw .toolFailed(tool: "pg_ctl start", status: outcome.status, output: outcome.tail + logTail())
+        if try await !isRunning() {
+            let outcome = try await tools.run(bin + "/pg_ctl", [
+                "start", "--pgdata=\(dataDirectory)", "--wait", "--timeout=60", "--log=\(logFile)", "--silent",
+            ], in: directory)
+            guard outcome.status == 0 else {
+                throw .toolFailed(tool: "pg_ctl start", status: outcome.status, output: outcome.tail + logTail())
+            }
         }
         try await createDatabaseIfMissing(tools)
         logger.info("PostgreSQL running", metadata: ["socket": "\(socketPath)"])
@@ -130,13 +132,16 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     /// postgresql.conf includes portal.conf, rewritten at every start so the socket follows the directory.
-    private func appendInclude() throws(EmbeddedPostgresError) {
+    private func includeRuntimeSettings() throws(EmbeddedPostgresError) {
         let conf = dataDirectory + "/postgresql.conf"
+        let include = "include_if_exists = 'portal.conf'"
+        guard let current = FileManager.default.contents(atPath: conf) else { throw .directory(path: conf, reason: "cannot read it") }
+        guard !String(decoding: current, as: UTF8.self).contains(include) else { return }
         guard let handle = FileHandle(forWritingAtPath: conf) else { throw .directory(path: conf, reason: "cannot open for writing") }
         defer { try? handle.close() }
         do {
             try handle.seekToEnd()
-            try handle.write(contentsOf: Data("\n# dicom-portal: settings owned by the portal, rewritten at each start\ninclude_if_exists = 'portal.conf'\n".utf8))
+            try handle.write(contentsOf: Data("\n# dicom-portal: settings owned by the portal, rewritten at each start\n\(include)\n".utf8))
         } catch {
             throw .directory(path: conf, reason: "\(error)")
         }

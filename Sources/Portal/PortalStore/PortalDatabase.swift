@@ -1,7 +1,7 @@
 import Logging
 import PostgresNIO
 
-/// The connection pool to the portal's database, running for the life of this value. Reconnecting after
+/// The connection pool to the portal's database, running from `init` until `shutdown()`. Reconnecting after
 /// the server restarts is the pool's job: a query leases a fresh connection when the old ones are gone.
 public final class PortalDatabase: Sendable {
     public let client: PostgresClient

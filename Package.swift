@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries (Debian -dev packages installed by scripts/install-deps).
@@ -196,6 +197,13 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Portal/Uploads", swiftSettings: strict),
+        // The portal's system of record and work queue: PostgreSQL (a private cluster or a shared server),
+        // migrations, jobs under leases, the hash-chained audit table.
+        .target(name: "PortalStore", dependencies: [
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Portal/PortalStore", swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: warningsAsErrors),
@@ -211,6 +219,7 @@ let package = Package(
         .testTarget(name: "SessionReceiptTests", dependencies: ["SessionReceipt", "SessionReport", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ATNATests", dependencies: ["ATNA", "AuditTrail", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore"], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",

@@ -1,0 +1,117 @@
+/// The portal's schema, as migrations. Never edit one that has shipped: add the next version.
+public enum Schema {
+    public static let migrations: [Migration] = [v1]
+
+    static let v1 = Migration(version: 1, name: "registry, uploads, jobs, verdicts, deliveries, audit", statements: [
+        """
+        CREATE TABLE patients (
+            id bigserial PRIMARY KEY,
+            patient_id text NOT NULL,
+            issuer text NOT NULL,
+            name text NOT NULL,
+            birth_date text NOT NULL CHECK (birth_date ~ '^[0-9]{8}$'),
+            sex text CHECK (sex IN ('M', 'F', 'O')),
+            email text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (patient_id, issuer)
+        )
+        """,
+        """
+        CREATE TABLE kiosks (
+            id bigserial PRIMARY KEY,
+            name text NOT NULL UNIQUE,
+            certificate_serial text NOT NULL,
+            certificate_fingerprint text NOT NULL UNIQUE,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            revoked_at timestamptz
+        )
+        """,
+        """
+        CREATE TABLE batches (
+            id uuid PRIMARY KEY,
+            patient bigint REFERENCES patients (id),
+            kiosk bigint REFERENCES kiosks (id),
+            state text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'committed', 'processing', 'delivered', 'held', 'failed')),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            committed_at timestamptz,
+            CHECK (num_nonnulls(patient, kiosk) = 1)
+        )
+        """,
+        """
+        CREATE TABLE uploads (
+            id text PRIMARY KEY,
+            batch uuid NOT NULL REFERENCES batches (id),
+            length bigint CHECK (length >= 0),
+            "offset" bigint NOT NULL DEFAULT 0 CHECK ("offset" >= 0 AND (length IS NULL OR "offset" <= length)),
+            metadata jsonb NOT NULL DEFAULT '{}',
+            expires_at timestamptz,
+            state text NOT NULL DEFAULT 'receiving' CHECK (state IN ('receiving', 'complete', 'terminated', 'expired'))
+        )
+        """,
+        "CREATE INDEX uploads_batch ON uploads (batch)",
+        """
+        CREATE TABLE jobs (
+            id bigserial PRIMARY KEY,
+            kind text NOT NULL,
+            batch uuid REFERENCES batches (id),
+            payload jsonb NOT NULL DEFAULT '{}',
+            state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'dead')),
+            attempts int NOT NULL DEFAULT 0,
+            max_attempts int NOT NULL DEFAULT 5 CHECK (max_attempts > 0),
+            run_after timestamptz NOT NULL DEFAULT now(),
+            lease_owner text,
+            lease_expires_at timestamptz,
+            last_error text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            CHECK ((state = 'running') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL))
+        )
+        """,
+        // Claiming reads only the claimable rows: queued in run_after order, running by lease expiry.
+        "CREATE INDEX jobs_queued ON jobs (run_after, id) WHERE state = 'queued'",
+        "CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE state = 'running'",
+        "CREATE INDEX jobs_dead ON jobs (updated_at) WHERE state = 'dead'",
+        """
+        CREATE TABLE instances (
+            id bigserial PRIMARY KEY,
+            batch uuid NOT NULL REFERENCES batches (id),
+            sop_instance_uid text NOT NULL,
+            sha256 bytea NOT NULL CHECK (length(sha256) = 32),
+            verdict text NOT NULL,
+            findings jsonb NOT NULL DEFAULT '[]',
+            UNIQUE (batch, sop_instance_uid, sha256)
+        )
+        """,
+        """
+        CREATE TABLE deliveries (
+            id bigserial PRIMARY KEY,
+            destination text NOT NULL,
+            sop_instance_uid text NOT NULL,
+            sha256 bytea NOT NULL CHECK (length(sha256) = 32),
+            state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+            delivered_at timestamptz,
+            UNIQUE (destination, sop_instance_uid, sha256)
+        )
+        """,
+        """
+        CREATE TABLE audit (
+            seq bigserial PRIMARY KEY,
+            at timestamptz NOT NULL,
+            event_type text NOT NULL,
+            actor text NOT NULL,
+            detail jsonb NOT NULL,
+            prev_hash bytea NOT NULL CHECK (length(prev_hash) = 32),
+            hash bytea NOT NULL CHECK (length(hash) = 32)
+        )
+        """,
+        """
+        CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'the audit table is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+        END
+        $$
+        """,
+        "CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+        "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+    ])
+}

@@ -5,7 +5,7 @@ import X509
 /// What the portal records about a kiosk certificate it issued.
 public struct IssuedKiosk: Sendable, Equatable {
     public let name: KioskName
-    /// The certificate's serial, lowercase hex of its DER integer bytes (the key revocation is looked up by).
+    /// The certificate's serial, lowercase hex as `openssl x509 -serial` shows it (the key revocation is looked up by).
     public let serial: String
     /// SHA-256 of the certificate's DER encoding, lowercase hex.
     public let fingerprint: String

@@ -6,7 +6,7 @@ import X509
 public struct KioskIdentity: Sendable, Hashable {
     /// The certificate's CN: the name the kiosk was issued under.
     public let name: String
-    /// Lowercase hex of the certificate's serial (as in ``IssuedKiosk/serial``).
+    /// The certificate's serial, as in ``IssuedKiosk/serial``.
     public let serial: String
 
     init(_ certificate: Certificate) throws(KioskVerificationError) {
@@ -18,8 +18,10 @@ public struct KioskIdentity: Sendable, Hashable {
         self.serial = Self.serialString(certificate.serialNumber)
     }
 
+    /// Lowercase hex of the serial's magnitude, without the DER sign byte: what `openssl x509 -serial` prints.
     static func serialString(_ serial: Certificate.SerialNumber) -> String {
-        Hex.string(serial.bytes)
+        let magnitude = serial.bytes.drop { $0 == 0 }
+        return Hex.string(magnitude.isEmpty ? [0] : Array(magnitude))
     }
 }
 

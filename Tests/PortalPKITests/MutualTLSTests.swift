@@ -101,6 +101,7 @@ final class MutualTLSTests: XCTestCase {
         await assertRefused(
             try KioskTLS.clientConfiguration(certificate: certificate, key: key, caFile: directory.path + "/a/portal-ca.crt"))
         XCTAssertEqual(rejections.all, [.unknownAuthority(subject: "CN=kiosk-a")])
+        XCTAssertEqual(rejections.all[0].description, "certificate \"CN=kiosk-a\" was not issued by this portal's CA")
     }
 
     func testServerCertificateIsNotAKioskCertificate() async throws {
@@ -109,6 +110,7 @@ final class MutualTLSTests: XCTestCase {
             try KioskTLS.clientConfiguration(
                 certificate: credentials.certificatePath, key: credentials.keyPath, caFile: directory.path + "/a/portal-ca.crt"))
         guard case .wrongUsage = rejections.all.first else { return XCTFail("\(rejections.all)") }
+        XCTAssertTrue(rejections.all[0].description.contains("not for client authentication"))
     }
 
     func testExpiredCertificateIsRefused() async throws {
@@ -143,6 +145,7 @@ final class MutualTLSTests: XCTestCase {
                 XCTFail("a revoked kiosk was served")
             } catch {}
             XCTAssertEqual(rejections.all.first, .revoked(kiosk: "kiosk-b", serial: kioskB.serial))
+            XCTAssertEqual(rejections.all.first?.description, "certificate of kiosk kiosk-b (serial \(kioskB.serial)) is revoked")
 
             let stillServed = try await get(with: try kioskConfiguration("a"))
             XCTAssertEqual(stillServed.body, "kiosk-a")

@@ -2,7 +2,7 @@
 public struct KioskName: Sendable, Hashable, CustomStringConvertible {
     public let value: String
 
-    /// 1–64 characters of `[A-Za-z0-9._-]`: safe in a CN, a file name and a log line.
+    /// 1–64 characters of `[A-Za-z0-9._-]`: nothing to escape in a CN, a database key or a log line.
     public init(_ value: String) throws(PKIError) {
         let allowed = value.utf8.allSatisfy { byte in
             switch byte {

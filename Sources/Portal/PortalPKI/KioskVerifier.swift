@@ -54,9 +54,10 @@ public struct KioskVerifier: Sendable {
             RFC5280Policy()
             ClientAuthPolicy()
         }
-        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(presented.dropFirst()))
-        guard case .validCertificate = result else {
-            guard case .couldNotValidate(let failures) = result else { throw .invalidChain("unknown result") }
+        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(presented.dropFirst())) {
+        case .validCertificate:
+            break
+        case .couldNotValidate(let failures):
             throw .invalidChain(failures.map { "\($0.policyFailureReason)" }.joined(separator: "; "))
         }
         if await isRevoked(identity.serial) { throw .revoked(kiosk: identity.name, serial: identity.serial) }

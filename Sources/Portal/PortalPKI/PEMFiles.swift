@@ -42,10 +42,9 @@ enum PEMFiles {
 }
 
 enum Hex {
+    private static let digits = Array("0123456789abcdef")
+
     static func string(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
-        }.joined()
+        String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] })
     }
 }

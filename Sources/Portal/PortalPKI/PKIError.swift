@@ -1,6 +1,6 @@
 /// Why the portal's certificate authority could not do what was asked.
 public enum PKIError: Error, Equatable, CustomStringConvertible {
-    /// A kiosk name must be 1–64 characters of `A–Z a–z 0–9 . _ -` (it becomes a file-free CN and a database key).
+    /// A kiosk name must be 1–64 characters of `A–Z a–z 0–9 . _ -` (see ``KioskName``).
     case invalidKioskName(String)
     /// A configured server name is neither a DNS name nor an IP address.
     case invalidServerName(String)

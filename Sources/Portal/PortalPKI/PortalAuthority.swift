@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import SwiftASN1
 import X509
 
 /// The portal's own certificate authority: it signs the core's TLS server certificate and one client

@@ -17,7 +17,8 @@ public struct KioskVerifier: Sendable {
 
     /// - Parameters:
     ///   - authority: the portal CA certificate, the only trust root.
-    ///   - isRevoked: asked with ``KioskIdentity/serial`` on every handshake.
+    ///   - isRevoked: asked with ``KioskIdentity/serial`` on every handshake, after the chain is valid; it must
+    ///     answer `true` when it cannot tell (database down), so an outage fails closed. The handshake waits for it.
     ///   - onRejection: told why a handshake was refused (the TLS alert itself carries no reason).
     public init(
         authority: Certificate,

@@ -198,6 +198,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "SystemPackage", package: "swift-system"),
+            "POSIX",
         ], path: "Sources/Portal/Uploads", swiftSettings: strict),
         // The portal's system of record and work queue: PostgreSQL (a private cluster or a shared server),
         // migrations, jobs under leases, the hash-chained audit table.
@@ -205,6 +207,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            "POSIX",
         ], path: "Sources/Portal/PortalStore", swiftSettings: strict),
 
         // The portal's own certificate authority for kiosks' mutual TLS: the CA, the core's server certificate,
@@ -217,6 +220,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            "POSIX",
         ], path: "Sources/Portal/PortalPKI", swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.

@@ -23,6 +23,8 @@ final class UploadRegistryTests: XCTestCase {
         try await registry.setOffset(record.id, offset: 4, expires: start.addingTimeInterval(120))
         let moved = try await registry.get(record.id)
         XCTAssertEqual(moved?.offset, 4)
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(record.id.rawValue).json")
+        XCTAssertEqual(attributes[.posixPermissions] as? Int, 0o600, "a record is private to the service")
         let notYet = try await registry.expired(at: start.addingTimeInterval(100))
         XCTAssertEqual(notYet, [])
         let expired = try await registry.expired(at: start.addingTimeInterval(120))

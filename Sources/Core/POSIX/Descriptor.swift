@@ -87,6 +87,35 @@ public final class Descriptor: @unchecked Sendable {
     public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
         do { _ = try handle.writeAll(bytes) } catch { throw Errno.of(error) }
     }
+
+    /// `pwrite` until all of `bytes` is written at `offset`; the file offset is left alone.
+    public func writeAll(_ bytes: some Sequence<UInt8>, at offset: Int64) throws(Errno) {
+        do { _ = try handle.writeAll(toAbsoluteOffset: offset, bytes) } catch { throw Errno.of(error) }
+    }
+
+    /// Up to `count` bytes from `offset`; fewer only where the file ends.
+    public func read(upTo count: Int, at offset: Int64) throws(Errno) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let done: Int
+        do { done = try bytes.withUnsafeMutableBytes { try read(at: offset, into: $0) } } catch { throw Errno.of(error) }
+        bytes.removeLast(count - done)
+        return bytes
+    }
+
+    /// `fsync`: the file's data and metadata reach the disk.
+    public func sync() throws(Errno) {
+        guard retryingOnInterrupt({ fsync(rawValue) }) == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    /// `ftruncate` to `length` bytes.
+    public func truncate(to length: Int64) throws(Errno) {
+        do { try handle.resize(to: length) } catch { throw Errno.of(error) }
+    }
+
+    /// The file's length in bytes, from `fstat`.
+    public var size: Int64 {
+        get throws(Errno) { Int64(try status().st_size) }
+    }
 }
 
 /// A system call swift-system does not wrap (`poll`, `waitpid`, `openat`, `write` on a descriptor

@@ -6,41 +6,24 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import POSIX
 
-/// Whole-file writes that are never seen half-done: a temporary file in the same directory, fsync, rename,
-/// fsync of the directory. Keys are created with their final mode, so they are never readable by others,
-/// not even for an instant.
+/// Whole-file writes that are never seen half-done, through POSIX's `DurableFile`: keys are created with their
+/// final mode, so they are never readable by others, not even for an instant.
 enum AtomicFile {
     static func store(_ text: String, at path: String, mode: mode_t) throws(PKIError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = "\(path).tmp-\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw failure(temporary, "cannot create") }
-        var failed: PKIError?
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                failed = failure(temporary, "write failed")
-                break
+        do {
+            try DurableFile.writeAtomically(path: path, bytes: Array(text.utf8), permissions: mode)
+        } catch {
+            let what = switch error.step {
+            case .create: "cannot create"
+            case .write: "write failed"
+            case .setPermissions: "chmod failed"
+            case .sync: "fsync failed"
+            case .rename: "rename failed"
+            case .syncDirectory: "fsync of directory failed"
             }
-            written += n
-        }
-        // The umask may have narrowed the mode; certificates must stay readable by the service user.
-        if failed == nil, fchmod(fd, mode) != 0 { failed = failure(temporary, "chmod failed") }
-        if failed == nil, fsync(fd) != 0 { failed = failure(temporary, "fsync failed") }
-        close(fd)
-        if failed == nil, rename(temporary, path) != 0 { failed = failure(path, "rename failed") }
-        if let failed {
-            unlink(temporary)
-            throw failed
-        }
-        let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            defer { close(directoryFD) }
-            guard fsync(directoryFD) == 0 else { throw failure(directory, "fsync of directory failed") }
+            throw .file(path: error.path, reason: "\(what): \(error.errno)")
         }
     }
 
@@ -64,9 +47,5 @@ enum AtomicFile {
         } catch {
             throw .file(path: path, reason: "cannot create directory")
         }
-    }
-
-    private static func failure(_ path: String, _ what: String) -> PKIError {
-        .file(path: path, reason: "\(what): \(String(cString: strerror(errno)))")
     }
 }

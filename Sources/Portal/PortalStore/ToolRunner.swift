@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 
 /// Runs PostgreSQL's command-line tools, optionally as another account, off the cooperative thread pool
 /// (initdb and `pg_ctl start -w` block for seconds).
@@ -39,12 +40,11 @@ struct ToolRunner: Sendable {
     private static func launch(_ path: String, _ arguments: [String], in directory: String, tool: String) -> Result<Outcome, EmbeddedPostgresError> {
         // Output goes to a file, not a pipe: the server `pg_ctl start` leaves running could hold a pipe open.
         let capture = FileManager.default.temporaryDirectory.appendingPathComponent("portal-\(UUID().uuidString).out").path
-        let fd = open(capture, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return .failure(.launchFailed(tool: tool, reason: "cannot create \(capture): \(String(cString: strerror(errno)))")) }
-        defer {
-            close(fd)
-            unlink(capture)
+        let output: Descriptor
+        do { output = try Descriptor.open(capture, O_WRONLY | O_CREAT | O_EXCL, permissions: 0o600) } catch {
+            return .failure(.launchFailed(tool: tool, reason: "cannot create \(capture): \(error)"))
         }
+        defer { unlink(capture) }
         var environment = ProcessInfo.processInfo.environment
         // The tools read these; a stray value from the caller's shell must not redirect them.
         for key in environment.keys where key.hasPrefix("PG") { environment[key] = nil }
@@ -54,8 +54,8 @@ struct ToolRunner: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fd, 1)
-        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        posix_spawn_file_actions_adddup2(&actions, output.rawValue, 1)
+        posix_spawn_file_actions_adddup2(&actions, output.rawValue, 2)
 
         // env --chdir: a working directory the account can enter (glibc's addchdir_np is not exported to Swift).
         let argv = (["/usr/bin/env", "--chdir=\(directory)", path] + arguments).map { strdup($0) } + [nil]
@@ -65,11 +65,12 @@ struct ToolRunner: Sendable {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, envp)
+        // The dup2 actions run in the child: `output` stays open until it is spawned.
+        let spawned = withExtendedLifetime(output) { posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, envp) }
         guard spawned == 0 else { return .failure(.launchFailed(tool: tool, reason: String(cString: strerror(spawned)))) }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { return .failure(.launchFailed(tool: tool, reason: "waitpid: \(String(cString: strerror(errno)))")) }
+        guard retryingOnInterrupt({ waitpid(pid, &status, 0) }) >= 0 else {
+            return .failure(.launchFailed(tool: tool, reason: "waitpid: \(String(cString: strerror(errno)))"))
         }
         // WIFEXITED / WEXITSTATUS; a tool killed by a signal reports 128 + the signal, as shells do.
         let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

@@ -1,6 +1,7 @@
 import Crypto
 import Glibc
 import NIOCore
+import POSIX
 
 /// A staging store in one directory (local, or a shared file system every core and worker mounts): one file per
 /// upload, `<id>.stage`, laid out as `SegmentFormat` describes.
@@ -8,7 +9,7 @@ public struct FileStagingStore: StagingStore {
     public let directory: String
 
     public init(directory: String) throws {
-        try DurableFile.makeDirectory(directory)
+        try StagingIO.makeDirectory(directory)
         self.directory = directory
     }
 
@@ -17,20 +18,19 @@ public struct FileStagingStore: StagingStore {
     public func create(_ id: UploadID, key: SymmetricKey) async throws {
         let path = path(id), directory = directory
         try await offload {
-            let fd: Int32
+            let file: Descriptor
             do {
-                fd = try DurableFile.openFile(path, flags: O_WRONLY | O_CREAT | O_EXCL)
+                file = try StagingIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
             } catch StagingError.io(_, EEXIST) {
                 throw StagingError.alreadyExists(id)
             }
-            defer { close(fd) }
             do {
                 let prefix = SymmetricKey(size: SymmetricKeySize(bitCount: 64)).withUnsafeBytes { Array($0) }
-                try SegmentFormat.header(prefix: prefix).withUnsafeBytes { try DurableFile.writeAll(fd, $0, at: 0) }
-                try DurableFile.sync(fd)
-                try DurableFile.syncDirectory(directory)
+                try StagingIO.io("write", try file.writeAll(SegmentFormat.header(prefix: prefix), at: 0))
+                try StagingIO.io("fsync", try file.sync())
+                try StagingIO.syncDirectory(directory)
             } catch {
-                _ = try? DurableFile.unlinkFile(path)
+                _ = try? StagingIO.unlinkFile(path)
                 throw error
             }
         }
@@ -39,33 +39,26 @@ public struct FileStagingStore: StagingStore {
     public func beginAppend(_ id: UploadID, key: SymmetricKey, at offset: Int64) async throws -> any StagedAppend {
         let path = path(id), key = SendableKey(key: key)
         return try await offload {
-            let fd = try Self.openExisting(path, id, flags: O_RDWR)
-            do {
-                let layout = try SegmentLayout.scan(fd, id, repair: true)
-                guard let index = layout.boundaries.firstIndex(where: { $0.plaintext == offset }) else {
-                    throw StagingError.offsetMismatch(id, expected: offset, stored: layout.plaintext)
-                }
-                let boundary = layout.boundaries[index]
-                if index < layout.boundaries.count - 1 {
-                    // Segments written for a chunk that was never acknowledged: the client sends them again.
-                    try DurableFile.truncate(fd, to: boundary.file)
-                    try DurableFile.sync(fd)
-                }
-                return FileStagedAppend(fd: fd, id: id, key: key, prefix: layout.prefix, index: Int64(index),
-                                        file: boundary.file, plaintext: boundary.plaintext)
-            } catch {
-                close(fd)
-                throw error
+            let file = try Self.openExisting(path, id, flags: O_RDWR)
+            let layout = try SegmentLayout.scan(file, id, repair: true)
+            guard let index = layout.boundaries.firstIndex(where: { $0.plaintext == offset }) else {
+                throw StagingError.offsetMismatch(id, expected: offset, stored: layout.plaintext)
             }
+            let boundary = layout.boundaries[index]
+            if index < layout.boundaries.count - 1 {
+                // Segments written for a chunk that was never acknowledged: the client sends them again.
+                try StagingIO.io("truncate", try file.truncate(to: boundary.file))
+                try StagingIO.io("fsync", try file.sync())
+            }
+            return FileStagedAppend(file: file, id: id, key: key, prefix: layout.prefix, index: Int64(index),
+                                    start: boundary.file, plaintext: boundary.plaintext)
         }
     }
 
     public func size(_ id: UploadID) async throws -> Int64 {
         let path = path(id)
         return try await offload {
-            let fd = try Self.openExisting(path, id, flags: O_RDWR)
-            defer { close(fd) }
-            return try SegmentLayout.scan(fd, id, repair: true).plaintext
+            try SegmentLayout.scan(try Self.openExisting(path, id, flags: O_RDWR), id, repair: true).plaintext
         }
     }
 
@@ -74,13 +67,7 @@ public struct FileStagingStore: StagingStore {
     {
         let path = path(id), key = SendableKey(key: key)
         let reader = try await offload {
-            let fd = try Self.openExisting(path, id, flags: O_RDONLY)
-            do {
-                return try SegmentReader(fd: fd, id: id, key: key, length: length)
-            } catch {
-                close(fd)
-                throw error
-            }
+            try SegmentReader(file: try Self.openExisting(path, id, flags: O_RDONLY), id: id, key: key, length: length)
         }
         return AsyncThrowingStream(unfolding: { try await offload { try reader.next() } })
     }
@@ -88,22 +75,22 @@ public struct FileStagingStore: StagingStore {
     public func remove(_ id: UploadID) async throws {
         let path = path(id), directory = directory
         try await offload {
-            if try DurableFile.unlinkFile(path) { try DurableFile.syncDirectory(directory) }
+            if try StagingIO.unlinkFile(path) { try StagingIO.syncDirectory(directory) }
         }
     }
 
     public func list() async throws -> [UploadID] {
         let directory = directory
         return try await offload {
-            try DurableFile.list(directory).compactMap { name in
+            try StagingIO.list(directory).compactMap { name in
                 name.hasSuffix(".stage") ? UploadID(String(name.dropLast(".stage".count))) : nil
             }
         }
     }
 
-    private static func openExisting(_ path: String, _ id: UploadID, flags: Int32) throws -> Int32 {
+    private static func openExisting(_ path: String, _ id: UploadID, flags: Int32) throws -> Descriptor {
         do {
-            return try DurableFile.openFile(path, flags: flags)
+            return try StagingIO.open(path, flags: flags)
         } catch StagingError.io(_, ENOENT) {
             throw StagingError.notFound(id)
         }
@@ -119,16 +106,16 @@ struct SegmentLayout {
 
     /// A last segment cut short by a crash is removed when `repair` is set (it was never acknowledged); a length
     /// no segment can have is corruption, not a crash.
-    static func scan(_ fd: Int32, _ id: UploadID, repair: Bool) throws -> SegmentLayout {
-        guard let prefix = SegmentFormat.prefix(fromHeader: try DurableFile.read(fd, count: SegmentFormat.headerSize, at: 0))
-        else { throw StagingError.corrupt(id, "no staging header") }
-        let fileLength = try DurableFile.length(fd)
+    static func scan(_ file: Descriptor, _ id: UploadID, repair: Bool) throws -> SegmentLayout {
+        let header = try StagingIO.io("read", try file.read(upTo: SegmentFormat.headerSize, at: 0))
+        guard let prefix = SegmentFormat.prefix(fromHeader: header) else { throw StagingError.corrupt(id, "no staging header") }
+        let fileLength = try StagingIO.io("stat", try file.size)
         var layout = SegmentLayout(prefix: prefix, boundaries: [(0, Int64(SegmentFormat.headerSize))])
         var position = Int64(SegmentFormat.headerSize)
         while position < fileLength {
             let remaining = fileLength - position
             if remaining < Int64(SegmentFormat.lengthSize) { break }
-            let lengthBytes = try DurableFile.read(fd, count: SegmentFormat.lengthSize, at: position)
+            let lengthBytes = try StagingIO.io("read", try file.read(upTo: SegmentFormat.lengthSize, at: position))
             guard let sealed = SegmentFormat.sealedLength(lengthBytes) else {
                 throw StagingError.corrupt(id, "segment \(layout.boundaries.count - 1) has an impossible length")
             }
@@ -137,8 +124,8 @@ struct SegmentLayout {
             layout.boundaries.append((layout.plaintext + Int64(sealed - SegmentFormat.tagSize), position))
         }
         if position < fileLength && repair {
-            try DurableFile.truncate(fd, to: position)
-            try DurableFile.sync(fd)
+            try StagingIO.io("truncate", try file.truncate(to: position))
+            try StagingIO.io("fsync", try file.sync())
         }
         return layout
     }

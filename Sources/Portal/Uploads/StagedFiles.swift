@@ -1,23 +1,26 @@
 import Crypto
 import Glibc
 import NIOCore
+import POSIX
 import Synchronization
 
 /// An append to a staged file. Plaintext collects until a segment is full; full segments are sealed and written at
 /// once, the last partial one at `commit`, so memory holds at most one segment and one body chunk.
 final class FileStagedAppend: StagedAppend {
     private struct State {
-        var fd: Int32
+        /// Dropped (closed) once the append is committed or aborted.
+        var file: Descriptor?
         let id: UploadID
         let key: SendableKey
         let prefix: [UInt8]
         let startFile: Int64
         var index: Int64
-        var file: Int64
+        var end: Int64
         var plaintext: Int64
         var pending: [UInt8] = []
 
         mutating func seal(all: Bool) throws {
+            let file = try open()
             var start = 0
             while pending.count - start >= SegmentFormat.maxPlaintext || (all && start < pending.count) {
                 guard index < SegmentFormat.maxSegments else {
@@ -26,8 +29,8 @@ final class FileStagedAppend: StagedAppend {
                 let count = min(SegmentFormat.maxPlaintext, pending.count - start)
                 let record = try SegmentFormat.seal(pending[start..<start + count], upload: id, index: index,
                                                     prefix: prefix, key: key.key)
-                try record.withUnsafeBytes { try DurableFile.writeAll(fd, $0, at: file) }
-                file += Int64(record.count)
+                try StagingIO.io("write", try file.writeAll(record, at: end))
+                end += Int64(record.count)
                 plaintext += Int64(count)
                 index += 1
                 start += count
@@ -35,26 +38,22 @@ final class FileStagedAppend: StagedAppend {
             pending.removeFirst(start)
         }
 
-        mutating func close() {
-            if fd >= 0 { Glibc.close(fd) }
-            fd = -1
+        func open() throws(StagingError) -> Descriptor {
+            guard let file else { throw StagingError.io("append already finished", errno: EBADF) }
+            return file
         }
     }
 
     private let state: Mutex<State>
 
-    init(fd: Int32, id: UploadID, key: SendableKey, prefix: [UInt8], index: Int64, file: Int64, plaintext: Int64) {
-        state = Mutex(State(fd: fd, id: id, key: key, prefix: prefix, startFile: file, index: index, file: file,
+    init(file: Descriptor, id: UploadID, key: SendableKey, prefix: [UInt8], index: Int64, start: Int64, plaintext: Int64) {
+        state = Mutex(State(file: file, id: id, key: key, prefix: prefix, startFile: start, index: index, end: start,
                             plaintext: plaintext))
-    }
-
-    deinit {
-        state.withLock { $0.close() }
     }
 
     func write(_ bytes: ByteBuffer) async throws {
         let full = try state.withLock { state in
-            guard state.fd >= 0 else { throw StagingError.io("append already finished", errno: EBADF) }
+            _ = try state.open()
             state.pending.append(contentsOf: bytes.readableBytesView)
             return state.pending.count >= SegmentFormat.maxPlaintext
         }
@@ -66,10 +65,10 @@ final class FileStagedAppend: StagedAppend {
     func commit() async throws -> Int64 {
         try await offload {
             try self.state.withLock { state in
-                guard state.fd >= 0 else { throw StagingError.io("append already finished", errno: EBADF) }
+                let file = try state.open()
                 try state.seal(all: true)
-                try DurableFile.sync(state.fd)
-                state.close()
+                try StagingIO.io("fsync", try file.sync())
+                state.file = nil
                 return state.plaintext
             }
         }
@@ -78,11 +77,11 @@ final class FileStagedAppend: StagedAppend {
     func abort() async throws {
         try await offload {
             try self.state.withLock { state in
-                guard state.fd >= 0 else { return }
-                defer { state.close() }
+                guard let file = state.file else { return }
+                state.file = nil
                 state.pending = []
-                try DurableFile.truncate(state.fd, to: state.startFile)
-                try DurableFile.sync(state.fd)
+                try StagingIO.io("truncate", try file.truncate(to: state.startFile))
+                try StagingIO.io("fsync", try file.sync())
             }
         }
     }
@@ -91,33 +90,34 @@ final class FileStagedAppend: StagedAppend {
 /// Reads a staged file one segment at a time, verifying each tag before its plaintext leaves.
 final class SegmentReader: Sendable {
     private struct State {
-        var fd: Int32
+        /// Dropped (closed) once the last segment is read.
+        var file: Descriptor?
         let id: UploadID
         let key: SendableKey
         let prefix: [UInt8]
         let length: Int64
         var index: Int64 = 0
-        var file = Int64(SegmentFormat.headerSize)
+        var position = Int64(SegmentFormat.headerSize)
         var plaintext: Int64 = 0
 
         mutating func next() throws -> ByteBuffer? {
-            guard fd >= 0 else { return nil }
+            guard let file else { return nil }
             if plaintext == length {
-                close()
+                self.file = nil
                 return nil
             }
-            let lengthBytes = try DurableFile.read(fd, count: SegmentFormat.lengthSize, at: file)
+            let lengthBytes = try StagingIO.io("read", try file.read(upTo: SegmentFormat.lengthSize, at: position))
             guard lengthBytes.count == SegmentFormat.lengthSize else { throw shortFile() }
             guard let sealedLength = SegmentFormat.sealedLength(lengthBytes) else {
                 throw StagingError.corrupt(id, "segment \(index) has an impossible length")
             }
-            let sealed = try DurableFile.read(fd, count: sealedLength, at: file + Int64(SegmentFormat.lengthSize))
+            let sealed = try StagingIO.io("read", try file.read(upTo: sealedLength, at: position + Int64(SegmentFormat.lengthSize)))
             guard sealed.count == sealedLength else { throw shortFile() }
             let plain = try SegmentFormat.open(sealed, upload: id, index: index, prefix: prefix, key: key.key)
             guard plaintext + Int64(plain.count) <= length else {
                 throw StagingError.corrupt(id, "holds more than the \(length) bytes recorded")
             }
-            file += Int64(SegmentFormat.lengthSize + sealedLength)
+            position += Int64(SegmentFormat.lengthSize + sealedLength)
             plaintext += Int64(plain.count)
             index += 1
             return ByteBuffer(bytes: plain)
@@ -126,25 +126,16 @@ final class SegmentReader: Sendable {
         func shortFile() -> StagingError {
             .corrupt(id, "ends after \(plaintext) of the \(length) bytes recorded")
         }
-
-        mutating func close() {
-            if fd >= 0 { Glibc.close(fd) }
-            fd = -1
-        }
     }
 
     private let state: Mutex<State>
 
-    init(fd: Int32, id: UploadID, key: SendableKey, length: Int64) throws {
-        let header = try DurableFile.read(fd, count: SegmentFormat.headerSize, at: 0)
+    init(file: Descriptor, id: UploadID, key: SendableKey, length: Int64) throws {
+        let header = try StagingIO.io("read", try file.read(upTo: SegmentFormat.headerSize, at: 0))
         guard let prefix = SegmentFormat.prefix(fromHeader: header) else {
             throw StagingError.corrupt(id, "no staging header")
         }
-        state = Mutex(State(fd: fd, id: id, key: key, prefix: prefix, length: length))
-    }
-
-    deinit {
-        state.withLock { $0.close() }
+        state = Mutex(State(file: file, id: id, key: key, prefix: prefix, length: length))
     }
 
     func next() throws -> ByteBuffer? {

@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
+        .executable(name: "PortalBench", targets: ["PortalBench"]),
         // One product per parser module, for the libFuzzer targets in fuzz/ (a separate package built
         // with sanitizers): each fuzz target links only the module it fuzzes and what that needs.
         .library(name: "DICOMCore", targets: ["DICOMCore"]),
@@ -209,6 +210,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             "POSIX",
         ], path: "Sources/Portal/PortalStore", swiftSettings: strict),
+        // bench/portal-queue and bench/portal-upload run the portal's parts through this command.
+        .executableTarget(name: "PortalBench", dependencies: [
+            "PortalStore", "Uploads",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Portal/PortalBench", swiftSettings: strict),
 
         // The portal's own certificate authority for kiosks' mutual TLS: the CA, the core's server certificate,
         // kiosk client certificates, and the handshake verifier that honours revocation at once.

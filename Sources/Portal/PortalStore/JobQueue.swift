@@ -37,9 +37,11 @@ public struct JobQueue: Sendable {
         return id
     }
 
-    /// Claims the next due job of one of `kinds` (any kind when empty), or a running one whose lease expired.
-    /// A job whose lease expired on its last attempt goes to the dead-letter state instead, and the claim
-    /// looks further.
+    /// Claims a running job whose lease expired (work a dead worker left, taken back first), else the next due
+    /// job of one of `kinds` (any kind when empty). Each half is its own subquery so it walks its own partial
+    /// index (`jobs_leased`, `jobs_queued`): one query with an OR over both states scanned and sorted the whole
+    /// table on every claim. A job whose lease expired on its last attempt goes to the dead-letter state
+    /// instead, and the claim looks further.
     public func claim(worker: String, kinds: [String] = [], lease seconds: Double) async throws -> ClaimedJob? {
         while true {
             let rows = try await database.client.query("""
@@ -51,13 +53,19 @@ public struct JobQueue: Sendable {
                                             ELSE now() + make_interval(secs => \(seconds)) END,
                     last_error = CASE WHEN state = 'running' THEN 'lease of ' || lease_owner || ' expired' ELSE last_error END,
                     updated_at = now()
-                WHERE id = (
-                    SELECT id FROM jobs
-                    WHERE (cardinality(\(kinds)::text[]) = 0 OR kind = ANY(\(kinds)::text[]))
-                      AND ((state = 'queued' AND run_after <= now()) OR (state = 'running' AND lease_expires_at < now()))
-                    ORDER BY run_after, id
-                    FOR UPDATE SKIP LOCKED
-                    LIMIT 1)
+                WHERE id = COALESCE(
+                    (SELECT id FROM jobs
+                     WHERE state = 'running' AND lease_expires_at < now()
+                       AND (cardinality(\(kinds)::text[]) = 0 OR kind = ANY(\(kinds)::text[]))
+                     ORDER BY lease_expires_at
+                     FOR UPDATE SKIP LOCKED
+                     LIMIT 1),
+                    (SELECT id FROM jobs
+                     WHERE state = 'queued' AND run_after <= now()
+                       AND (cardinality(\(kinds)::text[]) = 0 OR kind = ANY(\(kinds)::text[]))
+                     ORDER BY run_after, id
+                     FOR UPDATE SKIP LOCKED
+                     LIMIT 1))
                 RETURNING id, kind, batch, payload::text, attempts, max_attempts, state
                 """, logger: logger)
             var claimed: ClaimedJob?

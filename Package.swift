@@ -254,6 +254,7 @@ let package = Package(
         // A real server on a loopback port, raw HTTP for every status, and tuspy (scripts/fetch-test-data) as the
         // independent client.
         .testTarget(name: "UploadsTests", dependencies: [
+            "TestSupport",
             "Uploads",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -263,6 +264,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Tests/UploadsTests", swiftSettings: strict),
         .testTarget(name: "PortalPKITests", dependencies: [
+            "TestSupport",
             "PortalPKI",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import PortalPKI
+import TestSupport
 import XCTest
 
 /// A fresh directory under the system temporary directory, removed by `remove()`.
@@ -21,16 +22,8 @@ struct TemporaryDirectory {
 
 /// Runs the real `openssl` tool; returns its standard output and error together, and its exit status.
 func openssl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["openssl"] + arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try TestSupport.run("openssl", arguments, check: false)
+    return (result.status, result.stdoutText + result.stderrText)
 }
 
 /// What the verifier refused, in order.

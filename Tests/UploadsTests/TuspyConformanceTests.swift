@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Uploads
 import XCTest
 
@@ -63,15 +64,6 @@ final class TuspyConformanceTests: XCTestCase {
 
 /// Runs a program to its end; returns its exit status and its output and error output together.
 func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let result = try TestSupport.run(program, arguments, environment: environment, check: false)
+    return (result.status, result.stdoutText + result.stderrText)
 }

@@ -210,6 +210,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             "POSIX",
         ], path: "Sources/Portal/PortalStore", swiftSettings: strict),
+        // What core and kiosks say to each other: API paths and headers, the signed session manifest.
+        .target(name: "PortalProtocol", dependencies: [
+            "SessionReport",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Sources/Portal/PortalProtocol", swiftSettings: strict),
         // bench/portal-queue and bench/portal-upload run the portal's parts through this command.
         .executableTarget(name: "PortalBench", dependencies: [
             "PortalStore", "Uploads",

@@ -215,6 +215,8 @@ let package = Package(
             "SessionReport",
             .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Sources/Portal/PortalProtocol", swiftSettings: strict),
+        // dicom-portal's configuration file: the pipeline's tables as the kiosk names them, plus the portal's own.
+        .target(name: "PortalConfiguration", dependencies: ["AgentConfiguration"], path: "Sources/Portal/PortalConfiguration", swiftSettings: strict),
         // bench/portal-queue and bench/portal-upload run the portal's parts through this command.
         .executableTarget(name: "PortalBench", dependencies: [
             "PortalStore", "Uploads",

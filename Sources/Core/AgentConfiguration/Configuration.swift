@@ -1,11 +1,9 @@
 import DICOMCore
 import Foundation
 
-/// The agent's configuration file: a TOML subset (tables, `key = value` with strings, integers,
-/// booleans and arrays of strings — arrays may span lines — and `#` comments). Unknown tables or
-/// keys are errors that name the key and the line, so a typo in a hospital's config never silently
-/// falls back to a default. The fields are the typed API; `settings` maps the file's keys onto them.
-public struct Configuration: Equatable, Sendable {
+/// The kiosk's configuration file (the format and its rules: `ConfigurationFile`). The fields are the
+/// typed API; `settings` maps the file's keys onto them.
+public struct Configuration: ConfigurationRoot, Equatable {
     /// Bounds on the media walk.
     public var maxDirectoryDepth = 32
     public var maxEntries = 200_000
@@ -189,62 +187,12 @@ public struct Configuration: Equatable, Sendable {
     public init() {}
 
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw Error(line: 0, message: "cannot read the file (\(error.localizedDescription))")
-        }
-        guard data.count <= 1 << 20 else { throw Error(line: 0, message: "file larger than 1 MiB") }
-        guard let text = String(data: data, encoding: .utf8) else { throw Error(line: 0, message: "not UTF-8 text") }
-        try self.init(parsing: text)
+        try self.init(parsing: try ConfigurationFile.read(url))
     }
 
     public init(parsing text: String) throws {
-        var table = ""
-        var seen = Set<String>()
-        // An array value that continues on the next lines: its setting, the text so far and its first line.
-        var open: (setting: Setting, text: String, line: Int)?
-        // A byte-order mark from a Windows editor would otherwise become part of the first key.
-        let body = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
-        // LF or CRLF: a CRLF is one Character, so splitting on "\n" alone would make the file one line.
-        for (index, rawLine) in body.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
-            let line = index + 1
-            if let control = rawLine.unicodeScalars.first(where: { $0.properties.generalCategory == .control && $0 != "\t" }) {
-                let hex = String(control.value, radix: 16, uppercase: true)
-                throw Error(line: line, message: "control character U+\(String(repeating: "0", count: max(0, 4 - hex.count)))\(hex) (only tab is allowed)")
-            }
-            let content = Configuration.stripComment(rawLine).trimmingCharacters(in: .whitespaces)
-            if let pending = open {
-                let joined = pending.text + " " + content
-                if content.hasSuffix("]") {
-                    try pending.setting.apply(joined, line: pending.line, to: &self)
-                    open = nil
-                } else {
-                    open = (pending.setting, joined, pending.line)
-                }
-                continue
-            }
-            if content.isEmpty { continue }
-            if content.hasPrefix("[") {
-                let name = content.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
-                guard content.hasSuffix("]"), !name.isEmpty else { throw Error(line: line, message: "malformed table header") }
-                guard Configuration.index[name] != nil else { throw Error(line: line, message: "unknown table [\(name)]") }
-                table = name
-                continue
-            }
-            guard let equals = content.firstIndex(of: "=") else { throw Error(line: line, message: "expected key = value") }
-            let key = content[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = content[content.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            guard !key.isEmpty else { throw Error(line: line, message: "expected key = value (no key before =)") }
-            let qualified = table.isEmpty ? key : "\(table).\(key)"
-            guard let setting = Configuration.index[table]?[key] else { throw Error(line: line, message: "unknown key \(qualified)") }
-            guard seen.insert(qualified).inserted else { throw Error(line: line, message: "\(qualified) set twice") }
-            if value.hasPrefix("[") && !value.hasSuffix("]") {
-                open = (setting, value, line)
-                continue
-            }
-            try setting.apply(value, line: line, to: &self)
-        }
-        if let open { throw Error(line: open.line, message: "\(open.setting.name): the array is not closed with ]") }
+        self.init()
+        try ConfigurationFile.parse(text, settings: Configuration.index, into: &self)
     }
 
     /// Every key of the file, once: its table, the field it sets and what it accepts. A field's
@@ -342,18 +290,7 @@ public struct Configuration: Equatable, Sendable {
 
     /// `settings` by table, then key. A key listed twice keeps its first entry: ConfigurationTests
     /// refuses duplicates, and a trap here would take the agent down over a table typo.
-    private static let index: [String: [String: Setting]] = Dictionary(grouping: settings, by: \.table)
-        .mapValues { Dictionary($0.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first }) }
-
-    /// Drops a `#` comment that is not inside a quoted string.
-    private static func stripComment(_ line: Substring) -> Substring {
-        var quoted = false
-        for index in line.indices {
-            if line[index] == "\"" { quoted.toggle() }
-            if line[index] == "#" && !quoted { return line[..<index] }
-        }
-        return line
-    }
+    private static let index = ConfigurationFile.index(settings)
 }
 
 /// `icap://HOST[:PORT]/SERVICE` (RFC 3507 §7.3; port 1344 by default).

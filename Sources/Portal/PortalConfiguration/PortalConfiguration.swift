@@ -1,0 +1,150 @@
+import AgentConfiguration
+import Foundation
+
+/// `dicom-portal`'s configuration file: the same format as the kiosk's (`ConfigurationFile`), holding the
+/// pipeline's tables as the kiosk names them (limits, sandbox, engines, protector, pacs, reconciliation,
+/// delivery, tls, dicomweb, atna) plus the portal's own: `[core]`, `[database]`, `[staging]`, `[worker]`,
+/// `[edge]`. Where the kiosk names its destination at the root, the portal names the PACS as
+/// `[delivery] destination`.
+public struct PortalConfiguration: ConfigurationRoot, Equatable {
+    /// What every worker runs: the Protector, engines, limits and senders, configured as on a kiosk.
+    public var pipeline = Configuration()
+    public var core = CoreSettings()
+    public var database = DatabaseFileSettings()
+    public var staging = StagingSettings()
+    public var worker = WorkerSettings()
+    public var edge = EdgeSettings()
+
+    public init() {
+        // The portal coerces outside IDs to the hospital's by default (IHE IRWF): the registered patient is
+        // known, unlike at a kiosk with no one named at the desk.
+        pipeline.reconciliation.enabled = true
+        pipeline.delivery.callingAE = "DICOMPORTAL"
+    }
+
+    /// `[core]`: the HTTP API kiosks (mutual TLS) and the edge reach.
+    public struct CoreSettings: Equatable, Sendable {
+        public init() {}
+        public var listen = "127.0.0.1:8480"
+        /// Names the core's server certificate carries (DNS names or IP addresses kiosks connect to).
+        public var serverNames = ["localhost", "127.0.0.1"]
+    }
+
+    /// `[database]`: the system of record. Unset `url`: a private cluster under the state directory.
+    public struct DatabaseFileSettings: Equatable, Sendable {
+        public init() {}
+        /// `postgres://USER@HOST:PORT/DB?sslmode=verify-full&sslrootcert=/path`; no password in it.
+        public var url: String?
+        /// The password, alone in a file readable only by the service.
+        public var passwordFile: String?
+        /// Connections each process keeps.
+        public var connections = 8
+    }
+
+    /// `[staging]`: where uploads wait, encrypted, for a worker. Shared storage when workers run elsewhere.
+    public struct StagingSettings: Equatable, Sendable {
+        public init() {}
+        /// Default: `staging` under the state directory.
+        public var directory: String?
+        /// tus `Tus-Max-Size`: the largest single upload.
+        public var maxUploadBytes: Int64 = 16 << 30
+        /// An unfinished upload is given up after this long without a PATCH.
+        public var expirySeconds = 86_400
+    }
+
+    /// `[worker]`: how a worker takes jobs.
+    public struct WorkerSettings: Equatable, Sendable {
+        public init() {}
+        /// A job's lease; a live worker renews it every third of this, so a dead one's job is taken over after it.
+        public var leaseSeconds = 60
+        /// Batches one worker process runs at once (each already uses every core the Protector is given).
+        public var concurrency = 1
+        /// Attempts before a batch's job goes to the dead-letter state for an administrator.
+        public var maxAttempts = 5
+        /// How long a worker waits for the PACS before leaving a batch to a later attempt.
+        public var deliverySeconds = 300
+    }
+
+    /// `[edge]`: the patients' site in the DMZ.
+    public struct EdgeSettings: Equatable, Sendable {
+        public init() {}
+        public var listen = "127.0.0.1:8443"
+        /// PEM certificate and key; when unset the edge makes a self-signed pair and says so.
+        public var certificate: String?
+        public var key: String?
+    }
+
+    public init(contentsOf url: URL) throws {
+        try self.init(parsing: try ConfigurationFile.read(url))
+    }
+
+    public init(parsing text: String) throws {
+        self.init()
+        try ConfigurationFile.parse(text, settings: PortalConfiguration.index, into: &self)
+    }
+
+    /// Kiosk-only tables the portal does not read.
+    static let kioskOnlyTables: Set<String> = ["kiosk", "receipt", "dashboard"]
+
+    /// Every key of the file, once: the pipeline's (the kiosk's keys outside its station tables, with the root
+    /// `destination` moved to `[delivery]`), then the portal's own.
+    public static let settings: [ConfigSetting<PortalConfiguration>] =
+        Configuration.settings
+            .filter { !$0.table.isEmpty && !kioskOnlyTables.contains($0.table) }
+            .map { $0.lifted(into: \PortalConfiguration.pipeline) }
+        + [
+            Setting("delivery", "destination", optional: \.pipeline.destination, .destination),
+
+            Setting("core", "listen", \.core.listen, .hostPort),
+            Setting("core", "server_names", \.core.serverNames, .serverNames),
+
+            Setting("database", "url", optional: \.database.url, .postgresURL),
+            Setting("database", "password_file", optional: \.database.passwordFile, .path),
+            Setting("database", "connections", \.database.connections, .integer(1...256)),
+
+            Setting("staging", "directory", optional: \.staging.directory, .path),
+            Setting("staging", "max_upload_bytes", \.staging.maxUploadBytes, .integer((1 << 20)...(1 << 44))),
+            Setting("staging", "expiry_seconds", \.staging.expirySeconds, .integer(60...(30 * 86_400))),
+
+            Setting("worker", "lease_seconds", \.worker.leaseSeconds, .integer(5...3600)),
+            Setting("worker", "concurrency", \.worker.concurrency, .integer(1...64)),
+            Setting("worker", "max_attempts", \.worker.maxAttempts, .integer(1...100)),
+            Setting("worker", "delivery_seconds", \.worker.deliverySeconds, .integer(0...86_400)),
+
+            Setting("edge", "listen", \.edge.listen, .hostPort),
+            Setting("edge", "certificate", optional: \.edge.certificate, .path),
+            Setting("edge", "key", optional: \.edge.key, .path),
+        ]
+
+    typealias Setting = ConfigSetting<PortalConfiguration>
+
+    private static let index = ConfigurationFile.index(settings)
+}
+
+/// `HOST:PORT` or `[IPv6]:PORT`, split.
+public struct HostPort: Equatable, Sendable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init?(_ text: String) {
+        var host: Substring
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let tail = text[text.index(after: close)...]
+            guard tail.hasPrefix(":") else { return nil }
+            portText = tail.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            guard !host.contains(":") else { return nil }
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == "/" || $0 == " " || $0 == "@" }),
+              let port = Int(portText), (1...65535).contains(port) else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

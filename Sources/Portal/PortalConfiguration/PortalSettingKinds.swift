@@ -1,0 +1,44 @@
+import AgentConfiguration
+import Foundation
+
+extension SettingKind where Value == String {
+    /// `HOST:PORT` or `[IPv6]:PORT`.
+    static var hostPort: Self {
+        string.checked { text, place in
+            guard HostPort(text) != nil else { throw place.error("must be \"HOST:PORT\" (an IPv6 address in brackets), port 1-65535") }
+        }
+    }
+
+    /// A kiosk destination URL; which schemes are known is checked with the senders (`dicom-portal check`).
+    static var destination: Self {
+        string.checked { text, place in
+            guard !text.isEmpty, !text.contains(" ") else { throw place.error("must be a destination URL (dicom://AE@HOST:PORT, dicomweb+https://…, archive:PATH)") }
+        }
+    }
+
+    /// A PostgreSQL URL without a password: secrets live in `password_file`, never in the configuration.
+    static var postgresURL: Self {
+        string.checked { text, place in
+            guard let components = URLComponents(string: text), ["postgres", "postgresql"].contains(components.scheme ?? "") else {
+                throw place.error("must be a postgres://USER@HOST:PORT/DATABASE URL")
+            }
+            guard components.password == nil else {
+                throw place.error(detail: "the URL holds a password; put it alone in a file and name that file as database.password_file")
+            }
+        }
+    }
+}
+
+extension SettingKind where Value == [String] {
+    /// DNS names or IP addresses for a server certificate: at least one, no wildcards.
+    static var serverNames: Self {
+        list(of: SettingKind<String>.string.checked { name, place in
+            guard !name.isEmpty, name.utf8.count <= 253, !name.contains("*"),
+                  name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:".unicodeScalars.contains($0)) }) else {
+                throw place.error(detail: "\"\(name)\" is not a host name or IP address")
+            }
+        }).checked { names, place in
+            guard !names.isEmpty else { throw place.error("must name at least one host") }
+        }
+    }
+}

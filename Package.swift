@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "kiosk-agent", targets: ["KioskAgent"]),
+        .executable(name: "dicom-portal", targets: ["DicomPortal"]),
         .executable(name: "PortalBench", targets: ["PortalBench"]),
         // One product per parser module, for the libFuzzer targets in fuzz/ (a separate package built
         // with sanitizers): each fuzz target links only the module it fuzzes and what that needs.
@@ -217,6 +218,23 @@ let package = Package(
         ], path: "Sources/Portal/PortalProtocol", swiftSettings: strict),
         // dicom-portal's configuration file: the pipeline's tables as the kiosk names them, plus the portal's own.
         .target(name: "PortalConfiguration", dependencies: ["AgentConfiguration"], path: "Sources/Portal/PortalConfiguration", swiftSettings: strict),
+        // `dicom-portal worker`: committed batches off the queue, through the pipeline, against the registered patient.
+        .target(name: "PortalWorker", dependencies: [
+            "PortalStore", "PortalProtocol", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration", "Protector",
+            "SessionReport", "POSIX",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Sources/Portal/PortalWorker", swiftSettings: strict),
+        // The `dicom-portal` executable: commands and wiring only.
+        .executableTarget(name: "DicomPortal", dependencies: [
+            "PortalWorker", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration", "Scanner",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Sources/Products/DicomPortal", swiftSettings: strict),
         // bench/portal-queue and bench/portal-upload run the portal's parts through this command.
         .executableTarget(name: "PortalBench", dependencies: [
             "PortalStore", "Uploads",
@@ -270,6 +288,11 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Tests/UploadsTests", swiftSettings: strict),
+        // dicom-portal's configuration and commands, run as the executable against a private cluster.
+        .testTarget(name: "DicomPortalTests", dependencies: [
+            "TestSupport", "PortalConfiguration", "PortalStore", "AgentConfiguration", "DicomPortal",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], path: "Tests/DicomPortalTests", swiftSettings: strict),
         .testTarget(name: "PortalPKITests", dependencies: [
             "TestSupport",
             "PortalPKI",

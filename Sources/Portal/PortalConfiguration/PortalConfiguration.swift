@@ -93,7 +93,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             .filter { !$0.table.isEmpty && !kioskOnlyTables.contains($0.table) }
             .map { $0.lifted(into: \PortalConfiguration.pipeline) }
         + [
-            Setting("delivery", "destination", optional: \.pipeline.destination, .destination),
+            Setting("delivery", "destination", optional: \.pipeline.destination, .destination, unset: "archive:"),
 
             Setting("core", "listen", \.core.listen, .hostPort),
             Setting("core", "server_names", \.core.serverNames, .serverNames),

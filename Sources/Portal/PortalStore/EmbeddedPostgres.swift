@@ -88,6 +88,8 @@ public struct EmbeddedPostgres: Sendable {
 
     /// Whether a server is running on this cluster (`pg_ctl status`: 0 running, 3 not running, 4 no cluster).
     public func isRunning() async throws(EmbeddedPostgresError) -> Bool {
+        // No cluster yet (pg_ctl could not even enter the directory).
+        guard FileManager.default.fileExists(atPath: dataDirectory + "/PG_VERSION") else { return false }
         let outcome = try await ToolRunner(account: account).run(bin + "/pg_ctl", ["status", "--pgdata=\(dataDirectory)"], in: directory)
         switch outcome.status {
         case 0: return true

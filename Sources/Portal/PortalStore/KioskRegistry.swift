@@ -27,6 +27,10 @@ public enum KioskRecordError: Error, Equatable, CustomStringConvertible {
 
 /// The `kiosks` table: which certificates the core accepts. A revoked row is kept, so its serial stays refused.
 public struct KioskRegistry: Sendable {
+    /// NOTIFY channel a revocation is announced on (payload: the certificate serial), so a running core cuts
+    /// the kiosk's open connections at once.
+    public static let revocationChannel = "portal_kiosks"
+
     let database: PortalDatabase
 
     public init(_ database: PortalDatabase) {
@@ -59,6 +63,7 @@ public struct KioskRegistry: Sendable {
             guard let (serial, revoked) = found else { throw KioskRecordError.unknown(name) }
             guard !revoked else { throw KioskRecordError.alreadyRevoked(name) }
             try await connection.query("UPDATE kiosks SET revoked_at = now() WHERE name = \(name)", logger: database.logger)
+            try await connection.query("SELECT pg_notify(\(Self.revocationChannel), \(serial))", logger: database.logger)
             try await AuditLog(database).append(eventType: "kiosk.revoked", actor: actor,
                                                 detail: ["kiosk": .string(name), "serial": .string(serial)], on: connection)
             return serial

@@ -6,7 +6,7 @@ import PostgresNIO
 public final class PortalDatabase: Sendable {
     public let client: PostgresClient
     public let settings: DatabaseSettings
-    let logger: Logger
+    public let logger: Logger
     private let runner: Task<Void, Never>
 
     public init(settings: DatabaseSettings, logger: Logger = Logger(label: "portal.database")) throws(DatabaseSettingsError) {

@@ -1,0 +1,98 @@
+import Crypto
+import Foundation
+import NIOCore
+import POSIX
+import Uploads
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Decrypts a batch's uploads from the staging store into the worker's private scratch directory, as media
+/// the pipeline reads through its sandboxed helper: every loose file under one directory (a folder, a
+/// DICOMDIR tree, single files), and each ZIP archive as a medium of its own (opened by the helper, where
+/// its limits apply). What is an archive is decided by content, never by name.
+struct BatchUnpacker {
+    struct Unpacked {
+        /// The directory of loose files, when there were any.
+        var directory: String?
+        var archives: [(path: String, name: String)] = []
+        /// Uploads that could not be used, with the reason (never patient data).
+        var problems: [String] = []
+        var bytes: Int64 = 0
+    }
+
+    let store: any StagingStore
+    /// Where this batch's files go; created empty here, removed by the caller.
+    let scratch: String
+
+    func unpack(_ batch: WorkerBatch) async throws -> Unpacked {
+        var unpacked = Unpacked()
+        let files = scratch + "/files"
+        let archives = scratch + "/archives"
+        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(atPath: archives, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        var taken = Set<String>()
+        for (index, upload) in batch.uploads.sorted(by: { $0.id.rawValue < $1.id.rawValue }).enumerated() {
+            let claimed = upload.metadata("relativePath") ?? upload.metadata("filename")
+            var name = MediaNames.relativePath(claimed, fallback: "upload-\(index + 1)")
+            if taken.contains(name) { name += "~\(index + 1)" }
+            taken.insert(name)
+            let temporary = scratch + "/incoming-\(index)"
+            let digest: String
+            let isArchive: Bool
+            do {
+                (digest, isArchive) = try await write(upload, key: batch.key, to: temporary)
+            } catch {
+                unlink(temporary)
+                unpacked.problems.append("upload \(upload.id) could not be read from staging: \(error)")
+                continue
+            }
+            if let declared = upload.metadata("sha256"), declared.lowercased() != digest {
+                unlink(temporary)
+                unpacked.problems.append("upload \(upload.id): its bytes do not match the SHA-256 the uploader declared")
+                continue
+            }
+            unpacked.bytes += upload.length
+            let destination: String
+            if isArchive {
+                destination = archives + "/\(unpacked.archives.count + 1).zip"
+                unpacked.archives.append((destination, name))
+            } else {
+                destination = files + "/" + name
+                try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent,
+                                                        withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                unpacked.directory = files
+            }
+            guard rename(temporary, destination) == 0 else {
+                let reason = String(cString: strerror(errno))
+                unlink(temporary)
+                unpacked.problems.append("upload \(upload.id) could not be placed in scratch: \(reason)")
+                continue
+            }
+        }
+        return unpacked
+    }
+
+    /// Streams the upload's plaintext to `path`; returns its SHA-256 and whether it is a ZIP archive.
+    private func write(_ upload: UploadRecord, key: SymmetricKey, to path: String) async throws -> (String, Bool) {
+        let file = try Descriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions: 0o600)
+        var hasher = SHA256()
+        var head: [UInt8] = []
+        var written: Int64 = 0
+        for try await chunk in try await store.read(upload.id, key: key, length: upload.length) {
+            try chunk.withUnsafeReadableBytes { bytes in
+                hasher.update(bufferPointer: bytes)
+                if head.count < 4 { head += bytes.prefix(4 - head.count) }
+                try file.writeAll(bytes)
+            }
+            written += Int64(chunk.readableBytes)
+        }
+        guard written == upload.length else { throw StagingError.corrupt(upload.id, "\(written) bytes where \(upload.length) were recorded") }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        // Local file header, or the end record of an empty archive.
+        let isArchive = head == [0x50, 0x4B, 0x03, 0x04] || head == [0x50, 0x4B, 0x05, 0x06]
+        return (digest, isArchive)
+    }
+}

@@ -221,7 +221,7 @@ let package = Package(
         // `dicom-portal worker`: committed batches off the queue, through the pipeline, against the registered patient.
         .target(name: "PortalWorker", dependencies: [
             "PortalStore", "PortalProtocol", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration", "Protector",
-            "SessionReport", "POSIX",
+            "SessionReport", "Delivery", "POSIX",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

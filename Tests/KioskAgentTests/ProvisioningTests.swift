@@ -7,10 +7,12 @@ final class ProvisioningTests: XCTestCase {
     private var binary: String { TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path }
 
     /// The unit with ExecStart pointing at the built binary (verify checks it exists and runs).
-    private func unitForTest(_ dir: TestSupport.TemporaryDirectory, _ name: String = "kiosk-agent.service") throws -> String {
+    private func unitForTest(_ dir: TestSupport.TemporaryDirectory, _ name: String = "kiosk-agent.service", as installed: String? = nil) throws -> String {
         let text = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("systemd/\(name)"), encoding: .utf8)
-        let path = dir.path(name)
-        try Data(text.replacingOccurrences(of: "/usr/bin/kiosk-agent", with: binary).utf8).write(to: URL(fileURLWithPath: path))
+        let path = dir.path(installed ?? name)
+        let portal = TestSupport.productsDirectory.appendingPathComponent("dicom-portal").path
+        try Data(text.replacingOccurrences(of: "/usr/bin/kiosk-agent", with: binary)
+            .replacingOccurrences(of: "/usr/bin/dicom-portal", with: portal).utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
 
@@ -19,9 +21,21 @@ final class ProvisioningTests: XCTestCase {
         for name in ["kiosk-agent.service", "kiosk-agent-screen.service"] {
             try check(try unitForTest(dir, name))
         }
+        // The portal's services run no media devices and no watchdog; the worker's media helper sandboxes itself.
+        let portal = ["CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                      "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n", "SystemCallFilter=", "DevicePolicy=closed", "MemoryDenyWriteExecute=yes",
+                      "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"]
+        try check(try unitForTest(dir, "dicom-portal-core.service"), required: portal)
+        try check(try unitForTest(dir, "dicom-portal-worker@.service", as: "dicom-portal-worker@1.service"), required: portal)
     }
 
-    private func check(_ unit: String) throws {
+    private static let kioskSettings = [
+        "CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+        "RestrictAddressFamilies=", "SystemCallFilter=", "DevicePolicy=closed", "Type=notify", "WatchdogSec=",
+        // The media helper's own sandbox must stay possible under the unit's filter.
+        "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"]
+
+    private func check(_ unit: String, required: [String] = kioskSettings) throws {
         let analyze = try TestSupport.tool("systemd-analyze")
         let verify = try TestSupport.run(analyze, ["verify", unit], check: false)
         XCTAssertEqual(verify.status, 0, verify.stderrText)
@@ -32,10 +46,7 @@ final class ProvisioningTests: XCTestCase {
         let score = try XCTUnwrap(Double(line.split(separator: ":").last!.split(separator: " ").first!), String(line))
         print("systemd-analyze security: \(line)")
         XCTAssertLessThanOrEqual(score, 2.0, "exposure \(score): \(security.stdoutText)")
-        for setting in ["CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                        "RestrictAddressFamilies=", "SystemCallFilter=", "DevicePolicy=closed", "Type=notify", "WatchdogSec=",
-                        // The media helper's own sandbox must stay possible under the unit's filter.
-                        "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"] {
+        for setting in required {
             XCTAssertTrue(try String(contentsOfFile: unit, encoding: .utf8).contains(setting), setting)
         }
     }

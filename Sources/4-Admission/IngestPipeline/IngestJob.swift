@@ -24,6 +24,9 @@ public struct IngestJob {
     public var deliverWhileReading = true
     /// The spool to use (the service shares one); nil opens the state directory's.
     public var spool: Spool?
+    /// What the destination already holds, shared with other processes delivering there (the portal's
+    /// workers); nil sends everything the spool holds.
+    public var ledger: (any DeliveryLedger)?
     /// Who runs it, for the audit trail: an operator's name, "cli" or "service".
     public var actor = "cli"
     /// The medium for the audit trail's Data Import (`cd`, `dvd`, `usb`, `file`, `directory`); nil guesses from the source.
@@ -56,7 +59,8 @@ public struct IngestJob {
                 throw SetupError("cannot open the archive at \(root.path): \(error)")
             }
         case .dicom, .dicomweb:
-            let target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
+            var target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
+            if let ledger { target = LedgeredTarget(target, ledger: ledger) }
             let spool = try self.spool ?? SpoolSetup.open(stateDirectory, configuration)
             sink = spool.sink(destination: target.destination, held: !deliverWhileReading)
             if deliverWhileReading {

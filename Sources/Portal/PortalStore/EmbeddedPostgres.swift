@@ -156,6 +156,8 @@ public struct EmbeddedPostgres: Sendable {
             listen_addresses = ''
             unix_socket_directories = '\(socketDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
+            # No JIT: the services run with MemoryDenyWriteExecute, and the portal's queries are short.
+            jit = off
 
             """
         if durability == .volatile {

@@ -1,4 +1,5 @@
 import AgentConfiguration
+import Delivery
 import Foundation
 import IngestPipeline
 import PortalProtocol
@@ -13,6 +14,7 @@ struct BatchProtection {
     let destination: Destination
     let stateDirectory: StateDirectory
     let engines: [any MalwareEngine]
+    let ledger: any DeliveryLedger
     let worker: String
     let modifyingSystem: String
 
@@ -62,6 +64,7 @@ struct BatchProtection {
             var job = IngestJob(source: medium.source, destination: destination, configuration: configuration, stateDirectory: stateDirectory,
                                 protector: protector, expected: identity.expected, identityOverride: identity.override, callingAE: nil)
             job.actor = worker
+            job.ledger = ledger
             job.mediaKind = medium.source.hasSuffix(".zip") ? "file" : "directory"
             job.sessionID = "\(batch.uuidString.lowercased())-\(index + 1)"
             let (report, exit, _, _) = try await job.run(progress: nil)

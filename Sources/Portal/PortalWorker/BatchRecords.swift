@@ -67,9 +67,9 @@ struct BatchRecords {
             """, logger: database.logger)
     }
 
-    /// Records the outcome in one transaction: the batch's state and report, each instance's verdict, each
-    /// delivery once per (destination, SOP Instance UID, content), and the audit record.
-    func record(_ id: UUID, state: String, report: Report, destination: String, problems: [String], worker: String) async throws {
+    /// Records the outcome in one transaction: the batch's state and report, each instance's verdict, and the
+    /// audit record. Deliveries are in the ledger already, written as the PACS acknowledged them.
+    func record(_ id: UUID, state: String, report: Report, problems: [String], worker: String) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let reportJSON = String(decoding: try encoder.encode(report), as: UTF8.self)
@@ -85,13 +85,6 @@ struct BatchRecords {
                     INSERT INTO instances (batch, sop_instance_uid, sha256, verdict, findings)
                     VALUES (\(id), \(uid), \(digest), \(file.verdict.rawValue), \(findings)::jsonb)
                     ON CONFLICT (batch, sop_instance_uid, sha256) DO UPDATE SET verdict = EXCLUDED.verdict, findings = EXCLUDED.findings
-                    """, logger: database.logger)
-                guard file.delivery == .stored else { continue }
-                try await connection.query("""
-                    INSERT INTO deliveries (destination, sop_instance_uid, sha256, state, delivered_at)
-                    VALUES (\(destination), \(uid), \(digest), 'delivered', now())
-                    ON CONFLICT (destination, sop_instance_uid, sha256) DO UPDATE SET state = 'delivered',
-                        delivered_at = COALESCE(deliveries.delivered_at, now())
                     """, logger: database.logger)
             }
             let totals = report.totals

@@ -142,7 +142,8 @@ public struct PortalWorker: Service {
         if let directory = unpacked.directory { media.append((directory, "files")) }
         media += unpacked.archives.map { ($0.path, $0.name) }
         let protection = BatchProtection(configuration: configuration.pipeline, destination: destination, stateDirectory: stateDirectory,
-                                         engines: engines, worker: name, modifyingSystem: modifyingSystem)
+                                         engines: engines, ledger: PostgresDeliveryLedger(database: database), worker: name,
+                                         modifyingSystem: modifyingSystem)
         let identity = protection.identity(for: batch.owner, registered: registered)
         var (report, exit) = try await protection.run(media, batch: batchID, identity: identity)
         if case let .kiosk(_, _, manifest?) = batch.owner { report.expectedPatient = manifest.report.value.expectedPatient }
@@ -154,8 +155,7 @@ public struct PortalWorker: Service {
             throw WorkerError.deliveryPending(pending)
         }
         let state = BatchState.after(report, exit: exit, problems: unpacked.problems)
-        try await records.record(batchID, state: state.rawValue, report: report, destination: destination.description,
-                                 problems: unpacked.problems, worker: name)
+        try await records.record(batchID, state: state.rawValue, report: report, problems: unpacked.problems, worker: name)
         logger.info("batch done", metadata: ["batch": "\(batchID)", "state": "\(state.rawValue)", "files": "\(report.totals.files)",
                                               "delivered": "\(report.totals.delivered)"])
         if state == .delivered {

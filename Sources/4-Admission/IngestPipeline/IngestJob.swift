@@ -55,7 +55,7 @@ public struct IngestJob {
             } catch {
                 throw SetupError("cannot open the archive at \(root.path): \(error)")
             }
-        case .dicom, .dicomweb:
+        case .dicom, .dicomweb, .portal:
             let target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
             let spool = try self.spool ?? SpoolSetup.open(stateDirectory, configuration)
             sink = spool.sink(destination: target.destination, held: !deliverWhileReading)

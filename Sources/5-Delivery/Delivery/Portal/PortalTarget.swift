@@ -114,7 +114,10 @@ public struct PortalTarget: DeliveryTarget {
                 group.addTask {
                     while let batch = await queue.next() {
                         for instance in batch {
-                            let result = await upload(instance, file: spool.appendingPathComponent(instance.path), ledger: ledger, client: client)
+                            // Stopping: what was not started waits for the next attempt rather than failing fast here.
+                            let result = Task.isCancelled
+                                ? .retry("the upload was interrupted (the agent is stopping); it resumes at the next attempt")
+                                : await upload(instance, file: spool.appendingPathComponent(instance.path), ledger: ledger, client: client)
                             await report(instance, result)
                         }
                     }

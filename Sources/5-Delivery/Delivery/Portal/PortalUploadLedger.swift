@@ -10,8 +10,10 @@ import GRDB
 /// first byte is sent to it.
 final class PortalUploadLedger: Sendable {
     static let fileName = "portal-uploads.sqlite"
-    /// Unfinished tus uploads expire on the server within a day; a URL older than this is never worth a HEAD.
-    static let retention: TimeInterval = 30 * 86_400
+    /// Entries stay after their upload completed: an agent killed before the spool recorded `stored` then finds
+    /// the finished upload with HEAD instead of sending it again. Unfinished tus uploads expire on the server
+    /// within a day, so a week-old URL is not worth a HEAD.
+    static let retention: TimeInterval = 7 * 86_400
 
     struct Entry: Equatable {
         var url: String

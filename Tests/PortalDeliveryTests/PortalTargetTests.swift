@@ -180,6 +180,50 @@ final class PortalTargetTests: XCTestCase {
         XCTAssertEqual(sha256Hex(try XCTUnwrap(uploads.first).bytes), sha256Hex(bytes))
     }
 
+    /// A chunk whose checksum does not match (460) is dropped by the server; the next attempt resumes before it.
+    func testAChecksumMismatchIsRetriedFromTheLastGoodChunk() async throws {
+        try await start()
+        let spool = try openSpool()
+        let bytes = try self.spool(spool, sop: "1.2.3.7.5", bytes: randomBytes(250_000))
+        server.corruptPatch.withLock { $0 = 2 }
+        try await SpoolDrainer(spool: spool, target: try target()).drainOnce()
+        let cut = try self.row(spool, "1.2.3.7.5")
+        XCTAssertEqual(cut.state, .pending)
+        XCTAssertTrue(cut.lastError?.contains("HTTP 460") == true, cut.lastError ?? "")
+        let partial = try await server.uploads()
+        XCTAssertEqual(partial.first?.record.offset, 65_536, "the damaged second chunk was not kept")
+
+        try await Task.sleep(nanoseconds: 50_000_000)
+        try await SpoolDrainer(spool: spool, target: try target()).drainOnce()
+        XCTAssertEqual(try self.row(spool, "1.2.3.7.5").state, .stored)
+        XCTAssertEqual(server.count("POST"), 1)
+        let uploads = try await server.uploads()
+        XCTAssertEqual(uploads.count, 1)
+        XCTAssertEqual(sha256Hex(try XCTUnwrap(uploads.first).bytes), sha256Hex(bytes))
+    }
+
+    /// The spool now holds other bytes under the UID (a later session's copy): the half-sent upload of the old
+    /// bytes is terminated and the new bytes go in a fresh upload, never appended to the old one.
+    func testOtherBytesUnderTheSameUIDStartAFreshUpload() async throws {
+        try await start()
+        let spool = try openSpool()
+        try self.spool(spool, sop: "1.2.3.7.9", bytes: randomBytes(200_000))
+        server.patchLimit.withLock { $0 = 1 }
+        try await SpoolDrainer(spool: spool, target: try target()).drainOnce()
+        XCTAssertEqual(try self.row(spool, "1.2.3.7.9").state, .pending)
+
+        server.patchLimit.withLock { $0 = nil }
+        let copy = try self.spool(spool, sop: "1.2.3.7.9", session: "s-3", bytes: randomBytes(150_000))
+        try await SpoolDrainer(spool: spool, target: try target()).drainOnce()
+        XCTAssertEqual(try self.row(spool, "1.2.3.7.9").state, .stored)
+        XCTAssertEqual(server.count("DELETE"), 1, "the old upload is terminated")
+        XCTAssertEqual(server.count("POST"), 2)
+        let uploads = try await server.uploads()
+        XCTAssertEqual(uploads.count, 1)
+        XCTAssertEqual(sha256Hex(try XCTUnwrap(uploads.first).bytes), sha256Hex(copy))
+        XCTAssertEqual(metadata(try XCTUnwrap(uploads.first).record)["session"], "s-3")
+    }
+
     func testAnInstanceLargerThanThePortalTakesFailsForGood() async throws {
         try await start(maxSize: 100_000)
         let spool = try openSpool()

@@ -34,6 +34,8 @@ final class PortalTestServer: Sendable {
     let patchLimit = Locked<Int?>(nil)
     /// Each PATCH waits this many nanoseconds before tus sees it: a slow link, so a test can cut an upload mid-way.
     let patchDelay = Locked<UInt64>(0)
+    /// The PATCH with this number (1-based) reaches tus with a wrong `Upload-Checksum`: bytes damaged on the way.
+    let corruptPatch = Locked<Int?>(nil)
     let revoked = Locked<Set<String>>([])
     /// Manifest bodies stored (their signatures verified), by session.
     let manifests = Locked<[String: Data]>([:])
@@ -60,7 +62,7 @@ final class PortalTestServer: Sendable {
             batchFor: { owner in "kiosk-\(owner.id)" },
             keyFor: { _ in SymmetricKey(data: key) })
         let router = Router()
-        router.add(middleware: Gate(requests: requests, patchLimit: patchLimit, patchDelay: patchDelay))
+        router.add(middleware: Gate(requests: requests, patchLimit: patchLimit, patchDelay: patchDelay, corruptPatch: corruptPatch))
         tus.addRoutes(to: router)
         router.get("/healthz") { _, _ in "dicom-portal core (test)" }
         let manifests = manifests
@@ -142,6 +144,7 @@ private struct Gate: RouterMiddleware {
     let requests: Locked<[String: Int]>
     let patchLimit: Locked<Int?>
     let patchDelay: Locked<UInt64>
+    let corruptPatch: Locked<Int?>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let method = request.method.rawValue
@@ -155,6 +158,11 @@ private struct Gate: RouterMiddleware {
         }
         if method == "PATCH", case let delay = patchDelay.withLock({ $0 }), delay > 0 {
             try? await Task.sleep(nanoseconds: delay)
+        }
+        if method == "PATCH", corruptPatch.withLock({ $0 }) == seen {
+            var head = request.head
+            head.headerFields[HTTPField.Name("Upload-Checksum")!] = "sha256 " + Data(SHA256.hash(data: Data("other bytes".utf8))).base64EncodedString()
+            return try await next(Request(head: head, body: request.body), context)
         }
         return try await next(request, context)
     }

@@ -64,7 +64,7 @@ final class PortalTestServer: Sendable {
         let router = Router()
         router.add(middleware: Gate(requests: requests, patchLimit: patchLimit, patchDelay: patchDelay, corruptPatch: corruptPatch))
         tus.addRoutes(to: router)
-        router.get("/healthz") { _, _ in "dicom-portal core (test)" }
+        router.get(RouterPath(KioskAPI.healthPath)) { _, _ in "dicom-portal core (test)" }
         let manifests = manifests
         router.put(RouterPath(KioskAPI.manifestRoute)) { request, context -> Response in
             let session = try context.parameters.require("session")

@@ -89,7 +89,7 @@ public struct PortalTarget: DeliveryTarget {
         let client = makeClient()
         let reply: Reply
         do {
-            reply = try await send(.GET, url("/healthz"), client: client, tus: false)
+            reply = try await send(.GET, url(KioskAPI.healthPath), client: client, tus: false)
         } catch {
             try? await client.shutdown()
             throw PortalError.connection(explain(error))
@@ -97,7 +97,7 @@ public struct PortalTarget: DeliveryTarget {
         try? await client.shutdown()
         guard reply.status == 200 else { throw PortalError.http(reply.status, reply.text) }
         let said = reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return "portal \(peer) answered /healthz (HTTP 200\(said.isEmpty || said.count > 80 ? "" : ": \(said)")) to kiosk \(settings.credentials.name) over mutual TLS"
+        return "portal \(peer) answered \(KioskAPI.healthPath) (HTTP 200\(said.isEmpty || said.count > 80 ? "" : ": \(said)")) to kiosk \(settings.credentials.name) over mutual TLS"
     }
 
     public func deliver(_ instances: [SpooledInstance], from spool: URL,
@@ -290,13 +290,22 @@ public struct PortalTarget: DeliveryTarget {
     // MARK: manifests
 
     /// What became of one queued manifest.
-    public enum ManifestOutcome: Sendable, Equatable {
+    public enum ManifestOutcome: Sendable, Equatable, CustomStringConvertible {
         /// Core holds it (201 stored, 200 already stored); removed from the outbox.
         case sent(session: String, status: UInt)
         /// Core refused it for good (409 other bytes already stored, 400 unreadable): moved to `failed/`.
         case refused(session: String, code: FindingCode, reason: String)
         /// Not delivered this time (network, TLS, 5xx, 403); stays queued.
         case pending(session: String, reason: String)
+
+        /// A line for the agent's log.
+        public var description: String {
+            switch self {
+            case let .sent(session, status): "manifest of session \(session) stored by the portal (HTTP \(status))"
+            case let .refused(session, code, reason): "manifest of session \(session) refused (\(code)): \(reason)"
+            case let .pending(session, reason): "manifest of session \(session) waits: \(reason)"
+            }
+        }
     }
 
     /// Signs and `PUT`s every manifest waiting in `outbox`. Call it from the drain loop of a portal destination

@@ -1,8 +1,8 @@
 import Foundation
 import SessionReport
 
-/// A network destination the spool drains into: C-STORE (`dicom://`, `dicoms://`) or STOW-RS
-/// (`dicomweb+http(s)://`).
+/// A network destination the spool drains into: C-STORE (`dicom://`, `dicoms://`), STOW-RS
+/// (`dicomweb+http(s)://`) or the portal core (`portal+https://`, tus uploads: ``PortalTarget``).
 public protocol DeliveryTarget: Sendable {
     /// The destination as the spool keys it (the URL as given, never with credentials).
     var destination: String { get }

@@ -94,9 +94,9 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Sources/5-Delivery/DICOMNetwork", swiftSettings: strict),
 
-        // Destinations: the embedded archive, the durable spool, C-STORE and STOW-RS senders.
+        // Destinations: the embedded archive, the durable spool, C-STORE and STOW-RS senders, the portal (tus over mTLS).
         .target(name: "Delivery", dependencies: [
-            "DICOMCore", "DICOMNetwork", "SessionReport", "CLinux", "POSIX",
+            "DICOMCore", "DICOMNetwork", "SessionReport", "CLinux", "POSIX", "PortalProtocol", "PortalPKI",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -164,7 +164,7 @@ let package = Package(
         // this sink, give me the report."
         .target(name: "IngestPipeline", dependencies: [
             "DICOMCore", "MediaReader", "Intake", "Protector", "LibClamAV", "Delivery", "DICOMNetwork", "SessionReport", "AuditTrail", "ATNA",
-            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux", "Scanner", "POSIX",
+            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux", "Scanner", "POSIX", "PortalPKI",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -293,6 +293,19 @@ let package = Package(
             "TestSupport", "PortalConfiguration", "PortalStore", "AgentConfiguration", "DicomPortal",
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Tests/DicomPortalTests", swiftSettings: strict),
+        // The kiosk's portal destination against a real TusServer behind mutual TLS (PortalAuthority's certificates).
+        .testTarget(name: "PortalDeliveryTests", dependencies: [
+            "TestSupport", "Delivery", "PortalProtocol", "PortalPKI", "Uploads", "SessionReport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Tests/PortalDeliveryTests", swiftSettings: strict),
         .testTarget(name: "PortalPKITests", dependencies: [
             "TestSupport",
             "PortalPKI",

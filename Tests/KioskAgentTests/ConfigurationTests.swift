@@ -72,6 +72,23 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(example, expected)
     }
 
+    func testPortalKeys() throws {
+        let parsed = try Configuration(parsing: """
+            destination = "portal+https://portal.hospital.example:8480"
+            [portal]
+            certificate = "/etc/kiosk-agent/portal/kiosk.crt"
+            key = "/etc/kiosk-agent/portal/kiosk.key"
+            ca_file = "/etc/kiosk-agent/portal/portal-ca.crt"
+            """)
+        XCTAssertEqual(parsed.portal.certificateFile, "/etc/kiosk-agent/portal/kiosk.crt")
+        XCTAssertEqual(parsed.portal.keyFile, "/etc/kiosk-agent/portal/kiosk.key")
+        XCTAssertEqual(parsed.portal.caFile, "/etc/kiosk-agent/portal/portal-ca.crt")
+        XCTAssertEqual(Configuration().portal, Configuration.PortalSettings())
+        XCTAssertThrowsError(try Configuration(parsing: "[portal]\nkey = \"kiosk.key\"")) { error in
+            XCTAssertEqual("\(error)", "line 2: portal.key: \"kiosk.key\" is not an absolute path")
+        }
+    }
+
     func testDeliveryTLSAndDICOMwebKeys() throws {
         let parsed = try Configuration(parsing: """
             [delivery]

@@ -58,7 +58,7 @@ public struct IngestJob {
             } catch {
                 throw SetupError("cannot open the archive at \(root.path): \(error)")
             }
-        case .dicom, .dicomweb:
+        case .dicom, .dicomweb, .portal:
             var target = try DeliverySetup.target(for: destination, configuration, callingAE: callingAE)
             if let ledger { target = LedgeredTarget(target, ledger: ledger) }
             let spool = try self.spool ?? SpoolSetup.open(stateDirectory, configuration)

@@ -1,8 +1,8 @@
 import Foundation
 import SessionReport
 
-/// A network destination the spool drains into: C-STORE (`dicom://`, `dicoms://`) or STOW-RS
-/// (`dicomweb+http(s)://`).
+/// A network destination the spool drains into: C-STORE (`dicom://`, `dicoms://`), STOW-RS
+/// (`dicomweb+http(s)://`) or the portal core (`portal+https://`, tus uploads: ``PortalTarget``).
 public protocol DeliveryTarget: Sendable {
     /// The destination as the spool keys it (the URL as given, never with credentials).
     var destination: String { get }
@@ -64,7 +64,13 @@ public struct SpoolDrainer: Sendable {
     /// Drains until nothing is pending, or until the deadline while the destination keeps failing.
     /// `moreComing` says whether new instances may still arrive (an ingest still reading); the
     /// deadline is asked for only after that.
+    /// A portal destination's session manifests are sent once the instances are (``sendManifests()``).
     public func drain(moreComing: @Sendable () -> Bool = { false }, deadline: @Sendable () -> Date) async throws {
+        try await drainInstances(moreComing: moreComing, deadline: deadline)
+        await sendManifests()
+    }
+
+    private func drainInstances(moreComing: @Sendable () -> Bool, deadline: @Sendable () -> Date) async throws {
         while !Task.isCancelled {
             if try await drainOnce() > 0 { continue }
             if moreComing() {

@@ -192,6 +192,10 @@ public struct FindingCode: RawRepresentable, Hashable, Comparable, Sendable, Cod
     public static let deliveryUIDConflict = FindingCode("delivery.uid-conflict")
     public static let deliveryAlreadyDelivered = FindingCode("delivery.already-delivered")
     public static let deliveryAlreadyArchived = FindingCode("delivery.already-archived")
+    /// The destination takes nothing this large (a portal's tus server answered 413).
+    public static let deliveryTooLarge = FindingCode("delivery.too-large")
+    /// The portal already holds a different manifest for the session (409): kept aside for an operator.
+    public static let deliveryManifestConflict = FindingCode("delivery.manifest-conflict")
 
     // MARK: quarantine
 
@@ -221,6 +225,7 @@ public struct FindingCode: RawRepresentable, Hashable, Comparable, Sendable, Cod
         .pacsUnsupportedSOPClass, .pacsUnsupportedTransferSyntax, .pacsConverted,
         .deliveryPending, .deliveryRefused, .deliveryUnreadable, .deliveryWarning, .deliveryDiskFull, .deliverySpoolError,
         .deliveryArchiveError, .deliveryWriteFailed, .deliveryUIDConflict, .deliveryAlreadyDelivered, .deliveryAlreadyArchived,
+        .deliveryTooLarge, .deliveryManifestConflict,
         .quarantineError,
     ]
 }

@@ -30,6 +30,7 @@ public struct Configuration: ConfigurationRoot, Equatable {
     public var delivery = DeliverySettings()
     public var tls = TLSSettings()
     public var dicomweb = DICOMwebSettings()
+    public var portal = PortalSettings()
     public var kiosk = KioskSettings()
     public var atna = ATNASettings()
     public var receipt = ReceiptSettings()
@@ -123,6 +124,19 @@ public struct Configuration: ConfigurationRoot, Equatable {
         public var certificateFile: String?
         public var privateKeyFile: String?
         public var verifyHostname = true
+    }
+
+    /// `[portal]`: the portal core (`portal+https://HOST:PORT`), reached over mutual TLS with the files
+    /// `dicom-portal kiosk add NAME --out DIR` wrote. Separate from `[tls]`: the portal's CA is its own,
+    /// never the hospital's, and the kiosk key also signs the session manifests.
+    public struct PortalSettings: Equatable, Sendable {
+        public init() {}
+        /// `DIR/kiosk.crt`: the kiosk's client certificate (its CN is the kiosk's name at the portal).
+        public var certificateFile: String?
+        /// `DIR/kiosk.key`: the P-256 key (PEM) of that certificate.
+        public var keyFile: String?
+        /// `DIR/portal-ca.crt`: the portal CA, the only root the portal's server certificate is checked against.
+        public var caFile: String?
     }
 
     /// `[dicomweb]`: STOW-RS destinations. Secrets are read from files, never written to logs or reports.
@@ -263,6 +277,10 @@ public struct Configuration: ConfigurationRoot, Equatable {
         Setting("dicomweb", "batch_bytes", \.dicomweb.batchBytes, .integer((64 << 10)...(1 << 32))),
         Setting("dicomweb", "connections", \.dicomweb.connections, .integer(1...16)),
         Setting("dicomweb", "timeout_seconds", \.dicomweb.timeoutSeconds, .integer(1...3600)),
+
+        Setting("portal", "certificate", optional: \.portal.certificateFile, .path),
+        Setting("portal", "key", optional: \.portal.keyFile, .path),
+        Setting("portal", "ca_file", optional: \.portal.caFile, .path),
 
         Setting("kiosk", "include_loop_devices", \.kiosk.includeLoopDevices, .bool),
         Setting("kiosk", "require_expected_patient", \.kiosk.requireExpectedPatient, .bool),

@@ -84,7 +84,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
     }
 
     /// Kiosk-only tables the portal does not read.
-    static let kioskOnlyTables: Set<String> = ["kiosk", "receipt", "dashboard"]
+    static let kioskOnlyTables: Set<String> = ["kiosk", "receipt", "dashboard", "portal"]
 
     /// Every key of the file, once: the pipeline's (the kiosk's keys outside its station tables, with the root
     /// `destination` moved to `[delivery]`), then the portal's own.

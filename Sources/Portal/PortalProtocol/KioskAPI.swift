@@ -8,6 +8,10 @@
 public enum KioskAPI {
     public static let uploadsPath = "/uploads/"
 
+    /// `GET`: 200 while core serves; what a kiosk's `echo` of a `portal+https://` destination asks (over mutual TLS,
+    /// so a 200 also says the portal accepts the kiosk's certificate).
+    public static let healthPath = "/healthz"
+
     /// `PUT`: the body is the manifest's JSON bytes, `signatureHeader` their signature. 201 when stored, 200 when
     /// the same bytes were already stored, 409 when different bytes were, 400 when unreadable or inconsistent,
     /// 403 when the signature does not verify with the presenting kiosk's certificate key.

@@ -151,3 +151,10 @@ func commandLogger(_ label: String) -> Logger {
     logger.logLevel = ProcessInfo.processInfo.environment["DICOM_PORTAL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
     return logger
 }
+
+/// The services log what they do at info (no patient data above debug); DICOM_PORTAL_LOG_LEVEL overrides.
+func serviceLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = ProcessInfo.processInfo.environment["DICOM_PORTAL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+    return logger
+}

@@ -4,6 +4,7 @@ import DICOMNetwork
 import Foundation
 import NIOCore
 import NIOSSL
+import PortalPKI
 
 /// Builds the sender for a network destination from the configuration: timeouts, associations,
 /// TLS material and DICOMweb credentials (read from their files here, never logged).
@@ -33,6 +34,22 @@ public enum DeliverySetup {
             stow.timeout = .seconds(Int64(configuration.dicomweb.timeoutSeconds))
             if base.scheme == "https" { stow.tls = try tls(configuration.tls) }
             return STOWSender(settings: stow, destination: url)
+        case let .portal(base, url):
+            var portal = PortalTarget.Settings(base: base, credentials: try portalCredentials(configuration.portal, destination: url))
+            portal.connectTimeout = .seconds(Int64(settings.connectTimeoutSeconds))
+            return PortalTarget(destination: url, settings: portal)
+        }
+    }
+
+    /// The kiosk's certificate, key and the portal CA from `[portal]` (what `dicom-portal kiosk add` wrote).
+    public static func portalCredentials(_ settings: Configuration.PortalSettings, destination: String) throws -> KioskCredentials {
+        guard let certificate = settings.certificateFile, let key = settings.keyFile, let caFile = settings.caFile else {
+            throw SetupError("destination \(destination) needs [portal] certificate, key and ca_file")
+        }
+        do {
+            return try KioskCredentials(certificate: certificate, key: key, caFile: caFile)
+        } catch {
+            throw SetupError("[portal]: \(error)")
         }
     }
 

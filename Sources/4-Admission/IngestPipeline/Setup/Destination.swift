@@ -1,4 +1,5 @@
 import AgentConfiguration
+import Delivery
 import Foundation
 
 /// Where delivered instances go (ARCHITECTURE.md §3.1).
@@ -9,6 +10,9 @@ public enum Destination: Equatable, Sendable, CustomStringConvertible {
     case dicom(DICOMAddress)
     /// STOW-RS to `base/studies`: `dicomweb+http://HOST:PORT/PATH`, `dicomweb+https://…`.
     case dicomweb(base: URL, url: String)
+    /// The portal core: tus uploads and signed session manifests over mutual TLS, `portal+https://HOST:PORT`
+    /// (the `https://HOST:PORT` base, and the URL as given).
+    case portal(URL, url: String)
 
     public struct DICOMAddress: Equatable, Sendable {
         public var calledAE: String
@@ -32,8 +36,10 @@ public enum Destination: Equatable, Sendable, CustomStringConvertible {
                 throw SetupError("destination '\(text)': expected dicomweb+http(s)://HOST[:PORT]/PATH (credentials belong in [dicomweb], not the URL)")
             }
             self = .dicomweb(base: url, url: text)
+        } else if text.hasPrefix("portal+") {
+            do { self = .portal(try PortalTarget.baseURL(of: text), url: text) } catch { throw SetupError("\(error)") }
         } else {
-            throw SetupError("unknown destination '\(text)': expected archive:PATH, dicom://AE@HOST:PORT, dicoms://AE@HOST:PORT or dicomweb+http(s)://HOST:PORT/PATH")
+            throw SetupError("unknown destination '\(text)': expected archive:PATH, dicom://AE@HOST:PORT, dicoms://AE@HOST:PORT, dicomweb+http(s)://HOST:PORT/PATH or portal+https://HOST:PORT")
         }
     }
 
@@ -71,6 +77,7 @@ public enum Destination: Equatable, Sendable, CustomStringConvertible {
         case .archive: nil
         case let .dicom(address): address.url
         case let .dicomweb(_, url): url
+        case let .portal(_, url): url
         }
     }
 
@@ -79,6 +86,7 @@ public enum Destination: Equatable, Sendable, CustomStringConvertible {
         case let .archive(url): "archive:\(url.path)"
         case let .dicom(address): address.url
         case let .dicomweb(_, url): url
+        case let .portal(_, url): url
         }
     }
 }

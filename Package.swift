@@ -164,7 +164,7 @@ let package = Package(
         // this sink, give me the report."
         .target(name: "IngestPipeline", dependencies: [
             "DICOMCore", "MediaReader", "Intake", "Protector", "LibClamAV", "Delivery", "DICOMNetwork", "SessionReport", "AuditTrail", "ATNA",
-            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux", "Scanner", "POSIX", "PortalPKI",
+            "SessionReceipt", "Analytics", "Sandbox", "AgentConfiguration", "HelperProtocol", "CLinux", "Scanner", "POSIX", "PortalProtocol", "PortalPKI",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),

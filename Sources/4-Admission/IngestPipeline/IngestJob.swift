@@ -3,6 +3,7 @@ import Analytics
 import AuditTrail
 import Delivery
 import Foundation
+import PortalProtocol
 import Protector
 import SessionReceipt
 import SessionReport
@@ -50,6 +51,8 @@ public struct IngestJob {
     public mutating func run(progress: (any IngestProgress)?) async throws -> (Report, ExitStatus, KeptReport, String) {
         let sink: any DeliverySink
         var drainer: SpoolDrainer?
+        // A portal destination also gets the session's signed manifest, once the session has ended.
+        var portal: SpoolDrainer?
         switch destination {
         case let .archive(root):
             do {
@@ -66,6 +69,7 @@ public struct IngestJob {
             if deliverWhileReading {
                 drainer = SpoolDrainer(spool: spool, target: target, observer: TransferAudit(stateDirectory: stateDirectory, actor: actor))
             }
+            if case .portal = destination { portal = SpoolDrainer(spool: spool, target: target) }
         }
         let sessionID = self.sessionID
         let session = IngestSession(settings: .init(
@@ -106,11 +110,14 @@ public struct IngestJob {
         do { try AnalyticsStore(directory: stateDirectory.analytics).append(SessionSummary(result, exit: Int(exit.rawValue))) } catch {
             FileHandle.standardError.write(Data("warning: the analytics summary could not be kept: \(error)\n".utf8))
         }
+        let events = auditEvents(result, exit: exit, sessionID: sessionID)
         do {
-            try AuditLog(directory: stateDirectory.audit).append(auditEvents(result, exit: exit, sessionID: sessionID),
-                                                                                           checkpoint: true)
+            try AuditLog(directory: stateDirectory.audit).append(events, checkpoint: true)
         } catch {
             FileHandle.standardError.write(Data("warning: the audit trail could not be written: \(error)\n".utf8))
+        }
+        if let portal {
+            exit = max(exit, await sendManifest(result, events: events, through: portal, sessionID: sessionID))
         }
         do {
             await ATNASetup.forward(try ATNASetup.forwarder(stateDirectory, configuration)) {
@@ -120,6 +127,41 @@ public struct IngestJob {
             FileHandle.standardError.write(Data("warning: ATNA: \(error)\n".utf8))
         }
         return (result, exit, text, kept.path)
+    }
+
+    /// Queues the session's manifest durably for the portal and, when delivering now, sends it; a manifest the
+    /// portal has not taken yet leaves the session pending (the background drain sends it later).
+    private func sendManifest(_ report: Report, events: [AuditEvent], through drainer: SpoolDrainer, sessionID: String) async -> ExitStatus {
+        do {
+            let credentials = try DeliverySetup.portalCredentials(configuration.portal, destination: destination.description)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let audit = try events.map { event in
+                String(decoding: try encoder.encode(ManifestAuditRecord(type: event.type.rawValue, actor: event.actor, session: event.session,
+                                                                        details: event.details)), as: UTF8.self)
+            }
+            let manifest = try KioskManifest.build(
+                session: sessionID, report: report, spool: drainer.spool, destination: drainer.target.destination, kiosk: credentials.name,
+                operatorName: actor, audit: audit, analytics: try JSONDocument(encoding: SessionSummary(report, exit: 0)))
+            try PortalManifests(spoolDirectory: drainer.spool.directory).enqueue(manifest)
+        } catch {
+            FileHandle.standardError.write(Data("warning: the session's manifest for the portal could not be queued: \(error)\n".utf8))
+            return .deliveryPending
+        }
+        guard deliverWhileReading else { return .delivered }
+        for outcome in await drainer.sendManifests() {
+            switch outcome {
+            case .sent: continue
+            case let .pending(session, reason) where session == sessionID:
+                FileHandle.standardError.write(Data("the portal has not taken the session's manifest yet (\(reason)); it is sent again later\n".utf8))
+                return .deliveryPending
+            case let .refused(session, code, reason) where session == sessionID:
+                FileHandle.standardError.write(Data("the portal refused the session's manifest (\(code): \(reason))\n".utf8))
+                return .deliveryPending
+            default: continue
+            }
+        }
+        return .delivered
     }
 
     /// Where the session's receipt was kept (HTML and text), once `run` has finished.
@@ -235,4 +277,12 @@ public enum KeptReport: Sendable {
             }
         }
     }
+}
+
+/// An audit trail event as the portal's manifest carries it.
+private struct ManifestAuditRecord: Encodable {
+    let type: String
+    let actor: String
+    let session: String?
+    let details: [String: String]
 }

@@ -21,7 +21,7 @@ public struct KioskManifest: Codable, Sendable, Equatable {
     /// The session's audit trail records, each one JSON line as the kiosk's trail holds it.
     public var audit: [String]
     /// The session's analytics summary (no patient data) as the kiosk wrote it, when it keeps analytics.
-    public var analytics: ReportDocument?
+    public var analytics: JSONDocument?
 
     public struct Instance: Codable, Sendable, Equatable, Hashable {
         public var sopInstanceUID: String
@@ -34,7 +34,7 @@ public struct KioskManifest: Codable, Sendable, Equatable {
     }
 
     public init(kiosk: String, session: String, operatorName: String, report: ReportDocument, instances: [Instance],
-                audit: [String] = [], analytics: ReportDocument? = nil) {
+                audit: [String] = [], analytics: JSONDocument? = nil) {
         self.kiosk = kiosk; self.session = session; self.operatorName = operatorName; self.report = report
         self.instances = instances; self.audit = audit; self.analytics = analytics
     }
@@ -124,6 +124,28 @@ public struct ReportDocument: Codable, Sendable, Equatable {
     }
 
     public static func == (lhs: ReportDocument, rhs: ReportDocument) -> Bool { lhs.json == rhs.json }
+}
+
+/// A JSON document carried through unchanged (keys sorted), whatever its schema.
+public struct JSONDocument: Codable, Sendable, Equatable {
+    public let json: Data
+
+    public init(encoding value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        json = try encoder.encode(try JSONDecoder().decode(JSONAny.self, from: try encoder.encode(value)))
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        json = try encoder.encode(try decoder.singleValueContainer().decode(JSONAny.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(try JSONDecoder().decode(JSONAny.self, from: json))
+    }
 }
 
 /// Any JSON value, for carrying documents through unchanged.

@@ -446,7 +446,11 @@ public actor KioskService: Service {
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: interval)
             guard let spool = spool ?? (try? SpoolSetup.open(settings.stateDirectory, settings.configuration)),
-                  let destinations = try? spool.destinationsWithWork() else { continue }
+                  var destinations = try? spool.destinationsWithWork() else { continue }
+            // A portal may be owed session manifests with nothing left to upload (every file rejected).
+            if case .portal = settings.destination, !destinations.contains(settings.destination.description) {
+                destinations.append(settings.destination.description)
+            }
             for url in destinations {
                 guard let parsed = try? Destination(parsing: url, stateDirectory: settings.stateDirectory),
                       let target = try? DeliverySetup.target(for: parsed, settings.configuration, callingAE: nil) else { continue }

@@ -15,13 +15,13 @@ extension KioskManifest {
     ///   - audit: the session's audit trail records, one JSON line each.
     public static func build(
         session: String, report: Report, spool: Spool, destination: String, kiosk: String, operatorName: String,
-        audit: [String] = [], analytics: Report? = nil
+        audit: [String] = [], analytics: JSONDocument? = nil
     ) throws -> KioskManifest {
         let rows = try spool.instances(destination: destination, session: session, states: [.pending, .sending, .stored])
         return KioskManifest(
             kiosk: kiosk, session: session, operatorName: operatorName, report: try ReportDocument(report),
             instances: rows.map { Instance(sopInstanceUID: $0.sopInstanceUID, sha256: $0.sha256, size: $0.size) },
-            audit: audit, analytics: try analytics.map { try ReportDocument($0) })
+            audit: audit, analytics: analytics)
     }
 }
 

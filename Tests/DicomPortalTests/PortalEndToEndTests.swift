@@ -1,0 +1,161 @@
+import Foundation
+import PortalStore
+import PostgresNIO
+import TestSupport
+import XCTest
+
+/// The whole portal with real parts on loopback: `dicom-portal core` (its private PostgreSQL cluster), workers,
+/// Orthanc as the PACS, and `kiosk-agent ingest` uploading a disc to `portal+https://` with its own certificate.
+final class PortalEndToEndTests: XCTestCase {
+    private var portal: String { TestSupport.productsDirectory.appendingPathComponent("dicom-portal").path }
+    private var kioskAgent: String { TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path }
+
+    /// A portal ready to take kiosk uploads: configuration, a registered patient, a kiosk's certificate, core
+    /// running; workers are the test's to start.
+    final class Setup: @unchecked Sendable {
+        let directory: String
+        let state: String
+        let config: String
+        let kioskFiles: String
+        let port: Int
+        let pacs: OrthancPeer
+        var core: PortalProcess?
+        var workers: [PortalProcess] = []
+
+        init(directory: String, state: String, config: String, kioskFiles: String, port: Int, pacs: OrthancPeer) {
+            self.directory = directory; self.state = state; self.config = config; self.kioskFiles = kioskFiles
+            self.port = port; self.pacs = pacs
+        }
+
+        var destination: String { "portal+https://127.0.0.1:\(port)" }
+
+        func stopAll() {
+            for worker in workers { worker.stop(grace: 30) }
+            core?.stop(grace: 60)
+        }
+    }
+
+    private func setUpPortal(leaseSeconds: Int = 60) throws -> Setup {
+        // Short: the private cluster's socket path must fit in 107 bytes.
+        let directory = "/tmp/dpe-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        let pacs = try OrthancPeer()
+        let port = TestSupport.freePort()
+        let state = directory + "/state"
+        let config = directory + "/portal.toml"
+        try """
+            [core]
+            listen = "127.0.0.1:\(port)"
+            [delivery]
+            destination = "\(pacs.dicomURL)"
+            wait_seconds = 5
+            retry_base_seconds = 1
+            [worker]
+            lease_seconds = \(leaseSeconds)
+            delivery_seconds = 30
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let kioskFiles = directory + "/desk-1"
+        let setup = Setup(directory: directory, state: state, config: config, kioskFiles: kioskFiles, port: port, pacs: pacs)
+        addTeardownBlock { setup.stopAll() }
+        try run(portal, ["kiosk", "add", "desk-1", "--out", kioskFiles, "--state-dir", state, "--config", config])
+        try run(portal, ["patient", "add", "--id", "H777", "--name", "DOE^JANE", "--birth-date", "19700101", "--state-dir", state, "--config", config])
+        let core = try PortalProcess(portal, ["core", "--state-dir", state, "--config", config], log: directory + "/core.log")
+        setup.core = core
+        try core.waitListening(port)
+        return setup
+    }
+
+    @discardableResult
+    private func run(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> TestSupport.ToolResult {
+        let result = try TestSupport.run(binary, arguments, environment: environment, check: false)
+        if result.status != 0 {
+            if result.stderrText.contains("initdb") { throw XCTSkip("PostgreSQL is not installed: \(result.stderrText)") }
+            XCTFail("\(binary) \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderrText)")
+        }
+        return result
+    }
+
+    private func startWorker(_ setup: Setup, name: String) throws -> PortalProcess {
+        let worker = try PortalProcess(portal, ["worker", "--state-dir", setup.state, "--config", setup.config],
+                                       log: setup.directory + "/\(name).log")
+        setup.workers.append(worker)
+        XCTAssertTrue(worker.waitFor("worker ready", seconds: 60), worker.output)
+        return worker
+    }
+
+    /// A kiosk's configuration naming its certificate files, and its own state directory.
+    private func kiosk(_ setup: Setup, name: String = "kiosk") throws -> (config: String, state: String) {
+        let config = setup.directory + "/\(name).toml"
+        try """
+            [portal]
+            certificate = "\(setup.kioskFiles)/kiosk.crt"
+            key = "\(setup.kioskFiles)/kiosk.key"
+            ca_file = "\(setup.kioskFiles)/portal-ca.crt"
+            [delivery]
+            wait_seconds = 60
+            retry_base_seconds = 1
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        return (config, setup.directory + "/\(name)-state")
+    }
+
+    private func database(_ setup: Setup) throws -> PortalDatabase {
+        let cluster = try EmbeddedPostgres(directory: setup.state + "/postgres")
+        return try PortalDatabase(settings: cluster.settings)
+    }
+
+    private func batchStates(_ database: PortalDatabase) async throws -> [String] {
+        var states: [String] = []
+        for try await state in try await database.client.query("SELECT state FROM batches ORDER BY created_at").decode(String.self) {
+            states.append(state)
+        }
+        return states
+    }
+
+    private func waitForBatches(_ database: PortalDatabase, _ expected: [String], seconds: Double) async throws -> [String] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var states: [String] = []
+        while Date() < deadline {
+            states = try await batchStates(database)
+            if states == expected { return states }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        return states
+    }
+
+    /// A disc imported at the desk (the staff confirmed the patient and reconciled to the hospital's ID) reaches
+    /// the PACS through the portal: uploaded over tus with the kiosk's certificate, committed on its manifest,
+    /// protected again by a worker against the registered patient, delivered once.
+    func testAKioskDiscReachesThePACSThroughThePortal() async throws {
+        let setup = try setUpPortal()
+        _ = try startWorker(setup, name: "worker-1")
+        let disc = setup.directory + "/disc.iso"
+        try run(try TestSupport.tool("python3"), [TestSupport.packageRoot.appendingPathComponent("scripts/make-sample-disc").path,
+                                                  "--out", disc, "--ct-images", "6", "--mr-images", "3"],
+                environment: ["KIOSK_TESTDATA": TestSupport.testDataRoot.path])
+        let (kioskConfig, kioskState) = try kiosk(setup)
+        let ingest = try TestSupport.run(kioskAgent, [
+            "ingest", disc, "--destination", setup.destination, "--reconcile", "--patient-id", "H777", "--patient-name", "DOE^JANE",
+            "--birth-date", "19700101", "--state-dir", kioskState, "--config", kioskConfig, "--json"], check: false)
+        XCTAssertEqual(ingest.status, 0, ingest.stderrText)
+
+        let database = try database(setup)
+        defer { Task { await database.shutdown() } }
+        let states = try await waitForBatches(database, ["delivered"], seconds: 180)
+        XCTAssertEqual(states, ["delivered"], setup.workers.first?.output ?? "")
+        let uids = try setup.pacs.sopInstanceUIDs()
+        XCTAssertEqual(uids.count, 9, "each instance once")
+        XCTAssertEqual(Set(uids).count, uids.count)
+        let patients = try setup.pacs.get("/patients?expand") as? [[String: Any]] ?? []
+        XCTAssertEqual(patients.compactMap { ($0["MainDicomTags"] as? [String: Any])?["PatientID"] as? String }, ["H777"])
+
+        // The kiosk's verdicts are kept beside the portal's, and the audit chain covers the whole path.
+        var manifests = 0
+        for try await count in try await database.client.query("SELECT count(*) FROM batches WHERE manifest IS NOT NULL").decode(Int.self) {
+            manifests = count
+        }
+        XCTAssertEqual(manifests, 1)
+        let verify = try run(portal, ["audit", "verify", "--state-dir", setup.state, "--config", setup.config])
+        XCTAssertTrue(verify.stdoutText.hasPrefix("audit chain intact"), verify.stdoutText)
+    }
+}

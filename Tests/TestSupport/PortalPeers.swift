@@ -1,0 +1,63 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import XCTest
+
+/// A `dicom-portal` service process (`core` or `worker`) the test started, logging to a file, stopped when
+/// released: SIGTERM and a grace period (what systemd does), or SIGKILL for the fault tests.
+public final class PortalProcess: @unchecked Sendable {
+    public let process: Process
+    public let log: String
+
+    public init(_ binary: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
+        self.log = log
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// Waits until the process (or a child of it) listens on `port`.
+    public func waitListening(_ port: Int, seconds: Double = 90) throws {
+        try Peers.wait("dicom-portal", log: log, process: process, seconds: seconds) { Peers.listens(process.processIdentifier, port) }
+    }
+
+    /// Waits until the log contains `text`; false when the process ended or time ran out.
+    public func waitFor(_ text: String, seconds: Double = 60) -> Bool {
+        TestSupport.poll(seconds) { output.contains(text) || !process.isRunning } && output.contains(text)
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds; returns the exit status (nil when killed).
+    @discardableResult
+    public func stop(grace: Double = 30) -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning {
+            kill()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would.
+    public func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
+    deinit { stop(grace: 10) }
+}

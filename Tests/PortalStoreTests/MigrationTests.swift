@@ -110,4 +110,43 @@ final class MigrationTests: XCTestCase {
             XCTAssertEqual(error.serverInfo?[.sqlState], "23514")
         }
     }
+
+    /// A database at version 1 with a batch and an upload in it takes v2: the rows stay, the new columns are empty,
+    /// and the (kiosk, session) pair is unique.
+    func testVersion2AppliesOnTopOfVersion1() async throws {
+        let database = try PortalDatabase(settings: try await freshDatabase())
+        addTeardownBlock { await database.shutdown() }
+        await assertEqual(try await Migrator.migrate(database, migrations: Schema.migrations.filter { $0.version == 1 }), [1])
+        let batch = UUID()
+        try await database.client.query("""
+            INSERT INTO kiosks (name, certificate_serial, certificate_fingerprint) VALUES ('desk-1', '01', 'f1')
+            """)
+        try await database.client.query("INSERT INTO batches (id, kiosk) SELECT \(batch), id FROM kiosks")
+        try await database.client.query("INSERT INTO uploads (id, batch, length) VALUES ('u1', \(batch), 10)")
+
+        await assertEqual(try await Migrator.migrate(database), [2])
+        await assertEqual(try await appliedVersions(database), [1, 2])
+        var rows: [(String, String?, Data?)] = []
+        for try await row in try await database.client.query("""
+            SELECT u.owner, b.kiosk_session, b.staging_key FROM uploads u JOIN batches b ON b.id = u.batch
+            """).decode((String, String?, Data?).self) { rows.append(row) }
+        XCTAssertEqual(rows.count, 1)
+        XCTAssertEqual(rows.first?.0, "")
+        XCTAssertNil(rows.first?.1)
+        XCTAssertNil(rows.first?.2)
+
+        try await database.client.query("INSERT INTO batches (id, kiosk, kiosk_session) SELECT \(UUID()), id, 's1' FROM kiosks")
+        do {
+            try await database.client.query("INSERT INTO batches (id, kiosk, kiosk_session) SELECT \(UUID()), id, 's1' FROM kiosks")
+            XCTFail("two batches for one kiosk session")
+        } catch let error as PSQLError {
+            XCTAssertEqual(error.serverInfo?[.sqlState], "23505")
+        }
+        do {
+            try await database.client.query("UPDATE batches SET staging_key = '\\x00'::bytea WHERE id = \(batch)")
+            XCTFail("a staging key of 1 byte was accepted")
+        } catch let error as PSQLError {
+            XCTAssertEqual(error.serverInfo?[.sqlState], "23514")
+        }
+    }
 }

@@ -76,6 +76,16 @@ final class TusProtocolTests: XCTestCase {
         XCTAssertEqual(head.header("Cache-Control"), "no-store")
     }
 
+    /// `batchFor` sees the parsed metadata and can refuse the upload with a status of its own; nothing is created.
+    func testBatchForRefusesWithItsOwnStatus() async throws {
+        let refused = try await server.send(.POST, headers: [("Upload-Length", "5"), ("Upload-Metadata", "refuse-with NDIy")])
+        XCTAssertEqual(refused.status, 422)
+        XCTAssertEqual(refused.header("Tus-Resumable"), "1.0.0")
+        XCTAssertEqual(refused.body, "refused by batchFor\n")
+        XCTAssertNil(refused.header("Location"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: server.directory + "/registry"), [])
+    }
+
     func testPatchRefusesWrongContentTypeWrongOffsetAndBytesPastTheLength() async throws {
         let id = try await server.create(length: 10)
         let wrongType = try await server.send(.PATCH, id, headers: [("Content-Type", "application/octet-stream"),

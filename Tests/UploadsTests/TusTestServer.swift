@@ -11,7 +11,8 @@ import Uploads
 import XCTest
 
 /// A tus server on 127.0.0.1 (port chosen by the kernel) over a temporary staging directory, with an HTTP client.
-/// Owners authenticate with `Authorization: Bearer <name>`; each owner's uploads join the batch `batch-<name>`.
+/// Owners authenticate with `Authorization: Bearer <name>`; each owner's uploads join the batch `batch-<name>`, unless
+/// the metadata `refuse-with <status>` makes `batchFor` refuse them.
 final class TusTestServer: Sendable {
     let directory: String
     let store: any StagingStore
@@ -45,7 +46,13 @@ final class TusTestServer: Sendable {
                 guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
                 return UploadOwner(String(value.dropFirst("Bearer ".count)))
             },
-            batchFor: { owner in "batch-\(owner.id)" },
+            batchFor: { owner, metadata in
+                // A test asks for a refusal with metadata `refuse-with <status>`: the server must answer with it.
+                if let code = metadata.first(where: { $0.key == "refuse-with" })?.value.flatMap({ Int(String(decoding: $0, as: UTF8.self)) }) {
+                    throw UploadRefusal(status: .init(code: code), reason: "refused by batchFor")
+                }
+                return "batch-\(owner.id)"
+            },
             keyFor: { batch in
                 SymmetricKey(data: keys.withLock { keys in
                     if let key = keys[batch] { return key }

@@ -1,6 +1,6 @@
 /// The portal's schema, as migrations. Never edit one that has shipped: add the next version.
 public enum Schema {
-    public static let migrations: [Migration] = [v1]
+    public static let migrations: [Migration] = [v1, v2]
 
     static let v1 = Migration(version: 1, name: "registry, uploads, jobs, verdicts, deliveries, audit", statements: [
         """
@@ -113,5 +113,37 @@ public enum Schema {
         """,
         "CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
         "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+    ])
+
+    /// Kiosk batches (one per kiosk and session) with their staging key and signed manifest; uploads keep
+    /// their owner and the two metadata values the commit rule matches on.
+    static let v2 = Migration(version: 2, name: "kiosk sessions, staging keys, manifests, upload owners", statements: [
+        """
+        ALTER TABLE batches
+            ADD COLUMN kiosk_session text,
+            ADD COLUMN staging_key bytea CHECK (length(staging_key) = 32),
+            ADD COLUMN manifest bytea,
+            ADD COLUMN manifest_signature text,
+            ADD COLUMN manifest_instances jsonb,
+            ADD COLUMN manifest_at timestamptz,
+            ADD CONSTRAINT batches_kiosk_session UNIQUE (kiosk, kiosk_session),
+            ADD CONSTRAINT batches_session_is_a_kiosks CHECK (kiosk_session IS NULL OR kiosk IS NOT NULL),
+            ADD CONSTRAINT batches_manifest_whole CHECK (
+                (manifest IS NULL) = (manifest_signature IS NULL)
+                AND (manifest IS NULL) = (manifest_instances IS NULL)
+                AND (manifest IS NULL) = (manifest_at IS NULL))
+        """,
+        """
+        ALTER TABLE uploads
+            ADD COLUMN owner text NOT NULL DEFAULT '',
+            ADD COLUMN sop_instance_uid text,
+            ADD COLUMN sha256 text,
+            ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()
+        """,
+        // The commit rule looks an instance up by batch and SOP Instance UID; the sweep reads unfinished uploads by expiry.
+        "CREATE INDEX uploads_batch_instance ON uploads (batch, sop_instance_uid)",
+        "CREATE INDEX uploads_expiry ON uploads (expires_at) WHERE length IS NULL OR \"offset\" < length",
+        // Revocation is looked up by serial on every kiosk handshake.
+        "CREATE INDEX kiosks_serial ON kiosks (certificate_serial)",
     ])
 }

@@ -17,3 +17,15 @@ struct TusFailure: Error {
 
     static func badRequest(_ reason: String) -> TusFailure { TusFailure(status: .badRequest, reason: reason) }
 }
+
+/// What the server's closures (`batchFor`) throw to refuse a request with a status of their choosing, e.g. 400 for
+/// metadata the application requires. The reason goes to the client: never put metadata values in it.
+public struct UploadRefusal: Error, Equatable {
+    public let status: HTTPResponse.Status
+    public let reason: String
+
+    public init(status: HTTPResponse.Status, reason: String) {
+        self.status = status
+        self.reason = reason
+    }
+}

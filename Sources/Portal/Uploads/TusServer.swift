@@ -29,7 +29,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
     let store: any StagingStore
     let registry: any UploadRegistry
     let authorize: Authorize
-    let batchFor: @Sendable (UploadOwner) async throws -> String
+    let batchFor: @Sendable (UploadOwner, [MetadataEntry]) async throws -> String
     let keyFor: @Sendable (String) async throws -> SymmetricKey
     let onComplete: @Sendable (UploadRecord) async -> Void
     let now: @Sendable () -> Date
@@ -38,13 +38,14 @@ public struct TusServer<Context: RequestContext>: Sendable {
 
     /// - Parameters:
     ///   - authorize: the request's owner, or nil for 401.
-    ///   - batchFor: the batch a new upload of this owner joins.
+    ///   - batchFor: the batch a new upload of this owner with this `Upload-Metadata` joins; it may throw
+    ///     `UploadRefusal` to refuse the upload with its status.
     ///   - keyFor: the batch's staging key.
     ///   - onComplete: called once, when an upload's last byte is synced.
     ///   - now: the clock expiry is measured with.
     public init(configuration: Configuration = Configuration(), store: any StagingStore, registry: any UploadRegistry,
                 authorize: @escaping Authorize,
-                batchFor: @escaping @Sendable (UploadOwner) async throws -> String,
+                batchFor: @escaping @Sendable (UploadOwner, [MetadataEntry]) async throws -> String,
                 keyFor: @escaping @Sendable (String) async throws -> SymmetricKey,
                 onComplete: @escaping @Sendable (UploadRecord) async -> Void = { _ in },
                 now: @escaping @Sendable () -> Date = Date.init,
@@ -119,7 +120,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
             metadata = parsed
         }
 
-        let batch = try await batchFor(owner)
+        let batch = try await batchFor(owner, metadata)
         let key = try await keyFor(batch)
         let record = UploadRecord(id: .random(), batch: batch, owner: owner, length: length, metadata: metadata,
                                   expires: now().addingTimeInterval(configuration.expiry))
@@ -292,6 +293,8 @@ public struct TusServer<Context: RequestContext>: Sendable {
             response = try await handler()
         } catch let failure as TusFailure {
             response = failureResponse(failure)
+        } catch let refusal as UploadRefusal {
+            response = failureResponse(TusFailure(status: refusal.status, reason: refusal.reason))
         } catch StagingError.storageFull {
             logger.error("staging storage is full; a chunk was refused")
             response = failureResponse(.storageFull)

@@ -1,0 +1,181 @@
+import Crypto
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOSSL
+import PortalPKI
+import PortalProtocol
+import PortalStore
+import ServiceLifecycle
+import Uploads
+
+/// The portal's `core` server for kiosks: mutual TLS (kiosk certificates from the portal CA, revocation looked up in
+/// the kiosks table at every handshake), tus uploads at `/uploads/` staged encrypted with the batch's key, the signed
+/// session manifest, the batch status, and `/healthz`.
+///
+/// A `Service`: `run()` serves until graceful shutdown (or cancellation). The database is the caller's: it is
+/// migrated and shut down outside.
+public struct PortalCore: Service {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 lets the kernel choose (tests); `onServerRunning` is told the port.
+        public var port: Int
+        /// DNS names and IP addresses the server certificate is issued for.
+        public var serverNames: [String]
+        /// Where `FileStagingStore` keeps the encrypted uploads.
+        public var stagingDirectory: String
+        /// Tus-Max-Size.
+        public var maxUploadSize: Int64
+        /// How long an unfinished upload lives after its last PATCH.
+        public var uploadExpiry: TimeInterval
+        /// How often unfinished uploads past their expiry are removed.
+        public var sweepInterval: Duration
+        /// The largest manifest accepted.
+        public var manifestLimit: Int
+
+        public init(host: String = "127.0.0.1", port: Int = 8480, serverNames: [String] = ["localhost", "127.0.0.1"],
+                    stagingDirectory: String, maxUploadSize: Int64 = 16 << 30, uploadExpiry: TimeInterval = 24 * 3600,
+                    sweepInterval: Duration = .seconds(300), manifestLimit: Int = 64 << 20) {
+            self.host = host
+            self.port = port
+            self.serverNames = serverNames
+            self.stagingDirectory = stagingDirectory
+            self.maxUploadSize = maxUploadSize
+            self.uploadExpiry = uploadExpiry
+            self.sweepInterval = sweepInterval
+            self.manifestLimit = manifestLimit
+        }
+    }
+
+    /// The open kiosk connections: revoking a kiosk also calls `channels.close(serial:)` to cut them.
+    public let channels: KioskChannels
+    let configuration: Configuration
+    let application: Application<RouterResponder<KioskRequestContext>>
+    let tus: TusServer<KioskRequestContext>
+    let audit: AuditLog
+    let logger: Logger
+    let rejections: AsyncStream<KioskVerificationError>
+    let rejectionsInput: AsyncStream<KioskVerificationError>.Continuation
+
+    /// - Parameters:
+    ///   - authority: the portal CA; it issues (and renews) the server certificate for `serverNames`.
+    ///   - onServerRunning: told the port once the listener is bound.
+    public init(configuration: Configuration, database: PortalDatabase, authority: PortalAuthority,
+                logger: Logger = Logger(label: "dicom-portal.core"),
+                onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let channels = KioskChannels()
+        self.channels = channels
+        let audit = AuditLog(database)
+        self.audit = audit
+        let (rejections, rejectionsInput) = AsyncStream.makeStream(of: KioskVerificationError.self, bufferingPolicy: .bufferingNewest(1000))
+        self.rejections = rejections
+        self.rejectionsInput = rejectionsInput
+
+        let kiosks = KioskRegistry(database)
+        let verifier = try KioskVerifier(
+            authority: authority.certificate,
+            isRevoked: { serial in
+                do {
+                    return try await withDeadline(.seconds(5)) { try await kiosks.isRevoked(serial: serial) }
+                } catch {
+                    // Fail closed: a kiosk is refused while its revocation cannot be looked up.
+                    logger.error("kiosk revocation lookup failed; refusing the handshake", metadata: ["error": "\(error)"])
+                    return true
+                }
+            },
+            onRejection: { rejection in
+                logger.warning("kiosk handshake refused", metadata: ["reason": "\(rejection)"])
+                rejectionsInput.yield(rejection)
+            })
+        let sslContext = try NIOSSLContext(configuration: try authority.serverTLSConfiguration(names: configuration.serverNames))
+
+        let store = try FileStagingStore(directory: configuration.stagingDirectory)
+        let handlers = KioskHandlers(batches: BatchStore(database), store: store, audit: audit, database: database,
+                                     manifestLimit: configuration.manifestLimit, logger: logger)
+        let tus = TusServer<KioskRequestContext>(
+            configuration: .init(basePath: KioskAPI.uploadsPath, maxSize: configuration.maxUploadSize, expiry: configuration.uploadExpiry),
+            store: store, registry: PostgresUploadRegistry(database, logger: logger),
+            authorize: { _, context in context.kiosk?.owner },
+            batchFor: { owner, metadata in try await handlers.batch(for: owner, metadata: metadata) },
+            keyFor: { batch in try await handlers.stagingKey(batch) },
+            onComplete: { record in await handlers.uploadCompleted(record) },
+            logger: logger)
+        self.tus = tus
+
+        let router = Router(context: KioskRequestContext.self)
+        tus.addRoutes(to: router)
+        handlers.addRoutes(to: router)
+
+        let server = HTTPServerBuilder { responder in
+            KioskTLSChannel(base: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .seconds(300))),
+                            sslContext: sslContext, verifier: verifier, channels: channels)
+        }
+        application = Application(
+            router: router, server: server,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info("core listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+                await onServerRunning(port)
+            },
+            logger: logger)
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await recordRejections() }
+            group.addTask { await sweepExpiredUploads() }
+            defer { rejectionsInput.finish() }
+            try await application.run()
+        }
+    }
+
+    /// Each refused handshake becomes an audit record (the verifier's callback cannot wait for the database).
+    private func recordRejections() async {
+        for await rejection in rejections {
+            do {
+                try await audit.append(eventType: AuditEvent.kioskRefused, actor: "core", detail: ["reason": .string(rejection.description)])
+            } catch {
+                logger.error("could not audit a refused kiosk handshake", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Removes unfinished uploads past their expiry every `sweepInterval`, until graceful shutdown.
+    private func sweepExpiredUploads() async {
+        let interval = configuration.sweepInterval
+        let tus = tus
+        let logger = logger
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                do {
+                    try await tus.expire()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.error("the upload expiry sweep failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+struct DeadlineExceeded: Error {}
+
+/// `body`'s result, or `DeadlineExceeded` after `limit` (the body is cancelled then).
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw DeadlineExceeded()
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

@@ -230,7 +230,8 @@ let package = Package(
         ], path: "Sources/Portal/PortalWorker", swiftSettings: strict),
         // The `dicom-portal` executable: commands and wiring only.
         .executableTarget(name: "DicomPortal", dependencies: [
-            "PortalWorker", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration", "Scanner",
+            "PortalWorker", "PortalCore", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
+            "Scanner", "Protector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

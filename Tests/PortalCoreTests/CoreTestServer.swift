@@ -38,7 +38,7 @@ final class CoreTestServer: Sendable {
         kioskB = try authority.issueKiosk(name: "desk-b-\(suffix)", outputDirectory: directory + "/b")
         let registry = KioskRegistry(database)
         for kiosk in [kioskA, kioskB] {
-            try await registry.register(name: kiosk.name.value, serial: kiosk.serial, fingerprint: kiosk.fingerprint)
+            try await registry.add(name: kiosk.name.value, serial: kiosk.serial, fingerprint: kiosk.fingerprint, actor: "test")
         }
         var logger = Logger(label: "core-test")
         logger.logLevel = .critical

@@ -63,7 +63,7 @@ final class KioskTLSTests: XCTestCase {
         XCTAssertEqual(before.status, 200)
         XCTAssertEqual(server.core.channels.count(serial: server.kioskB.serial), 1)
 
-        await assertEqual(try await KioskRegistry(server.database).revoke(name: server.kioskB.name.value), server.kioskB.serial)
+        await assertEqual(try await KioskRegistry(server.database).revoke(name: server.kioskB.name.value, actor: "test"), server.kioskB.serial)
         XCTAssertEqual(server.core.channels.close(serial: server.kioskB.serial), 1)
         let files = server.files("b")
         await assertRefused(try KioskTLS.clientConfiguration(certificate: files.certificate, key: files.key, caFile: files.ca))

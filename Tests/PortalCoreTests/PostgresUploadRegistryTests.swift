@@ -12,7 +12,7 @@ final class PostgresUploadRegistryTests: XCTestCase {
     private func registryAndBatch() async throws -> (PortalDatabase, PostgresUploadRegistry, String) {
         let database = try await migratedDatabase(for: self)
         let kiosk = "desk-" + UUID().uuidString.prefix(8).lowercased()
-        try await KioskRegistry(database).register(name: kiosk, serial: UUID().uuidString, fingerprint: UUID().uuidString)
+        try await KioskRegistry(database).add(name: kiosk, serial: UUID().uuidString, fingerprint: UUID().uuidString, actor: "test")
         let batch = try await BatchStore(database).kioskBatch(kiosk: kiosk, session: "s")
         return (database, PostgresUploadRegistry(database), batch.id.uuidString.lowercased())
     }

@@ -9,7 +9,7 @@ final class BatchStoreTests: XCTestCase {
     private func store() async throws -> (PortalDatabase, BatchStore, String) {
         let database = try await migratedDatabase(for: self)
         let kiosk = "desk-" + UUID().uuidString.prefix(8).lowercased()
-        try await KioskRegistry(database).register(name: kiosk, serial: UUID().uuidString, fingerprint: UUID().uuidString)
+        try await KioskRegistry(database).add(name: kiosk, serial: UUID().uuidString, fingerprint: UUID().uuidString, actor: "test")
         return (database, BatchStore(database), kiosk)
     }
 
@@ -137,11 +137,16 @@ final class BatchStoreTests: XCTestCase {
         let kiosks = KioskRegistry(database)
         let name = "desk-" + UUID().uuidString.prefix(8).lowercased()
         let serial = "ab" + UUID().uuidString.prefix(8).lowercased()
-        try await kiosks.register(name: name, serial: serial, fingerprint: UUID().uuidString)
+        try await kiosks.add(name: name, serial: serial, fingerprint: UUID().uuidString, actor: "test")
         await assertFalse(try await kiosks.isRevoked(serial: serial))
         await assertTrue(try await kiosks.isRevoked(serial: "not-issued"))
-        await assertEqual(try await kiosks.revoke(name: name), serial)
+        await assertEqual(try await kiosks.revoke(name: name, actor: "test"), serial)
         await assertTrue(try await kiosks.isRevoked(serial: serial))
-        await assertNil(try await kiosks.revoke(name: "nobody"))
+        do {
+            try await kiosks.revoke(name: "nobody", actor: "test")
+            XCTFail("revoked a kiosk that does not exist")
+        } catch let error as KioskRecordError {
+            XCTAssertEqual(error, .unknown("nobody"))
+        }
     }
 }

@@ -12,7 +12,7 @@ public final class PortalProcess: @unchecked Sendable {
 
     public init(_ binary: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
         self.log = log
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process = Process()
         process.executableURL = URL(fileURLWithPath: binary)

@@ -70,14 +70,18 @@ public struct KioskRegistry: Sendable {
         }
     }
 
-    /// Whether a certificate serial may connect: only a registered, unrevoked kiosk's. Unknown serials are
-    /// refused too, so a certificate issued and never registered (a crash in `kiosk add`) is not accepted.
-    public func isAccepted(serial: String) async throws -> Bool {
+    /// True when the certificate with `serial` is revoked, or belongs to no kiosk on record: a certificate the
+    /// registry does not know (issued, then `kiosk add` failed before recording it) is refused like a revoked one.
+    public func isRevoked(serial: String) async throws -> Bool {
         let rows = try await database.client.query("""
-            SELECT 1 FROM kiosks WHERE certificate_serial = \(serial) AND revoked_at IS NULL
+            SELECT revoked_at IS NOT NULL FROM kiosks WHERE certificate_serial = \(serial)
             """, logger: database.logger)
-        for try await _ in rows.decode(Int.self) { return true }
-        return false
+        var known = false, revoked = false
+        for try await isRevoked in rows.decode(Bool.self) {
+            known = true
+            revoked = revoked || isRevoked
+        }
+        return !known || revoked
     }
 
     public func list() async throws -> [RegisteredKiosk] {

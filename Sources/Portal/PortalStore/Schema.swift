@@ -1,6 +1,6 @@
 /// The portal's schema, as migrations. Never edit one that has shipped: add the next version.
 public enum Schema {
-    public static let migrations: [Migration] = [v1, v2]
+    public static let migrations: [Migration] = [v1, v2, v3]
 
     static let v1 = Migration(version: 1, name: "registry, uploads, jobs, verdicts, deliveries, audit", statements: [
         """
@@ -145,5 +145,16 @@ public enum Schema {
         "CREATE INDEX uploads_expiry ON uploads (expires_at) WHERE length IS NULL OR \"offset\" < length",
         // Revocation is looked up by serial on every kiosk handshake.
         "CREATE INDEX kiosks_serial ON kiosks (certificate_serial)",
+    ])
+
+    static let v3 = Migration(version: 3, name: "batch outcomes", statements: [
+        // What a worker found: the batch's report (the session report schema) and what kept it from the PACS.
+        """
+        ALTER TABLE batches
+            ADD COLUMN report jsonb,
+            ADD COLUMN problems text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN processed_at timestamptz
+        """,
+        "CREATE INDEX batches_state ON batches (state, created_at)",
     ])
 }

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PortalConfiguration
+import PortalCore
+import PortalPKI
+import PortalStore
+import ServiceLifecycle
+
+struct CoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "core",
+        abstract: "The portal's back end: the API kiosks upload to over mutual TLS, the upload staging, the queue's owner.",
+        discussion: """
+            Without [database] url, core creates (first time) and runs a private PostgreSQL cluster under the state \
+            directory, reachable only through its Unix socket, and stops it when core stops. Migrates the schema at \
+            start. Stops on SIGTERM or SIGINT.
+            """)
+
+    @OptionGroup var options: PortalOptions
+    @Option(help: "The hospital, as the portal CA names it when it is created.") var organization = "Hospital"
+
+    func run() async throws {
+        let configuration = try options.loadConfiguration()
+        let logger = serviceLogger("dicom-portal.core")
+        guard let listen = HostPort(configuration.core.listen) else { fail("core.listen: not HOST:PORT", status: .usage) }
+        let opened = try await options.openDatabase(configuration, start: true, logger: logger)
+        do {
+            try await Migrator.migrate(opened.database)
+            let authority = try PortalAuthority.openOrCreate(directory: options.stateDirectory.pki.path, organization: organization)
+            let core = try PortalCore(
+                configuration: .init(host: listen.host, port: listen.port, serverNames: configuration.core.serverNames,
+                                     stagingDirectory: options.stagingDirectory(configuration),
+                                     maxUploadSize: configuration.staging.maxUploadBytes,
+                                     uploadExpiry: TimeInterval(configuration.staging.expirySeconds)),
+                database: opened.database, authority: authority, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [.init(service: core)], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                          logger: logger))
+            try await group.run()
+        } catch {
+            await opened.close()
+            fail("\(error)", status: .problem)
+        }
+        await opened.close()
+    }
+}

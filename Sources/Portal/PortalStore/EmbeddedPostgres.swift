@@ -101,6 +101,8 @@ public struct EmbeddedPostgres: Sendable {
     private func prepareDirectories() throws(EmbeddedPostgresError) {
         let manager = FileManager.default
         do {
+            // Parents as the umask makes them (the server's account must walk through them); the cluster itself 0700.
+            try manager.createDirectory(atPath: URL(fileURLWithPath: directory).deletingLastPathComponent().path, withIntermediateDirectories: true)
             try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try manager.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)

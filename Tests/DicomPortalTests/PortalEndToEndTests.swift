@@ -53,7 +53,6 @@ final class PortalEndToEndTests: XCTestCase {
             retry_base_seconds = 1
             [worker]
             lease_seconds = \(leaseSeconds)
-            delivery_seconds = 30
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let kioskFiles = directory + "/desk-1"
         let setup = Setup(directory: directory, state: state, config: config, kioskFiles: kioskFiles, port: port, pacs: pacs)
@@ -157,5 +156,147 @@ final class PortalEndToEndTests: XCTestCase {
         XCTAssertEqual(manifests, 1)
         let verify = try run(portal, ["audit", "verify", "--state-dir", setup.state, "--config", setup.config])
         XCTAssertTrue(verify.stdoutText.hasPrefix("audit chain intact"), verify.stdoutText)
+    }
+
+    private func makeDisc(_ setup: Setup, ct: Int, mr: Int = 2, seed: Int = 1) throws -> String {
+        let disc = setup.directory + "/disc-\(seed).iso"
+        try run(try TestSupport.tool("python3"), [TestSupport.packageRoot.appendingPathComponent("scripts/make-sample-disc").path,
+                                                  "--out", disc, "--ct-images", String(ct), "--mr-images", String(mr), "--seed", String(seed)],
+                environment: ["KIOSK_TESTDATA": TestSupport.testDataRoot.path])
+        return disc
+    }
+
+    /// `kiosk-agent ingest` of `disc` to the portal, the desk confirming the registered patient.
+    private func ingest(_ setup: Setup, _ disc: String, kiosk: (config: String, state: String)) throws -> TestSupport.ToolResult {
+        try TestSupport.run(kioskAgent, [
+            "ingest", disc, "--destination", setup.destination, "--reconcile", "--patient-id", "H777", "--patient-name", "DOE^JANE",
+            "--birth-date", "19700101", "--state-dir", kiosk.state, "--config", kiosk.config], check: false)
+    }
+
+    private func count(_ database: PortalDatabase, _ sql: String) async throws -> Int {
+        for try await value in try await database.client.query(PostgresQuery(unsafeSQL: sql)).decode(Int.self) { return value }
+        return 0
+    }
+
+    /// A worker killed in the middle of a batch: its lease runs out, another worker takes the batch over and
+    /// finishes it; the PACS holds every instance once.
+    func testAWorkerKilledMidBatchIsTakenOverAndEveryInstanceArrivesOnce() async throws {
+        let setup = try setUpPortal(leaseSeconds: 6)
+        let disc = try makeDisc(setup, ct: 60)
+        let first = try startWorker(setup, name: "worker-1")
+        let ingest = try ingest(setup, disc, kiosk: try kiosk(setup))
+        XCTAssertEqual(ingest.status, 0, ingest.stderrText)
+        XCTAssertTrue(first.waitFor("batch claimed", seconds: 60), first.output)
+        first.kill()
+        let database = try database(setup)
+        defer { Task { await database.shutdown() } }
+        let taken = try await batchStates(database)
+        XCTAssertEqual(taken, ["processing"])
+        let second = try startWorker(setup, name: "worker-2")
+        let states = try await waitForBatches(database, ["delivered"], seconds: 240)
+        XCTAssertEqual(states, ["delivered"], second.output)
+        XCTAssertTrue(second.output.contains("attempt=2"), "the second worker took the batch over: \(second.output)")
+        let uids = try setup.pacs.sopInstanceUIDs()
+        XCTAssertEqual(uids.count, 62)
+        XCTAssertEqual(Set(uids).count, uids.count, "each instance once")
+        // One delivery row per instance, whoever sent it.
+        let deliveries = try await count(database, "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+        XCTAssertEqual(deliveries, 62)
+    }
+
+    /// The PACS away while a batch is protected: the worker leaves it to a later attempt (the queue's back-off)
+    /// and delivers it once the PACS is back.
+    func testThePACSDownForAWhile() async throws {
+        let setup = try setUpPortal()
+        let disc = try makeDisc(setup, ct: 4, mr: 1)
+        setup.pacs.kill()
+        let worker = try startWorker(setup, name: "worker-1")
+        let ingest = try ingest(setup, disc, kiosk: try kiosk(setup))
+        XCTAssertEqual(ingest.status, 0, ingest.stderrText)
+        XCTAssertTrue(worker.waitFor("it will be retried", seconds: 90), worker.output)
+        try setup.pacs.start()
+        let database = try database(setup)
+        defer { Task { await database.shutdown() } }
+        let states = try await waitForBatches(database, ["delivered"], seconds: 120)
+        XCTAssertEqual(states, ["delivered"], worker.output)
+        XCTAssertEqual(try setup.pacs.sopInstanceUIDs().count, 5)
+    }
+
+    /// Core killed while the kiosk uploads: the kiosk keeps its instances in its spool, and once core is back it
+    /// resumes each upload where core's staging has it (HEAD), then the batch is delivered once.
+    func testCoreKilledMidUploadTheKioskResumes() async throws {
+        let setup = try setUpPortal()
+        let disc = try makeDisc(setup, ct: 40)
+        _ = try startWorker(setup, name: "worker-1")
+        let kiosk = try kiosk(setup)
+        // The kiosk runs in the background; core is killed once staged bytes appear.
+        let log = setup.directory + "/ingest.log"
+        let agent = try PortalProcess(kioskAgent, [
+            "ingest", disc, "--destination", setup.destination, "--reconcile", "--patient-id", "H777", "--patient-name", "DOE^JANE",
+            "--birth-date", "19700101", "--state-dir", kiosk.state, "--config", kiosk.config], log: log)
+        let staging = setup.state + "/staging"
+        XCTAssertTrue(TestSupport.poll(120) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).filter { $0.hasSuffix(".stage") }.count >= 3
+        })
+        setup.core?.kill()
+        XCTAssertTrue(TestSupport.poll(120) { !agent.isRunning }, agent.output)
+        XCTAssertEqual(agent.process.terminationStatus, 6, "delivery pending: \(agent.output)")
+
+        let core = try PortalProcess(portal, ["core", "--state-dir", setup.state, "--config", setup.config], log: setup.directory + "/core-2.log")
+        setup.core = core
+        try core.waitListening(setup.port)
+        let retry = try TestSupport.run(kioskAgent, ["spool", "retry", "--state-dir", kiosk.state, "--config", kiosk.config], check: false)
+        XCTAssertEqual(retry.status, 0, retry.stderrText)
+        let database = try database(setup)
+        defer { Task { await database.shutdown() } }
+        let states = try await waitForBatches(database, ["delivered"], seconds: 180)
+        XCTAssertEqual(states, ["delivered"], retry.stderrText + core.output)
+        let uids = try setup.pacs.sopInstanceUIDs()
+        XCTAssertEqual(uids.count, 42)
+        XCTAssertEqual(Set(uids).count, uids.count)
+        // One upload per instance: resumed, never started over.
+        let uploads = try await count(database, "SELECT count(*) FROM uploads")
+        XCTAssertEqual(uploads, 42)
+    }
+
+    /// A revoked kiosk is refused at its next connection; its instances wait in its spool, nothing is staged.
+    func testARevokedKioskIsRefused() async throws {
+        let setup = try setUpPortal()
+        let disc = try makeDisc(setup, ct: 2, mr: 1)
+        try run(portal, ["kiosk", "revoke", "desk-1", "--state-dir", setup.state, "--config", setup.config])
+        let ingest = try ingest(setup, disc, kiosk: try kiosk(setup))
+        XCTAssertEqual(ingest.status, 6, ingest.stderrText)
+        XCTAssertTrue(ingest.stderrText.contains("refused the kiosk's certificate"), ingest.stderrText)
+        let database = try database(setup)
+        defer { Task { await database.shutdown() } }
+        let uploads = try await count(database, "SELECT count(*) FROM uploads")
+        XCTAssertEqual(uploads, 0)
+        let refusals = try await count(database, "SELECT count(*) FROM audit WHERE event_type = 'kiosk.refused'")
+        XCTAssertGreaterThan(refusals, 0)
+    }
+
+    /// PostgreSQL restarted while a batch is protected: core and the worker reconnect, nothing is lost.
+    func testTheDatabaseRestartedMidRun() async throws {
+        let setup = try setUpPortal(leaseSeconds: 10)
+        let disc = try makeDisc(setup, ct: 30)
+        let worker = try startWorker(setup, name: "worker-1")
+        let ingest = try ingest(setup, disc, kiosk: try kiosk(setup))
+        XCTAssertEqual(ingest.status, 0, ingest.stderrText)
+        XCTAssertTrue(worker.waitFor("batch claimed", seconds: 60), worker.output)
+        let cluster = try EmbeddedPostgres(directory: setup.state + "/postgres")
+        try await cluster.stop()
+        try await Task.sleep(for: .seconds(2))
+        try await cluster.start()
+        let database = try database(setup)
+        defer { Task { await database.shutdown() } }
+        let states = try await waitForBatches(database, ["delivered"], seconds: 240)
+        XCTAssertEqual(states, ["delivered"], worker.output)
+        let uids = try setup.pacs.sopInstanceUIDs()
+        XCTAssertEqual(uids.count, 32)
+        XCTAssertEqual(Set(uids).count, uids.count)
+        // Core still serves kiosks after the restart.
+        let secondDisc = try makeDisc(setup, ct: 2, mr: 1, seed: 2)
+        let again = try self.ingest(setup, secondDisc, kiosk: try kiosk(setup, name: "kiosk-2"))
+        XCTAssertEqual(again.status, 0, again.stderrText)
     }
 }

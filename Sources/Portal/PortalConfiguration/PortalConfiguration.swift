@@ -61,8 +61,6 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public var concurrency = 1
         /// Attempts before a batch's job goes to the dead-letter state for an administrator.
         public var maxAttempts = 5
-        /// How long a worker waits for the PACS before leaving a batch to a later attempt.
-        public var deliverySeconds = 300
     }
 
     /// `[edge]`: the patients' site in the DMZ.
@@ -109,7 +107,6 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("worker", "lease_seconds", \.worker.leaseSeconds, .integer(5...3600)),
             Setting("worker", "concurrency", \.worker.concurrency, .integer(1...64)),
             Setting("worker", "max_attempts", \.worker.maxAttempts, .integer(1...100)),
-            Setting("worker", "delivery_seconds", \.worker.deliverySeconds, .integer(0...86_400)),
 
             Setting("edge", "listen", \.edge.listen, .hostPort),
             Setting("edge", "certificate", optional: \.edge.certificate, .path),

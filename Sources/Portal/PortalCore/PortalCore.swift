@@ -34,6 +34,8 @@ public struct PortalCore: Service {
         public var sweepInterval: Duration
         /// The largest manifest accepted.
         public var manifestLimit: Int
+        /// Attempts a committed batch's job gets before it is dead-lettered.
+        public var protectAttempts = 5
 
         public init(host: String = "127.0.0.1", port: Int = 8480, serverNames: [String] = ["localhost", "127.0.0.1"],
                     stagingDirectory: String, maxUploadSize: Int64 = 16 << 30, uploadExpiry: TimeInterval = 24 * 3600,
@@ -55,6 +57,7 @@ public struct PortalCore: Service {
     let application: Application<RouterResponder<KioskRequestContext>>
     let tus: TusServer<KioskRequestContext>
     let audit: AuditLog
+    let database: PortalDatabase
     let logger: Logger
     let rejections: AsyncStream<KioskVerificationError>
     let rejectionsInput: AsyncStream<KioskVerificationError>.Continuation
@@ -71,6 +74,7 @@ public struct PortalCore: Service {
         self.channels = channels
         let audit = AuditLog(database)
         self.audit = audit
+        self.database = database
         let (rejections, rejectionsInput) = AsyncStream.makeStream(of: KioskVerificationError.self, bufferingPolicy: .bufferingNewest(1000))
         self.rejections = rejections
         self.rejectionsInput = rejectionsInput
@@ -94,7 +98,7 @@ public struct PortalCore: Service {
         let sslContext = try NIOSSLContext(configuration: try authority.serverTLSConfiguration(names: configuration.serverNames))
 
         let store = try FileStagingStore(directory: configuration.stagingDirectory)
-        let handlers = KioskHandlers(batches: BatchStore(database), store: store, audit: audit, database: database,
+        let handlers = KioskHandlers(batches: BatchStore(database, protectAttempts: configuration.protectAttempts), store: store, audit: audit, database: database,
                                      manifestLimit: configuration.manifestLimit, logger: logger)
         let tus = TusServer<KioskRequestContext>(
             configuration: .init(basePath: KioskAPI.uploadsPath, maxSize: configuration.maxUploadSize, expiry: configuration.uploadExpiry),
@@ -129,6 +133,7 @@ public struct PortalCore: Service {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await recordRejections() }
             group.addTask { await sweepExpiredUploads() }
+            group.addTask { await cutRevokedKiosks() }
             defer { rejectionsInput.finish() }
             try await application.run()
         }
@@ -141,6 +146,32 @@ public struct PortalCore: Service {
                 try await audit.append(eventType: AuditEvent.kioskRefused, actor: "core", detail: ["reason": .string(rejection.description)])
             } catch {
                 logger.error("could not audit a refused kiosk handshake", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A revocation (`dicom-portal kiosk revoke`, from any machine) is announced on a NOTIFY channel: the kiosk's
+    /// open connections are cut at once; new handshakes are refused by the verifier anyway. LISTEN is re-established
+    /// after the database restarts.
+    private func cutRevokedKiosks() async {
+        let client = database.client, channels = channels, logger = logger
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: KioskRegistry.revocationChannel) { notifications in
+                            for try await notification in notifications {
+                                let cut = channels.close(serial: notification.payload)
+                                logger.notice("kiosk certificate revoked", metadata: ["serial": "\(notification.payload)", "connections cut": "\(cut)"])
+                            }
+                        }
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.debug("revocation listener lost its connection; retrying", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(1))
             }
         }
     }

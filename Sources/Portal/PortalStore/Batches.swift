@@ -86,10 +86,13 @@ public struct BatchStore: Sendable {
     public static let protectJobKind = "protect"
 
     let database: PortalDatabase
+    /// Attempts a batch's job gets before it is dead-lettered (`[worker] max_attempts`).
+    let protectAttempts: Int
     private var logger: Logger { database.logger }
 
-    public init(_ database: PortalDatabase) {
+    public init(_ database: PortalDatabase, protectAttempts: Int = 5) {
         self.database = database
+        self.protectAttempts = protectAttempts
     }
 
     /// The batch of `kiosk`'s `session`, made (with a fresh staging key) by the first caller. Race-safe: the insert
@@ -186,7 +189,8 @@ public struct BatchStore: Sendable {
                 """, logger: logger)
             let id = batch.uuidString.lowercased()
             try await JobQueue(database).enqueue(
-                NewJob(kind: Self.protectJobKind, batch: batch, payloadJSON: JSONValue.object(["batch": .string(id)]).canonical),
+                NewJob(kind: Self.protectJobKind, batch: batch, payloadJSON: JSONValue.object(["batch": .string(id)]).canonical,
+                       maxAttempts: protectAttempts),
                 on: connection)
             var detail: [String: JSONValue] = ["batch": .string(id), "instances": .integer(Int64(expected))]
             if let session { detail["session"] = .string(session) }

@@ -14,7 +14,7 @@ import Uploads
 /// database and the staging store; the queue's leases make each batch one worker's at a time, and a worker
 /// that dies leaves its batch to the next once the lease runs out.
 public struct PortalWorker: Service {
-    public static let jobKind = "protect"
+    public static let jobKind = BatchStore.protectJobKind
 
     let configuration: PortalConfiguration
     let database: PortalDatabase
@@ -131,6 +131,7 @@ public struct PortalWorker: Service {
     private func protect(_ batchID: UUID, job: ClaimedJob) async throws {
         let records = BatchRecords(database: database, registry: registry)
         let (batch, registered) = try await records.load(batchID, issuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "")
+        logger.info("batch claimed", metadata: ["batch": "\(batchID)", "attempt": "\(job.attempt)", "uploads": "\(batch.uploads.count)"])
         try await records.markProcessing(batchID)
         let scratch = stateDirectory.temporary("batch-\(batchID.uuidString.lowercased())-\(job.attempt)").path
         try? FileManager.default.removeItem(atPath: scratch)

@@ -28,19 +28,25 @@ struct CoreCommand: AsyncParsableCommand {
         do {
             try await Migrator.migrate(opened.database)
             let authority = try PortalAuthority.openOrCreate(directory: options.stateDirectory.pki.path, organization: organization)
-            let core = try PortalCore(
-                configuration: .init(host: listen.host, port: listen.port, serverNames: configuration.core.serverNames,
-                                     stagingDirectory: options.stagingDirectory(configuration),
-                                     maxUploadSize: configuration.staging.maxUploadBytes,
-                                     uploadExpiry: TimeInterval(configuration.staging.expirySeconds)),
-                database: opened.database, authority: authority, logger: logger)
+            var settings = PortalCore.Configuration(host: listen.host, port: listen.port, serverNames: configuration.core.serverNames,
+                                                    stagingDirectory: options.stagingDirectory(configuration),
+                                                    maxUploadSize: configuration.staging.maxUploadBytes,
+                                                    uploadExpiry: TimeInterval(configuration.staging.expirySeconds))
+            settings.protectAttempts = configuration.worker.maxAttempts
+            let core = try PortalCore(configuration: settings, database: opened.database, authority: authority, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [.init(service: core)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))
             try await group.run()
         } catch {
-            await opened.close()
+            await stop(opened)
             fail("\(error)", status: .problem)
         }
+        await stop(opened)
+    }
+
+    /// Core owns the private cluster: it stops with core, whoever started it.
+    private func stop(_ opened: OpenedDatabase) async {
         await opened.close()
+        if let cluster = opened.embedded { try? await cluster.stop() }
     }
 }

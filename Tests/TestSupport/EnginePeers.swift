@@ -159,6 +159,13 @@ enum Peers {
 
     /// Whether `pid`, or a process it started, listens on TCP `port` on this machine: the peer
     /// that answers there is the test's own, not another program that happens to hold the port.
+    /// Whether `pid` has ended and waits to be reaped (state Z in /proc/PID/stat).
+    public static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
     static func listens(_ pid: Int32, _ port: Int) -> Bool {
         let suffix = String(format: ":%04X", port)
         var inodes = Set<Substring>()

@@ -139,6 +139,11 @@ public final class OrthancPeer: @unchecked Sendable {
         return try JSONSerialization.jsonObject(with: result.stdout)
     }
 
+    /// GET on the REST API, the body as it is (an instance's `/file`).
+    public func bytes(_ path: String) throws -> Data {
+        try TestSupport.run("curl", ["-sf", "--max-time", "60", "http://127.0.0.1:\(httpPort)\(path)"]).stdout
+    }
+
     /// The SOP Instance UIDs Orthanc holds, and how many instances it counts.
     public func sopInstanceUIDs(user: String? = nil) throws -> [String] {
         let instances = try get("/instances?expand", user: user) as? [[String: Any]] ?? []

@@ -25,7 +25,9 @@ public final class PortalProcess: @unchecked Sendable {
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    /// False once the process has ended, also while Foundation has yet to reap it: a child SIGKILLed
+    /// during an async test can stay a zombie for Foundation until the test returns.
+    public var isRunning: Bool { process.isRunning && !Peers.isZombie(process.processIdentifier) }
     public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     /// Waits until the process (or a child of it) listens on `port`.
@@ -41,22 +43,22 @@ public final class PortalProcess: @unchecked Sendable {
     /// SIGTERM, then SIGKILL after `grace` seconds; returns the exit status (nil when killed).
     @discardableResult
     public func stop(grace: Double = 30) -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
+        guard isRunning else { return process.isRunning ? nil : process.terminationStatus }
         process.terminate()
         let deadline = Date().addingTimeInterval(grace)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning {
+        while isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if isRunning {
             kill()
             return nil
         }
-        return process.terminationStatus
+        return process.isRunning ? nil : process.terminationStatus
     }
 
     /// SIGKILL, as a crash or the OOM killer would.
     public func kill() {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        while process.isRunning { Thread.sleep(forTimeInterval: 0.02) }
+        while isRunning { Thread.sleep(forTimeInterval: 0.02) }
     }
 
     deinit { stop(grace: 10) }

@@ -92,6 +92,12 @@ public enum Probe {
                                         rawType: type, label: ok ? part.value("LABEL") : nil))
             }
         }
+        // blkid knows no ZIP. An image file (an upload) with nothing blkid reads is a ZIP archive when
+        // it ends with a ZIP end record; a block device never is.
+        if filesystems.isEmpty, rawType == nil, table == nil, status.st_mode & S_IFMT == S_IFREG,
+           (try? ZipDirectoryLocation.find(in: source)) != nil {
+            filesystems = [.zip]
+        }
         return ProbeResult(filesystem: filesystems.first, filesystems: filesystems, rawType: rawType,
                            label: label, partitionTable: table, partitions: partitions)
     }

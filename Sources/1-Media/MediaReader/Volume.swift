@@ -11,7 +11,7 @@ public struct WalkLimits: Sendable, Equatable, Codable {
 
 public enum FilesystemType: String, Sendable, Codable, CaseIterable {
     case iso9660, udf, vfat, exfat, directory
-    /// A ZIP archive (`ZipVolume`): an upload, never found by probing a block device.
+    /// A ZIP archive (`ZipVolume`): an upload or an image file ending with a ZIP end record; never a block device.
     case zip
     /// One regular file on its own (`inspect` of a file): never probed as an image.
     case file

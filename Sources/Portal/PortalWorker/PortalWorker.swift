@@ -131,7 +131,7 @@ public struct PortalWorker: Service {
     private func protect(_ batchID: UUID, job: ClaimedJob) async throws {
         let records = BatchRecords(database: database, registry: registry)
         let (batch, registered) = try await records.load(batchID, issuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "")
-        logger.info("batch claimed", metadata: ["batch": "\(batchID)", "attempt": "\(job.attempt)", "uploads": "\(batch.uploads.count)"])
+        logger.info("batch claimed", metadata: ["batch": "\(batchID.uuidString.lowercased())", "attempt": "\(job.attempt)", "uploads": "\(batch.uploads.count)"])
         try await records.markProcessing(batchID)
         let scratch = stateDirectory.temporary("batch-\(batchID.uuidString.lowercased())-\(job.attempt)").path
         try? FileManager.default.removeItem(atPath: scratch)
@@ -157,7 +157,7 @@ public struct PortalWorker: Service {
         }
         let state = BatchState.after(report, exit: exit, problems: unpacked.problems)
         try await records.record(batchID, state: state.rawValue, report: report, problems: unpacked.problems, worker: name)
-        logger.info("batch done", metadata: ["batch": "\(batchID)", "state": "\(state.rawValue)", "files": "\(report.totals.files)",
+        logger.info("batch done", metadata: ["batch": "\(batchID.uuidString.lowercased())", "state": "\(state.rawValue)", "files": "\(report.totals.files)",
                                               "delivered": "\(report.totals.delivered)"])
         if state == .delivered {
             for upload in batch.uploads { try? await store.remove(upload.id) }
@@ -169,11 +169,12 @@ public struct PortalWorker: Service {
 enum BatchState: String {
     /// Every DICOM instance that passed the Protector is at the PACS.
     case delivered
-    /// Something needs a person: a study of another patient, an upload whose bytes changed, or nothing deliverable.
+    /// Something needs a person: a study of another patient, an upload whose bytes changed or that could not be
+    /// read (a medium or archive not, or not fully, read), no room, or nothing deliverable. Its uploads are kept.
     case held
 
     static func after(_ report: Report, exit: ExitStatus, problems: [String]) -> BatchState {
-        if !problems.isEmpty || exit == .identityMismatch || report.studies.contains(where: { $0.identity == .mismatch }) { return .held }
+        if !problems.isEmpty || exit >= .identityMismatch || report.studies.contains(where: { $0.identity == .mismatch }) { return .held }
         if report.totals.dicom == 0 || report.files.contains(where: { $0.delivery == .failed }) { return .held }
         return .delivered
     }

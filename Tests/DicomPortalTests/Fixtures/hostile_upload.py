@@ -179,6 +179,13 @@ class Fixtures:
         inner = self.zip_bytes([("IMAGE1.DCM", dicom)])
         return self.zip_bytes([("inner.zip", inner)]), [uid]
 
+    def zip_truncated(self):
+        # An archive cut off before its end record (a broken download): no reader can list it, so the upload
+        # yields nothing and its batch must wait for a person instead of counting as delivered.
+        dicom, uid = self.plain("CT_small.dcm", "truncated-inner")
+        data = self.zip_bytes([("IMAGE1.DCM", dicom)])
+        return data[:data.rindex(b"PK\x05\x06")], [uid]
+
     def all(self):
         """(name, class, expect, bytes, uid, uids inside) for every upload, in upload order."""
         out = []
@@ -197,6 +204,7 @@ class Fixtures:
             ("encrypted.zip", "zip-encrypted", "refused", self.zip_encrypted),
             # The outer archive is read; the inner one is listed, never expanded, so its DICOM is not delivered.
             ("nested.zip", "zip-nested", "refused", self.zip_nested),
+            ("truncated.zip", "zip-truncated", "refused", self.zip_truncated),
             ("CONTROL.DCM", "clean-control", "clean", self.plain),
         ]:
             data, extra = build()

@@ -35,7 +35,8 @@ final class PortalEndToEndTests: XCTestCase {
         }
     }
 
-    private func setUpPortal(leaseSeconds: Int = 60) throws -> Setup {
+    /// `extra`: more configuration (TOML tables) for core and the workers.
+    private func setUpPortal(leaseSeconds: Int = 60, extra: String = "") throws -> Setup {
         // Short: the private cluster's socket path must fit in 107 bytes.
         let directory = "/tmp/dpe-" + String(UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -53,6 +54,7 @@ final class PortalEndToEndTests: XCTestCase {
             retry_base_seconds = 1
             [worker]
             lease_seconds = \(leaseSeconds)
+            \(extra)
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let kioskFiles = directory + "/desk-1"
         let setup = Setup(directory: directory, state: state, config: config, kioskFiles: kioskFiles, port: port, pacs: pacs)
@@ -307,7 +309,9 @@ final class PortalEndToEndTests: XCTestCase {
     /// files that must be refused are absent and rejected in the batch's report; the DICOM behind a zip-slip name
     /// arrives. A truncated archive yields nothing at all, so the batch is held with its uploads kept.
     func testHostileUploadsFromACompromisedKioskNeverReachThePACS() async throws {
-        let setup = try setUpPortal()
+        // clamd as a second engine beside libclamav: every part of every file is scanned by both.
+        let clamd = try ClamdPeer()
+        let setup = try setUpPortal(extra: "[engines]\nclamd_socket = \"\(clamd.socket)\"")
         _ = try startWorker(setup, name: "worker-1")
         let script = TestSupport.packageRoot.appendingPathComponent("Tests/DicomPortalTests/Fixtures/hostile_upload.py").path
         let sent = try TestSupport.run(try TestSupport.tool("python3"), [
@@ -363,5 +367,6 @@ final class PortalEndToEndTests: XCTestCase {
         }
         let verify = try run(portal, ["audit", "verify", "--state-dir", setup.state, "--config", setup.config])
         XCTAssertTrue(verify.stdoutText.hasPrefix("audit chain intact"), verify.stdoutText)
+        withExtendedLifetime(clamd) {}
     }
 }

@@ -81,6 +81,25 @@ final class ProbeTests: XCTestCase {
         XCTAssertEqual(result.partitions, [])
     }
 
+    /// blkid knows no ZIP: an image file (an upload) ending with a ZIP end record is opened as an archive,
+    /// whatever its name; one cut off before it is nothing.
+    func testAZipArchiveIsFoundByItsEndRecord() throws {
+        let kit = try VolumeTestKit()
+        try kit.writeTree(["A.TXT": [1, 2, 3]])
+        let archive = kit.temp.path("upload.bin")
+        let zip = try TestSupport.run("python3", ["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('A.TXT', b'abc')", archive], check: false)
+        guard zip.status == 0 else { throw XCTSkip("python3 zipfile: \(zip.stderrText)") }
+        XCTAssertEqual(try Probe.identify(path: archive).filesystem, .zip)
+        XCTAssertTrue(try MediaSource.open(path: archive).volume is ZipVolume)
+
+        let whole = try Data(contentsOf: URL(fileURLWithPath: archive))
+        let end = try XCTUnwrap(whole.range(of: Data([0x50, 0x4B, 0x05, 0x06]), options: .backwards))
+        let truncated = kit.temp.path("truncated.bin")
+        try whole[..<end.lowerBound].write(to: URL(fileURLWithPath: truncated))
+        XCTAssertNil(try Probe.identify(path: truncated).filesystem)
+        XCTAssertThrowsError(try MediaSource.open(path: truncated))
+    }
+
     func testTwoFileSystemSignaturesAreAmbiguous() throws {
         let kit = try VolumeTestKit()
         // An ext4 image (superblock at 1024) with a FAT boot sector written over its first sector.

@@ -178,6 +178,24 @@ final class KioskFlowTests: XCTestCase {
         await assertEqual(try await a.patch(location, offset: 0, instance.bytes).status, 204)
     }
 
+    /// A kiosk that lost the answer to its creation asks again: the same unfinished upload is answered, so an
+    /// instance stays one upload; once that upload has bytes or is complete, other uploads are new ones.
+    func testARepeatedCreationAnswersTheUnfinishedUpload() async throws {
+        let kiosk = try client("a")
+        let session = "r-" + UUID().uuidString.prefix(8)
+        let instance = TestInstance.random("1.2.3.5")
+        let first = try await unwrap(try await kiosk.create(instance, session: session).header("Location"))
+        let again = try await kiosk.create(instance, session: session)
+        XCTAssertEqual(again.status, 201, again.body)
+        XCTAssertEqual(again.header("Location"), first)
+        let other = try await unwrap(try await kiosk.create(TestInstance.random("1.2.3.6"), session: session).header("Location"))
+        XCTAssertNotEqual(other, first)
+        await assertEqual(try await kiosk.patch(first, offset: 0, instance.bytes).status, 204)
+        let afterCompletion = try await unwrap(try await kiosk.create(instance, session: session + "-b").header("Location"))
+        XCTAssertNotEqual(afterCompletion, first)
+        await assertEqual(try await server.count("SELECT count(*)::int FROM uploads WHERE owner = \("kiosk:" + kiosk.name)"), 3)
+    }
+
     /// The bytes must be those the kiosk announced: an upload whose digest differs is removed, not counted.
     func testACompletedUploadWhoseBytesDifferIsRefused() async throws {
         let kiosk = try client("a")

@@ -53,6 +53,21 @@ struct KioskHandlers: Sendable {
         return batch.id.uuidString.lowercased()
     }
 
+    /// A kiosk that lost core's answer to a creation (core or the network cut) asks again for the same instance: the
+    /// unfinished upload it created is answered, so each instance stays one upload.
+    func unfinishedUpload(owner: UploadOwner, batch: String, length: Int64, metadata: [MetadataEntry]) async throws -> UploadID? {
+        guard let uid = PostgresUploadRegistry.text(metadata, KioskAPI.Metadata.sopInstanceUID),
+              let sha256 = PostgresUploadRegistry.text(metadata, KioskAPI.Metadata.sha256) else { return nil }
+        let rows = try await database.client.query("""
+            SELECT id FROM uploads
+            WHERE batch = \(try PostgresUploadRegistry.batchID(batch)) AND owner = \(owner.id) AND sop_instance_uid = \(uid)
+              AND sha256 = \(sha256) AND length = \(length) AND state = 'receiving' AND expires_at > now()
+            ORDER BY created_at LIMIT 1
+            """, logger: logger)
+        for try await id in rows.decode(String.self) { return UploadID(id) }
+        return nil
+    }
+
     func stagingKey(_ batch: String) async throws -> SymmetricKey {
         guard let found = try await batches.batch(try PostgresUploadRegistry.batchID(batch)) else {
             throw BatchError.notFound(try PostgresUploadRegistry.batchID(batch))

@@ -107,6 +107,9 @@ public struct PortalCore: Service {
             batchFor: { owner, metadata in try await handlers.batch(for: owner, metadata: metadata) },
             keyFor: { batch in try await handlers.stagingKey(batch) },
             onComplete: { record in await handlers.uploadCompleted(record) },
+            unfinished: { owner, batch, length, metadata in
+                try await handlers.unfinishedUpload(owner: owner, batch: batch, length: length, metadata: metadata)
+            },
             logger: logger)
         self.tus = tus
 

@@ -32,6 +32,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
     let batchFor: @Sendable (UploadOwner, [MetadataEntry]) async throws -> String
     let keyFor: @Sendable (String) async throws -> SymmetricKey
     let onComplete: @Sendable (UploadRecord) async -> Void
+    let unfinished: @Sendable (UploadOwner, String, Int64, [MetadataEntry]) async throws -> UploadID?
     let now: @Sendable () -> Date
     let logger: Logger
     let locks = UploadLocks()
@@ -42,12 +43,15 @@ public struct TusServer<Context: RequestContext>: Sendable {
     ///     `UploadRefusal` to refuse the upload with its status.
     ///   - keyFor: the batch's staging key.
     ///   - onComplete: called once, when an upload's last byte is synced.
+    ///   - unfinished: an unfinished upload of this owner and batch that a new one with this length and metadata
+    ///     would duplicate (the answer to its creation was lost): it is answered instead of creating another.
     ///   - now: the clock expiry is measured with.
     public init(configuration: Configuration = Configuration(), store: any StagingStore, registry: any UploadRegistry,
                 authorize: @escaping Authorize,
                 batchFor: @escaping @Sendable (UploadOwner, [MetadataEntry]) async throws -> String,
                 keyFor: @escaping @Sendable (String) async throws -> SymmetricKey,
                 onComplete: @escaping @Sendable (UploadRecord) async -> Void = { _ in },
+                unfinished: @escaping @Sendable (UploadOwner, String, Int64, [MetadataEntry]) async throws -> UploadID? = { _, _, _, _ in nil },
                 now: @escaping @Sendable () -> Date = Date.init,
                 logger: Logger = Logger(label: "dicom-portal.uploads")) {
         self.configuration = configuration
@@ -57,6 +61,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
         self.batchFor = batchFor
         self.keyFor = keyFor
         self.onComplete = onComplete
+        self.unfinished = unfinished
         self.now = now
         self.logger = logger
     }
@@ -121,6 +126,14 @@ public struct TusServer<Context: RequestContext>: Sendable {
         }
 
         let batch = try await batchFor(owner, metadata)
+        if let id = try await unfinished(owner, batch, length, metadata), let existing = try await registry.get(id),
+           existing.owner == owner, !existing.isComplete {
+            logger.info("upload creation repeated; the unfinished upload answered", metadata: ["upload": "\(id)"])
+            var headers = HTTPFields()
+            headers[.location] = configuration.basePath + id.rawValue
+            headers[.uploadExpires] = TusHeaders.httpDate(existing.expires)
+            return Response(status: .created, headers: headers)
+        }
         let key = try await keyFor(batch)
         let record = UploadRecord(id: .random(), batch: batch, owner: owner, length: length, metadata: metadata,
                                   expires: now().addingTimeInterval(configuration.expiry))

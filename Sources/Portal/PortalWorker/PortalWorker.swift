@@ -128,6 +128,10 @@ public struct PortalWorker: Service {
         }
     }
 
+    private static func seconds(_ duration: Duration) -> String {
+        String(format: "%.2f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
     private func protect(_ batchID: UUID, job: ClaimedJob) async throws {
         let records = BatchRecords(database: database, registry: registry)
         let (batch, registered) = try await records.load(batchID, issuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "")
@@ -138,7 +142,11 @@ public struct PortalWorker: Service {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
+        let clock = ContinuousClock(), started = clock.now
         let unpacked = try await BatchUnpacker(store: store, scratch: scratch).unpack(batch)
+        let unpackedAt = clock.now
+        logger.info("batch unpacked", metadata: ["batch": "\(batchID.uuidString.lowercased())", "bytes": "\(unpacked.bytes)",
+                                                  "seconds": "\(Self.seconds(unpackedAt - started))"])
         var media: [(source: String, label: String)] = []
         if let directory = unpacked.directory { media.append((directory, "files")) }
         media += unpacked.archives.map { ($0.path, $0.name) }
@@ -158,7 +166,7 @@ public struct PortalWorker: Service {
         let state = BatchState.after(report, exit: exit, problems: unpacked.problems)
         try await records.record(batchID, state: state.rawValue, report: report, problems: unpacked.problems, worker: name)
         logger.info("batch done", metadata: ["batch": "\(batchID.uuidString.lowercased())", "state": "\(state.rawValue)", "files": "\(report.totals.files)",
-                                              "delivered": "\(report.totals.delivered)"])
+                                              "delivered": "\(report.totals.delivered)", "seconds": "\(Self.seconds(clock.now - unpackedAt))"])
         if state == .delivered {
             for upload in batch.uploads { try? await store.remove(upload.id) }
         }

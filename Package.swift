@@ -289,7 +289,8 @@ let package = Package(
         .testTarget(name: "SessionReceiptTests", dependencies: ["SessionReceipt", "SessionReport", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ATNATests", dependencies: ["ATNA", "AuditTrail", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore"], path: "Tests/PortalStoreTests", swiftSettings: strict),
+        .target(name: "PortalTestSupport", dependencies: ["PortalStore"], path: "Tests/PortalTestSupport", swiftSettings: strict),
+        .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport"], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
@@ -337,7 +338,7 @@ let package = Package(
         ], path: "Tests/PortalPKITests", swiftSettings: strict),
         // Core on a loopback port over a temporary PostgreSQL cluster; kiosks are AsyncHTTPClient with KioskTLS, and curl.
         .testTarget(name: "PortalCoreTests", dependencies: [
-            "TestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport",
+            "TestSupport", "PortalTestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),

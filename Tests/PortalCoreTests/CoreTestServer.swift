@@ -13,6 +13,7 @@ import PostgresNIO
 import ServiceLifecycle
 import SessionReport
 import XCTest
+import PortalTestSupport
 
 /// Core on 127.0.0.1 (a port the kernel chooses) over the test class's PostgreSQL cluster, with two registered kiosks
 /// whose files `issueKiosk` wrote, as `dicom-portal kiosk add` does. Kiosk names are unique per server so tests of a
@@ -55,6 +56,9 @@ final class CoreTestServer: Sendable {
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw XCTSkip("core did not start") }
         self.port = port
+        // Teardown blocks run last-registered first: core stops before its database does, as in production
+        // (a core whose database is shut down first waits on its revocation listener).
+        test.addTeardownBlock { [self] in await self.shutdown() }
     }
 
     func shutdown() async {

@@ -7,26 +7,22 @@ import PortalProtocol
 import PortalStore
 import TestSupport
 import XCTest
+import PortalTestSupport
 
 /// A kiosk's whole conversation with a real core: mutual TLS, tus uploads, the signed manifest, the commit.
 final class KioskFlowTests: XCTestCase {
     override class func tearDown() { TestClusters.stopBlocking(String(describing: self)) }
 
     private var server: CoreTestServer!
-    private var clients: [KioskClient] = []
 
     override func setUp() async throws {
         server = try await CoreTestServer(test: self)
     }
 
-    override func tearDown() async throws {
-        for client in clients { try? await client.shutdown() }
-        await server?.shutdown()
-    }
-
     private func client(_ kiosk: String) throws -> KioskClient {
         let client = try server.client(kiosk)
-        clients.append(client)
+        // Registered after core's: closed before core stops, so core's graceful shutdown has no connection to wait for.
+        addTeardownBlock { try? await client.shutdown() }
         return client
     }
 
@@ -133,8 +129,7 @@ final class KioskFlowTests: XCTestCase {
         let manifest = try kiosk.manifest(session: session, instances: sent)
 
         // Signed by another key (kiosk b's): 403.
-        let foreignKey = try server.client("b")
-        clients.append(foreignKey)
+        let foreignKey = try client("b")
         let wrongKey = try await kiosk.putManifest(manifest, session: session, signature: try ManifestSignature.sign(manifest, with: foreignKey.signingKey))
         XCTAssertEqual(wrongKey.status, 403, wrongKey.body)
         // Not base64, and missing: 403.

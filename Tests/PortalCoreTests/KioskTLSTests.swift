@@ -8,6 +8,7 @@ import PortalStore
 import TestSupport
 import Uploads
 import XCTest
+import PortalTestSupport
 
 /// Who gets in: only kiosks with a certificate of the portal CA that the kiosks table holds and has not revoked.
 final class KioskTLSTests: XCTestCase {
@@ -17,10 +18,6 @@ final class KioskTLSTests: XCTestCase {
 
     override func setUp() async throws {
         server = try await CoreTestServer(test: self)
-    }
-
-    override func tearDown() async throws {
-        await server?.shutdown()
     }
 
     private func assertRefused(_ tls: TLSConfiguration, file: StaticString = #filePath, line: UInt = #line) async {

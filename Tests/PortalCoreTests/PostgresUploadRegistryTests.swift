@@ -4,6 +4,7 @@ import PortalStore
 import PostgresNIO
 import Uploads
 import XCTest
+import PortalTestSupport
 
 /// The `UploadRegistry` contract as UploadsTests checks it on `FileUploadRegistry`, on the uploads table.
 final class PostgresUploadRegistryTests: XCTestCase {

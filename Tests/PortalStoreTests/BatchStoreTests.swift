@@ -2,6 +2,7 @@ import Foundation
 import PortalStore
 import PostgresNIO
 import XCTest
+import PortalTestSupport
 
 final class BatchStoreTests: XCTestCase {
     override class func tearDown() { TestClusters.stopBlocking(String(describing: self)) }

@@ -1,5 +1,6 @@
 import PortalStore
 import XCTest
+import PortalTestSupport
 
 final class DatabaseSettingsTests: XCTestCase {
     func testParsesAServerURL() throws {

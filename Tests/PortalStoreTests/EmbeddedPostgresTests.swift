@@ -2,6 +2,7 @@ import Foundation
 import PortalStore
 import PostgresNIO
 import XCTest
+import PortalTestSupport
 
 final class EmbeddedPostgresTests: XCTestCase {
     private var clusters: [EmbeddedPostgres] = []

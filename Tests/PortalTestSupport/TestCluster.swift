@@ -2,14 +2,15 @@ import Foundation
 import PortalStore
 import XCTest
 
+/// Shared by the portal's test targets (a test target cannot import another's helpers).
 /// One temporary PostgreSQL cluster per test class, started on first use and stopped in the class's
 /// `tearDown` (initdb and start take seconds; tests of a class share the cluster).
-actor TestClusters {
-    static let shared = TestClusters()
+public actor TestClusters {
+    public static let shared = TestClusters()
     private var clusters: [String: EmbeddedPostgres] = [:]
 
     /// The class's running cluster; skips the test when PostgreSQL is not installed.
-    func cluster(for owner: String) async throws -> EmbeddedPostgres {
+    public func cluster(for owner: String) async throws -> EmbeddedPostgres {
         if let cluster = clusters[owner] { return cluster }
         let cluster = try Self.makeCluster(named: owner)
         try await cluster.start()
@@ -17,14 +18,14 @@ actor TestClusters {
         return cluster
     }
 
-    func stop(_ owner: String) async {
+    public func stop(_ owner: String) async {
         guard let cluster = clusters.removeValue(forKey: owner) else { return }
         try? await cluster.stop()
         try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: cluster.directory).deletingLastPathComponent().path)
     }
 
     /// A cluster in a new temporary directory (not started); skips when initdb is missing.
-    static func makeCluster(named name: String) throws -> EmbeddedPostgres {
+    public static func makeCluster(named name: String) throws -> EmbeddedPostgres {
         // Short: the socket path must fit in 107 bytes.
         let parent = "/tmp/pgt-" + String(UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
@@ -37,7 +38,7 @@ actor TestClusters {
     }
 
     /// For `class func tearDown`, which cannot be async.
-    nonisolated static func stopBlocking(_ owner: String) {
+    public nonisolated static func stopBlocking(_ owner: String) {
         let done = DispatchSemaphore(value: 0)
         Task {
             await shared.stop(owner)
@@ -48,7 +49,7 @@ actor TestClusters {
 }
 
 /// A migrated database on the class's cluster for one test; shut down at the test's end.
-func migratedDatabase(for test: XCTestCase) async throws -> PortalDatabase {
+public func migratedDatabase(for test: XCTestCase) async throws -> PortalDatabase {
     let cluster = try await TestClusters.shared.cluster(for: String(describing: type(of: test)))
     let database = try PortalDatabase(settings: cluster.settings)
     test.addTeardownBlock { await database.shutdown() }
@@ -57,7 +58,7 @@ func migratedDatabase(for test: XCTestCase) async throws -> PortalDatabase {
 }
 
 /// Waits for `condition`, polling, up to `seconds`.
-func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+public func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if (try? await condition()) == true { return true }
@@ -68,7 +69,7 @@ func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async t
 
 // XCTest's assertions take synchronous autoclosures; these take asynchronous ones.
 
-func assertEqual<T: Equatable>(_ expression: @autoclosure () async throws -> T, _ expected: T, _ message: String = "",
+public func assertEqual<T: Equatable>(_ expression: @autoclosure () async throws -> T, _ expected: T, _ message: String = "",
                                file: StaticString = #filePath, line: UInt = #line) async {
     do {
         let value = try await expression()
@@ -78,15 +79,15 @@ func assertEqual<T: Equatable>(_ expression: @autoclosure () async throws -> T, 
     }
 }
 
-func assertTrue(_ expression: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
+public func assertTrue(_ expression: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
     await assertEqual(try await expression(), true, message, file: file, line: line)
 }
 
-func assertFalse(_ expression: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
+public func assertFalse(_ expression: @autoclosure () async throws -> Bool, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
     await assertEqual(try await expression(), false, message, file: file, line: line)
 }
 
-func assertNil<T>(_ expression: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
+public func assertNil<T>(_ expression: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async {
     do {
         let value = try await expression()
         XCTAssertNil(value, message, file: file, line: line)
@@ -95,7 +96,7 @@ func assertNil<T>(_ expression: @autoclosure () async throws -> T?, _ message: S
     }
 }
 
-func unwrap<T>(_ expression: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async throws -> T {
+public func unwrap<T>(_ expression: @autoclosure () async throws -> T?, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) async throws -> T {
     let value = try await expression()
     return try XCTUnwrap(value, message, file: file, line: line)
 }

@@ -47,6 +47,35 @@ final class StagingFullTests: XCTestCase {
         try await server.shutdown()
     }
 
+    func testAfterAWriteRunOutOfSpaceOnlyAbortIsAccepted() async throws {
+        guard getuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("staging-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (status, output) = try runProgram("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", directory])
+        guard status == 0 else { throw XCTSkip("cannot mount a small tmpfs here: \(output)") }
+        defer {
+            _ = try? runProgram("/usr/bin/umount", [directory])
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let store = try FileStagingStore(directory: directory)
+        let key = SymmetricKey(size: .bits256), id = UploadID.random()
+        try await store.create(id, key: key)
+
+        let append = try await store.beginAppend(id, key: key, at: 0)
+        do {
+            // Each segment is written while the next fills: a write that runs out of space fails this call.
+            try await append.write(ByteBuffer(bytes: randomBytes(3 << 20)))
+            XCTFail("3 MiB went into a 2 MiB file system")
+        } catch StagingError.storageFull {}
+        do {
+            _ = try await append.commit()
+            XCTFail("committed an append whose write failed")
+        } catch StagingError.storageFull {}
+        try await append.abort()
+        let size = try await store.size(id)
+        XCTAssertEqual(size, 0)
+    }
+
     func testARealFullFileSystemIs507AndTheChunkIsNotKept() async throws {
         guard getuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
         var mountOutput = ""

@@ -53,13 +53,60 @@ final class StagingStoreTests: XCTestCase {
         XCTAssertEqual(readBack, plaintext)
     }
 
+    func testChunksOfAnySizeFillWholeSegmentsAndReadBackIntact() async throws {
+        let plaintext = randomBytes(5 * (1 << 20) + 12_345)
+        let id = UploadID.random()
+        try await store.create(id, key: key)
+        let append = try await store.beginAppend(id, key: key, at: 0)
+        // Chunks smaller than a segment (512 KiB written), across its boundary, and larger than several segments.
+        var start = 0
+        for size in [1, 65_537, (1 << 19) - 3, 7, (5 << 19) + 1, 4096] + Array(repeating: 100_000, count: 20) {
+            let end = min(start + size, plaintext.count)
+            try await append.write(ByteBuffer(bytes: plaintext[start..<end]))
+            start = end
+        }
+        try await append.write(ByteBuffer(bytes: plaintext[start...]))
+        let committed = try await append.commit()
+        XCTAssertEqual(committed, Int64(plaintext.count))
+
+        // Eleven segments, the first ten full: header + (length prefix + tag) per segment + plaintext.
+        let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: stagedFile(id))[.size] as? Int)
+        XCTAssertEqual(size, 16 + 11 * 20 + plaintext.count)
+        let readBack = try await readAll(id, length: plaintext.count)
+        XCTAssertEqual(readBack, plaintext)
+    }
+
+    /// Earlier versions wrote segments of 1 MiB, the most a segment may hold: such files read and resume.
+    func testAFileOfLargestSegmentsReadsBackAndResumes() async throws {
+        let id = UploadID.random()
+        try await store.create(id, key: key)
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: stagedFile(id)))
+        let header = try XCTUnwrap(try handle.readToEnd())
+        let first = randomBytes(1 << 20)
+        // As SegmentFormat describes: nonce = the header's prefix + index; authenticated data names upload and index.
+        let box = try AES.GCM.seal(first, using: key, nonce: AES.GCM.Nonce(data: header.suffix(8) + [0, 0, 0, 0]),
+                                   authenticating: Data("dicom-portal staging segment\0\(id)".utf8) + Data(count: 8))
+        handle.write(Data([0, 0x10, 0, 0x10]) + box.ciphertext + box.tag)
+        try handle.close()
+
+        let size = try await store.size(id)
+        XCTAssertEqual(size, 1 << 20)
+        let rest = randomBytes(700_000)
+        let append = try await store.beginAppend(id, key: key, at: size)
+        try await append.write(ByteBuffer(bytes: rest))
+        _ = try await append.commit()
+        let readBack = try await readAll(id, length: first.count + rest.count)
+        XCTAssertEqual(readBack, first + rest)
+    }
+
     func testAFlippedByteInASegmentFailsReadBack() async throws {
         let plaintext = randomBytes(2_200_000)
         let id = try await stage(plaintext)
         let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: stagedFile(id)))
-        try handle.seek(toOffset: 1_500_000)
+        // In the second segment: segments are written with 512 KiB of plaintext.
+        try handle.seek(toOffset: 800_000)
         let byte = try XCTUnwrap(handle.readData(ofLength: 1).first)
-        try handle.seek(toOffset: 1_500_000)
+        try handle.seek(toOffset: 800_000)
         handle.write(Data([byte ^ 0x01]))
         try handle.close()
 
@@ -93,7 +140,7 @@ final class StagingStoreTests: XCTestCase {
         let plaintext = randomBytes(3 * (1 << 20))
         let id = try await stage(plaintext)
         let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: stagedFile(id))[.size] as? Int)
-        XCTAssertEqual(truncate(stagedFile(id), off_t(size - (1 << 20) - 20)), 0)
+        XCTAssertEqual(truncate(stagedFile(id), off_t(size - (1 << 19) - 20)), 0)
         do {
             _ = try await readAll(id, length: plaintext.count)
             XCTFail("a file missing its last segment was read back")

@@ -14,7 +14,11 @@ enum SegmentFormat {
     static let headerSize = 16
     static let lengthSize = 4
     static let tagSize = 16
+    /// The most plaintext a segment may hold: what readers accept.
     static let maxPlaintext = 1 << 20
+    /// The plaintext of every segment an append writes but its last. Half the most, as an append holds two at once
+    /// (one filling while the one before is written); readers take either size.
+    static let writtenPlaintext = 512 << 10
     static let maxSegments = Int64(UInt32.max)
 
     static func header(prefix: [UInt8]) -> [UInt8] { magic + prefix }
@@ -24,13 +28,17 @@ enum SegmentFormat {
         return Array(header.suffix(8))
     }
 
-    /// The length prefix and the sealed bytes of one segment.
-    static func seal(_ plaintext: some DataProtocol, upload: UploadID, index: Int64, prefix: [UInt8],
-                     key: SymmetricKey) throws -> [UInt8] {
+    /// Replaces `record` with one segment: its length prefix and sealed bytes. The caller reuses the record's
+    /// storage from one segment to the next.
+    static func seal(_ plaintext: UnsafeRawBufferPointer, upload: UploadID, index: Int64, prefix: [UInt8],
+                     key: SymmetricKey, into record: inout [UInt8]) throws {
         let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce(prefix, index),
                                    authenticating: associatedData(upload, index))
-        let sealedLength = UInt32(box.ciphertext.count + tagSize)
-        return bigEndian(sealedLength) + Array(box.ciphertext) + Array(box.tag)
+        record.removeAll(keepingCapacity: true)
+        record.reserveCapacity(lengthSize + plaintext.count + tagSize)
+        withUnsafeBytes(of: UInt32(plaintext.count + tagSize).bigEndian) { record.append(contentsOf: $0) }
+        box.ciphertext.withUnsafeBytes { record.append(contentsOf: $0) }
+        box.tag.withUnsafeBytes { record.append(contentsOf: $0) }
     }
 
     static func open(_ sealed: [UInt8], upload: UploadID, index: Int64, prefix: [UInt8], key: SymmetricKey) throws -> Data {

@@ -4,8 +4,11 @@ import NIOCore
 import POSIX
 import Synchronization
 
-/// An append to a staged file. Plaintext collects until a segment is full; full segments are sealed and written at
-/// once, the last partial one at `commit`, so memory holds at most one segment and one body chunk.
+/// An append to a staged file. Plaintext fills a segment buffer; a full segment is sealed into a record buffer
+/// whose write then runs on the blocking pool while the next segment fills (the copy into the page cache costs
+/// about as much as the checksum). The last partial segment is sealed at `commit`. Both buffers are reused from one
+/// segment to the next, so memory holds at most one segment, one record and one body chunk (and swift-crypto's
+/// output while sealing).
 final class FileStagedAppend: StagedAppend {
     private struct State {
         /// Dropped (closed) once the append is committed or aborted.
@@ -15,30 +18,51 @@ final class FileStagedAppend: StagedAppend {
         let prefix: [UInt8]
         let startFile: Int64
         var index: Int64
+        /// The file's end once the write in flight is done.
         var end: Int64
         var plaintext: Int64
-        var pending: [UInt8] = []
+        /// Plaintext of the segment being filled, at most `SegmentFormat.writtenPlaintext` bytes.
+        var segment: [UInt8] = []
+        /// Storage for the next sealed record; empty while its write is in flight.
+        var record: [UInt8] = []
+        /// The write of the last sealed record; it hands the record's storage back.
+        var writing: Task<[UInt8], any Error>?
+        /// A write that failed: everything after it would leave a hole, so only `abort` may follow.
+        var failure: (any Error)?
 
-        mutating func seal(all: Bool) throws {
-            let file = try open()
-            var start = 0
-            while pending.count - start >= SegmentFormat.maxPlaintext || (all && start < pending.count) {
-                guard index < SegmentFormat.maxSegments else {
-                    throw StagingError.corrupt(id, "more segments than a nonce can count")
-                }
-                let count = min(SegmentFormat.maxPlaintext, pending.count - start)
-                let record = try SegmentFormat.seal(pending[start..<start + count], upload: id, index: index,
-                                                    prefix: prefix, key: key.key)
-                try StagingIO.io("write", try file.writeAll(record, at: end))
-                end += Int64(record.count)
-                plaintext += Int64(count)
-                index += 1
-                start += count
+        /// Copies as much of `bytes` as the segment has room for; true when the segment is then full.
+        mutating func fill(from bytes: inout ByteBuffer) throws -> Bool {
+            _ = try open()
+            let count = min(bytes.readableBytes, SegmentFormat.writtenPlaintext - segment.count)
+            bytes.readWithUnsafeReadableBytes { buffer in
+                segment.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer.prefix(count)))
+                return count
             }
-            pending.removeFirst(start)
+            return segment.count == SegmentFormat.writtenPlaintext
         }
 
-        func open() throws(StagingError) -> Descriptor {
+        /// Seals the segment into `record`; the caller writes it at `end`.
+        mutating func seal() throws {
+            guard index < SegmentFormat.maxSegments else {
+                throw StagingError.corrupt(id, "more segments than a nonce can count")
+            }
+            try segment.withUnsafeBytes { plain in
+                try SegmentFormat.seal(plain, upload: id, index: index, prefix: prefix, key: key.key, into: &record)
+            }
+            plaintext += Int64(segment.count)
+            index += 1
+            segment.removeAll(keepingCapacity: true)
+        }
+
+        /// Closes the file and gives the buffers back.
+        mutating func finish() {
+            file = nil
+            segment = []
+            record = []
+        }
+
+        func open() throws -> Descriptor {
+            if let failure { throw failure }
             guard let file else { throw StagingError.io("append already finished", errno: EBADF) }
             return file
         }
@@ -52,37 +76,71 @@ final class FileStagedAppend: StagedAppend {
     }
 
     func write(_ bytes: ByteBuffer) async throws {
-        let full = try state.withLock { state in
-            _ = try state.open()
-            state.pending.append(contentsOf: bytes.readableBytesView)
-            return state.pending.count >= SegmentFormat.maxPlaintext
-        }
-        if full {
-            try await offload { try self.state.withLock { try $0.seal(all: false) } }
+        var bytes = bytes
+        while bytes.readableBytes > 0 {
+            if try state.withLock({ try $0.fill(from: &bytes) }) { try await writeSegment() }
         }
     }
 
     func commit() async throws -> Int64 {
-        try await offload {
+        try await finishWriting()
+        return try await offload {
             try self.state.withLock { state in
                 let file = try state.open()
-                try state.seal(all: true)
+                if !state.segment.isEmpty {
+                    try state.seal()
+                    try StagingIO.io("write", try file.writeAll(state.record, at: state.end))
+                    state.end += Int64(state.record.count)
+                }
                 try StagingIO.io("fsync", try file.sync())
-                state.file = nil
+                StagingIO.dropCached(file, from: state.startFile)
+                state.finish()
                 return state.plaintext
             }
         }
     }
 
     func abort() async throws {
+        // Whatever the write in flight did is cut off below.
+        try? await finishWriting()
         try await offload {
             try self.state.withLock { state in
                 guard let file = state.file else { return }
-                state.file = nil
-                state.pending = []
+                state.finish()
                 try StagingIO.io("truncate", try file.truncate(to: state.startFile))
                 try StagingIO.io("fsync", try file.sync())
             }
+        }
+    }
+
+    /// Seals the full segment and starts writing it, once the previous write has handed its storage back.
+    private func writeSegment() async throws {
+        try await finishWriting()
+        try state.withLock { state in
+            let file = try state.open()
+            try state.seal()
+            // The record moves into the write: a second reference here would make the next seal copy it.
+            let record = state.record, at = state.end
+            state.record = []
+            state.end += Int64(record.count)
+            state.writing = Task {
+                try await offload {
+                    try StagingIO.io("write", try file.writeAll(record, at: at))
+                    return record
+                }
+            }
+        }
+    }
+
+    /// Waits for the write in flight and takes its record's storage back.
+    private func finishWriting() async throws {
+        guard let writing = state.withLock({ state in defer { state.writing = nil }; return state.writing }) else { return }
+        do {
+            let record = try await writing.value
+            state.withLock { $0.record = record }
+        } catch {
+            state.withLock { $0.failure = error }
+            throw error
         }
     }
 }

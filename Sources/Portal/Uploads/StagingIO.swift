@@ -19,6 +19,14 @@ enum StagingIO {
         try io("sync directory \(path)", try DurableFile.syncDirectory(path))
     }
 
+    /// Gives the page cache back the synced bytes of `file` from `offset` on. Staged bytes are read once, later,
+    /// maybe on another machine; the next chunk's writes then reuse these warm pages instead of claiming fresh ones,
+    /// whose first touch made the copy into them four times slower (measured on a VM). Only advice: a failure
+    /// changes nothing.
+    static func dropCached(_ file: Descriptor, from offset: Int64) {
+        _ = posix_fadvise(file.rawValue, off_t(offset), 0, POSIX_FADV_DONTNEED)
+    }
+
     static func makeDirectory(_ path: String) throws(StagingError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {

@@ -129,11 +129,18 @@ enum Peers {
         let started = Date()
         while !ready() {
             guard process.isRunning, Date().timeIntervalSince(started) < seconds else {
+                // A failure, not a skip: the peer is installed, so a test that cannot start it must not pass quietly.
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                throw XCTSkip("\(what) did not come up: \(text.suffix(800))")
+                let state = process.isRunning ? "not ready after \(Int(seconds)) s" : "exited"
+                throw PeerError.notReady("\(what) did not come up (\(state)): \(text.suffix(800))")
             }
             Thread.sleep(forTimeInterval: 0.2)
         }
+    }
+
+    enum PeerError: Error, CustomStringConvertible {
+        case notReady(String)
+        var description: String { switch self { case .notReady(let text): text } }
     }
 
     /// `zPING\0` → `PONG\0` once clamd has loaded its databases.

@@ -49,7 +49,7 @@ public final class StoreSCPPeer: @unchecked Sendable {
     public func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+        while process.isRunning && !Peers.isZombie(process.processIdentifier) { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     deinit { stop() }
@@ -60,8 +60,8 @@ public final class StoreSCPPeer: @unchecked Sendable {
 /// PACS restarting after a crash does.
 public final class OrthancPeer: @unchecked Sendable {
     public let directory: TestSupport.TemporaryDirectory
-    public let dicomPort: Int
-    public let httpPort: Int
+    public private(set) var dicomPort = 0
+    public private(set) var httpPort = 0
     public let aeTitle: String
     private let executable: String
     private var process: Process?
@@ -74,14 +74,10 @@ public final class OrthancPeer: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: plugin) else { throw XCTSkip("orthanc-dicomweb is not installed: run scripts/install-deps") }
         directory = try TestSupport.TemporaryDirectory("orthanc")
         self.aeTitle = aeTitle
-        dicomPort = TestSupport.freePort()
-        httpPort = TestSupport.freePort()
         var configuration: [String: Any] = [
             "Name": "kiosk-test",
             "StorageDirectory": directory.path("storage"),
             "IndexDirectory": directory.path("index"),
-            "HttpPort": httpPort,
-            "DicomPort": dicomPort,
             "DicomAet": aeTitle,
             "DicomCheckCalledAet": true,
             "RemoteAccessAllowed": false,
@@ -101,11 +97,28 @@ public final class OrthancPeer: @unchecked Sendable {
             try Data(lua.utf8).write(to: script)
             configuration["LuaScripts"] = [script.path]
         }
-        try JSONSerialization.data(withJSONObject: configuration).write(to: directory.url.appendingPathComponent("orthanc.json"))
-        try start()
+        // A port picked free can be taken (another test's outgoing connection) before Orthanc binds it, and then
+        // Orthanc never becomes ready: a few attempts, each on new ports.
+        var failure: (any Error)?
+        for _ in 0..<3 {
+            dicomPort = TestSupport.freePort()
+            httpPort = TestSupport.freePort()
+            configuration["HttpPort"] = httpPort
+            configuration["DicomPort"] = dicomPort
+            try JSONSerialization.data(withJSONObject: configuration).write(to: directory.url.appendingPathComponent("orthanc.json"))
+            do {
+                try start(seconds: 90)
+                return
+            } catch {
+                failure = error
+                kill()
+            }
+        }
+        throw failure!
     }
 
-    public func start() throws {
+    /// Starts (or restarts, on the same ports) Orthanc and waits until it listens on both.
+    public func start(seconds: Double = 180) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [directory.path("orthanc.json"), "--logfile=" + directory.path("orthanc.log")]
@@ -114,7 +127,7 @@ public final class OrthancPeer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        try Peers.wait("Orthanc", log: directory.path("orthanc.log"), process: process, seconds: 60) {
+        try Peers.wait("Orthanc", log: directory.path("orthanc.log"), process: process, seconds: seconds) {
             Peers.listens(process.processIdentifier, dicomPort) && Peers.listens(process.processIdentifier, httpPort)
         }
     }
@@ -123,7 +136,7 @@ public final class OrthancPeer: @unchecked Sendable {
     public func kill() {
         guard let process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        while process.isRunning { Thread.sleep(forTimeInterval: 0.02) }
+        while process.isRunning && !Peers.isZombie(process.processIdentifier) { Thread.sleep(forTimeInterval: 0.02) }
     }
 
     public func stop() { if let process { Peers.stop(process) } }

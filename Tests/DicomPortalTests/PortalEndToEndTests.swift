@@ -29,9 +29,11 @@ final class PortalEndToEndTests: XCTestCase {
 
         var destination: String { "portal+https://127.0.0.1:\(port)" }
 
+        /// Also the PACS: the setup is captured by the teardown block, so the peer's own deinit may come too late.
         func stopAll() {
             for worker in workers { worker.stop(grace: 30) }
             core?.stop(grace: 60)
+            pacs.stop()
         }
     }
 

@@ -61,6 +61,8 @@ public struct STOWSender: DeliveryTarget {
         if let tls = settings.tls { configuration.tlsConfiguration = tls }
         configuration.redirectConfiguration = .disallow    // never send images or credentials elsewhere
         configuration.httpVersion = .http1Only
+        // A refused connection fails the request now; the spool retries on its own schedule.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 

@@ -380,6 +380,9 @@ public struct PortalTarget: DeliveryTarget {
         configuration.timeout = .init(connect: settings.connectTimeout, read: settings.timeout)
         configuration.redirectConfiguration = .disallow    // patients' bytes go to the portal named, nowhere else
         configuration.httpVersion = .http1Only
+        // A portal that refuses connections fails the request now: the spool retries it on its own schedule,
+        // whereas the pool's own retries would hold every queued upload until its whole deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 

@@ -165,10 +165,11 @@ final class KioskClient: Sendable {
         ])
     }
 
-    func patch(_ location: String, offset: Int, _ bytes: some Collection<UInt8>) async throws -> Reply {
-        try await send(.PATCH, location, headers: [
-            ("Tus-Resumable", "1.0.0"), ("Content-Type", "application/offset+octet-stream"), ("Upload-Offset", String(offset)),
-        ], body: Array(bytes))
+    /// `checksum`: sends `Upload-Checksum: sha256` of the chunk.
+    func patch(_ location: String, offset: Int, _ bytes: some Collection<UInt8>, checksum: Bool = false) async throws -> Reply {
+        var headers = [("Tus-Resumable", "1.0.0"), ("Content-Type", "application/offset+octet-stream"), ("Upload-Offset", String(offset))]
+        if checksum { headers.append(("Upload-Checksum", "sha256 " + Data(SHA256.hash(data: Array(bytes))).base64EncodedString())) }
+        return try await send(.PATCH, location, headers: headers, body: Array(bytes))
     }
 
     func head(_ location: String) async throws -> Reply {

@@ -191,7 +191,9 @@ final class KioskFlowTests: XCTestCase {
         await assertEqual(try await server.count("SELECT count(*)::int FROM uploads WHERE owner = \("kiosk:" + kiosk.name)"), 3)
     }
 
-    /// The bytes must be those the kiosk announced: an upload whose digest differs is removed, not counted.
+    /// The bytes must be those the kiosk announced: an upload whose digest differs is removed, not counted. Core
+    /// checks the digest it computed while receiving (one PATCH, with or without Upload-Checksum) or reads the staged
+    /// bytes back (an upload sent in several PATCHes).
     func testACompletedUploadWhoseBytesDifferIsRefused() async throws {
         let kiosk = try client("a")
         let session = "d-" + UUID().uuidString.prefix(8)
@@ -200,8 +202,19 @@ final class KioskFlowTests: XCTestCase {
         let wrong = TestInstance(uid: sent[0].uid, bytes: sent[0].bytes.reversed())
         let location = try await kiosk.upload(wrong, session: session, sha256: sent[0].sha256)
         await assertEqual(try await kiosk.head(location).status, 404)
+
+        let checked = try await unwrap(try await kiosk.create(wrong, session: session, sha256: sent[0].sha256).header("Location"))
+        await assertEqual(try await kiosk.patch(checked, offset: 0, wrong.bytes, checksum: true).status, 204)
+        await assertEqual(try await kiosk.head(checked).status, 404)
+
+        let halves = try await unwrap(try await kiosk.create(wrong, session: session, sha256: sent[0].sha256).header("Location"))
+        let half = wrong.bytes.count / 2
+        await assertEqual(try await kiosk.patch(halves, offset: 0, wrong.bytes.prefix(half)).status, 204)
+        await assertEqual(try await kiosk.patch(halves, offset: half, wrong.bytes.dropFirst(half)).status, 204)
+        await assertEqual(try await kiosk.head(halves).status, 404)
+
         await assertEqual(try await server.batchState(kiosk: kiosk.name, session: session), "open")
-        await assertEqual(try await server.count("SELECT count(*)::int FROM audit WHERE event_type = 'upload.refused' AND actor = \("kiosk:" + kiosk.name)"), 1)
+        await assertEqual(try await server.count("SELECT count(*)::int FROM audit WHERE event_type = 'upload.refused' AND actor = \("kiosk:" + kiosk.name)"), 3)
         try await kiosk.upload(sent[0], session: session)
         await assertEqual(try await server.batchState(kiosk: kiosk.name, session: session), "committed")
     }

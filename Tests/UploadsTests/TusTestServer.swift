@@ -61,7 +61,7 @@ final class TusTestServer: Sendable {
                     return key
                 })
             },
-            onComplete: { record in completed.withLock { $0.append(record) } },
+            onComplete: { record, _ in completed.withLock { $0.append(record) } },
             now: { clock.withLock { $0 } })
         let router = Router()
         tus.addRoutes(to: router)

@@ -77,10 +77,12 @@ struct KioskHandlers: Sendable {
 
     /// Checks the completed bytes against the sha256 the kiosk announced (refusing the upload when they differ), then
     /// the commit rule. A failure here leaves the batch open; the next completion or manifest replay checks again.
-    func uploadCompleted(_ record: UploadRecord) async {
+    /// `digest`: the upload's SHA-256 as the server received it, when one request carried it all; otherwise the
+    /// staged bytes are read back.
+    func uploadCompleted(_ record: UploadRecord, digest: SHA256Digest?) async {
         do {
             guard let batch = UUID(uuidString: record.batch) else { return }
-            guard try await bytesMatchAnnouncedDigest(record) else {
+            guard try await bytesMatchAnnouncedDigest(record, received: digest) else {
                 try await refuse(record, batch: batch)
                 return
             }
@@ -90,8 +92,9 @@ struct KioskHandlers: Sendable {
         }
     }
 
-    private func bytesMatchAnnouncedDigest(_ record: UploadRecord) async throws -> Bool {
+    private func bytesMatchAnnouncedDigest(_ record: UploadRecord, received: SHA256Digest?) async throws -> Bool {
         guard let announced = PostgresUploadRegistry.text(record.metadata, KioskAPI.Metadata.sha256) else { return false }
+        if let received { return Self.hex(received) == announced.lowercased() }
         var hash = SHA256()
         for try await chunk in try await store.read(record.id, key: try await stagingKey(record.batch), length: record.length) {
             chunk.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }

@@ -106,7 +106,7 @@ public struct PortalCore: Service {
             authorize: { _, context in context.kiosk?.owner },
             batchFor: { owner, metadata in try await handlers.batch(for: owner, metadata: metadata) },
             keyFor: { batch in try await handlers.stagingKey(batch) },
-            onComplete: { record in await handlers.uploadCompleted(record) },
+            onComplete: { record, digest in await handlers.uploadCompleted(record, digest: digest) },
             unfinished: { owner, batch, length, metadata in
                 try await handlers.unfinishedUpload(owner: owner, batch: batch, length: length, metadata: metadata)
             },

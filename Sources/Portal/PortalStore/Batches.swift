@@ -98,6 +98,8 @@ public struct BatchStore: Sendable {
     /// The batch of `kiosk`'s `session`, made (with a fresh staging key) by the first caller. Race-safe: the insert
     /// does nothing when another caller made it first, and both read the one row back.
     public func kioskBatch(kiosk: String, session: String) async throws -> Batch {
+        // Every upload of a session asks; only the first makes the batch.
+        if let batch = try await findKioskBatch(kiosk: kiosk, session: session) { return batch }
         try await database.client.query("""
             INSERT INTO batches (id, kiosk, kiosk_session, staging_key)
             SELECT \(UUID()), id, \(session), \(Self.newKey()) FROM kiosks WHERE name = \(kiosk)
@@ -161,7 +163,15 @@ public struct BatchStore: Sendable {
     /// Commits the batch if the commit rule holds; true when this call committed it.
     @discardableResult
     public func commitIfComplete(batch: UUID, actor: String) async throws -> Bool {
-        try await database.transaction { connection in
+        // Until its manifest is in, an open batch cannot commit: most completions end here, without a transaction
+        // and its row lock. A manifest stored after this read checks the rule itself, and sees this upload's
+        // completion, which was recorded before this call.
+        var ready = false
+        for try await value in try await database.client.query("""
+            SELECT state = 'open' AND manifest_instances IS NOT NULL FROM batches WHERE id = \(batch)
+            """, logger: logger).decode(Bool.self) { ready = value }
+        guard ready else { return false }
+        return try await database.transaction { connection in
             var state: String?
             var expected: Int?
             var session: String?

@@ -25,6 +25,10 @@ struct BatchUnpacker {
     /// Where this batch's files go; created empty here, removed by the caller.
     let scratch: String
 
+    /// Uploads decrypted at once: each is a stream of AES-GCM opens, hashing and writes that one core finishes
+    /// alone, while the batch's uploads are independent.
+    static let parallelUploads = 4
+
     func unpack(_ batch: WorkerBatch) async throws -> Unpacked {
         var unpacked = Unpacked()
         let files = scratch + "/files"
@@ -33,21 +37,25 @@ struct BatchUnpacker {
                                                 attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(atPath: archives, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        let uploads = batch.uploads.sorted(by: { $0.id.rawValue < $1.id.rawValue })
+        let written = try await decrypt(uploads, keyBytes: batch.keyBytes)
+        // Placed in upload order, so names and archive numbers do not depend on which decryption finished first.
         var taken = Set<String>()
-        for (index, upload) in batch.uploads.sorted(by: { $0.id.rawValue < $1.id.rawValue }).enumerated() {
+        for (index, upload) in uploads.enumerated() {
             let claimed = upload.metadata("relativePath") ?? upload.metadata("filename")
             var name = MediaNames.relativePath(claimed, fallback: "upload-\(index + 1)")
             if taken.contains(name) { name += "~\(index + 1)" }
             taken.insert(name)
-            let temporary = scratch + "/incoming-\(index)"
+            let temporary = Self.temporary(scratch, index)
             let digest: String
             let isArchive: Bool
-            do {
-                (digest, isArchive) = try await write(upload, key: batch.key, to: temporary)
-            } catch {
+            switch written[index] {
+            case .failure(let error):
                 unlink(temporary)
                 unpacked.problems.append("upload \(upload.id) could not be read from staging: \(error)")
                 continue
+            case .success(let result):
+                (digest, isArchive) = result
             }
             if let declared = upload.metadata("sha256"), declared.lowercased() != digest {
                 unlink(temporary)
@@ -73,6 +81,32 @@ struct BatchUnpacker {
             }
         }
         return unpacked
+    }
+
+    private static func temporary(_ scratch: String, _ index: Int) -> String { scratch + "/incoming-\(index)" }
+
+    /// Every upload's plaintext to its temporary file, `parallelUploads` at a time; per upload, its digest and
+    /// whether it is an archive, or why it could not be read.
+    private func decrypt(_ uploads: [UploadRecord], keyBytes: Data) async throws -> [Result<(String, Bool), any Error>] {
+        var results = [Result<(String, Bool), any Error>?](repeating: nil, count: uploads.count)
+        try await withThrowingTaskGroup(of: (Int, Result<(String, Bool), any Error>).self) { group in
+            var next = 0
+            func start() {
+                guard next < uploads.count else { return }
+                let index = next, upload = uploads[index], path = Self.temporary(scratch, index)
+                next += 1
+                group.addTask {
+                    do { return (index, .success(try await write(upload, key: SymmetricKey(data: keyBytes), to: path))) } catch { return (index, .failure(error)) }
+                }
+            }
+            for _ in 0..<Self.parallelUploads { start() }
+            while let (index, result) = try await group.next() {
+                try Task.checkCancellation()
+                results[index] = result
+                start()
+            }
+        }
+        return results.map { $0 ?? .failure(CancellationError()) }
     }
 
     /// Streams the upload's plaintext to `path`; returns its SHA-256 and whether it is a ZIP archive.

@@ -7,6 +7,8 @@ import POSIX
 /// upload, `<id>.stage`, laid out as `SegmentFormat` describes.
 public struct FileStagingStore: StagingStore {
     public let directory: String
+    /// Segment and record buffers passed from one append to the next.
+    let buffers = SegmentBuffers()
 
     public init(directory: String) throws {
         try StagingIO.makeDirectory(directory)
@@ -37,7 +39,7 @@ public struct FileStagingStore: StagingStore {
     }
 
     public func beginAppend(_ id: UploadID, key: SymmetricKey, at offset: Int64) async throws -> any StagedAppend {
-        let path = path(id), key = SendableKey(key: key)
+        let path = path(id), key = SendableKey(key: key), buffers = buffers
         return try await offload {
             let file = try Self.openExisting(path, id, flags: O_RDWR)
             let layout = try SegmentLayout.scan(file, id, repair: true)
@@ -51,7 +53,7 @@ public struct FileStagingStore: StagingStore {
                 try StagingIO.io("fsync", try file.sync())
             }
             return FileStagedAppend(file: file, id: id, key: key, prefix: layout.prefix, index: Int64(index),
-                                    start: boundary.file, plaintext: boundary.plaintext)
+                                    start: boundary.file, plaintext: boundary.plaintext, buffers: buffers)
         }
     }
 

@@ -8,7 +8,7 @@ import Synchronization
 /// whose write then runs on the blocking pool while the next segment fills (the copy into the page cache costs
 /// about as much as the checksum). The last partial segment is sealed at `commit`. Both buffers are reused from one
 /// segment to the next, so memory holds at most one segment, one record and one body chunk (and swift-crypto's
-/// output while sealing).
+/// output while sealing), and handed to the next append when this one ends.
 final class FileStagedAppend: StagedAppend {
     private struct State {
         /// Dropped (closed) once the append is committed or aborted.
@@ -29,6 +29,7 @@ final class FileStagedAppend: StagedAppend {
         var writing: Task<[UInt8], any Error>?
         /// A write that failed: everything after it would leave a hole, so only `abort` may follow.
         var failure: (any Error)?
+        let buffers: SegmentBuffers
 
         /// Copies as much of `bytes` as the segment has room for; true when the segment is then full.
         mutating func fill(from bytes: inout ByteBuffer) throws -> Bool {
@@ -57,8 +58,8 @@ final class FileStagedAppend: StagedAppend {
         /// Closes the file and gives the buffers back.
         mutating func finish() {
             file = nil
-            segment = []
-            record = []
+            buffers.give(&segment)
+            buffers.give(&record)
         }
 
         func open() throws -> Descriptor {
@@ -70,9 +71,10 @@ final class FileStagedAppend: StagedAppend {
 
     private let state: Mutex<State>
 
-    init(file: Descriptor, id: UploadID, key: SendableKey, prefix: [UInt8], index: Int64, start: Int64, plaintext: Int64) {
+    init(file: Descriptor, id: UploadID, key: SendableKey, prefix: [UInt8], index: Int64, start: Int64, plaintext: Int64,
+         buffers: SegmentBuffers) {
         state = Mutex(State(file: file, id: id, key: key, prefix: prefix, startFile: start, index: index, end: start,
-                            plaintext: plaintext))
+                            plaintext: plaintext, segment: buffers.take(), record: buffers.take(), buffers: buffers))
     }
 
     func write(_ bytes: ByteBuffer) async throws {
@@ -198,5 +200,32 @@ final class SegmentReader: Sendable {
 
     func next() throws -> ByteBuffer? {
         try state.withLock { try $0.next() }
+    }
+}
+
+/// Segment-sized buffers kept between appends: a fresh half-megabyte array per upload costs page faults and zeroing
+/// that show on the profile when kiosks send thousands of small instances. At most `limit` are kept.
+final class SegmentBuffers: Sendable {
+    private let free = Mutex<[[UInt8]]>([])
+    let limit: Int
+
+    init(limit: Int = 16) { self.limit = limit }
+
+    /// An empty buffer with room for a sealed segment.
+    func take() -> [UInt8] {
+        if let buffer = free.withLock({ $0.popLast() }) { return buffer }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(SegmentFormat.lengthSize + SegmentFormat.writtenPlaintext + SegmentFormat.tagSize)
+        return buffer
+    }
+
+    /// Takes `buffer`'s storage (leaving it empty); one that grew past a written segment (a reader-sized one) is dropped.
+    func give(_ buffer: inout [UInt8]) {
+        var storage: [UInt8] = []
+        swap(&storage, &buffer)
+        guard storage.capacity >= SegmentFormat.writtenPlaintext,
+              storage.capacity <= 2 * (SegmentFormat.lengthSize + SegmentFormat.writtenPlaintext + SegmentFormat.tagSize) else { return }
+        storage.removeAll(keepingCapacity: true)
+        free.withLock { if $0.count < limit { $0.append(storage) } }
     }
 }

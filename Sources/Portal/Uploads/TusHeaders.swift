@@ -103,10 +103,23 @@ enum ChunkChecksum {
         }
     }
 
+    /// The digest the client announced, when it is a SHA-256 (only meaningful once `matches`).
+    var sha256: SHA256Digest? {
+        guard case .sha256(let hash, _) = self else { return nil }
+        return hash.finalize()
+    }
+
     var matches: Bool {
         switch self {
         case .sha1(let hash, let expected): Data(hash.finalize()) == expected
         case .sha256(let hash, let expected): Data(hash.finalize()) == expected
         }
+    }
+}
+
+extension Optional where Wrapped == ChunkChecksum {
+    var isSHA256: Bool {
+        if case .sha256? = self { return true }
+        return false
     }
 }

@@ -31,7 +31,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
     let authorize: Authorize
     let batchFor: @Sendable (UploadOwner, [MetadataEntry]) async throws -> String
     let keyFor: @Sendable (String) async throws -> SymmetricKey
-    let onComplete: @Sendable (UploadRecord) async -> Void
+    let onComplete: @Sendable (UploadRecord, SHA256Digest?) async -> Void
     let unfinished: @Sendable (UploadOwner, String, Int64, [MetadataEntry]) async throws -> UploadID?
     let now: @Sendable () -> Date
     let logger: Logger
@@ -42,7 +42,9 @@ public struct TusServer<Context: RequestContext>: Sendable {
     ///   - batchFor: the batch a new upload of this owner with this `Upload-Metadata` joins; it may throw
     ///     `UploadRefusal` to refuse the upload with its status.
     ///   - keyFor: the batch's staging key.
-    ///   - onComplete: called once, when an upload's last byte is synced.
+    ///   - onComplete: called once, when an upload's last byte is synced; with the SHA-256 of the whole upload when
+    ///     the server saw every byte in the request that completed it (one PATCH from offset 0), so the caller need
+    ///     not read the staged bytes back to check them.
     ///   - unfinished: an unfinished upload of this owner and batch that a new one with this length and metadata
     ///     would duplicate (the answer to its creation was lost): it is answered instead of creating another.
     ///   - now: the clock expiry is measured with.
@@ -50,7 +52,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
                 authorize: @escaping Authorize,
                 batchFor: @escaping @Sendable (UploadOwner, [MetadataEntry]) async throws -> String,
                 keyFor: @escaping @Sendable (String) async throws -> SymmetricKey,
-                onComplete: @escaping @Sendable (UploadRecord) async -> Void = { _ in },
+                onComplete: @escaping @Sendable (UploadRecord, SHA256Digest?) async -> Void = { _, _ in },
                 unfinished: @escaping @Sendable (UploadOwner, String, Int64, [MetadataEntry]) async throws -> UploadID? = { _, _, _, _ in nil },
                 now: @escaping @Sendable () -> Date = Date.init,
                 logger: Logger = Logger(label: "dicom-portal.uploads")) {
@@ -147,7 +149,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
             throw error
         }
         logger.info("upload created", metadata: ["upload": "\(record.id)", "length": "\(length)"])
-        if record.isComplete { await onComplete(record) }
+        if record.isComplete { await onComplete(record, SHA256.hash(data: [UInt8]())) }
 
         var headers = HTTPFields()
         headers[.location] = configuration.basePath + record.id.rawValue
@@ -202,13 +204,18 @@ public struct TusServer<Context: RequestContext>: Sendable {
         let key = try await keyFor(record.batch)
         let append = try await store.beginAppend(record.id, key: key, at: offset)
         var received: Int64 = 0
+        // From offset 0 the upload's own digest comes along: the Upload-Checksum's when it is SHA-256, else our own.
+        var whole: SHA256? = offset == 0 && !checksum.isSHA256 ? SHA256() : nil
         do {
             for try await chunk in request.body {
                 received += Int64(chunk.readableBytes)
                 guard received <= record.length - offset else {
                     throw TusFailure(status: .contentTooLarge, reason: "the chunk goes past Upload-Length")
                 }
-                chunk.withUnsafeReadableBytes { checksum?.update($0) }
+                chunk.withUnsafeReadableBytes {
+                    checksum?.update($0)
+                    whole?.update(bufferPointer: $0)
+                }
                 try await append.write(chunk)
             }
         } catch let failure as TusFailure {
@@ -241,7 +248,8 @@ public struct TusServer<Context: RequestContext>: Sendable {
             try? await append.abort()
             throw error
         }
-        record = try await advance(record, to: committed)
+        let digest = offset == 0 ? (checksum?.sha256 ?? whole?.finalize()) : nil
+        record = try await advance(record, to: committed, digest: digest)
 
         var headers = HTTPFields()
         headers[.uploadOffset] = String(record.offset)
@@ -250,7 +258,8 @@ public struct TusServer<Context: RequestContext>: Sendable {
     }
 
     /// Records synced bytes; the upload's completion is announced once, by the chunk that completes it.
-    private func advance(_ record: UploadRecord, to committed: Int64) async throws -> UploadRecord {
+    /// `digest`: the SHA-256 of every byte from offset 0 to `committed`, when known.
+    private func advance(_ record: UploadRecord, to committed: Int64, digest: SHA256Digest? = nil) async throws -> UploadRecord {
         var moved = record
         moved.offset = committed
         moved.expires = now().addingTimeInterval(configuration.expiry)
@@ -258,7 +267,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
         logger.debug("chunk stored", metadata: ["upload": "\(moved.id)", "offset": "\(moved.offset)"])
         if moved.isComplete && !record.isComplete {
             logger.info("upload complete", metadata: ["upload": "\(moved.id)", "length": "\(moved.length)"])
-            await onComplete(moved)
+            await onComplete(moved, digest)
         }
         return moved
     }

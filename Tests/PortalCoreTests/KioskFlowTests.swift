@@ -69,6 +69,34 @@ final class KioskFlowTests: XCTestCase {
         await assertEqual(try await AuditLog(server.database).verify(), .intact(records: try await server.count("SELECT count(*)::int FROM audit")))
     }
 
+    /// Core stopped between recording an upload's last byte and the commit that completion would have made: the batch
+    /// has its manifest and every upload, yet is open. Core's sweep (at start and on its interval) commits it.
+    func testTheSweepCommitsABatchWhoseCommitWasInterrupted() async throws {
+        server = try await CoreTestServer(test: self, sweepInterval: .seconds(1))
+        let kiosk = try client("a")
+        let session = "w-" + UUID().uuidString.prefix(8)
+        let sent = instances(2)
+        await assertEqual(try await kiosk.putManifest(try kiosk.manifest(session: session, instances: sent), session: session).status, 201)
+        try await kiosk.upload(sent[0], session: session)
+        let last = try await unwrap(try await kiosk.create(sent[1], session: session).header("Location"))
+        // The completion as the registry records it, without the commit check that follows it in core.
+        let id = String(last.split(separator: "/").last ?? "")
+        try await server.database.client.query("""
+            UPDATE uploads SET "offset" = length, state = 'complete' WHERE id = \(id)
+            """)
+        await assertEqual(try await server.batchState(kiosk: kiosk.name, session: session), "open")
+        var state: String?
+        for _ in 0..<120 where state != "committed" {
+            try await Task.sleep(for: .milliseconds(250))
+            state = try await server.batchState(kiosk: kiosk.name, session: session)
+        }
+        XCTAssertEqual(state, "committed")
+        await assertEqual(try await server.protectJobs(kiosk: kiosk.name, session: session), 1)
+        await assertEqual(try await server.count("""
+            SELECT count(*)::int FROM audit WHERE event_type = 'batch.committed' AND actor = 'core'
+            """), 1)
+    }
+
     func testManifestFirstThenUploadsCommitOnTheLastCompletion() async throws {
         let kiosk = try client("a")
         let session = "m-" + UUID().uuidString.prefix(8)

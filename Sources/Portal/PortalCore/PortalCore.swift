@@ -56,6 +56,7 @@ public struct PortalCore: Service {
     let configuration: Configuration
     let application: Application<RouterResponder<KioskRequestContext>>
     let tus: TusServer<KioskRequestContext>
+    let batches: BatchStore
     let audit: AuditLog
     let database: PortalDatabase
     let logger: Logger
@@ -98,7 +99,9 @@ public struct PortalCore: Service {
         let sslContext = try NIOSSLContext(configuration: try authority.serverTLSConfiguration(names: configuration.serverNames))
 
         let store = try FileStagingStore(directory: configuration.stagingDirectory)
-        let handlers = KioskHandlers(batches: BatchStore(database, protectAttempts: configuration.protectAttempts), store: store, audit: audit, database: database,
+        let batches = BatchStore(database, protectAttempts: configuration.protectAttempts)
+        self.batches = batches
+        let handlers = KioskHandlers(batches: batches, store: store, audit: audit, database: database,
                                      manifestLimit: configuration.manifestLimit, logger: logger)
         let tus = TusServer<KioskRequestContext>(
             configuration: .init(basePath: KioskAPI.uploadsPath, maxSize: configuration.maxUploadSize, expiry: configuration.uploadExpiry),
@@ -135,7 +138,7 @@ public struct PortalCore: Service {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await recordRejections() }
-            group.addTask { await sweepExpiredUploads() }
+            group.addTask { await sweep() }
             group.addTask { await cutRevokedKiosks() }
             defer { rejectionsInput.finish() }
             try await application.run()
@@ -179,21 +182,24 @@ public struct PortalCore: Service {
         }
     }
 
-    /// Removes unfinished uploads past their expiry every `sweepInterval`, until graceful shutdown.
-    private func sweepExpiredUploads() async {
+    /// At start and every `sweepInterval` until graceful shutdown: removes unfinished uploads past their expiry, and
+    /// commits batches whose commit was interrupted (their last upload and manifest are in, the batch still open).
+    private func sweep() async {
         let interval = configuration.sweepInterval
-        let tus = tus
+        let tus = tus, batches = batches
         let logger = logger
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try await Task.sleep(for: interval)
                 do {
                     try await tus.expire()
+                    let committed = try await batches.commitStranded(actor: "core")
+                    if committed > 0 { logger.notice("sweep committed batches whose commit had been interrupted", metadata: ["batches": "\(committed)"]) }
                 } catch is CancellationError {
                     return
                 } catch {
-                    logger.error("the upload expiry sweep failed", metadata: ["error": "\(error)"])
+                    logger.error("the sweep failed; it runs again later", metadata: ["error": "\(error)"])
                 }
+                try await Task.sleep(for: interval)
             }
         }
     }

@@ -211,6 +211,20 @@ public struct BatchStore: Sendable {
     }
 
     /// The batch's state and progress, nil when it does not exist.
+    /// Commits every open batch the rule now holds for: a commit that failed after the last completion (the
+    /// database away, core stopped in between) is otherwise only retried when the kiosk sends its manifest again.
+    /// Returns how many were committed.
+    @discardableResult
+    public func commitStranded(actor: String) async throws -> Int {
+        var open: [UUID] = []
+        for try await id in try await database.client.query("""
+            SELECT id FROM batches WHERE state = 'open' AND manifest_instances IS NOT NULL ORDER BY created_at LIMIT 1000
+            """, logger: logger).decode(UUID.self) { open.append(id) }
+        var committed = 0
+        for batch in open where try await commitIfComplete(batch: batch, actor: actor) { committed += 1 }
+        return committed
+    }
+
     public func progress(batch: UUID) async throws -> BatchProgress? {
         var progress: BatchProgress?
         for try await (state, expected, received) in try await database.client.query("""

@@ -171,6 +171,34 @@ final class StagingStoreTests: XCTestCase {
         XCTAssertEqual(readBack, plaintext)
     }
 
+    /// A file whose header a crash cut short (nothing can follow it) starts again empty; a broken header with
+    /// segments behind it is damage and stays an error.
+    func testATornHeaderStartsTheFileAgainButADamagedOneIsAnError() async throws {
+        for torn in [Data(), Data("DPSTA".utf8), Data(repeating: 0, count: 16)] {
+            let id = UploadID.random()
+            try await store.create(id, key: key)
+            try torn.write(to: URL(fileURLWithPath: stagedFile(id)))
+            let size = try await store.size(id)
+            XCTAssertEqual(size, 0)
+            let append = try await store.beginAppend(id, key: key, at: 0)
+            try await append.write(ByteBuffer(bytes: [1, 2, 3]))
+            let committed = try await append.commit()
+            XCTAssertEqual(committed, 3)
+            let readBack = try await readAll(id, length: 3)
+            XCTAssertEqual(readBack, [1, 2, 3])
+        }
+        let damaged = try await stage(Array(repeating: 7, count: 5000))
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: stagedFile(damaged)))
+        handle.write(Data(repeating: 0, count: 16))
+        try handle.close()
+        do {
+            _ = try await store.size(damaged)
+            XCTFail("a zeroed header in front of segments must be an error")
+        } catch let error as StagingError {
+            XCTAssertEqual(error, .corrupt(damaged, "no staging header"))
+        }
+    }
+
     func testAnAbortedAppendLeavesTheUploadWhereItWas() async throws {
         let id = try await stage(Array(repeating: 1, count: 1000))
         let append = try await store.beginAppend(id, key: key, at: 1000)

@@ -238,6 +238,24 @@ final class TusProtocolTests: XCTestCase {
         XCTAssertEqual(readBack, Array(repeating: 1, count: 100_000))
     }
 
+    /// The server stopped after recording an upload but before making its staged file (or before the file's header
+    /// reached the disk): the upload still takes its bytes from offset 0, instead of failing on every retry.
+    func testAnUploadWhoseCreationWasCutShortStillTakesItsBytes() async throws {
+        let data = randomBytes(70_000)
+        let missing = try await server.create(length: data.count)
+        try FileManager.default.removeItem(atPath: "\(server.directory)/staging/\(missing).stage")
+        let torn = try await server.create(length: data.count)
+        try Data("DPST".utf8).write(to: URL(fileURLWithPath: "\(server.directory)/staging/\(torn).stage"))
+        for id in [missing, torn] {
+            let head = try await server.offset(id)
+            XCTAssertEqual(head, 0)
+            let patched = try await server.patch(id, offset: 0, bytes: data)
+            XCTAssertEqual(patched.status, 204, patched.body)
+            let readBack = try await server.readBack(id, length: data.count)
+            XCTAssertEqual(sha256Hex(readBack), sha256Hex(data))
+        }
+    }
+
     func testResumeAfterHeadAndReadBackMatchesTheSource() async throws {
         let data = randomBytes(3 * (1 << 20) + 12345)
         let id = try await server.create(length: data.count, metadata: "filename c3R1ZHkuemlw")

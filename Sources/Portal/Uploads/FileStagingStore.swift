@@ -27,8 +27,7 @@ public struct FileStagingStore: StagingStore {
                 throw StagingError.alreadyExists(id)
             }
             do {
-                let prefix = SymmetricKey(size: SymmetricKeySize(bitCount: 64)).withUnsafeBytes { Array($0) }
-                try StagingIO.io("write", try file.writeAll(SegmentFormat.header(prefix: prefix), at: 0))
+                try StagingIO.io("write", try file.writeAll(SegmentFormat.header(prefix: SegmentFormat.newPrefix()), at: 0))
                 try StagingIO.io("fsync", try file.sync())
                 try StagingIO.syncDirectory(directory)
             } catch {
@@ -110,8 +109,19 @@ struct SegmentLayout {
     /// no segment can have is corruption, not a crash.
     static func scan(_ file: Descriptor, _ id: UploadID, repair: Bool) throws -> SegmentLayout {
         let header = try StagingIO.io("read", try file.read(upTo: SegmentFormat.headerSize, at: 0))
-        guard let prefix = SegmentFormat.prefix(fromHeader: header) else { throw StagingError.corrupt(id, "no staging header") }
         let fileLength = try StagingIO.io("stat", try file.size)
+        guard let prefix = SegmentFormat.prefix(fromHeader: header) else {
+            // A creation a crash cut short: the file was made but its header never reached the disk whole, and nothing
+            // can lie past it. No byte of it was acknowledged, so it starts again empty. A bad header with data
+            // behind it is damage, and stays an error.
+            if repair, fileLength <= Int64(SegmentFormat.headerSize), header.count < SegmentFormat.headerSize || header.allSatisfy({ $0 == 0 }) {
+                let prefix = SegmentFormat.newPrefix()
+                try StagingIO.io("write", try file.writeAll(SegmentFormat.header(prefix: prefix), at: 0))
+                try StagingIO.io("fsync", try file.sync())
+                return SegmentLayout(prefix: prefix, boundaries: [(0, Int64(SegmentFormat.headerSize))])
+            }
+            throw StagingError.corrupt(id, "no staging header")
+        }
         var layout = SegmentLayout(prefix: prefix, boundaries: [(0, Int64(SegmentFormat.headerSize))])
         var position = Int64(SegmentFormat.headerSize)
         while position < fileLength {

@@ -23,6 +23,9 @@ enum SegmentFormat {
 
     static func header(prefix: [UInt8]) -> [UInt8] { magic + prefix }
 
+    /// A random nonce prefix for a new staged file.
+    static func newPrefix() -> [UInt8] { SymmetricKey(size: SymmetricKeySize(bitCount: 64)).withUnsafeBytes { Array($0) } }
+
     static func prefix(fromHeader header: [UInt8]) -> [UInt8]? {
         guard header.count == headerSize, Array(header.prefix(magic.count)) == magic else { return nil }
         return Array(header.suffix(8))

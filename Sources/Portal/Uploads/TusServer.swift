@@ -202,7 +202,16 @@ public struct TusServer<Context: RequestContext>: Sendable {
         }
 
         let key = try await keyFor(record.batch)
-        let append = try await store.beginAppend(record.id, key: key, at: offset)
+        let append: any StagedAppend
+        do {
+            append = try await store.beginAppend(record.id, key: key, at: offset)
+        } catch StagingError.notFound where offset == 0 {
+            // The record was made but the server stopped before its staged file was: nothing was acknowledged, so the
+            // file is made now (otherwise every retry of this upload would fail the same way).
+            logger.notice("an upload's staged file was never made (creation cut short); made now", metadata: ["upload": "\(record.id)"])
+            try await store.create(record.id, key: key)
+            append = try await store.beginAppend(record.id, key: key, at: offset)
+        }
         var received: Int64 = 0
         // From offset 0 the upload's own digest comes along: the Upload-Checksum's when it is SHA-256, else our own.
         var whole: SHA256? = offset == 0 && !checksum.isSHA256 ? SHA256() : nil

@@ -56,6 +56,9 @@ final class EmbeddedPostgresTests: XCTestCase {
         await assertTrue(try await cluster.isRunning())
         let conf = try String(contentsOfFile: cluster.dataDirectory + "/postgresql.conf", encoding: .utf8)
         XCTAssertEqual(conf.components(separatedBy: "include_if_exists = 'portal.conf'").count, 2, "the include is added once")
+        // The server logs into a week of weekday files rather than one file that only grows.
+        let logs = try FileManager.default.contentsOfDirectory(atPath: cluster.logDirectory)
+        XCTAssertTrue(logs.contains { $0.hasPrefix("postgresql-") && $0.hasSuffix(".log") }, "\(logs)")
 
         // A crash: the postmaster killed outright leaves postmaster.pid and the socket lock behind.
         let pid = try XCTUnwrap(pidAgain.flatMap { Int32($0) })

@@ -3,7 +3,8 @@ import Logging
 
 /// A private PostgreSQL cluster under one directory, reachable only through a Unix socket in it.
 ///
-/// Layout: `data/` (PGDATA), `run/` (the socket, 0700), `postgres.log`. When this process is root the
+/// Layout: `data/` (PGDATA), `run/` (the socket, 0700), `log/` (the server's log, a week of it), `postgres.log`
+/// (what the server says before its logging process starts: start-up failures). When this process is root the
 /// whole directory belongs to `account` and the tools run as it, because PostgreSQL refuses to run as root.
 public struct EmbeddedPostgres: Sendable {
     public static let superuser = "portal"
@@ -26,6 +27,8 @@ public struct EmbeddedPostgres: Sendable {
     public var socketDirectory: String { directory + "/run" }
     public var socketPath: String { socketDirectory + "/.s.PGSQL.5432" }
     public var logFile: String { directory + "/postgres.log" }
+    /// One file per weekday (`postgresql-Mon.log` …), emptied when its day comes round again.
+    public var logDirectory: String { directory + "/log" }
 
     /// - Parameter runAs: the account to run as when root: by default `postgres` if it exists, else `nobody`.
     public init(directory: String, runAs: String? = nil, durability: Durability = .durable, logger: Logger = Logger(label: "portal.postgres")) throws(EmbeddedPostgresError) {
@@ -160,6 +163,14 @@ public struct EmbeddedPostgres: Sendable {
             unix_socket_permissions = 0700
             # No JIT: the services run with MemoryDenyWriteExecute, and the portal's queries are short.
             jit = off
+            # The server's log, kept a week without growing for ever: one file per weekday, emptied when its
+            # day comes round again.
+            logging_collector = on
+            log_directory = '\(logDirectory.replacingOccurrences(of: "'", with: "''"))'
+            log_filename = 'postgresql-%a.log'
+            log_truncate_on_rotation = on
+            log_rotation_age = 1d
+            log_rotation_size = 0
 
             """
         if durability == .volatile {

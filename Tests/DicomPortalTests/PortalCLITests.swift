@@ -125,7 +125,14 @@ final class PortalCLITests: XCTestCase {
         XCTAssertEqual(intact.status, 0, intact.stderrText)
         XCTAssertEqual(intact.stdoutText, "audit chain intact (5 records)\n")
         let database = try PortalDatabase(settings: cluster.settings)
+        // Core copies the chain's head outside the database (here as its sweep would): a record cut from the end,
+        // which leaves the chain itself intact, shows against it.
+        try await AuditLog(database).anchor(to: AuditAnchors(path: state + "/audit-anchors"))
         try await database.client.query("ALTER TABLE audit DISABLE TRIGGER audit_no_change")
+        try await database.client.query("DELETE FROM audit WHERE seq = 5")
+        let cut = try portal(["audit", "verify"], state: state)
+        XCTAssertEqual(cut.status, 1)
+        XCTAssertEqual(cut.stdoutText, "audit records were removed from the end: the chain ends at record 4, but record 5 was anchored outside the database\n")
         try await database.client.query("UPDATE audit SET actor = 'someone else' WHERE seq = 3")
         await database.shutdown()
         let altered = try portal(["audit", "verify"], state: state)

@@ -160,6 +160,9 @@ final class PortalEndToEndTests: XCTestCase {
         XCTAssertEqual(manifests, 1)
         let verify = try run(portal, ["audit", "verify", "--state-dir", setup.state, "--config", setup.config])
         XCTAssertTrue(verify.stdoutText.hasPrefix("audit chain intact"), verify.stdoutText)
+        // Core anchored the chain's head outside the database at its start.
+        let anchors = try AuditAnchors(path: setup.state + "/audit-anchors").read()
+        XCTAssertFalse(anchors.isEmpty)
     }
 
     private func makeDisc(_ setup: Setup, ct: Int, mr: Int = 2, seed: Int = 1) throws -> String {

@@ -82,6 +82,50 @@ final class AuditLogTests: XCTestCase {
         XCTAssertEqual(deleted, .altered(seq: seqs[2], reason: "its link to the previous record is broken"))
     }
 
+    /// Records cut from the end leave the chain itself intact; the heads anchored outside the database show the cut,
+    /// and an anchored record that was rewritten (chain and all) shows as altered.
+    func testAnchorsOutsideTheDatabaseShowRecordsCutFromTheEnd() async throws {
+        let (database, log) = try await emptyLog()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("anchors-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let anchors = AuditAnchors(path: directory + "/audit-anchors")
+        var didAnchor = try await log.anchor(to: anchors)
+        XCTAssertFalse(didAnchor, "an empty chain has no head to anchor")
+        var seqs: [Int64] = []
+        for index in 0..<3 { seqs.append(try await log.append(eventType: "batch.committed", actor: "core", detail: ["n": .integer(Int64(index))])) }
+        didAnchor = try await log.anchor(to: anchors)
+        XCTAssertTrue(didAnchor)
+        didAnchor = try await log.anchor(to: anchors)
+        XCTAssertFalse(didAnchor, "the head has not moved")
+        for index in 3..<6 { seqs.append(try await log.append(eventType: "batch.committed", actor: "core", detail: ["n": .integer(Int64(index))])) }
+        try await log.anchor(to: anchors)
+        let kept = try anchors.read()
+        XCTAssertEqual(kept.map(\.seq), [seqs[2], seqs[5]])
+        let intact = try await log.verify(anchors: kept)
+        XCTAssertEqual(intact, .intact(records: 6))
+
+        // The last two records removed by a superuser: the chain verifies on its own, not against the anchors.
+        try await database.client.query("ALTER TABLE audit DISABLE TRIGGER ALL")
+        try await database.client.query("DELETE FROM audit WHERE seq >= \(seqs[4])")
+        try await database.client.query("ALTER TABLE audit ENABLE TRIGGER ALL")
+        let alone = try await log.verify()
+        XCTAssertEqual(alone, .intact(records: 4))
+        let cut = try await log.verify(anchors: kept)
+        XCTAssertEqual(cut, .truncated(lastSeq: seqs[3], anchoredSeq: seqs[5]))
+
+        // A rewritten anchored record (its hash recomputed, so the chain alone holds) differs from its anchor.
+        let forged = AuditAnchors.Anchor(seq: seqs[2], hash: Data(repeating: 7, count: 32), at: "2026-01-01T00:00:00Z")
+        let altered = try await log.verify(anchors: [forged])
+        XCTAssertEqual(altered, .altered(seq: seqs[2], reason: "it differs from the anchor kept outside the database"))
+
+        // An anchor file that is not one is an error, not "no anchors".
+        try Data("12 nothex 2026\n".utf8).write(to: URL(fileURLWithPath: anchors.path))
+        XCTAssertThrowsError(try anchors.read()) { error in
+            XCTAssertEqual(error as? AuditAnchorError, .malformed(anchors.path, line: 1))
+        }
+    }
+
     func testCanonicalJSONIsStableThroughJSONB() throws {
         let text = JSONValue.object(detail).canonical
         XCTAssertEqual(try JSONValue.parse(text).canonical, text)

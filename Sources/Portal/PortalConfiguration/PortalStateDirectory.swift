@@ -15,6 +15,9 @@ public struct PortalStateDirectory: Sendable, Equatable, CustomStringConvertible
     public var pki: URL { root.appendingPathComponent("pki") }
     /// Encrypted staged uploads, unless `[staging] directory` names a shared one.
     public var staging: URL { root.appendingPathComponent("staging") }
+    /// The audit chain's head, copied here now and then by core (`AuditAnchors`): records removed from the end of
+    /// the chain in the database show against it.
+    public var auditAnchors: URL { root.appendingPathComponent("audit-anchors") }
     /// A worker's pipeline state, laid out as a kiosk's (spool, quarantine, reports, scratch, sandbox).
     public var worker: URL { root.appendingPathComponent("worker") }
 }

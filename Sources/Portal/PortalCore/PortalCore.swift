@@ -36,6 +36,8 @@ public struct PortalCore: Service {
         public var manifestLimit: Int
         /// Attempts a committed batch's job gets before it is dead-lettered.
         public var protectAttempts = 5
+        /// Where the sweep copies the audit chain's head (nil: nowhere).
+        public var auditAnchors: String?
 
         public init(host: String = "127.0.0.1", port: Int = 8480, serverNames: [String] = ["localhost", "127.0.0.1"],
                     stagingDirectory: String, maxUploadSize: Int64 = 16 << 30, uploadExpiry: TimeInterval = 24 * 3600,
@@ -182,11 +184,12 @@ public struct PortalCore: Service {
         }
     }
 
-    /// At start and every `sweepInterval` until graceful shutdown: removes unfinished uploads past their expiry, and
-    /// commits batches whose commit was interrupted (their last upload and manifest are in, the batch still open).
+    /// At start and every `sweepInterval` until graceful shutdown: removes unfinished uploads past their expiry,
+    /// commits batches whose commit was interrupted (their last upload and manifest are in, the batch still open),
+    /// and copies the audit chain's head to `auditAnchors`.
     private func sweep() async {
         let interval = configuration.sweepInterval
-        let tus = tus, batches = batches
+        let tus = tus, batches = batches, audit = audit, anchors = configuration.auditAnchors
         let logger = logger
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
@@ -194,6 +197,7 @@ public struct PortalCore: Service {
                     try await tus.expire()
                     let committed = try await batches.commitStranded(actor: "core")
                     if committed > 0 { logger.notice("sweep committed batches whose commit had been interrupted", metadata: ["batches": "\(committed)"]) }
+                    if let path = anchors { try await audit.anchor(to: AuditAnchors(path: path)) }
                 } catch is CancellationError {
                     return
                 } catch {

@@ -53,9 +53,30 @@ public struct AuditLog: Sendable {
         return seq
     }
 
+    /// The last record's sequence number and hash; nil while the table is empty.
+    public func head() async throws -> (seq: Int64, hash: Data)? {
+        for try await (seq, hash) in try await database.client.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                                                                     logger: database.logger).decode((Int64, Data).self) {
+            return (seq, hash)
+        }
+        return nil
+    }
+
+    /// Writes the head to `anchors` when it moved since the last anchor; returns whether it wrote one.
+    @discardableResult
+    public func anchor(to anchors: AuditAnchors) async throws -> Bool {
+        guard let head = try await head() else { return false }
+        if let last = try anchors.read().last, last.seq == head.seq, last.hash == head.hash { return false }
+        try anchors.append(seq: head.seq, hash: head.hash)
+        return true
+    }
+
     /// Recomputes the chain from the first record. A deleted or altered record shows as the first record
-    /// whose stored hashes disagree; removing records from the end leaves no trace in the chain itself.
-    public func verify() async throws -> AuditVerification {
+    /// whose stored hashes disagree. Records removed from the end leave no trace in the chain itself: `anchors`
+    /// (heads copied outside the database) show them, back to the last anchor.
+    public func verify(anchors: [AuditAnchors.Anchor] = []) async throws -> AuditVerification {
+        let anchored = Dictionary(anchors.map { ($0.seq, $0.hash) }, uniquingKeysWith: { first, _ in first })
+        var lastSeq: Int64 = 0
         let rows = try await database.client.query(PostgresQuery(unsafeSQL: """
             SELECT seq, \(Self.atText("at")), event_type, actor, detail::text, prev_hash, hash
             FROM audit ORDER BY seq
@@ -67,8 +88,15 @@ public struct AuditLog: Sendable {
             guard let detailValue = try? JSONValue.parse(detail) else { return .altered(seq: seq, reason: "its detail is not JSON") }
             let hash = Self.hash(previous: previous, seq: seq, at: at, eventType: eventType, actor: actor, detail: detailValue)
             guard hash == stored else { return .altered(seq: seq, reason: "its content does not match its hash") }
+            if let kept = anchored[seq], kept != stored {
+                return .altered(seq: seq, reason: "it differs from the anchor kept outside the database")
+            }
             expectedPrevious = stored
+            lastSeq = seq
             count += 1
+        }
+        if let latest = anchors.map(\.seq).max(), latest > lastSeq {
+            return .truncated(lastSeq: lastSeq, anchoredSeq: latest)
         }
         return .intact(records: count)
     }
@@ -87,11 +115,16 @@ public struct AuditLog: Sendable {
 public enum AuditVerification: Sendable, Equatable, CustomStringConvertible {
     case intact(records: Int)
     case altered(seq: Int64, reason: String)
+    /// The chain ends at `lastSeq` but an anchor outside the database names record `anchoredSeq`: records were
+    /// removed from its end.
+    case truncated(lastSeq: Int64, anchoredSeq: Int64)
 
     public var description: String {
         switch self {
         case .intact(let records): "audit chain intact (\(records) records)"
         case .altered(let seq, let reason): "audit record \(seq) was altered: \(reason)"
+        case .truncated(let last, let anchored):
+            "audit records were removed from the end: the chain ends at record \(last), but record \(anchored) was anchored outside the database"
         }
     }
 }

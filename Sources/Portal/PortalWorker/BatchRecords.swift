@@ -99,14 +99,6 @@ struct BatchRecords {
 
     static func bytes(hex: String) -> Data? {
         guard hex.utf8.count == 64 else { return nil }
-        var data = Data(capacity: 32)
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            data.append(byte)
-            index = next
-        }
-        return data
+        return Hex.decode(hex)
     }
 }

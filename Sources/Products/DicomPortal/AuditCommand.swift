@@ -9,7 +9,11 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute the audit chain: exit 0 when intact, 1 naming the first altered record.")
+            abstract: "Recompute the audit chain: exit 0 when intact, 1 naming the first altered record or a cut end.",
+            discussion: """
+                Records removed from the end of the chain are found against the heads core copies to \
+                STATE/audit-anchors (at start and every sweep).
+                """)
 
         @OptionGroup var options: PortalOptions
 
@@ -17,9 +21,16 @@ struct AuditCommand: AsyncParsableCommand {
             let configuration = try options.loadConfiguration()
             let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.audit"))
             try await migrateIfPrivate(opened)
-            let verdict = try await opened.use { try await AuditLog($0).verify() }
+            let anchors: [AuditAnchors.Anchor]
+            do {
+                anchors = try AuditAnchors(path: options.stateDirectory.auditAnchors.path).read()
+            } catch {
+                fail("\(error)", status: .problem)
+            }
+            let verdict = try await opened.use { try await AuditLog($0).verify(anchors: anchors) }
             print(verdict)
-            if case .altered = verdict { throw ExitCode(PortalExit.problem.rawValue) }
+            if case .intact = verdict { return }
+            throw ExitCode(PortalExit.problem.rawValue)
         }
     }
 }

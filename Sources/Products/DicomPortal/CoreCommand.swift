@@ -33,6 +33,7 @@ struct CoreCommand: AsyncParsableCommand {
                                                     maxUploadSize: configuration.staging.maxUploadBytes,
                                                     uploadExpiry: TimeInterval(configuration.staging.expirySeconds))
             settings.protectAttempts = configuration.worker.maxAttempts
+            settings.auditAnchors = options.stateDirectory.auditAnchors.path
             let core = try PortalCore(configuration: settings, database: opened.database, authority: authority, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [.init(service: core)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))

@@ -77,6 +77,25 @@ final class KioskTLSTests: XCTestCase {
         try await other.shutdown()
     }
 
+    /// A revocation announced while core's listener was away (here: revoked in the table with no NOTIFY, and the
+    /// listener's backend terminated) is found when the listener is back, and the open connection is cut.
+    func testARevocationMissedWhileTheListenerWasAwayStillCutsTheConnection() async throws {
+        let kiosk = try server.client("b")
+        await assertEqual(try await kiosk.send(.GET, "/healthz").status, 200)
+        XCTAssertEqual(server.core.channels.count(serial: server.kioskB.serial), 1)
+        try await server.database.client.query("UPDATE kiosks SET revoked_at = now() WHERE certificate_serial = \(server.kioskB.serial)")
+        try await server.database.client.query("""
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
+            """)
+        let cut = try await PortalTestSupport.eventually(20) { self.server.core.channels.count(serial: self.server.kioskB.serial) == 0 }
+        XCTAssertTrue(cut, "the revoked kiosk's connection is still open")
+        try? await kiosk.shutdown()
+        let other = try server.client("a")
+        await assertEqual(try await other.send(.GET, "/healthz").status, 200)
+        try await other.shutdown()
+    }
+
     /// A certificate the CA issued but the kiosks table does not hold is refused like a revoked one.
     func testAnUnregisteredKioskIsRefused() async throws {
         _ = try server.authority.issueKiosk(name: "desk-unlisted", outputDirectory: server.directory + "/u")

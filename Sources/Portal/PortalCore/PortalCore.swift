@@ -160,14 +160,16 @@ public struct PortalCore: Service {
 
     /// A revocation (`dicom-portal kiosk revoke`, from any machine) is announced on a NOTIFY channel: the kiosk's
     /// open connections are cut at once; new handshakes are refused by the verifier anyway. LISTEN is re-established
-    /// after the database restarts.
+    /// after the database restarts, and each time the open connections are checked against the kiosks table, since a
+    /// revocation announced while nobody listened was missed.
     private func cutRevokedKiosks() async {
-        let client = database.client, channels = channels, logger = logger
+        let client = database.client, channels = channels, logger = logger, database = database
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
                         try await connection.listen(on: KioskRegistry.revocationChannel) { notifications in
+                            try await Self.cutRevoked(channels: channels, registry: KioskRegistry(database), logger: logger)
                             for try await notification in notifications {
                                 let cut = channels.close(serial: notification.payload)
                                 logger.notice("kiosk certificate revoked", metadata: ["serial": "\(notification.payload)", "connections cut": "\(cut)"])
@@ -181,6 +183,14 @@ public struct PortalCore: Service {
                 }
                 try await Task.sleep(for: .seconds(1))
             }
+        }
+    }
+
+    /// Closes the open connections of every kiosk the registry now refuses.
+    static func cutRevoked(channels: KioskChannels, registry: KioskRegistry, logger: Logger) async throws {
+        for serial in try await registry.revoked(among: Array(channels.serials())) {
+            let cut = channels.close(serial: serial)
+            logger.notice("kiosk certificate found revoked; its connections cut", metadata: ["serial": "\(serial)", "connections cut": "\(cut)"])
         }
     }
 

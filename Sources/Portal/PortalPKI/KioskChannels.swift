@@ -27,6 +27,11 @@ public final class KioskChannels: Sendable {
         return channels.count
     }
 
+    /// The certificate serials with an open connection.
+    public func serials() -> Set<String> {
+        open.withLockedValue { Set($0.values.map(\.identity.serial)) }
+    }
+
     /// The number of open connections of the certificate with `serial`.
     public func count(serial: String) -> Int {
         open.withLockedValue { $0.values.count { $0.identity.serial == serial } }

@@ -84,6 +84,16 @@ public struct KioskRegistry: Sendable {
         return !known || revoked
     }
 
+    /// Of `serials`, those `isRevoked` would refuse: revoked, or of no kiosk on record.
+    public func revoked(among serials: [String]) async throws -> [String] {
+        guard !serials.isEmpty else { return [] }
+        var active = Set<String>()
+        for try await serial in try await database.client.query("""
+            SELECT certificate_serial FROM kiosks WHERE certificate_serial = ANY(\(serials)) AND revoked_at IS NULL
+            """, logger: database.logger).decode(String.self) { active.insert(serial) }
+        return serials.filter { !active.contains($0) }
+    }
+
     public func list() async throws -> [RegisteredKiosk] {
         let rows = try await database.client.query("""
             SELECT name, certificate_serial, certificate_fingerprint, created_at, revoked_at FROM kiosks ORDER BY name

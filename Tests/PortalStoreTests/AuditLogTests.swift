@@ -102,6 +102,7 @@ final class AuditLogTests: XCTestCase {
         try await log.anchor(to: anchors)
         let kept = try anchors.read()
         XCTAssertEqual(kept.map(\.seq), [seqs[2], seqs[5]])
+        XCTAssertEqual(try anchors.last(), kept.last, "the tail alone gives the newest anchor")
         let intact = try await log.verify(anchors: kept)
         XCTAssertEqual(intact, .intact(records: 6))
 

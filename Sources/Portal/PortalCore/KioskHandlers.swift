@@ -94,12 +94,12 @@ struct KioskHandlers: Sendable {
 
     private func bytesMatchAnnouncedDigest(_ record: UploadRecord, received: SHA256Digest?) async throws -> Bool {
         guard let announced = PostgresUploadRegistry.text(record.metadata, KioskAPI.Metadata.sha256) else { return false }
-        if let received { return Self.hex(received) == announced.lowercased() }
+        if let received { return Hex.encode(received) == announced.lowercased() }
         var hash = SHA256()
         for try await chunk in try await store.read(record.id, key: try await stagingKey(record.batch), length: record.length) {
             chunk.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
         }
-        return Self.hex(hash.finalize()) == announced.lowercased()
+        return Hex.encode(hash.finalize()) == announced.lowercased()
     }
 
     /// The kiosk finds the upload gone (404 on HEAD) and sends the instance again.
@@ -214,9 +214,5 @@ struct KioskHandlers: Sendable {
 
     static func isSHA256Hex(_ text: String) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
-    }
-
-    static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
     }
 }

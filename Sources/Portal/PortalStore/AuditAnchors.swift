@@ -24,17 +24,29 @@ public struct AuditAnchors: Sendable {
 
     public init(path: String) { self.path = path }
 
+    /// The longest line an anchor makes (seq, 64 hex digits, an ISO 8601 time), with room to spare.
+    static let maxLine = 160
+
     /// Appends the head and syncs the file (and, when the file is new, its directory).
     public func append(seq: Int64, hash: Data, at date: Date = Date()) throws {
         let existed = FileManager.default.fileExists(atPath: path)
         let file = try Descriptor.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, permissions: 0o600)
-        let line = "\(seq) \(hash.map { String(format: "%02x", $0) }.joined()) \(ISO8601DateFormatter().string(from: date))\n"
+        let line = "\(seq) \(Hex.encode(hash)) \(ISO8601DateFormatter().string(from: date))\n"
         try Array(line.utf8).withUnsafeBytes { try file.writeAll($0) }
         try file.sync()
-        if !existed {
-            let directory = try Descriptor.open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            try directory.sync()
-        }
+        if !existed { try DurableFile.syncDirectory((path as NSString).deletingLastPathComponent) }
+    }
+
+    /// The newest anchor, from the file's tail alone (core asks at every sweep; the file only grows).
+    public func last() throws -> Anchor? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let file = try Descriptor.open(path, O_RDONLY | O_CLOEXEC)
+        let size = try file.size
+        let tail = try file.read(upTo: Int(min(size, Int64(Self.maxLine))), at: max(0, size - Int64(Self.maxLine)))
+        let lines = String(decoding: tail, as: UTF8.self).split(separator: "\n")
+        guard let line = lines.last else { return nil }
+        // A tail shorter than the file may start mid-line; the last line is whole all the same.
+        return try Self.anchor(line, path: path, number: nil)
     }
 
     /// Every anchor, oldest first; none when the file does not exist yet. A line that is not an anchor is an error
@@ -47,39 +59,30 @@ public struct AuditAnchors: Sendable {
         let bytes = try file.read(upTo: Int(size), at: 0)
         var anchors: [Anchor] = []
         for (index, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated() {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3, let seq = Int64(fields[0]), seq > 0, let hash = Hex.decode(fields[1]), hash.count == 32 else {
-                throw AuditAnchorError.malformed(path, line: index + 1)
-            }
-            anchors.append(Anchor(seq: seq, hash: hash, at: String(fields[2])))
+            anchors.append(try Self.anchor(line, path: path, number: index + 1))
         }
         return anchors
     }
-}
 
-/// Hex digits (either case) to bytes; nil for an odd count or a non-hex character.
-public enum Hex {
-    public static func decode(_ text: some StringProtocol) -> Data? {
-        guard text.utf8.count % 2 == 0 else { return nil }
-        var data = Data(capacity: text.utf8.count / 2)
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            data.append(byte)
-            index = next
+    /// One line as an anchor; `number` names it in the error (nil: the last line).
+    private static func anchor(_ line: Substring, path: String, number: Int?) throws -> Anchor {
+        let fields = line.split(separator: " ")
+        guard fields.count == 3, let seq = Int64(fields[0]), seq > 0, let hash = Hex.decode(fields[1]), hash.count == 32 else {
+            throw AuditAnchorError.malformed(path, line: number)
         }
-        return data
+        return Anchor(seq: seq, hash: hash, at: String(fields[2]))
     }
 }
 
 public enum AuditAnchorError: Error, Equatable, CustomStringConvertible {
-    case malformed(String, line: Int)
+    /// `line` nil: the file's last line.
+    case malformed(String, line: Int?)
     case tooLarge(String)
 
     public var description: String {
         switch self {
-        case .malformed(let path, let line): "\(path): line \(line) is not an audit anchor (seq, SHA-256 in hex, time)"
+        case .malformed(let path, let line):
+            "\(path): \(line.map { "line \($0)" } ?? "the last line") is not an audit anchor (seq, SHA-256 in hex, time)"
         case .tooLarge(let path): "\(path) is larger than \(AuditAnchors.maxBytes >> 20) MiB: not an audit anchor file"
         }
     }

@@ -66,7 +66,7 @@ public struct AuditLog: Sendable {
     @discardableResult
     public func anchor(to anchors: AuditAnchors) async throws -> Bool {
         guard let head = try await head() else { return false }
-        if let last = try anchors.read().last, last.seq == head.seq, last.hash == head.hash { return false }
+        if let last = try anchors.last(), last.seq == head.seq, last.hash == head.hash { return false }
         try anchors.append(seq: head.seq, hash: head.hash)
         return true
     }

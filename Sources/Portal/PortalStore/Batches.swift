@@ -135,7 +135,7 @@ public struct BatchStore: Sendable {
     public func storeManifest(batch: UUID, manifest: Data, signature: String, instances: [ManifestInstance],
                               actor: String) async throws -> ManifestStorage {
         let instancesJSON = String(decoding: try JSONEncoder().encode(instances), as: UTF8.self)
-        let digest = SHA256.hash(data: manifest).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(SHA256.hash(data: manifest))
         return try await database.transaction { connection in
             var found = false
             var stored: Data?
@@ -210,7 +210,6 @@ public struct BatchStore: Sendable {
         }
     }
 
-    /// The batch's state and progress, nil when it does not exist.
     /// Commits every open batch the rule now holds for: a commit that failed after the last completion (the
     /// database away, core stopped in between) is otherwise only retried when the kiosk sends its manifest again.
     /// Returns how many were committed.
@@ -225,6 +224,7 @@ public struct BatchStore: Sendable {
         return committed
     }
 
+    /// The batch's state and progress, nil when it does not exist.
     public func progress(batch: UUID) async throws -> BatchProgress? {
         var progress: BatchProgress?
         for try await (state, expected, received) in try await database.client.query("""

@@ -17,7 +17,7 @@ public struct Migration: Sendable {
 
     /// SHA-256 of the statements: a migration edited after it ran somewhere is refused, not silently skipped.
     public var checksum: String {
-        SHA256.hash(data: Data(statements.joined(separator: "\n;\n").utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(statements.joined(separator: "\n;\n").utf8)))
     }
 }
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import NIOCore
 import POSIX
+import PortalStore
 import Uploads
 #if canImport(Glibc)
 import Glibc
@@ -124,7 +125,7 @@ struct BatchUnpacker {
             written += Int64(chunk.readableBytes)
         }
         guard written == upload.length else { throw StagingError.corrupt(upload.id, "\(written) bytes where \(upload.length) were recorded") }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(hasher.finalize())
         // Local file header, or the end record of an empty archive.
         let isArchive = head == [0x50, 0x4B, 0x03, 0x04] || head == [0x50, 0x4B, 0x05, 0x06]
         return (digest, isArchive)

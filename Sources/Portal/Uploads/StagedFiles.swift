@@ -219,7 +219,7 @@ final class SegmentBuffers: Sendable {
         return buffer
     }
 
-    /// Takes `buffer`'s storage (leaving it empty); one that grew past a written segment (a reader-sized one) is dropped.
+    /// Takes `buffer`'s storage (leaving it empty); one of another size than `take` makes is dropped.
     func give(_ buffer: inout [UInt8]) {
         var storage: [UInt8] = []
         swap(&storage, &buffer)

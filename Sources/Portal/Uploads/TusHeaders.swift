@@ -103,6 +103,11 @@ enum ChunkChecksum {
         }
     }
 
+    var isSHA256: Bool {
+        if case .sha256 = self { return true }
+        return false
+    }
+
     /// The digest the client announced, when it is a SHA-256 (only meaningful once `matches`).
     var sha256: SHA256Digest? {
         guard case .sha256(let hash, _) = self else { return nil }
@@ -114,12 +119,5 @@ enum ChunkChecksum {
         case .sha1(let hash, let expected): Data(hash.finalize()) == expected
         case .sha256(let hash, let expected): Data(hash.finalize()) == expected
         }
-    }
-}
-
-extension Optional where Wrapped == ChunkChecksum {
-    var isSHA256: Bool {
-        if case .sha256? = self { return true }
-        return false
     }
 }

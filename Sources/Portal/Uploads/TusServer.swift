@@ -214,7 +214,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
         }
         var received: Int64 = 0
         // From offset 0 the upload's own digest comes along: the Upload-Checksum's when it is SHA-256, else our own.
-        var whole: SHA256? = offset == 0 && !checksum.isSHA256 ? SHA256() : nil
+        var whole: SHA256? = offset == 0 && checksum?.isSHA256 != true ? SHA256() : nil
         do {
             for try await chunk in request.body {
                 received += Int64(chunk.readableBytes)

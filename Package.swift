@@ -26,6 +26,8 @@ let package = Package(
         .library(name: "FileSignatures", targets: ["FileSignatures"]),
         .library(name: "AgentConfiguration", targets: ["AgentConfiguration"]),
         .library(name: "HelperProtocol", targets: ["HelperProtocol"]),
+        .library(name: "WebAuthn", targets: ["WebAuthn"]),
+        .library(name: "Mail", targets: ["Mail"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -150,9 +152,16 @@ let package = Package(
         // The operator screen: the only module that imports ncurses.
         .target(name: "OperatorScreen", dependencies: ["CNcurses"], path: "Sources/Station/OperatorScreen", swiftSettings: strict),
 
+        // What people sign in with, shared by operators and patients: passwords (NIST SP 800-63B rules, a
+        // common-password list, scrypt), TOTP, recovery codes, single-use tokens.
+        .target(name: "Credentials", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ], path: "Sources/Core/Credentials", swiftSettings: strict),
+
         // Operators: PIN (scrypt) + TOTP sign-in, lockout, provisioning.
         .target(name: "OperatorAccess", dependencies: [
-            "POSIX",
+            "POSIX", "Credentials",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -275,6 +284,40 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ], path: "Sources/Portal/PortalCore", swiftSettings: strict),
 
+        // WebAuthn relying party: registration (attestation "none") and assertion checks over a bounded CBOR/COSE
+        // decoder, ES256 and RS256 (swift-crypto). No patient data, no I/O: fuzzed like every other parser.
+        .target(name: "WebAuthn", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ], path: "Sources/Portal/WebAuthn", swiftSettings: strict),
+
+        // E-mail through the hospital's relay: an SMTP client on SwiftNIO (STARTTLS or TLS, AUTH, dot-stuffing) and
+        // the RFC 5322 message it sends.
+        .target(name: "Mail", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Portal/Mail", swiftSettings: strict),
+
+        // `dicom-portal edge`: the patient site in the DMZ. Its own store (SQLite) of accounts, second factors,
+        // sessions and uploads; tus into its own encrypted staging; pages and the browser's JavaScript modules
+        // (Web/); the sync API core pulls uploads from and pushes invitations and results to, over mutual TLS.
+        .target(name: "PortalEdge", dependencies: [
+            "Uploads", "PortalPKI", "PortalProtocol", "Credentials", "WebAuthn", "POSIX",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Sources/Portal/PortalEdge", resources: [.copy("Web")], swiftSettings: strict),
+
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: warningsAsErrors),
         .testTarget(name: "DICOMCoreTests", dependencies: ["DICOMCore", "TestSupport"], swiftSettings: strict),
@@ -289,6 +332,12 @@ let package = Package(
         .testTarget(name: "SessionReceiptTests", dependencies: ["SessionReceipt", "SessionReport", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ATNATests", dependencies: ["ATNA", "AuditTrail", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OperatorAccessTests", dependencies: ["OperatorAccess", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "TestSupport"], swiftSettings: strict),
+        // Registrations and assertions made by PyPI's fido2 (scripts/fetch-test-data) checked here, and ours checked there.
+        .testTarget(name: "WebAuthnTests", dependencies: ["WebAuthn", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                                                     .product(name: "_CryptoExtras", package: "swift-crypto")], swiftSettings: strict),
+        // The SMTP client against aiosmtpd (PyPI) on a loopback port: plain, STARTTLS, TLS, AUTH, refusals.
+        .testTarget(name: "MailTests", dependencies: ["Mail", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")], swiftSettings: strict),
         .target(name: "PortalTestSupport", dependencies: ["PortalStore"], path: "Tests/PortalTestSupport", swiftSettings: strict),
         .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport"], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),

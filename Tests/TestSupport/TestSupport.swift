@@ -107,6 +107,22 @@ public enum TestSupport {
         return url
     }
 
+    /// The portal tests' Python peers (Selenium, fido2, aiosmtpd, pyotp and what they need), unpacked by
+    /// scripts/fetch-test-data for Debian's /usr/bin/python3.
+    public static var pythonLibraries: String { testDataRoot.appendingPathComponent("pylib").path }
+
+    /// Debian's python3 with `pythonLibraries` on its path, once `modules` import; else a skip saying why.
+    public static func pythonWith(_ modules: [String]) throws -> (python: String, environment: [String: String]) {
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("\(python) is missing: run scripts/install-deps") }
+        let environment = ["PYTHONPATH": pythonLibraries, "PYTHONDONTWRITEBYTECODE": "1"]
+        let result = try run(python, ["-c", "import " + modules.joined(separator: ", ")], environment: environment, check: false)
+        guard result.status == 0 else {
+            throw XCTSkip("python modules \(modules.joined(separator: ", ")) do not import (run scripts/fetch-test-data): \(result.stderrText)")
+        }
+        return (python, environment)
+    }
+
     /// PYTHONPATH that makes the unpacked pydicom wheel importable by `python3`.
     public static var pythonPath: String { testDataRoot.appendingPathComponent("pydicom").path }
 

@@ -1,0 +1,1 @@
+// Mail: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// PortalEdge: placeholder until its first file lands.

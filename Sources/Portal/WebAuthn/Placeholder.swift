@@ -1,0 +1,1 @@
+// WebAuthn: placeholder until its first file lands.

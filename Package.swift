@@ -239,7 +239,7 @@ let package = Package(
         ], path: "Sources/Portal/PortalWorker", swiftSettings: strict),
         // The `dicom-portal` executable: commands and wiring only.
         .executableTarget(name: "DicomPortal", dependencies: [
-            "PortalWorker", "PortalCore", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
+            "PortalWorker", "PortalCore", "PortalEdge", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
             "Scanner", "Protector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -337,6 +337,17 @@ let package = Package(
         .testTarget(name: "WebAuthnTests", dependencies: ["WebAuthn", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                                                      .product(name: "_CryptoExtras", package: "swift-crypto")], swiftSettings: strict),
         // The SMTP client against aiosmtpd (PyPI) on a loopback port: plain, STARTTLS, TLS, AUTH, refusals.
+        // The edge in-process over HTTPS: sessions, CSRF, enrolment, sign-in, lockout, uploads and the link, as a browser and core use them.
+        .testTarget(name: "PortalEdgeTests", dependencies: [
+            "PortalEdge", "PortalPKI", "Credentials", "TestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         .testTarget(name: "MailTests", dependencies: ["Mail", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")], swiftSettings: strict),
         .target(name: "PortalTestSupport", dependencies: ["PortalStore"], path: "Tests/PortalTestSupport", swiftSettings: strict),
         .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport"], path: "Tests/PortalStoreTests", swiftSettings: strict),

@@ -16,6 +16,25 @@ extension SettingKind where Value == String {
         }
     }
 
+    /// `https://HOST[:PORT]`, no path: an origin as browsers send it.
+    static var httpsOrigin: Self {
+        string.checked { text, place in
+            guard let components = URLComponents(string: text), components.scheme == "https", let host = components.host, !host.isEmpty,
+                  components.path.isEmpty || components.path == "/", components.query == nil, components.user == nil else {
+                throw place.error("must be an https://HOST[:PORT] address without a path, as patients' browsers reach the site")
+            }
+        }
+    }
+
+    /// A name shown to people: 1-120 characters, no control characters.
+    static var displayName: Self {
+        string.checked { text, place in
+            guard !text.isEmpty, text.count <= 120, text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw place.error("must be 1-120 characters without control characters")
+            }
+        }
+    }
+
     /// A PostgreSQL URL without a password: secrets live in `password_file`, never in the configuration.
     static var postgresURL: Self {
         string.checked { text, place in

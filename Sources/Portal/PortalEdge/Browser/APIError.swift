@@ -47,6 +47,11 @@ enum JSONBody {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// A Codable value as a JSON object to put inside an answer.
+    static func encoded(_ value: some Encodable) throws -> Any {
+        try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value))
+    }
+
     /// The request's JSON object; an empty body is an empty object.
     static func object(_ request: Request) async throws -> [String: Any] {
         var body = request.body

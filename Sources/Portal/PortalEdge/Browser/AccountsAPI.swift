@@ -112,7 +112,7 @@ struct AccountsAPI: Sendable {
         guard let session = context.session else { throw APIError.signedOut }
         let body = try await JSONBody.object(request)
         let token = try body.string("token", max: 64)
-        guard let digest = OneTimeToken.digest(of: token), let invitation = try await store.invitation(digest: digest),
+        guard let digest = OneTimeToken(parsing: token)?.digest, let invitation = try await store.invitation(digest: digest),
               invitation.isUsable(at: now()) else {
             try await store.record("enrolment.invitation-refused", patient: nil, address: context.address, now: now())
             throw APIError.invitationInvalid
@@ -148,7 +148,7 @@ struct AccountsAPI: Sendable {
         let body = try await JSONBody.object(request)
         let given = try body.string("birthDate", max: 16).replacingOccurrences(of: "-", with: "")
         guard let patient = try await store.patient(ref: ref) else { throw APIError.invitationInvalid }
-        guard constantTimeEquals(Array(given.utf8), Array(patient.birthDate.utf8)) else {
+        guard constantTimeEqual(Array(given.utf8), Array(patient.birthDate.utf8)) else {
             let failures = try await store.recordBirthDateFailure(digest: invitation.digest, limit: Self.birthDateAttempts, now: now())
             try await store.record("enrolment.birth-date-wrong", patient: ref, address: context.address, detail: ["failures": "\(failures)"], now: now())
             if failures >= Self.birthDateAttempts {
@@ -221,7 +221,7 @@ struct AccountsAPI: Sendable {
         let options = relyingParty.creationOptions(
             challenge: challenge, userID: userHandle(ref), userName: patient.email ?? patient.displayName,
             displayName: patient.displayName, excluding: [])
-        return JSONBody.response(["publicKey": options])
+        return JSONBody.response(["publicKey": try JSONBody.encoded(options)])
     }
 
     private func enrolPasskeyFinish(_ request: Request, _ context: EdgeRequestContext) async throws -> Response {
@@ -252,7 +252,7 @@ struct AccountsAPI: Sendable {
                                  passkey: StoredPasskey?, _ context: EdgeRequestContext) async throws -> Response {
         let codes = RecoveryCodes.generate(count: 10)
         guard try await store.completeEnrolment(ref: ref, invitation: invitation.digest, totpSecret: totpSecret, passkey: passkey,
-                                                recoveryDigests: codes.map(RecoveryCodes.digest), now: now()) else {
+                                                recoveryDigests: codes.compactMap(RecoveryCodes.digest), now: now()) else {
             throw APIError.invitationInvalid
         }
         if let usedStep { _ = try await store.useTOTPStep(ref: ref, step: usedStep) }
@@ -295,7 +295,7 @@ struct AccountsAPI: Sendable {
         let cost = settings.scryptCost
         // An unknown address costs the same hash as a known one, so the time taken does not say which addresses exist.
         let stored = patient?.passwordHash
-        let matches = try await hashing.run { PasswordHash.verify(normalized, against: stored ?? PasswordHash.decoy(cost: cost)) && stored != nil }
+        let matches = try await hashing.run { PasswordHash.verify(normalized, against: stored, decoyCost: cost) }
         guard let patient, matches, patient.isEnrolled else {
             try await throttle.failed(account: email, address: context.address, now: now())
             try await store.record("signin.password-failed", patient: patient?.ref, address: context.address, now: now())
@@ -349,7 +349,7 @@ struct AccountsAPI: Sendable {
         }
         let challenge = Self.randomBytes(32)
         try await storeChallenge(session, challenge, purpose: stepUp ? "step-up" : "signin", context)
-        return JSONBody.response(["publicKey": relyingParty.requestOptions(challenge: challenge, allowing: keys.map(\.credentialID))])
+        return JSONBody.response(["publicKey": try JSONBody.encoded(relyingParty.requestOptions(challenge: challenge, allowing: keys.map(\.credentialID)))])
     }
 
     private func passkeyFinish(_ request: Request, _ context: EdgeRequestContext, stepUp: Bool) async throws -> Response {
@@ -384,7 +384,7 @@ struct AccountsAPI: Sendable {
         guard let session = context.session, session.state == .secondFactor, let ref = session.patient,
               let patient = try await store.patient(ref: ref) else { throw APIError.signedOut }
         let code = try await JSONBody.object(request).string("code", max: 64)
-        guard let left = try await store.useRecoveryCode(ref: ref, digest: RecoveryCodes.digest(code), now: now()) else {
+        guard let digest = RecoveryCodes.digest(code), let left = try await store.useRecoveryCode(ref: ref, digest: digest, now: now()) else {
             return try await secondFactorFailed(patient, context, method: "recovery")
         }
         try await store.record("second-factor.recovery-code-used", patient: ref, address: context.address, detail: ["left": "\(left)"], now: now())

@@ -1,3 +1,4 @@
+import Credentials
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -40,7 +41,7 @@ struct EdgeMiddleware: RouterMiddleware {
             // missing session here means the cookie expired (or was never set: a cross-site form cannot set it).
             guard let session = context.session else { throw APIError.signedOut }
             guard let presented = request.headers[Self.csrfHeader],
-                  constantTimeEquals(Array(presented.utf8), Array(session.csrf.utf8)) else { throw APIError.csrf }
+                  constantTimeEqual(Array(presented.utf8), Array(session.csrf.utf8)) else { throw APIError.csrf }
         }
         return try await next(request, context)
     }
@@ -63,12 +64,4 @@ struct EdgeMiddleware: RouterMiddleware {
         "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
         "worker-src 'self'", "manifest-src 'self'", "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'",
     ].joined(separator: "; ")
-}
-
-/// Compares without an early exit, so timing says nothing about where the bytes differ.
-func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
-    var difference: UInt8 = 0
-    for index in a.indices { difference |= a[index] ^ b[index] }
-    return difference == 0
 }

@@ -35,10 +35,10 @@ public struct TOTP: Sendable, Equatable {
         }
         let offset = Int(mac[mac.count - 1] & 0x0F)
         let binary = UInt32(mac[offset] & 0x7F) << 24 | UInt32(mac[offset + 1]) << 16 | UInt32(mac[offset + 2]) << 8 | UInt32(mac[offset + 3])
-        var modulus: UInt32 = 1
-        for _ in 0..<digits { modulus *= 10 }
-        let value = String(binary % modulus)
-        return String(repeating: "0", count: digits - value.count) + value
+        var modulus: UInt64 = 1
+        for _ in 0..<min(digits, 10) { modulus *= 10 }   // the truncated value has 31 bits: 10 digits hold it all
+        let value = String(UInt64(binary) % modulus)
+        return String(repeating: "0", count: max(0, digits - value.count)) + value
     }
 
     public func code(at date: Date) -> String { code(step: step(at: date)) }
@@ -62,51 +62,5 @@ public struct TOTP: Sendable, Equatable {
         let label = (issuer + ":" + account).addingPercentEncoding(withAllowedCharacters: allowed.union(CharacterSet(charactersIn: ":"))) ?? account
         let issuerParameter = issuer.addingPercentEncoding(withAllowedCharacters: allowed) ?? issuer
         return "otpauth://totp/\(label)?secret=\(Base32.encode(secret))&issuer=\(issuerParameter)&algorithm=\(algorithm.rawValue)&digits=\(digits)&period=\(Int(period))"
-    }
-}
-
-/// Compares without an early exit, so the time taken says nothing about where bytes differ.
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
-    var difference: UInt8 = 0
-    for index in a.indices { difference |= a[index] ^ b[index] }
-    return difference == 0
-}
-
-/// RFC 4648 base32, the encoding authenticator apps take secrets in.
-public enum Base32 {
-    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
-
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in bytes {
-            buffer = buffer << 8 | UInt32(byte)
-            bits += 8
-            while bits >= 5 {
-                out.append(alphabet[Int(buffer >> UInt32(bits - 5) & 0x1F)])
-                bits -= 5
-            }
-        }
-        if bits > 0 { out.append(alphabet[Int(buffer << UInt32(5 - bits) & 0x1F)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Case-insensitive; spaces and padding ignored. nil for anything else.
-    public static func decode(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var buffer: UInt32 = 0
-        var bits = 0
-        for character in text.uppercased().utf8 where character != 0x20 && character != 0x3D {
-            guard let value = alphabet.firstIndex(of: character) else { return nil }
-            buffer = buffer << 5 | UInt32(value)
-            bits += 5
-            if bits >= 8 {
-                out.append(UInt8(buffer >> UInt32(bits - 8) & 0xFF))
-                bits -= 8
-            }
-        }
-        return out
     }
 }

@@ -63,6 +63,29 @@ final class CeremonyTests: XCTestCase {
         }
     }
 
+    func testRegistrationWithSwiftCryptoKeyAndKeySizeLimit() throws {
+        let json = clientData(#""type":"webauthn.create","challenge":"\#(Base64URL.encode(challenge))","origin":"https://portal.example.org""#)
+        func register(_ key: [UInt8]) throws(WebAuthnError) -> RegistrationResult {
+            let authenticatorData = AuthenticatorDataTests.rpIDHash + [0x45, 0, 0, 0, 0] + Array(repeating: 0, count: 16) + [0, 2, 7, 7] + key
+            let attestation = CBOREncoding.encode(CBOREncoding.map([
+                (.text("fmt"), .text("none")), (.text("attStmt"), .map([])), (.text("authData"), .bytes(authenticatorData)),
+            ]))
+            return try relyingParty.verifyRegistration(clientDataJSON: json, attestationObject: attestation, expectedChallenge: challenge,
+                                                       requireUserVerification: true)
+        }
+        let key = COSEKeyTests.ec2(P256.Signing.PrivateKey().publicKey)
+        let result = try register(key)
+        XCTAssertEqual(result.credentialID, [7, 7])
+        XCTAssertEqual(result.publicKey, key)
+        XCTAssertEqual(result.algorithm, .es256)
+        // Unknown COSE labels are allowed, but not a key larger than sign-in accepts.
+        var padded = key
+        padded[0] += 1
+        padded += CBOREncoding.encode(CBOR(4)) + CBOREncoding.encode(.bytes(Array(repeating: 0, count: 3000)))
+        XCTAssertEqual(Result { () throws(WebAuthnError) in try register(padded) }.failure,
+                       .limitExceeded(what: "credential public key", size: padded.count, limit: 2048))
+    }
+
     func testCreationAndRequestOptionsJSON() throws {
         let options = relyingParty.creationOptions(challenge: challenge, userID: [1, 2, 3], userName: "patient@example.org",
                                                    displayName: "Jane Doe", excluding: [[0xFF, 0xEE]])

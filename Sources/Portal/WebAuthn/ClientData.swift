@@ -24,7 +24,7 @@ struct ClientData: Decodable {
             data = try JSONDecoder().decode(ClientData.self, from: Data(json))
         } catch let DecodingError.keyNotFound(key, _) {
             throw .malformedClientData("no \"\(key.stringValue)\" member")
-        } catch let DecodingError.typeMismatch(_, context) {
+        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
             throw .malformedClientData("\"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has the wrong type")
         } catch {
             throw .malformedClientData("not a JSON object")

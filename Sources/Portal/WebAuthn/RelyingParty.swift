@@ -57,6 +57,8 @@ extension RelyingParty {
         guard let credential = authenticatorData.attestedCredential else {
             throw .malformedAuthenticatorData("the AT flag is clear: a registration must carry the new credential")
         }
+        // A key larger than sign-in accepts would register a passkey that can never be used.
+        try Self.limit("credential public key", credential.publicKeyBytes, InputLimits.credentialPublicKey)
         let key = try COSEKey(credential.publicKey)
         try attestation.checkStatement()
         return RegistrationResult(

@@ -58,49 +58,103 @@ const CHARSETS = new Map([
   ['GB18030', 'gb18030'], ['GBK', 'gbk'],
 ]);
 
-// Returns { decode(bytes) → string, note } for a SpecificCharacterSet value.
-export function textDecoderFor(specificCharacterSet) {
-  const terms = (specificCharacterSet || '').split('\\').map((term) => term.trim());
-  // With code extensions the first value may be empty (default repertoire); the extension names the script.
-  const significant = terms.find((term, index) => term !== '' && (index > 0 || terms.length === 1)) || terms[0] || '';
-  const label = CHARSETS.get(significant);
-  const usesIso2022 = terms.some((term) => term.startsWith('ISO 2022'));
-  let decoder = null;
-  if (label && label !== 'latin1') {
+// ISO 2022 escape sequences (PS3.3 C.12.1.1.2) → the decoder for the bytes that follow.
+const ESCAPES = [
+  [[0x28, 0x42], 'latin1'], // ESC ( B   ISO-IR 6 (ASCII)
+  [[0x28, 0x4a], 'latin1'], // ESC ( J   ISO-IR 14 (JIS X 0201 romaji)
+  [[0x29, 0x49], 'shift_jis'], // ESC ) I   ISO-IR 13 (JIS X 0201 katakana, in G1)
+  [[0x24, 0x42], 'iso-2022-jp'], // ESC $ B   ISO-IR 87 (JIS X 0208)
+  [[0x24, 0x29, 0x43], 'euc-kr'], // ESC $ ) C   ISO-IR 149 (KS X 1001)
+  [[0x24, 0x29, 0x41], 'gb18030'], // ESC $ ) A   ISO-IR 58 (GB 2312)
+  [[0x2d, 0x41], 'latin1'], // ESC - A   ISO-IR 100
+  [[0x2d, 0x42], 'iso-8859-2'],
+  [[0x2d, 0x43], 'iso-8859-3'],
+  [[0x2d, 0x44], 'iso-8859-4'],
+  [[0x2d, 0x4c], 'iso-8859-5'],
+  [[0x2d, 0x47], 'iso-8859-6'],
+  [[0x2d, 0x46], 'iso-8859-7'],
+  [[0x2d, 0x48], 'iso-8859-8'],
+  [[0x2d, 0x4d], 'iso-8859-9'],
+  [[0x2d, 0x54], 'windows-874'],
+];
+
+const decoders = new Map();
+function decoderFor(label) {
+  if (label === 'latin1') return null;
+  if (!decoders.has(label)) {
     try {
-      decoder = new TextDecoder(label);
+      decoders.set(label, new TextDecoder(label));
     } catch {
-      decoder = null;
+      decoders.set(label, null);
     }
   }
-  const note = label === undefined || (label !== 'latin1' && decoder === null) ? 'charset-unsupported' : null;
-  return {
-    note,
-    decode(bytes) {
-      if (decoder) {
-        // iso-2022-jp understands its own escapes; for the others the ESC sequences only switch
-        // between the default repertoire and the one extension named, so they can be dropped.
-        const input = usesIso2022 && label !== 'iso-2022-jp' ? stripEscapes(bytes) : bytes;
-        return decoder.decode(input);
-      }
-      return latin1(bytes);
-    },
-  };
+  return decoders.get(label);
 }
 
-function stripEscapes(bytes) {
-  const out = [];
-  for (let i = 0; i < bytes.length; i += 1) {
-    if (bytes[i] === 0x1b) {
-      // ESC followed by intermediate bytes (0x20-0x2F) and one final byte.
-      let j = i + 1;
-      while (j < bytes.length && bytes[j] >= 0x20 && bytes[j] <= 0x2f) j += 1;
-      i = j;
-      continue;
+function decodeWith(label, bytes) {
+  const decoder = decoderFor(label);
+  if (decoder === null) return { text: latin1(bytes), known: label === 'latin1' };
+  // iso-2022-jp needs its escape to be in the two-byte set.
+  const input = label === 'iso-2022-jp' ? Uint8Array.of(0x1b, 0x24, 0x42, ...bytes) : bytes;
+  return { text: decoder.decode(input), known: true };
+}
+
+// Splits a value at ESC sequences and decodes each run with the set its escape names; the text
+// before the first escape uses the set of the first value of Specific Character Set.
+function decodeIso2022(bytes, initial) {
+  let label = initial;
+  let text = '';
+  let known = true;
+  let runStart = 0;
+  const flush = (end) => {
+    if (end > runStart) {
+      const part = decodeWith(label, bytes.subarray(runStart, end));
+      text += part.text;
+      known = known && part.known;
     }
-    out.push(bytes[i]);
+  };
+  for (let i = 0; i < bytes.length; i += 1) {
+    if (bytes[i] !== 0x1b) continue;
+    flush(i);
+    const match = ESCAPES.find(([sequence]) => sequence.every((byte, k) => bytes[i + 1 + k] === byte));
+    let length = 1;
+    if (match) {
+      label = match[1];
+      length += match[0].length;
+    } else {
+      // An escape we do not know: skip it (intermediate bytes 0x20-0x2F, then one final byte).
+      while (i + length < bytes.length && bytes[i + length] >= 0x20 && bytes[i + length] <= 0x2f) length += 1;
+      length += 1;
+      label = 'latin1';
+      known = false;
+    }
+    i += length - 1;
+    runStart = i + 1;
   }
-  return new Uint8Array(out);
+  flush(bytes.length);
+  return { text, known };
+}
+
+// Returns { decode(bytes) → string, note } for a Specific Character Set value. note is
+// 'charset-unsupported' when the browser cannot decode the set (the text is then read as latin1).
+export function textDecoderFor(specificCharacterSet) {
+  const terms = (specificCharacterSet || '').split('\\').map((term) => term.trim());
+  if (terms.some((term) => term.startsWith('ISO 2022'))) {
+    const initial = CHARSETS.get(terms[0]) || 'latin1';
+    const result = { note: CHARSETS.has(terms[0]) ? null : 'charset-unsupported' };
+    result.decode = (bytes) => {
+      const { text, known } = decodeIso2022(bytes, initial);
+      if (!known) result.note = 'charset-unsupported';
+      return text;
+    };
+    return result;
+  }
+  const term = terms.find((value) => value !== '') || '';
+  const label = CHARSETS.get(term);
+  if (label === undefined || (label !== 'latin1' && decoderFor(label) === null)) {
+    return { note: 'charset-unsupported', decode: latin1 };
+  }
+  return { note: null, decode: (bytes) => decodeWith(label, bytes).text };
 }
 
 function latin1(bytes) {
@@ -162,6 +216,8 @@ export function parseDicomHeader(bytes, fileSize = bytes.length) {
       if (meta.mediaStorageSOPClass) result.fields.SOPClassUID = meta.mediaStorageSOPClass;
       if (meta.mediaStorageSOPInstance) result.fields.SOPInstanceUID = meta.mediaStorageSOPInstance;
       syntax = meta.transferSyntax ? syntaxFor(meta.transferSyntax) : guessSyntax(bytes, offset);
+      // Some writers declare an explicit VR syntax and then write implicit VR; the first element says.
+      if (syntax === 'explicit' && offset + 6 <= bytes.length && !isVR(bytes[offset + 4], bytes[offset + 5])) syntax = 'implicit';
       if (syntax === 'deflated') {
         result.compressedHeader = true;
         result.stoppedAt = 'compressed';
@@ -178,11 +234,12 @@ export function parseDicomHeader(bytes, fileSize = bytes.length) {
   const charset = reader.raw.get('SpecificCharacterSet');
   const charsetText = charset ? trimValue(latin1(charset)) : '';
   const decoder = textDecoderFor(charsetText);
-  result.charsetNote = decoder.note;
   for (const [name, value] of reader.raw) {
-    const text = TEXT_FIELDS.has(name) ? decoder.decode(value) : latin1(value);
-    result.fields[name] = trimValue(text);
+    const text = trimValue(TEXT_FIELDS.has(name) ? decoder.decode(value) : latin1(value));
+    // Empty trailing component groups ("Wang^XiaoDong=王^小東=") carry nothing.
+    result.fields[name] = name === 'PatientName' ? text.replace(/=+$/, '') : text;
   }
+  result.charsetNote = decoder.note;
   if (result.fields.SOPClassUID === DICOMDIR_SOP_CLASS) result.isDicomDir = true;
   return result;
 }

@@ -123,6 +123,26 @@ final class SMTPFailureTests: XCTestCase {
         XCTAssertEqual(peer.received.count, 0)
     }
 
+    func testAuthLoginWhenPlainIsNotOffered() async throws {
+        let peer = try SMTPPeer(["--user", "portal:right", "--auth-without-tls", "--login-only"])
+        defer { peer.stop() }
+        var settings = settings(peer.port)
+        settings.username = "portal"
+        settings.password = "right"
+        try await SMTPClient(settings: settings).send(try message())
+        XCTAssertEqual(peer.received.first?.envelope["authenticated"] as? Bool, true, peer.log)
+        settings.password = "wrong"
+        guard case .authenticationRefused(_, let reply)? = await sendResult(SMTPClient(settings: settings), try message()) else {
+            return XCTFail("a wrong password was not refused")
+        }
+        XCTAssertEqual(reply.code, 535)
+        // Without credentials, the relay's 530 says what is missing.
+        settings.username = nil
+        settings.password = nil
+        let error = await sendResult(SMTPClient(settings: settings), try message())
+        XCTAssertTrue("\(String(describing: error))".contains("requires authentication"), "\(String(describing: error))")
+    }
+
     func testPasswordInClearTextToARemoteRelayIsRefused() async throws {
         var settings = SMTPSettings(host: "mail.hospital.example", security: .none, heloName: "portal.hospital.example",
                                     username: "portal", password: "secret")

@@ -3,7 +3,7 @@ N.json (envelope, whether TLS and AUTH were used) and N.eml (the data as receive
 transparency dots). Runs until SIGTERM.
 
     smtp_peer.py PORT DIR [--tls none|starttls|implicit] [--cert PEM --key PEM] [--user NAME:PASSWORD]
-                 [--refuse ADDRESS]... [--auth-without-tls]
+                 [--refuse ADDRESS]... [--auth-without-tls] [--login-only]
     smtp_peer.py PORT DIR --script inject|long-line    # a hand-written hostile relay instead of aiosmtpd
 """
 import argparse
@@ -23,6 +23,7 @@ parser.add_argument("--key")
 parser.add_argument("--user")
 parser.add_argument("--refuse", action="append", default=[])
 parser.add_argument("--auth-without-tls", action="store_true")
+parser.add_argument("--login-only", action="store_true")
 parser.add_argument("--script", choices=["inject", "long-line"])
 options = parser.parse_args()
 # Blocked before any thread starts, so that only sigwait below receives it.
@@ -107,7 +108,7 @@ else:
         arguments.update(ssl_context=context)
     if options.user:
         arguments.update(authenticator=authenticator, auth_require_tls=not options.auth_without_tls,
-                         auth_required=True)
+                         auth_required=True, auth_exclude_mechanism=["PLAIN"] if options.login_only else [])
     controller = Controller(Recorder(), **arguments)
     controller.start()
 

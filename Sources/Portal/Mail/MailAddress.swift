@@ -27,7 +27,7 @@ public struct MailAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The part after "@".
-    public var domain: Substring { address[address.index(after: address.lastIndex(of: "@") ?? address.startIndex)...] }
+    public var domain: String { String(address[address.index(after: address.lastIndex(of: "@") ?? address.startIndex)...]) }
 
     public var description: String { name.map { "\($0) <\(address)>" } ?? address }
 

@@ -132,6 +132,7 @@ public enum MailError: Error, Sendable, Hashable, CustomStringConvertible {
 
     private static func hint(_ stage: SMTPStage, _ reply: SMTPReply) -> String {
         if reply.isTransient { return "; it may accept later" }
+        if reply.code == 530 { return ": the relay requires authentication (set the user name and password)" }
         switch stage {
         case .greeting: return ": the relay does not take mail from this machine"
         case .mailFrom: return ": check that the relay accepts this sender address from this machine"

@@ -159,7 +159,8 @@ private struct SMTPSession {
         var bytes = channel.allocator.buffer(capacity: command.utf8.count + 2)
         bytes.writeString(command)
         bytes.writeString("\r\n")
-        if stage != .authentication { logger.trace("smtp command", metadata: ["smtp.command": "\(command)"]) }
+        // The verb only: arguments are patients' addresses or credentials.
+        logger.trace("smtp command", metadata: ["smtp.command": "\(command.prefix { $0 != " " && $0 != ":" })"])
         return try await send(bytes, stage: stage, upgrade: upgrade, within: limit)
     }
 
@@ -181,7 +182,7 @@ private struct SMTPSession {
         } catch {
             throw mailError(error, stage: stage)
         }
-        logger.trace("smtp reply", metadata: ["smtp.reply": "\(Printable.text(answer.description))"])
+        logger.trace("smtp reply", metadata: ["smtp.reply": "\(answer.code)"])
         return answer
     }
 

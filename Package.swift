@@ -183,7 +183,7 @@ let package = Package(
         // state machine, the screen controller, systemd notification.
         .target(name: "KioskStation", dependencies: [
             "IngestPipeline", "DICOMCore", "MediaReader", "Intake", "Protector", "Delivery", "SessionReport", "AuditTrail", "SessionReceipt",
-            "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "OperatorScreen", "AgentConfiguration", "HelperProtocol", "POSIX",
+            "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "Credentials", "OperatorScreen", "AgentConfiguration", "HelperProtocol", "POSIX",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -192,7 +192,7 @@ let package = Package(
         // The `kiosk-agent` executable: commands and wiring only.
         .executableTarget(name: "KioskAgent", dependencies: [
             "IngestPipeline", "KioskStation",
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "OperatorAccess", "AuditTrail",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "OperatorAccess", "Credentials", "AuditTrail",
             "ATNA", "Analytics", "Dashboard", "AgentConfiguration", "Scanner",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -355,7 +355,7 @@ let package = Package(
         .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport"], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
-            "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
+            "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "Credentials", "OperatorScreen", "AgentConfiguration",
             "HelperProtocol", "MediaReader", "Protector", "LibClamAV", "Scanner", "CLinux",
         ], swiftSettings: strict),
         // A real server on a loopback port, raw HTTP for every status, and tuspy (scripts/fetch-test-data) as the

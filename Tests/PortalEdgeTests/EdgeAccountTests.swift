@@ -143,7 +143,7 @@ final class EdgeAccountTests: XCTestCase {
             XCTAssertEqual(reply.error, "birth-date.mismatch")
             reply = try await browser.request(.POST, "/api/enrol/birth-date", json: ["birthDate": "1980-02-15"])
             XCTAssertEqual(reply.status, .ok)
-            for (password, code) in [("short", "password.too-short"), ("password123", "password.common"), ("anna smith 2024", "password.context")] {
+            for (password, code) in [("short", "password.too-short"), ("password123", "password.common"), ("anna smith 2024", "password.context-word")] {
                 reply = try await browser.request(.POST, "/api/enrol/password", json: ["password": password, "confirmation": password])
                 XCTAssertEqual(reply.error, code, password)
             }

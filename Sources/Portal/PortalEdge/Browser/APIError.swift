@@ -54,7 +54,7 @@ enum JSONBody {
 
     /// The request's JSON object; an empty body is an empty object.
     static func object(_ request: Request) async throws -> [String: Any] {
-        var body = request.body
+        let body = request.body
         let buffer: ByteBuffer
         do { buffer = try await body.collect(upTo: limit) } catch { throw APIError(.contentTooLarge, "bad-request", "The request is too large.") }
         guard buffer.readableBytes > 0 else { return [:] }

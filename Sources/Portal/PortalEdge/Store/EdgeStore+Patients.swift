@@ -164,11 +164,13 @@ extension EdgeStore {
 
     /// The patient's TOTP secret and the last time step accepted (a code is good once).
     func totp(ref: String) async throws -> (secret: [UInt8], lastStep: UInt64?)? {
-        let row = try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT totp_secret, totp_last_step FROM patients WHERE ref = ?", arguments: [ref])
+        let found: (Data, Int64?)? = try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT totp_secret, totp_last_step FROM patients WHERE ref = ?", arguments: [ref]).flatMap { row in
+                (row["totp_secret"] as Data?).map { ($0, row["totp_last_step"] as Int64?) }
+            }
         }
-        guard let row, let sealed = row["totp_secret"] as Data? else { return nil }
-        return (try open(sealed), (row["totp_last_step"] as Int64?).map { UInt64($0) })
+        guard let (sealed, lastStep) = found else { return nil }
+        return (try open(sealed), lastStep.map { UInt64($0) })
     }
 
     /// Records `step` as used, only if it is later than the last one used: two requests racing with the same code

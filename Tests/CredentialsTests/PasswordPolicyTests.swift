@@ -48,10 +48,14 @@ final class PasswordPolicyTests: XCTestCase {
     func testCommonPasswords() {
         XCTAssertGreaterThanOrEqual(CommonPasswords.all.count, 30_000)
         for password in ["password", "PASSWORD", "PassWord", "iloveyou", "trustno1", "sunshine", "michael1",
-                         "jennifer", "qwertyuiop", "football1", "Password123!", "sunshine2024", "!!monkey!!", "Dragon 99"] {
+                         "jennifer", "qwertyuiop", "football1", "Password123!", "sunshine2024", "!!monkey!!", "Dragon 99",
+                         "P@ssw0rd", "Summer2024!", "hello world", "pass word 123", "1q2w3e4r5t"] {
             XCTAssertEqual(PasswordPolicy.check(password), .common, password)
         }
         XCTAssertNil(PasswordPolicy.check("sunshine over harbour"), "a common word inside a longer phrase is fine")
+        // A random password whose letters happen to be one on the list ("a") is not decorating it.
+        XCTAssertNil(PasswordPolicy.check("<3A!`^/9"))
+        XCTAssertNil(PasswordPolicy.check("Tr0ub4dor&3"))
     }
 
     func testContextWords() {

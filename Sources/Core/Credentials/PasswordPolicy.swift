@@ -32,7 +32,8 @@ public enum PasswordPolicy {
         if let word = contextWord(in: lower, context: context) { return .contextWord(word) }
         // Before the list, which has many of these too: "a sequence" says better what is wrong.
         if let problem = pattern(Array(lower.unicodeScalars)) { return problem }
-        return isCommon(lower) ? .common : nil
+        // Spaces do not hide one either ("pass word 123").
+        return isCommon(lower) || isCommon(lower.filter { !$0.isWhitespace }) ? .common : nil
     }
 
     /// Controls (tab, line feed, escape), line and paragraph separators and unassigned code points:
@@ -45,13 +46,15 @@ public enum PasswordPolicy {
     }
 
     /// On the list, or on it once the digits, symbols and spaces around it are taken off
-    /// ("password123!", "!!monkey"): decorating a common password is the first thing guessed.
+    /// ("password123!", "!!monkey"): decorating a common password is the first thing guessed. What is
+    /// left must be four characters or more ("love"): the list also has single letters, which a random
+    /// password like "<3a!`^/9" would otherwise be refused for.
     static func isCommon(_ lower: String) -> Bool {
         if CommonPasswords.contains(lower) { return true }
         let scalars = Array(lower.unicodeScalars)
         guard let first = scalars.firstIndex(where: \.properties.isAlphabetic),
               let last = scalars.lastIndex(where: \.properties.isAlphabetic),
-              first > 0 || last < scalars.count - 1 else { return false }
+              first > 0 || last < scalars.count - 1, last - first + 1 >= 4 else { return false }
         var core = String.UnicodeScalarView()
         core.append(contentsOf: scalars[first...last])
         return CommonPasswords.contains(String(core))

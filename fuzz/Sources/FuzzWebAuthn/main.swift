@@ -26,12 +26,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         switch data[0] % 6 {
         case 0:
             let bytes = input.rest()
-            precondition(try CBORDecoder.decode(bytes, structure: "fuzz") == CBORDecoder.decode(bytes, structure: "fuzz"))
+            let first = try CBORDecoder.decode(bytes, structure: "fuzz"), second = try CBORDecoder.decode(bytes, structure: "fuzz")
+            precondition(first == second)
         case 1:
             let parsed = try AuthenticatorData(input.rest())
             if let credential = parsed.attestedCredential {
                 precondition(credential.credentialID.count <= AuthenticatorData.maxCredentialIDLength && credential.aaguid.count == 16)
-                precondition(try CBORDecoder.decode(credential.publicKeyBytes, structure: "fuzz") == credential.publicKey)
+                let key = try CBORDecoder.decode(credential.publicKeyBytes, structure: "fuzz")
+                precondition(key == credential.publicKey)
             }
             precondition(parsed.flags.contains(.backupEligible) || !parsed.flags.contains(.backupState))
         case 2:
@@ -44,7 +46,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             let clientData = input.field()
             let result = try relyingParty.verifyRegistration(clientDataJSON: clientData, attestationObject: input.rest(),
                                                              expectedChallenge: challenge, requireUserVerification: false)
-            precondition(try COSEKey(bytes: result.publicKey).algorithm == result.algorithm)
+            let key = try COSEKey(bytes: result.publicKey)
+            precondition(key.algorithm == result.algorithm)
             precondition(result.credentialID.count <= AuthenticatorData.maxCredentialIDLength && (result.backupEligible || !result.backupState))
         default:
             let clientData = input.field(), authenticatorData = input.field(), signature = input.field()

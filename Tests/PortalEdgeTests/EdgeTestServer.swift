@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Crypto
+import Credentials
 import Foundation
 import Logging
 import NIOCore
@@ -113,23 +113,12 @@ final class EdgeTestServer: @unchecked Sendable {
     /// Core pushes a patient with a fresh invitation; returns the token the e-mail would carry.
     func invite(ref: String, name: String = "DOE^JANE", birthDate: String = "19800215", email: String = "jane@example.org",
                 expiresIn: TimeInterval = 72 * 3600) async throws -> String {
-        let token = Self.token()
+        let token = OneTimeToken.generate()
         let reply = try await linkRequest(.PUT, "/link/v1/patients/\(ref)", json: [
             "name": name, "birthDate": birthDate, "email": email,
-            "invitation": ["tokenSHA256": Self.sha256Hex(token), "expiresAt": ISO8601DateFormatter().string(from: clock.now.addingTimeInterval(expiresIn))],
+            "invitation": ["tokenSHA256": token.digest.map { String(format: "%02x", $0) }.joined(), "expiresAt": ISO8601DateFormatter().string(from: clock.now.addingTimeInterval(expiresIn))],
         ])
         XCTAssertEqual(reply.status, .noContent, String(decoding: reply.body, as: UTF8.self))
-        return token
-    }
-
-    static func token() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func sha256Hex(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        return token.text
     }
 }

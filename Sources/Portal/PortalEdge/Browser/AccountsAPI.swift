@@ -251,10 +251,14 @@ struct AccountsAPI: Sendable {
     private func finishEnrolment(_ session: EdgeSession, ref: String, invitation: EdgeInvitation, totpSecret: [UInt8]?, usedStep: UInt64?,
                                  passkey: StoredPasskey?, _ context: EdgeRequestContext) async throws -> Response {
         let codes = RecoveryCodes.generate(count: 10)
-        guard try await store.completeEnrolment(ref: ref, invitation: invitation.digest, totpSecret: totpSecret, passkey: passkey,
-                                                recoveryDigests: codes.compactMap(RecoveryCodes.digest), now: now()) else {
-            throw APIError.invitationInvalid
+        let completed: Bool
+        do {
+            completed = try await store.completeEnrolment(ref: ref, invitation: invitation.digest, totpSecret: totpSecret, passkey: passkey,
+                                                          recoveryDigests: codes.compactMap(RecoveryCodes.digest), now: now())
+        } catch EnrolmentRefusal.passkeyAlreadyRegistered {
+            throw APIError(.conflict, "passkey.failed", "This passkey is already registered. Use another device, or an authenticator app instead.")
         }
+        guard completed else { throw APIError.invitationInvalid }
         if let usedStep { _ = try await store.useTOTPStep(ref: ref, step: usedStep) }
         // A re-enrolment replaces the factors: sessions signed in with the old ones end.
         try await store.deleteSessions(patient: ref)

@@ -141,7 +141,17 @@ extension EdgeStore {
     func completeEnrolment(ref: String, invitation: Data, totpSecret: [UInt8]?, passkey: StoredPasskey?,
                            recoveryDigests: [[UInt8]], now: Date) async throws -> Bool {
         let sealed = try totpSecret.map { try seal($0) }
-        return try await pool.write { db in
+        do {
+            return try await enrol(ref: ref, invitation: invitation, sealed: sealed, passkey: passkey, recoveryDigests: recoveryDigests, now: now)
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY && passkey != nil {
+            // WebAuthn §7.1: a credential already registered (to anyone) is refused, never moved to this account.
+            throw EnrolmentRefusal.passkeyAlreadyRegistered
+        }
+    }
+
+    private func enrol(ref: String, invitation: Data, sealed: Data?, passkey: StoredPasskey?, recoveryDigests: [[UInt8]],
+                       now: Date) async throws -> Bool {
+        try await pool.write { db in
             try db.execute(sql: "UPDATE invitations SET used_at = ? WHERE token_digest = ? AND used_at IS NULL AND voided_at IS NULL AND expires_at > ?",
                            arguments: [now.stored, invitation, now.stored])
             guard db.changesCount == 1 else { return false }
@@ -228,6 +238,8 @@ extension EdgeStore {
         }
     }
 }
+
+enum EnrolmentRefusal: Error { case passkeyAlreadyRegistered }
 
 /// A registered passkey: its credential id, COSE public key and signature counter.
 struct StoredPasskey: Sendable, Equatable {

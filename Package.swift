@@ -269,7 +269,9 @@ let package = Package(
         // The portal's core server for kiosks: mutual TLS checked by KioskVerifier (revocation from the kiosks table),
         // tus uploads staged with each batch's key, the signed session manifest and the commit rule, as a Service.
         .target(name: "PortalCore", dependencies: [
-            "PortalStore", "Uploads", "PortalPKI", "PortalProtocol",
+            "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "SessionReceipt",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -29,6 +29,49 @@ extension SettingKind where Value == String {
     }
 }
 
+extension SettingKind where Value == String {
+    /// `https://HOST[:PORT]` with nothing after it but an optional `/`.
+    static var httpsURL: Self {
+        string.checked { text, place in
+            guard let components = URLComponents(string: text), components.scheme == "https", let host = components.host, !host.isEmpty,
+                  components.user == nil, components.password == nil, components.query == nil, components.fragment == nil,
+                  ["", "/"].contains(components.path) else {
+                throw place.error("must be an https://HOST[:PORT] URL")
+            }
+        }
+    }
+
+    /// A DNS name or IP address.
+    static var hostName: Self {
+        string.checked { text, place in
+            guard !text.isEmpty, text.utf8.count <= 253,
+                  text.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:".unicodeScalars.contains($0)) }) else {
+                throw place.error(detail: "\"\(text)\" is not a host name or IP address")
+            }
+        }
+    }
+
+    /// `local@domain`: what an SMTP envelope and a From header can carry without quoting.
+    static var emailAddress: Self {
+        string.checked { text, place in
+            let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), text.utf8.count <= 254,
+                  text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && !"<>,;\"()[]".unicodeScalars.contains($0) }) else {
+                throw place.error(detail: "\"\(text)\" is not an e-mail address")
+            }
+        }
+    }
+
+    /// A name shown to people in an e-mail: 1-100 characters, no control characters or line breaks.
+    static var displayName: Self {
+        string.checked { text, place in
+            guard !text.isEmpty, text.count <= 100, text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw place.error("must be 1-100 characters without control characters")
+            }
+        }
+    }
+}
+
 extension SettingKind where Value == [String] {
     /// DNS names or IP addresses for a server certificate: at least one, no wildcards.
     static var serverNames: Self {

@@ -341,7 +341,7 @@ let package = Package(
         // The SMTP client against aiosmtpd (PyPI) on a loopback port: plain, STARTTLS, TLS, AUTH, refusals.
         .testTarget(name: "MailTests", dependencies: ["Mail", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")], swiftSettings: strict),
         .target(name: "PortalTestSupport", dependencies: ["PortalStore"], path: "Tests/PortalTestSupport", swiftSettings: strict),
-        .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport"], path: "Tests/PortalStoreTests", swiftSettings: strict),
+        .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
             "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
@@ -391,6 +391,7 @@ let package = Package(
         .testTarget(name: "PortalCoreTests", dependencies: [
             "TestSupport", "PortalTestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

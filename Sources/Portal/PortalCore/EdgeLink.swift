@@ -104,7 +104,8 @@ public struct EdgeLink: Service {
                 invitation: patient.invitation.map { .init(tokenSHA256: Hex.encode($0.tokenSHA256), expiresAt: formatter.string(from: $0.expiresAt)) })
             do {
                 try await client.putPatient(ref: patient.ref, body)
-            } catch .refused(let status, let code) {
+            } catch {
+                guard case .refused(let status, let code) = error else { throw error }
                 // Another patient signs in with this address: staff must change one of them (the record stays unpushed).
                 logger.error("the edge refused a patient record", metadata: ["patient": "\(patient.ref)", "status": "\(status)", "code": "\(code ?? "")"])
                 continue
@@ -117,7 +118,8 @@ public struct EdgeLink: Service {
         for unlock in try await store.unlocksToPush() {
             do {
                 try await client.unlock(ref: unlock.patient)
-            } catch .refused(let status, let code) {
+            } catch {
+                guard case .refused(let status, let code) = error else { throw error }
                 logger.error("the edge refused an unlock", metadata: ["patient": "\(unlock.patient)", "status": "\(status)", "code": "\(code ?? "")"])
                 continue
             }
@@ -249,7 +251,8 @@ public struct EdgeLink: Service {
             let result = EdgeResultBuilder.build(source)
             do {
                 try await client.putResult(batch: source.edgeBatch, result)
-            } catch .refused(let status, let code) {
+            } catch {
+                guard case .refused(let status, let code) = error else { throw error }
                 logger.error("the edge refused a result", metadata: ["edge_batch": "\(source.edgeBatch)", "status": "\(status)", "code": "\(code ?? "")"])
                 continue
             }

@@ -51,6 +51,11 @@ public struct EdgeResultSource: Sendable {
     public let reportJSON: String?
     public let problems: [String]
     public let decidedAt: Date?
+
+    public init(batch: UUID, edgeBatch: UUID, state: String, reportJSON: String?, problems: [String], decidedAt: Date?) {
+        self.batch = batch; self.edgeBatch = edgeBatch; self.state = state; self.reportJSON = reportJSON
+        self.problems = problems; self.decidedAt = decidedAt
+    }
 }
 
 /// An edge security event (`GET /link/v1/events`).

@@ -183,7 +183,7 @@ let package = Package(
         // state machine, the screen controller, systemd notification.
         .target(name: "KioskStation", dependencies: [
             "IngestPipeline", "DICOMCore", "MediaReader", "Intake", "Protector", "Delivery", "SessionReport", "AuditTrail", "SessionReceipt",
-            "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "OperatorScreen", "AgentConfiguration", "HelperProtocol", "POSIX",
+            "Dashboard", "Analytics", "ATNA", "MediaEvents", "OperatorAccess", "Credentials", "OperatorScreen", "AgentConfiguration", "HelperProtocol", "POSIX",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -192,7 +192,7 @@ let package = Package(
         // The `kiosk-agent` executable: commands and wiring only.
         .executableTarget(name: "KioskAgent", dependencies: [
             "IngestPipeline", "KioskStation",
-            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "OperatorAccess", "AuditTrail",
+            "DICOMCore", "MediaReader", "SessionReport", "Intake", "Protector", "Delivery", "OperatorAccess", "Credentials", "AuditTrail",
             "ATNA", "Analytics", "Dashboard", "AgentConfiguration", "Scanner",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -215,6 +215,7 @@ let package = Package(
         // The portal's system of record and work queue: PostgreSQL (a private cluster or a shared server),
         // migrations, jobs under leases, the hash-chained audit table.
         .target(name: "PortalStore", dependencies: [
+            "Credentials",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -239,7 +240,7 @@ let package = Package(
         ], path: "Sources/Portal/PortalWorker", swiftSettings: strict),
         // The `dicom-portal` executable: commands and wiring only.
         .executableTarget(name: "DicomPortal", dependencies: [
-            "PortalWorker", "PortalCore", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
+            "Mail", "PortalWorker", "PortalCore", "PortalEdge", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
             "Scanner", "Protector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -299,6 +300,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Portal/Mail", swiftSettings: strict),
 
@@ -337,14 +339,26 @@ let package = Package(
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "TestSupport"], swiftSettings: strict),
         // Registrations and assertions made by PyPI's fido2 (scripts/fetch-test-data) checked here, and ours checked there.
         .testTarget(name: "WebAuthnTests", dependencies: ["WebAuthn", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
-                                                     .product(name: "_CryptoExtras", package: "swift-crypto")], swiftSettings: strict),
+                                                     .product(name: "_CryptoExtras", package: "swift-crypto")],
+                    exclude: ["fido2_peer.py"], swiftSettings: strict),
         // The SMTP client against aiosmtpd (PyPI) on a loopback port: plain, STARTTLS, TLS, AUTH, refusals.
+        // The edge in-process over HTTPS: sessions, CSRF, enrolment, sign-in, lockout, uploads and the link, as a browser and core use them.
+        .testTarget(name: "PortalEdgeTests", dependencies: [
+            "PortalEdge", "PortalPKI", "Credentials", "TestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         .testTarget(name: "MailTests", dependencies: ["Mail", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")], swiftSettings: strict),
         .target(name: "PortalTestSupport", dependencies: ["PortalStore"], path: "Tests/PortalTestSupport", swiftSettings: strict),
-        .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PortalStoreTests", swiftSettings: strict),
+        .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport", "Credentials", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [
-            "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "OperatorScreen", "AgentConfiguration",
+            "KioskAgent", "IngestPipeline", "KioskStation", "DICOMCore", "SessionReport", "TestSupport", "Delivery", .product(name: "Crypto", package: "swift-crypto"), "CUdev", "AuditTrail", "CClamAV", "CNcurses", "OperatorAccess", "Credentials", "OperatorScreen", "AgentConfiguration",
             "HelperProtocol", "MediaReader", "Protector", "LibClamAV", "Scanner", "CLinux",
         ], swiftSettings: strict),
         // A real server on a loopback port, raw HTTP for every status, and tuspy (scripts/fetch-test-data) as the

@@ -35,5 +35,6 @@ let package = Package(
         .executableTarget(name: "FuzzCodestreamEnd", dependencies: ["CFuzzerDriver", .product(name: "DICOMCore", package: "kiosk-agent"), .product(name: "Protector", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzActiveContent", dependencies: ["CFuzzerDriver", .product(name: "Protector", package: "kiosk-agent")], swiftSettings: fuzzer),
         .executableTarget(name: "FuzzEmbeddedSearch", dependencies: ["CFuzzerDriver", .product(name: "FileSignatures", package: "kiosk-agent")], swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzWebAuthn", dependencies: ["CFuzzerDriver", .product(name: "WebAuthn", package: "kiosk-agent")], swiftSettings: fuzzer),
     ]
 )

@@ -308,3 +308,37 @@ session = (frame(10, json.dumps({"filesystem": "iso9660", "notes": []}).encode()
            + frame(17, json.dumps({"findings": [], "unlisted": [0]}).encode()) + frame(18, b""))
 seed("FuzzHelperFrames", "session", session)
 seed("FuzzHelperFrames", "failed", frame(19, json.dumps({"finding": finding}).encode()))
+
+# WebAuthn: fido2's ceremonies (Tests/WebAuthnTests/fido2_peer.py, valid and mutated, ES256 and RS256) for the
+# relying party and challenge FuzzWebAuthn checks against, split the way the target reads them.
+root = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [os.path.join(testdata, "pylib"), str(root / "Tests" / "WebAuthnTests")]
+import base64, fido2_peer
+from fido2 import cbor as fido2_cbor
+
+def b64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+def field(data):
+    return struct.pack(">H", len(data)) + data
+
+for alg in ("ES256", "RS256"):
+    ceremonies = fido2_peer.ceremonies("portal.example.org", "https://portal.example.org", bytes(range(32)), alg)
+    key = b64url(ceremonies["publicKey"])
+    seed("FuzzWebAuthn", f"{alg}-cose-key", b"\x02" + key)
+    for case in ceremonies["cases"]:
+        name, client_data = f"{alg}-{case['ceremony']}-{case['name']}", b64url(case["clientDataJSON"])
+        if case["ceremony"] == "registration":
+            attestation = b64url(case["attestationObject"])
+            seed("FuzzWebAuthn", name, b"\x04" + field(client_data) + attestation)
+            seed("FuzzWebAuthn", name + "-cbor", b"\x00" + attestation)
+            try:
+                seed("FuzzWebAuthn", name + "-auth-data", b"\x01" + fido2_cbor.decode(attestation)["authData"])
+            except ValueError:   # the trailing-bytes case: fido2 refuses to decode it
+                pass
+        else:
+            auth_data, signature = b64url(case["authenticatorData"]), b64url(case["signature"])
+            seed("FuzzWebAuthn", name, b"\x05" + field(client_data) + field(auth_data) + field(signature)
+                 + struct.pack(">IB", case["storedSignCount"], case["requireUserVerification"]) + key)
+            seed("FuzzWebAuthn", name + "-auth-data", b"\x01" + auth_data)
+seed("FuzzWebAuthn", "base64url", b"\x03" + b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")

@@ -59,7 +59,7 @@ final class PortalTestServer: Sendable {
             configuration: .init(maxSize: maxSize, expiry: 3600), store: fileStore, registry: registry,
             // Only verified kiosks get this far (the handshake); the test has one.
             authorize: { _, _ in UploadOwner("kiosk-1") },
-            batchFor: { owner, _ in "kiosk-\(owner.id)" },
+            batchFor: { owner, _, _ in "kiosk-\(owner.id)" },
             keyFor: { _ in SymmetricKey(data: key) })
         let router = Router()
         router.add(middleware: Gate(requests: requests, patchLimit: patchLimit, patchDelay: patchDelay, corruptPatch: corruptPatch))

@@ -1,3 +1,4 @@
+import Credentials
 import Crypto
 import Foundation
 import PortalStore
@@ -63,7 +64,7 @@ final class EdgeLinkStoreTests: XCTestCase {
         for try await digest in try await database.client.query("SELECT token_sha256 FROM invitations WHERE id = \(first.invitation.id)").decode(Data.self) {
             stored = digest
         }
-        XCTAssertEqual(stored, Data(SHA256.hash(data: Data(first.token.utf8))))
+        XCTAssertEqual(stored, Data(try XCTUnwrap(OneTimeToken(parsing: first.token)).digest))
         let second = try await store.issue(patient: ref, lifetime: 3600, actor: "cli:staff")
         XCTAssertEqual(second.replaced, first.invitation.id)
         XCTAssertNotEqual(second.token, first.token)
@@ -96,7 +97,7 @@ final class EdgeLinkStoreTests: XCTestCase {
         var pending = try await link.patientsToPush().filter { $0.ref == invited }
         XCTAssertEqual(pending.count, 1)
         XCTAssertEqual(pending.first?.invitation?.id, issued.invitation.id)
-        XCTAssertEqual(pending.first?.invitation?.tokenSHA256, Data(SHA256.hash(data: Data(issued.token.utf8))))
+        XCTAssertEqual(pending.first?.invitation?.tokenSHA256, Data(try XCTUnwrap(OneTimeToken(parsing: issued.token)).digest))
         await assertFalse(try await link.patientsToPush().contains { $0.ref == uninvited }, "only invited patients go to the edge")
         try await link.patientPushed(try XCTUnwrap(pending.first))
         await assertFalse(try await link.patientsToPush().contains { $0.ref == invited })

@@ -46,7 +46,7 @@ final class TusTestServer: Sendable {
                 guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
                 return UploadOwner(String(value.dropFirst("Bearer ".count)))
             },
-            batchFor: { owner, metadata in
+            batchFor: { owner, metadata, _ in
                 // A test asks for a refusal with metadata `refuse-with <status>`: the server must answer with it.
                 if let code = metadata.first(where: { $0.key == "refuse-with" })?.value.flatMap({ Int(String(decoding: $0, as: UTF8.self)) }) {
                     throw UploadRefusal(status: .init(code: code), reason: "refused by batchFor")

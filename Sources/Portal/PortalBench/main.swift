@@ -156,7 +156,7 @@ func uploadServerCommand(_ arguments: [String]) async throws {
             guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
             return UploadOwner(String(value.dropFirst("Bearer ".count)))
         },
-        batchFor: { owner, _ in "batch-\(owner.id)" },
+        batchFor: { owner, _, _ in "batch-\(owner.id)" },
         keyFor: { batch in ring.key(batch) },
         logger: logger)
     let router = Router()

@@ -72,11 +72,32 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         /// PEM certificate and key; when unset the edge makes a self-signed pair and says so.
         public var certificate: String?
         public var key: String?
+        /// Names the self-signed certificate carries.
+        public var serverNames = ["localhost", "127.0.0.1"]
+        /// Where patients' browsers reach the site (`https://portal.example.org`): the only Origin the API accepts,
+        /// the passkeys' relying party, the invitation links. Unset: `https://` + `listen`.
+        public var publicURL: String?
+        /// The hospital as the pages and e-mails name it.
+        public var hospitalName = "the hospital"
+        /// Where core's link connections arrive (mutual TLS with the edge-link CA).
+        public var linkListen = "127.0.0.1:8444"
+        /// The link's certificate, key and CA (from `dicom-portal edge provision`); default under `link/` in the edge's state.
+        public var linkCertificate: String?
+        public var linkKey: String?
+        public var linkCAFile: String?
+        /// Per patient, across their unsent and sent-but-not-collected uploads.
+        public var maxBytes: Int64 = 8 << 30
+        public var maxFiles = 20_000
+        public var maxOpenUploads = 64
+        /// The browser's tus chunk.
+        public var chunkSize = 8 << 20
+        /// An unfinished upload (and an open batch with nothing moving) is removed after this long.
+        public var uploadExpirySeconds = 7 * 86_400
+        public var idleTimeoutSeconds = 900
+        public var absoluteTimeoutSeconds = 12 * 3600
         /// Core's side of the link: where the edge's link listener is (`https://HOST:PORT`, the host as `dicom-portal
         /// edge provision --host` named it); nil: no edge, core runs no link.
         public var url: String?
-        /// The patients' address of the edge (`https://portal.example`), for the links in invitations.
-        public var publicURL: String?
         /// Seconds between polls of the edge.
         public var pollInterval = 2
     }
@@ -86,8 +107,6 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public init() {}
         /// Hours an invitation can be used.
         public var lifetimeHours = 72
-        /// The hospital as the e-mail names it.
-        public var hospital = "the hospital"
     }
 
     /// `[mail]`: the hospital's SMTP relay, which invitations go through.
@@ -147,12 +166,24 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("edge", "listen", \.edge.listen, .hostPort),
             Setting("edge", "certificate", optional: \.edge.certificate, .path),
             Setting("edge", "key", optional: \.edge.key, .path),
-            Setting("edge", "url", optional: \.edge.url, .httpsURL),
-            Setting("edge", "public_url", optional: \.edge.publicURL, .httpsURL),
+            Setting("edge", "server_names", \.edge.serverNames, .serverNames),
+            Setting("edge", "public_url", optional: \.edge.publicURL, .httpsOrigin),
+            Setting("edge", "hospital_name", \.edge.hospitalName, .displayName),
+            Setting("edge", "link_listen", \.edge.linkListen, .hostPort),
+            Setting("edge", "link_certificate", optional: \.edge.linkCertificate, .path),
+            Setting("edge", "link_key", optional: \.edge.linkKey, .path),
+            Setting("edge", "link_ca_file", optional: \.edge.linkCAFile, .path),
+            Setting("edge", "max_bytes", \.edge.maxBytes, .integer((1 << 20)...(1 << 44))),
+            Setting("edge", "max_files", \.edge.maxFiles, .integer(1...1_000_000)),
+            Setting("edge", "max_open_uploads", \.edge.maxOpenUploads, .integer(1...10_000)),
+            Setting("edge", "chunk_size", \.edge.chunkSize, .integer((256 << 10)...(64 << 20))),
+            Setting("edge", "upload_expiry_seconds", \.edge.uploadExpirySeconds, .integer(3600...(90 * 86_400))),
+            Setting("edge", "idle_timeout_seconds", \.edge.idleTimeoutSeconds, .integer(60...86_400)),
+            Setting("edge", "absolute_timeout_seconds", \.edge.absoluteTimeoutSeconds, .integer(300...(7 * 86_400))),
+            Setting("edge", "url", optional: \.edge.url, .httpsOrigin),
             Setting("edge", "poll_interval", \.edge.pollInterval, .integer(1...3600)),
 
             Setting("invitations", "lifetime", \.invitations.lifetimeHours, .integer(1...(30 * 24))),
-            Setting("invitations", "hospital", \.invitations.hospital, .displayName),
 
             Setting("mail", "host", optional: \.mail.host, .hostName),
             Setting("mail", "port", \.mail.port, .integer(1...65535)),

@@ -16,6 +16,25 @@ extension SettingKind where Value == String {
         }
     }
 
+    /// `https://HOST[:PORT]`, no path: an origin as browsers send it.
+    static var httpsOrigin: Self {
+        string.checked { text, place in
+            guard let components = URLComponents(string: text), components.scheme == "https", let host = components.host, !host.isEmpty,
+                  components.path.isEmpty || components.path == "/", components.query == nil, components.user == nil else {
+                throw place.error("must be an https://HOST[:PORT] address without a path, as patients' browsers reach the site")
+            }
+        }
+    }
+
+    /// A name shown to people: 1-120 characters, no control characters.
+    static var displayName: Self {
+        string.checked { text, place in
+            guard !text.isEmpty, text.count <= 120, text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw place.error("must be 1-120 characters without control characters")
+            }
+        }
+    }
+
     /// A PostgreSQL URL without a password: secrets live in `password_file`, never in the configuration.
     static var postgresURL: Self {
         string.checked { text, place in
@@ -30,17 +49,6 @@ extension SettingKind where Value == String {
 }
 
 extension SettingKind where Value == String {
-    /// `https://HOST[:PORT]` with nothing after it but an optional `/`.
-    static var httpsURL: Self {
-        string.checked { text, place in
-            guard let components = URLComponents(string: text), components.scheme == "https", let host = components.host, !host.isEmpty,
-                  components.user == nil, components.password == nil, components.query == nil, components.fragment == nil,
-                  ["", "/"].contains(components.path) else {
-                throw place.error("must be an https://HOST[:PORT] URL")
-            }
-        }
-    }
-
     /// A DNS name or IP address.
     static var hostName: Self {
         string.checked { text, place in
@@ -58,15 +66,6 @@ extension SettingKind where Value == String {
             guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), text.utf8.count <= 254,
                   text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && !"<>,;\"()[]".unicodeScalars.contains($0) }) else {
                 throw place.error(detail: "\"\(text)\" is not an e-mail address")
-            }
-        }
-    }
-
-    /// A name shown to people in an e-mail: 1-100 characters, no control characters or line breaks.
-    static var displayName: Self {
-        string.checked { text, place in
-            guard !text.isEmpty, text.count <= 100, text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
-                throw place.error("must be 1-100 characters without control characters")
             }
         }
     }

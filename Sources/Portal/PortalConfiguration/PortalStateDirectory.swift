@@ -20,6 +20,8 @@ public struct PortalStateDirectory: Sendable, Equatable, CustomStringConvertible
     /// The audit chain's head, copied here now and then by core (`AuditAnchors`): records removed from the end of
     /// the chain in the database show against it.
     public var auditAnchors: URL { root.appendingPathComponent("audit-anchors") }
+    /// The edge's own state, when it runs from this directory: its store, staging, certificate and link files.
+    public var edge: URL { root.appendingPathComponent("edge") }
     /// A worker's pipeline state, laid out as a kiosk's (spool, quarantine, reports, scratch, sandbox).
     public var worker: URL { root.appendingPathComponent("worker") }
 }

@@ -109,7 +109,7 @@ public struct PortalCore: Service {
             configuration: .init(basePath: KioskAPI.uploadsPath, maxSize: configuration.maxUploadSize, expiry: configuration.uploadExpiry),
             store: store, registry: PostgresUploadRegistry(database, logger: logger),
             authorize: { _, context in context.kiosk?.owner },
-            batchFor: { owner, metadata in try await handlers.batch(for: owner, metadata: metadata) },
+            batchFor: { owner, metadata, _ in try await handlers.batch(for: owner, metadata: metadata) },
             keyFor: { batch in try await handlers.stagingKey(batch) },
             onComplete: { record, digest in await handlers.uploadCompleted(record, digest: digest) },
             unfinished: { owner, batch, length, metadata in

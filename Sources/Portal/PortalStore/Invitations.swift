@@ -1,3 +1,4 @@
+import Credentials
 import Foundation
 import Logging
 import PostgresNIO
@@ -41,7 +42,8 @@ public struct InvitationStore: Sendable {
     /// A fresh single-use invitation for `patient`, valid for `lifetime`; a live one before it is revoked in the same
     /// transaction (a patient has at most one). The link pushes it to the edge at its next poll.
     public func issue(patient: Int64, lifetime: TimeInterval, actor: String) async throws -> IssuedInvitation {
-        let token = InvitationToken.generate()
+        let token = OneTimeToken.generate()
+        let digest = Data(token.digest)
         let seconds = lifetime
         return try await database.transaction { connection in
             var exists = false
@@ -55,7 +57,7 @@ public struct InvitationStore: Sendable {
             var invitation: Invitation?
             for try await (id, expires) in try await connection.query("""
                 INSERT INTO invitations (patient, token_sha256, expires_at)
-                VALUES (\(patient), \(token.sha256), now() + make_interval(secs => \(seconds)))
+                VALUES (\(patient), \(digest), now() + make_interval(secs => \(seconds)))
                 RETURNING id, expires_at
                 """, logger: logger).decode((Int64, Date).self) {
                 invitation = Invitation(id: id, patient: patient, expiresAt: expires)

@@ -29,7 +29,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
     let store: any StagingStore
     let registry: any UploadRegistry
     let authorize: Authorize
-    let batchFor: @Sendable (UploadOwner, [MetadataEntry]) async throws -> String
+    let batchFor: @Sendable (UploadOwner, [MetadataEntry], Int64) async throws -> String
     let keyFor: @Sendable (String) async throws -> SymmetricKey
     let onComplete: @Sendable (UploadRecord, SHA256Digest?) async -> Void
     let unfinished: @Sendable (UploadOwner, String, Int64, [MetadataEntry]) async throws -> UploadID?
@@ -39,7 +39,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
 
     /// - Parameters:
     ///   - authorize: the request's owner, or nil for 401.
-    ///   - batchFor: the batch a new upload of this owner with this `Upload-Metadata` joins; it may throw
+    ///   - batchFor: the batch a new upload of this owner with this `Upload-Metadata` and `Upload-Length` joins; it may throw
     ///     `UploadRefusal` to refuse the upload with its status.
     ///   - keyFor: the batch's staging key.
     ///   - onComplete: called once, when an upload's last byte is synced; with the SHA-256 of the whole upload when
@@ -50,7 +50,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
     ///   - now: the clock expiry is measured with.
     public init(configuration: Configuration = Configuration(), store: any StagingStore, registry: any UploadRegistry,
                 authorize: @escaping Authorize,
-                batchFor: @escaping @Sendable (UploadOwner, [MetadataEntry]) async throws -> String,
+                batchFor: @escaping @Sendable (UploadOwner, [MetadataEntry], Int64) async throws -> String,
                 keyFor: @escaping @Sendable (String) async throws -> SymmetricKey,
                 onComplete: @escaping @Sendable (UploadRecord, SHA256Digest?) async -> Void = { _, _ in },
                 unfinished: @escaping @Sendable (UploadOwner, String, Int64, [MetadataEntry]) async throws -> UploadID? = { _, _, _, _ in nil },
@@ -127,7 +127,7 @@ public struct TusServer<Context: RequestContext>: Sendable {
             metadata = parsed
         }
 
-        let batch = try await batchFor(owner, metadata)
+        let batch = try await batchFor(owner, metadata, length)
         if let id = try await unfinished(owner, batch, length, metadata), let existing = try await registry.get(id),
            existing.owner == owner, !existing.isComplete {
             logger.info("upload creation repeated; the unfinished upload answered", metadata: ["upload": "\(id)"])

@@ -12,8 +12,9 @@ struct InviteCommand: AsyncParsableCommand {
         abstract: "Invite a registered patient to the patient portal (a single-use link, e-mailed).",
         discussion: """
             The link is PUBLIC_URL/enrol.html#token=… ([edge] public_url), valid for [invitations] lifetime hours, and \
-            replaces any earlier invitation of the patient. With --print-link it is printed, for staff who hand it to \
-            the patient in person. Core keeps only the token's SHA-256.
+            replaces any earlier invitation of the patient. It goes by e-mail through [mail]; with --print-link it is \
+            printed instead (and not e-mailed), for staff who hand it to the patient in person. Core keeps only the \
+            token's SHA-256.
             """)
 
     @OptionGroup var options: PortalOptions
@@ -24,10 +25,9 @@ struct InviteCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.loadConfiguration()
-        guard let publicURL = configuration.edge.publicURL else {
-            fail("[edge] public_url is not set: invitation links point to the patients' address of the edge", status: .usage)
-        }
-        guard printLink else { throw ValidationError("give --print-link: the link is handed to the patient in person") }
+        // The edge's own default when unset: https:// + [edge] listen.
+        let publicURL = configuration.edge.publicURL ?? "https://" + configuration.edge.listen
+        let mailer = printLink ? nil : try InvitationSender(configuration.mail, options: options)
         let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
         try await migrateIfPrivate(opened)
         let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
@@ -51,9 +51,20 @@ struct InviteCommand: AsyncParsableCommand {
             let link = Self.link(publicURL: publicURL, token: issued.token)
             let until = ISO8601DateFormatter().string(from: issued.invitation.expiresAt)
             let replaced = issued.replaced.map { " (invitation \($0) revoked)" } ?? ""
-            try await invitations.markSent(issued.invitation.id, inPerson: true, actor: commandActor)
-            return .success("invitation \(issued.invitation.id) for patient \(id) (sign-in name \(address)), valid until \(until)\(replaced); "
-                            + "hand this link to the patient:\n\(link)")
+            guard let mailer else {
+                try await invitations.markSent(issued.invitation.id, inPerson: true, actor: commandActor)
+                return .success("invitation \(issued.invitation.id) for patient \(id), valid until \(until)\(replaced); hand this link to the patient:\n\(link)")
+            }
+            let mail = InvitationMail(name: patient.name, hospital: configuration.edge.hospitalName, link: link,
+                                      expiresAt: issued.invitation.expiresAt)
+            do {
+                try await mailer.send(mail, to: address)
+            } catch {
+                try await invitations.revoke(issued.invitation.id, reason: "the e-mail could not be sent", actor: commandActor)
+                return .failure(InviteFailure("the invitation e-mail could not be sent (the invitation was revoked): \(error)"))
+            }
+            try await invitations.markSent(issued.invitation.id, inPerson: false, actor: commandActor)
+            return .success("invitation \(issued.invitation.id) for patient \(id) e-mailed to \(address), valid until \(until)\(replaced)")
         }
         switch outcome {
         case .success(let line): print(line)

@@ -1,5 +1,6 @@
 import AgentConfiguration
 import ArgumentParser
+import Credentials
 import Foundation
 import IngestPipeline
 import OperatorAccess

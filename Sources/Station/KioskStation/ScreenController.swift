@@ -1,3 +1,4 @@
+import Credentials
 import AuditTrail
 import Foundation
 import IngestPipeline

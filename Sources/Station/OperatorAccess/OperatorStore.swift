@@ -1,8 +1,8 @@
+import Credentials
 import Crypto
 import Foundation
 import POSIX
 import GRDB
-import _CryptoExtras
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +10,7 @@ import Glibc
 /// The operators who may run imports (`STATE/operators/operators.sqlite`). A sign-in takes the
 /// operator's name (typed or scanned from a badge), a PIN and a TOTP code.
 ///
-/// At rest: PINs as scrypt hashes (random salt, memory-hard), TOTP secrets sealed with
+/// At rest: PINs as scrypt hashes (`PasswordHash`: random salt, memory-hard), TOTP secrets sealed with
 /// AES-GCM under a key in `operators.key` (0600, created once). Neither is ever logged.
 /// Repeated failures lock the operator; a TOTP code is good once.
 public final class OperatorStore: Sendable {
@@ -20,7 +20,7 @@ public final class OperatorStore: Sendable {
         public var lockout: Double = 300
         public var maximumLockout: Double = 3600
         /// scrypt N (r = 8, p = 1): 2^15 takes 32 MiB and about 0.1 s per check.
-        public var scryptCost = 1 << 15
+        public var scryptCost = PasswordHash.defaultCost
         public var issuer = "kiosk-agent"
         public init() {}
     }
@@ -93,7 +93,7 @@ public final class OperatorStore: Sendable {
         try OperatorStore.checkPIN(pin)
         let totp = TOTP.generate()
         let sealed = try AES.GCM.seal(totp.secret, using: try key(creating: true)).combined!
-        let hash = try PINHash.make(pin, rounds: settings.scryptCost)
+        let hash = try PasswordHash.make(pin, cost: settings.scryptCost)
         try database.write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM operator WHERE name = ?", arguments: [name]) == nil else {
                 throw StoreError.exists(name)
@@ -138,13 +138,13 @@ public final class OperatorStore: Sendable {
         }
         guard let row else {
             // Same work as a real check, so an unknown name does not answer faster.
-            _ = PINHash.verify(pin, against: PINHash.decoy(rounds: settings.scryptCost))
+            _ = PasswordHash.verify(pin, against: nil, decoyCost: settings.scryptCost)
             return .denied
         }
         if let until = row["lockedUntil"] as Double?, until > now.timeIntervalSince1970 {
             return .locked(until: Date(timeIntervalSince1970: until))
         }
-        let pinOK = PINHash.verify(pin, against: row["pinHash"])
+        let pinOK = PasswordHash.verify(pin, against: row["pinHash"] as String)
         var step: UInt64?
         if pinOK {
             let secret = try AES.GCM.open(AES.GCM.SealedBox(combined: row["totpSealed"] as Data), using: try key(creating: false))
@@ -204,33 +204,5 @@ public final class OperatorStore: Sendable {
         }
         guard fsync(file.rawValue) == 0 else { throw StoreError.keyUnavailable("cannot write \(keyPath.path)") }
         return key
-    }
-}
-
-/// `scrypt$N$r$p$SALT$HASH` (base64), the format the store keeps PINs in.
-enum PINHash {
-    static func make(_ pin: String, rounds: Int, salt: [UInt8]? = nil) throws -> String {
-        var generator = SystemRandomNumberGenerator()
-        let salt = salt ?? (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return "scrypt$\(rounds)$8$1$\(Data(salt).base64EncodedString())$\(try derive(pin, salt: salt, rounds: rounds).base64EncodedString())"
-    }
-
-    private static func derive(_ pin: String, salt: [UInt8], rounds: Int) throws -> Data {
-        let key = try KDF.Scrypt.deriveKey(from: Array(pin.utf8), salt: salt, outputByteCount: 32, rounds: rounds,
-                                           blockSize: 8, parallelism: 1)
-        return key.withUnsafeBytes { Data($0) }
-    }
-
-    static func verify(_ pin: String, against stored: String) -> Bool {
-        let parts = stored.split(separator: "$")
-        guard parts.count == 6, parts[0] == "scrypt", let rounds = Int(parts[1]), rounds >= 1024, rounds <= 1 << 20,
-              parts[2] == "8", parts[3] == "1",
-              let salt = Data(base64Encoded: String(parts[4])), let expected = Data(base64Encoded: String(parts[5])),
-              let actual = try? derive(pin, salt: Array(salt), rounds: rounds) else { return false }
-        return constantTimeEqual(Array(actual), Array(expected))
-    }
-
-    static func decoy(rounds: Int) -> String {
-        "scrypt$\(rounds)$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
     }
 }

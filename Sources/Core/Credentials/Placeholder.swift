@@ -1,1 +1,0 @@
-// Credentials: placeholder until its first file lands.

@@ -1,1 +1,0 @@
-// Mail: placeholder until its first file lands.

@@ -1,1 +1,0 @@
-// PortalEdge: placeholder until its first file lands.

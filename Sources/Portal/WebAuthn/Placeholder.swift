@@ -1,1 +1,0 @@
-// WebAuthn: placeholder until its first file lands.

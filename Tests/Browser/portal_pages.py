@@ -1,0 +1,279 @@
+"""Page objects for the patient portal, for end-to-end tests against the real edge (and the
+harness's stand-in). Headless Debian Chromium through /usr/bin/chromedriver; Selenium Manager
+never downloads anything (SE_OFFLINE)."""
+
+import base64
+import os
+import time
+from pathlib import Path
+
+os.environ["SE_OFFLINE"] = "true"
+
+import pyotp  # noqa: E402
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.virtual_authenticator import Protocol, Transport, VirtualAuthenticatorOptions  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+DESKTOP = (1280, 900)
+PHONE = (360, 740)
+TIMEOUT = 30
+
+
+def new_driver(download_dir=None, phone=False, spki_hashes=None):
+    """Headless Chromium. Certificate errors are ignored, but the browser can resolve no host other
+    than 127.0.0.1, so that only ever applies to the edge under test. With spki_hashes (base64
+    SHA-256 of the edge certificate's public key) only that certificate is accepted instead."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--no-first-run", "--disable-background-networking", "--disable-sync",
+                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                     "--lang=en-GB"):
+        options.add_argument(argument)
+    if spki_hashes:
+        options.add_argument("--ignore-certificate-errors-spki-list=" + ",".join(spki_hashes))
+    else:
+        options.add_argument("--ignore-certificate-errors")
+    width, height = PHONE if phone else DESKTOP
+    options.add_argument(f"--window-size={width},{height}")
+    if download_dir:
+        options.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
+                                                  "download.prompt_for_download": False})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_window_size(width, height)
+    return driver
+
+
+def wait(driver, timeout=TIMEOUT):
+    return WebDriverWait(driver, timeout)
+
+
+def visible(driver, css, timeout=TIMEOUT):
+    return wait(driver, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def find(driver, css):
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def type_into(driver, css, text):
+    element = find(driver, css)
+    element.clear()
+    element.send_keys(text)
+
+
+def visible_error(driver):
+    """The text of whichever error message is showing, or None."""
+    for element in driver.find_elements(By.CSS_SELECTOR, ".error[role=alert], .field-error"):
+        if element.is_displayed() and element.text.strip():
+            return element.text.strip()
+    return None
+
+
+def wait_for_any(driver, selectors, timeout=TIMEOUT):
+    """Waits until one of the selectors is visible or an error shows; returns the selector or raises."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for css in selectors:
+            for element in driver.find_elements(By.CSS_SELECTOR, css):
+                if element.is_displayed():
+                    return css
+        error = visible_error(driver)
+        if error:
+            raise AssertionError(f"page shows an error: {error}")
+        time.sleep(0.1)
+    raise TimeoutError(f"none of {selectors} appeared on {driver.current_url}")
+
+
+def wait_for_path(driver, path, timeout=TIMEOUT):
+    def arrived(d):
+        error = visible_error(d)
+        if error:
+            raise AssertionError(f"page shows an error: {error}")
+        return path in d.current_url
+    wait(driver, timeout).until(arrived)
+
+
+# TOTP codes: an edge refuses a code used before (second-factor.replayed), so a secret's next code
+# comes from the next 30-second window when the current one was used already.
+_last_totp = {}
+
+
+def totp_code(secret):
+    totp = pyotp.TOTP(secret)
+    while True:
+        code = totp.now()
+        window = int(time.time()) // 30
+        if _last_totp.get(secret) != window:
+            _last_totp[secret] = window
+            return code
+        time.sleep(30 - time.time() % 30 + 0.5)
+
+
+def _birth_date_parts(birth_date):
+    digits = birth_date.replace("-", "")
+    return digits[6:8], digits[4:6], digits[0:4]
+
+
+def _enrol_to_second_factor(driver, base_url, token, birth_date, password):
+    driver.get(f"{base_url}/enrol.html#token={token}")
+    visible(driver, "#step-birth-date")
+    day, month, year = _birth_date_parts(birth_date)
+    type_into(driver, "#birth-day", day)
+    type_into(driver, "#birth-month", month)
+    type_into(driver, "#birth-year", year)
+    find(driver, "#birth-date-submit").click()
+    wait_for_any(driver, ["#step-password"])
+    type_into(driver, "#new-password", password)
+    type_into(driver, "#confirm-password", password)
+    find(driver, "#password-submit").click()
+    wait_for_any(driver, ["#step-second-factor"])
+
+
+def _finish_with_codes(driver):
+    wait_for_any(driver, ["#step-recovery-codes"])
+    codes = [item.text.strip() for item in driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")]
+    find(driver, "#codes-saved").click()
+    find(driver, "#codes-submit").click()
+    wait_for_path(driver, "/home.html")
+    return codes
+
+
+def enrol_with_totp(driver, base_url, token, birth_date, password):
+    """Enrols from an invitation token with an authenticator app. Returns (secret, recovery_codes)."""
+    _enrol_to_second_factor(driver, base_url, token, birth_date, password)
+    find(driver, "#totp-button").click()
+    wait_for_any(driver, ["#step-totp"])
+    secret = find(driver, "#totp-secret").text.replace(" ", "")
+    type_into(driver, "#totp-code", totp_code(secret))
+    find(driver, "#totp-submit").click()
+    return secret, _finish_with_codes(driver)
+
+
+def add_virtual_authenticator(driver):
+    options = VirtualAuthenticatorOptions()
+    options.protocol = Protocol.CTAP2
+    options.transport = Transport.INTERNAL
+    options.has_resident_key = True
+    options.has_user_verification = True
+    options.is_user_verified = True
+    options.is_user_consenting = True
+    driver.add_virtual_authenticator(options)
+    return driver.virtual_authenticator_id
+
+
+def enrol_with_passkey(driver, base_url, token, birth_date, password):
+    """Enrols with a passkey held by Chromium's virtual authenticator (added if the driver has none;
+    it stays on the driver for sign_in(passkey=True)). Returns the recovery codes."""
+    if not getattr(driver, "virtual_authenticator_id", None):
+        add_virtual_authenticator(driver)
+    _enrol_to_second_factor(driver, base_url, token, birth_date, password)
+    find(driver, "#passkey-button").click()
+    return _finish_with_codes(driver)
+
+
+def sign_in(driver, base_url, email, password, totp_secret=None, recovery_code=None, passkey=False):
+    """Signs in with password and one second factor; ends on home.html."""
+    driver.get(f"{base_url}/")
+    visible(driver, "#step-password")
+    type_into(driver, "#email", email)
+    type_into(driver, "#password", password)
+    find(driver, "#password-submit").click()
+    wait_for_any(driver, ["#step-factor"])
+    if totp_secret:
+        type_into(driver, "#totp-code", totp_code(totp_secret))
+        find(driver, "#totp-submit").click()
+    elif recovery_code:
+        find(driver, "#recovery-show").click()
+        type_into(driver, "#recovery-code", recovery_code)
+        find(driver, "#recovery-submit").click()
+        if wait_for_any(driver, ["#step-codes-left", "#home-title"]) == "#step-codes-left":
+            find(driver, "#codes-left-continue").click()
+    elif passkey:
+        find(driver, "#passkey-button").click()
+    else:
+        raise ValueError("sign_in needs totp_secret, recovery_code or passkey=True")
+    wait_for_path(driver, "/home.html")
+
+
+def all_studies(_text):
+    return True
+
+
+def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=None, passkey=False, timeout=300):
+    """Sends a folder from upload.html: picks it, ticks the studies for which tick(row_text) is true,
+    gives consent, confirms the second factor if asked, waits for the result page. Returns the batch id."""
+    if base_url:
+        driver.get(f"{base_url}/upload.html")
+    visible(driver, "#step-pick")
+    find(driver, "#input-folder").send_keys(str(Path(folder).resolve()))
+    wait_for_any(driver, ["#step-review"], timeout)
+    for row in driver.find_elements(By.CSS_SELECTOR, "#study-rows tr"):
+        box = row.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
+        if box.is_selected() != bool(tick(row.text)):
+            box.click()
+    consent = find(driver, "#consent")
+    if not consent.is_selected():
+        consent.click()
+    find(driver, "#send").click()
+    deadline = time.monotonic() + timeout
+    while "/batch.html" not in driver.current_url:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the upload did not finish")
+        if find(driver, "#step-stepup").is_displayed():
+            if totp_secret:
+                type_into(driver, "#stepup-code", totp_code(totp_secret))
+                find(driver, "#stepup-submit").click()
+            elif passkey:
+                find(driver, "#stepup-passkey-button").click()
+            else:
+                raise ValueError("the edge asks for a step-up: pass totp_secret or passkey=True")
+            wait(driver, 10).until(lambda d: not find(d, "#step-stepup").is_displayed() or visible_error(d))
+            error = visible_error(driver)
+            if error:
+                raise AssertionError(f"step-up failed: {error}")
+        error = visible_error(driver)
+        if error:
+            raise AssertionError(f"upload failed: {error}")
+        time.sleep(0.2)
+    return driver.current_url.split("id=", 1)[1].split("&")[0]
+
+
+def wait_for_result(driver, batch_id, timeout=300, base_url=None):
+    """Opens the result page and waits until the hospital's result is shown (the page refreshes
+    itself). Returns {state, receiptCode, reachedHospital, summary, studies: [[cells]], leftOut: [...]}."""
+    if base_url or "/batch.html" not in driver.current_url:
+        origin = base_url or driver.current_url.split("/", 3)[:3]
+        origin = origin if isinstance(origin, str) else "/".join(origin)
+        driver.get(f"{origin}/batch.html?id={batch_id}")
+    visible(driver, "#batch-state")
+    wait(driver, timeout).until(lambda d: find(d, "#result").is_displayed())
+    rows = [[cell.text for cell in row.find_elements(By.CSS_SELECTOR, "td")]
+            for row in driver.find_elements(By.CSS_SELECTOR, "#result-rows tr")]
+    return {
+        "state": find(driver, "#batch-state").text,
+        "receiptCode": find(driver, "#receipt-code").text,
+        "reachedHospital": find(driver, "#reached").text,
+        "summary": find(driver, "#result-summary").text,
+        "studies": rows,
+        "leftOut": [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#left-out li")],
+    }
+
+
+def screenshot(driver, directory, name, full_page=True):
+    """Saves a PNG of the page (the whole page height by default) as directory/name.png."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    if full_page:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "format": "png"})
+        path.write_bytes(base64.b64decode(shot["data"]))
+    else:
+        driver.save_screenshot(str(path))
+    return path

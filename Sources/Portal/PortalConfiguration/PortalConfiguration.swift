@@ -14,6 +14,8 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
     public var staging = StagingSettings()
     public var worker = WorkerSettings()
     public var edge = EdgeSettings()
+    public var invitations = InvitationSettings()
+    public var mail = MailSettings()
 
     public init() {
         // The portal coerces outside IDs to the hospital's by default (IHE IRWF): the registered patient is
@@ -93,6 +95,36 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public var uploadExpirySeconds = 7 * 86_400
         public var idleTimeoutSeconds = 900
         public var absoluteTimeoutSeconds = 12 * 3600
+        /// Core's side of the link: where the edge's link listener is (`https://HOST:PORT`, the host as `dicom-portal
+        /// edge provision --host` named it); nil: no edge, core runs no link.
+        public var url: String?
+        /// Seconds between polls of the edge.
+        public var pollInterval = 2
+    }
+
+    /// `[invitations]`: the e-mails inviting patients to the portal.
+    public struct InvitationSettings: Equatable, Sendable {
+        public init() {}
+        /// Hours an invitation can be used.
+        public var lifetimeHours = 72
+    }
+
+    /// `[mail]`: the hospital's SMTP relay, which invitations go through.
+    public struct MailSettings: Equatable, Sendable {
+        public init() {}
+        /// nil: no relay (invitations can only be handed over in person, `--print-link`).
+        public var host: String?
+        public var port = 587
+        /// `starttls` (upgrade on the submission port), `tls` (implicit, 465) or `none` (a relay on a trusted network).
+        public var security = "starttls"
+        public var username: String?
+        /// The password, alone in a file, read when a message is sent and never logged.
+        public var passwordFile: String?
+        /// The sender's address and display name.
+        public var from: String?
+        public var fromName = "Patient portal"
+        /// PEM CA certificates the relay's certificate is checked against (default: the system's).
+        public var caFile: String?
     }
 
     public init(contentsOf url: URL) throws {
@@ -148,6 +180,19 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("edge", "upload_expiry_seconds", \.edge.uploadExpirySeconds, .integer(3600...(90 * 86_400))),
             Setting("edge", "idle_timeout_seconds", \.edge.idleTimeoutSeconds, .integer(60...86_400)),
             Setting("edge", "absolute_timeout_seconds", \.edge.absoluteTimeoutSeconds, .integer(300...(7 * 86_400))),
+            Setting("edge", "url", optional: \.edge.url, .httpsOrigin),
+            Setting("edge", "poll_interval", \.edge.pollInterval, .integer(1...3600)),
+
+            Setting("invitations", "lifetime", \.invitations.lifetimeHours, .integer(1...(30 * 24))),
+
+            Setting("mail", "host", optional: \.mail.host, .hostName),
+            Setting("mail", "port", \.mail.port, .integer(1...65535)),
+            Setting("mail", "security", \.mail.security, .oneOf("starttls", "tls", "none")),
+            Setting("mail", "username", optional: \.mail.username, .string),
+            Setting("mail", "password_file", optional: \.mail.passwordFile, .path),
+            Setting("mail", "from", optional: \.mail.from, .emailAddress),
+            Setting("mail", "from_name", \.mail.fromName, .displayName),
+            Setting("mail", "ca_file", optional: \.mail.caFile, .path),
         ]
 
     typealias Setting = ConfigSetting<PortalConfiguration>

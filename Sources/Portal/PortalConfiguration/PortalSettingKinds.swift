@@ -48,6 +48,29 @@ extension SettingKind where Value == String {
     }
 }
 
+extension SettingKind where Value == String {
+    /// A DNS name or IP address.
+    static var hostName: Self {
+        string.checked { text, place in
+            guard !text.isEmpty, text.utf8.count <= 253,
+                  text.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:".unicodeScalars.contains($0)) }) else {
+                throw place.error(detail: "\"\(text)\" is not a host name or IP address")
+            }
+        }
+    }
+
+    /// `local@domain`: what an SMTP envelope and a From header can carry without quoting.
+    static var emailAddress: Self {
+        string.checked { text, place in
+            let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), text.utf8.count <= 254,
+                  text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && !"<>,;\"()[]".unicodeScalars.contains($0) }) else {
+                throw place.error(detail: "\"\(text)\" is not an e-mail address")
+            }
+        }
+    }
+}
+
 extension SettingKind where Value == [String] {
     /// DNS names or IP addresses for a server certificate: at least one, no wildcards.
     static var serverNames: Self {

@@ -13,6 +13,8 @@ public struct PortalStateDirectory: Sendable, Equatable, CustomStringConvertible
     public var postgres: URL { root.appendingPathComponent("postgres") }
     /// The portal's certificate authority and the core's server certificate.
     public var pki: URL { root.appendingPathComponent("pki") }
+    /// The edge link's own CA and core's client certificate for it (`EdgeLinkAuthority`).
+    public var edgeLink: URL { pki.appendingPathComponent("edge-link") }
     /// Encrypted staged uploads, unless `[staging] directory` names a shared one.
     public var staging: URL { root.appendingPathComponent("staging") }
     /// The audit chain's head, copied here now and then by core (`AuditAnchors`): records removed from the end of

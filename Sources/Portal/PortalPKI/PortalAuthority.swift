@@ -24,29 +24,10 @@ public struct PortalAuthority: Sendable {
     public static func openOrCreate(
         directory: String, organization: String, now: @escaping @Sendable () -> Date = { Date() }
     ) throws(PKIError) -> PortalAuthority {
-        let certificatePath = "\(directory)/\(certificateFile)"
-        let keyPath = "\(directory)/\(keyFile)"
-        switch (AtomicFile.exists(certificatePath), AtomicFile.exists(keyPath)) {
-        case (true, true):
-            let certificate = try PEMFiles.certificate(at: certificatePath)
-            let key = try PEMFiles.privateKey(at: keyPath)
-            guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
-                throw .authorityKeyMismatch(directory: directory)
-            }
-            return PortalAuthority(
-                directory: directory, certificate: certificate, privateKey: Certificate.PrivateKey(key), now: now)
-        case (false, false):
-            try AtomicFile.makeDirectory(directory)
-            let key = P256.Signing.PrivateKey()
-            let certificate = try makeCACertificate(key: key, organization: organization, now: now())
-            // Key first: a certificate on disk always has its key beside it.
-            try AtomicFile.store(key.pemRepresentation, at: keyPath, mode: 0o600)
-            try AtomicFile.store(try PEMFiles.pem(certificate), at: certificatePath, mode: 0o644)
-            return PortalAuthority(
-                directory: directory, certificate: certificate, privateKey: Certificate.PrivateKey(key), now: now)
-        default:
-            throw .incompleteAuthority(directory: directory)
-        }
+        let (certificate, key) = try CertificateBuilding.openOrCreateCA(
+            directory: directory, certificateFile: certificateFile, keyFile: keyFile, organization: organization,
+            commonName: "\(organization) portal CA", now: now)
+        return PortalAuthority(directory: directory, certificate: certificate, privateKey: key, now: now)
     }
 
     /// The CA certificate in PEM, as handed to kiosks (`portal-ca.crt`).
@@ -54,64 +35,14 @@ public struct PortalAuthority: Sendable {
         try PEMFiles.pem(certificate)
     }
 
-    private static func makeCACertificate(
-        key: P256.Signing.PrivateKey, organization: String, now: Date
-    ) throws(PKIError) -> Certificate {
-        let publicKey = Certificate.PublicKey(key.publicKey)
-        return try CertificateBuilding.run {
-            let name = try DistinguishedName {
-                OrganizationName(organization)
-                CommonName("\(organization) portal CA")
-            }
-            return try Certificate(
-                version: .v3,
-                serialNumber: CertificateBuilding.randomSerial(),
-                publicKey: publicKey,
-                // Backdated a little: a peer whose clock runs slightly behind still accepts it.
-                notValidBefore: now - CertificateBuilding.clockSkew,
-                notValidAfter: now + 10 * CertificateBuilding.year,
-                issuer: name,
-                subject: name,
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                    SubjectKeyIdentifier(hash: publicKey)
-                },
-                issuerPrivateKey: Certificate.PrivateKey(key))
-        }
-    }
-
     /// Signs an end-entity certificate for `publicKey` (a kiosk's or the server's).
     func issue(
         subject: DistinguishedName, publicKey: Certificate.PublicKey, validity: TimeInterval,
         usage: ExtendedKeyUsage.Usage, subjectAlternativeNames: SubjectAlternativeNames? = nil
     ) throws(PKIError) -> Certificate {
-        let issuedAt = now()
-        let authorityKeyIdentifier = try CertificateBuilding.run {
-            try certificate.extensions.subjectKeyIdentifier?.keyIdentifier
-                ?? SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier
-        }
-        return try CertificateBuilding.run {
-            try Certificate(
-                version: .v3,
-                serialNumber: CertificateBuilding.randomSerial(),
-                publicKey: publicKey,
-                notValidBefore: issuedAt - CertificateBuilding.clockSkew,
-                notValidAfter: issuedAt + validity,
-                issuer: certificate.subject,
-                subject: subject,
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true))
-                    try ExtendedKeyUsage([usage])
-                    SubjectKeyIdentifier(hash: publicKey)
-                    AuthorityKeyIdentifier(keyIdentifier: authorityKeyIdentifier)
-                    if let subjectAlternativeNames { subjectAlternativeNames }
-                },
-                issuerPrivateKey: privateKey)
-        }
+        try CertificateBuilding.issue(
+            by: certificate, key: privateKey, at: now(), subject: subject, publicKey: publicKey, validity: validity,
+            usage: usage, subjectAlternativeNames: subjectAlternativeNames)
     }
 }
 

@@ -29,10 +29,8 @@ extension PortalAuthority {
         let wanted = try Self.subjectAlternativeNames(names)
         let certificatePath = "\(directory)/server.crt"
         let keyPath = "\(directory)/server.key"
-        if AtomicFile.exists(keyPath), let current = try? PEMFiles.certificate(at: certificatePath),
-            current.issuer == certificate.subject,
-            certificate.publicKey.isValidSignature(current.signature, for: current),
-            current.notValidAfter.timeIntervalSince(now()) > Self.serverRenewal,
+        if let current = CertificateBuilding.current(
+            certificatePath: certificatePath, keyPath: keyPath, issuer: certificate, now: now(), renewal: Self.serverRenewal),
             (try? current.extensions.subjectAlternativeNames) == wanted
         {
             return ServerCredentials(certificate: current, certificatePath: certificatePath, keyPath: keyPath)

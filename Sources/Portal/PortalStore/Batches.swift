@@ -9,6 +9,22 @@ public enum AuditEvent {
     public static let batchCommitted = "batch.committed"
     public static let kioskRefused = "kiosk.refused"
     public static let uploadRefused = "upload.refused"
+    public static let invitationCreated = "invitation.created"
+    public static let invitationSent = "invitation.sent"
+    public static let invitationRevoked = "invitation.revoked"
+    public static let unlockRequested = "patient.unlock-requested"
+    public static let patientEmailChanged = "patient.email-changed"
+    /// Core's side of the edge link: a patient's record (with an invitation) or an unlock reached the edge; a batch
+    /// taken from the edge (committed), one whose bytes did not match what the edge declared, one given up; a result
+    /// shown to the patient.
+    public static let linkPatientPushed = "link.patient-pushed"
+    public static let linkUnlockPushed = "link.unlock-pushed"
+    public static let linkBatchTaken = "link.batch-taken"
+    public static let linkDigestMismatch = "link.digest-mismatch"
+    public static let linkBatchFailed = "link.batch-failed"
+    public static let linkResultPushed = "link.result-pushed"
+    /// An edge security event as the edge reported it (actor "edge"): `edge.` + its type.
+    public static func edge(_ type: String) -> String { "edge." + type }
 }
 
 /// A batch as core needs it to stage uploads: its id, state and the AES key its staged bytes are sealed with.
@@ -117,12 +133,17 @@ public struct BatchStore: Sendable {
             """)
     }
 
-    /// A new batch for a registered patient's own upload (the edge pull).
-    public func createPatientBatch(patient: Int64) async throws -> Batch {
-        guard let batch = try await single("""
-            INSERT INTO batches (id, patient, staging_key)
-            SELECT \(UUID()), id, \(Self.newKey()) FROM patients WHERE id = \(patient)
+    /// A new batch for a registered patient's own upload (the edge pull). With `edgeBatch` (the edge's id for the
+    /// batch) it is made once: a caller that comes second gets the batch the first made.
+    public func createPatientBatch(patient: Int64, edgeBatch: UUID? = nil) async throws -> Batch {
+        if let batch = try await single("""
+            INSERT INTO batches (id, patient, staging_key, edge_batch)
+            SELECT \(UUID()), id, \(Self.newKey()), \(edgeBatch) FROM patients WHERE id = \(patient)
+            ON CONFLICT (edge_batch) DO NOTHING
             RETURNING id, state, staging_key
+            """) { return batch }
+        guard let edgeBatch, let batch = try await single("""
+            SELECT id, state, staging_key FROM batches WHERE edge_batch = \(edgeBatch) AND patient = \(patient)
             """) else { throw BatchError.unknownPatient(patient) }
         return batch
     }

@@ -95,6 +95,23 @@ public struct PatientRegistry: Sendable {
         }
     }
 
+    /// Changes the address invitations go to (and the patient's sign-in name at the edge); audited without the address.
+    public func setEmail(id: Int64, email: String, actor: String) async throws {
+        var patient = try await get(id: id)
+        patient?.email = email
+        guard let patient else { throw InvitationError.unknownPatient(id) }
+        try patient.validate()
+        try await database.transaction { connection in
+            var changed = false
+            for try await _ in try await connection.query("""
+                UPDATE patients SET email = \(email), updated_at = now() WHERE id = \(id) AND email IS DISTINCT FROM \(email) RETURNING id
+                """, logger: database.logger) { changed = true }
+            guard changed else { return }
+            try await AuditLog(database).append(eventType: AuditEvent.patientEmailChanged, actor: actor, detail: ["patient": .integer(id)],
+                                                on: connection)
+        }
+    }
+
     public func find(patientID: String, issuer: String) async throws -> (id: Int64, patient: RegisteredPatient)? {
         let rows = try await database.client.query("""
             SELECT id, patient_id, issuer, name, birth_date, sex, email FROM patients WHERE patient_id = \(patientID) AND issuer = \(issuer)

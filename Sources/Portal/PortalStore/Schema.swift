@@ -1,6 +1,6 @@
 /// The portal's schema, as migrations. Never edit one that has shipped: add the next version.
 public enum Schema {
-    public static let migrations: [Migration] = [v1, v2, v3]
+    public static let migrations: [Migration] = [v1, v2, v3, v4]
 
     static let v1 = Migration(version: 1, name: "registry, uploads, jobs, verdicts, deliveries, audit", statements: [
         """
@@ -156,5 +156,46 @@ public enum Schema {
             ADD COLUMN processed_at timestamptz
         """,
         "CREATE INDEX batches_state ON batches (state, created_at)",
+    ])
+
+    /// The patient portal's link to the edge: invitations (only the token's SHA-256 is kept), what of a patient the
+    /// edge has, batches taken from the edge (once: `edge_batch` is unique) and whether their result reached it, and
+    /// the last edge security event taken into the audit chain.
+    static let v4 = Migration(version: 4, name: "edge link: invitations, edge batches, edge events", statements: [
+        """
+        CREATE TABLE invitations (
+            id bigserial PRIMARY KEY,
+            patient bigint NOT NULL REFERENCES patients (id),
+            token_sha256 bytea NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL CHECK (expires_at > created_at),
+            sent_at timestamptz,
+            pushed_at timestamptz,
+            revoked_at timestamptz
+        )
+        """,
+        // One live invitation per patient: a new one revokes the one before in the same transaction.
+        "CREATE UNIQUE INDEX invitations_live ON invitations (patient) WHERE revoked_at IS NULL",
+        // updated_at moves with every change of the record; the link pushes a patient whose edge copy is older.
+        """
+        ALTER TABLE patients
+            ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now(),
+            ADD COLUMN edge_pushed_at timestamptz,
+            ADD COLUMN edge_unlock_requested_at timestamptz
+        """,
+        """
+        ALTER TABLE batches
+            ADD COLUMN edge_batch uuid UNIQUE,
+            ADD COLUMN result_pushed_at timestamptz,
+            ADD CONSTRAINT batches_edge_is_a_patients CHECK (edge_batch IS NULL OR patient IS NOT NULL),
+            ADD CONSTRAINT batches_result_of_edge CHECK (result_pushed_at IS NULL OR edge_batch IS NOT NULL)
+        """,
+        "CREATE INDEX batches_result_unpushed ON batches (created_at) WHERE edge_batch IS NOT NULL AND result_pushed_at IS NULL",
+        """
+        CREATE TABLE edge_events (
+            single boolean PRIMARY KEY DEFAULT true CHECK (single),
+            last_seq bigint NOT NULL CHECK (last_seq >= 0)
+        )
+        """,
     ])
 }

@@ -35,7 +35,17 @@ struct CoreCommand: AsyncParsableCommand {
             settings.protectAttempts = configuration.worker.maxAttempts
             settings.auditAnchors = options.stateDirectory.auditAnchors.path
             let core = try PortalCore(configuration: settings, database: opened.database, authority: authority, logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [.init(service: core)], gracefulShutdownSignals: [.sigterm, .sigint],
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: core)]
+            if let url = configuration.edge.url {
+                // The link's own CA (never the kiosks'): core's client certificate is made or renewed here.
+                let link = try EdgeLinkAuthority.openOrCreate(directory: options.stateDirectory.edgeLink.path, organization: organization)
+                var linkSettings = EdgeLink.Configuration(url: url, pollInterval: .seconds(configuration.edge.pollInterval),
+                                                          stagingDirectory: settings.stagingDirectory, maxUploadSize: settings.maxUploadSize)
+                linkSettings.protectAttempts = configuration.worker.maxAttempts
+                services.append(.init(service: try EdgeLink(configuration: linkSettings, database: opened.database,
+                                                            tls: try link.clientTLSConfiguration(), logger: serviceLogger("dicom-portal.edge-link"))))
+            }
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))
             try await group.run()
         } catch {

@@ -10,7 +10,7 @@ struct EdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edge",
         abstract: "The patients' site (DMZ): invitations, sign-in with a second factor, uploads from the browser.",
-        subcommands: [EdgeServeCommand.self],
+        subcommands: [EdgeServeCommand.self, EdgeProvisionCommand.self],
         defaultSubcommand: EdgeServeCommand.self)
 }
 

@@ -6,7 +6,7 @@ struct PatientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patient",
         abstract: "The patient registry: who uploads are compared with.",
-        subcommands: [Add.self, Import.self, List.self])
+        subcommands: [Add.self, Import.self, List.self, InviteCommand.self, UnlockCommand.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register one patient.")

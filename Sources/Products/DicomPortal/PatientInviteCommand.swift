@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import PortalConfiguration
+import PortalCore
+import PortalStore
+
+/// `dicom-portal patient invite`: a single-use invitation to the patient portal, e-mailed through the hospital's relay
+/// (or shown once, for staff who hand it over in person). Core's edge link takes it to the edge at its next poll.
+struct InviteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "invite",
+        abstract: "Invite a registered patient to the patient portal (a single-use link, e-mailed).",
+        discussion: """
+            The link is PUBLIC_URL/enrol.html#token=… ([edge] public_url), valid for [invitations] lifetime hours, and \
+            replaces any earlier invitation of the patient. It goes by e-mail through [mail]; with --print-link it is \
+            printed instead (and not e-mailed), for staff who hand it to the patient in person. Core keeps only the \
+            token's SHA-256.
+            """)
+
+    @OptionGroup var options: PortalOptions
+    @Option(help: "The hospital's Patient ID.") var id: String
+    @Option(help: "Issuer of the Patient ID (default: [reconciliation] issuer_of_patient_id).") var issuer: String?
+    @Option(help: "Change the patient's e-mail address (where the invitation goes, and their sign-in name) first.") var email: String?
+    @Flag(name: .customLong("print-link"), help: "Print the link instead of e-mailing it (to hand it over in person).") var printLink = false
+
+    func run() async throws {
+        let configuration = try options.loadConfiguration()
+        // The edge's own default when unset: https:// + [edge] listen.
+        let publicURL = configuration.edge.publicURL ?? "https://" + configuration.edge.listen
+        let mailer = printLink ? nil : try InvitationSender(configuration.mail, options: options)
+        let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
+        try await migrateIfPrivate(opened)
+        let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
+        let outcome: Result<String, InviteFailure> = try await opened.use { database in
+            guard let (row, patient) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else {
+                return .failure(InviteFailure("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered"))
+            }
+            var address = patient.email
+            if let email {
+                do { try await PatientRegistry(database).setEmail(id: row, email: email, actor: commandActor) } catch let error as PatientRecordError {
+                    return .failure(InviteFailure("\(error)"))
+                }
+                address = email
+            }
+            guard let address else {
+                return .failure(InviteFailure("patient \(id) has no e-mail address (their sign-in name at the portal): give --email"))
+            }
+            let invitations = InvitationStore(database)
+            let issued = try await invitations.issue(patient: row, lifetime: TimeInterval(configuration.invitations.lifetimeHours * 3600),
+                                                     actor: commandActor)
+            let link = Self.link(publicURL: publicURL, token: issued.token)
+            let until = ISO8601DateFormatter().string(from: issued.invitation.expiresAt)
+            let replaced = issued.replaced.map { " (invitation \($0) revoked)" } ?? ""
+            guard let mailer else {
+                try await invitations.markSent(issued.invitation.id, inPerson: true, actor: commandActor)
+                return .success("invitation \(issued.invitation.id) for patient \(id), valid until \(until)\(replaced); hand this link to the patient:\n\(link)")
+            }
+            let mail = InvitationMail(name: patient.name, hospital: configuration.edge.hospitalName, link: link,
+                                      expiresAt: issued.invitation.expiresAt)
+            do {
+                try await mailer.send(mail, to: address)
+            } catch {
+                try await invitations.revoke(issued.invitation.id, reason: "the e-mail could not be sent", actor: commandActor)
+                return .failure(InviteFailure("the invitation e-mail could not be sent (the invitation was revoked): \(error)"))
+            }
+            try await invitations.markSent(issued.invitation.id, inPerson: false, actor: commandActor)
+            return .success("invitation \(issued.invitation.id) for patient \(id) e-mailed to \(address), valid until \(until)\(replaced)")
+        }
+        switch outcome {
+        case .success(let line): print(line)
+        case .failure(let failure): fail(failure.description, status: .problem)
+        }
+    }
+
+    static func link(publicURL: String, token: String) -> String {
+        (publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL) + "/enrol.html#token=" + token
+    }
+}
+
+struct InviteFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// `dicom-portal patient unlock`: after too many second-factor failures the patient's portal account is locked; staff
+/// who have confirmed who is calling unlock it. Core's edge link passes the request on at its next poll.
+struct UnlockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unlock", abstract: "Unlock a patient's portal account after too many failed second-factor attempts.")
+
+    @OptionGroup var options: PortalOptions
+    @Option(help: "The hospital's Patient ID.") var id: String
+    @Option(help: "Issuer of the Patient ID (default: [reconciliation] issuer_of_patient_id).") var issuer: String?
+
+    func run() async throws {
+        let configuration = try options.loadConfiguration()
+        let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
+        try await migrateIfPrivate(opened)
+        let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
+        let found = try await opened.use { database -> Bool in
+            guard let (row, _) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else { return false }
+            try await InvitationStore(database).requestUnlock(patient: row, actor: commandActor)
+            return true
+        }
+        guard found else { fail("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered", status: .problem) }
+        print("unlock of patient \(id)'s portal account requested; core passes it to the edge at its next poll")
+    }
+}

@@ -37,13 +37,13 @@ final class EdgeTestServer: @unchecked Sendable {
 
     init(quota: UploadQuota = UploadQuota(), scryptCost: Int = 1 << 10) async throws {
         directory = try TestSupport.TemporaryDirectory("edge")
-        let linkCA = try PortalAuthority.openOrCreate(directory: directory.path("link-ca"), organization: "Test link")
-        let linkServer = try linkCA.serverCredentials(names: ["127.0.0.1", "localhost"])
-        try FileManager.default.createDirectory(atPath: directory.path("core"), withIntermediateDirectories: true)
-        _ = try linkCA.issueKiosk(name: "core", outputDirectory: directory.path("core"))
+        // The link's files as `dicom-portal edge provision` writes them, and core's client certificate.
+        let linkCA = try EdgeLinkAuthority.openOrCreate(directory: directory.path("core-pki"), organization: "Test link")
+        _ = try linkCA.provisionEdge(hosts: ["127.0.0.1", "localhost"], outputDirectory: directory.path("link"))
         let publicPort = TestSupport.freePort()
-        var settings = EdgeServer.Settings(linkCertificate: linkServer.certificatePath, linkKey: linkServer.keyPath,
-                                           linkCAFile: directory.path("link-ca/\(PortalAuthority.certificateFile)"))
+        var settings = EdgeServer.Settings(linkCertificate: directory.path("link/\(EdgeLinkAuthority.edgeCertificateFile)"),
+                                           linkKey: directory.path("link/\(EdgeLinkAuthority.edgeKeyFile)"),
+                                           linkCAFile: directory.path("link/\(EdgeLinkAuthority.edgeCAFile)"))
         settings.port = publicPort
         settings.linkPort = 0
         settings.hospitalName = "Test Hospital"
@@ -74,9 +74,7 @@ final class EdgeTestServer: @unchecked Sendable {
         var browserConfiguration = HTTPClient.Configuration(tlsConfiguration: browserTLS)
         browserConfiguration.connectionPool.retryConnectionEstablishment = false
         browserClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: browserConfiguration)
-        let linkTLS = try KioskTLS.clientConfiguration(certificate: directory.path("core/kiosk.crt"), key: directory.path("core/kiosk.key"),
-                                                       caFile: directory.path("link-ca/\(PortalAuthority.certificateFile)"))
-        var linkConfiguration = HTTPClient.Configuration(tlsConfiguration: linkTLS)
+        var linkConfiguration = HTTPClient.Configuration(tlsConfiguration: try linkCA.clientTLSConfiguration())
         linkConfiguration.connectionPool.retryConnectionEstablishment = false
         linkClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: linkConfiguration)
     }

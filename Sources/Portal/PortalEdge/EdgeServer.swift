@@ -157,12 +157,7 @@ public struct EdgeServer: Service {
         for path in [settings.linkCertificate, settings.linkKey, settings.linkCAFile] where !FileManager.default.fileExists(atPath: path) {
             throw EdgeSetupError("\(path) is missing: run `dicom-portal edge provision --host NAME --out DIR` on core's machine and copy DIR to the edge's link files")
         }
-        var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(settings.linkCertificate).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: settings.linkKey, format: .pem)))
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(settings.linkCAFile))
-        tls.certificateVerification = .noHostnameVerification
-        tls.minimumTLSVersion = .tlsv12
+        var tls = try EdgeLinkTLS.serverConfiguration(certificate: settings.linkCertificate, key: settings.linkKey, caFile: settings.linkCAFile)
         tls.cipherSuites = bcp195CipherSuites
         return tls
     }

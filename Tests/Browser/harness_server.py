@@ -9,6 +9,7 @@ import json
 import mimetypes
 import os
 import re
+import sys
 import threading
 import uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
@@ -294,9 +295,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send(204, headers={"Upload-Offset": str(upload["offset"]), "Tus-Resumable": "1.0.0"})
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Browsers close kept-alive connections at will; only real faults are worth printing.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class HarnessServer:
     def __init__(self, fixtures):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.stub = Stub()
         self.httpd.fixtures = str(fixtures)

@@ -28,14 +28,16 @@ TIMEOUT = 30
 
 
 def new_driver(download_dir=None, phone=False, spki_hashes=None):
-    """Headless Chromium. Certificate errors are ignored, but the browser can resolve no host other
-    than 127.0.0.1, so that only ever applies to the edge under test. With spki_hashes (base64
-    SHA-256 of the edge certificate's public key) only that certificate is accepted instead."""
+    """Headless Chromium. Certificate errors are ignored, but the browser can reach no host other
+    than 127.0.0.1 and localhost, so that only ever applies to the edge under test. With spki_hashes
+    (base64 SHA-256 of the edge certificate's public key) only that certificate is accepted instead.
+    Passkeys need a host name: WebAuthn refuses IP addresses as relying party IDs, so tests of
+    passkeys use https://localhost:PORT (with the edge's RP ID "localhost")."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--no-first-run", "--disable-background-networking", "--disable-sync",
-                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
                      "--lang=en-GB"):
         options.add_argument(argument)
     if spki_hashes:
@@ -225,6 +227,14 @@ def sign_in(driver, base_url, email, password, totp_secret=None, recovery_code=N
     wait(driver).until(lambda d: find(d, "#home-title").text.strip() != "")
 
 
+def _showing(driver, css):
+    """Whether css is on the page and visible (the page may have moved on to another)."""
+    try:
+        return any(element.is_displayed() for element in driver.find_elements(By.CSS_SELECTOR, css))
+    except StaleElementReferenceException:
+        return False
+
+
 def all_studies(_text):
     return True
 
@@ -249,7 +259,7 @@ def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=N
     while "/batch.html" not in driver.current_url:
         if time.monotonic() > deadline:
             raise TimeoutError("the upload did not finish")
-        if find(driver, "#step-stepup").is_displayed():
+        if _showing(driver, "#step-stepup"):
             if totp_secret:
                 type_into(driver, "#stepup-code", totp_code(totp_secret))
                 find(driver, "#stepup-submit").click()
@@ -257,7 +267,7 @@ def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=N
                 find(driver, "#stepup-passkey-button").click()
             else:
                 raise ValueError("the edge asks for a step-up: pass totp_secret or passkey=True")
-            wait(driver, 10).until(lambda d: not find(d, "#step-stepup").is_displayed() or visible_error(d))
+            wait(driver, 30).until(lambda d: not _showing(d, "#step-stepup") or visible_error(d))
             error = visible_error(driver)
             if error:
                 raise AssertionError(f"step-up failed: {error}")

@@ -9,6 +9,7 @@ import json
 import mimetypes
 import os
 import re
+import sys
 import threading
 import uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
@@ -39,6 +40,10 @@ def signed_in_session(**overrides):
     return session
 
 
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 class Stub:
     """The stand-in edge's state; tests change it directly."""
 
@@ -56,6 +61,8 @@ class Stub:
         self.patch_faults = []
         self.stop_after_bytes = None
         self.totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+        self.challenge = None
+        self.credential_ids = []
 
     def new_batch(self, state="open", result=None, label=None):
         batch_id = str(uuid.uuid4())
@@ -168,8 +175,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/api/signin/password":
             if payload.get("password") != "correct horse battery":
                 return self.error(401, "signin.failed")
-            csrf = self.rotate(state="second-factor", methods=["totp", "recovery"])
-            return self.json(200, {"csrf": csrf, "state": "second-factor", "methods": ["totp", "recovery"]})
+            methods = ["totp", "passkey", "recovery"] if stub.credential_ids else ["totp", "recovery"]
+            csrf = self.rotate(state="second-factor", methods=methods)
+            return self.json(200, {"csrf": csrf, "state": "second-factor", "methods": methods})
         if path in ("/api/signin/totp", "/api/signin/recovery"):
             if payload.get("code") in ("000000",):
                 return self.error(401, "second-factor.failed")
@@ -202,10 +210,27 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/api/enrol/totp/begin":
             uri = f"otpauth://totp/Hospital:jane%40example.org?secret={stub.totp_secret}&issuer=Hospital"
             return self.json(200, {"secret": stub.totp_secret, "uri": uri})
+        if path == "/api/enrol/passkey/finish":
+            problem = self.check_client_data(payload, "webauthn.create")
+            if problem or not payload.get("response", {}).get("attestationObject"):
+                return self.error(400, "passkey.failed", problem or "no attestation")
+            stub.credential_ids.append(payload["rawId"])
         if path in ("/api/enrol/totp/finish", "/api/enrol/passkey/finish"):
             csrf = self.rotate(enrolment={"step": "recovery-codes"})
             codes = [f"{i:04d}-abcd-efgh" for i in range(10)]
             return self.json(200, {"csrf": csrf, "enrolment": {"step": "recovery-codes"}, "recoveryCodes": codes})
+        if path in ("/api/enrol/passkey/begin", "/api/signin/passkey/begin", "/api/step-up/passkey/begin"):
+            return self.json(200, {"publicKey": self.passkey_options(path.startswith("/api/enrol"))})
+        if path in ("/api/signin/passkey/finish", "/api/step-up/passkey/finish"):
+            problem = self.check_client_data(payload, "webauthn.get")
+            if problem:
+                return self.error(400, "passkey.failed", problem)
+            if path.startswith("/api/step-up"):
+                stub.session["stepUpValidUntil"] = "2099-01-01T00:00:00Z"
+                return self.json(200, {"csrf": self.rotate(), "stepUpValidUntil": "2099-01-01T00:00:00Z"})
+            signed = signed_in_session()
+            csrf = self.rotate(**{k: v for k, v in signed.items() if k != "csrf"})
+            return self.json(200, {"csrf": csrf, "state": "signed-in"})
         if path == "/api/enrol/done":
             signed = signed_in_session()
             csrf = self.rotate(**{k: v for k, v in signed.items() if k != "csrf"})
@@ -236,6 +261,36 @@ class Handler(BaseHTTPRequestHandler):
                        for uid, u in stub.uploads.items() if u["batch"] == batch["id"]]
             return self.json(200, {**batch, "uploads": uploads})
         return self.error(404, "not-found")
+
+    def passkey_options(self, creation):
+        """WebAuthn options as the edge sends them (binary fields base64url); the stand-in checks
+        only what the browser side shapes: challenge, type and origin in clientDataJSON."""
+        challenge = b64url(os.urandom(32))
+        self.stub.challenge = challenge
+        host = (self.headers.get("Host") or "").split(":")[0]
+        if creation:
+            return {"challenge": challenge, "rp": {"name": "Hospital", "id": host},
+                    "user": {"id": b64url(b"patient-1"), "name": "jane@example.org", "displayName": "Jane Doe"},
+                    "pubKeyCredParams": [{"type": "public-key", "alg": -7}, {"type": "public-key", "alg": -257}],
+                    "timeout": 60000, "attestation": "none",
+                    "excludeCredentials": [{"type": "public-key", "id": cid} for cid in self.stub.credential_ids],
+                    "authenticatorSelection": {"residentKey": "preferred", "userVerification": "preferred"}}
+        return {"challenge": challenge, "rpId": host, "timeout": 60000, "userVerification": "preferred",
+                "allowCredentials": [{"type": "public-key", "id": cid} for cid in self.stub.credential_ids]}
+
+    def check_client_data(self, payload, kind):
+        try:
+            raw = payload["response"]["clientDataJSON"]
+            client = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        except (KeyError, ValueError):
+            return "clientDataJSON missing or not base64url JSON"
+        if client.get("type") != kind:
+            return f"type {client.get('type')} is not {kind}"
+        if client.get("challenge") != self.stub.challenge:
+            return "challenge differs"
+        if client.get("origin") != f"http://{self.headers.get('Host')}":
+            return f"origin {client.get('origin')}"
+        return None
 
     # tus stand-in -----------------------------------------------------------------------------
     def tus_create(self):
@@ -294,9 +349,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send(204, headers={"Upload-Offset": str(upload["offset"]), "Tus-Resumable": "1.0.0"})
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Browsers close kept-alive connections at will; only real faults are worth printing.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class HarnessServer:
     def __init__(self, fixtures):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.stub = Stub()
         self.httpd.fixtures = str(fixtures)
@@ -313,6 +377,11 @@ class HarnessServer:
     @property
     def url(self):
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    @property
+    def localhost_url(self):
+        """WebAuthn refuses IP addresses as relying party IDs; passkeys need a host name."""
+        return f"http://localhost:{self.httpd.server_address[1]}"
 
     def __enter__(self):
         self.thread.start()

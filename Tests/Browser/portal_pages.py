@@ -11,8 +11,11 @@ os.environ["SE_OFFLINE"] = "true"
 
 import pyotp  # noqa: E402
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.common.virtual_authenticator import Protocol, Transport, VirtualAuthenticatorOptions  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -25,29 +28,44 @@ TIMEOUT = 30
 
 
 def new_driver(download_dir=None, phone=False, spki_hashes=None):
-    """Headless Chromium. Certificate errors are ignored, but the browser can resolve no host other
-    than 127.0.0.1, so that only ever applies to the edge under test. With spki_hashes (base64
-    SHA-256 of the edge certificate's public key) only that certificate is accepted instead."""
+    """Headless Chromium. Certificate errors are ignored, but the browser can reach no host other
+    than 127.0.0.1 and localhost, so that only ever applies to the edge under test. With spki_hashes
+    (base64 SHA-256 of the edge certificate's public key) only that certificate is accepted instead.
+    Passkeys need a host name: WebAuthn refuses IP addresses as relying party IDs, so tests of
+    passkeys use https://localhost:PORT (with the edge's RP ID "localhost")."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--no-first-run", "--disable-background-networking", "--disable-sync",
-                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
                      "--lang=en-GB"):
         options.add_argument(argument)
     if spki_hashes:
         options.add_argument("--ignore-certificate-errors-spki-list=" + ",".join(spki_hashes))
     else:
         options.add_argument("--ignore-certificate-errors")
-    width, height = PHONE if phone else DESKTOP
+    width, height = DESKTOP
     options.add_argument(f"--window-size={width},{height}")
     if download_dir:
         options.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
                                                   "download.prompt_for_download": False})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_window_size(width, height)
+    set_phone(driver, phone)
     return driver
+
+
+def set_phone(driver, phone=True):
+    """Lays pages out as on a 360×740 phone (touch, overlay scrollbars) or back as on the desktop."""
+    if phone:
+        width, height = PHONE
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
+        driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    else:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})
+        driver.set_window_size(*DESKTOP)
 
 
 def wait(driver, timeout=TIMEOUT):
@@ -71,8 +89,11 @@ def type_into(driver, css, text):
 def visible_error(driver):
     """The text of whichever error message is showing, or None."""
     for element in driver.find_elements(By.CSS_SELECTOR, ".error[role=alert], .field-error"):
-        if element.is_displayed() and element.text.strip():
-            return element.text.strip()
+        try:
+            if element.is_displayed() and element.text.strip():
+                return element.text.strip()
+        except StaleElementReferenceException:
+            continue  # the page changed under us; the next look sees the new one
     return None
 
 
@@ -82,8 +103,11 @@ def wait_for_any(driver, selectors, timeout=TIMEOUT):
     while time.monotonic() < deadline:
         for css in selectors:
             for element in driver.find_elements(By.CSS_SELECTOR, css):
-                if element.is_displayed():
-                    return css
+                try:
+                    if element.is_displayed():
+                        return css
+                except StaleElementReferenceException:
+                    continue
         error = visible_error(driver)
         if error:
             raise AssertionError(f"page shows an error: {error}")
@@ -200,6 +224,15 @@ def sign_in(driver, base_url, email, password, totp_secret=None, recovery_code=N
     else:
         raise ValueError("sign_in needs totp_secret, recovery_code or passkey=True")
     wait_for_path(driver, "/home.html")
+    wait(driver).until(lambda d: find(d, "#home-title").text.strip() != "")
+
+
+def _showing(driver, css):
+    """Whether css is on the page and visible (the page may have moved on to another)."""
+    try:
+        return any(element.is_displayed() for element in driver.find_elements(By.CSS_SELECTOR, css))
+    except StaleElementReferenceException:
+        return False
 
 
 def all_studies(_text):
@@ -207,10 +240,10 @@ def all_studies(_text):
 
 
 def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=None, passkey=False, timeout=300):
-    """Sends a folder from upload.html: picks it, ticks the studies for which tick(row_text) is true,
+    """Sends a folder from upload.html (on base_url, else on the current page's origin): picks it, ticks the studies for which tick(row_text) is true,
     gives consent, confirms the second factor if asked, waits for the result page. Returns the batch id."""
-    if base_url:
-        driver.get(f"{base_url}/upload.html")
+    origin = base_url or "/".join(driver.current_url.split("/", 3)[:3])
+    driver.get(f"{origin}/upload.html")
     visible(driver, "#step-pick")
     find(driver, "#input-folder").send_keys(str(Path(folder).resolve()))
     wait_for_any(driver, ["#step-review"], timeout)
@@ -226,7 +259,7 @@ def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=N
     while "/batch.html" not in driver.current_url:
         if time.monotonic() > deadline:
             raise TimeoutError("the upload did not finish")
-        if find(driver, "#step-stepup").is_displayed():
+        if _showing(driver, "#step-stepup"):
             if totp_secret:
                 type_into(driver, "#stepup-code", totp_code(totp_secret))
                 find(driver, "#stepup-submit").click()
@@ -234,7 +267,7 @@ def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=N
                 find(driver, "#stepup-passkey-button").click()
             else:
                 raise ValueError("the edge asks for a step-up: pass totp_secret or passkey=True")
-            wait(driver, 10).until(lambda d: not find(d, "#step-stepup").is_displayed() or visible_error(d))
+            wait(driver, 30).until(lambda d: not _showing(d, "#step-stepup") or visible_error(d))
             error = visible_error(driver)
             if error:
                 raise AssertionError(f"step-up failed: {error}")
@@ -248,9 +281,8 @@ def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=N
 def wait_for_result(driver, batch_id, timeout=300, base_url=None):
     """Opens the result page and waits until the hospital's result is shown (the page refreshes
     itself). Returns {state, receiptCode, reachedHospital, summary, studies: [[cells]], leftOut: [...]}."""
-    if base_url or "/batch.html" not in driver.current_url:
-        origin = base_url or driver.current_url.split("/", 3)[:3]
-        origin = origin if isinstance(origin, str) else "/".join(origin)
+    if base_url or f"/batch.html?id={batch_id}" not in driver.current_url:
+        origin = base_url or "/".join(driver.current_url.split("/", 3)[:3])
         driver.get(f"{origin}/batch.html?id={batch_id}")
     visible(driver, "#batch-state")
     wait(driver, timeout).until(lambda d: find(d, "#result").is_displayed())

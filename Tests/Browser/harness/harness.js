@@ -17,6 +17,15 @@ async function fetchBlob(url) {
   return response.blob();
 }
 
+// Deterministic file contents: byte i of a file is (i * 31 + seed) mod 256.
+function makeItems(files) {
+  return files.map(({ path, size, seed }) => {
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i += 1) bytes[i] = (i * 31 + seed) & 0xff;
+    return { path, file: new File([bytes], path.split('/').pop(), { lastModified: 1700000000000 + seed }) };
+  });
+}
+
 window.harness = {
   violations: () => violations,
 
@@ -85,14 +94,30 @@ window.harness = {
     return bufferToBase64url(buffer);
   },
 
+  // Starts an upload and pauses it once `stopAfter` bytes are confirmed, as if the tab were closed.
+  async uploadUntil(batchId, files, chunkSize, stopAfter) {
+    await getSession();
+    const items = makeItems(files);
+    let uploader;
+    await new Promise((resolve) => {
+      uploader = new TusUploader({
+        batchId, chunkSize, csrf: csrfToken,
+        onProgress: (p) => {
+          if (p.sent >= stopAfter) {
+            uploader.pause();
+            resolve();
+          }
+        },
+      });
+      uploader.uploadAll(items).then(resolve, resolve);
+    });
+    return new UploadStore(batchId).load();
+  },
+
   // Uploads in-memory files (name → size, content is a deterministic pattern) with tus.
   async upload(batchId, files, chunkSize) {
     await getSession();
-    const items = files.map(({ path, size, seed }) => {
-      const bytes = new Uint8Array(size);
-      for (let i = 0; i < size; i += 1) bytes[i] = (i * 31 + seed) & 0xff;
-      return { path, file: new File([bytes], path.split('/').pop(), { lastModified: 1700000000000 + seed }) };
-    });
+    const items = makeItems(files);
     const progress = [];
     const retries = [];
     const uploader = new TusUploader({

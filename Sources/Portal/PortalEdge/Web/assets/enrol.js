@@ -237,3 +237,7 @@ function wire() {
 
 wire();
 start();
+// A second invitation link opened in this tab changes only the fragment: start again from it.
+window.addEventListener('hashchange', () => {
+  if (/token=/.test(window.location.hash)) window.location.reload();
+});

@@ -25,12 +25,16 @@ export function show(node, visible = true) {
 }
 
 // Shows one section of a page, hides its siblings with data-step, and moves focus to its heading so
-// keyboard and screen-reader users land on what changed.
+// keyboard and screen-reader users land on what changed. The page's first step keeps the browser's
+// own starting point (the skip link comes first).
+let stepShown = false;
 export function showStep(id) {
   for (const section of document.querySelectorAll('[data-step]')) section.hidden = section.id !== id;
   const section = document.getElementById(id);
   const heading = section && section.querySelector('h1, h2');
-  if (heading) {
+  const first = !stepShown;
+  stepShown = true;
+  if (heading && !first) {
     heading.setAttribute('tabindex', '-1');
     heading.focus();
   }

@@ -553,8 +553,12 @@ class TusTests(BrowserCase):
             self.assertTrue(headers.get("Upload-Checksum", "").startswith("sha256 "))
             self.assertEqual(headers.get("Tus-Resumable"), "1.0.0")
         self.assertEqual(result["progress"][-1], sum(spec["size"] for spec in self.FILES))
-        # A finished batch leaves nothing in localStorage.
-        self.assertEqual(result["stored"]["files"], [])
+        # Until the batch is submitted the URLs stay stored: sending again creates nothing new.
+        self.assertEqual(len(result["stored"]["files"]), len(self.FILES))
+        self.stub.requests.clear()
+        again = self.call("upload", self.batch, self.FILES, self.CHUNK)
+        self.assertIsNone(again["error"])
+        self.assertEqual(sorted({r[0] for r in self.stub.requests if r[1].startswith("/uploads/")}), ["HEAD"])
 
     def test_recovers_from_server_errors_dropped_connections_and_checksum_failures(self):
         self.stub.patch_faults = [500, "drop", 460]
@@ -777,7 +781,31 @@ class PageTests(BrowserCase):
                     if entry["level"] == "SEVERE" and "favicon" not in entry["message"] and "status of 4" not in entry["message"]]
         self.assertEqual(problems, [])
 
+    CONTRAST = """
+        const parse = (text) => (text.match(/rgba?\\(([^)]+)\\)/) || [null, '0,0,0,0'])[1].split(',').map(Number);
+        const luminance = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+            .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+        const background = (element) => {
+            for (let node = element; node; node = node.parentElement) {
+                const colour = parse(getComputedStyle(node).backgroundColor);
+                if (colour.length < 4 || colour[3] > 0) return colour;
+            }
+            return [255, 255, 255];
+        };
+        const poor = [];
+        for (const element of document.querySelectorAll('body *')) {
+            const text = [...element.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join('');
+            if (!text || element.closest('.visually-hidden, [hidden], noscript') || element.getClientRects().length === 0) continue;
+            const a = luminance(parse(getComputedStyle(element).color));
+            const b = luminance(background(element));
+            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            if (ratio < 4.5) poor.push(`${text.slice(0, 40)}: ${ratio.toFixed(2)}`);
+        }
+        return poor;
+    """
+
     def shoot(self, name):
+        self.assertEqual(self.driver.execute_script(self.CONTRAST), [], f"{name}: text contrast below 4.5:1")
         for label in ("desktop", "phone"):
             pages.set_phone(self.driver, label == "phone")
             time.sleep(0.2)
@@ -982,6 +1010,15 @@ class PageTests(BrowserCase):
         self.assertIn("3,000", rows[0].text)
         print(f"\n[measure] 3000 files read in {elapsed:.1f} s; long tasks: {len(tasks)}, "
               f"longest {max(tasks) if tasks else 0:.0f} ms", file=sys.stderr)
+
+    def test_contrast_check_finds_poor_contrast(self):
+        self.driver.get(self.server.url + "/harness/harness.html")
+        self.driver.execute_script(
+            "const p = document.createElement('p'); p.textContent = 'faint'; p.className = 'hint';"
+            "document.body.append(p); document.styleSheets[0].insertRule('.hint { color: #aaaaaa !important; }');")
+        poor = self.driver.execute_script(self.CONTRAST)
+        self.assertEqual(len(poor), 1)
+        self.assertTrue(poor[0].startswith("faint: 2.3"), poor)
 
     def test_keyboard_starts_at_the_skip_link(self):
         self.stub.session = signed_in_session()

@@ -1011,6 +1011,69 @@ class PageTests(BrowserCase):
         print(f"\n[measure] 3000 files read in {elapsed:.1f} s; long tasks: {len(tasks)}, "
               f"longest {max(tasks) if tasks else 0:.0f} ms", file=sys.stderr)
 
+    def slow_disc(self):
+        disc = self.tmp / "slow-disc"
+        if not disc.exists():
+            (disc / "DICOM").mkdir(parents=True)
+            for i in range(6):
+                padding = [(0x00091010, "OB", bytes([i]) * 300_000)]
+                (disc / "DICOM" / f"IM{i}").write_bytes(dicom_bytes(sop_uid=f"1.2.3.4.1.{i}", extra=padding))
+        return disc
+
+    def start_sending(self, disc):
+        self.stub.session = signed_in_session(limits={"maxBytes": 10 ** 9, "maxFiles": 100, "maxOpenUploads": 3, "chunkSize": 65536})
+        self.stub.patch_delay = 0.05
+        self.driver.get(self.server.url + "/upload.html")
+        pages.visible(self.driver, "#step-pick")
+        pages.find(self.driver, "#input-folder").send_keys(str(disc))
+        pages.visible(self.driver, "#step-review")
+        pages.find(self.driver, "#consent").click()
+        pages.find(self.driver, "#send").click()
+        pages.visible(self.driver, "#step-stepup")
+        pages.type_into(self.driver, "#stepup-code", "123456")
+        pages.find(self.driver, "#stepup-submit").click()
+        pages.visible(self.driver, "#step-sending")
+        pages.wait(self.driver).until(lambda d: 0 < float(pages.find(d, "#send-progress").get_attribute("value")))
+
+    def sent_bytes(self):
+        return sum(upload["offset"] for upload in self.stub.uploads.values())
+
+    def test_pause_and_resume(self):
+        disc = self.slow_disc()
+        self.start_sending(disc)
+        pages.find(self.driver, "#pause").click()
+        resume = pages.visible(self.driver, "#resume")
+        self.assertEqual(self.driver.switch_to.active_element, resume)
+        self.shoot("upload-paused")
+        time.sleep(0.5)
+        paused_at = self.sent_bytes()
+        time.sleep(1.0)
+        self.assertEqual(self.sent_bytes(), paused_at, "nothing is sent while paused")
+        resume.click()
+        pages.wait_for_path(self.driver, "/batch.html", timeout=120)
+        uploads = list(self.stub.uploads.values())
+        self.assertEqual(len(uploads), 6)
+        self.assertTrue(all(u["offset"] == u["length"] == len(u["data"]) for u in uploads))
+
+    def test_continue_sending_after_leaving_the_page(self):
+        disc = self.slow_disc()
+        self.start_sending(disc)
+        batch_id = self.driver.current_url.split("batch=", 1)[1]
+        self.driver.get(self.server.url + "/home.html")  # the patient closes the page mid-way
+        self.stub.patch_delay = 0
+        sent_before = self.sent_bytes()
+        self.assertLess(sent_before, sum(u["length"] for u in self.stub.uploads.values()) or 1)
+        link = pages.visible(self.driver, "#batches a.button")
+        link.click()
+        pages.visible(self.driver, "#resume-notice")
+        self.shoot("upload-continue")
+        batch = pages.upload_folder(self.driver, disc, totp_secret=self.stub.totp_secret)
+        self.assertEqual(batch, batch_id)
+        uploads = list(self.stub.uploads.values())
+        self.assertEqual(sorted(u["name"] for u in uploads), sorted(f"slow-disc/DICOM/IM{i}" for i in range(6)))
+        self.assertTrue(all(u["offset"] == u["length"] == len(u["data"]) for u in uploads), "each file once, complete")
+        self.assertEqual(self.stub.batches[batch_id]["state"], "submitted")
+
     def test_contrast_check_finds_poor_contrast(self):
         self.driver.get(self.server.url + "/harness/harness.html")
         self.driver.execute_script(

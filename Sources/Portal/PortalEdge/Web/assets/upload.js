@@ -160,7 +160,7 @@ function renderReview(truncated) {
   $('#left-out-summary').textContent = tn('upload.leftOut.summary', state.leftOut.length);
   $('#left-out').replaceChildren(...state.leftOut.map((item) => el('li', {},
     el('span', { text: item.path }), ' — ', el('span', { text: t(`leftout.${item.reason}`) }))));
-  $('#consent-label').textContent = t('upload.consent', { hospital: t('common.hospital') });
+  $('#consent-label').textContent = t('upload.consent', { hospital: state.session.hospital || t('common.hospital') });
   $('#send').disabled = state.studies.length === 0;
   updateSummary();
   showStep('step-review');

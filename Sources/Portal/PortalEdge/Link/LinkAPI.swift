@@ -134,6 +134,7 @@ struct LinkAPI: Sendable {
         let after = request.uri.queryParameters.get("after").flatMap(Int64.init) ?? 0
         let limit = min(max(request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 500, 1), 1000)
         let events = try await store.events(after: after, limit: limit)
+        try await store.pruneEvents(takenUpTo: after, olderThan: 7 * 86_400, now: now())
         let formatter = ISO8601DateFormatter()
         return JSONBody.response([
             "events": events.map { event -> [String: Any] in

@@ -20,6 +20,14 @@ extension EdgeStore {
         }
     }
 
+    /// Forgets events core has taken (it asks for those after `seq` only once it holds them) that are older than
+    /// `age`: the edge is not the record, core's audit chain is.
+    public func pruneEvents(takenUpTo seq: Int64, olderThan age: TimeInterval, now: Date = Date()) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM events WHERE seq <= ? AND at < ?", arguments: [seq, now.stored - age])
+        }
+    }
+
     /// Events after `seq`, oldest first, at most `limit`.
     public func events(after seq: Int64, limit: Int) async throws -> [EdgeEvent] {
         try await pool.read { db in

@@ -300,15 +300,21 @@ final class TusProtocolTests: XCTestCase {
         cut.cancel()
         _ = await cut.result
 
-        // Without a checksum the bytes that arrived before the cut are kept; HEAD says how many.
+        // Without a checksum the bytes that arrived before the cut are kept; HEAD says how many. Until the server has
+        // noticed the cut (later on a busy machine) the upload is still being written: a PATCH then gets 409, and the
+        // client asks HEAD again, as tus clients do.
         var offset = 0
-        for _ in 0..<100 where offset == 0 {
+        var rest: (status: Int, body: String) = (0, "")
+        for _ in 0..<400 where rest.status != 204 {
             try await Task.sleep(for: .milliseconds(50))
             offset = try await server.offset(id) ?? 0
+            guard offset > 0 else { continue }
+            let answer = try await server.patch(id, offset: offset, bytes: Array(data[offset...]))
+            rest = (answer.status, answer.body)
+            XCTAssertTrue(answer.status == 204 || answer.status == 409, answer.body)
         }
         XCTAssertGreaterThan(offset, 0)
         XCTAssertLessThanOrEqual(offset, sent)
-        let rest = try await server.patch(id, offset: offset, bytes: Array(data[offset...]))
         XCTAssertEqual(rest.status, 204, rest.body)
         let readBack = try await server.readBack(id, length: data.count)
         XCTAssertEqual(sha256Hex(readBack), sha256Hex(data))

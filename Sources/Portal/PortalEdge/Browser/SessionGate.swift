@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import WebAuthn
 
 /// Browser sessions: a 256-bit random id in a `__Host-` cookie (Secure, HttpOnly, SameSite=Strict, Path=/, no
 /// Domain), stored only as its SHA-256; a synchronizer CSRF token per id; idle and absolute timeouts; a new id at
@@ -42,8 +43,7 @@ struct SessionGate: Sendable {
     /// The same session under a new id and CSRF token (the caller saves it with `replacing:` the old digest).
     func rotate(_ session: EdgeSession, now: Date) -> (session: EdgeSession, token: String) {
         let token = Self.randomToken()
-        var rotated = session
-        rotated = EdgeSession(digest: Self.digest(token)!, state: session.state, patient: session.patient, invitation: session.invitation,
+        let rotated = EdgeSession(digest: Self.digest(token)!, state: session.state, patient: session.patient, invitation: session.invitation,
                               enrolmentStep: session.enrolmentStep, csrf: Self.randomToken(), createdAt: session.createdAt, lastSeenAt: now,
                               authenticatedAt: session.authenticatedAt, stepUpAt: session.stepUpAt, challenge: nil, challengePurpose: nil,
                               challengeExpiresAt: nil, pendingTOTP: session.pendingTOTP)
@@ -73,12 +73,7 @@ struct SessionGate: Sendable {
     }
 
     static func randomToken() -> String {
-        base64URL(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
     }
 
     private static func isBase64URL(_ byte: UInt8) -> Bool {

@@ -144,6 +144,40 @@ final class EdgeUploadTests: XCTestCase {
         try await edge.stop()
     }
 
+    /// A page closed while its creation was under way leaves an upload the browser never heard of; creating the same
+    /// file again must not leave that one behind to keep the batch incomplete.
+    func testACreationWhoseAnswerWasLostIsAnsweredWithTheSameEmptyUpload() async throws {
+        let edge = try await EdgeTestServer()
+        do {
+            let (browser, _) = try await Self.signedIn(edge, ref: "41", email: "p41@example.org")
+            let created = try await browser.request(.POST, "/api/batches")
+            let batch = try XCTUnwrap(created.json["id"] as? String)
+            func create(_ name: String, _ length: Int) async throws -> String {
+                let reply = try await browser.request(.POST, "/uploads/", headers: [
+                    ("Tus-Resumable", "1.0.0"), ("Upload-Length", "\(length)"),
+                    ("Upload-Metadata", "batch \(Data(batch.utf8).base64EncodedString()),name \(Data(name.utf8).base64EncodedString())"),
+                ])
+                XCTAssertEqual(reply.status, .created, reply.text)
+                return try XCTUnwrap(reply.headers["Location"].first)
+            }
+            let first = try await create("DICOM/IM1", 1000)
+            let again = try await create("DICOM/IM1", 1000)
+            XCTAssertEqual(again, first, "nothing written yet: the same upload answers")
+            let otherLength = try await create("DICOM/IM1", 999)
+            let otherName = try await create("DICOM/IM2", 1000)
+            XCTAssertNotEqual(otherLength, first)
+            XCTAssertNotEqual(otherName, first)
+            // Once bytes are written, creating makes a new upload: the bytes may belong to another file of that name.
+            let patched = try await browser.request(.PATCH, first, body: ByteBuffer(bytes: [UInt8](repeating: 7, count: 10)), headers: [
+                ("Tus-Resumable", "1.0.0"), ("Upload-Offset", "0"), ("Content-Type", "application/offset+octet-stream"),
+            ])
+            XCTAssertEqual(patched.status, .noContent, patched.text)
+            let afterBytes = try await create("DICOM/IM1", 1000)
+            XCTAssertNotEqual(afterBytes, first)
+        } catch { try await edge.stop(); throw error }
+        try await edge.stop()
+    }
+
     func testQuotasAndTheLinkRefusesAStrangersCertificate() async throws {
         let edge = try await EdgeTestServer(quota: UploadQuota(maxBytes: 1000, maxFiles: 2, maxOpenUploads: 1))
         do {

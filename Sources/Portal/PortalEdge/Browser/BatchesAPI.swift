@@ -25,7 +25,7 @@ struct BatchesAPI: Sendable {
     /// The tus server for `/uploads/`: the owner is the signed-in patient; metadata `batch` must name one of their
     /// open batches; the quota counts what they have open.
     func tusServer() -> TusServer<EdgeRequestContext> {
-        let store = store, quota = settings.quota, staging = staging, logger = logger
+        let store = store, quota = settings.quota, staging = staging, logger = logger, now = now
         return TusServer<EdgeRequestContext>(
             configuration: .init(basePath: "/uploads/", maxSize: settings.quota.maxBytes, expiry: settings.uploadExpiry),
             store: staging, registry: EdgeUploadRegistry(store: store),
@@ -54,6 +54,12 @@ struct BatchesAPI: Sendable {
             keyFor: { batch in try await store.stagingKey(batch: batch) },
             onComplete: { record, digest in
                 await Self.recordDigest(record, digest: digest, store: store, staging: staging, logger: logger)
+            },
+            unfinished: { owner, batch, length, metadata in
+                guard let name = metadata.first(where: { $0.key == "name" })?.value.flatMap({ String(data: $0, encoding: .utf8) }) else {
+                    return nil
+                }
+                return try await store.emptyUpload(owner: owner.id, batch: batch, name: name, length: length, now: now())
             },
             logger: logger)
     }

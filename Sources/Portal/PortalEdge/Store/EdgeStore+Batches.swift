@@ -93,6 +93,20 @@ extension EdgeStore {
         }
     }
 
+    /// An upload of this owner in this batch, with this name and length, that no byte has reached yet and that has not
+    /// expired: one whose creation the browser never heard back from (the page was closed or the connection dropped while
+    /// it was under way). With no byte written, answering it instead of a new one risks nothing; left alone, it would keep
+    /// the batch incomplete for ever.
+    func emptyUpload(owner: String, batch: String, name: String, length: Int64, now: Date) async throws -> UploadID? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: """
+                SELECT id FROM uploads
+                WHERE batch = ? AND owner = ? AND name = ? AND length = ? AND "offset" = 0 AND expires_at > ?
+                ORDER BY created_at, id LIMIT 1
+                """, arguments: [batch, owner, name, length, now.stored]).flatMap { UploadID($0) }
+        }
+    }
+
     func stagingKey(batch: String) async throws -> SymmetricKey {
         let sealed = try await pool.read { db in
             try Data.fetchOne(db, sql: "SELECT staging_key FROM batches WHERE id = ?", arguments: [batch])

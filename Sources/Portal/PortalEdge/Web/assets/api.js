@@ -79,6 +79,8 @@ export function errorText(error) {
   return t('error.unknown');
 }
 
+// The edge answers 401 to a wrong password or code too (signin.failed, second-factor.*, passkey.failed): only
+// "signed-out", or a 401 that names no code, means the session is gone.
 export function isSignedOut(error) {
-  return error instanceof ApiError && (error.status === 401 || error.code === 'signed-out');
+  return error instanceof ApiError && (error.code === 'signed-out' || (error.status === 401 && error.code === 'unknown'));
 }

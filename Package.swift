@@ -344,7 +344,8 @@ let package = Package(
         // The SMTP client against aiosmtpd (PyPI) on a loopback port: plain, STARTTLS, TLS, AUTH, refusals.
         // The edge in-process over HTTPS: sessions, CSRF, enrolment, sign-in, lockout, uploads and the link, as a browser and core use them.
         .testTarget(name: "PortalEdgeTests", dependencies: [
-            "PortalEdge", "PortalPKI", "Credentials", "TestSupport",
+            "PortalEdge", "PortalPKI", "Credentials", "TestSupport", "PortalCore", "PortalStore", "PortalTestSupport",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

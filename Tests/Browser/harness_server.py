@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import threading
+import time
 import uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from pathlib import Path
@@ -59,6 +60,7 @@ class Stub:
         # Fault injection for the tus client: statuses to answer the next PATCHes with, and
         # PATCHes to cut off after reading (a dropped connection).
         self.patch_faults = []
+        self.patch_delay = 0.0
         self.stop_after_bytes = None
         self.totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
         self.challenge = None
@@ -326,6 +328,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(403, "csrf")
         if upload is None:
             return self.send(404)
+        if stub.patch_delay:
+            time.sleep(stub.patch_delay)
         if stub.patch_faults:
             fault = stub.patch_faults.pop(0)
             if fault == "drop":

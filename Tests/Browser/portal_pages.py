@@ -239,15 +239,19 @@ def all_studies(_text):
     return True
 
 
-def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=None, passkey=False, timeout=300, on_page=None,
-                  page="/upload.html"):
-    """Sends a folder from upload.html (on base_url, else on the current page's origin): picks it, ticks the studies for which tick(row_text) is true,
-    gives consent, confirms the second factor if asked, waits for the result page. Returns the batch id.
-    on_page(name), if given, is called when the review ("review", before anything is ticked) and the step-up
-    ("step-up") show, e.g. for screenshots or to look at what the page says. page: "/upload.html?batch=ID" continues
-    a batch whose sending was interrupted (the folder is picked again and its uploads resume)."""
+def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=None, passkey=False, timeout=300,
+                  batch_id=None, on_page=None):
+    """Sends a folder from upload.html: picks it, ticks the studies for which tick(row_text) is true,
+    gives consent, confirms the second factor if asked, waits for the result page. Returns the batch
+    id. Opens upload.html on base_url (else on the current origin) unless the page is already waiting
+    for a pick there (as after "Continue sending"); batch_id continues that open batch. on_page(name), if
+    given, is called when the review ("review", before anything is ticked) and the step-up ("step-up") show,
+    e.g. for screenshots or to look at what the page says."""
     origin = base_url or "/".join(driver.current_url.split("/", 3)[:3])
-    driver.get(f"{origin}{page}")
+    if batch_id:
+        driver.get(f"{origin}/upload.html?batch={batch_id}")
+    elif base_url or "/upload.html" not in driver.current_url or not _showing(driver, "#step-pick"):
+        driver.get(f"{origin}/upload.html")
     visible(driver, "#step-pick")
     find(driver, "#input-folder").send_keys(str(Path(folder).resolve()))
     wait_for_any(driver, ["#step-review"], timeout)

@@ -553,8 +553,12 @@ class TusTests(BrowserCase):
             self.assertTrue(headers.get("Upload-Checksum", "").startswith("sha256 "))
             self.assertEqual(headers.get("Tus-Resumable"), "1.0.0")
         self.assertEqual(result["progress"][-1], sum(spec["size"] for spec in self.FILES))
-        # A finished batch leaves nothing in localStorage.
-        self.assertEqual(result["stored"]["files"], [])
+        # Until the batch is submitted the URLs stay stored: sending again creates nothing new.
+        self.assertEqual(len(result["stored"]["files"]), len(self.FILES))
+        self.stub.requests.clear()
+        again = self.call("upload", self.batch, self.FILES, self.CHUNK)
+        self.assertIsNone(again["error"])
+        self.assertEqual(sorted({r[0] for r in self.stub.requests if r[1].startswith("/uploads/")}), ["HEAD"])
 
     def test_recovers_from_server_errors_dropped_connections_and_checksum_failures(self):
         self.stub.patch_faults = [500, "drop", 460]
@@ -777,7 +781,31 @@ class PageTests(BrowserCase):
                     if entry["level"] == "SEVERE" and "favicon" not in entry["message"] and "status of 4" not in entry["message"]]
         self.assertEqual(problems, [])
 
+    CONTRAST = """
+        const parse = (text) => (text.match(/rgba?\\(([^)]+)\\)/) || [null, '0,0,0,0'])[1].split(',').map(Number);
+        const luminance = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+            .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+        const background = (element) => {
+            for (let node = element; node; node = node.parentElement) {
+                const colour = parse(getComputedStyle(node).backgroundColor);
+                if (colour.length < 4 || colour[3] > 0) return colour;
+            }
+            return [255, 255, 255];
+        };
+        const poor = [];
+        for (const element of document.querySelectorAll('body *')) {
+            const text = [...element.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join('');
+            if (!text || element.closest('.visually-hidden, [hidden], noscript') || element.getClientRects().length === 0) continue;
+            const a = luminance(parse(getComputedStyle(element).color));
+            const b = luminance(background(element));
+            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            if (ratio < 4.5) poor.push(`${text.slice(0, 40)}: ${ratio.toFixed(2)}`);
+        }
+        return poor;
+    """
+
     def shoot(self, name):
+        self.assertEqual(self.driver.execute_script(self.CONTRAST), [], f"{name}: text contrast below 4.5:1")
         for label in ("desktop", "phone"):
             pages.set_phone(self.driver, label == "phone")
             time.sleep(0.2)
@@ -982,6 +1010,78 @@ class PageTests(BrowserCase):
         self.assertIn("3,000", rows[0].text)
         print(f"\n[measure] 3000 files read in {elapsed:.1f} s; long tasks: {len(tasks)}, "
               f"longest {max(tasks) if tasks else 0:.0f} ms", file=sys.stderr)
+
+    def slow_disc(self):
+        disc = self.tmp / "slow-disc"
+        if not disc.exists():
+            (disc / "DICOM").mkdir(parents=True)
+            for i in range(6):
+                padding = [(0x00091010, "OB", bytes([i]) * 300_000)]
+                (disc / "DICOM" / f"IM{i}").write_bytes(dicom_bytes(sop_uid=f"1.2.3.4.1.{i}", extra=padding))
+        return disc
+
+    def start_sending(self, disc):
+        self.stub.session = signed_in_session(limits={"maxBytes": 10 ** 9, "maxFiles": 100, "maxOpenUploads": 3, "chunkSize": 65536})
+        self.stub.patch_delay = 0.05
+        self.driver.get(self.server.url + "/upload.html")
+        pages.visible(self.driver, "#step-pick")
+        pages.find(self.driver, "#input-folder").send_keys(str(disc))
+        pages.visible(self.driver, "#step-review")
+        pages.find(self.driver, "#consent").click()
+        pages.find(self.driver, "#send").click()
+        pages.visible(self.driver, "#step-stepup")
+        pages.type_into(self.driver, "#stepup-code", "123456")
+        pages.find(self.driver, "#stepup-submit").click()
+        pages.visible(self.driver, "#step-sending")
+        pages.wait(self.driver).until(lambda d: 0 < float(pages.find(d, "#send-progress").get_attribute("value")))
+
+    def sent_bytes(self):
+        return sum(upload["offset"] for upload in self.stub.uploads.values())
+
+    def test_pause_and_resume(self):
+        disc = self.slow_disc()
+        self.start_sending(disc)
+        pages.find(self.driver, "#pause").click()
+        resume = pages.visible(self.driver, "#resume")
+        self.assertEqual(self.driver.switch_to.active_element, resume)
+        self.shoot("upload-paused")
+        time.sleep(0.5)
+        paused_at = self.sent_bytes()
+        time.sleep(1.0)
+        self.assertEqual(self.sent_bytes(), paused_at, "nothing is sent while paused")
+        resume.click()
+        pages.wait_for_path(self.driver, "/batch.html", timeout=120)
+        uploads = list(self.stub.uploads.values())
+        self.assertEqual(len(uploads), 6)
+        self.assertTrue(all(u["offset"] == u["length"] == len(u["data"]) for u in uploads))
+
+    def test_continue_sending_after_leaving_the_page(self):
+        disc = self.slow_disc()
+        self.start_sending(disc)
+        batch_id = self.driver.current_url.split("batch=", 1)[1]
+        self.driver.get(self.server.url + "/home.html")  # the patient closes the page mid-way
+        self.stub.patch_delay = 0
+        sent_before = self.sent_bytes()
+        self.assertLess(sent_before, sum(u["length"] for u in self.stub.uploads.values()) or 1)
+        link = pages.visible(self.driver, "#batches a.button")
+        link.click()
+        pages.visible(self.driver, "#resume-notice")
+        self.shoot("upload-continue")
+        batch = pages.upload_folder(self.driver, disc, totp_secret=self.stub.totp_secret)
+        self.assertEqual(batch, batch_id)
+        uploads = list(self.stub.uploads.values())
+        self.assertEqual(sorted(u["name"] for u in uploads), sorted(f"slow-disc/DICOM/IM{i}" for i in range(6)))
+        self.assertTrue(all(u["offset"] == u["length"] == len(u["data"]) for u in uploads), "each file once, complete")
+        self.assertEqual(self.stub.batches[batch_id]["state"], "submitted")
+
+    def test_contrast_check_finds_poor_contrast(self):
+        self.driver.get(self.server.url + "/harness/harness.html")
+        self.driver.execute_script(
+            "const p = document.createElement('p'); p.textContent = 'faint'; p.className = 'hint';"
+            "document.body.append(p); document.styleSheets[0].insertRule('.hint { color: #aaaaaa !important; }');")
+        poor = self.driver.execute_script(self.CONTRAST)
+        self.assertEqual(len(poor), 1)
+        self.assertTrue(poor[0].startswith("faint: 2.3"), poor)
 
     def test_keyboard_starts_at_the_skip_link(self):
         self.stub.session = signed_in_session()

@@ -21,12 +21,14 @@ final class ProvisioningTests: XCTestCase {
         for name in ["kiosk-agent.service", "kiosk-agent-screen.service"] {
             try check(try unitForTest(dir, name))
         }
-        // The portal's services run no media devices and no watchdog; the worker's media helper sandboxes itself.
-        let portal = ["CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                      "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n", "SystemCallFilter=", "DevicePolicy=closed", "MemoryDenyWriteExecute=yes",
-                      "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"]
+        // The portal's services run no media devices and no watchdog; the worker's media helper sandboxes itself
+        // (the edge runs no helper: it parses no DICOM, so it needs no Landlock or seccomp calls either).
+        let edge = ["CapabilityBoundingSet=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n", "SystemCallFilter=", "DevicePolicy=closed", "MemoryDenyWriteExecute=yes"]
+        let portal = edge + ["SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"]
         try check(try unitForTest(dir, "dicom-portal-core.service"), required: portal)
         try check(try unitForTest(dir, "dicom-portal-worker@.service", as: "dicom-portal-worker@1.service"), required: portal)
+        try check(try unitForTest(dir, "dicom-portal-edge.service"), required: edge)
     }
 
     private static let kioskSettings = [

@@ -32,6 +32,8 @@ final class EdgeTestServer: @unchecked Sendable {
     let browserClient: HTTPClient
     /// Core's side of the link: a client certificate from the link CA.
     let linkClient: HTTPClient
+    /// The link's CA as core keeps it (core's client credentials come from it).
+    let linkAuthority: EdgeLinkAuthority
     var origin: String { "https://127.0.0.1:\(publicPort)" }
     var link: String { "https://127.0.0.1:\(linkPort)" }
 
@@ -40,6 +42,7 @@ final class EdgeTestServer: @unchecked Sendable {
         // The link's files as `dicom-portal edge provision` writes them, and core's client certificate.
         let linkCA = try EdgeLinkAuthority.openOrCreate(directory: directory.path("core-pki"), organization: "Test link")
         _ = try linkCA.provisionEdge(hosts: ["127.0.0.1", "localhost"], outputDirectory: directory.path("link"))
+        linkAuthority = linkCA
         let publicPort = TestSupport.freePort()
         var settings = EdgeServer.Settings(linkCertificate: directory.path("link/\(EdgeLinkAuthority.edgeCertificateFile)"),
                                            linkKey: directory.path("link/\(EdgeLinkAuthority.edgeKeyFile)"),

@@ -95,6 +95,17 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public var uploadExpirySeconds = 7 * 86_400
         public var idleTimeoutSeconds = 900
         public var absoluteTimeoutSeconds = 12 * 3600
+        /// The pages and scripts; default: beside the executable, else /usr/share/dicom-portal/web.
+        public var webRoot: String?
+
+        /// `public_url`, else `https://` + `listen` with a loopback address named `localhost` (passkeys need a host
+        /// name: WebAuthn refuses an IP address as relying party).
+        public var origin: String {
+            if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
+            guard let address = HostPort(listen) else { return "https://" + listen }
+            let loopback = ["127.0.0.1", "::1", "localhost"].contains(address.host)
+            return "https://" + (loopback ? "localhost:\(address.port)" : address.description)
+        }
         /// Core's side of the link: where the edge's link listener is (`https://HOST:PORT`, the host as `dicom-portal
         /// edge provision --host` named it); nil: no edge, core runs no link.
         public var url: String?
@@ -180,6 +191,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("edge", "upload_expiry_seconds", \.edge.uploadExpirySeconds, .integer(3600...(90 * 86_400))),
             Setting("edge", "idle_timeout_seconds", \.edge.idleTimeoutSeconds, .integer(60...86_400)),
             Setting("edge", "absolute_timeout_seconds", \.edge.absoluteTimeoutSeconds, .integer(300...(7 * 86_400))),
+            Setting("edge", "web_root", optional: \.edge.webRoot, .path),
             Setting("edge", "url", optional: \.edge.url, .httpsOrigin),
             Setting("edge", "poll_interval", \.edge.pollInterval, .integer(1...3600)),
 

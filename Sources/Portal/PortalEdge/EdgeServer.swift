@@ -18,7 +18,7 @@ public struct EdgeServer: Service {
         /// 0 lets the kernel choose (tests); `onRunning` is told the ports.
         public var port = 8443
         /// Where patients' browsers reach the site (`https://portal.example.org`): the Origin the API accepts, and the
-        /// WebAuthn relying party (its host is the RP ID). Nil: `https://<host>:<port>`.
+        /// WebAuthn relying party (its host is the RP ID). Nil: `https://localhost:<port>`.
         public var publicURL: String?
         public var linkHost = "127.0.0.1"
         public var linkPort = 8444
@@ -74,9 +74,14 @@ public struct EdgeServer: Service {
         self.staging = staging
 
         let publicTLS = try Self.publicTLS(settings, stateDirectory: stateDirectory)
-        let origin = settings.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "https://\(settings.host):\(settings.port)"
-        guard let rpID = URL(string: origin)?.host else { throw EdgeSetupError("[edge] public_url \(origin) has no host name") }
-        let relyingParty = RelyingParty(id: rpID, name: settings.hospitalName, origins: [origin])
+        let origin = settings.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "https://localhost:\(settings.port)"
+        guard let components = URLComponents(string: origin), let rpID = components.host else {
+            throw EdgeSetupError("[edge] public_url \(origin) has no host name")
+        }
+        // On loopback the same site answers as 127.0.0.1 too (sessions and passkeys stay with the name used).
+        var origins: Set<String> = [origin]
+        if rpID == "localhost" { origins.insert(origin.replacingOccurrences(of: "://localhost", with: "://127.0.0.1")) }
+        let relyingParty = RelyingParty(id: rpID, name: settings.hospitalName, origins: origins)
 
         let sessions = SessionGate(store: store, idle: settings.idleTimeout, absolute: settings.absoluteTimeout)
         self.sessions = sessions
@@ -88,7 +93,7 @@ public struct EdgeServer: Service {
         let files = try StaticFiles(root: settings.webRoot)
 
         let router = Router(context: EdgeRequestContext.self)
-        router.add(middleware: EdgeMiddleware(sessions: sessions, origins: [origin], now: now))
+        router.add(middleware: EdgeMiddleware(sessions: sessions, origins: origins, now: now))
         accounts.addRoutes(to: router)
         batches.addRoutes(to: router)
         tus.addRoutes(to: router)

@@ -42,7 +42,7 @@ struct EdgeServeCommand: AsyncParsableCommand {
         settings.port = listen.port
         settings.linkHost = link.host
         settings.linkPort = link.port
-        settings.publicURL = edge.publicURL
+        settings.publicURL = edge.origin
         settings.certificate = edge.certificate
         settings.key = edge.key
         settings.serverNames = edge.serverNames
@@ -52,6 +52,7 @@ struct EdgeServeCommand: AsyncParsableCommand {
         settings.uploadExpiry = TimeInterval(edge.uploadExpirySeconds)
         settings.idleTimeout = TimeInterval(edge.idleTimeoutSeconds)
         settings.absoluteTimeout = TimeInterval(edge.absoluteTimeoutSeconds)
+        settings.webRoot = edge.webRoot.map { URL(fileURLWithPath: $0) }
         do {
             let server = try EdgeServer(settings: settings, stateDirectory: state, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],

@@ -26,7 +26,7 @@ struct InviteCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.loadConfiguration()
         // The edge's own default when unset: https:// + [edge] listen.
-        let publicURL = configuration.edge.publicURL ?? "https://" + configuration.edge.listen
+        let publicURL = configuration.edge.origin
         let mailer = printLink ? nil : try InvitationSender(configuration.mail, options: options)
         let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
         try await migrateIfPrivate(opened)

@@ -95,7 +95,7 @@ def main():
         shot("resume")
         reloaded_at = driver.execute_script("return performance.timeOrigin;")
         returned = pages.upload_folder(driver, args.folder, base_url=args.base_url, passkey=True,
-                                       page=f"/upload.html?batch={batch_id}")
+                                       batch_id=batch_id)
         patches = json.loads(driver.execute_script("return sessionStorage.getItem('e2e.patches') || '[]';"))
         after_reload = [patch for patch in patches if patch["at"] >= reloaded_at]
         batch = api(driver, "GET", f"/api/batches/{batch_id}")["body"]

@@ -65,7 +65,8 @@ struct AccountsAPI: Sendable {
 
     /// What the page needs to know about its session (the API notes' `GET /api/session`).
     func describe(_ session: EdgeSession) async throws -> [String: Any] {
-        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.idle)]
+        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.idle),
+                                     "hospital": settings.hospitalName]
         object["enrolment"] = session.enrolmentStep.map { ["step": $0.rawValue] } ?? NSNull()
         var patient: EdgePatient?
         if let ref = session.patient, session.state == .signedIn || (session.state == .enrolling && session.enrolmentStep != .birthDate) {

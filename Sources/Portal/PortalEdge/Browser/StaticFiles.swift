@@ -15,11 +15,21 @@ struct StaticFiles: Sendable {
 
     let files: [String: File]
 
-    /// Reads every file under `root` (the bundle's `Web/` unless given); fails when the directory is missing,
+    /// Where the pages are when no directory is configured: beside the executable as SwiftPM builds it, else where
+    /// scripts/install-portal puts them. (Not `Bundle.module`, which ends the process when its bundle is missing.)
+    static var defaultRoots: [URL] {
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        let beside = (try? FileManager.default.contentsOfDirectory(atPath: executable.path))?
+            .filter { $0.hasSuffix("_PortalEdge.resources") }
+            .map { executable.appendingPathComponent($0).appendingPathComponent("Web") } ?? []
+        return beside + [URL(fileURLWithPath: "/usr/share/dicom-portal/web")]
+    }
+
+    /// Reads every file under `root` (else the first of `defaultRoots` that exists); fails when there is none,
     /// since an edge without its pages serves nothing useful.
     init(root: URL? = nil) throws {
-        guard let root = root ?? Bundle.module.url(forResource: "Web", withExtension: nil) else {
-            throw StaticFilesError.missing("the Web resources are not beside the executable (install the dicom-portal_PortalEdge.resources bundle with it)")
+        guard let root = root ?? Self.defaultRoots.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("index.html").path) }) else {
+            throw StaticFilesError.missing("no pages found in \(Self.defaultRoots.map(\.path).joined(separator: " or ")); set [edge] web_root")
         }
         var files: [String: File] = [:]
         let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])

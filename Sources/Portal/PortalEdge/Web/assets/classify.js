@@ -6,9 +6,6 @@ const PROGRAM_EXTENSIONS = new Set([
   'exe', 'dll', 'msi', 'bat', 'cmd', 'com', 'scr', 'ps1', 'vbs', 'js', 'jar', 'app', 'dmg', 'sh', 'apk',
 ]);
 
-// Reasons are catalogue keys under "leftout.".
-export const REASONS = ['autorun', 'program', 'not-image', 'empty', 'encrypted', 'unsupported-compression', 'bomb', 'damaged-archive', 'nested-archive', 'too-many'];
-
 export function baseName(path) {
   const parts = path.split('/');
   return parts[parts.length - 1];
@@ -43,7 +40,8 @@ export function isZip(path, bytes) {
   return baseName(path).toLowerCase().endsWith('.zip');
 }
 
-// Returns { path, file, size, kind: 'image' | 'dicomdir' | 'zip' | 'left-out', reason?, header? }.
+// Returns { path, file, size, kind: 'image' | 'dicomdir' | 'zip' | 'left-out', reason?, header? }; a
+// reason is a catalogue key under "leftout.".
 // A DICOM file whose preamble is also a Windows program is an image here: the back end cleans it.
 export async function classifyFile(file, path) {
   const entry = { path, file, size: file.size, kind: 'left-out', reason: null, header: null };

@@ -45,6 +45,10 @@ async function main() {
     $('#batches-loading').hidden = true;
     $('#batches-empty').hidden = batches.length > 0;
     $('#batches').replaceChildren(...batches.map(batchItem));
+    // Upload URLs kept for batches that are no longer open (submitted from another tab, or the
+    // tab closed between the last chunk and the redirect) are of no further use.
+    const open = new Set(batches.filter((batch) => batch.state === 'open').map((batch) => batch.id));
+    for (const id of UploadStore.batchesWithUploads()) if (!open.has(id)) new UploadStore(id).clear();
   } catch (error) {
     $('#batches-loading').hidden = true;
     if (isSignedOut(error)) go('/');

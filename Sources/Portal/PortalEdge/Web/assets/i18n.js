@@ -10,10 +10,6 @@ export async function loadMessages(url = '/assets/messages/en.json') {
   return catalogue;
 }
 
-export function setMessages(messages) {
-  catalogue = messages;
-}
-
 export function has(key) {
   return Object.prototype.hasOwnProperty.call(catalogue, key);
 }

@@ -208,7 +208,8 @@ export class TusUploader {
     await Promise.all(workers);
     this.hasher.close();
     if (failure) throw failure;
-    this.store.clear();
+    // The upload URLs stay stored until the batch is submitted: sending again before that (say,
+    // after a failed submit) then only asks HEAD and finds every file complete.
   }
 
   // Runs `attempt` until it succeeds or fails for good, with back-off between tries; a pause waits
@@ -359,8 +360,8 @@ export class TusUploader {
     return { offset };
   }
 
-  // Termination: used when the patient abandons a batch (the edge removes a batch's uploads itself
-  // on DELETE /api/batches/{id}; this only clears local state).
+  // Once the batch is submitted (or abandoned: the edge removes its uploads on DELETE) the stored
+  // upload URLs have no further use.
   forgetAll() {
     this.store.clear();
   }

@@ -20,10 +20,6 @@ export function el(tag, options = {}, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
-export function show(node, visible = true) {
-  node.hidden = !visible;
-}
-
 // Shows one section of a page, hides its siblings with data-step, and moves focus to its heading so
 // keyboard and screen-reader users land on what changed. The page's first step keeps the browser's
 // own starting point (the skip link comes first).

@@ -160,7 +160,7 @@ function renderReview(truncated) {
   $('#left-out-summary').textContent = tn('upload.leftOut.summary', state.leftOut.length);
   $('#left-out').replaceChildren(...state.leftOut.map((item) => el('li', {},
     el('span', { text: item.path }), ' — ', el('span', { text: t(`leftout.${item.reason}`) }))));
-  $('#consent-label').textContent = t('upload.consent', { hospital: t('common.hospital') });
+  $('#consent-label').textContent = t('upload.consent', { hospital: state.session.hospital || t('common.hospital') });
   $('#send').disabled = state.studies.length === 0;
   updateSummary();
   showStep('step-review');
@@ -268,10 +268,17 @@ async function sendAll() {
       showStep('step-review');
       return;
     }
-    showError(region, error && error.code === 'network' ? t('error.network') : error);
+    showError(region, sendErrorText(error));
     $('#retry').hidden = false;
     $('#retry').focus();
   }
+}
+
+function sendErrorText(error) {
+  // The disc was taken out or a file vanished while it was being read.
+  if (error && (error.name === 'NotReadableError' || error.name === 'NotFoundError')) return t('upload.sending.unreadable');
+  if (error && error.code === 'network') return t('error.network');
+  return error;
 }
 
 async function submit() {
@@ -285,6 +292,7 @@ async function submit() {
     showStep('step-sending');
     await post(path, body);
   }
+  if (state.uploader) state.uploader.forgetAll();
   go(`/batch.html?id=${encodeURIComponent(state.batchId)}`);
 }
 

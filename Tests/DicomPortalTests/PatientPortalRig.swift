@@ -199,12 +199,9 @@ final class PatientPortalRig: @unchecked Sendable {
 
     /// The audit chain's event types from the edge (core takes them at its polls), waiting until `expected` are in.
     func edgeEvents(including expected: Set<String>, seconds: Double = 60) async throws -> [String] {
-        var events: [String] = []
-        _ = try await waitUntil(seconds: seconds) {
-            events = try await self.strings("SELECT event_type FROM audit WHERE actor = 'edge' ORDER BY seq")
-            return expected.isSubset(of: Set(events))
-        }
-        return events
+        let query = "SELECT event_type FROM audit WHERE actor = 'edge' ORDER BY seq"
+        _ = try await waitUntil(seconds: seconds) { expected.isSubset(of: Set(try await self.strings(query))) }
+        return try await strings(query)
     }
 
     // MARK: drivers
@@ -249,7 +246,7 @@ final class BrowserDriver: @unchecked Sendable {
 
     /// Lets the driver go on past `wait_for_go(work, name)`.
     func go(_ name: String) {
-        FileManager.default.createFile(atPath: work + "/go-\(name)", contents: Data())
+        _ = FileManager.default.createFile(atPath: work + "/go-\(name)", contents: Data())
     }
 
     /// Waits for the driver to end and returns its RESULT; fails the test with its output when it failed.

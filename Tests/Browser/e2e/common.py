@@ -181,6 +181,9 @@ class Browser:
 
     def __exit__(self, kind, error, trace):
         try:
+            if self.passkeys_of:
+                # Each sign-in raised the passkey's signature counter: the next driver starts from this one.
+                save_passkeys(self.driver, self.args.work, self.passkeys_of)
             if error is not None:
                 log(f"failed on {self.driver.current_url}")
                 pages.screenshot(self.driver, self.args.artefacts, f"{self.prefix}-failure", full_page=False)
@@ -204,5 +207,7 @@ def run(main):
 
 
 def console_errors(driver):
-    """The browser console's severe messages (a JS error, a CSP violation)."""
-    return [entry["message"] for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
+    """The browser console's severe messages (a JS error, a CSP violation), leaving out Chromium's line for each
+    answer that was not 2xx (a wrong password answers 401: that is the page working)."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry.get("level") == "SEVERE" and "Failed to load resource: the server responded with a status of" not in entry["message"]]

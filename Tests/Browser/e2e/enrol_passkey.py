@@ -19,7 +19,6 @@ def main():
         token = invitation(args.mail)[2].split("#token=", 1)[1]
         codes = pages.enrol_with_passkey(driver, args.base_url, token, args.birth_date, args.password)
         save_patient(args.work, args.email, password=args.password, recovery=codes)
-        save_passkeys(driver, args.work, args.email)
         step("enrolled")
         if args.screenshots:
             shot("home")
@@ -35,6 +34,7 @@ def main():
         pages.wait_for_path(driver, "/home.html")
         pages.wait(driver).until(lambda d: pages.find(d, "#home-title").text.strip() != "")
         step("signed-in")
+        save_passkeys(driver, args.work, args.email)
         after = driver.get_credentials()
         return {"recoveryCodes": len(codes), "credentials": len(credentials),
                 "residentKey": all(c.is_resident_credential for c in credentials),

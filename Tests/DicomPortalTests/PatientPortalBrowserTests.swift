@@ -60,7 +60,7 @@ final class PatientPortalBrowserTests: XCTestCase {
 
         // 6. Another site's form and fetch() while Jane is signed in.
         let crossSite = try rig.driver("cross_site.py", ["--email", "jane@example.org"]).finish()
-        XCTAssertTrue((crossSite["formAnswer"] as? String ?? "").contains("\"error\""), "\(crossSite)")
+        XCTAssertTrue((crossSite["formAnswer"] as? String ?? "").contains("\"error\":\"csrf\""), "\(crossSite)")
         XCTAssertEqual(crossSite["stateAfter"] as? String, "signed-in", "the cross-site sign-out did nothing")
         XCTAssertEqual(crossSite["batchesAfter"] as? Int, crossSite["batchesBefore"] as? Int)
 
@@ -108,6 +108,7 @@ final class PatientPortalBrowserTests: XCTestCase {
             "--email", "minnie@example.org", "--folder", "disc:\(disc.folder):matching", "--folder", "other:\(other.folder):all",
             "--folder", "hostile:\(hostile.folder):all"]).finish(seconds: 900)
         XCTAssertEqual(sent["consoleErrors"] as? [String], [])
+        XCTAssertEqual((sent["homeList"] as? [String] ?? []).count, 3, "the home page lists the three uploads")
         let instances = try orthancInstances(pacs)
 
         // 3. The disc: two studies of Minnie's, the viewer and autorun left out, DICOMDIR and images sent.

@@ -69,6 +69,10 @@ def main():
             log(f"{name}: result after {time.monotonic() - started:.0f} s: {seen['result']['state']}")
             shot(f"{name}-result")
             step("result", folder=name)
+        driver.get(args.base_url + "/home.html")
+        pages.wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#batches li")) >= len(args.folder))
+        outcomes["homeList"] = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#batches li")]
+        shot("home-batches")
         outcomes["consoleErrors"] = console_errors(driver)
     return outcomes
 

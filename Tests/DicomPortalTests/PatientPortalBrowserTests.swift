@@ -280,6 +280,7 @@ extension PatientPortalBrowserTests {
         let tags = try pacs.get("/instances/\(id)/simplified-tags") as? [String: Any] ?? [:]
         XCTAssertEqual(tags["PatientID"] as? String, patientID, "\(file.path)", line: line)
         XCTAssertTrue("\(tags)".contains("EXT-4711"), "the other facility's Patient ID is kept: \(tags)", line: line)
+        XCTAssertEqual(tags["IssuerOfPatientID"] as? String ?? "", "", "the other facility's issuer is not left beside our ID", line: line)
         if let pixels = file.pixelSHA256 {
             let stored = pixelData(of: try pacs.bytes("/instances/\(id)/file"))
             XCTAssertEqual(stored.map(sha256), pixels, "\(file.path): the pixel data as sent", line: line)

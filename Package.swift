@@ -377,7 +377,7 @@ let package = Package(
         // dicom-portal's configuration and commands, run as the executable against a private cluster.
         .testTarget(name: "DicomPortalTests", dependencies: [
             "TestSupport", "PortalConfiguration", "PortalStore", "AgentConfiguration", "DicomPortal",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/DicomPortalTests", swiftSettings: strict),
         // The kiosk's portal destination against a real TusServer behind mutual TLS (PortalAuthority's certificates).
         .testTarget(name: "PortalDeliveryTests", dependencies: [

@@ -240,11 +240,13 @@ def all_studies(_text):
 
 
 def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=None, passkey=False, timeout=300,
-                  batch_id=None):
+                  batch_id=None, on_page=None):
     """Sends a folder from upload.html: picks it, ticks the studies for which tick(row_text) is true,
     gives consent, confirms the second factor if asked, waits for the result page. Returns the batch
     id. Opens upload.html on base_url (else on the current origin) unless the page is already waiting
-    for a pick there (as after "Continue sending"); batch_id continues that open batch."""
+    for a pick there (as after "Continue sending"); batch_id continues that open batch. on_page(name), if
+    given, is called when the review ("review", before anything is ticked) and the step-up ("step-up") show,
+    e.g. for screenshots or to look at what the page says."""
     origin = base_url or "/".join(driver.current_url.split("/", 3)[:3])
     if batch_id:
         driver.get(f"{origin}/upload.html?batch={batch_id}")
@@ -253,6 +255,8 @@ def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=N
     visible(driver, "#step-pick")
     find(driver, "#input-folder").send_keys(str(Path(folder).resolve()))
     wait_for_any(driver, ["#step-review"], timeout)
+    if on_page:
+        on_page("review")
     for row in driver.find_elements(By.CSS_SELECTOR, "#study-rows tr"):
         box = row.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
         if box.is_selected() != bool(tick(row.text)):
@@ -266,6 +270,8 @@ def upload_folder(driver, folder, tick=all_studies, base_url=None, totp_secret=N
         if time.monotonic() > deadline:
             raise TimeoutError("the upload did not finish")
         if _showing(driver, "#step-stepup"):
+            if on_page:
+                on_page("step-up")
             if totp_secret:
                 type_into(driver, "#stepup-code", totp_code(totp_secret))
                 find(driver, "#stepup-submit").click()

@@ -20,14 +20,16 @@ final class EdgeResultTests: XCTestCase {
                        findings: [Finding(.preambleExecutable, .high, "MZ at offset 0")], studyInstanceUID: "1.2.3", delivery: delivered),
             FileRecord(path: "files/DICOM/IM3", size: 10, kind: .dicom, verdict: .rejected,
                        findings: [Finding(.malwareEngineFailure, .high, "clamd timeout")], studyInstanceUID: "1.2.3"),
-            FileRecord(path: "files/VIEWER.EXE", size: 10, kind: .executable, verdict: .discarded),
+            FileRecord(path: "/files/VIEWER.EXE", size: 10, kind: .executable, verdict: .discarded),
+            // Read for the disc's layout and never delivered: not something the patient's result lists as left out.
+            FileRecord(path: "/files/DICOMDIR", size: 10, kind: .dicomdir, verdict: .discarded),
         ]
-        report.totals.files = 4
+        report.totals.files = 5
         report.totals.dicom = 3
         report.totals.clean = 1
         report.totals.disarmed = 1
         report.totals.rejected = 1
-        report.totals.discarded = 1
+        report.totals.discarded = 2
         report.totals.delivered = identity == .mismatch ? 0 : 2
         return report
     }

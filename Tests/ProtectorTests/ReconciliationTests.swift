@@ -45,6 +45,21 @@ final class ReconciliationTests: XCTestCase {
         XCTAssertEqual(try TestSupport.run(try TestSupport.tool("dcmdump"), ["-q", dir.path("out.dcm")]).status, 0)
     }
 
+    /// Found by the patient portal's browser test: the hospital's ID stayed beside the other facility's issuer.
+    func testAnotherFacilitysIssuerDoesNotStayBesideTheHospitalsID() throws {
+        let foreign = try F.crafted("CT_small.dcm") { $0.dataSet.set(Reconciliation.text(Tag.issuerOfPatientID, .LO, "ELSEWHERE GENERAL")) }
+        let outcome = try F.protect(foreign, with: reconciling(Reconciliation(patientID: "LOCAL-0042")))
+        XCTAssertNotEqual(outcome.verdict, .rejected, "\(outcome.protection.findings)")
+        let delivered = try DICOMReader.read(InMemoryByteSource(outcome.delivered)).dataSet
+        XCTAssertEqual(delivered.string(Tag.patientID), "LOCAL-0042")
+        XCTAssertEqual(delivered.string(Tag.issuerOfPatientID) ?? "", "")
+        let other = try XCTUnwrap(delivered[Tag.otherPatientIDsSequence]?.items?.last?.dataSet)
+        XCTAssertEqual(other.string(Tag.patientID), "1CT1")
+        XCTAssertEqual(other.string(Tag.issuerOfPatientID), "ELSEWHERE GENERAL")
+        let modified = try XCTUnwrap(delivered[Tag.originalAttributesSequence]?.items?.last?.dataSet[Tag.modifiedAttributesSequence]?.items?.first?.dataSet)
+        XCTAssertEqual(modified.string(Tag.issuerOfPatientID), "ELSEWHERE GENERAL")
+    }
+
     func testAValueTheCharacterSetCannotCarryIsRejectedNotMangled() throws {
         // CT_small declares ISO_IR 100 (Latin-1): "Ł" is not in it.
         let outcome = try F.protect(try F.original("CT_small.dcm"), with: reconciling(Reconciliation(patientID: "L1", patientName: "Łukasz^Nowak")))

@@ -26,7 +26,8 @@ enum EdgeResultBuilder {
                 studies: [], leftOut: [], state: source.state)
         }
         let studies = report.studies.map { study(of: $0, in: report, batchState: source.state) }
-        let discarded = report.files.filter { $0.verdict == .discarded }
+        // The disc's index is read, never delivered: the page sent it on purpose, and it is no "file left out".
+        let discarded = report.files.filter { $0.verdict == .discarded && $0.kind != .dicomdir }
         let leftOut = discarded.prefix(leftOutLimit).map { file in
             EdgeResult.LeftOut(name: displayPath(file.path), why: why(file))
         }
@@ -102,9 +103,11 @@ enum EdgeResultBuilder {
         }
     }
 
-    /// The name as the patient's disc had it: the worker prefixes the medium it unpacked ("files/", an archive's name).
+    /// The name as the patient's disc had it: the worker prefixes the medium it unpacked ("files/", an archive's name),
+    /// and a directory's files are rooted at "/".
     static func displayPath(_ path: String) -> String {
-        path.hasPrefix("files/") ? String(path.dropFirst("files/".count)) : path
+        let relative = path.hasPrefix("/") ? String(path.dropFirst()) : path
+        return relative.hasPrefix("files/") ? String(relative.dropFirst("files/".count)) : relative
     }
 
     static func isoDate(_ yyyymmdd: String) -> String {

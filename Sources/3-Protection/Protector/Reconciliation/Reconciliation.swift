@@ -52,6 +52,13 @@ public struct Reconciliation: Sendable, Equatable, Codable {
             originals.set(dataSet[tag] ?? DataElement(tag: tag, vr: vr, value: .bytes(.inline([]))))
             changes.append((tag, vr, bytes, name))
         }
+        // A new Patient ID and no issuer of ours configured: the media's issuer named the other facility as the
+        // issuer of the ID it replaced, and must not stay beside ours (it is kept with that ID in Other Patient IDs).
+        if issuerOfPatientID == nil, changes.contains(where: { $0.0 == Tag.patientID }), let issuer = dataSet[Tag.issuerOfPatientID],
+           !Reconciliation.trimmed(issuer.inlineBytes ?? []).isEmpty {
+            originals.set(issuer)
+            changes.append((Tag.issuerOfPatientID, .LO, [], "Issuer of Patient ID"))
+        }
         guard !changes.isEmpty else { return [] }
         var findings: [Finding] = []
         if changes.contains(where: { $0.0 == Tag.patientID }), let oldID = dataSet[Tag.patientID]?.inlineBytes,

@@ -1,5 +1,5 @@
 // The edge's JSON API (see edge-api.md): CSRF token bookkeeping and uniform errors.
-import { t, has } from './i18n.js';
+import { t, tn, has } from './i18n.js';
 
 let csrf = null;
 
@@ -73,12 +73,17 @@ export async function getSession() {
 export function errorText(error) {
   if (error && error.code && has(`error.${error.code}`)) {
     const seconds = error.retryAfter;
-    return t(`error.${error.code}`, { minutes: seconds ? Math.max(1, Math.ceil(seconds / 60)) : 1 });
+    const minutes = seconds ? Math.max(1, Math.ceil(seconds / 60)) : 1;
+    // A short wait in seconds ("Wait 4 seconds"), a longer one in minutes.
+    const wait = seconds && seconds < 60 ? tn('common.seconds', seconds) : tn('common.minutes', minutes);
+    return t(`error.${error.code}`, { minutes, wait });
   }
   if (error && error.serverMessage) return error.serverMessage;
   return t('error.unknown');
 }
 
+// The edge answers 401 to a wrong password or code too (signin.failed, second-factor.*, passkey.failed): only
+// "signed-out", or a 401 that names no code, means the session is gone.
 export function isSignedOut(error) {
-  return error instanceof ApiError && (error.status === 401 || error.code === 'signed-out');
+  return error instanceof ApiError && (error.code === 'signed-out' || (error.status === 401 && error.code === 'unknown'));
 }

@@ -28,6 +28,8 @@ function studyRow(study) {
 
 function render(batch) {
   $('#batch-loading').hidden = true;
+  // Only a batch found is worth printing (not the "could not find this upload" page).
+  $('#print').hidden = false;
   $('#batch-state').textContent = t(`state.${batch.state}`);
   $('#batch-explain').textContent = t(`state.${batch.state}.explain`);
   const dates = [t('batch.createdAt', { date: formatTimestamp(batch.createdAt) })];

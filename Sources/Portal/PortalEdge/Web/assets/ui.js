@@ -73,8 +73,9 @@ export function formatBytes(bytes) {
 }
 
 // DICOM dates (YYYYMMDD) and ISO timestamps shown as "3 March 2021".
+// A DICOM date (YYYYMMDD, as the disc has it) or an ISO date (YYYY-MM-DD, as the hospital's result gives it).
 export function formatDicomDate(value) {
-  const match = /^(\d{4})(\d{2})(\d{2})$/.exec((value || '').trim());
+  const match = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec((value || '').trim());
   if (!match) return value ? value.trim() : t('common.unknownDate');
   const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
   if (Number.isNaN(date.getTime())) return value;

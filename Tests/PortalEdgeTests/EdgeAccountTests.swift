@@ -227,4 +227,35 @@ final class EdgeAccountTests: XCTestCase {
         } catch { try await edge.stop(); throw error }
         try await edge.stop()
     }
+
+    func testIdleAndAbsoluteTimeoutsEndTheSession() async throws {
+        let edge = try await EdgeTestServer()
+        do {
+            let token = try await edge.invite(ref: "12", email: "idle@example.org")
+            let browser = BrowserSession(edge)
+            let (totp, _) = try await Self.enrol(browser, token: token)
+            edge.clock.advance(14 * 60)
+            var reply = try await browser.request(.GET, "/api/batches")
+            XCTAssertEqual(reply.status, .ok, "14 minutes idle is within the limit")
+            edge.clock.advance(16 * 60)
+            reply = try await browser.request(.GET, "/api/batches")
+            XCTAssertEqual(reply.error, "signed-out", "16 minutes idle ends the session")
+
+            // Active all along, the session still ends 12 hours after sign-in.
+            let active = BrowserSession(edge)
+            try await active.begin()
+            try await active.request(.POST, "/api/signin/password", json: ["email": "idle@example.org", "password": Self.password])
+            edge.clock.advance(31)
+            reply = try await active.request(.POST, "/api/signin/totp", json: ["code": totp.code(at: edge.clock.now)])
+            XCTAssertEqual(reply.json["state"] as? String, "signed-in", reply.text)
+            for _ in 0..<(12 * 6) {
+                edge.clock.advance(10 * 60)
+                reply = try await active.request(.GET, "/api/batches")
+                if reply.status != .ok { break }
+            }
+            XCTAssertEqual(reply.error, "signed-out")
+            XCTAssertGreaterThanOrEqual(reply.status.code, 400)
+        } catch { try await edge.stop(); throw error }
+        try await edge.stop()
+    }
 }

@@ -79,6 +79,8 @@ export function errorText(error) {
   return t('error.unknown');
 }
 
+// The session is gone: the edge says `signed-out`, or something in between answered 401 without a code. Other
+// 401s are refusals the page explains (signin.failed, second-factor.failed, birth-date.mismatch, passkey.failed).
 export function isSignedOut(error) {
-  return error instanceof ApiError && (error.status === 401 || error.code === 'signed-out');
+  return error instanceof ApiError && (error.code === 'signed-out' || (error.status === 401 && error.code === 'unknown'));
 }

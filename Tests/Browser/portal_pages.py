@@ -1,6 +1,5 @@
-"""Page objects for the patient portal, for end-to-end tests against the real edge (and the
-harness's stand-in). Headless Debian Chromium through /usr/bin/chromedriver; Selenium Manager
-never downloads anything (SE_OFFLINE)."""
+"""Page objects for the patient portal, for end-to-end tests against the real edge. Headless Debian
+Chromium through /usr/bin/chromedriver; Selenium Manager never downloads anything (SE_OFFLINE)."""
 
 import base64
 import os
@@ -11,7 +10,7 @@ os.environ["SE_OFFLINE"] = "true"
 
 import pyotp  # noqa: E402
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -86,13 +85,20 @@ def type_into(driver, css, text):
     element.send_keys(text)
 
 
+def _gone(error):
+    """Whether a WebDriver error says the element left the page (it navigated or re-rendered meanwhile)."""
+    return isinstance(error, StaleElementReferenceException) or "does not belong to the document" in str(error)
+
+
 def visible_error(driver):
     """The text of whichever error message is showing, or None."""
     for element in driver.find_elements(By.CSS_SELECTOR, ".error[role=alert], .field-error"):
         try:
             if element.is_displayed() and element.text.strip():
                 return element.text.strip()
-        except StaleElementReferenceException:
+        except WebDriverException as error:
+            if not _gone(error):
+                raise
             continue  # the page changed under us; the next look sees the new one
     return None
 
@@ -106,7 +112,9 @@ def wait_for_any(driver, selectors, timeout=TIMEOUT):
                 try:
                     if element.is_displayed():
                         return css
-                except StaleElementReferenceException:
+                except WebDriverException as error:
+                    if not _gone(error):
+                        raise
                     continue
         error = visible_error(driver)
         if error:
@@ -124,20 +132,48 @@ def wait_for_path(driver, path, timeout=TIMEOUT):
     wait(driver, timeout).until(arrived)
 
 
-# TOTP codes: an edge refuses a code used before (second-factor.replayed), so a secret's next code
-# comes from the next 30-second window when the current one was used already.
-_last_totp = {}
+# TOTP codes: the edge refuses a step used before (second-factor.replayed) but accepts the next 30-second
+# window's code too (clock drift), so a secret used in this window gets the next window's code; only a
+# third use within one window waits.
+_last_totp_step = {}
 
 
 def totp_code(secret):
     totp = pyotp.TOTP(secret)
     while True:
-        code = totp.now()
-        window = int(time.time()) // 30
-        if _last_totp.get(secret) != window:
-            _last_totp[secret] = window
-            return code
-        time.sleep(30 - time.time() % 30 + 0.5)
+        step = int(time.time() // 30)
+        chosen = max(step, _last_totp_step.get(secret, -1) + 1)
+        if chosen <= step + 1:
+            _last_totp_step[secret] = chosen
+            return totp.at(chosen * 30)
+        time.sleep(max(0.1, (chosen - 1) * 30 - time.time() + 0.5))
+
+
+def adopt_session(driver, origin, cookie):
+    """Gives the browser a session the edge issued to another client (as if the patient had signed in in
+    this browser): the __Host-session cookie for origin, set through the DevTools protocol."""
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    driver.execute_cdp_cmd("Network.setCookie", {"name": "__Host-session", "value": cookie, "url": origin + "/",
+                                                 "path": "/", "secure": True, "httpOnly": True, "sameSite": "Strict"})
+
+
+def browser_session(driver, origin):
+    """The browser's current session cookie for origin (to look at the same session over HTTP)."""
+    cookies = driver.execute_cdp_cmd("Network.getCookies", {"urls": [origin + "/"]})["cookies"]
+    return next((cookie["value"] for cookie in cookies if cookie["name"] == "__Host-session"), None)
+
+
+def skew_clock(driver, seconds):
+    """Makes the pages' clock (Date) run `seconds` ahead from the next page load on, as on a patient's
+    computer whose clock is fast; 0 puts it right again."""
+    if getattr(driver, "clock_script", None):
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": driver.clock_script})
+        driver.clock_script = None
+    if seconds:
+        source = ("(() => { const skew = %d; const Real = Date;"
+                  " class Skewed extends Real { constructor(...a) { super(...(a.length ? a : [Real.now() + skew])); } }"
+                  " Skewed.now = () => Real.now() + skew; globalThis.Date = Skewed; })();" % int(seconds * 1000))
+        driver.clock_script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})["identifier"]
 
 
 def _birth_date_parts(birth_date):
@@ -231,7 +267,9 @@ def _showing(driver, css):
     """Whether css is on the page and visible (the page may have moved on to another)."""
     try:
         return any(element.is_displayed() for element in driver.find_elements(By.CSS_SELECTOR, css))
-    except StaleElementReferenceException:
+    except WebDriverException as error:
+        if not _gone(error):
+            raise
         return False
 
 

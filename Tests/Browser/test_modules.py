@@ -1,7 +1,8 @@
 """Browser tests of the portal's front end: its modules run in headless Chromium against real files
-(pydicom's test files, archives made by zipfile and zip, QR codes read back by zbarimg), the pages
-against the harness's stand-in of the edge API, and static checks of the catalogue and the CSP
-rules. Run: PYTHONPATH=/work/main/.cache/testdata/pylib:/work/main/.cache/testdata/pydicom \
+(pydicom's test files, archives made by zipfile and zip, QR codes read back by zbarimg), the pages and
+the tus client against the real `dicom-portal edge` (started here; .build/debug/dicom-portal or
+$DICOM_PORTAL_BINARY), and static checks of the catalogue and the CSP rules. Run:
+PYTHONPATH=/work/main/.cache/testdata/pylib:/work/main/.cache/testdata/pydicom \
 /usr/bin/python3 -m unittest Tests/Browser/test_modules.py"""
 
 import base64
@@ -26,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["SE_OFFLINE"] = "true"
 
 import portal_pages as pages  # noqa: E402
-from harness_server import HarnessServer, WEB, signed_in_session  # noqa: E402
+from edge_process import ApiClient, EdgeError, EdgeProcess, FaultProxy, Patient, edge_binary, free_port  # noqa: E402
+from harness_server import HarnessServer, WEB  # noqa: E402
 
 TESTDATA = Path(os.environ.get("KIOSK_TESTDATA", "/work/main/.cache/testdata"))
 PYDICOM_DATA = TESTDATA / "pydicom" / "pydicom" / "data"
@@ -43,6 +45,40 @@ try:
     from pydicom.multival import MultiValue
 except ImportError:  # pragma: no cover - the machine lacks the test data
     pydicom = None
+
+
+# The edges the page and tus tests share (started on first use, stopped when the module ends): "direct",
+# reached by the browser at its own port; "proxied", behind a FaultProxy.
+_edges = {}
+_edge_directory = None
+
+
+def shared_edge(name):
+    global _edge_directory
+    if name in _edges:
+        return _edges[name]
+    if edge_binary() is None:
+        raise unittest.SkipTest("the dicom-portal binary is not built (swift build --product dicom-portal; "
+                                "or set DICOM_PORTAL_BINARY)")
+    if _edge_directory is None:
+        _edge_directory = Path(tempfile.mkdtemp(prefix="portal-edge-"))
+    if name == "direct":
+        _edges[name] = (EdgeProcess(_edge_directory / name), None)
+    else:
+        port = free_port()
+        edge = EdgeProcess(_edge_directory / name, public_port=port)
+        _edges[name] = (edge, FaultProxy(port, edge))
+    return _edges[name]
+
+
+def tearDownModule():
+    for edge, proxy in _edges.values():
+        if proxy:
+            proxy.stop()
+        edge.stop()
+    _edges.clear()
+    if _edge_directory is not None:
+        shutil.rmtree(_edge_directory, ignore_errors=True)
 
 
 def browser_available():
@@ -131,8 +167,8 @@ class BrowserCase(unittest.TestCase):
     def make_fixtures(cls):
         pass
 
-    def open_harness(self):
-        self.driver.get(self.server.url + "/harness/harness.html")
+    def open_harness(self, origin=None):
+        self.driver.get((origin or self.server.url) + "/harness.html")
         pages.wait(self.driver).until(lambda d: d.execute_script("return window.harnessReady === true"))
 
     def call(self, name, *args):
@@ -520,82 +556,163 @@ class QrTests(BrowserCase):
         self.assertNoCspViolations()
 
 
-class TusTests(BrowserCase):
+class EdgeCase(BrowserCase):
+    """A browser case whose pages come from a real edge: enrols patients over the edge's API (invited over
+    the link first), hands their sessions to the browser, and checks what the edge stored over the link,
+    as core sees it."""
+
+    EDGE = "direct"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.edge, cls.proxy = shared_edge(cls.EDGE)
+        super().setUpClass()
+        # The proxied edge is browsed as 127.0.0.1 so its cookies never mix with the direct edge's (localhost).
+        cls.base = cls.edge.origin if cls.proxy is None else f"https://127.0.0.1:{cls.proxy.port}"
+
+    def enrolled(self, **details):
+        """A new patient, invited and enrolled with an authenticator app; returns (patient, client holding
+        the signed-in session)."""
+        patient = Patient(**details)
+        self.edge.invite(patient)
+        return patient, ApiClient(self.edge).enrol(patient, pages.totp_code)
+
+    def hand_over(self, client):
+        """The browser takes over client's session (the client keeps looking at it, without changing it)."""
+        pages.adopt_session(self.driver, self.base, client.cookie)
+
+    def follow_browser(self, client):
+        """Client looks at the session the browser holds now (it may have rotated it)."""
+        client.cookie = pages.browser_session(self.driver, self.base)
+        client.call("GET", "/api/session")
+        return client
+
+    def stored(self, batch_id, client=None, patient=None):
+        """Submits the batch if it is open (stepping up with the patient's app when the edge asks) and
+        returns core's view of it, with each upload's bytes as core collects them."""
+        if client is not None:
+            reply = client.request("POST", f"/api/batches/{batch_id}/submit", {"consent": True, "summary": {"studies": []}})
+            if reply.status == 403 and reply.json.get("error") == "step-up.required":
+                client.call("POST", "/api/step-up/totp", {"code": pages.totp_code(patient.totp_secret)})
+                self.hand_over(client)
+                reply = client.request("POST", f"/api/batches/{batch_id}/submit", {"consent": True, "summary": {"studies": []}})
+            self.assertEqual(reply.status, 200, f"{reply}; the edge has {client.call('GET', f'/api/batches/{batch_id}')}; "
+                                                   f"its log ends:\n{self.edge.log_tail(40)}")
+        batch = self.edge.submitted()[batch_id]
+        for upload in batch["uploads"]:
+            upload["data"] = self.edge.upload_bytes(batch_id, upload["id"])
+        return batch
+
+
+class TusTests(EdgeCase):
+    """The tus client (tus.js) in the harness page, served by the real edge behind a FaultProxy."""
+
+    EDGE = "proxied"
     FILES = [{"path": "DISC/A.dcm", "size": 300_000, "seed": 1},
              {"path": "DISC/B.dcm", "size": 131_072, "seed": 2},
              {"path": "DISC/Ü n ï.dcm", "size": 1000, "seed": 3},
              {"path": "DISC/D.dcm", "size": 70_000, "seed": 4}]
     CHUNK = 65536
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.patient = Patient()
+        cls.edge.invite(cls.patient)
+        cls.client = ApiClient(cls.edge).enrol(cls.patient, pages.totp_code)
+
     def setUp(self):
-        self.stub = self.server.reset_stub()
-        self.stub.session = signed_in_session()
-        self.open_harness()
+        self.proxy.reset()
+        self.hand_over(self.client)
+        self.open_harness(self.base)
         self.driver.execute_script("localStorage.clear()")
-        self.batch = self.stub.new_batch()
+        self.batch = self.client.create_batch()
+
+    def tearDown(self):
+        # An open batch counts against the patient's limit of open batches; a submitted one cannot be abandoned.
+        self.client.request("DELETE", f"/api/batches/{self.batch}")
 
     def expected(self, spec):
         return bytes(((i * 31 + spec["seed"]) & 0xFF) for i in range(spec["size"]))
 
-    def assert_uploaded(self):
-        by_name = {upload["name"]: upload for upload in self.stub.uploads.values() if upload["offset"] == upload["length"]}
-        for spec in self.FILES:
-            self.assertEqual(bytes(by_name[spec["path"]]["data"]), self.expected(spec), spec["path"])
+    def uploads(self):
+        return self.client.call("GET", f"/api/batches/{self.batch}")["uploads"]
+
+    def assert_uploaded(self, files=None):
+        files = files or self.FILES
+        batch = self.stored(self.batch, self.client, self.patient)
+        self.assertEqual(sorted(u["name"] for u in batch["uploads"]), sorted(spec["path"] for spec in files), "each file once")
+        by_name = {upload["name"]: upload for upload in batch["uploads"]}
+        for spec in files:
+            self.assertEqual(by_name[spec["path"]]["data"], self.expected(spec), spec["path"])
+            self.assertEqual(by_name[spec["path"]]["sha256"], hashlib.sha256(self.expected(spec)).hexdigest())
 
     def test_upload_with_checksums_and_csrf(self):
         result = self.call("upload", self.batch, self.FILES, self.CHUNK)
         self.assertIsNone(result["error"])
-        self.assert_uploaded()
-        patches = [r for r in self.stub.requests if r[0] == "PATCH"]
+        patches = self.proxy.recorded("PATCH")
         self.assertEqual(len(patches), 5 + 2 + 1 + 2)
-        for _, _, headers in patches:
-            self.assertEqual(headers.get("X-CSRF-Token"), self.stub.session["csrf"])
+        for _, _, headers, status in patches:
+            self.assertEqual(status, 204)
+            self.assertEqual(headers.get("X-CSRF-Token"), self.client.csrf)
             self.assertTrue(headers.get("Upload-Checksum", "").startswith("sha256 "))
             self.assertEqual(headers.get("Tus-Resumable"), "1.0.0")
         self.assertEqual(result["progress"][-1], sum(spec["size"] for spec in self.FILES))
         # Until the batch is submitted the URLs stay stored: sending again creates nothing new.
         self.assertEqual(len(result["stored"]["files"]), len(self.FILES))
-        self.stub.requests.clear()
+        self.proxy.reset()
         again = self.call("upload", self.batch, self.FILES, self.CHUNK)
         self.assertIsNone(again["error"])
-        self.assertEqual(sorted({r[0] for r in self.stub.requests if r[1].startswith("/uploads/")}), ["HEAD"])
+        self.assertEqual(sorted({r[0] for r in self.proxy.recorded() if r[1].startswith("/uploads/")}), ["HEAD"])
+        self.assert_uploaded()
 
     def test_recovers_from_server_errors_dropped_connections_and_checksum_failures(self):
-        self.stub.patch_faults = [500, "drop", 460]
+        self.proxy.patch_faults = [500, "drop", "corrupt"]
         result = self.call("upload", self.batch, self.FILES, self.CHUNK)
         self.assertIsNone(result["error"])
-        self.assert_uploaded()
-        # The browser may itself resend a PATCH whose kept-alive connection was cut; the client then
-        # meets 409 and asks HEAD. Either way the 500 and the 460 were retried.
+        statuses = [r[3] for r in self.proxy.recorded("PATCH")]
+        self.assertEqual(statuses[0], 500)
+        self.assertIn(460, statuses, "the edge refused the corrupted chunk")
+        # The browser may itself resend a PATCH whose kept-alive connection was cut; the client then meets 409
+        # and asks HEAD. Either way the 500 and the 460 were retried.
         self.assertGreaterEqual(len(result["retries"]), 2)
-        self.assertTrue(any(r[0] == "HEAD" for r in self.stub.requests), "a dropped connection is followed by HEAD")
+        self.assertTrue(self.proxy.recorded("HEAD"), "a dropped connection is followed by HEAD")
+        self.assert_uploaded()
 
     def test_resumes_after_the_tab_was_closed(self):
         stored = self.call("uploadUntil", self.batch, self.FILES, self.CHUNK, 200_000)
         self.assertGreater(len(stored["files"]), 0)
-        sent_before = sum(upload["offset"] for upload in self.stub.uploads.values())
-        self.assertLess(sent_before, sum(spec["size"] for spec in self.FILES))
-        uploads_before = set(self.stub.uploads)
-        self.open_harness()  # a new page: only localStorage remains
-        self.stub.requests.clear()
+        total = sum(spec["size"] for spec in self.FILES)
+        self.open_harness(self.base)  # a new page: only localStorage remains
+        # A chunk under way when the old page went may still land: the offsets once they stop moving.
+        before, settled = None, {upload["id"]: upload["offset"] for upload in self.uploads()}
+        while before != settled:
+            before = settled
+            time.sleep(0.5)
+            settled = {upload["id"]: upload["offset"] for upload in self.uploads()}
+        self.assertLess(sum(before.values()), total)
+        self.proxy.reset()
         result = self.call("upload", self.batch, self.FILES, self.CHUNK)
         self.assertIsNone(result["error"])
+        self.assertEqual(len(self.proxy.recorded("HEAD")), len(stored["files"]))
+        resent = sum(int(headers["Content-Length"]) for _, _, headers, _ in self.proxy.recorded("PATCH"))
+        self.assertEqual(resent, total - sum(before.values()), "no byte is sent twice")
+        self.assertTrue(set(before) <= {upload["id"] for upload in self.uploads()}, "the earlier uploads were continued")
         self.assert_uploaded()
-        heads = [r for r in self.stub.requests if r[0] == "HEAD"]
-        self.assertEqual(len(heads), len(stored["files"]))
-        resent = sum(len(u["data"]) for u in self.stub.uploads.values())
-        self.assertEqual(resent, sum(spec["size"] for spec in self.FILES), "no byte is stored twice")
-        self.assertTrue(uploads_before <= set(self.stub.uploads), "the earlier uploads were continued")
 
     def test_upload_forgotten_by_the_server_is_sent_again(self):
         stored = self.call("uploadUntil", self.batch, self.FILES[:1], self.CHUNK, 100_000)
-        self.stub.uploads.clear()
-        self.open_harness()
+        self.assertEqual(len(stored["files"]), 1)
+        # The edge forgets it (tus termination, as when an unfinished upload expires).
+        [upload] = self.uploads()
+        deleted = self.client.request("DELETE", f"/uploads/{upload['id']}", headers={"Tus-Resumable": "1.0.0"})
+        self.assertEqual(deleted.status, 204, deleted)
+        self.open_harness(self.base)
         result = self.call("upload", self.batch, self.FILES[:1], self.CHUNK)
         self.assertIsNone(result["error"])
-        self.assertEqual(len(stored["files"]), 1)
-        [upload] = self.stub.uploads.values()
-        self.assertEqual(bytes(upload["data"]), self.expected(self.FILES[0]))
+        [again] = self.uploads()
+        self.assertNotEqual(again["id"], upload["id"])
+        self.assert_uploaded(self.FILES[:1])
 
     def test_refusals_are_reported(self):
         result = self.call("upload", "00000000-0000-0000-0000-000000000000", self.FILES[:1], self.CHUNK)
@@ -746,33 +863,44 @@ class PageChecker(HTMLParser):
             self.problems.append(f"literal text {text[:60]!r}")
 
 
-class PageTests(BrowserCase):
-    """The pages against the harness's stand-in edge: flows through the page objects, keyboard
-    access, CSP, and screenshots (desktop and phone) for review."""
+def make_disc(root):
+    """A disc as patients bring them: Jane Doe's CT, someone else's MR, a DICOMDIR, a viewer and a report."""
+    disc = root / "disc"
+    (disc / "DICOM" / "ST1").mkdir(parents=True)
+    (disc / "DICOM" / "ST2").mkdir(parents=True)
+    for i in range(3):
+        (disc / "DICOM" / "ST1" / f"IM{i}").write_bytes(dicom_bytes(sop_uid=f"1.2.3.4.1.{i}"))
+    for i in range(2):
+        (disc / "DICOM" / "ST2" / f"IM{i}").write_bytes(dicom_bytes(
+            patient_name="Roe^Richard", birth_date="19551111", study_uid="9.8.7", series_uid="9.8.7.1",
+            description="MR knee <script>alert(1)</script>", modality="MR", sop_uid=f"9.8.7.1.{i}"))
+    (disc / "DICOMDIR").write_bytes((PYDICOM_DATA / "test_files" / "dicomdirtests" / "DICOMDIR").read_bytes())
+    (disc / "autorun.inf").write_bytes(b"[autorun]\nopen=viewer.exe\n")
+    (disc / "viewer.exe").write_bytes(b"MZ" + b"\0" * 100)
+    (disc / "report.pdf").write_bytes(b"%PDF-1.4\n")
+    return disc
+
+
+# A signed-in session counts as a fresh second factor for 5 minutes; a page whose clock is this far ahead
+# asks for a step-up before sending (the edge's answer to it is then checked by the edge's own clock).
+CLOCK_AHEAD = 290
+
+
+class PageCase(EdgeCase):
+    """The pages served by the real edge, in Chromium: flows through the page objects, keyboard access,
+    CSP, and screenshots (desktop and phone) for review."""
 
     @classmethod
     def make_fixtures(cls):
-        disc = cls.tmp / "disc"
-        (disc / "DICOM" / "ST1").mkdir(parents=True)
-        (disc / "DICOM" / "ST2").mkdir(parents=True)
-        for i in range(3):
-            (disc / "DICOM" / "ST1" / f"IM{i}").write_bytes(dicom_bytes(sop_uid=f"1.2.3.4.1.{i}"))
-        for i in range(2):
-            (disc / "DICOM" / "ST2" / f"IM{i}").write_bytes(dicom_bytes(
-                patient_name="Roe^Richard", birth_date="19551111", study_uid="9.8.7", series_uid="9.8.7.1",
-                description="MR knee <script>alert(1)</script>", modality="MR", sop_uid=f"9.8.7.1.{i}"))
-        (disc / "DICOMDIR").write_bytes((PYDICOM_DATA / "test_files" / "dicomdirtests" / "DICOMDIR").read_bytes())
-        (disc / "autorun.inf").write_bytes(b"[autorun]\nopen=viewer.exe\n")
-        (disc / "viewer.exe").write_bytes(b"MZ" + b"\0" * 100)
-        (disc / "report.pdf").write_bytes(b"%PDF-1.4\n")
-        cls.disc = disc
+        cls.disc = make_disc(cls.tmp)
 
     def setUp(self):
         if pydicom is None:
             self.skipTest("pydicom test data is not unpacked")
-        self.stub = self.server.reset_stub()
         pages.set_phone(self.driver, False)
-        self.driver.get(self.server.url + "/harness/harness.html")
+        pages.skew_clock(self.driver, 0)
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        self.driver.get(self.base + "/harness.html")
         self.driver.execute_script("localStorage.clear()")
         self.driver.get_log("browser")
 
@@ -815,30 +943,51 @@ class PageTests(BrowserCase):
                 self.assertLessEqual(width, pages.PHONE[0], f"{name}: no sideways scrolling on a 360 px phone")
         pages.set_phone(self.driver, False)
 
+    def catalogue(self, key):
+        return json.loads((WEB / "assets/messages/en.json").read_text())[key]
+
+    def assertNoCspViolationsInLog(self):
+        logs = [entry["message"] for entry in self.driver.get_log("browser") if "Content Security Policy" in entry["message"]]
+        self.assertEqual(logs, [])
+
+    def events(self, patient, kind):
+        """The edge's security events of this kind for the patient, as core collects them."""
+        events = self.edge.expect(self.edge.link("GET", "/link/v1/events?after=0&limit=500"), 200, "GET events").json["events"]
+        return [event for event in events if event["patient"] == patient.ref and event["type"] == kind]
+
+
+class PageTests(PageCase):
     def test_sign_in_with_totp_and_recovery_code(self):
-        self.driver.get(self.server.url + "/")
+        patient, _ = self.enrolled()
+        self.driver.get(self.base + "/")
         pages.visible(self.driver, "#step-password")
         self.shoot("signin")
-        pages.type_into(self.driver, "#email", "jane@example.org")
-        pages.type_into(self.driver, "#password", "wrong")
+        pages.type_into(self.driver, "#email", patient.email)
+        pages.type_into(self.driver, "#password", "wrong password")
         pages.find(self.driver, "#password-submit").click()
         error = pages.visible(self.driver, "#password-error")
-        self.assertEqual(error.text, json.loads((WEB / "assets/messages/en.json").read_text())["error.signin.failed"])
-        pages.sign_in(self.driver, self.server.url, "jane@example.org", "correct horse battery", totp_secret=self.stub.totp_secret)
-        self.assertIn("Jane Doe", pages.find(self.driver, "#home-title").text)
-        self.stub.session = Stub_anonymous()
-        pages.sign_in(self.driver, self.server.url, "jane@example.org", "correct horse battery", recovery_code="0001-abcd-efgh")
+        self.assertEqual(error.text, self.catalogue("error.signin.failed"))
+        pages.sign_in(self.driver, self.base, patient.email, patient.password, totp_secret=patient.totp_secret)
+        self.assertIn("JANE DOE", pages.find(self.driver, "#home-title").text)
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})  # the browser was closed
+        pages.sign_in(self.driver, self.base, patient.email, patient.password, recovery_code=patient.recovery_codes[1])
+        self.assertEqual([e["detail"].get("left") for e in self.events(patient, "second-factor.recovery-code-used")], ["9"])
 
     def test_second_factor_step_rendering(self):
-        self.stub.session.update({"state": "second-factor", "methods": ["totp", "recovery"]})
-        self.driver.get(self.server.url + "/")
+        patient, _ = self.enrolled()
+        client = ApiClient(self.edge)
+        client.call("GET", "/api/session")
+        client.call("POST", "/api/signin/password", {"email": patient.email, "password": patient.password})
+        self.hand_over(client)
+        self.driver.get(self.base + "/")
         pages.visible(self.driver, "#step-factor")
         pages.find(self.driver, "#recovery-show").click()
         self.shoot("signin-second-factor")
 
     def test_enrolment_with_totp(self):
-        token = "A" * 22
-        self.driver.get(f"{self.server.url}/enrol.html#token={token}")
+        patient = Patient()
+        token = self.edge.invite(patient)
+        self.driver.get(f"{self.base}/enrol.html#token={token}")
         pages.visible(self.driver, "#step-birth-date")
         self.assertNotIn(token, self.driver.current_url, "the token leaves the address bar")
         self.shoot("enrol-birth-date")
@@ -847,8 +996,7 @@ class PageTests(BrowserCase):
             pages.type_into(self.driver, "#birth-month", month)
             pages.type_into(self.driver, "#birth-year", year)
             pages.find(self.driver, "#birth-date-submit").click()
-            catalogue = json.loads((WEB / "assets/messages/en.json").read_text())
-            pages.wait(self.driver).until(lambda d: pages.find(d, "#birth-date-error").text == catalogue[wanted])
+            pages.wait(self.driver).until(lambda d: pages.find(d, "#birth-date-error").text == self.catalogue(wanted))
         pages.type_into(self.driver, "#birth-day", "1")
         pages.type_into(self.driver, "#birth-month", "1")
         pages.type_into(self.driver, "#birth-year", "1970")
@@ -862,28 +1010,41 @@ class PageTests(BrowserCase):
         self.assertEqual(pages.find(self.driver, "#new-password").get_attribute("aria-invalid"), "true")
         self.shoot("enrol-password-error")
         # The rest through the page object the end-to-end test uses.
-        secret, codes = pages.enrol_with_totp(self.driver, self.server.url, token, "1970-01-01", "correct horse battery")
-        self.assertEqual(secret, self.stub.totp_secret)
+        secret, codes = pages.enrol_with_totp(self.driver, self.base, token, "1970-01-01", patient.password)
+        self.assertEqual(len(secret), 32)
         self.assertEqual(len(codes), 10)
+        self.assertEqual([e["detail"]["method"] for e in self.events(patient, "enrolment.second-factor")], ["totp"])
 
     def test_authenticator_qr_code_on_the_page_decodes(self):
         if not shutil.which("zbarimg"):
             self.skipTest("zbarimg (zbar-tools) is not installed")
-        self.stub.session.update({"state": "enrolling", "enrolment": {"step": "second-factor"},
-                                  "patient": signed_in_session()["patient"]})
-        self.driver.get(self.server.url + "/enrol.html")
+        patient = Patient()
+        self.edge.invite(patient)
+        client = ApiClient(self.edge)
+        client.call("GET", "/api/session")
+        client.call("POST", "/api/enrol/start", {"token": patient.token})
+        client.call("POST", "/api/enrol/birth-date", {"birthDate": patient.birth_date_iso})
+        client.enrol_password(patient)
+        self.hand_over(client)
+        self.driver.get(self.base + "/enrol.html")
         pages.visible(self.driver, "#step-second-factor")
         self.shoot("enrol-second-factor")
         pages.find(self.driver, "#totp-button").click()
         qr = pages.visible(self.driver, "#qr-holder svg")
         self.shoot("enrol-totp")
+        secret = pages.find(self.driver, "#totp-secret").text.replace(" ", "")
+        self.assertEqual(pages.find(self.driver, "#totp-secret").text, " ".join(re.findall("....", secret)))
         with tempfile.NamedTemporaryFile(suffix=".png") as image:
             image.write(qr.screenshot_as_png)
             image.flush()
             out = subprocess.run(["zbarimg", "--raw", "-q", image.name], capture_output=True, text=True)
-        self.assertTrue(out.stdout.strip().startswith("otpauth://totp/Hospital:jane%40example.org?secret=" + self.stub.totp_secret))
-        self.assertEqual(pages.find(self.driver, "#totp-secret").text, " ".join(re.findall("....", self.stub.totp_secret)))
-        pages.type_into(self.driver, "#totp-code", "123456")
+        label = f"Hospital:{patient.email.replace('@', '%40')}"
+        self.assertTrue(out.stdout.strip().startswith(f"otpauth://totp/{label}?secret={secret}&issuer=Hospital"), out.stdout)
+        wrong = "000000" if pages.pyotp.TOTP(secret).now() != "000000" else "111111"
+        pages.type_into(self.driver, "#totp-code", wrong)
+        pages.find(self.driver, "#totp-submit").click()
+        pages.wait(self.driver).until(lambda d: pages.visible_error(d) == self.catalogue("error.second-factor.failed"))
+        pages.type_into(self.driver, "#totp-code", pages.totp_code(secret))
         pages.find(self.driver, "#totp-submit").click()
         pages.visible(self.driver, "#step-recovery-codes")
         pages.find(self.driver, "#codes-submit").click()
@@ -891,20 +1052,24 @@ class PageTests(BrowserCase):
         self.shoot("enrol-recovery-codes")
 
     def test_invalid_invitation(self):
-        self.driver.get(self.server.url + "/enrol.html#token=short-token")
+        self.driver.get(self.base + "/enrol.html#token=short-token")
         pages.visible(self.driver, "#step-invalid")
         self.shoot("enrol-invalid")
+        # Well formed, but no invitation of the edge's.
+        self.driver.get(self.base + "/harness.html")
+        self.driver.get(self.base + "/enrol.html#token=" + "A" * 21 + "A")
+        pages.visible(self.driver, "#step-invalid")
 
     def test_upload_flags_someone_else_and_sends_what_is_ticked(self):
-        self.stub.session = signed_in_session()
-        self.driver.get(self.server.url + "/upload.html")
+        patient, client = self.enrolled()
+        self.hand_over(client)
+        self.driver.get(self.base + "/upload.html")
         pages.visible(self.driver, "#step-pick")
         self.shoot("upload-pick")
         pages.find(self.driver, "#input-folder").send_keys(str(self.disc))
         pages.visible(self.driver, "#step-review")
         rows = self.driver.find_elements(pages.By.CSS_SELECTOR, "#study-rows tr")
         self.assertEqual(len(rows), 2)
-        texts = [row.text for row in rows]
         mine = next(row for row in rows if "CT chest" in row.text)
         theirs = next(row for row in rows if "MR knee" in row.text)
         self.assertTrue(mine.find_element(pages.By.CSS_SELECTOR, "input").is_selected())
@@ -915,24 +1080,22 @@ class PageTests(BrowserCase):
         self.assertIn("3 files will not be sent", left_out.text)
         left_out.click()
         self.shoot("upload-review")
-        self.assertTrue(texts)
         batch_id = pages.upload_folder(self.driver, self.disc, tick=lambda text: "CT chest" in text,
-                                       totp_secret=self.stub.totp_secret)
-        self.assertIn(batch_id, self.stub.batches)
-        names = sorted(upload["name"] for upload in self.stub.uploads.values())
+                                       totp_secret=patient.totp_secret)
+        batch = self.stored(batch_id)
+        names = sorted(upload["name"] for upload in batch["uploads"])
         self.assertEqual(names, ["disc/DICOM/ST1/IM0", "disc/DICOM/ST1/IM1", "disc/DICOM/ST1/IM2", "disc/DICOMDIR"])
-        summary = self.stub.submitted[batch_id]
-        self.assertEqual(summary["studies"], [{"studyInstanceUID": "1.2.3.4", "description": "CT chest", "date": "20240301",
-                                               "modality": "CT", "images": 3, "patientMatches": True}])
+        for upload in batch["uploads"]:
+            self.assertEqual(upload["data"], (self.disc.parent / upload["name"]).read_bytes(), upload["name"])
+        self.assertEqual(batch["summary"]["studies"], [{"studyInstanceUID": "1.2.3.4", "description": "CT chest", "date": "20240301",
+                                                        "modality": "CT", "images": 3, "patientMatches": True}])
         self.assertNoCspViolationsInLog()
 
-    def assertNoCspViolationsInLog(self):
-        logs = [entry["message"] for entry in self.driver.get_log("browser") if "Content Security Policy" in entry["message"]]
-        self.assertEqual(logs, [])
-
     def test_step_up_and_sending_screens(self):
-        self.stub.session = signed_in_session()
-        self.driver.get(self.server.url + "/upload.html")
+        patient, client = self.enrolled()
+        self.hand_over(client)
+        pages.skew_clock(self.driver, CLOCK_AHEAD)
+        self.driver.get(self.base + "/upload.html")
         pages.visible(self.driver, "#step-pick")
         pages.find(self.driver, "#input-folder").send_keys(str(self.disc))
         pages.visible(self.driver, "#step-review")
@@ -944,9 +1107,16 @@ class PageTests(BrowserCase):
         self.shoot("upload-step-up")
         pages.find(self.driver, "#stepup-cancel").click()
         pages.visible(self.driver, "#step-review")
+        pages.find(self.driver, "#send").click()
+        pages.visible(self.driver, "#step-stepup")
+        pages.type_into(self.driver, "#stepup-code", pages.totp_code(patient.totp_secret))
+        pages.find(self.driver, "#stepup-submit").click()
+        pages.wait_for_path(self.driver, "/batch.html")
+        self.assertEqual([e["detail"]["method"] for e in self.events(patient, "step-up.passed")], ["totp"])
 
     def test_home_and_result_pages(self):
-        self.stub.session = signed_in_session()
+        patient, client = self.enrolled()
+        data = (self.disc / "DICOM" / "ST1" / "IM0").read_bytes()
         result = {"receiptCode": "ABCD-1234", "reachedHospital": True, "decidedAt": "2026-12-01T11:00:00Z",
                   "summary": "2 examinations reached the hospital; 1 image was held for a check.",
                   "studies": [{"description": "CT chest", "date": "20240301", "modality": "CT", "accepted": 120,
@@ -956,34 +1126,44 @@ class PageTests(BrowserCase):
                                "cleaned": 0, "refused": 0, "heldBecause": "the images belong to another patient",
                                "notes": []}],
                   "leftOut": [{"name": "viewer.exe", "why": "a program"}]}
-        done = self.stub.new_batch(state="held", result=result, label="CD from St Elsewhere")
-        self.stub.new_batch(state="open")
-        self.stub.new_batch(state="submitted")
-        self.driver.get(self.server.url + "/home.html")
+        done = client.create_batch("CD from St Elsewhere")
+        client.upload(done, "disc/DICOM/ST1/IM0", data)
+        client.submit(done)
+        self.edge.decide(done, "held", result)
+        waiting = client.create_batch()
+        client.upload(waiting, "disc/DICOM/ST1/IM0", data)
+        client.submit(waiting)
+        client.create_batch()
+        self.hand_over(client)
+        self.driver.get(self.base + "/home.html")
         pages.visible(self.driver, "#batches li")
         self.shoot("home")
         self.assertEqual(len(self.driver.find_elements(pages.By.CSS_SELECTOR, "#batches > li")), 3)
-        outcome = pages.wait_for_result(self.driver, done, timeout=10, base_url=self.server.url)
+        outcome = pages.wait_for_result(self.driver, done, timeout=10, base_url=self.base)
         self.assertEqual(outcome["receiptCode"], "ABCD-1234")
         self.assertEqual(len(outcome["studies"]), 2)
         self.assertIn("the images belong to another patient", outcome["studies"][1][-1])
+        self.assertTrue(any("viewer.exe" in item for item in outcome["leftOut"]), outcome["leftOut"])
         self.shoot("batch-result")
 
     def test_passkey_enrolment_sign_in_and_step_up(self):
-        # WebAuthn refuses IP addresses as relying party IDs: passkeys are tested on localhost.
-        base = self.server.localhost_url
+        # WebAuthn refuses IP addresses as relying party IDs: the direct edge is browsed as localhost.
+        patient = Patient()
+        token = self.edge.invite(patient)
         authenticator = pages.add_virtual_authenticator(self.driver)
         try:
-            codes = pages.enrol_with_passkey(self.driver, base, "B" * 22, "1970-01-01", "correct horse battery")
+            codes = pages.enrol_with_passkey(self.driver, self.base, token, "1970-01-01", patient.password)
             self.assertEqual(len(codes), 10)
-            self.stub.session = Stub_anonymous()
-            pages.sign_in(self.driver, base, "jane@example.org", "correct horse battery", passkey=True)
-            self.stub.session["methods"] = ["passkey", "recovery"]
-            batch_id = pages.upload_folder(self.driver, self.disc, base_url=base, passkey=True)
-            self.assertEqual(self.stub.batches[batch_id]["state"], "submitted")
+            self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})  # the browser was closed
+            pages.sign_in(self.driver, self.base, patient.email, patient.password, passkey=True)
+            pages.skew_clock(self.driver, CLOCK_AHEAD)
+            batch_id = pages.upload_folder(self.driver, self.disc, base_url=self.base, passkey=True)
+            self.assertIn(batch_id, self.edge.submitted())
         finally:
             self.driver.remove_virtual_authenticator()
         self.assertTrue(authenticator)
+        self.assertEqual([e["detail"]["method"] for e in self.events(patient, "signin.completed")], ["passkey"])
+        self.assertEqual([e["detail"]["method"] for e in self.events(patient, "step-up.passed")], ["passkey"])
 
     def test_reading_a_large_disc_keeps_the_page_responsive(self):
         """Measures the longest task while 3,000 files are read (the target is no frame over 200 ms);
@@ -991,10 +1171,14 @@ class PageTests(BrowserCase):
         big = self.tmp / "big-disc"
         if not big.exists():
             (big / "DICOM").mkdir(parents=True)
+            # One file made by pydicom, its UIDs rewritten in place (same lengths) for the others.
+            template = dicom_bytes(sop_uid="1.2.3.4.1.00000", series_uid="1.2.3.4.0")
             for i in range(3000):
-                (big / "DICOM" / f"IM{i:05d}").write_bytes(dicom_bytes(sop_uid=f"1.2.3.4.1.{i}", series_uid=f"1.2.3.4.{i % 7}"))
-        self.stub.session = signed_in_session()
-        self.driver.get(self.server.url + "/upload.html")
+                data = template.replace(b"1.2.3.4.1.00000", f"1.2.3.4.1.{i:05d}".encode())
+                (big / "DICOM" / f"IM{i:05d}").write_bytes(data.replace(b"1.2.3.4.0", f"1.2.3.4.{i % 7}".encode()))
+        _, client = self.enrolled()
+        self.hand_over(client)
+        self.driver.get(self.base + "/upload.html")
         pages.visible(self.driver, "#step-pick")
         self.driver.execute_script(
             "window.longTasks = [];"
@@ -1011,71 +1195,8 @@ class PageTests(BrowserCase):
         print(f"\n[measure] 3000 files read in {elapsed:.1f} s; long tasks: {len(tasks)}, "
               f"longest {max(tasks) if tasks else 0:.0f} ms", file=sys.stderr)
 
-    def slow_disc(self):
-        disc = self.tmp / "slow-disc"
-        if not disc.exists():
-            (disc / "DICOM").mkdir(parents=True)
-            for i in range(6):
-                padding = [(0x00091010, "OB", bytes([i]) * 300_000)]
-                (disc / "DICOM" / f"IM{i}").write_bytes(dicom_bytes(sop_uid=f"1.2.3.4.1.{i}", extra=padding))
-        return disc
-
-    def start_sending(self, disc):
-        self.stub.session = signed_in_session(limits={"maxBytes": 10 ** 9, "maxFiles": 100, "maxOpenUploads": 3, "chunkSize": 65536})
-        self.stub.patch_delay = 0.05
-        self.driver.get(self.server.url + "/upload.html")
-        pages.visible(self.driver, "#step-pick")
-        pages.find(self.driver, "#input-folder").send_keys(str(disc))
-        pages.visible(self.driver, "#step-review")
-        pages.find(self.driver, "#consent").click()
-        pages.find(self.driver, "#send").click()
-        pages.visible(self.driver, "#step-stepup")
-        pages.type_into(self.driver, "#stepup-code", "123456")
-        pages.find(self.driver, "#stepup-submit").click()
-        pages.visible(self.driver, "#step-sending")
-        pages.wait(self.driver).until(lambda d: 0 < float(pages.find(d, "#send-progress").get_attribute("value")))
-
-    def sent_bytes(self):
-        return sum(upload["offset"] for upload in self.stub.uploads.values())
-
-    def test_pause_and_resume(self):
-        disc = self.slow_disc()
-        self.start_sending(disc)
-        pages.find(self.driver, "#pause").click()
-        resume = pages.visible(self.driver, "#resume")
-        self.assertEqual(self.driver.switch_to.active_element, resume)
-        self.shoot("upload-paused")
-        time.sleep(0.5)
-        paused_at = self.sent_bytes()
-        time.sleep(1.0)
-        self.assertEqual(self.sent_bytes(), paused_at, "nothing is sent while paused")
-        resume.click()
-        pages.wait_for_path(self.driver, "/batch.html", timeout=120)
-        uploads = list(self.stub.uploads.values())
-        self.assertEqual(len(uploads), 6)
-        self.assertTrue(all(u["offset"] == u["length"] == len(u["data"]) for u in uploads))
-
-    def test_continue_sending_after_leaving_the_page(self):
-        disc = self.slow_disc()
-        self.start_sending(disc)
-        batch_id = self.driver.current_url.split("batch=", 1)[1]
-        self.driver.get(self.server.url + "/home.html")  # the patient closes the page mid-way
-        self.stub.patch_delay = 0
-        sent_before = self.sent_bytes()
-        self.assertLess(sent_before, sum(u["length"] for u in self.stub.uploads.values()) or 1)
-        link = pages.visible(self.driver, "#batches a.button")
-        link.click()
-        pages.visible(self.driver, "#resume-notice")
-        self.shoot("upload-continue")
-        batch = pages.upload_folder(self.driver, disc, totp_secret=self.stub.totp_secret)
-        self.assertEqual(batch, batch_id)
-        uploads = list(self.stub.uploads.values())
-        self.assertEqual(sorted(u["name"] for u in uploads), sorted(f"slow-disc/DICOM/IM{i}" for i in range(6)))
-        self.assertTrue(all(u["offset"] == u["length"] == len(u["data"]) for u in uploads), "each file once, complete")
-        self.assertEqual(self.stub.batches[batch_id]["state"], "submitted")
-
     def test_contrast_check_finds_poor_contrast(self):
-        self.driver.get(self.server.url + "/harness/harness.html")
+        self.driver.get(self.server.url + "/harness.html")
         self.driver.execute_script(
             "const p = document.createElement('p'); p.textContent = 'faint'; p.className = 'hint';"
             "document.body.append(p); document.styleSheets[0].insertRule('.hint { color: #aaaaaa !important; }');")
@@ -1084,10 +1205,11 @@ class PageTests(BrowserCase):
         self.assertTrue(poor[0].startswith("faint: 2.3"), poor)
 
     def test_keyboard_starts_at_the_skip_link(self):
-        self.stub.session = signed_in_session()
+        _, client = self.enrolled()
         for path in ("/", "/home.html", "/upload.html", "/batch.html?id=x"):
-            self.stub.session = signed_in_session() if path != "/" else Stub_anonymous()
-            self.driver.get(self.server.url + path)
+            if path != "/":
+                self.hand_over(client)
+            self.driver.get(self.base + path)
             pages.wait(self.driver).until(lambda d: d.execute_script("return document.querySelector('[data-i18n=\"common.skip\"]').textContent !== ''"))
             pages.ActionChains(self.driver).send_keys(pages.Keys.TAB).perform()
             focused = self.driver.switch_to.active_element
@@ -1095,9 +1217,86 @@ class PageTests(BrowserCase):
             self.assertTrue(focused.is_displayed(), f"{path}: the skip link shows when focused")
 
 
-def Stub_anonymous():
-    return {"state": "anonymous", "csrf": "csrf-a", "enrolment": None, "patient": None, "methods": None,
-            "stepUpValidUntil": None, "idleTimeout": 900, "absoluteExpiresAt": None, "limits": None}
+class SendingTests(PageCase):
+    """Sending, pausing and continuing on the upload page, through the FaultProxy, which slows each chunk so
+    that the page can be paused or left while it sends."""
+
+    EDGE = "proxied"
+
+    @classmethod
+    def make_fixtures(cls):
+        disc = cls.tmp / "slow-disc"
+        (disc / "DICOM").mkdir(parents=True)
+        for i in range(6):
+            padding = [(0x00091010, "OB", bytes([i]) * 600_000)]
+            (disc / "DICOM" / f"IM{i}").write_bytes(dicom_bytes(sop_uid=f"1.2.3.4.1.{i}", extra=padding))
+        cls.disc = disc
+
+    def setUp(self):
+        super().setUp()
+        self.proxy.reset()
+
+    def tearDown(self):
+        self.proxy.reset()
+        super().tearDown()
+
+    def start_sending(self):
+        patient, client = self.enrolled()
+        self.hand_over(client)
+        self.proxy.delay = 0.25
+        self.driver.get(self.base + "/upload.html")
+        pages.visible(self.driver, "#step-pick")
+        pages.find(self.driver, "#input-folder").send_keys(str(self.disc))
+        pages.visible(self.driver, "#step-review")
+        pages.find(self.driver, "#consent").click()
+        pages.find(self.driver, "#send").click()
+        pages.visible(self.driver, "#step-sending")
+        pages.wait(self.driver).until(lambda d: 0 < float(pages.find(d, "#send-progress").get_attribute("value")))
+        return patient, client
+
+    def sent_bytes(self):
+        return sum(int(headers["Content-Length"]) for _, _, headers, status in self.proxy.recorded("PATCH") if status == 204)
+
+    def assert_sent_once(self, batch_id):
+        batch = self.stored(batch_id)
+        self.assertEqual(sorted(u["name"] for u in batch["uploads"]), sorted(f"slow-disc/DICOM/IM{i}" for i in range(6)))
+        for upload in batch["uploads"]:
+            self.assertEqual(upload["data"], (self.disc.parent / upload["name"]).read_bytes(), upload["name"])
+
+    def test_pause_and_resume(self):
+        self.start_sending()
+        pages.find(self.driver, "#pause").click()
+        resume = pages.visible(self.driver, "#resume")
+        self.assertEqual(self.driver.switch_to.active_element, resume)
+        self.shoot("upload-paused")
+        # Chunks on their way when the page paused still arrive; after them, nothing.
+        paused_at, settled = None, len(self.proxy.recorded("PATCH"))
+        while paused_at != settled:
+            paused_at = settled
+            time.sleep(1.0)
+            settled = len(self.proxy.recorded("PATCH"))
+        time.sleep(1.5)
+        self.assertEqual(len(self.proxy.recorded("PATCH")), paused_at, "nothing is sent while paused")
+        self.assertLess(self.sent_bytes(), sum(path.stat().st_size for path in (self.disc / "DICOM").iterdir()))
+        self.proxy.delay = 0
+        resume.click()
+        pages.wait_for_path(self.driver, "/batch.html", timeout=120)
+        self.assert_sent_once(self.driver.current_url.split("id=", 1)[1].split("&")[0])
+
+    def test_continue_sending_after_leaving_the_page(self):
+        patient, _ = self.start_sending()
+        batch_id = self.driver.current_url.split("batch=", 1)[1]
+        self.driver.get(self.base + "/home.html")  # the patient closes the page mid-way
+        self.proxy.delay = 0
+        total = sum(path.stat().st_size for path in (self.disc / "DICOM").iterdir())
+        self.assertLess(self.sent_bytes(), total)
+        link = pages.visible(self.driver, "#batches a.button")
+        link.click()
+        pages.visible(self.driver, "#resume-notice")
+        self.shoot("upload-continue")
+        batch = pages.upload_folder(self.driver, self.disc, totp_secret=patient.totp_secret)
+        self.assertEqual(batch, batch_id)
+        self.assert_sent_once(batch_id)
 
 
 if __name__ == "__main__":

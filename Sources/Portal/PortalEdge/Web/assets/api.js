@@ -82,8 +82,8 @@ export function errorText(error) {
   return t('error.unknown');
 }
 
-// The edge answers 401 to a wrong password or code too (signin.failed, second-factor.*, passkey.failed): only
-// "signed-out", or a 401 that names no code, means the session is gone.
+// The session is gone: the edge says `signed-out`, or something in between answered 401 without a code. Other
+// 401s are refusals the page explains (signin.failed, second-factor.failed, birth-date.mismatch, passkey.failed).
 export function isSignedOut(error) {
   return error instanceof ApiError && (error.code === 'signed-out' || (error.status === 401 && error.code === 'unknown'));
 }

@@ -5,6 +5,10 @@
 const STORAGE_PREFIX = 'portal.tus.';
 const BACKOFF_SECONDS = [1, 2, 4, 8, 15, 30, 30, 60];
 
+// What a refused creation means when its answer carries no JSON error: the batch is not the patient's or
+// not open any more, or the patient's quota is used up (edge-api.md, Uploads).
+const CREATE_REFUSALS = { 404: 'batch.not-found', 409: 'batch.closed', 413: 'quota.bytes', 429: 'quota.uploads' };
+
 export class TusError extends Error {
   constructor(code, status, detail) {
     super(`${code}: ${detail}`);
@@ -234,13 +238,13 @@ export class TusUploader {
     }
   }
 
-  async fail(response, what) {
-    let code = 'upload.failed';
+  async fail(response, what, byStatus = {}) {
+    let code = byStatus[response.status] || 'upload.failed';
     try {
       const body = await response.json();
       if (body && body.error) code = body.error;
     } catch {
-      // tus answers without a JSON body are common; the status says enough.
+      // tus answers without a JSON body are common (the edge's refusals are plain text); the status says enough.
     }
     if (response.status === 401) code = 'signed-out';
     return new TusError(code, response.status, `${what}: HTTP ${response.status}`);
@@ -258,7 +262,7 @@ export class TusUploader {
         ].join(','),
       }),
     });
-    if (response.status !== 201) throw await this.fail(response, 'create');
+    if (response.status !== 201) throw await this.fail(response, 'create', CREATE_REFUSALS);
     const location = response.headers.get('Location');
     if (!location) throw new TusError('upload.failed', response.status, 'create: no Location');
     const url = new URL(location, window.location.href).toString();

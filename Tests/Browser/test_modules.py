@@ -968,7 +968,7 @@ class PageTests(PageCase):
         error = pages.visible(self.driver, "#password-error")
         self.assertEqual(error.text, self.catalogue("error.signin.failed"))
         pages.sign_in(self.driver, self.base, patient.email, patient.password, totp_secret=patient.totp_secret)
-        self.assertIn("JANE DOE", pages.find(self.driver, "#home-title").text)
+        self.assertIn("Jane Doe", pages.find(self.driver, "#home-title").text)
         self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})  # the browser was closed
         pages.sign_in(self.driver, self.base, patient.email, patient.password, recovery_code=patient.recovery_codes[1])
         self.assertEqual([e["detail"].get("left") for e in self.events(patient, "second-factor.recovery-code-used")], ["9"])

@@ -17,11 +17,13 @@ public struct EdgePatient: Sendable, Equatable {
 
     public var isEnrolled: Bool { enrolledAt != nil }
 
-    /// "Given Family" for greetings.
+    /// "Given Family" for greetings; a name registered in capitals (as DICOM names often are) is written as people
+    /// write names ("DOE^JANE" → "Jane Doe").
     public var displayName: String {
         let parts = name.split(separator: "^", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         let family = parts.first ?? "", given = parts.count > 1 ? parts[1] : ""
-        return [given, family].filter { !$0.isEmpty }.joined(separator: " ")
+        let joined = [given, family].filter { !$0.isEmpty }.joined(separator: " ")
+        return joined == joined.uppercased() ? joined.capitalized : joined
     }
 }
 

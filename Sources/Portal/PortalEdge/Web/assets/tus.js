@@ -241,10 +241,16 @@ export class TusUploader {
   async fail(response, what, byStatus = {}) {
     let code = byStatus[response.status] || 'upload.failed';
     try {
-      const body = await response.json();
-      if (body && body.error) code = body.error;
+      // The edge's tus refusals are plain text naming the code (`quota.files`); other answers may be JSON.
+      const text = (await response.text()).trim();
+      if (/^[a-z]+(\.[a-z-]+)+$/.test(text)) {
+        code = text;
+      } else if (text.startsWith('{')) {
+        const body = JSON.parse(text);
+        if (body && typeof body.error === 'string') code = body.error;
+      }
     } catch {
-      // tus answers without a JSON body are common (the edge's refusals are plain text); the status says enough.
+      // No readable body: the status says enough.
     }
     if (response.status === 401) code = 'signed-out';
     return new TusError(code, response.status, `${what}: HTTP ${response.status}`);

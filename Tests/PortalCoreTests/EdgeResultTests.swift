@@ -82,6 +82,7 @@ final class EdgeResultTests: XCTestCase {
         let link = "https://portal.example/enrol.html#token=AbCdEfGhIjKlMnOpQrStUv"
         let mail = InvitationMail(name: "DOE^Jane", hospital: "St Example <Hospital>", link: link, expiresAt: expires)
         XCTAssertTrue(mail.text.hasPrefix("Dear Jane DOE,\n\n"), mail.text)
+        XCTAssertEqual(InvitationMail.greetingName("DOE^JANE"), "Jane Doe", "a name in capitals is written as people write names")
         for expected in [link, "4 January 2026 at 00:00 UTC", "date of birth", "authenticator app", "passkey", "St Example <Hospital>"] {
             XCTAssertTrue(mail.text.contains(expected), "missing \(expected) in\n\(mail.text)")
         }

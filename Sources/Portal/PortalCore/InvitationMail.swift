@@ -48,12 +48,13 @@ public struct InvitationMail: Sendable, Equatable {
             """
     }
 
-    /// "FAMILY^Given^Middle" as "Given Middle Family"; a name without components as it is.
+    /// "FAMILY^Given^Middle" as "Given Middle Family"; a name without components as it is; a name registered in
+    /// capitals (as DICOM names often are) written as people write names ("DOE^JANE" → "Jane Doe").
     static func greetingName(_ name: String) -> String {
         let parts = (name.split(separator: "=").first.map(String.init) ?? name).split(separator: "^", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count > 1 else { return name }
-        let given = parts[1...].prefix(2).filter { !$0.isEmpty }
-        return (given + [parts[0]]).joined(separator: " ")
+        let given = parts.count > 1 ? parts[1...].prefix(2).filter { !$0.isEmpty } : []
+        let greeting = parts.count > 1 ? (given + [parts[0]]).joined(separator: " ") : name
+        return greeting == greeting.uppercased() ? greeting.capitalized : greeting
     }
 
     /// "25 November 2026 at 14:03 UTC": fixed words, whatever the server's locale.

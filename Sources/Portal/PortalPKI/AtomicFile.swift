@@ -42,6 +42,12 @@ enum AtomicFile {
     /// Creates `path` (0700, parents too) when missing; an existing directory keeps its mode.
     static func makeDirectory(_ path: String) throws(PKIError) {
         do {
+            // Only the leaf is private: a parent made here may be the state directory itself, which the private
+            // PostgreSQL cluster's account must be able to traverse.
+            let parent = (path as NSString).deletingLastPathComponent
+            if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            }
             try FileManager.default.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {

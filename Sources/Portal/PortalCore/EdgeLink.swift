@@ -31,6 +31,9 @@ public struct EdgeLink: Service {
         public var protectAttempts = 5
         /// Downloads whose bytes differ from what the edge declared before the batch is given up as failed.
         public var mismatchLimit = 3
+        /// Uploads of a batch downloaded at once: each is a round trip and three fsyncs (the staged file, its
+        /// directory entry, its last segment), which overlap across downloads where they cannot within one.
+        public var downloadConcurrency = 4
         /// The longest wait for the edge's next bytes.
         public var requestTimeout: Duration = .seconds(120)
         public var eventBatch = 500
@@ -167,20 +170,18 @@ public struct EdgeLink: Service {
             return
         }
         var rows: [EdgeUploadRow] = []
-        for upload in listed.uploads {
-            switch try await download(upload, of: record, edgeID: edgeID, client: client) {
-            case .staged(let row):
-                rows.append(row)
-            case .mismatch(let reason):
-                let count = try await store.recordMismatch(record, edgeBatch: edgeID, upload: upload.id, reason: reason)
-                logger.warning("an upload from the edge did not match its digest", metadata: [
-                    "edge_batch": "\(edgeID)", "upload": "\(upload.id)", "reason": "\(reason)", "tries": "\(count)"])
-                if count >= configuration.mismatchLimit {
-                    try await giveUp(record, edgeID: edgeID, uploads: listed.uploads, reason: "the files did not arrive intact after \(count) tries",
-                                     client: client)
-                }
-                return
+        switch try await downloadAll(listed.uploads, of: record, edgeID: edgeID, client: client) {
+        case .staged(let staged):
+            rows = staged
+        case .mismatch(let upload, let reason):
+            let count = try await store.recordMismatch(record, edgeBatch: edgeID, upload: upload.id, reason: reason)
+            logger.warning("an upload from the edge did not match its digest", metadata: [
+                "edge_batch": "\(edgeID)", "upload": "\(upload.id)", "reason": "\(reason)", "tries": "\(count)"])
+            if count >= configuration.mismatchLimit {
+                try await giveUp(record, edgeID: edgeID, uploads: listed.uploads, reason: "the files did not arrive intact after \(count) tries",
+                                 client: client)
             }
+            return
         }
         if try await store.commit(record, edgeBatch: edgeID, uploads: rows) {
             logger.info("batch taken from the edge", metadata: ["batch": "\(record.batch.id.uuidString.lowercased())", "edge_batch": "\(edgeID)",
@@ -203,6 +204,40 @@ public struct EdgeLink: Service {
     enum Download {
         case staged(EdgeUploadRow)
         case mismatch(String)
+    }
+
+    enum Downloads {
+        /// Every upload, in the listing's order.
+        case staged([EdgeUploadRow])
+        /// The first upload found not to match; the downloads still running were cancelled.
+        case mismatch(EdgeLinkWire.Upload, String)
+    }
+
+    /// Downloads a batch's uploads, `downloadConcurrency` at a time.
+    private func downloadAll(_ uploads: [EdgeLinkWire.Upload], of record: EdgeBatchRecord, edgeID: UUID,
+                             client: EdgeLinkClient) async throws -> Downloads {
+        try await withThrowingTaskGroup(of: (Int, Download).self) { group in
+            var rows = [EdgeUploadRow?](repeating: nil, count: uploads.count)
+            var next = 0
+            func start() {
+                guard next < uploads.count else { return }
+                let index = next, upload = uploads[index]
+                next += 1
+                group.addTask { (index, try await download(upload, of: record, edgeID: edgeID, client: client)) }
+            }
+            for _ in 0..<max(1, configuration.downloadConcurrency) { start() }
+            while let (index, outcome) = try await group.next() {
+                switch outcome {
+                case .staged(let row):
+                    rows[index] = row
+                    start()
+                case .mismatch(let reason):
+                    group.cancelAll()
+                    return .mismatch(uploads[index], reason)
+                }
+            }
+            return .staged(rows.compactMap { $0 })
+        }
     }
 
     /// Streams one upload into staging under the batch's key, hashing as it goes; never more than a staging segment

@@ -94,7 +94,7 @@ struct LinkAPI: Sendable {
     private func upload(_ context: BasicRequestContext) async throws -> Response {
         let id = try batchID(context)
         guard let uploadID = context.parameters.get("upload").flatMap(UploadID.init),
-              let upload = try await store.uploads(batch: id).first(where: { $0.id == uploadID }), upload.offset == upload.length else {
+              let upload = try await store.upload(uploadID, batch: id), upload.offset == upload.length else {
             throw APIError(.notFound, "not-found", "no such complete upload in this batch")
         }
         let key = try await store.stagingKey(batch: id.uuidString.lowercased())

@@ -107,6 +107,16 @@ extension EdgeStore {
         }
     }
 
+    /// One upload of a batch: what the link's download of it needs, without reading the batch's other uploads.
+    func upload(_ id: UploadID, batch: UUID) async throws -> EdgeUpload? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, name, length, \"offset\", sha256 FROM uploads WHERE id = ? AND batch = ?",
+                             arguments: [id.rawValue, batch.uuidString.lowercased()]).map { row in
+                EdgeUpload(id: id, name: row["name"], length: row["length"], offset: row["offset"], sha256: row["sha256"])
+            }
+        }
+    }
+
     func stagingKey(batch: String) async throws -> SymmetricKey {
         let sealed = try await pool.read { db in
             try Data.fetchOne(db, sql: "SELECT staging_key FROM batches WHERE id = ?", arguments: [batch])

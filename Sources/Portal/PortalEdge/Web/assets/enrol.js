@@ -4,7 +4,7 @@ import { t } from './i18n.js';
 import { post, getSession, isSignedOut } from './api.js';
 import { boot, showStep, showError, clearError, setBusy, go, el, $ } from './ui.js';
 import { qrSvg } from './qr.js';
-import { createPasskey, passkeysAvailable } from './webauthn.js';
+import { createPasskey, passkeyCeremony, passkeysAvailable } from './webauthn.js';
 
 const PASSWORD_FIELDS = {
   'password.too-short': 'new-password',
@@ -206,14 +206,7 @@ function wire() {
 
   $('#passkey-button').addEventListener('click', () => {
     attempt($('#passkey-button'), $('#factor-error'), async () => {
-      const begin = await post('/api/enrol/passkey/begin');
-      let credential;
-      try {
-        credential = await createPasskey(begin);
-      } catch {
-        throw { code: 'passkey.cancelled' };
-      }
-      const body = await post('/api/enrol/passkey/finish', credential);
+      const body = await passkeyCeremony(post, '/api/enrol/passkey', createPasskey);
       showCodes(body.recoveryCodes);
     });
   });

@@ -2,7 +2,7 @@
 import { t } from './i18n.js';
 import { post, isSignedOut } from './api.js';
 import { boot, showStep, showError, clearError, setBusy, go, $ } from './ui.js';
-import { getPasskey, passkeysAvailable } from './webauthn.js';
+import { getPasskey, passkeyCeremony, passkeysAvailable } from './webauthn.js';
 
 function showFactor(methods) {
   const available = methods && methods.length ? methods : ['totp', 'passkey', 'recovery'];
@@ -80,14 +80,7 @@ async function main() {
 
   $('#passkey-button').addEventListener('click', () => {
     attempt($('#passkey-button'), $('#factor-error'), async () => {
-      const begin = await post('/api/signin/passkey/begin');
-      let credential;
-      try {
-        credential = await getPasskey(begin);
-      } catch {
-        throw { code: 'passkey.cancelled' };
-      }
-      signedIn(await post('/api/signin/passkey/finish', credential));
+      signedIn(await passkeyCeremony(post, '/api/signin/passkey', getPasskey));
     });
   });
 

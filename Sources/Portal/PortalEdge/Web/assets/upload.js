@@ -8,7 +8,7 @@ import { readZip, ZipError } from './zip.js';
 import { fromInput, entriesFromDrop, walkEntries, MAX_ENTRIES } from './files.js';
 import { groupStudies, readableName } from './studies.js';
 import { TusUploader } from './tus.js';
-import { getPasskey, passkeysAvailable } from './webauthn.js';
+import { getPasskey, passkeyCeremony, passkeysAvailable } from './webauthn.js';
 
 const READ_CONCURRENCY = 8;
 const UI_INTERVAL_MS = 250;
@@ -392,14 +392,7 @@ function wireStepUp() {
     clearError(region);
     setBusy($('#stepup-passkey-button'), true);
     try {
-      const begin = await post('/api/step-up/passkey/begin');
-      let credential;
-      try {
-        credential = await getPasskey(begin);
-      } catch {
-        throw { code: 'passkey.cancelled' };
-      }
-      steppedUp(await post('/api/step-up/passkey/finish', credential));
+      steppedUp(await passkeyCeremony(post, '/api/step-up/passkey', getPasskey));
     } catch (error) {
       if (isSignedOut(error)) go('/');
       else showError(region, error);

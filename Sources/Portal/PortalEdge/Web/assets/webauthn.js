@@ -81,3 +81,17 @@ export async function getPasskey(begin) {
   const credential = await navigator.credentials.get({ publicKey: requestOptionsFromJSON(begin.publicKey) });
   return assertionToJSON(credential);
 }
+
+// One passkey ceremony against the edge: `${path}/begin` gives the options, `ceremony` (createPasskey or
+// getPasskey) asks the authenticator, `${path}/finish` checks the answer. A ceremony the patient cancelled (or the
+// browser refused) is the page's own error code.
+export async function passkeyCeremony(post, path, ceremony) {
+  const begin = await post(`${path}/begin`);
+  let credential;
+  try {
+    credential = await ceremony(begin);
+  } catch {
+    throw { code: 'passkey.cancelled' };
+  }
+  return post(`${path}/finish`, credential);
+}

@@ -230,7 +230,10 @@ async function sendAll() {
   const limits = state.session.limits || {};
   try {
     if (!state.batchId) {
-      const batch = await post('/api/batches', {});
+      // Named after what it holds, so the patient's list of uploads tells them apart.
+      const names = state.studies.filter((study) => state.ticked.has(study.key) && !study.unreadable)
+        .map((study) => study.description || study.modality || '').filter((name) => name);
+      const batch = await post('/api/batches', names.length ? { label: names.join(', ').slice(0, 200) } : {});
       state.batchId = batch.id;
       // A reload of this page continues this batch.
       history.replaceState(null, '', `/upload.html?batch=${encodeURIComponent(batch.id)}`);

@@ -8,7 +8,7 @@ struct EdgeProvisionCommand: ParsableCommand {
         commandName: "provision",
         abstract: "Issue the edge's link certificate: DIR/link.crt, DIR/link.key (0600) and DIR/link-ca.crt.",
         discussion: """
-            Run on core's machine. Copy DIR to the edge as EDGE_STATE/link/ (or name the files as [edge] link_certificate, \
+            Run on core's machine. Copy DIR to the edge as EDGE_STATE/edge/link/ (or name the files as [edge] link_certificate, \
             link_key and link_ca_file in the edge's configuration). Core connects to the edge as [edge] url, so that host \
             must be one of --host. Running it again replaces the files (a renewal): copy them again and restart the edge.
             """)
@@ -26,6 +26,8 @@ struct EdgeProvisionCommand: ParsableCommand {
         do {
             let authority = try EdgeLinkAuthority.openOrCreate(directory: options.stateDirectory.edgeLink.path, organization: organization)
             let issued = try authority.provisionEdge(hosts: hosts, outputDirectory: out)
+            // Core's own side of the link at the same time, so the link can be tried (curl, a health check) before core runs.
+            _ = try authority.coreCredentials()
             print("edge link certificate for \(hosts.joined(separator: ", ")), valid until \(ISO8601DateFormatter().string(from: issued.certificate.notValidAfter))")
             print("wrote \(issued.certificatePath), \(issued.keyPath), \(issued.caPath)")
         } catch {

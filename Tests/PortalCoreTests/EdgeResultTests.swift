@@ -64,6 +64,9 @@ final class EdgeResultTests: XCTestCase {
         XCTAssertFalse(result.reachedHospital)
         XCTAssertEqual(result.studies.first?.heldBecause, "the images belong to another patient")
         XCTAssertEqual(result.studies.first?.accepted, 0)
+        // Held images were not "cleaned" for the patient, and what was done to them does not apply: only the reason.
+        XCTAssertEqual(result.studies.first?.cleaned, 0)
+        XCTAssertEqual(result.studies.first?.notes, [])
         XCTAssertTrue(result.summary.contains("holding it because the images belong to another patient"), result.summary)
     }
 

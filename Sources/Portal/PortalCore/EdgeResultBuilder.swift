@@ -41,7 +41,8 @@ enum EdgeResultBuilder {
     static func study(of study: Study, in report: Report, batchState: String) -> EdgeResult.Study {
         let files = report.files.filter { $0.studyInstanceUID == study.studyInstanceUID }
         let accepted = files.filter { ($0.verdict == .clean || $0.verdict == .disarmed) && $0.delivery == .stored }.count
-        let cleaned = files.filter { $0.verdict == .disarmed }.count
+        // Cleaned counts what reached the hospital after cleaning: a held file was not "cleaned" for the patient.
+        let cleaned = files.filter { $0.verdict == .disarmed && $0.delivery == .stored }.count
         let refused = files.filter { $0.verdict == .rejected }.count
         var heldBecause: String?
         if study.identity == .mismatch {
@@ -53,12 +54,13 @@ enum EdgeResultBuilder {
         }
         // One sentence per kind of problem, worst kinds first as the receipt orders them; routine clean-up is one line.
         var notes: [String] = []
-        let findings = files.flatMap(\.findings).filter { $0.routineRemoval == nil && $0.code.family != .identity }
+        // Images of another patient stay out of the record whatever was done to them: the reason is all that applies.
+        let findings = heldBecause == anotherPatient ? [] : files.flatMap(\.findings).filter { $0.routineRemoval == nil && $0.code.family != .identity }
         for finding in findings.sorted(by: { $0.severity > $1.severity }) {
             let sentence = FindingWording.explain(finding)
             if !notes.contains(sentence) { notes.append(sentence) }
         }
-        if files.contains(where: { file in file.findings.contains { $0.routineRemoval != nil } }) {
+        if heldBecause != anotherPatient, files.contains(where: { file in file.findings.contains { $0.routineRemoval != nil } }) {
             notes.append("Private manufacturer data and similar routine details were removed, as on every import (not a threat).")
         }
         let description = study.description.trimmingCharacters(in: .whitespaces)

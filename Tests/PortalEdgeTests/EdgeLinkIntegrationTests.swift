@@ -13,6 +13,8 @@ import XCTest
 /// through the edge, uploads and submits; core takes the batch into its staging and queue, the edge forgets the
 /// bytes; core's verdict comes back to the patient's page; the edge's security events land in core's audit chain.
 final class EdgeLinkIntegrationTests: XCTestCase {
+    override class func tearDown() { TestClusters.stopBlocking(String(describing: self)) }
+
     func testAnInvitedPatientsUploadReachesCoresQueueAndTheVerdictComesBack() async throws {
         let database = try await migratedDatabase(for: self)
         let edge = try await EdgeTestServer()

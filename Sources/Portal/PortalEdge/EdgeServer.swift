@@ -73,7 +73,7 @@ public struct EdgeServer: Service {
         let staging = try FileStagingStore(directory: stateDirectory.appendingPathComponent("staging").path)
         self.staging = staging
 
-        let publicTLS = try Self.publicTLS(settings, stateDirectory: stateDirectory)
+        let publicTLS = try Self.publicTLS(settings, stateDirectory: stateDirectory, logger: logger)
         let origin = settings.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "https://localhost:\(settings.port)"
         guard let components = URLComponents(string: origin), let rpID = components.host else {
             throw EdgeSetupError("[edge] public_url \(origin) has no host name")
@@ -131,7 +131,7 @@ public struct EdgeServer: Service {
     }
 
     /// TLS for patients' browsers per BCP 195 (RFC 9325): 1.2 or later, forward secrecy and AEAD only.
-    static func publicTLS(_ settings: Settings, stateDirectory: URL) throws -> TLSConfiguration {
+    static func publicTLS(_ settings: Settings, stateDirectory: URL, logger: Logger) throws -> TLSConfiguration {
         let certificatePath: String, keyPath: String
         switch (settings.certificate, settings.key) {
         case let (certificate?, key?):
@@ -143,8 +143,8 @@ public struct EdgeServer: Service {
                                                              organization: settings.hospitalName + " patient portal (self-signed)")
             let credentials = try authority.serverCredentials(names: settings.serverNames)
             (certificatePath, keyPath) = (credentials.certificatePath, credentials.keyPath)
-            Logger(label: "dicom-portal.edge").warning("no [edge] certificate configured: serving a self-signed one browsers will warn about",
-                                                      metadata: ["certificate": "\(certificatePath)"])
+            logger.warning("no [edge] certificate configured: serving a self-signed one browsers will warn about",
+                           metadata: ["certificate": "\(certificatePath)"])
         default:
             throw EdgeSetupError("[edge] certificate and key go together")
         }

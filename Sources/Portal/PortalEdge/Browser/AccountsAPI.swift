@@ -334,7 +334,7 @@ struct AccountsAPI: Sendable {
             throw APIError(.conflict, "second-factor.failed", "Your account has no authenticator app. Use your passkey or a recovery code.")
         }
         guard let step = TOTP(secret: secret).verify(code, at: now()) else {
-            return try await secondFactorFailed(patient, context, method: "totp")
+            try await secondFactorFailed(patient, context, method: "totp")
         }
         if let lastStep, step <= lastStep {
             try await store.record("second-factor.replayed", patient: patient.ref, address: context.address, now: now())
@@ -371,7 +371,7 @@ struct AccountsAPI: Sendable {
             throw APIError.badRequest("The passkey answer is incomplete.")
         }
         guard let key = try await store.passkeys(ref: patient.ref).first(where: { $0.credentialID == rawID }) else {
-            return try await secondFactorFailed(patient, context, method: "passkey")
+            try await secondFactorFailed(patient, context, method: "passkey")
         }
         do {
             let result = try relyingParty.verifyAssertion(
@@ -380,7 +380,7 @@ struct AccountsAPI: Sendable {
             try await store.updatePasskey(credentialID: key.credentialID, signCount: result.signCount, now: now())
         } catch {
             logger.notice("passkey assertion refused", metadata: ["reason": "\(error)"])
-            return try await secondFactorFailed(patient, context, method: "passkey", reason: "\(error)")
+            try await secondFactorFailed(patient, context, method: "passkey", reason: "\(error)")
         }
         return try await secondFactorPassed(session, patient, context, stepUp: stepUp, method: "passkey")
     }
@@ -390,13 +390,13 @@ struct AccountsAPI: Sendable {
               let patient = try await store.patient(ref: ref) else { throw APIError.signedOut }
         let code = try await JSONBody.object(request).string("code", max: 64)
         guard let digest = RecoveryCodes.digest(code), let left = try await store.useRecoveryCode(ref: ref, digest: digest, now: now()) else {
-            return try await secondFactorFailed(patient, context, method: "recovery")
+            try await secondFactorFailed(patient, context, method: "recovery")
         }
         try await store.record("second-factor.recovery-code-used", patient: ref, address: context.address, detail: ["left": "\(left)"], now: now())
         return try await secondFactorPassed(session, patient, context, stepUp: false, method: "recovery", extra: ["recoveryCodesLeft": left])
     }
 
-    private func secondFactorFailed(_ patient: EdgePatient, _ context: EdgeRequestContext, method: String, reason: String? = nil) async throws -> Response {
+    private func secondFactorFailed(_ patient: EdgePatient, _ context: EdgeRequestContext, method: String, reason: String? = nil) async throws -> Never {
         let locked = try await store.recordSecondFactorFailure(ref: patient.ref, limit: Self.secondFactorAttempts, now: now())
         var detail = ["method": method]
         if let reason { detail["reason"] = reason }

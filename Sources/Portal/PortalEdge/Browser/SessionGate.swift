@@ -43,10 +43,14 @@ struct SessionGate: Sendable {
     /// The same session under a new id and CSRF token (the caller saves it with `replacing:` the old digest).
     func rotate(_ session: EdgeSession, now: Date) -> (session: EdgeSession, token: String) {
         let token = Self.randomToken()
-        let rotated = EdgeSession(digest: Self.digest(token)!, state: session.state, patient: session.patient, invitation: session.invitation,
-                              enrolmentStep: session.enrolmentStep, csrf: Self.randomToken(), createdAt: session.createdAt, lastSeenAt: now,
-                              authenticatedAt: session.authenticatedAt, stepUpAt: session.stepUpAt, challenge: nil, challengePurpose: nil,
-                              challengeExpiresAt: nil, pendingTOTP: session.pendingTOTP)
+        var rotated = session
+        rotated.digest = Self.digest(token)!
+        rotated.csrf = Self.randomToken()
+        rotated.lastSeenAt = now
+        // A WebAuthn challenge belongs to the id it was issued to.
+        rotated.challenge = nil
+        rotated.challengePurpose = nil
+        rotated.challengeExpiresAt = nil
         return (rotated, token)
     }
 

@@ -6,7 +6,7 @@ struct EdgeSession: Sendable, Equatable {
     enum State: String, Sendable { case anonymous, enrolling, secondFactor = "second-factor", signedIn = "signed-in" }
     enum EnrolmentStep: String, Sendable { case birthDate = "birth-date", password, secondFactor = "second-factor", recoveryCodes = "recovery-codes" }
 
-    let digest: Data
+    var digest: Data
     var state: State
     var patient: String?
     var invitation: Data?

@@ -215,7 +215,7 @@ let package = Package(
         // The portal's system of record and work queue: PostgreSQL (a private cluster or a shared server),
         // migrations, jobs under leases, the hash-chained audit table.
         .target(name: "PortalStore", dependencies: [
-            "Credentials",
+            "Credentials", "PortalProtocol",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

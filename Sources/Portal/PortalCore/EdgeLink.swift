@@ -1,3 +1,4 @@
+import PortalProtocol
 import AsyncHTTPClient
 import Crypto
 import Foundation

@@ -1,3 +1,4 @@
+import PortalProtocol
 import Foundation
 import POSIX
 #if canImport(Glibc)

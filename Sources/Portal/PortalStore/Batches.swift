@@ -1,3 +1,4 @@
+import PortalProtocol
 import Crypto
 import Foundation
 import Logging

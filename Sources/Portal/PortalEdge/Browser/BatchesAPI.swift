@@ -1,3 +1,4 @@
+import PortalProtocol
 import Crypto
 import Foundation
 import HTTPTypes
@@ -78,7 +79,7 @@ struct BatchesAPI: Sendable {
                 }
                 hash = hasher.finalize()
             }
-            try await store.setUploadDigest(record.id, sha256: hash.map { String(format: "%02x", $0) }.joined())
+            try await store.setUploadDigest(record.id, sha256: Hex.encode(hash))
         } catch {
             logger.error("could not digest a completed upload; the patient's submit waits for it", metadata: ["upload": "\(record.id)", "error": "\(error)"])
         }

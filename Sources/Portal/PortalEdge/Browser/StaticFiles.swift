@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PortalProtocol
 
 /// The pages, scripts, styles and message catalogue under `Web/`, read once at start into memory (a few hundred
 /// kilobytes): a request names an entry of that table or nothing, so no path from a request ever reaches the file
@@ -39,7 +40,7 @@ struct StaticFiles: Sendable {
                   let type = Self.contentTypes[url.pathExtension.lowercased()] else { continue }
             let relative = String(url.standardizedFileURL.path.dropFirst(prefix.count))
             let data = try Data(contentsOf: url)
-            let etag = "\"" + SHA256.hash(data: data).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
+            let etag = "\"" + Hex.encode(SHA256.hash(data: data).prefix(12)) + "\""
             files[relative] = File(bytes: ByteBuffer(bytes: data), contentType: type, etag: etag)
         }
         guard files["/index.html"] != nil else { throw StaticFilesError.missing("\(root.path) has no index.html") }

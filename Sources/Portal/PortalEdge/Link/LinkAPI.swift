@@ -1,3 +1,4 @@
+import PortalProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -52,7 +53,7 @@ struct LinkAPI: Sendable {
         let email = body["email"] as? String
         var invitation: (digest: [UInt8], expiresAt: Date)?
         if let pending = body["invitation"] as? [String: Any] {
-            guard let hex = pending["tokenSHA256"] as? String, let digest = Hex.decode(hex), digest.count == 32,
+            guard let hex = pending["tokenSHA256"] as? String, let digest = Hex.decode(hex).map(Array.init), digest.count == 32,
                   let expiresText = pending["expiresAt"] as? String, let expires = ISO8601DateFormatter().date(from: expiresText) else {
                 throw APIError.badRequest("invitation needs tokenSHA256 (64 hex digits) and expiresAt (ISO 8601)")
             }
@@ -143,31 +144,5 @@ struct LinkAPI: Sendable {
             },
             "last": events.last?.seq ?? after,
         ])
-    }
-}
-
-/// Lowercase hex, as the link writes digests.
-enum Hex {
-    static func decode(_ text: String) -> [UInt8]? {
-        let bytes = Array(text.utf8)
-        guard bytes.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count / 2)
-        var index = 0
-        while index < bytes.count {
-            guard let high = nibble(bytes[index]), let low = nibble(bytes[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
-    }
-
-    private static func nibble(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: byte - 0x30
-        case 0x61...0x66: byte - 0x61 + 10
-        case 0x41...0x46: byte - 0x41 + 10
-        default: nil
-        }
     }
 }

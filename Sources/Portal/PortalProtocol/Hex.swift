@@ -1,6 +1,6 @@
 import Foundation
 
-/// Digests and keys as lower-case hex text, the way the portal stores and logs them.
+/// Digests and keys as lower-case hex text, the way the portal stores, logs and sends them (core, workers, the edge).
 public enum Hex {
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         bytes.map { String(format: "%02x", $0) }.joined()

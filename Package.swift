@@ -240,7 +240,7 @@ let package = Package(
         ], path: "Sources/Portal/PortalWorker", swiftSettings: strict),
         // The `dicom-portal` executable: commands and wiring only.
         .executableTarget(name: "DicomPortal", dependencies: [
-            "Mail", "PortalWorker", "PortalCore", "PortalEdge", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
+            "Mail", "PortalWorker", "PortalCore", "PortalEdge", "PortalConsole", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
             "Scanner", "Protector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -308,7 +308,7 @@ let package = Package(
         // sessions and uploads; tus into its own encrypted staging; pages and the browser's JavaScript modules
         // (Web/); the sync API core pulls uploads from and pushes invitations and results to, over mutual TLS.
         .target(name: "PortalEdge", dependencies: [
-            "Uploads", "PortalPKI", "PortalProtocol", "Credentials", "WebAuthn", "POSIX",
+            "Uploads", "PortalPKI", "PortalProtocol", "Credentials", "WebAuthn", "WebSecurity", "POSIX",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -321,6 +321,35 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Sources/Portal/PortalEdge", resources: [.copy("Web")], swiftSettings: strict),
+
+        // What the portal's two browser sites (patients' edge, staff console) share: refusals as JSON, bounded JSON
+        // bodies, the session cookie, the security headers and CSRF rules, the pages served from memory.
+        .target(name: "WebSecurity", dependencies: [
+            "PortalProtocol",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            "Credentials",
+        ], path: "Sources/Portal/WebSecurity", swiftSettings: strict),
+
+        // The admin console, served by core on its own listener: staff accounts with roles (passkey, TOTP fallback),
+        // patients and invitations, the review queue of held batches, fleet-wide scan analytics with server-drawn
+        // SVG charts and CSV, the audit search, chain verification and per-patient access report. Pages in Web/.
+        .target(name: "PortalConsole", dependencies: [
+            "PortalStore", "PortalProtocol", "PortalPKI", "Credentials", "WebAuthn", "WebSecurity", "Analytics", "SessionReport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], path: "Sources/Portal/PortalConsole", resources: [.copy("Web")], swiftSettings: strict),
 
         // Test helpers shared by the test targets: tool runner, pydicom test data, temp dirs.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: warningsAsErrors),

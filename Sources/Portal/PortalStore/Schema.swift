@@ -1,6 +1,6 @@
 /// The portal's schema, as migrations. Never edit one that has shipped: add the next version.
 public enum Schema {
-    public static let migrations: [Migration] = [v1, v2, v3, v4]
+    public static let migrations: [Migration] = [v1, v2, v3, v4, v5]
 
     static let v1 = Migration(version: 1, name: "registry, uploads, jobs, verdicts, deliveries, audit", statements: [
         """
@@ -197,5 +197,157 @@ public enum Schema {
             last_seq bigint NOT NULL CHECK (last_seq >= 0)
         )
         """,
+    ])
+
+    /// The admin console: staff accounts (roles, password, passkeys, TOTP fallback) and their browser sessions; the
+    /// review of held batches (decision, reviewer, reason, reassignment, quarantine purge); per-session analytics
+    /// (what a kiosk forwarded, what a worker found); worker heartbeats; kiosks last seen and their audit trail
+    /// segments checked against their signed checkpoints; the ATNA forwarding position; patients' second-factor
+    /// resets pushed to the edge.
+    static let v5 = Migration(version: 5, name: "admin console: staff, review, analytics, fleet, kiosk audit, ATNA", statements: [
+        """
+        CREATE TABLE staff (
+            id bigserial PRIMARY KEY,
+            username text NOT NULL UNIQUE CHECK (username ~ '^[a-z0-9][a-z0-9._-]{0,63}$'),
+            display_name text NOT NULL,
+            email text,
+            role text NOT NULL CHECK (role IN ('administrator', 'reviewer', 'auditor')),
+            password_hash text,
+            totp_secret bytea,
+            totp_last_step bigint,
+            enrolment_token_sha256 bytea UNIQUE CHECK (length(enrolment_token_sha256) = 32),
+            enrolment_expires_at timestamptz,
+            enrolled_at timestamptz,
+            second_factor_failures int NOT NULL DEFAULT 0,
+            locked_at timestamptz,
+            disabled_at timestamptz,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            CHECK ((enrolment_token_sha256 IS NULL) = (enrolment_expires_at IS NULL))
+        )
+        """,
+        """
+        CREATE TABLE staff_passkeys (
+            credential_id bytea PRIMARY KEY,
+            staff bigint NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+            public_key bytea NOT NULL,
+            algorithm int NOT NULL,
+            sign_count bigint NOT NULL DEFAULT 0,
+            backup_eligible boolean NOT NULL DEFAULT false,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            last_used_at timestamptz
+        )
+        """,
+        "CREATE INDEX staff_passkeys_staff ON staff_passkeys (staff)",
+        // Only the cookie's SHA-256 is kept; state says how far the session is signed in.
+        """
+        CREATE TABLE staff_sessions (
+            digest bytea PRIMARY KEY CHECK (length(digest) = 32),
+            staff bigint REFERENCES staff (id) ON DELETE CASCADE,
+            state text NOT NULL CHECK (state IN ('anonymous', 'password', 'enrolling', 'signed-in')),
+            csrf text NOT NULL,
+            challenge bytea,
+            challenge_purpose text,
+            challenge_expires_at timestamptz,
+            address text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            last_seen_at timestamptz NOT NULL DEFAULT now(),
+            authenticated_at timestamptz,
+            second_factor_at timestamptz
+        )
+        """,
+        "CREATE INDEX staff_sessions_staff ON staff_sessions (staff)",
+        """
+        CREATE TABLE staff_throttles (
+            key text PRIMARY KEY,
+            failures int NOT NULL DEFAULT 0,
+            blocked_until timestamptz,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        // A held batch's review: pending until a reviewer approves (delivered under the registered patient, the
+        // reviewer and reason recorded), rejects (kept until purge_after, then its bytes are purged) or reassigns it
+        // to another registered patient (protected again against that patient).
+        """
+        ALTER TABLE batches
+            ADD COLUMN review_state text CHECK (review_state IN ('pending', 'approved', 'rejected', 'reassigned')),
+            ADD COLUMN review_reason text,
+            ADD COLUMN reviewed_by text,
+            ADD COLUMN reviewed_at timestamptz,
+            ADD COLUMN assigned_patient bigint REFERENCES patients (id),
+            ADD COLUMN purge_after timestamptz,
+            ADD COLUMN purged_at timestamptz,
+            ADD CONSTRAINT batches_review_whole CHECK ((review_state IN ('approved', 'rejected', 'reassigned')) = (reviewed_by IS NOT NULL)),
+            ADD CONSTRAINT batches_purge_of_rejected CHECK (purge_after IS NULL OR review_state = 'rejected')
+        """,
+        "CREATE INDEX batches_review ON batches (created_at) WHERE state = 'held'",
+        "CREATE INDEX batches_purge ON batches (purge_after) WHERE purge_after IS NOT NULL AND purged_at IS NULL",
+        // One row per batch: `summary` is what the analytics count (the kiosk's own summary, as it forwarded it, for
+        // a kiosk session; the worker's for a patient's upload); `checked` is the worker's summary of any batch.
+        """
+        CREATE TABLE session_summaries (
+            batch uuid PRIMARY KEY REFERENCES batches (id),
+            source text NOT NULL CHECK (source IN ('kiosk', 'portal')),
+            kiosk bigint REFERENCES kiosks (id),
+            day date NOT NULL,
+            started_at timestamptz,
+            institutions text[] NOT NULL DEFAULT '{}',
+            summary jsonb,
+            checked jsonb,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            CHECK ((source = 'kiosk') = (kiosk IS NOT NULL)),
+            CHECK (num_nonnulls(summary, checked) > 0)
+        )
+        """,
+        "CREATE INDEX session_summaries_day ON session_summaries (day, kiosk)",
+        """
+        CREATE TABLE workers (
+            name text PRIMARY KEY,
+            host text NOT NULL,
+            pid int NOT NULL,
+            started_at timestamptz NOT NULL,
+            last_seen_at timestamptz NOT NULL,
+            batches_done bigint NOT NULL DEFAULT 0,
+            batches_failed bigint NOT NULL DEFAULT 0,
+            current_batch uuid,
+            stopped_at timestamptz
+        )
+        """,
+        // The kiosk's audit key (Ed25519, base64), pinned at its first signed segment; each session's trail segment
+        // and whether its records chain and its checkpoint's signature verify with that key.
+        """
+        ALTER TABLE kiosks
+            ADD COLUMN last_seen_at timestamptz,
+            ADD COLUMN last_address text,
+            ADD COLUMN audit_public_key text,
+            ADD COLUMN audit_last_seq bigint
+        """,
+        """
+        CREATE TABLE kiosk_audit (
+            batch uuid PRIMARY KEY REFERENCES batches (id),
+            kiosk bigint NOT NULL REFERENCES kiosks (id),
+            first_seq bigint,
+            last_seq bigint,
+            checkpoint_seq bigint,
+            outcome text NOT NULL CHECK (outcome IN ('verified', 'unsigned', 'failed')),
+            problem text,
+            records jsonb NOT NULL DEFAULT '[]',
+            received_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX kiosk_audit_kiosk ON kiosk_audit (kiosk, received_at)",
+        """
+        CREATE TABLE atna_forwarding (
+            single boolean PRIMARY KEY DEFAULT true CHECK (single),
+            last_seq bigint NOT NULL CHECK (last_seq >= 0)
+        )
+        """,
+        "ALTER TABLE patients ADD COLUMN edge_reset_requested_at timestamptz",
+        // The audit search looks records up by time and by the patient, staff member, kiosk or batch they name.
+        "CREATE INDEX audit_at ON audit (at)",
+        "CREATE INDEX audit_actor ON audit (actor, seq)",
+        "CREATE INDEX audit_patient ON audit ((detail->>'patient'), seq) WHERE detail ? 'patient'",
+        "CREATE INDEX audit_batch ON audit ((detail->>'batch'), seq) WHERE detail ? 'batch'",
+        "CREATE INDEX audit_kiosk ON audit ((detail->>'kiosk'), seq) WHERE detail ? 'kiosk'",
     ])
 }

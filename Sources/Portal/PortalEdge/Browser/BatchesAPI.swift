@@ -1,3 +1,4 @@
+import WebSecurity
 import PortalProtocol
 import Crypto
 import Foundation

@@ -1,3 +1,4 @@
+import WebSecurity
 import Credentials
 import Foundation
 import HTTPTypes

@@ -1,3 +1,4 @@
+import WebSecurity
 import Crypto
 import Foundation
 import HTTPTypes

@@ -1,3 +1,4 @@
+import WebSecurity
 import PortalProtocol
 import Foundation
 import HTTPTypes

@@ -431,6 +431,22 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ], path: "Tests/PortalPKITests", swiftSettings: strict),
+        // The console's areas over a temporary PostgreSQL cluster (in-process with HummingbirdTesting, or the real
+        // server over HTTPS), with the real peers each needs (aiosmtpd, fido2, Orthanc, a worker).
+        .testTarget(name: "PortalConsoleTests", dependencies: [
+            "TestSupport", "PortalTestSupport", "PortalConsole", "PortalStore", "PortalProtocol", "PortalPKI", "PortalCore",
+            "WebSecurity", "Credentials", "SessionReport", "Analytics",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], path: "Tests/PortalConsoleTests", swiftSettings: strict),
         // Core on a loopback port over a temporary PostgreSQL cluster; kiosks are AsyncHTTPClient with KioskTLS, and curl.
         .testTarget(name: "PortalCoreTests", dependencies: [
             "TestSupport", "PortalTestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport",

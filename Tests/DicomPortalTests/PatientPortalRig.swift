@@ -18,6 +18,7 @@ final class PatientPortalRig: @unchecked Sendable {
     let corePort = TestSupport.freePort()
     let edgePort = TestSupport.freePort()
     let linkPort = TestSupport.freePort()
+    let consolePort = TestSupport.freePort()
     let mail: SMTPPeer
     let pacs: OrthancPeer?
     /// Released by stopAll (its deinit stops it).
@@ -33,6 +34,8 @@ final class PatientPortalRig: @unchecked Sendable {
     static let scripts = TestSupport.packageRoot.appendingPathComponent("Tests/Browser/e2e")
 
     var baseURL: String { "https://localhost:\(edgePort)" }
+    /// The staff console core serves on its own listener.
+    var consoleURL: String { "https://localhost:\(consolePort)" }
 
     /// `uploads`: a worker delivering to Orthanc, with clamd beside libclamav; otherwise core keeps to its archive
     /// and no worker runs. `edge`: more [edge] settings.
@@ -75,6 +78,9 @@ final class PatientPortalRig: @unchecked Sendable {
             url = "https://127.0.0.1:\(linkPort)"
             poll_interval = 1
             \(extraEdge)
+            [console]
+            listen = "127.0.0.1:\(consolePort)"
+            public_url = "https://localhost:\(consolePort)"
             [mail]
             host = "127.0.0.1"
             port = \(mail.port)
@@ -156,6 +162,47 @@ final class PatientPortalRig: @unchecked Sendable {
         }
         XCTAssertTrue(pushed, "core did not push the invitation to the edge: \(core?.output ?? "")")
         return path
+    }
+
+    // MARK: kiosks
+
+    static var kioskAgent: String { TestSupport.productsDirectory.appendingPathComponent("kiosk-agent").path }
+
+    /// `dicom-portal kiosk add NAME`: the kiosk's certificate files, a configuration naming them, its own state.
+    func addKiosk(_ name: String) throws -> (config: String, state: String) {
+        let files = directory + "/\(name)-files"
+        try portal(["kiosk", "add", name, "--out", files])
+        let config = directory + "/\(name).toml"
+        try """
+            [portal]
+            certificate = "\(files)/kiosk.crt"
+            key = "\(files)/kiosk.key"
+            ca_file = "\(files)/portal-ca.crt"
+            [delivery]
+            wait_seconds = 20
+            retry_base_seconds = 1
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        return (config, directory + "/\(name)-state")
+    }
+
+    /// A generated disc (`scripts/make-sample-disc`) from `institution`, for `name`.
+    func sampleDisc(_ label: String, ct: Int, mr: Int, seed: Int, name: String, birthDate: String, institution: String) throws -> String {
+        let disc = work + "/\(label).iso"
+        let result = try TestSupport.run(try TestSupport.tool("python3"), [
+            TestSupport.packageRoot.appendingPathComponent("scripts/make-sample-disc").path, "--out", disc, "--ct-images", String(ct),
+            "--mr-images", String(mr), "--seed", String(seed), "--patient-name", name, "--birth-date", birthDate, "--institution", institution,
+        ], environment: ["KIOSK_TESTDATA": TestSupport.testDataRoot.path], check: false)
+        XCTAssertEqual(result.status, 0, result.stderrText)
+        return disc
+    }
+
+    /// `kiosk-agent ingest` of `disc` to core, the desk confirming the registered patient (reconciled to its ID).
+    func ingest(_ disc: String, kiosk: (config: String, state: String), patientID: String, name: String, birthDate: String) throws {
+        let result = try TestSupport.run(Self.kioskAgent, [
+            "ingest", disc, "--destination", "portal+https://127.0.0.1:\(corePort)", "--reconcile", "--patient-id", patientID,
+            "--patient-name", name, "--birth-date", birthDate, "--state-dir", kiosk.state, "--config", kiosk.config,
+        ], check: false)
+        XCTAssertEqual(result.status, 0, "kiosk-agent ingest: \(result.stderrText)")
     }
 
     /// `dicom-portal patient unlock`, and waits until core has passed it to the edge.

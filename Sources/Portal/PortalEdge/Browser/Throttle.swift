@@ -1,8 +1,8 @@
+import Credentials
 import Foundation
 
-/// Growing delays after failed sign-ins, per account and per address: a few mistakes cost nothing, then each
-/// further failure doubles the wait, up to a quarter of an hour. An address gets more room than an account (a
-/// hospital's patients may share one behind a NAT). A success clears the account's count, not the address's.
+/// Growing delays after failed sign-ins, per account and per address (`FailureBackoff`, up to a quarter of an
+/// hour). An address gets more room than an account (a hospital's patients may share one behind a NAT). A success clears the account's count, not the address's.
 struct Throttle: Sendable {
     let store: EdgeStore
     var freeAccountFailures = 3
@@ -18,7 +18,7 @@ struct Throttle: Sendable {
         var longest = 0.0
         for (key, free) in checks {
             guard let (failures, last) = try await store.throttle(key), failures > free else { continue }
-            let delay = min(longestDelay, pow(2, Double(min(failures - free, 20))))
+            let delay = FailureBackoff.delay(failures: failures, free: free, longest: longestDelay)
             longest = max(longest, delay - now.timeIntervalSince(last))
         }
         return Int(longest.rounded(.up))

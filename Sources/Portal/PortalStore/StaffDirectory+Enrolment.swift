@@ -66,8 +66,8 @@ extension StaffDirectory {
             try await AuditLog(database).append(eventType: AuditEvent.staffEnrolled, actor: "staff:" + username, detail: [
                 "staff": .string(username), "factors": .array([.string("passkey")] + (totp ? [.string("totp")] : [])),
             ], on: connection)
-            guard let member = try await member(id: id) else { throw StaffError.unknown("#\(id)") }
-            return member
         }
+        guard let member = try await member(id: id) else { throw StaffError.unknown("#\(id)") }
+        return member
     }
 }

@@ -24,14 +24,14 @@ struct StaffCommand: AsyncParsableCommand {
         @Option(help: "Their e-mail address.") var email: String?
 
         func run() async throws {
-            guard let role = StaffRole(rawValue: role) else {
+            guard let parsedRole = StaffRole(rawValue: role) else {
                 fail("--role must be one of: \(StaffRole.allCases.map(\.rawValue).joined(separator: ", "))", status: .usage)
             }
             let configuration = try options.loadConfiguration()
             let enrolment = try await staffChange(options, configuration) { directory in
-                try await directory.add(username: username, displayName: name, email: email, role: role, actor: commandActor)
+                try await directory.add(username: username, displayName: name, email: email, role: parsedRole, actor: commandActor)
             }
-            print("added \(enrolment.member.username) (\(role.rawValue)); enrolment link, valid until \(ISO8601DateFormatter().string(from: enrolment.expiresAt)):")
+            print("added \(enrolment.member.username) (\(parsedRole.rawValue)); enrolment link, valid until \(ISO8601DateFormatter().string(from: enrolment.expiresAt)):")
             print(StaffAPI.enrolmentLink(origin: configuration.console.origin, token: enrolment.token))
         }
     }

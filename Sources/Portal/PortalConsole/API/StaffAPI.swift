@@ -35,38 +35,38 @@ public struct StaffAPI: ConsoleArea {
             let enrolment = try await refusing {
                 try await directory.add(username: try body.string("username", max: 64).trimmingCharacters(in: .whitespaces),
                                         displayName: try body.string("displayName", max: 200), email: email,
-                                        role: try role(body), actor: staff.actor)
+                                        role: try parseRole(body), actor: staff.actor)
             }
             return JSONBody.response(answer(enrolment), status: .created)
         }
         router.post("/api/staff/:username/role") { request, context in
             let staff = try context.require(.manageStaff)
-            let role = try role(try await JSONBody.object(request))
-            let username = try username(context)
+            let role = try parseRole(try await JSONBody.object(request))
+            let username = try parseUsername(context)
             try await refusing { try await directory.changeRole(username: username, to: role, actor: staff.actor) }
             return try await member(username)
         }
         router.post("/api/staff/:username/disable") { _, context in
             let staff = try context.require(.manageStaff)
-            let username = try username(context)
+            let username = try parseUsername(context)
             try await refusing { try await directory.disable(username: username, actor: staff.actor) }
             return try await member(username)
         }
         router.post("/api/staff/:username/enable") { _, context in
             let staff = try context.require(.manageStaff)
-            let username = try username(context)
+            let username = try parseUsername(context)
             try await refusing { try await directory.enable(username: username, actor: staff.actor) }
             return try await member(username)
         }
         router.post("/api/staff/:username/unlock") { _, context in
             let staff = try context.require(.manageStaff)
-            let username = try username(context)
+            let username = try parseUsername(context)
             try await refusing { try await directory.unlock(username: username, actor: staff.actor) }
             return try await member(username)
         }
         router.post("/api/staff/:username/reset") { _, context in
             let staff = try context.require(.manageStaff)
-            let username = try username(context)
+            let username = try parseUsername(context)
             let enrolment = try await refusing { try await directory.reset(username: username, actor: staff.actor) }
             return JSONBody.response(answer(enrolment))
         }
@@ -82,12 +82,12 @@ public struct StaffAPI: ConsoleArea {
         return JSONBody.response(["member": Self.json(member)])
     }
 
-    private func username(_ context: ConsoleRequestContext) throws(APIError) -> String {
+    private func parseUsername(_ context: ConsoleRequestContext) throws(APIError) -> String {
         guard let username = context.parameters.get("username"), StaffMember.isValidUsername(username) else { throw APIError.unknownStaff }
         return username
     }
 
-    private func role(_ body: [String: Any]) throws(APIError) -> StaffRole {
+    private func parseRole(_ body: [String: Any]) throws(APIError) -> StaffRole {
         guard let role = StaffRole(rawValue: try body.string("role", max: 32)) else {
             throw APIError.badRequest("\"role\" must be one of: " + StaffRole.allCases.map(\.rawValue).joined(separator: ", ") + ".")
         }
@@ -111,7 +111,7 @@ public struct StaffAPI: ConsoleArea {
         let format = ISO8601DateFormatter()
         let date = { (value: Date?) -> Any in value.map { format.string(from: $0) } ?? NSNull() }
         return [
-            "username": member.username, "displayName": member.displayName, "email": member.email ?? NSNull(), "role": member.role.rawValue,
+            "username": member.username, "displayName": member.displayName, "email": member.email.map { $0 as Any } ?? NSNull(), "role": member.role.rawValue,
             "status": member.status, "passkeys": member.passkeyCount, "totp": member.hasTOTP, "enrolledAt": date(member.enrolledAt),
             "lockedAt": date(member.lockedAt), "disabledAt": date(member.disabledAt), "enrolmentExpiresAt": date(member.enrolmentExpiresAt),
             "createdAt": date(member.createdAt),

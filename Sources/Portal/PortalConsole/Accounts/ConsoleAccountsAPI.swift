@@ -102,7 +102,8 @@ struct ConsoleAccountsAPI: Sendable {
         if wait > 0 {
             throw APIError(.tooManyRequests, "signin.throttled", "Too many attempts. Please wait \(wait) seconds and try again.", retryAfter: wait)
         }
-        let found = StaffMember.isValidUsername(username) ? try await directory.passwordHash(username: username) : nil
+        let found: (member: StaffMember, hash: String?)? =
+            if StaffMember.isValidUsername(username) { try await directory.passwordHash(username: username) } else { nil }
         let normalized = PasswordPolicy.normalized(password)
         let cost = scryptCost
         // An unknown username costs the same hash as a known one, so the time taken does not say who exists.
@@ -276,7 +277,7 @@ struct ConsoleAccountsAPI: Sendable {
         }
         do {
             try await directory.addPasskey(id: member.id, credentialID: registration.credentialID, publicKey: registration.publicKey,
-                                           algorithm: registration.algorithm.rawValue, signCount: registration.signCount,
+                                           algorithm: Int(registration.algorithm.rawValue), signCount: registration.signCount,
                                            backupEligible: registration.backupEligible)
         } catch StaffError.passkeyAlreadyRegistered {
             throw APIError(.conflict, "passkey.failed", "This passkey is already registered. Use another authenticator.")

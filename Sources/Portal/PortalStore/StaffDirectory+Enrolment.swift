@@ -9,7 +9,7 @@ extension StaffDirectory {
     /// disabled member.
     public func enrolling(token: String) async throws -> StaffMember? {
         guard let digest = OneTimeToken(parsing: token)?.digest else { return nil }
-        let query: PostgresQuery = """
+        let query: PostgresQuery = try """
             SELECT \(unescaped: Self.memberColumns) FROM staff s
             WHERE s.enrolment_token_sha256 = \(Data(digest)) AND s.enrolment_expires_at > now() AND s.disabled_at IS NULL
             """

@@ -235,8 +235,9 @@ struct ConsoleAccountsAPI: Sendable {
         guard password == confirmation else {
             throw APIError(.badRequest, "password.mismatch", "The two passwords are not the same. Type the same password twice.")
         }
-        let words = [member.username, member.email?.split(separator: "@").first.map(String.init) ?? "", "dicom", "portal", "console"]
-            + member.displayName.split(separator: " ").map(String.init)
+        let mailbox: String = member.email?.split(separator: "@").first.map(String.init) ?? ""
+        var words: [String] = [member.username, mailbox, "dicom", "portal", "console"]
+        words += member.displayName.split(separator: " ").map(String.init)
         if let problem = PasswordPolicy.check(password, context: words.filter { !$0.isEmpty }) {
             throw APIError(.badRequest, problem.code, problem.description)
         }

@@ -67,6 +67,7 @@ public struct ConsoleServer: Service {
         // On loopback the same console answers as 127.0.0.1 too (sessions and passkeys stay with the name used).
         var origins: Set<String> = [origin]
         if rpID == "localhost" { origins.insert(origin.replacingOccurrences(of: "://localhost", with: "://127.0.0.1")) }
+        try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let tls = try Self.tls(settings, stateDirectory: stateDirectory, logger: logger)
         let key = try StaffSecretKey.loadOrCreate(at: stateDirectory.appendingPathComponent("console.key"))
         let directory = StaffDirectory(database)

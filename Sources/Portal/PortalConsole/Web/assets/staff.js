@@ -31,7 +31,9 @@ function row(member) {
   const path = `/api/staff/${encodeURIComponent(member.username)}`;
   const role = el('select', { 'aria-label': `Role of ${member.username}` },
     ROLES.map((name) => el('option', { value: name, selected: name === member.role }, name)));
-  role.addEventListener('change', () => act(api('POST', `${path}/role`, { role: role.value })));
+  // A button, not the select's change event: arrowing through the options by keyboard must not change anything.
+  const saveRole = el('button', { type: 'button', class: 'button' }, 'Save role');
+  saveRole.addEventListener('click', () => act(api('POST', `${path}/role`, { role: role.value })));
   const buttons = [];
   const button = (label, onClick) => {
     const node = el('button', { type: 'button', class: 'button' }, label);
@@ -52,7 +54,7 @@ function row(member) {
   return el('tr', {},
     el('td', {}, member.username),
     el('td', {}, member.displayName, member.email ? el('div', { class: 'muted' }, member.email) : null),
-    el('td', {}, role),
+    el('td', {}, el('div', { class: 'actions' }, role, saveRole)),
     el('td', {}, status, detail),
     el('td', {}, el('div', { class: 'actions' }, buttons)));
 }

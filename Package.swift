@@ -369,7 +369,7 @@ let package = Package(
         // Registrations and assertions made by PyPI's fido2 (scripts/fetch-test-data) checked here, and ours checked there.
         .testTarget(name: "WebAuthnTests", dependencies: ["WebAuthn", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                                                      .product(name: "_CryptoExtras", package: "swift-crypto")],
-                    exclude: ["fido2_peer.py"], swiftSettings: strict),
+                    swiftSettings: strict),
         // The SMTP client against aiosmtpd (PyPI) on a loopback port: plain, STARTTLS, TLS, AUTH, refusals.
         // The edge in-process over HTTPS: sessions, CSRF, enrolment, sign-in, lockout, uploads and the link, as a browser and core use them.
         .testTarget(name: "PortalEdgeTests", dependencies: [

@@ -309,10 +309,10 @@ session = (frame(10, json.dumps({"filesystem": "iso9660", "notes": []}).encode()
 seed("FuzzHelperFrames", "session", session)
 seed("FuzzHelperFrames", "failed", frame(19, json.dumps({"finding": finding}).encode()))
 
-# WebAuthn: fido2's ceremonies (Tests/WebAuthnTests/fido2_peer.py, valid and mutated, ES256 and RS256) for the
+# WebAuthn: fido2's ceremonies (Tests/TestSupport/fido2_peer.py, valid and mutated, ES256 and RS256) for the
 # relying party and challenge FuzzWebAuthn checks against, split the way the target reads them.
 root = pathlib.Path(__file__).resolve().parent.parent
-sys.path[:0] = [os.path.join(testdata, "pylib"), str(root / "Tests" / "WebAuthnTests")]
+sys.path[:0] = [os.path.join(testdata, "pylib"), str(root / "Tests" / "TestSupport")]
 import base64, fido2_peer
 from fido2 import cbor as fido2_cbor
 

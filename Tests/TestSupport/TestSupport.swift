@@ -123,6 +123,9 @@ public enum TestSupport {
         return (python, environment)
     }
 
+    /// PyPI fido2 as an authenticator (and its own relying party): `Tests/TestSupport/fido2_peer.py`.
+    public static var fido2Peer: String { packageRoot.appendingPathComponent("Tests/TestSupport/fido2_peer.py").path }
+
     /// PYTHONPATH that makes the unpacked pydicom wheel importable by `python3`.
     public static var pythonPath: String { testDataRoot.appendingPathComponent("pydicom").path }
 

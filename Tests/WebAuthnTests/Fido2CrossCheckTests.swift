@@ -42,7 +42,7 @@ final class Fido2CrossCheckTests: XCTestCase {
 
     func ceremonies(_ algorithm: String, challenge: [UInt8]) throws -> Ceremonies {
         let (python, environment) = try TestSupport.pythonWith(["fido2", "cryptography"])
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fido2_peer.py").path
+        let script = TestSupport.fido2Peer
         let result = try TestSupport.run(python, [script, relyingParty.id, Self.origin, Base64URL.encode(challenge), algorithm],
                                          environment: environment)
         return try JSONDecoder().decode(Ceremonies.self, from: result.stdout)

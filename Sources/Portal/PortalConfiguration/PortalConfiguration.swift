@@ -4,7 +4,7 @@ import Foundation
 /// `dicom-portal`'s configuration file: the same format as the kiosk's (`ConfigurationFile`), holding the
 /// pipeline's tables as the kiosk names them (limits, sandbox, engines, protector, pacs, reconciliation,
 /// delivery, tls, dicomweb, atna) plus the portal's own: `[core]`, `[database]`, `[staging]`, `[worker]`,
-/// `[edge]`. Where the kiosk names its destination at the root, the portal names the PACS as
+/// `[edge]`, `[console]`. Where the kiosk names its destination at the root, the portal names the PACS as
 /// `[delivery] destination`.
 public struct PortalConfiguration: ConfigurationRoot, Equatable {
     /// What every worker runs: the Protector, engines, limits and senders, configured as on a kiosk.
@@ -16,6 +16,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
     public var edge = EdgeSettings()
     public var invitations = InvitationSettings()
     public var mail = MailSettings()
+    public var console = ConsoleSettings()
 
     public init() {
         // The portal coerces outside IDs to the hospital's by default (IHE IRWF): the registered patient is
@@ -100,17 +101,43 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
 
         /// `public_url`, else `https://` + `listen` with a loopback address named `localhost` (passkeys need a host
         /// name: WebAuthn refuses an IP address as relying party).
-        public var origin: String {
-            if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
-            guard let address = HostPort(listen) else { return "https://" + listen }
-            let loopback = ["127.0.0.1", "::1", "localhost"].contains(address.host)
-            return "https://" + (loopback ? "localhost:\(address.port)" : address.description)
-        }
+        public var origin: String { PortalConfiguration.origin(publicURL: publicURL, listen: listen) }
         /// Core's side of the link: where the edge's link listener is (`https://HOST:PORT`, the host as `dicom-portal
         /// edge provision --host` named it); nil: no edge, core runs no link.
         public var url: String?
         /// Seconds between polls of the edge.
         public var pollInterval = 2
+    }
+
+    /// `public_url`, else `https://` + `listen` with a loopback address named `localhost` (passkeys need a host name:
+    /// WebAuthn refuses an IP address as relying party).
+    static func origin(publicURL: String?, listen: String) -> String {
+        if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
+        guard let address = HostPort(listen) else { return "https://" + listen }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(address.host)
+        return "https://" + (loopback ? "localhost:\(address.port)" : address.description)
+    }
+
+    /// `[console]`: the staff's admin console, served by core on a listener of its own.
+    public struct ConsoleSettings: Equatable, Sendable {
+        public init() {}
+        /// false: core serves no console.
+        public var enabled = true
+        public var listen = "127.0.0.1:8490"
+        /// Where staff's browsers reach the console (`https://console.example.org`): the only Origin its API accepts,
+        /// the passkeys' relying party, the enrolment links. Unset: `https://` + `listen`, loopback named `localhost`.
+        public var publicURL: String?
+        /// PEM certificate and key; when unset core makes a self-signed pair under STATE/console/tls and says so.
+        public var certificate: String?
+        public var key: String?
+        /// Names the self-signed certificate carries.
+        public var serverNames = ["localhost", "127.0.0.1"]
+        public var idleTimeoutSeconds = 900
+        public var absoluteTimeoutSeconds = 12 * 3600
+        /// The console's pages; default: beside the executable, else /usr/share/dicom-portal/console.
+        public var webRoot: String?
+
+        public var origin: String { PortalConfiguration.origin(publicURL: publicURL, listen: listen) }
     }
 
     /// `[invitations]`: the e-mails inviting patients to the portal.
@@ -205,6 +232,16 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("mail", "from", optional: \.mail.from, .emailAddress),
             Setting("mail", "from_name", \.mail.fromName, .displayName),
             Setting("mail", "ca_file", optional: \.mail.caFile, .path),
+
+            Setting("console", "enabled", \.console.enabled, .bool),
+            Setting("console", "listen", \.console.listen, .hostPort),
+            Setting("console", "public_url", optional: \.console.publicURL, .httpsOrigin),
+            Setting("console", "certificate", optional: \.console.certificate, .path),
+            Setting("console", "key", optional: \.console.key, .path),
+            Setting("console", "server_names", \.console.serverNames, .serverNames),
+            Setting("console", "idle_timeout_seconds", \.console.idleTimeoutSeconds, .integer(60...86_400)),
+            Setting("console", "absolute_timeout_seconds", \.console.absoluteTimeoutSeconds, .integer(300...(7 * 86_400))),
+            Setting("console", "web_root", optional: \.console.webRoot, .path),
         ]
 
     typealias Setting = ConfigSetting<PortalConfiguration>

@@ -22,6 +22,8 @@ public struct PortalStateDirectory: Sendable, Equatable, CustomStringConvertible
     public var auditAnchors: URL { root.appendingPathComponent("audit-anchors") }
     /// The edge's own state, when it runs from this directory: its store, staging, certificate and link files.
     public var edge: URL { root.appendingPathComponent("edge") }
+    /// The admin console's own: its key for staff secrets (`console.key`) and, unless configured, its certificate.
+    public var console: URL { root.appendingPathComponent("console") }
     /// A worker's pipeline state, laid out as a kiosk's (spool, quarantine, reports, scratch, sandbox).
     public var worker: URL { root.appendingPathComponent("worker") }
 }

@@ -8,6 +8,7 @@ import PortalPKI
 import ServiceLifecycle
 import Uploads
 import WebAuthn
+import WebSecurity
 
 /// `dicom-portal edge`: the patients' site (HTTPS: pages, the JSON API, tus uploads) and the link core pulls from
 /// (mutual TLS with the edge-link CA), over one `EdgeStore` and one encrypted staging directory, plus a sweep that
@@ -90,7 +91,8 @@ public struct EdgeServer: Service {
         let batches = BatchesAPI(store: store, staging: staging, settings: settings, logger: logger, now: now)
         let tus = batches.tusServer()
         self.tus = tus
-        let files = try StaticFiles(root: settings.webRoot)
+        let files = try StaticFiles<EdgeRequestContext>(
+            root: settings.webRoot, defaultRoots: Self.defaultWebRoots, site: "the edge's web pages", setting: "[edge] web_root")
 
         let router = Router(context: EdgeRequestContext.self)
         router.add(middleware: EdgeMiddleware(sessions: sessions, origins: origins, now: now))
@@ -130,30 +132,25 @@ public struct EdgeServer: Service {
         }
     }
 
-    /// TLS for patients' browsers per BCP 195 (RFC 9325): 1.2 or later, forward secrecy and AEAD only.
+    /// The configured certificate, else one from a private CA under the state directory (`BrowserTLS`).
     static func publicTLS(_ settings: Settings, stateDirectory: URL, logger: Logger) throws -> TLSConfiguration {
-        let certificatePath: String, keyPath: String
         switch (settings.certificate, settings.key) {
         case let (certificate?, key?):
-            (certificatePath, keyPath) = (certificate, key)
+            return try BrowserTLS.serverConfiguration(certificate: certificate, key: key)
         case (nil, nil):
-            // No certificate configured: a private CA under the state directory issues one, and the log says so, for
-            // a trial or a site behind a TLS-terminating proxy; a hospital configures its own.
-            let authority = try PortalAuthority.openOrCreate(directory: stateDirectory.appendingPathComponent("tls").path,
-                                                             organization: settings.hospitalName + " patient portal (self-signed)")
-            let credentials = try authority.serverCredentials(names: settings.serverNames)
-            (certificatePath, keyPath) = (credentials.certificatePath, credentials.keyPath)
+            let made = try BrowserTLS.selfSigned(directory: stateDirectory.appendingPathComponent("tls"),
+                                                 organization: settings.hospitalName + " patient portal (self-signed)", names: settings.serverNames)
             logger.warning("no [edge] certificate configured: serving a self-signed one browsers will warn about",
-                           metadata: ["certificate": "\(certificatePath)"])
+                           metadata: ["certificate": "\(made.certificate)"])
+            return try BrowserTLS.serverConfiguration(certificate: made.certificate, key: made.key)
         default:
             throw EdgeSetupError("[edge] certificate and key go together")
         }
-        var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-        tls.minimumTLSVersion = .tlsv12
-        tls.cipherSuites = bcp195CipherSuites
-        return tls
+    }
+
+    /// The pages beside the executable (SwiftPM's bundle), else where scripts/install-portal puts them.
+    static var defaultWebRoots: [URL] {
+        StaticFiles<EdgeRequestContext>.defaultRoots(bundleSuffix: "_PortalEdge.resources", installed: "/usr/share/dicom-portal/web")
     }
 
     /// The link: the edge's certificate from the edge-link CA, and core's client certificate required against that CA
@@ -163,12 +160,9 @@ public struct EdgeServer: Service {
             throw EdgeSetupError("\(path) is missing: run `dicom-portal edge provision --host NAME --out DIR` on core's machine and copy DIR to the edge's link files")
         }
         var tls = try EdgeLinkTLS.serverConfiguration(certificate: settings.linkCertificate, key: settings.linkKey, caFile: settings.linkCAFile)
-        tls.cipherSuites = bcp195CipherSuites
+        tls.cipherSuites = BrowserTLS.bcp195CipherSuites
         return tls
     }
-
-    static let bcp195CipherSuites = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
-                                     "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"].joined(separator: ":")
 
     /// At start and every `sweepInterval`: unfinished uploads past their expiry and open batches nobody touched for as
     /// long go, with their staged bytes; timed-out sessions and old throttles go.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PortalConfiguration
+import PortalConsole
 import PortalCore
 import PortalPKI
 import PortalStore
@@ -45,6 +46,9 @@ struct CoreCommand: AsyncParsableCommand {
                 services.append(.init(service: try EdgeLink(configuration: linkSettings, database: opened.database,
                                                             tls: try link.clientTLSConfiguration(), logger: serviceLogger("dicom-portal.edge-link"))))
             }
+            if configuration.console.enabled {
+                services.append(.init(service: try console(configuration, database: opened.database)))
+            }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))
             try await group.run()
@@ -53,6 +57,31 @@ struct CoreCommand: AsyncParsableCommand {
             fail("\(error)", status: .problem)
         }
         await stop(opened)
+    }
+
+    /// The admin console on `[console] listen`, with its areas.
+    private func console(_ configuration: PortalConfiguration, database: PortalDatabase) throws -> ConsoleServer {
+        let console = configuration.console
+        guard let listen = HostPort(console.listen) else { fail("console.listen: not HOST:PORT", status: .usage) }
+        var settings = ConsoleServer.Settings()
+        settings.host = listen.host
+        settings.port = listen.port
+        settings.publicURL = console.origin
+        settings.certificate = console.certificate
+        settings.key = console.key
+        settings.serverNames = console.serverNames
+        settings.organization = organization
+        settings.idleTimeout = TimeInterval(console.idleTimeoutSeconds)
+        settings.absoluteTimeout = TimeInterval(console.absoluteTimeoutSeconds)
+        settings.webRoot = console.webRoot.map { URL(fileURLWithPath: $0) }
+        settings.sharedWebRoot = configuration.edge.webRoot.map { URL(fileURLWithPath: $0) }
+        let logger = serviceLogger("dicom-portal.console")
+        let areas: [any ConsoleArea] = [StaffAPI(database: database, logger: logger, origin: console.origin)]
+        do {
+            return try ConsoleServer(settings: settings, database: database, stateDirectory: options.stateDirectory.console, areas: areas, logger: logger)
+        } catch let error as ConsoleSetupError {
+            fail(error.description, status: .usage)
+        }
     }
 
     /// Core owns the private cluster: it stops with core, whoever started it.

@@ -13,7 +13,7 @@ struct DicomPortalCommand: AsyncParsableCommand {
             registration); 2 usage or configuration error; 3 the database could not be reached or started.
             """,
         version: KioskAgentVersion.string,
-        subcommands: [CoreCommand.self, WorkerCommand.self, EdgeCommand.self, CheckCommand.self, MigrateCommand.self, KioskCommand.self, PatientCommand.self, AuditCommand.self])
+        subcommands: [CoreCommand.self, WorkerCommand.self, EdgeCommand.self, CheckCommand.self, MigrateCommand.self, KioskCommand.self, PatientCommand.self, AuditCommand.self, StaffCommand.self])
 
     /// ArgumentParser exits 64 (EX_USAGE) on usage errors; the portal's commands say 2, like the kiosk's.
     static func main() async {

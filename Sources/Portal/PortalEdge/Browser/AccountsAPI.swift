@@ -58,7 +58,7 @@ struct AccountsAPI: Sendable {
         } else {
             let (fresh, token) = sessions.start(now: now())
             try await store.save(fresh, address: context.address)
-            headers[.setCookie] = SessionGate.setCookie(token)
+            headers[.setCookie] = SessionCookie.set(token)
             session = fresh
         }
         return JSONBody.response(try await describe(session), headers: headers)
@@ -104,7 +104,7 @@ struct AccountsAPI: Sendable {
         try await store.deleteSession(session.digest)
         if let ref = session.patient { try await store.record("signed-out", patient: ref, address: context.address, now: now()) }
         var headers = HTTPFields()
-        headers[.setCookie] = SessionGate.clearCookie
+        headers[.setCookie] = SessionCookie.clear
         return Response(status: .noContent, headers: headers)
     }
 
@@ -436,7 +436,7 @@ struct AccountsAPI: Sendable {
         var object = try await describe(session)
         for (key, value) in extra { object[key] = value }
         var headers = HTTPFields()
-        headers[.setCookie] = SessionGate.setCookie(token)
+        headers[.setCookie] = SessionCookie.set(token)
         return JSONBody.response(object, headers: headers)
     }
 

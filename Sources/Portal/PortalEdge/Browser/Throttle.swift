@@ -1,8 +1,8 @@
+import Credentials
 import Foundation
 
-/// Growing delays after failed sign-ins, per account and per address: a few mistakes cost nothing, then each
-/// further failure doubles the wait, up to a quarter of an hour. An address gets more room than an account (a
-/// hospital's patients may share one behind a NAT). A success clears the account's count, not the address's.
+/// Growing delays after failed sign-ins, per account and per address (`FailureBackoff`, up to a quarter of an
+/// hour). An address gets more room than an account (a hospital's patients may share one behind a NAT). A success clears the account's count, not the address's.
 struct Throttle: Sendable {
     let store: EdgeStore
     var freeAccountFailures = 3
@@ -18,7 +18,7 @@ struct Throttle: Sendable {
         var longest = 0.0
         for (key, free) in checks {
             guard let (failures, last) = try await store.throttle(key), failures > free else { continue }
-            let delay = min(longestDelay, pow(2, Double(min(failures - free, 20))))
+            let delay = FailureBackoff.delay(failures: failures, free: free, longest: longestDelay)
             longest = max(longest, delay - now.timeIntervalSince(last))
         }
         return Int(longest.rounded(.up))
@@ -30,29 +30,5 @@ struct Throttle: Sendable {
 
     func succeeded(account: String) async throws {
         try await store.clearFailures(Self.accountKey(account))
-    }
-}
-
-/// At most `limit` password hashes at once: scrypt takes 32 MiB each, and a flood of sign-in attempts must not turn
-/// into a flood of memory. The hashing runs on a thread of its own, off the event loops.
-actor HashingGate {
-    private let limit: Int
-    private var running = 0
-    private var waiting: [CheckedContinuation<Void, Never>] = []
-
-    init(limit: Int) { self.limit = limit }
-
-    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        if running >= limit {
-            await withCheckedContinuation { waiting.append($0) }
-        } else {
-            running += 1
-        }
-        defer {
-            if waiting.isEmpty { running -= 1 } else { waiting.removeFirst().resume() }
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
-        }
     }
 }

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
-"""A software authenticator and a relying party made of PyPI fido2's own pieces, for WebAuthnTests.
+"""A software authenticator and a relying party made of PyPI fido2's own pieces, for WebAuthnTests and the sites' tests.
 
   fido2_peer.py RP_ID ORIGIN CHALLENGE_B64URL ALG        (ALG: ES256 or RS256)
+  fido2_peer.py register RP_ID ORIGIN CHALLENGE_B64URL    a passkey (ES256) as a browser hands it to a site
+  fido2_peer.py assert RP_ID ORIGIN CHALLENGE_B64URL KEY CREDENTIAL_ID COUNTER   signing in with it
+
+`register` prints {"credential": <the PublicKeyCredential JSON a page posts>, "key": <the private key, PKCS#8
+base64url>}; `assert` prints the assertion's PublicKeyCredential JSON for the key and credential ID `register` gave.
 
 Makes a registration and ceremonies derived from it (valid ones and one mutation each), has fido2's Fido2Server
 verify every one, and prints JSON: {"publicKey", "credentialId", "cases": [{name, ceremony, requireUserVerification,
@@ -10,7 +15,7 @@ base64url, fido2 = "accepted" or "refused: <its reason>". The expectations live 
 Also imported by fuzz/make-seeds.py for the FuzzWebAuthn seeds."""
 import json, os, struct, sys
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from fido2 import cbor
 from fido2.cose import ES256, RS256, EdDSA
@@ -154,6 +159,33 @@ def ceremonies(rp_id, origin, challenge, alg):
     return {"credentialId": websafe_encode(auth.credential_id), "publicKey": websafe_encode(cbor.encode(auth.cose)), "cases": cases}
 
 
+def register(rp_id, origin, challenge):
+    auth = Authenticator("ES256")
+    data = client_data(CollectedClientData.TYPE.CREATE, challenge, origin)
+    attestation = auth.register(rp_id, data, FLAG.UP | FLAG.UV | FLAG.AT)
+    key = auth.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    credential_id = websafe_encode(auth.credential_id)
+    return {"key": websafe_encode(key), "credential": {
+        "id": credential_id, "rawId": credential_id, "type": "public-key",
+        "response": {"clientDataJSON": websafe_encode(data), "attestationObject": websafe_encode(attestation)}}}
+
+
+def assertion_json(rp_id, origin, challenge, key, credential_id, counter):
+    auth = Authenticator("ES256")
+    auth.key = serialization.load_der_private_key(websafe_decode(key), password=None)
+    data = client_data(CollectedClientData.TYPE.GET, challenge, origin)
+    auth_data, signature = auth.assertion(rp_id, data, FLAG.UP | FLAG.UV, counter)
+    return {"id": credential_id, "rawId": credential_id, "type": "public-key",
+            "response": {"clientDataJSON": websafe_encode(data), "authenticatorData": websafe_encode(auth_data),
+                         "signature": websafe_encode(signature), "userHandle": None}}
+
+
 if __name__ == "__main__":
-    rp_id, origin, challenge, alg = sys.argv[1:5]
-    json.dump(ceremonies(rp_id, origin, websafe_decode(challenge), alg), sys.stdout)
+    if sys.argv[1] == "register":
+        json.dump(register(sys.argv[2], sys.argv[3], websafe_decode(sys.argv[4])), sys.stdout)
+    elif sys.argv[1] == "assert":
+        rp_id, origin, challenge, key, credential_id, counter = sys.argv[2:8]
+        json.dump(assertion_json(rp_id, origin, websafe_decode(challenge), key, credential_id, int(counter)), sys.stdout)
+    else:
+        rp_id, origin, challenge, alg = sys.argv[1:5]
+        json.dump(ceremonies(rp_id, origin, websafe_decode(challenge), alg), sys.stdout)

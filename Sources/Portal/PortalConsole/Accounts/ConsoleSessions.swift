@@ -1,0 +1,89 @@
+import Foundation
+import Hummingbird
+import PortalStore
+import WebSecurity
+
+/// Console sessions, by the patient site's rules: a 256-bit id in the `__Host-session` cookie (`SessionCookie`), only
+/// its SHA-256 stored; a CSRF token per id; idle and absolute timeouts; a new id at every change of who the session
+/// is (each enrolment step, each sign-in step). The member is read afresh on every request, so a role change or a
+/// disabled account takes effect at once.
+struct ConsoleSessions: Sendable {
+    let store: StaffSessionStore
+    let directory: StaffDirectory
+    let idle: TimeInterval
+    let absolute: TimeInterval
+    /// Sessions not signed in: anonymous, enrolling, waiting for the second factor.
+    let absoluteUnauthenticated: TimeInterval = 3600
+
+    /// The session the request's cookie names, if it exists, has not timed out and its member may still use it.
+    func load(_ request: Request, now: Date) async throws -> StaffSession? {
+        guard let token = SessionCookie.token(in: request), let digest = SessionCookie.digest(token),
+              let record = try await store.session(digest: digest) else { return nil }
+        let signedIn = record.state == StaffSession.State.signedIn.rawValue
+        let started = record.authenticatedAt ?? record.createdAt
+        if now.timeIntervalSince(record.lastSeenAt) > idle || now.timeIntervalSince(started) > (signedIn ? absolute : absoluteUnauthenticated) {
+            try await store.delete(digest)
+            return nil
+        }
+        guard var session = try await Self.session(record, directory: directory) else {
+            try await store.delete(digest)
+            return nil
+        }
+        try await store.touch(digest, now: now)
+        session.lastSeenAt = now
+        return session
+    }
+
+    /// The stored record as handlers see it; nil when its member is gone or disabled, or a signed-in member is no
+    /// longer enrolled (reset).
+    static func session(_ record: StaffSessionRecord, directory: StaffDirectory) async throws -> StaffSession? {
+        guard let state = StaffSession.State(rawValue: record.state) else { return nil }
+        var staff: SignedInStaff?
+        if let id = record.staffID {
+            guard let member = try await directory.member(id: id), member.disabledAt == nil else { return nil }
+            if state == .signedIn && !member.isEnrolled { return nil }
+            staff = SignedInStaff(id: member.id, username: member.username, displayName: member.displayName, role: member.role)
+        }
+        var session = StaffSession(digest: record.digest, state: state, csrf: record.csrf, staff: staff, staffID: record.staffID,
+                                   createdAt: record.createdAt, lastSeenAt: record.lastSeenAt)
+        session.challenge = record.challenge
+        session.challengePurpose = record.challengePurpose
+        session.challengeExpiresAt = record.challengeExpiresAt
+        session.authenticatedAt = record.authenticatedAt
+        session.secondFactorAt = record.secondFactorAt
+        return session
+    }
+
+    static func record(_ session: StaffSession) -> StaffSessionRecord {
+        StaffSessionRecord(digest: session.digest, state: session.state.rawValue, csrf: session.csrf, staffID: session.staffID,
+                           challenge: session.challenge, challengePurpose: session.challengePurpose,
+                           challengeExpiresAt: session.challengeExpiresAt, createdAt: session.createdAt, lastSeenAt: session.lastSeenAt,
+                           authenticatedAt: session.authenticatedAt, secondFactorAt: session.secondFactorAt)
+    }
+
+    /// A new anonymous session and the cookie value naming it.
+    func start(now: Date) -> (session: StaffSession, token: String) {
+        let token = SessionCookie.randomToken()
+        // A token randomToken made always has a digest.
+        let digest = SessionCookie.digest(token) ?? Data()
+        return (StaffSession(digest: digest, state: .anonymous, csrf: SessionCookie.randomToken(), createdAt: now, lastSeenAt: now), token)
+    }
+
+    /// The same session under a new id and CSRF token (saved `replacing:` the old digest).
+    func rotate(_ session: StaffSession, now: Date) -> (session: StaffSession, token: String) {
+        let token = SessionCookie.randomToken()
+        var rotated = session
+        rotated.digest = SessionCookie.digest(token) ?? Data()
+        rotated.csrf = SessionCookie.randomToken()
+        rotated.lastSeenAt = now
+        // A WebAuthn challenge belongs to the id it was issued to.
+        rotated.challenge = nil
+        rotated.challengePurpose = nil
+        rotated.challengeExpiresAt = nil
+        return (rotated, token)
+    }
+
+    func save(_ session: StaffSession, address: String?, replacing old: Data? = nil) async throws {
+        try await store.save(Self.record(session), address: address, replacing: old)
+    }
+}

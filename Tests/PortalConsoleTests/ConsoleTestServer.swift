@@ -1,0 +1,153 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import PortalConsole
+import PortalPKI
+import PortalStore
+import ServiceLifecycle
+import Synchronization
+import TestSupport
+import XCTest
+
+/// A clock tests move forward (timeouts, TOTP steps, throttles).
+final class ConsoleClock: Sendable {
+    private let offset = Mutex<TimeInterval>(0)
+    func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+    var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
+}
+
+/// The real console over HTTPS on a loopback port, with its made certificate, its pages from the source tree (the
+/// shared modules from the edge's), and the staff area.
+final class ConsoleTestServer: @unchecked Sendable {
+    let directory: TestSupport.TemporaryDirectory
+    let clock = ConsoleClock()
+    let port: Int
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    let client: HTTPClient
+    let database: PortalDatabase
+    var origin: String { "https://localhost:\(port)" }
+    var rpID: String { "localhost" }
+
+    init(database: PortalDatabase, areas: (String) -> [any ConsoleArea] = { _ in [] }) async throws {
+        self.database = database
+        directory = try TestSupport.TemporaryDirectory("console")
+        let port = TestSupport.freePort()
+        var settings = ConsoleServer.Settings()
+        settings.port = port
+        settings.organization = "Test Hospital"
+        settings.scryptCost = 1 << 10
+        settings.webRoot = TestSupport.packageRoot.appendingPathComponent("Sources/Portal/PortalConsole/Web")
+        settings.sharedWebRoot = TestSupport.packageRoot.appendingPathComponent("Sources/Portal/PortalEdge/Web")
+        var logger = Logger(label: "console-test")
+        logger.logLevel = .critical
+        let origin = settings.origin
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let clock = clock
+        let server = try ConsoleServer(settings: settings, database: database, stateDirectory: URL(fileURLWithPath: directory.path("state")),
+                                       areas: [StaffAPI(database: database, logger: logger, origin: origin)] + areas(origin), logger: logger,
+                                       now: { clock.now }, onRunning: { continuation.yield($0) })
+        group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
+        let group = group
+        task = Task { try await group.run() }
+        var bound: Int?
+        for await value in ports { bound = value; break }
+        guard bound == port else { throw XCTSkip("the console did not start") }
+        self.port = port
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(directory.path("state/tls/\(PortalAuthority.certificateFile)")))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    func stop() async throws {
+        try await client.shutdown()
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+        directory.cleanUp()
+    }
+}
+
+/// What a browser on the console's page does at the HTTP level: keeps the session cookie, sends the CSRF token, and
+/// Origin / Sec-Fetch-Site as Chromium does for same-origin fetches.
+final class ConsoleBrowser: @unchecked Sendable {
+    let server: ConsoleTestServer
+    var cookie: String?
+    var csrf: String?
+    var lastSetCookie: String?
+
+    init(_ server: ConsoleTestServer) { self.server = server }
+
+    struct Reply {
+        let status: HTTPResponseStatus
+        let headers: HTTPHeaders
+        let body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var error: String? { json["error"] as? String }
+        var state: String? { json["state"] as? String }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    @discardableResult
+    func request(_ method: HTTPMethod, _ path: String, json: Any? = nil, origin: String? = "self", fetchSite: String? = "same-origin",
+                 csrf sendCSRF: Bool = true) async throws -> Reply {
+        var request = HTTPClientRequest(url: "https://127.0.0.1:\(server.port)" + path)
+        request.method = method
+        if let cookie { request.headers.add(name: "Cookie", value: "__Host-session=\(cookie)") }
+        if let origin { request.headers.add(name: "Origin", value: origin == "self" ? server.origin : origin) }
+        if let fetchSite { request.headers.add(name: "Sec-Fetch-Site", value: fetchSite) }
+        if sendCSRF, let csrf { request.headers.add(name: "X-CSRF-Token", value: csrf) }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
+        }
+        let response = try await server.client.execute(request, timeout: .seconds(60))
+        let collected = try await response.body.collect(upTo: 16 << 20)
+        for header in response.headers[canonicalForm: "Set-Cookie"] {
+            lastSetCookie = String(header)
+            let first = header.split(separator: ";").first.map(String.init) ?? ""
+            if first.hasPrefix("__Host-session=") {
+                let value = String(first.dropFirst("__Host-session=".count))
+                cookie = value.isEmpty ? nil : value
+            }
+        }
+        let reply = Reply(status: response.status, headers: response.headers, body: Data(collected.readableBytesView))
+        if let token = reply.json["csrf"] as? String { csrf = token }
+        return reply
+    }
+
+    @discardableResult
+    func begin() async throws -> Reply { try await request(.GET, "/api/session") }
+}
+
+/// A passkey held by PyPI fido2 (Tests/TestSupport/fido2_peer.py): registered at enrolment, used at sign-in.
+struct Fido2Passkey {
+    let key: String
+    let credentialID: String
+    var counter: UInt32 = 0
+
+    static func peer(_ arguments: [String]) throws -> [String: Any] {
+        let (python, environment) = try TestSupport.pythonWith(["fido2", "cryptography"])
+        let result = try TestSupport.run(python, [TestSupport.fido2Peer] + arguments, environment: environment)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+    }
+
+    /// Answers `options` (the server's `{"publicKey": ...}`) with a new passkey; returns the passkey and the credential JSON.
+    static func register(_ options: [String: Any], rpID: String, origin: String) throws -> (Fido2Passkey, [String: Any]) {
+        let publicKey = try XCTUnwrap(options["publicKey"] as? [String: Any])
+        XCTAssertEqual((publicKey["rp"] as? [String: Any])?["id"] as? String, rpID)
+        let made = try peer(["register", rpID, origin, try XCTUnwrap(publicKey["challenge"] as? String)])
+        let credential = try XCTUnwrap(made["credential"] as? [String: Any])
+        return (Fido2Passkey(key: try XCTUnwrap(made["key"] as? String), credentialID: try XCTUnwrap(credential["id"] as? String)), credential)
+    }
+
+    mutating func assert(_ options: [String: Any], rpID: String, origin: String) throws -> [String: Any] {
+        let publicKey = try XCTUnwrap(options["publicKey"] as? [String: Any])
+        counter += 1
+        return try Self.peer(["assert", rpID, origin, try XCTUnwrap(publicKey["challenge"] as? String), key, credentialID, String(counter)])
+    }
+}

@@ -95,16 +95,26 @@ public struct PatientsAPI: ConsoleArea {
         return JSONBody.response(["patient": Self.json(summary)], status: .created)
     }
 
-    /// The body is the CSV file itself; `?dryRun=true` only validates. The answer lists each row's outcome.
+    /// The body is the CSV file itself (`text/csv`), or, as the page sends it, `{"csv": "…"}`; `?dryRun=true` only
+    /// validates. The answer lists each row's outcome.
     private func importCSV(_ request: Request, _ context: ConsoleRequestContext) async throws -> Response {
         let staff = try context.require(.managePatients)
         let dryRun = ["1", "true", "yes"].contains(request.uri.queryParameters.get("dryRun")?.lowercased() ?? "")
-        let buffer: ByteBuffer
-        do { buffer = try await request.body.collect(upTo: csvLimits.maxBytes) } catch {
-            throw APIError(.contentTooLarge, "csv.too-large", Self.sentence(PatientCSV.FormatError.tooLarge(limit: csvLimits.maxBytes).description))
+        let tooLarge = APIError(.contentTooLarge, "csv.too-large", Self.sentence(PatientCSV.FormatError.tooLarge(limit: csvLimits.maxBytes).description))
+        let bytes: [UInt8]
+        if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
+            // JSON escaping at most doubles ordinary text; the file inside is held to the same bound as a raw one.
+            let buffer: ByteBuffer
+            do { buffer = try await request.body.collect(upTo: 2 * csvLimits.maxBytes + 1024) } catch { throw tooLarge }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any],
+                  let text = object["csv"] as? String else { throw APIError.badRequest("The request must be {\"csv\": \"…the file…\"}.") }
+            guard text.utf8.count <= csvLimits.maxBytes else { throw tooLarge }
+            bytes = Array(text.utf8)
+        } else {
+            do { bytes = Array(try await request.body.collect(upTo: csvLimits.maxBytes).readableBytesView) } catch { throw tooLarge }
         }
         let rows: [PatientCSV.Row]
-        do { rows = try PatientCSV.parse(buffer.readableBytesView, defaultIssuer: defaultIssuer, limits: csvLimits) } catch {
+        do { rows = try PatientCSV.parse(bytes, defaultIssuer: defaultIssuer, limits: csvLimits) } catch {
             throw APIError(.badRequest, "csv.invalid", Self.sentence(error.description))
         }
         let outcomes = try await PatientImporter(database).run(rows, dryRun: dryRun, actor: staff.actor)

@@ -43,6 +43,21 @@ final class PatientsAPITests: XCTestCase {
         return Answer(status: response.status, text: String(buffer: response.body))
     }
 
+    /// A migrated database of the test's own on the class's cluster: the tests count patients and audit records.
+    func ownDatabase() async throws -> PortalDatabase {
+        let cluster = try await TestClusters.shared.cluster(for: String(describing: type(of: self)))
+        let admin = try PortalDatabase(settings: cluster.settings)
+        let name = "p_" + UUID().uuidString.prefix(8).lowercased()
+        try await admin.client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        await admin.shutdown()
+        var settings = cluster.settings
+        settings.database = name
+        let database = try PortalDatabase(settings: settings)
+        addTeardownBlock { await database.shutdown() }
+        try await Migrator.migrate(database)
+        return database
+    }
+
     func makeAPI(_ database: PortalDatabase, relayPort: Int?) throws -> PatientsAPI {
         var logger = Logger(label: "patients-api-test")
         logger.logLevel = .critical
@@ -72,24 +87,24 @@ final class PatientsAPITests: XCTestCase {
     // MARK: -
 
     func testRegisterSearchAndPermissions() async throws {
-        let database = try await migratedDatabase(for: self)
+        let database = try await ownDatabase()
         let app = ConsoleTestApp.application([try makeAPI(database, relayPort: nil)])
         try await app.test(.router) { client in
-            var answer = try await Self.call(client, .GET, "/api/patients", as: nil)
+            var answer = try await Self.call(client, .get, "/api/patients", as: nil)
             XCTAssertEqual(answer.status, .unauthorized)
             let jane: [String: Any] = ["patientID": "H100", "name": "Doe^Jane", "birthDate": "19800215", "sex": "f", "email": "jane@example.org"]
-            answer = try await Self.call(client, .POST, "/api/patients", as: Self.auditor, json: jane)
+            answer = try await Self.call(client, .post, "/api/patients", as: Self.auditor, json: jane)
             XCTAssertEqual(answer.status, .forbidden)
             XCTAssertEqual(answer.error, "forbidden")
 
-            answer = try await Self.call(client, .POST, "/api/patients", as: Self.reviewer, json: jane)
+            answer = try await Self.call(client, .post, "/api/patients", as: Self.reviewer, json: jane)
             XCTAssertEqual(answer.status, .created, answer.text)
             XCTAssertEqual(answer.patient["issuer"] as? String, "HOSP", "the configured issuer stands in")
             XCTAssertEqual(answer.patient["sex"] as? String, "F")
             XCTAssertEqual(answer.patient["state"] as? String, "none")
             let janeID = try XCTUnwrap(answer.patient["id"] as? Int)
 
-            answer = try await Self.call(client, .POST, "/api/patients", as: Self.reviewer, json: jane)
+            answer = try await Self.call(client, .post, "/api/patients", as: Self.reviewer, json: jane)
             XCTAssertEqual(answer.status, .conflict)
             XCTAssertEqual(answer.error, "patient.exists")
             XCTAssertEqual(answer.json["message"] as? String, "Patient H100 (issuer HOSP) is already registered.")
@@ -103,7 +118,7 @@ final class PatientsAPITests: XCTestCase {
                 (["patientID": "H101", "name": "Doe^Jim", "birthDate": "19800101", "email": "jim at example"], "'jim at example' is not an e-mail address."),
                 (["name": "Doe^Jim", "birthDate": "19800101"], "The Patient ID is missing."),
             ] {
-                answer = try await Self.call(client, .POST, "/api/patients", as: Self.administrator, json: body)
+                answer = try await Self.call(client, .post, "/api/patients", as: Self.administrator, json: body)
                 XCTAssertEqual(answer.status, .badRequest, "\(body)")
                 XCTAssertEqual(answer.error, "patient.invalid")
                 XCTAssertEqual(answer.json["message"] as? String, message)
@@ -111,12 +126,12 @@ final class PatientsAPITests: XCTestCase {
             for (id, name, email) in [("H200", "Roe^Richard", "rr@example.org"), ("X300", "Smith^Jane", nil), ("H201", "100%^Sure", nil)] {
                 var body: [String: Any] = ["patientID": id, "name": name, "birthDate": "19700101", "issuer": "OTHER"]
                 if let email { body["email"] = email }
-                answer = try await Self.call(client, .POST, "/api/patients", as: Self.administrator, json: body)
+                answer = try await Self.call(client, .post, "/api/patients", as: Self.administrator, json: body)
                 XCTAssertEqual(answer.status, .created, answer.text)
             }
 
             func ids(_ query: String) async throws -> [String] {
-                let answer = try await Self.call(client, .GET, "/api/patients?\(query)", as: Self.auditor)
+                let answer = try await Self.call(client, .get, "/api/patients?\(query)", as: Self.auditor)
                 XCTAssertEqual(answer.status, .ok, answer.text)
                 return (answer.json["patients"] as? [[String: Any]] ?? []).compactMap { $0["patientID"] as? String }
             }
@@ -132,10 +147,10 @@ final class PatientsAPITests: XCTestCase {
             XCTAssertEqual(byEmail, ["H200"])
             let literalPercent = try await ids("q=100%25")
             XCTAssertEqual(literalPercent, ["H201"], "% is matched as itself")
-            answer = try await Self.call(client, .GET, "/api/patients?limit=2&offset=2", as: Self.auditor)
+            answer = try await Self.call(client, .get, "/api/patients?limit=2&offset=2", as: Self.auditor)
             XCTAssertEqual(answer.json["total"] as? Int, 4)
             XCTAssertEqual((answer.json["patients"] as? [[String: Any]])?.count, 2)
-            answer = try await Self.call(client, .GET, "/api/patients?limit=1000", as: Self.auditor)
+            answer = try await Self.call(client, .get, "/api/patients?limit=1000", as: Self.auditor)
             XCTAssertEqual(answer.status, .badRequest)
 
             let registered = try await Self.audit(database, "patient.registered")
@@ -146,7 +161,7 @@ final class PatientsAPITests: XCTestCase {
     }
 
     func testImportValidatesFirstThenRegistersRowByRow() async throws {
-        let database = try await migratedDatabase(for: self)
+        let database = try await ownDatabase()
         try await PatientRegistry(database).add(RegisteredPatient(patientID: "H9", issuer: "HOSP", name: "Known^Kim", birthDate: "19600101"), actor: "test")
         let app = ConsoleTestApp.application([try makeAPI(database, relayPort: nil)])
         let csv = "\u{FEFF}name,patient_id,birth_date,email\r\n"
@@ -157,10 +172,10 @@ final class PatientsAPITests: XCTestCase {
             + "\"Doe^Jane\",H1,19800215,\r\n"
             + "Short^Row,H4\r\n"
         try await app.test(.router) { client in
-            var answer = try await Self.call(client, .POST, "/api/patients/import?dryRun=true", as: Self.auditor, csv: csv)
+            var answer = try await Self.call(client, .post, "/api/patients/import?dryRun=true", as: Self.auditor, csv: csv)
             XCTAssertEqual(answer.status, .forbidden)
 
-            answer = try await Self.call(client, .POST, "/api/patients/import?dryRun=true", as: Self.reviewer, csv: csv)
+            answer = try await Self.call(client, .post, "/api/patients/import?dryRun=true", as: Self.reviewer, csv: csv)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertEqual(answer.json["dryRun"] as? Bool, true)
             var rows = answer.json["rows"] as? [[String: Any]] ?? []
@@ -172,7 +187,7 @@ final class PatientsAPITests: XCTestCase {
             await assertEqual(try await Self.single(database, "SELECT count(*)::text FROM patients"), "1", "a dry run writes nothing")
             await assertEqual(try await Self.audit(database, AuditEvent.patientImported).count, 0)
 
-            answer = try await Self.call(client, .POST, "/api/patients/import", as: Self.reviewer, csv: csv)
+            answer = try await Self.call(client, .post, "/api/patients/import", as: Self.reviewer, csv: csv)
             XCTAssertEqual(answer.status, .ok, answer.text)
             rows = answer.json["rows"] as? [[String: Any]] ?? []
             XCTAssertEqual(rows.compactMap { $0["outcome"] as? String }, ["registered", "registered", "existing", "invalid", "duplicate", "invalid"])
@@ -187,30 +202,30 @@ final class PatientsAPITests: XCTestCase {
             await assertEqual(try await Self.audit(database, "patient.registered").count, 3, "one for the seed, one per registered row")
 
             // Importing the same file again (as the page sends it) registers nobody.
-            answer = try await Self.call(client, .POST, "/api/patients/import", as: Self.administrator, json: ["csv": csv])
+            answer = try await Self.call(client, .post, "/api/patients/import", as: Self.administrator, json: ["csv": csv])
             XCTAssertEqual((answer.json["counts"] as? [String: Int])?["existing"], 3)
 
             // The file as a whole: its header, its size, its rows.
-            answer = try await Self.call(client, .POST, "/api/patients/import?dryRun=1", as: Self.reviewer, csv: "patient_id,name\nH1,Doe^J\n")
+            answer = try await Self.call(client, .post, "/api/patients/import?dryRun=1", as: Self.reviewer, csv: "patient_id,name\nH1,Doe^J\n")
             XCTAssertEqual(answer.status, .badRequest)
             XCTAssertEqual(answer.error, "csv.invalid")
             XCTAssertEqual(answer.json["message"] as? String, "Line 1: the column 'birth_date' is missing.")
-            answer = try await Self.call(client, .POST, "/api/patients/import?dryRun=1", as: Self.reviewer,
+            answer = try await Self.call(client, .post, "/api/patients/import?dryRun=1", as: Self.reviewer,
                                          csv: "patient_id,name,birth_date\n" + String(repeating: "H1,Doe^J,19800101\n", count: 21))
             XCTAssertEqual(answer.error, "csv.invalid")
             XCTAssertEqual(answer.json["message"] as? String, "The file has more than 20 patients: split it into smaller files.")
-            answer = try await Self.call(client, .POST, "/api/patients/import?dryRun=1", as: Self.reviewer,
+            answer = try await Self.call(client, .post, "/api/patients/import?dryRun=1", as: Self.reviewer,
                                          csv: "patient_id,name,birth_date\n" + String(repeating: "H1,Doe^J,19800101\n", count: 300))
             XCTAssertEqual(answer.status, .contentTooLarge)
             XCTAssertEqual(answer.error, "csv.too-large")
-            answer = try await Self.call(client, .POST, "/api/patients/import", as: Self.reviewer, csv: "patient_id,name,birth_date\nH5,\"Open^Quote,19800101\n")
+            answer = try await Self.call(client, .post, "/api/patients/import", as: Self.reviewer, csv: "patient_id,name,birth_date\nH5,\"Open^Quote,19800101\n")
             XCTAssertEqual(answer.error, "csv.invalid")
             await assertEqual(try await Self.audit(database, AuditEvent.patientImported).count, 2, "a refused file is no import")
         }
     }
 
     func testInviteResendAndRevokeThroughTheRelay() async throws {
-        let database = try await migratedDatabase(for: self)
+        let database = try await ownDatabase()
         let relay = try SMTPPeer(["--refuse", "bounce@example.org"])
         defer { relay.stop() }
         let registry = PatientRegistry(database)
@@ -221,12 +236,12 @@ final class PatientsAPITests: XCTestCase {
                                                               email: "bounce@example.org"), actor: "test")
         let app = ConsoleTestApp.application([try makeAPI(database, relayPort: relay.port)])
         try await app.test(.router) { client in
-            var answer = try await Self.call(client, .POST, "/api/patients/\(jane)/invite", as: Self.auditor)
+            var answer = try await Self.call(client, .post, "/api/patients/\(jane)/invite", as: Self.auditor)
             XCTAssertEqual(answer.status, .forbidden)
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/resend", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/resend", as: Self.reviewer)
             XCTAssertEqual(answer.error, "invitation.none")
 
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/invite", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/invite", as: Self.reviewer)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertEqual(answer.patient["state"] as? String, "pending")
             let first = try XCTUnwrap((answer.json["invitation"] as? [String: Any])?["id"] as? Int)
@@ -238,12 +253,12 @@ final class PatientsAPITests: XCTestCase {
             XCTAssertTrue(message.contains("https://portal.hospital.example/enrol.html#token="), message)
             XCTAssertTrue(message.contains("Dear Jane Doe"), message)
 
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/invite", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/invite", as: Self.reviewer)
             XCTAssertEqual(answer.status, .conflict)
             XCTAssertEqual(answer.error, "invitation.live")
 
             // Resend: a new invitation, the old one revoked (the link tells the edge, whose copy then stops working).
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/resend", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/resend", as: Self.reviewer)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertEqual(answer.json["replaced"] as? Int, first)
             received = relay.received
@@ -254,25 +269,25 @@ final class PatientsAPITests: XCTestCase {
             let pushed = try await EdgeLinkStore(database).patientsToPush().first { $0.ref == jane }
             XCTAssertNotNil(pushed?.liveInvitationSHA256)
 
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/revoke", as: Self.administrator)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/revoke", as: Self.administrator)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertEqual(answer.patient["state"] as? String, "revoked")
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/revoke", as: Self.administrator)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/revoke", as: Self.administrator)
             XCTAssertEqual(answer.error, "invitation.none")
             let toPush = try await EdgeLinkStore(database).patientsToPush().first { $0.ref == jane }
             XCTAssertNotNil(toPush, "a revocation is pushed to the edge")
             XCTAssertNil(toPush?.liveInvitationSHA256, "and tells it no invitation may work")
 
-            answer = try await Self.call(client, .POST, "/api/patients/\(noMail)/invite", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(noMail)/invite", as: Self.reviewer)
             XCTAssertEqual(answer.error, "patient.no-email")
 
             // A relay refusal revokes the invitation nobody received.
-            answer = try await Self.call(client, .POST, "/api/patients/\(bounce)/invite", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(bounce)/invite", as: Self.reviewer)
             XCTAssertEqual(answer.status, .badGateway, answer.text)
             XCTAssertEqual(answer.error, "mail.failed")
             await assertEqual(try await Self.single(database, "SELECT count(*)::text FROM invitations WHERE patient = \(bounce) AND revoked_at IS NULL"), "0")
 
-            answer = try await Self.call(client, .POST, "/api/patients/999/invite", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/999/invite", as: Self.reviewer)
             XCTAssertEqual(answer.status, .notFound)
         }
         let created = try await Self.audit(database, AuditEvent.invitationCreated)
@@ -287,7 +302,7 @@ final class PatientsAPITests: XCTestCase {
     }
 
     func testAPatientsPageListsEveryUploadOfTheirsAndIsAudited() async throws {
-        let database = try await migratedDatabase(for: self)
+        let database = try await ownDatabase()
         let registry = PatientRegistry(database)
         let jane = try await registry.add(RegisteredPatient(patientID: "H1", issuer: "HOSP", name: "Doe^Jane", birthDate: "19800215"), actor: "test")
         _ = try await registry.add(RegisteredPatient(patientID: "H2", issuer: "HOSP", name: "Roe^Rick", birthDate: "19800215"), actor: "test")
@@ -322,9 +337,9 @@ final class PatientsAPITests: XCTestCase {
             """)
         let app = ConsoleTestApp.application([try makeAPI(database, relayPort: nil)])
         try await app.test(.router) { client in
-            var answer = try await Self.call(client, .GET, "/api/patients/\(jane)", as: nil)
+            var answer = try await Self.call(client, .get, "/api/patients/\(jane)", as: nil)
             XCTAssertEqual(answer.status, .unauthorized)
-            answer = try await Self.call(client, .GET, "/api/patients/\(jane)", as: Self.auditor)
+            answer = try await Self.call(client, .get, "/api/patients/\(jane)", as: Self.auditor)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertEqual(answer.patient["patientID"] as? String, "H1")
             let uploads = answer.json["uploads"] as? [[String: Any]] ?? []
@@ -342,10 +357,10 @@ final class PatientsAPITests: XCTestCase {
             XCTAssertEqual(uploads[2]["state"] as? String, "committed")
             XCTAssertEqual(uploads[3]["reviewedBy"] as? String, "staff:rita")
 
-            answer = try await Self.call(client, .GET, "/api/patients/424242", as: Self.auditor)
+            answer = try await Self.call(client, .get, "/api/patients/424242", as: Self.auditor)
             XCTAssertEqual(answer.status, .notFound)
             XCTAssertEqual(answer.error, "patient.not-found")
-            answer = try await Self.call(client, .GET, "/api/patients/x", as: Self.auditor)
+            answer = try await Self.call(client, .get, "/api/patients/x", as: Self.auditor)
             XCTAssertEqual(answer.status, .notFound)
         }
         let viewed = try await Self.audit(database, AuditEvent.patientViewed)
@@ -355,20 +370,21 @@ final class PatientsAPITests: XCTestCase {
     }
 
     func testResetUnlockAndTheAccountStateFromTheEdgesEvents() async throws {
-        let database = try await migratedDatabase(for: self)
+        let database = try await ownDatabase()
         let jane = try await PatientRegistry(database).add(
             RegisteredPatient(patientID: "H1", issuer: "HOSP", name: "Doe^Jane", birthDate: "19800215", email: "jane@example.org"), actor: "test")
         _ = try await InvitationStore(database).issue(patient: jane, lifetime: 3600, actor: "test")
         let link = EdgeLinkStore(database)
-        var seq: Int64 = 0
-        func edgeSays(_ type: String) async throws {
-            seq += 1
-            try await link.take([EdgeEvent(seq: seq, at: "2026-12-05T01:00:00Z", type: type, patient: String(jane), address: nil, detail: .object([:]))])
-        }
         let app = ConsoleTestApp.application([try makeAPI(database, relayPort: nil)])
         try await app.test(.router) { client in
+            var seq: Int64 = 0
+            func edgeSays(_ type: String) async throws {
+                seq += 1
+                try await link.take([EdgeEvent(seq: seq, at: "2026-12-05T01:00:00Z", type: type, patient: String(jane), address: nil,
+                                               detail: .object([:]))])
+            }
             func state() async throws -> (String?, Bool?) {
-                let answer = try await Self.call(client, .GET, "/api/patients?q=H1", as: Self.auditor)
+                let answer = try await Self.call(client, .get, "/api/patients?q=H1", as: Self.auditor)
                 let patient = (answer.json["patients"] as? [[String: Any]])?.first
                 return (patient?["state"] as? String, patient?["locked"] as? Bool)
             }
@@ -382,9 +398,9 @@ final class PatientsAPITests: XCTestCase {
             now = try await state()
             XCTAssertEqual(now.1, true)
 
-            var answer = try await Self.call(client, .POST, "/api/patients/\(jane)/unlock", as: Self.auditor)
+            var answer = try await Self.call(client, .post, "/api/patients/\(jane)/unlock", as: Self.auditor)
             XCTAssertEqual(answer.status, .forbidden)
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/unlock", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/unlock", as: Self.reviewer)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertNotNil(answer.patient["unlockRequestedAt"] as? String)
             let unlocks = try await link.unlocksToPush()
@@ -393,9 +409,9 @@ final class PatientsAPITests: XCTestCase {
             now = try await state()
             XCTAssertEqual(now.1, false)
 
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/reset-second-factor", as: Self.auditor)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/reset-second-factor", as: Self.auditor)
             XCTAssertEqual(answer.status, .forbidden)
-            answer = try await Self.call(client, .POST, "/api/patients/\(jane)/reset-second-factor", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/\(jane)/reset-second-factor", as: Self.reviewer)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertEqual(answer.patient["state"] as? String, "reset")
             XCTAssertNotNil(answer.patient["resetRequestedAt"] as? String)
@@ -413,7 +429,7 @@ final class PatientsAPITests: XCTestCase {
             now = try await state()
             XCTAssertEqual(now.0, "enrolled")
 
-            answer = try await Self.call(client, .POST, "/api/patients/77/reset-second-factor", as: Self.reviewer)
+            answer = try await Self.call(client, .post, "/api/patients/77/reset-second-factor", as: Self.reviewer)
             XCTAssertEqual(answer.status, .notFound)
         }
         let reset = try await Self.audit(database, AuditEvent.patientSecondFactorReset)

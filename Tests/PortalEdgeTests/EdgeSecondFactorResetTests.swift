@@ -37,7 +37,8 @@ final class EdgeSecondFactorResetTests: XCTestCase {
                 }
             }
             let first = try await invitations.issue(patient: patient, lifetime: 72 * 3600, actor: "test")
-            XCTAssertTrue(try await pushed(first), "the invitation never reached the edge")
+            let firstPushed = try await pushed(first)
+            XCTAssertTrue(firstPushed, "the invitation never reached the edge")
             let enrolled = BrowserSession(edge)
             let (totp, codes) = try await EdgeAccountTests.enrol(enrolled, token: first.token)
 
@@ -72,7 +73,8 @@ final class EdgeSecondFactorResetTests: XCTestCase {
 
             // A new invitation: they enrol again, and only the new factor works.
             let second = try await invitations.issue(patient: patient, lifetime: 72 * 3600, actor: "test")
-            XCTAssertTrue(try await pushed(second))
+            let secondPushed = try await pushed(second)
+            XCTAssertTrue(secondPushed)
             let (newTOTP, _) = try await EdgeAccountTests.enrol(BrowserSession(edge), token: second.token)
             edge.clock.advance(31)
             if totp.code(at: edge.clock.now) != newTOTP.code(at: edge.clock.now) {
@@ -85,7 +87,8 @@ final class EdgeSecondFactorResetTests: XCTestCase {
 
             // A revoked invitation stops working at the edge once the link has told it.
             let third = try await invitations.issue(patient: patient, lifetime: 72 * 3600, actor: "test")
-            XCTAssertTrue(try await pushed(third))
+            let thirdPushed = try await pushed(third)
+            XCTAssertTrue(thirdPushed)
             let revoked = try await invitations.revokeLive(patient: patient, reason: "revoked by staff", actor: "staff:rita")
             XCTAssertEqual(revoked, third.invitation.id)
             let refused = try await eventually(30) {

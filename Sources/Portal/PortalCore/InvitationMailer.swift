@@ -45,16 +45,13 @@ public struct InvitationMailer: Sendable {
         case "starttls": .startTLS
         case "tls": .implicitTLS
         case "none": .none
-        default: throw .badSecurity(security)
+        default: throw SetupError.badSecurity(security)
         }
         do { self.from = try MailAddress(from, name: fromName) } catch { throw .badFrom("\(error)") }
         settings = SMTPSettings(host: host, port: port, security: mode, heloName: heloName, username: username,
                                 tls: .init(trustRoots: caFile.map { .caFile($0) } ?? .system))
         self.passwordFile = passwordFile
     }
-
-    /// The relay, as messages name it.
-    public var relay: String { settings.server }
 
     public func send(_ invitation: InvitationMail, to address: String) async throws {
         var settings = settings

@@ -54,7 +54,7 @@ public enum PatientCSV {
     public static func parse(_ data: some Collection<UInt8>, defaultIssuer: String, limits: Limits = Limits()) throws(FormatError) -> [Row] {
         guard data.count <= limits.maxBytes else { throw .tooLarge(limit: limits.maxBytes) }
         // The header and the rows, one more than allowed so "too many" is seen without reading further.
-        var records = try records(data, limits: limits, maxRecords: limits.maxRows + 1)
+        var records = try records(data, limits: limits, maxRecords: limits.maxRows + 2)
         guard !records.isEmpty else { throw .empty }
         let header = records.removeFirst()
         if let problem = header.problem { throw .badHeader(problem) }

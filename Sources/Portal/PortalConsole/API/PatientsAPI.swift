@@ -84,7 +84,7 @@ public struct PatientsAPI: ConsoleArea {
         guard let name = try optional("name", max: 320) else { throw Self.invalid("The name is missing (DICOM form Family^Given).") }
         guard let birthDate = try optional("birthDate", max: 8) else { throw Self.invalid("The birth date is missing (YYYYMMDD).") }
         let patient = RegisteredPatient(patientID: patientID, issuer: try optional("issuer", max: 64) ?? defaultIssuer, name: name,
-                                        birthDate: birthDate, sex: try optional("sex", max: 1)?.uppercased(), email: try optional("email", max: 254))
+                                        birthDate: birthDate, sex: try optional("sex", max: 16)?.uppercased(), email: try optional("email", max: 254))
         do throws(PatientRecordError) { try patient.validate() } catch { throw Self.invalid(Self.sentence(error.description)) }
         let id: Int64
         do { id = try await PatientRegistry(database).add(patient, actor: staff.actor) } catch let error as PatientRecordError {

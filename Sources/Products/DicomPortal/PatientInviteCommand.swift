@@ -27,7 +27,10 @@ struct InviteCommand: AsyncParsableCommand {
         let configuration = try options.loadConfiguration()
         var mailer: InvitationMailer?
         if !printLink {
-            do { mailer = try InvitationMailer(configuration.mail) } catch { fail("\(error)", status: .usage) }
+            do throws(InvitationMailer.SetupError) { mailer = try InvitationMailer(configuration.mail) } catch {
+                fail(error == .noHost ? "[mail] host is not set: name the hospital's relay, or give --print-link to hand the link over in person"
+                                      : "\(error)", status: .usage)
+            }
         }
         let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
         try await migrateIfPrivate(opened)

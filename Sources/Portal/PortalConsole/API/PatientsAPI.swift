@@ -145,8 +145,9 @@ public struct PatientsAPI: ConsoleArea {
             case .unknownPatient: throw Self.unknownPatient
             case .noEmail: throw APIError(.conflict, "patient.no-email", "The patient has no e-mail address (their sign-in name at the portal). Add one first.")
             case .mailNotConfigured: throw APIError(.serviceUnavailable, "mail.unconfigured", Self.sentence(failure.description))
-            case .mailFailed:
-                logger.warning("an invitation e-mail could not be sent", metadata: ["patient": "\(id)", "error": "\(failure)"])
+            case .mailFailed(let invitation, _):
+                // The relay's reason may name the address: it goes to the page, not the log.
+                logger.warning("an invitation e-mail could not be sent; the invitation was revoked", metadata: ["patient": "\(id)", "invitation": "\(invitation)"])
                 throw APIError(.badGateway, "mail.failed", Self.sentence(failure.description))
             }
         }

@@ -270,7 +270,7 @@ let package = Package(
         // The portal's core server for kiosks: mutual TLS checked by KioskVerifier (revocation from the kiosks table),
         // tus uploads staged with each batch's key, the signed session manifest and the commit rule, as a Service.
         .target(name: "PortalCore", dependencies: [
-            "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "SessionReceipt",
+            "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "SessionReceipt", "Mail",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -338,6 +338,7 @@ let package = Package(
         // SVG charts and CSV, the audit search, chain verification and per-patient access report. Pages in Web/.
         .target(name: "PortalConsole", dependencies: [
             "PortalStore", "PortalProtocol", "PortalPKI", "Credentials", "WebAuthn", "WebSecurity", "Analytics", "SessionReport",
+            "PortalCore", "Mail",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -79,6 +79,8 @@ public struct EdgeLink: Service {
     /// One poll; each step stops the round when the edge cannot be reached.
     func round(_ client: EdgeLinkClient) async {
         do {
+            // Resets first: a patient reset and then invited again is reset before the new invitation can be used, never after.
+            try await pushResets(client)
             try await pushPatients(client)
             try await pushUnlocks(client)
             try await takeBatches(client)
@@ -105,7 +107,8 @@ public struct EdgeLink: Service {
         for patient in try await store.patientsToPush() {
             let body = EdgeLinkWire.Patient(
                 name: patient.name, birthDate: patient.birthDate, email: patient.email,
-                invitation: patient.invitation.map { .init(tokenSHA256: Hex.encode($0.tokenSHA256), expiresAt: formatter.string(from: $0.expiresAt)) })
+                invitation: patient.invitation.map { .init(tokenSHA256: Hex.encode($0.tokenSHA256), expiresAt: formatter.string(from: $0.expiresAt)) },
+                liveInvitation: patient.liveInvitationSHA256.map { Hex.encode($0) })
             do {
                 try await client.putPatient(ref: patient.ref, body)
             } catch {
@@ -128,6 +131,19 @@ public struct EdgeLink: Service {
                 continue
             }
             try await store.unlockPushed(patient: unlock.patient, requestedAt: unlock.requestedAt)
+        }
+    }
+
+    private func pushResets(_ client: EdgeLinkClient) async throws {
+        for reset in try await store.resetsToPush() {
+            do {
+                try await client.resetSecondFactor(ref: reset.patient)
+            } catch {
+                guard case .refused(let status, let code) = error else { throw error }
+                logger.error("the edge refused a second-factor reset", metadata: ["patient": "\(reset.patient)", "status": "\(status)", "code": "\(code ?? "")"])
+                continue
+            }
+            try await store.resetPushed(patient: reset.patient, requestedAt: reset.requestedAt)
         }
     }
 

@@ -58,6 +58,11 @@ struct EdgeLinkClient: Sendable {
         try await send(.POST, "/link/v1/patients/\(ref)/unlock")
     }
 
+    /// Removes the patient's second factor and sessions at the edge; a patient the edge never had needs nothing.
+    func resetSecondFactor(ref: Int64) async throws(EdgeLinkError) {
+        try await send(.POST, "/link/v1/patients/\(ref)/reset-second-factor")
+    }
+
     func submittedBatches() async throws(EdgeLinkError) -> [EdgeLinkWire.Batch] {
         try await fetch(EdgeLinkWire.BatchList.self, "/link/v1/batches?state=submitted").batches
     }

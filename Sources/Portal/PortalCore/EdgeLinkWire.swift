@@ -4,19 +4,21 @@ import PortalStore
 /// The bodies of the edge link (core ↔ edge, /link/v1): JSON, times ISO 8601 UTC, binary as lower-case hex, a patient
 /// named by `ref` (core's patients.id in decimal).
 enum EdgeLinkWire {
-    /// `PUT /link/v1/patients/{ref}`; `invitation` is written as null when there is none.
+    /// `PUT /link/v1/patients/{ref}`; `invitation` and `liveInvitation` are written as null when there is none.
     struct Patient: Encodable {
         var name: String
         var birthDate: String
         var email: String
         var invitation: Invitation?
+        /// Hex SHA-256 of the token of the one invitation that may still work (null: none); the edge voids the others.
+        var liveInvitation: String?
 
         struct Invitation: Encodable {
             var tokenSHA256: String
             var expiresAt: String
         }
 
-        enum CodingKeys: String, CodingKey { case name, birthDate, email, invitation }
+        enum CodingKeys: String, CodingKey { case name, birthDate, email, invitation, liveInvitation }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -24,6 +26,7 @@ enum EdgeLinkWire {
             try container.encode(birthDate, forKey: .birthDate)
             try container.encode(email, forKey: .email)
             try container.encode(invitation, forKey: .invitation)
+            try container.encode(liveInvitation, forKey: .liveInvitation)
         }
     }
 

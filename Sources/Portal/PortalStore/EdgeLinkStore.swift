@@ -11,6 +11,9 @@ public struct EdgePatient: Sendable, Equatable {
     public let email: String
     /// The live invitation not yet on the edge, if any.
     public let invitation: EdgeInvitation?
+    /// The SHA-256 of the token of the patient's live invitation (pushed or not), nil when none is live: the edge voids
+    /// any other it still holds, so a revoked invitation stops working there too.
+    public let liveInvitationSHA256: Data?
     /// `patients.updated_at` when read: the edge copy is current once this version is recorded as pushed.
     public let version: Date
 }
@@ -92,16 +95,18 @@ public struct EdgeLinkStore: Sendable {
     /// does not have yet. A patient without an e-mail address cannot sign in at the edge and is not pushed.
     public func patientsToPush(limit: Int = 100) async throws -> [EdgePatient] {
         var patients: [EdgePatient] = []
-        for try await (ref, name, birthDate, email, version, invitation, sha, expires) in try await database.client.query("""
-            SELECT p.id, p.name, p.birth_date, p.email, p.updated_at, i.id, i.token_sha256, i.expires_at
+        for try await (ref, name, birthDate, email, version, invitation, sha, expires, live) in try await database.client.query("""
+            SELECT p.id, p.name, p.birth_date, p.email, p.updated_at, i.id, i.token_sha256, i.expires_at, l.token_sha256
             FROM patients p
             LEFT JOIN invitations i ON i.patient = p.id AND i.revoked_at IS NULL AND i.pushed_at IS NULL AND i.expires_at > now()
+            LEFT JOIN invitations l ON l.patient = p.id AND l.revoked_at IS NULL
             WHERE p.email IS NOT NULL AND EXISTS (SELECT 1 FROM invitations a WHERE a.patient = p.id)
               AND (p.edge_pushed_at IS DISTINCT FROM p.updated_at OR i.id IS NOT NULL)
             ORDER BY p.id LIMIT \(limit)
-            """, logger: logger).decode((Int64, String, String, String, Date, Int64?, Data?, Date?).self) {
-            let live = zip3(invitation, sha, expires).map { EdgeInvitation(id: $0, tokenSHA256: $1, expiresAt: $2) }
-            patients.append(EdgePatient(ref: ref, name: name, birthDate: birthDate, email: email, invitation: live, version: version))
+            """, logger: logger).decode((Int64, String, String, String, Date, Int64?, Data?, Date?, Data?).self) {
+            let unpushed = zip3(invitation, sha, expires).map { EdgeInvitation(id: $0, tokenSHA256: $1, expiresAt: $2) }
+            patients.append(EdgePatient(ref: ref, name: name, birthDate: birthDate, email: email, invitation: unpushed,
+                                        liveInvitationSHA256: live, version: version))
         }
         return patients
     }

@@ -76,22 +76,28 @@ public struct InvitationStore: Sendable {
     /// Records that the invitation's e-mail was accepted by the relay (or, `inPerson`, that staff were shown the link).
     public func markSent(_ invitation: Int64, inPerson: Bool, actor: String) async throws {
         try await database.transaction { connection in
-            try await connection.query("UPDATE invitations SET sent_at = now() WHERE id = \(invitation)", logger: logger)
-            try await AuditLog(database).append(eventType: AuditEvent.invitationSent, actor: actor, detail: [
-                "invitation": .integer(invitation), "by": .string(inPerson ? "in person" : "e-mail"),
-            ], on: connection)
+            var detail: [String: JSONValue] = ["invitation": .integer(invitation), "by": .string(inPerson ? "in person" : "e-mail")]
+            for try await patient in try await connection.query("""
+                UPDATE invitations SET sent_at = now() WHERE id = \(invitation) RETURNING patient
+                """, logger: logger).decode(Int64.self) { detail["patient"] = .integer(patient) }
+            try await AuditLog(database).append(eventType: AuditEvent.invitationSent, actor: actor, detail: detail, on: connection)
         }
     }
 
-    /// Revokes an invitation nobody received (its e-mail failed), saying why in plain words.
+    /// Revokes an invitation nobody received (its e-mail failed), saying why in plain words. The patient's record is
+    /// marked changed, so the edge voids it too should the link have taken it there meanwhile.
     public func revoke(_ invitation: Int64, reason: String, actor: String) async throws {
         try await database.transaction { connection in
-            try await connection.query("""
-                UPDATE invitations SET revoked_at = now() WHERE id = \(invitation) AND revoked_at IS NULL
-                """, logger: logger)
-            try await AuditLog(database).append(eventType: AuditEvent.invitationRevoked, actor: actor, detail: [
-                "invitation": .integer(invitation), "reason": .string(reason),
-            ], on: connection)
+            var patient: Int64?
+            for try await id in try await connection.query("""
+                UPDATE invitations SET revoked_at = now() WHERE id = \(invitation) AND revoked_at IS NULL RETURNING patient
+                """, logger: logger).decode(Int64.self) { patient = id }
+            var detail: [String: JSONValue] = ["invitation": .integer(invitation), "reason": .string(reason)]
+            if let patient {
+                try await connection.query("UPDATE patients SET updated_at = now() WHERE id = \(patient)", logger: logger)
+                detail["patient"] = .integer(patient)
+            }
+            try await AuditLog(database).append(eventType: AuditEvent.invitationRevoked, actor: actor, detail: detail, on: connection)
         }
     }
 

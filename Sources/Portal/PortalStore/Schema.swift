@@ -349,5 +349,7 @@ public enum Schema {
         "CREATE INDEX audit_patient ON audit ((detail->>'patient'), seq) WHERE detail ? 'patient'",
         "CREATE INDEX audit_batch ON audit ((detail->>'batch'), seq) WHERE detail ? 'batch'",
         "CREATE INDEX audit_kiosk ON audit ((detail->>'kiosk'), seq) WHERE detail ? 'kiosk'",
+        // A patient's page lists the kiosk sessions whose desk named their Patient ID (as the worker's report has it).
+        "CREATE INDEX batches_expected_patient ON batches ((report->'expectedPatient'->>'id')) WHERE kiosk IS NOT NULL",
     ])
 }

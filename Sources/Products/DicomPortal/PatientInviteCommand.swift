@@ -25,55 +25,46 @@ struct InviteCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.loadConfiguration()
-        // The edge's own default when unset: https:// + [edge] listen.
-        let publicURL = configuration.edge.origin
-        let mailer = printLink ? nil : try InvitationSender(configuration.mail, options: options)
+        var mailer: InvitationMailer?
+        if !printLink {
+            do throws(InvitationMailer.SetupError) { mailer = try InvitationMailer(configuration.mail) } catch {
+                fail(error == .noHost ? "[mail] host is not set: name the hospital's relay, or give --print-link to hand the link over in person"
+                                      : "\(error)", status: .usage)
+            }
+        }
         let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
         try await migrateIfPrivate(opened)
         let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
         let outcome: Result<String, InviteFailure> = try await opened.use { database in
-            guard let (row, patient) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else {
+            guard let (row, _) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else {
                 return .failure(InviteFailure("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered"))
             }
-            var address = patient.email
             if let email {
                 do { try await PatientRegistry(database).setEmail(id: row, email: email, actor: commandActor) } catch let error as PatientRecordError {
                     return .failure(InviteFailure("\(error)"))
                 }
-                address = email
             }
-            guard let address else {
-                return .failure(InviteFailure("patient \(id) has no e-mail address (their sign-in name at the portal): give --email"))
+            // The edge's own default when unset: https:// + [edge] listen.
+            let inviter = PatientInviter(database: database, publicURL: configuration.edge.origin, hospital: configuration.edge.hospitalName,
+                                         lifetime: TimeInterval(configuration.invitations.lifetimeHours * 3600), mailer: mailer)
+            let sent: PatientInviter.Outcome
+            do { sent = try await inviter.invite(patient: row, delivery: printLink ? .inPerson : .email, actor: commandActor) } catch let failure as PatientInviter.Failure {
+                if failure == .noEmail {
+                    return .failure(InviteFailure("patient \(id) has no e-mail address (their sign-in name at the portal): give --email"))
+                }
+                return .failure(InviteFailure(failure.description))
             }
-            let invitations = InvitationStore(database)
-            let issued = try await invitations.issue(patient: row, lifetime: TimeInterval(configuration.invitations.lifetimeHours * 3600),
-                                                     actor: commandActor)
-            let link = Self.link(publicURL: publicURL, token: issued.token)
-            let until = ISO8601DateFormatter().string(from: issued.invitation.expiresAt)
-            let replaced = issued.replaced.map { " (invitation \($0) revoked)" } ?? ""
-            guard let mailer else {
-                try await invitations.markSent(issued.invitation.id, inPerson: true, actor: commandActor)
-                return .success("invitation \(issued.invitation.id) for patient \(id), valid until \(until)\(replaced); hand this link to the patient:\n\(link)")
+            let until = ISO8601DateFormatter().string(from: sent.invitation.expiresAt)
+            let replaced = sent.replaced.map { " (invitation \($0) revoked)" } ?? ""
+            if let link = sent.link {
+                return .success("invitation \(sent.invitation.id) for patient \(id), valid until \(until)\(replaced); hand this link to the patient:\n\(link)")
             }
-            let mail = InvitationMail(name: patient.name, hospital: configuration.edge.hospitalName, link: link,
-                                      expiresAt: issued.invitation.expiresAt)
-            do {
-                try await mailer.send(mail, to: address)
-            } catch {
-                try await invitations.revoke(issued.invitation.id, reason: "the e-mail could not be sent", actor: commandActor)
-                return .failure(InviteFailure("the invitation e-mail could not be sent (the invitation was revoked): \(error)"))
-            }
-            try await invitations.markSent(issued.invitation.id, inPerson: false, actor: commandActor)
-            return .success("invitation \(issued.invitation.id) for patient \(id) e-mailed to \(address), valid until \(until)\(replaced)")
+            return .success("invitation \(sent.invitation.id) for patient \(id) e-mailed to \(sent.address ?? ""), valid until \(until)\(replaced)")
         }
         switch outcome {
         case .success(let line): print(line)
         case .failure(let failure): fail(failure.description, status: .problem)
         }
-    }
-
-    static func link(publicURL: String, token: String) -> String {
-        (publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL) + "/enrol.html#token=" + token
     }
 }
 
@@ -104,5 +95,32 @@ struct UnlockCommand: AsyncParsableCommand {
         }
         guard found else { fail("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered", status: .problem) }
         print("unlock of patient \(id)'s portal account requested; core passes it to the edge at its next poll")
+    }
+}
+
+/// `dicom-portal patient reset-second-factor`: a patient who lost their phone or passkey (and their recovery codes)
+/// cannot sign in; staff who have confirmed who is calling remove their second factor at the edge. Their sessions end
+/// there, and they enrol again from a new invitation (`patient invite`). Core's edge link carries it at its next poll.
+struct ResetSecondFactorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset-second-factor",
+        abstract: "Remove a patient's second factor (passkeys, authenticator app, recovery codes) at the portal; they enrol again from a new invitation.")
+
+    @OptionGroup var options: PortalOptions
+    @Option(help: "The hospital's Patient ID.") var id: String
+    @Option(help: "Issuer of the Patient ID (default: [reconciliation] issuer_of_patient_id).") var issuer: String?
+
+    func run() async throws {
+        let configuration = try options.loadConfiguration()
+        let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
+        try await migrateIfPrivate(opened)
+        let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
+        let found = try await opened.use { database -> Bool in
+            guard let (row, _) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else { return false }
+            try await InvitationStore(database).requestSecondFactorReset(patient: row, actor: commandActor)
+            return true
+        }
+        guard found else { fail("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered", status: .problem) }
+        print("second-factor reset of patient \(id)'s portal account requested; core passes it to the edge at its next poll. Invite them again (patient invite) to enrol anew.")
     }
 }

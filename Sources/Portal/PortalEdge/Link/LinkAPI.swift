@@ -20,6 +20,7 @@ struct LinkAPI: Sendable {
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.put("/link/v1/patients/:ref") { request, context in try await guarded { try await putPatient(request, context) } }
         router.post("/link/v1/patients/:ref/unlock") { _, context in try await guarded { try await unlock(context) } }
+        router.post("/link/v1/patients/:ref/reset-second-factor") { _, context in try await guarded { try await resetSecondFactor(context) } }
         router.get("/link/v1/batches") { request, _ in try await guarded { try await submitted(request) } }
         router.get("/link/v1/batches/:id/uploads/:upload") { _, context in try await guarded { try await upload(context) } }
         router.post("/link/v1/batches/:id/received") { _, context in try await guarded { try await received(context) } }
@@ -60,12 +61,35 @@ struct LinkAPI: Sendable {
             }
             invitation = (digest, expires)
         }
+        // Core names the one invitation that may still work (null: none); absent, pending invitations are left as they are.
+        var live: [UInt8]??
+        if let value = body["liveInvitation"] {
+            if value is NSNull {
+                live = .some(nil)
+            } else if let hex = value as? String, let digest = Hex.decode(hex).map(Array.init), digest.count == 32 {
+                live = .some(digest)
+            } else {
+                throw APIError.badRequest("liveInvitation must be null or 64 hex digits")
+            }
+        }
         do {
             try await store.upsertPatient(ref: ref, name: name, birthDate: birthDate, email: email, invitation: invitation, now: now())
         } catch LinkRefusal.emailTaken {
             throw APIError(.conflict, "email.taken", "another patient signs in with this e-mail address")
         }
         try await store.record(invitation == nil ? "patient.updated" : "patient.invited", patient: ref, address: nil, now: now())
+        if let live, try await store.voidInvitations(ref: ref, except: live, now: now()) > 0 {
+            try await store.record("invitation.revoked", patient: ref, address: nil, now: now())
+        }
+        return Response(status: .noContent)
+    }
+
+    private func resetSecondFactor(_ context: BasicRequestContext) async throws -> Response {
+        let ref = try ref(context)
+        // A patient the edge never had has no second factor to remove: done all the same.
+        if try await store.resetSecondFactor(ref: ref) {
+            try await store.record("account.second-factor-reset", patient: ref, address: nil, detail: ["by": "staff"], now: now())
+        }
         return Response(status: .noContent)
     }
 

@@ -109,6 +109,34 @@ extension EdgeStore {
         }
     }
 
+    /// Voids the patient's pending invitations other than `except` (core revoked them); returns how many.
+    public func voidInvitations(ref: String, except live: [UInt8]?, now: Date = Date()) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE invitations SET voided_at = ? WHERE patient = ? AND used_at IS NULL AND voided_at IS NULL
+                    AND (? IS NULL OR token_digest <> ?)
+                """, arguments: [now.stored, ref, live.map { Data($0) }, live.map { Data($0) }])
+            return db.changesCount
+        }
+    }
+
+    /// Staff reset the patient's second factor (a lost phone or passkey): their passkeys, authenticator secret and
+    /// recovery codes are removed, their sessions end, a lockout is lifted, and they count as not enrolled, so the
+    /// password alone signs nobody in; they enrol again from a new invitation. False when the patient is unknown.
+    public func resetSecondFactor(ref: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE patients SET totp_secret = NULL, totp_last_step = NULL, second_factor_failures = 0, locked_at = NULL,
+                    enrolled_at = NULL WHERE ref = ?
+                """, arguments: [ref])
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "DELETE FROM passkeys WHERE patient = ?", arguments: [ref])
+            try db.execute(sql: "DELETE FROM recovery_codes WHERE patient = ?", arguments: [ref])
+            try db.execute(sql: "DELETE FROM sessions WHERE patient = ?", arguments: [ref])
+            return true
+        }
+    }
+
     func invitation(digest: [UInt8]) async throws -> EdgeInvitation? {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM invitations WHERE token_digest = ?", arguments: [Data(digest)]).map { row in

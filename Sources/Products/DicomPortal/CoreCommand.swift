@@ -76,7 +76,20 @@ struct CoreCommand: AsyncParsableCommand {
         settings.webRoot = console.webRoot.map { URL(fileURLWithPath: $0) }
         settings.sharedWebRoot = configuration.edge.webRoot.map { URL(fileURLWithPath: $0) }
         let logger = serviceLogger("dicom-portal.console")
-        let areas: [any ConsoleArea] = [StaffAPI(database: database, logger: logger, origin: console.origin)]
+        // Without a usable [mail] relay the console still runs; inviting by e-mail then says why it cannot.
+        var mailer: InvitationMailer?
+        if configuration.mail.host != nil {
+            do { mailer = try InvitationMailer(configuration.mail) } catch {
+                logger.warning("invitations cannot be e-mailed from the console", metadata: ["reason": "\(error)"])
+            }
+        }
+        let inviter = PatientInviter(database: database, publicURL: configuration.edge.origin, hospital: configuration.edge.hospitalName,
+                                     lifetime: TimeInterval(configuration.invitations.lifetimeHours * 3600), mailer: mailer)
+        let areas: [any ConsoleArea] = [
+            StaffAPI(database: database, logger: logger, origin: console.origin),
+            PatientsAPI(database: database, logger: logger, inviter: inviter,
+                        defaultIssuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? ""),
+        ]
         do {
             return try ConsoleServer(settings: settings, database: database, stateDirectory: options.stateDirectory.console, areas: areas, logger: logger)
         } catch let error as ConsoleSetupError {

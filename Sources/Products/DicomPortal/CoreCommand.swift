@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import IngestPipeline
 import Logging
 import PortalConfiguration
+import PortalConsole
 import PortalCore
 import PortalPKI
 import PortalStore
@@ -44,6 +46,14 @@ struct CoreCommand: AsyncParsableCommand {
                 linkSettings.protectAttempts = configuration.worker.maxAttempts
                 services.append(.init(service: try EdgeLink(configuration: linkSettings, database: opened.database,
                                                             tls: try link.clientTLSConfiguration(), logger: serviceLogger("dicom-portal.edge-link"))))
+            }
+            // IHE ATNA: the central audit table to the hospital's repository, as the kiosks send their trails.
+            if let sender = try ATNASetup.sender(configuration.pipeline) {
+                let atna = configuration.pipeline.atna
+                services.append(.init(service: PortalATNAForwarder(
+                    database: opened.database, sender: sender, aeTitle: configuration.pipeline.delivery.callingAE, host: ATNASetup.hostName(),
+                    destination: configuration.pipeline.destination ?? "archive:", auditSourceID: atna.auditSourceID,
+                    enterpriseSiteID: atna.enterpriseSiteID, logger: serviceLogger("dicom-portal.atna"))))
             }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))

@@ -64,7 +64,7 @@ public struct AuditAPI: ConsoleArea {
         public var kiosks: [KioskTrailSummary]
     }
 
-    func verify() async throws -> Verification {
+    public func verify() async throws -> Verification {
         let anchors: [AuditAnchors.Anchor]
         do { anchors = try anchorsPath.map { try AuditAnchors(path: $0).read() } ?? [] } catch {
             throw APIError(.internalServerError, "anchors-unreadable", "\(error). The chain cannot be checked against its anchors until the file is restored.")

@@ -24,6 +24,15 @@ public struct PortalATNAForwarder: Service, Sendable {
         self.mapping = mapping; self.sender = sender; self.interval = interval; self.logger = logger
     }
 
+    /// From the pipeline's `[atna]` settings as core has them: core as the AE `aeTitle` on `host`, delivering to
+    /// `destination`, reporting as `auditSourceID` (default: the host) at `enterpriseSiteID`.
+    public init(database: PortalDatabase, sender: SyslogSender, aeTitle: String, host: String, destination: String,
+                auditSourceID: String?, enterpriseSiteID: String?, logger: Logger) {
+        self.init(database: database, mapping: PortalEventMapping(aeTitle: aeTitle, host: host, destination: destination,
+                                                                  source: AuditSource(id: auditSourceID ?? host, enterpriseSiteID: enterpriseSiteID)),
+                  sender: sender, logger: logger)
+    }
+
     public struct Outcome: Sendable, Equatable {
         /// Records forwarded (the position moved past them) and the messages they made.
         public var records = 0, messages = 0

@@ -26,7 +26,7 @@ final class AuditSearchTests: XCTestCase {
         let staff: String
     }
 
-    private func world(_ database: PortalDatabase) async throws -> World {
+    private func makeWorld(_ database: PortalDatabase) async throws -> World {
         let tag = UUID().uuidString.prefix(8).lowercased()
         let registry = PatientRegistry(database)
         let patient = try await registry.add(RegisteredPatient(patientID: "P-\(tag)", issuer: "HOSP", name: "Doe^Jane", birthDate: "19800101"),
@@ -52,7 +52,7 @@ final class AuditSearchTests: XCTestCase {
 
     func testFiltersNarrowByPatientStaffKioskTypeAndTime() async throws {
         let database = try await migratedDatabase(for: self)
-        let world = try await world(database)
+        let world = try await makeWorld(database)
         let search = AuditSearch(database)
 
         let patient = try await search.page(AuditQuery(patient: world.patient)).records.map(\.eventType)
@@ -74,7 +74,7 @@ final class AuditSearchTests: XCTestCase {
 
     func testKeysetPagesCoverEverythingOnceAndAreBounded() async throws {
         let database = try await migratedDatabase(for: self)
-        let world = try await world(database)
+        let world = try await makeWorld(database)
         let search = AuditSearch(database)
         var seen: [Int64] = []
         var query = AuditQuery(patient: world.patient, limit: 3)
@@ -102,7 +102,7 @@ final class AuditSearchTests: XCTestCase {
 
     func testAccessReportGroupsEveryActorWithWhatAndWhen() async throws {
         let database = try await migratedDatabase(for: self)
-        let world = try await world(database)
+        let world = try await makeWorld(database)
         let report = try await AuditSearch(database).accessReport(patient: world.patient)
         XCTAssertEqual(report.records.count, 4)
         XCTAssertFalse(report.truncated)
@@ -118,16 +118,16 @@ final class AuditSearchTests: XCTestCase {
 
     // MARK: the routes
 
-    private func auditor() -> SignedInStaff { SignedInStaff(id: 7, username: "audrey", displayName: "Audrey", role: .auditor) }
+    private func makeAuditor() -> SignedInStaff { SignedInStaff(id: 7, username: "audrey", displayName: "Audrey", role: .auditor) }
 
     func testRoutesAnswerPagesExportVerifyAndReportAndAuditThemselves() async throws {
         let database = try await migratedDatabase(for: self)
-        let world = try await world(database)
+        let world = try await makeWorld(database)
         let anchors = try TestSupport.TemporaryDirectory("audit-anchors")
         let anchorsPath = anchors.url.appendingPathComponent("audit-anchors").path
         try await AuditLog(database).anchor(to: AuditAnchors(path: anchorsPath))
         let app = ConsoleTestApp.application([AuditAPI(database: database, logger: Logger(label: "test"), anchorsPath: anchorsPath)])
-        let auditor = auditor()
+        let auditor = makeAuditor()
         let reviewer = SignedInStaff(id: 8, username: "rita", displayName: "Rita", role: .reviewer)
         try await app.test(.router) { client in
             try await client.execute(uri: "/api/audit?patient=\(world.patient)", method: .get, headers: ConsoleTestApp.headers(reviewer)) { response in
@@ -138,7 +138,7 @@ final class AuditSearchTests: XCTestCase {
             }
             try await client.execute(uri: "/api/audit?patient=\(world.patient)&limit=2", method: .get, headers: ConsoleTestApp.headers(auditor)) { response in
                 XCTAssertEqual(response.status, .ok)
-                let page = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                let page = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
                 XCTAssertEqual((page?["records"] as? [Any])?.count, 2)
                 XCTAssertNotNil(page?["next"] as? Int)
             }
@@ -155,24 +155,26 @@ final class AuditSearchTests: XCTestCase {
             }
             try await client.execute(uri: "/api/audit/verify", method: .post, headers: ConsoleTestApp.headers(auditor)) { response in
                 XCTAssertEqual(response.status, .ok)
-                let answer = try JSONDecoder().decode(AuditAPI.Verification.self, from: Data(buffer: response.body))
+                let answer = try JSONDecoder().decode(AuditAPI.Verification.self, from: Data(String(buffer: response.body).utf8))
                 XCTAssertEqual(answer.result, "intact")
                 XCTAssertEqual(answer.anchors, 1)
             }
             try await client.execute(uri: "/api/audit/patients/\(world.patient)/access", method: .get, headers: ConsoleTestApp.headers(auditor)) { response in
                 XCTAssertEqual(response.status, .ok)
-                let report = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
-                XCTAssertEqual((report?["actors"] as? [Any])?.count, 3)
+                let report = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+                // The export of this patient's records names the patient: the auditor who made it is in the report too.
+                let actors = (report?["actors"] as? [[String: Any]])?.compactMap { $0["actor"] as? String }
+                XCTAssertEqual(Set(actors ?? []), ["staff:\(world.staff)", "worker:host:1", "staff:admin-\(world.staff.dropFirst(4))", "staff:audrey"])
             }
         }
         let own = try await AuditSearch(database).page(AuditQuery(staff: "audrey")).records
         XCTAssertEqual(own.map(\.eventType).suffix(3), [AuditEvent.auditExported, AuditEvent.auditVerified, AuditEvent.auditAccessReport])
-        XCTAssertEqual(own.last?.detail, .object(["patient": .integer(world.patient), "records": .integer(4)]))
+        XCTAssertEqual(own.last?.detail, .object(["patient": .integer(world.patient), "records": .integer(5)]))
     }
 
     func testVerifySaysTruncatedWhenAnAnchorNamesARecordThatIsGone() async throws {
         let database = try await migratedDatabase(for: self)
-        _ = try await world(database)
+        _ = try await makeWorld(database)
         let anchors = try TestSupport.TemporaryDirectory("audit-anchors")
         let path = anchors.url.appendingPathComponent("audit-anchors").path
         let head = try await unwrap(try await AuditLog(database).head())

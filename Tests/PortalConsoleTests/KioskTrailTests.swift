@@ -48,7 +48,7 @@ final class KioskTrailTests: XCTestCase {
 
     func testSignedSegmentsVerifyPinTheKeyAndMoveTheSequenceForward() async throws {
         let database = try await migratedDatabase(for: self)
-        let kiosk = try await kiosk(database)
+        let kiosk = try await self.kiosk(database)
         try kiosk.log.append([AuditTrail.AuditEvent(.serviceStart, actor: "service")], checkpoint: true)
         let lines = try kiosk.session("s1")
         XCTAssertEqual(lines.count, 4, "three events and the checkpoint")
@@ -71,7 +71,7 @@ final class KioskTrailTests: XCTestCase {
         let again = try await trails.record(batch: first, kiosk: kiosk.name, trail: ["garbage"], auditKey: nil)
         XCTAssertEqual(again, verdict)
         let records = try await AuditSearch(database).page(AuditQuery(kiosk: kiosk.name, typePrefix: "kiosk.trail"))
-        XCTAssertEqual(records.records.map(\.eventType), [AuditEvent.kioskTrailVerified, AuditEvent.kioskTrailVerified])
+        XCTAssertEqual(records.records.map(\.eventType), [PortalStore.AuditEvent.kioskTrailVerified, PortalStore.AuditEvent.kioskTrailVerified])
         XCTAssertEqual(records.records.first?.detail, .object([
             "kiosk": .string(kiosk.name), "batch": .string(first.uuidString.lowercased()), "first_seq": .integer(3), "last_seq": .integer(6),
         ]))
@@ -83,7 +83,7 @@ final class KioskTrailTests: XCTestCase {
 
     func testOldKiosksAndUnsignedTrailsAreRecordedUnsigned() async throws {
         let database = try await migratedDatabase(for: self)
-        let kiosk = try await kiosk(database)
+        let kiosk = try await self.kiosk(database)
         let trails = KioskTrails(database)
         let none = try await trails.record(batch: try await batch(database, kiosk), kiosk: kiosk.name, trail: nil, auditKey: nil)
         XCTAssertEqual(none.outcome, .unsigned)
@@ -92,7 +92,7 @@ final class KioskTrailTests: XCTestCase {
                                                trail: Array(try kiosk.session("s1").dropLast()), auditKey: nil)
         XCTAssertEqual(unsigned.outcome, .unsigned)
         let records = try await AuditSearch(database).page(AuditQuery(kiosk: kiosk.name, typePrefix: "kiosk.trail"))
-        XCTAssertEqual(records.records.map(\.eventType), [AuditEvent.kioskTrailUnsigned, AuditEvent.kioskTrailUnsigned])
+        XCTAssertEqual(records.records.map(\.eventType), [PortalStore.AuditEvent.kioskTrailUnsigned, PortalStore.AuditEvent.kioskTrailUnsigned])
         let (key, _) = try await pinned(database, kiosk)
         XCTAssertNil(key, "nothing verified, nothing pinned")
     }
@@ -102,7 +102,7 @@ final class KioskTrailTests: XCTestCase {
         let trails = KioskTrails(database)
 
         // Altered: one character of a record's JSON.
-        var kiosk = try await kiosk(database)
+        var kiosk = try await self.kiosk(database)
         var lines = try kiosk.session("s1")
         lines[1] = lines[1].replacingOccurrences(of: "alice", with: "mallo")
         var verdict = try await trails.record(batch: try await batch(database, kiosk), kiosk: kiosk.name, trail: lines, auditKey: kiosk.key)
@@ -155,7 +155,7 @@ final class KioskTrailTests: XCTestCase {
         XCTAssertEqual(verdict.problem, "records 1...4 are not past record 8, the last verified: an older segment was sent again")
 
         // Each failure is in the audit table, naming kiosk, batch and problem, and in the summary.
-        let failed = try await AuditSearch(database).page(AuditQuery(typePrefix: AuditEvent.kioskTrailFailed))
+        let failed = try await AuditSearch(database).page(AuditQuery(typePrefix: PortalStore.AuditEvent.kioskTrailFailed))
         XCTAssertEqual(failed.records.count, 6)
         XCTAssertTrue(failed.records.allSatisfy { record in
             guard case .object(let detail) = record.detail else { return false }

@@ -17,7 +17,7 @@ import Glibc
 final class PortalATNATests: XCTestCase {
     override class func tearDown() { TestClusters.stopBlocking(String(describing: self)) }
 
-    private func forwarder(_ database: PortalDatabase, port: Int, transport: AuditRepository.Transport = .udp) -> PortalATNAForwarder {
+    private func makeForwarder(_ database: PortalDatabase, port: Int, transport: AuditRepository.Transport = .udp) -> PortalATNAForwarder {
         PortalATNAForwarder(database: database, sender: SyslogSender(repository: AuditRepository(transport: transport, host: "127.0.0.1", port: port),
                                                                      tls: nil, timeoutSeconds: 2),
                             aeTitle: "DICOMPORTAL", host: "core.hospital.example", destination: "dicom://PACS@10.0.0.5:104",
@@ -54,7 +54,7 @@ final class PortalATNATests: XCTestCase {
         try await log.append(eventType: AuditEvent.manifestStored, actor: "kiosk:k1", detail: ["batch": batchText])
         try await log.append(eventType: AuditEvent.auditExported, actor: "staff:audrey", detail: ["format": .string("csv")])
         try await log.append(eventType: AuditEvent.auditVerified, actor: "staff:audrey", detail: ["result": .string("intact")])
-        try await log.append(eventType: "edge.sign-in-failed", actor: "edge", detail: ["patient_ref": .string("r-\(tag)")])
+        try await log.append(eventType: "edge.signin.failed", actor: "edge", detail: ["patient": .string(String(patient))])
         try await log.append(eventType: AuditEvent.kioskTrailFailed, actor: "core", detail: ["kiosk": .string("k1"), "problem": .string("line 2 was altered")])
     }
 
@@ -63,7 +63,7 @@ final class PortalATNATests: XCTestCase {
         try await seed(database)
         let (receiver, port) = TestSupport.loopbackSocket(SOCK_DGRAM)
         defer { close(receiver) }
-        let forwarder = forwarder(database, port: port)
+        let forwarder = makeForwarder(database, port: port)
         let outcome = await forwarder.forward()
         XCTAssertNil(outcome.error)
         let messages = received(receiver)
@@ -101,7 +101,7 @@ final class PortalATNATests: XCTestCase {
         XCTAssertGreaterThan(queued, 0)
 
         // Nothing listens on this port: the TLS connection is refused, and the position stays.
-        let away = await forwarder(database, port: TestSupport.freePort(), transport: .tls).forward()
+        let away = await makeForwarder(database, port: TestSupport.freePort(), transport: .tls).forward()
         XCTAssertNotNil(away.error)
         XCTAssertEqual(away.records, 0)
         let stayed = try await queue.position()
@@ -112,7 +112,7 @@ final class PortalATNATests: XCTestCase {
         // A new forwarder (core restarted) resumes from the table's position and sends everything.
         let (receiver, port) = TestSupport.loopbackSocket(SOCK_DGRAM)
         defer { close(receiver) }
-        let back = await forwarder(database, port: port).forward()
+        let back = await makeForwarder(database, port: port).forward()
         XCTAssertNil(back.error)
         XCTAssertEqual(Int64(back.records), queued)
         XCTAssertEqual(received(receiver).count, back.messages)

@@ -54,10 +54,10 @@ public struct PortalEventMapping: Sendable {
             return [securityAlert(record, type: .dcm("110137", "User Security Attributes Changed"), outcome: .success,
                                   subject: user(d["staff"] ?? record.actor))]
         case "edge" where type.contains("sign"):
-            return [authentication(record, user: person("patient:" + (d["patient_ref"] ?? d["patient"] ?? "unknown"), requestor: true))]
+            return [authentication(record, user: person("patient:" + (d["patient"] ?? "unknown"), requestor: true))]
         case "edge":
             return [securityAlert(record, type: local(type), outcome: .minorFailure,
-                                  subject: record.patient.map(patientObject) ?? system("edge"))]
+                                  subject: record.patient.map { patientObject($0) } ?? system("edge"))]
         case "patient", "review":
             let action: AuditMessage.Action = type.hasSuffix(".viewed") ? .read : type == "patient.registered" ? .create : .update
             return [message(.dcm("110110", "Patient Record"), action, record, description: describe(record),
@@ -70,11 +70,10 @@ public struct PortalEventMapping: Sendable {
             // A transfer names its studies: a batch is one once the worker has read it.
             guard !record.studies.isEmpty else { return [] }
             let outcome: AuditMessage.Outcome = type == "batch.delivered" ? .success : type == "batch.failed" ? .seriousFailure : .minorFailure
-            var destination = AuditMessage.ActiveParticipant(userID: destination, isRequestor: false, roles: [.dcm("110152", "Destination Role ID")])
-            destination.alternativeUserID = nil
+            let pacs = AuditMessage.ActiveParticipant(userID: destination, isRequestor: false, roles: [.dcm("110152", "Destination Role ID")])
             return [message(.dcm("110104", "DICOM Instances Transferred"), .create, record, outcome: outcome,
                             description: outcome == .success ? nil : "\(type): not delivered to the PACS",
-                            participants: [application(roles: [.dcm("110153", "Source Role ID")], requestor: true), destination],
+                            participants: [application(roles: [.dcm("110153", "Source Role ID")], requestor: true), pacs],
                             objects: [patientObject(record)] + record.studies.map(study))]
         case "audit" where type == "audit.exported":
             var media = AuditMessage.ActiveParticipant(userID: d["format"] ?? "csv", isRequestor: false, roles: [.dcm("110154", "Destination Media")])
@@ -111,7 +110,7 @@ public struct PortalEventMapping: Sendable {
 
     private func authentication(_ record: PortalAuditRecord, user: AuditMessage.ActiveParticipant) -> AuditMessage {
         let failed = record.type.contains("fail") || record.type.contains("locked")
-        let logout = record.type.contains("signed-out") || record.type.contains("sign-out")
+        let logout = ["signed-out", "sign-out", "signout"].contains { record.type.contains($0) }
         return message(.dcm("110114", "User Authentication"), .execute, record, outcome: failed ? .minorFailure : .success,
                        types: [logout ? .dcm("110123", "Logout") : .dcm("110122", "Login")], description: record.detail["reason"],
                        participants: [user, application(roles: [], requestor: false)])

@@ -74,7 +74,7 @@ public struct PortalATNAForwarder: Service, Sendable {
     /// when it answers again.
     public func run() async throws {
         var failing = false
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while !Task.isCancelled {
             let outcome = await forward()
             if let error = outcome.error, !failing {
                 failing = true
@@ -85,12 +85,9 @@ public struct PortalATNAForwarder: Service, Sendable {
                 logger.notice("ATNA: the audit repository takes messages again", metadata: ["records": "\(outcome.records)"])
             }
             if outcome.skipped > 0 { logger.warning("ATNA: messages larger than a UDP datagram were not sent", metadata: ["messages": "\(outcome.skipped)"]) }
-            try? await gracefulShutdown(sleeping: interval)
+            // Graceful shutdown cuts the wait short and ends the loop; what is queued goes at the next start.
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { return }
         }
-    }
-
-    private func gracefulShutdown(sleeping interval: Duration) async throws {
-        try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
     }
 
     /// The record as the mapping reads it: detail scalars as text, the looked-up patient and studies.

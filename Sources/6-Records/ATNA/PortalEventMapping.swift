@@ -48,12 +48,12 @@ public struct PortalEventMapping: Sendable {
         let d = record.detail
         let family = type.split(separator: ".", maxSplits: 1).first.map(String.init) ?? type
         switch family {
-        case "staff" where type.contains("sign"):
+        case "staff" where Self.isAuthentication(type):
             return [authentication(record, user: person(record.actor, requestor: true))]
         case "staff":
             return [securityAlert(record, type: .dcm("110137", "User Security Attributes Changed"), outcome: .success,
                                   subject: user(d["staff"] ?? record.actor))]
-        case "edge" where type.contains("sign"):
+        case "edge" where Self.isAuthentication(type):
             return [authentication(record, user: person("patient:" + (d["patient"] ?? "unknown"), requestor: true))]
         case "edge":
             return [securityAlert(record, type: local(type), outcome: .minorFailure,
@@ -93,6 +93,11 @@ public struct PortalEventMapping: Sendable {
         default:
             return []
         }
+    }
+
+    /// Signing in or out, however the family spells it (`staff.signed-in`, `edge.signin.failed`, `staff.sign-out`).
+    static func isAuthentication(_ type: String) -> Bool {
+        ["signin", "sign-in", "signed-in", "signout", "sign-out", "signed-out"].contains { type.contains($0) }
     }
 
     /// The records that are security alerts of their family.

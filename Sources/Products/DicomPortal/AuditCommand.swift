@@ -10,7 +10,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute the audit chain: exit 0 when intact, 1 naming the first altered record or a cut end.",
+            abstract: "Recompute the audit chain: exit 0 when intact, 1 naming the first altered record, a cut end or a failed kiosk segment.",
             discussion: """
                 Records removed from the end of the chain are found against the heads core copies to \
                 STATE/audit-anchors (at start and every sweep). Also lists, per kiosk, how many of its sessions' \
@@ -56,7 +56,7 @@ struct AuditCommand: AsyncParsableCommand {
         @Flag(help: "CSV (RFC 4180) instead of text.") var csv = false
 
         func run() async throws {
-            let query = AuditQuery(patient: patient, staff: staff, kiosk: kiosk, from: try time(since, "--since"), to: try time(until, "--until"),
+            let query = AuditQuery(patient: patient, staff: staff, kiosk: kiosk, from: try parseTime(since, "--since"), to: try parseTime(until, "--until"),
                                    typePrefix: type)
             let configuration = try options.loadConfiguration()
             let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.audit"))
@@ -115,7 +115,7 @@ struct AuditCommand: AsyncParsableCommand {
 }
 
 /// A time option: ISO 8601 (with or without fractional seconds) or a day, UTC.
-private func time(_ text: String?, _ option: String) throws -> Date? {
+private func parseTime(_ text: String?, _ option: String) throws -> Date? {
     guard let text else { return nil }
     let format = ISO8601DateFormatter()
     if let date = format.date(from: text) { return date }

@@ -92,6 +92,53 @@ final class PortalATNATests: XCTestCase {
         XCTAssertEqual(received(receiver).map { ATNARules.check($0).eventID }, ["110114"])
     }
 
+    /// Each family of portal events, mapped without a database: the event ID it makes (nil: none), valid by the rules.
+    func testEveryFamilyMapsToItsEvent() {
+        let mapping = PortalEventMapping(aeTitle: "DICOMPORTAL", host: "10.0.0.9", destination: "dicom://PACS@10.0.0.5:104",
+                                         source: AuditSource(id: "portal-core", enterpriseSiteID: nil))
+        let patient = PortalAuditRecord.Patient(id: "P1", issuer: "HOSP", name: "Doe^Jane")
+        let cases: [(String, String, [String: String], PortalAuditRecord.Patient?, [String], String?)] = [
+            ("staff.signed-in", "staff:alice", [:], nil, [], "110114"),
+            ("staff.signed-out", "staff:alice", [:], nil, [], "110114"),
+            ("staff.locked", "core", ["staff": "mallory"], nil, [], "110113"),
+            ("staff.role-assigned", "staff:admin", ["staff": "bob"], nil, [], "110113"),
+            ("patient.registered", "staff:alice", ["patient": "4"], patient, [], "110110"),
+            ("patient.viewed", "staff:alice", ["patient": "4"], nil, [], "110110"),
+            ("review.viewed", "staff:alice", ["batch": "b"], patient, [], "110110"),
+            ("review.rejected", "staff:alice", ["batch": "b", "reason": "wrong patient"], patient, [], "110110"),
+            ("invitation.sent", "core", ["patient": "4"], patient, [], "110113"),
+            ("batch.held", "worker:h:1", ["batch": "b"], patient, ["1.2.3"], "110104"),
+            ("batch.failed", "worker:h:1", ["batch": "b"], nil, ["1.2.3"], "110104"),
+            ("batch.committed", "kiosk:k1", ["batch": "b"], nil, [], nil),
+            ("audit.exported", "staff:audrey", ["format": "csv"], nil, [], "110106"),
+            ("audit.access-report", "staff:audrey", ["patient": "4"], patient, [], "110101"),
+            ("edge.signin.password-failed", "edge", ["patient": "4"], patient, [], "110114"),
+            ("edge.second-factor.replayed", "edge", ["patient": "4"], patient, [], "110114"),
+            ("edge.signed-out", "edge", ["patient": "4"], patient, [], "110114"),
+            ("edge.account.locked", "edge", ["patient": "4"], patient, [], "110113"),
+            ("edge.enrolment.passkey-refused", "edge", ["patient": "4"], nil, [], "110113"),
+            ("edge.enrolment.completed", "edge", ["patient": "4"], patient, [], "110113"),
+            ("edge.batch.submitted", "edge", ["patient": "4"], patient, [], nil),
+            ("kiosk.trail-failed", "core", ["kiosk": "k1", "problem": "altered"], nil, [], "110113"),
+            ("kiosk.refused", "core", ["reason": "revoked"], nil, [], "110113"),
+            ("link.digest-mismatch", "core", ["batch": "b"], nil, [], "110113"),
+            ("manifest.stored", "kiosk:k1", ["batch": "b"], nil, [], nil),
+        ]
+        for (type, actor, detail, patient, studies, expected) in cases {
+            let record = PortalAuditRecord(seq: 1, time: Date(timeIntervalSince1970: 1_790_000_000), type: type, actor: actor, detail: detail,
+                                           patient: patient, studies: studies)
+            let messages = mapping.messages(for: record)
+            XCTAssertEqual(messages.count, expected == nil ? 0 : 1, type)
+            for message in messages {
+                let text = String(decoding: Syslog.message(message.xml(), time: record.time, host: "core", processID: 1,
+                                                           appName: PortalEventMapping.appName), as: UTF8.self)
+                let (event, problems) = ATNARules.check(text)
+                XCTAssertEqual(event, expected, type)
+                XCTAssertEqual(problems, [], "\(type): \(message.xml())")
+            }
+        }
+    }
+
     func testRecordsWaitWhileTheRepositoryIsAwayAndGoAfterARestart() async throws {
         let database = try await migratedDatabase(for: self)
         let queue = ATNAQueue(database)

@@ -53,11 +53,8 @@ public struct PortalEventMapping: Sendable {
         case "staff":
             return [securityAlert(record, type: .dcm("110137", "User Security Attributes Changed"), outcome: .success,
                                   subject: user(d["staff"] ?? record.actor))]
-        case "edge" where Self.isAuthentication(type):
-            return [authentication(record, user: person("patient:" + (d["patient"] ?? "unknown"), requestor: true))]
         case "edge":
-            return [securityAlert(record, type: local(type), outcome: .minorFailure,
-                                  subject: record.patient.map { patientObject($0) } ?? system("edge"))]
+            return edge(record)
         case "patient", "review":
             let action: AuditMessage.Action = type.hasSuffix(".viewed") ? .read : type == "patient.registered" ? .create : .update
             return [message(.dcm("110110", "Patient Record"), action, record, description: describe(record),
@@ -111,10 +108,29 @@ public struct PortalEventMapping: Sendable {
         }
     }
 
+    /// The patients' site's security events as the edge reported them: sign-ins (a second factor refused is a
+    /// failed one), changes to a patient's access, and refusals. A patient's uploads are not among them: core's own
+    /// `batch.*` records are the transfers.
+    private func edge(_ record: PortalAuditRecord) -> [AuditMessage] {
+        let type = record.type
+        guard !type.hasPrefix("edge.batch.") else { return [] }
+        if Self.isAuthentication(type) || type.hasPrefix("edge.second-factor.failed") || type == "edge.second-factor.replayed" {
+            return [authentication(record, user: person("patient:" + (record.detail["patient"] ?? "unknown"), requestor: true))]
+        }
+        let subject = record.patient.map { patientObject($0) } ?? patientObject(record)
+        if type == "edge.account.locked" {
+            return [securityAlert(record, type: .dcm("110137", "User Security Attributes Changed"), outcome: .seriousFailure, subject: subject)]
+        }
+        if ["refused", "wrong", "fail"].contains(where: { type.contains($0) }) {
+            return [securityAlert(record, type: local(type), outcome: .minorFailure, subject: subject)]
+        }
+        return [securityAlert(record, type: .dcm("110137", "User Security Attributes Changed"), outcome: .success, subject: subject)]
+    }
+
     // MARK: parts
 
     private func authentication(_ record: PortalAuditRecord, user: AuditMessage.ActiveParticipant) -> AuditMessage {
-        let failed = record.type.contains("fail") || record.type.contains("locked")
+        let failed = ["fail", "locked", "throttled", "replayed"].contains { record.type.contains($0) }
         let logout = ["signed-out", "sign-out", "signout"].contains { record.type.contains($0) }
         return message(.dcm("110114", "User Authentication"), .execute, record, outcome: failed ? .minorFailure : .success,
                        types: [logout ? .dcm("110123", "Logout") : .dcm("110122", "Login")], description: record.detail["reason"],

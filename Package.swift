@@ -337,7 +337,7 @@ let package = Package(
         // patients and invitations, the review queue of held batches, fleet-wide scan analytics with server-drawn
         // SVG charts and CSV, the audit search, chain verification and per-patient access report. Pages in Web/.
         .target(name: "PortalConsole", dependencies: [
-            "PortalStore", "PortalProtocol", "PortalPKI", "Credentials", "WebAuthn", "WebSecurity", "Analytics", "SessionReport",
+            "PortalStore", "PortalProtocol", "PortalPKI", "Credentials", "WebAuthn", "WebSecurity", "Analytics", "SessionReport", "ATNA",
             "PortalCore", "Mail",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -436,7 +436,7 @@ let package = Package(
         // server over HTTPS), with the real peers each needs (aiosmtpd, fido2, Orthanc, a worker).
         .testTarget(name: "PortalConsoleTests", dependencies: [
             "TestSupport", "PortalTestSupport", "PortalConsole", "PortalStore", "PortalProtocol", "PortalPKI", "PortalCore",
-            "WebSecurity", "Credentials", "SessionReport", "Analytics",
+            "WebSecurity", "Credentials", "SessionReport", "Analytics", "ATNA", "AuditTrail",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -450,7 +450,7 @@ let package = Package(
         ], path: "Tests/PortalConsoleTests", swiftSettings: strict),
         // Core on a loopback port over a temporary PostgreSQL cluster; kiosks are AsyncHTTPClient with KioskTLS, and curl.
         .testTarget(name: "PortalCoreTests", dependencies: [
-            "TestSupport", "PortalTestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport",
+            "TestSupport", "PortalTestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "AuditTrail",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

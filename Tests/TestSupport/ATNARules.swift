@@ -22,7 +22,7 @@ public enum ATNARules {
             header[index].isEmpty || !header[index].unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) {
             problems.append("\(name) \(header[index]) is not PRINTUSASCII")
         }
-        if header[3] != "kiosk-agent" { problems.append("APP-NAME is \(header[3])") }
+        if !["kiosk-agent", "dicom-portal"].contains(header[3]) { problems.append("APP-NAME is \(header[3])") }
         if header[5] != "DICOM+RFC3881" { problems.append("MSGID is \(header[5]), not DICOM+RFC3881") }
         if header[6] != "-" { problems.append("STRUCTURED-DATA is \(header[6]), expected -") }
         let message = Array(header[7].utf8)
@@ -171,8 +171,18 @@ public enum ATNARules {
             case "110110":
                 if !["C", "R", "U", "D"].contains(action ?? "") { fail("Patient Record: EventActionCode must be C, R, U or D") }
                 if patients != 1 { fail("Patient Record: needs exactly one patient") }
+            case "110101":
+                if action != "R" { fail("Audit Log Used: EventActionCode must be R") }
+                if requestors < 1 { fail("Audit Log Used: needs the person reading the log as requestor") }
+                if !kinds.contains(where: { $0.type == "2" && $0.role == "13" }) { fail("Audit Log Used: needs the audit log (system object, security resource)") }
+            case "110106":
+                if action != "R" { fail("Export: EventActionCode must be R") }
+                if requestors < 1 { fail("Export: needs the exporting person as requestor") }
+                if !roles.contains(where: { $0.1.contains("110154") && elements($0.0).contains { $0.name == "MediaIdentifier" } }) {
+                    fail("Export: needs the Destination Media (110154) with its MediaIdentifier")
+                }
             default:
-                fail("EventID \(eventID) is not one the agent sends")
+                fail("EventID \(eventID) is not one the agent or the portal sends")
             }
             return eventID
         }

@@ -111,13 +111,16 @@ public struct IngestJob {
             FileHandle.standardError.write(Data("warning: the analytics summary could not be kept: \(error)\n".utf8))
         }
         let events = auditEvents(result, exit: exit, sessionID: sessionID)
+        // The lines as written, with the trail's public key, travel in the portal's manifest for core to verify.
+        var trail: (lines: [String], key: String?)?
         do {
-            try AuditLog(directory: stateDirectory.audit).append(events, checkpoint: true)
+            let log = try AuditLog(directory: stateDirectory.audit)
+            trail = (try log.append(events, checkpoint: true), log.publicKeyText)
         } catch {
             FileHandle.standardError.write(Data("warning: the audit trail could not be written: \(error)\n".utf8))
         }
         if let portal {
-            exit = max(exit, await sendManifest(result, events: events, through: portal, sessionID: sessionID))
+            exit = max(exit, await sendManifest(result, events: events, trail: trail, through: portal, sessionID: sessionID))
         }
         do {
             await ATNASetup.forward(try ATNASetup.forwarder(stateDirectory, configuration)) {
@@ -131,7 +134,8 @@ public struct IngestJob {
 
     /// Queues the session's manifest durably for the portal and, when delivering now, sends it; a manifest the
     /// portal has not taken yet leaves the session pending (the background drain sends it later).
-    private func sendManifest(_ report: Report, events: [AuditEvent], through drainer: SpoolDrainer, sessionID: String) async -> ExitStatus {
+    private func sendManifest(_ report: Report, events: [AuditEvent], trail: (lines: [String], key: String?)?, through drainer: SpoolDrainer,
+                              sessionID: String) async -> ExitStatus {
         do {
             let credentials = try DeliverySetup.portalCredentials(configuration.portal, destination: destination.description)
             let encoder = JSONEncoder()
@@ -142,7 +146,8 @@ public struct IngestJob {
             }
             let manifest = try KioskManifest.build(
                 session: sessionID, report: report, spool: drainer.spool, destination: drainer.target.destination, kiosk: credentials.name,
-                operatorName: actor, audit: audit, analytics: try JSONDocument(encoding: SessionSummary(report, exit: 0)))
+                operatorName: actor, audit: audit, analytics: try JSONDocument(encoding: SessionSummary(report, exit: 0)),
+                trail: trail?.lines, auditKey: trail?.key)
             try PortalManifests(spoolDirectory: drainer.spool.directory).enqueue(manifest)
         } catch {
             FileHandle.standardError.write(Data("warning: the session's manifest for the portal could not be queued: \(error)\n".utf8))

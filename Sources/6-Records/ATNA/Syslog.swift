@@ -7,11 +7,12 @@ public enum Syslog {
     public static let priority = 10 * 8 + 5
     public static let messageID = "DICOM+RFC3881"
 
-    /// One message: `<85>1 TIMESTAMP HOSTNAME kiosk-agent PROCID DICOM+RFC3881 - BOM XML`.
-    public static func message(_ xml: String, time: Date, host: String, processID: Int32) -> [UInt8] {
+    /// One message: `<85>1 TIMESTAMP HOSTNAME APP-NAME PROCID DICOM+RFC3881 - BOM XML`; APP-NAME `kiosk-agent`, or
+    /// `dicom-portal` for the portal's core.
+    public static func message(_ xml: String, time: Date, host: String, processID: Int32, appName: String = "kiosk-agent") -> [UInt8] {
         let format = ISO8601DateFormatter()
         format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let header = "<\(priority)>1 \(format.string(from: time)) \(field(host, 255)) kiosk-agent \(processID) \(messageID) - "
+        let header = "<\(priority)>1 \(format.string(from: time)) \(field(host, 255)) \(field(appName, 48)) \(processID) \(messageID) - "
         return Array(header.utf8) + [0xEF, 0xBB, 0xBF] + Array(xml.utf8)
     }
 

@@ -51,20 +51,23 @@ public final class AuditLog: Sendable {
         keyBytes = try AuditLog.signingKey(directory)?.rawRepresentation
     }
 
-    /// Appends events; with `checkpoint`, a signed checkpoint follows them (session end, service stop).
-    public func append(_ events: [AuditEvent], checkpoint: Bool = false, now: Date = Date()) throws {
-        guard !events.isEmpty || checkpoint else { return }
+    /// Appends events; with `checkpoint`, a signed checkpoint follows them (session end, service stop). Returns the
+    /// lines written, without their newlines: a session's lines ending with its checkpoint are a segment anyone
+    /// holding `audit.pub` can verify on its own (the portal does, from the session's manifest).
+    @discardableResult
+    public func append(_ events: [AuditEvent], checkpoint: Bool = false, now: Date = Date()) throws -> [String] {
+        guard !events.isEmpty || checkpoint else { return [] }
         let key = try keyBytes.map { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
-        try withLock {
+        return try withLock {
             var (file, seq, prev) = try tail()
-            var lines = ""
+            var lines: [String] = []
             func add(_ object: [String: Any]) throws {
                 var record = object
                 record["seq"] = seq + 1
                 record["prev"] = prev
                 let json = try AuditLog.canonical(record)
                 let hash = AuditLog.hex(SHA256.hash(data: Data(json.utf8)))
-                lines += hash + " " + json + "\n"
+                lines.append(hash + " " + json)
                 seq += 1
                 prev = hash
             }
@@ -84,11 +87,12 @@ public final class AuditLog: Sendable {
             if let size = try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64, size >= rotateBytes {
                 file = AuditLog.fileURL(directory, index: AuditLog.index(of: file) + 1)
             }
-            try AuditLog.appendDurably(lines, to: file)
+            try AuditLog.appendDurably(lines.map { $0 + "\n" }.joined(), to: file)
             if let signedHead {
                 let head = directory.appendingPathComponent("head")
                 try Data(signedHead.utf8).write(to: head, options: .atomic)
             }
+            return lines
         }
     }
 
@@ -139,6 +143,12 @@ public final class AuditLog: Sendable {
         }
         do { try Array(text.utf8).withUnsafeBytes { bytes in try log.writeAll(bytes) } } catch { throw AuditError.io("write: \(error)") }
         guard fdatasync(log.rawValue) == 0 else { throw AuditError.io("fdatasync: \(String(cString: strerror(errno)))") }
+    }
+
+    /// `audit.pub` as written (base64 of the raw Ed25519 public key); nil before the first writer created the key.
+    public var publicKeyText: String? {
+        (try? String(contentsOf: directory.appendingPathComponent("audit.pub"), encoding: .utf8))
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
     /// The service's signing key (`audit.key`, 0600), created once; `audit.pub` for auditors.

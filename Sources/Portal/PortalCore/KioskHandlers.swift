@@ -149,9 +149,27 @@ struct KioskHandlers: Sendable {
             logger.info("kiosk manifest \(stored == .stored ? "stored" : "replayed")", metadata: [
                 "kiosk": "\(peer.identity.name)", "session": "\(session)", "instances": "\(instances.count)",
             ])
+            await recordTrail(manifest, batch: batch.id)
             // A replay checks again too: the commit a crash interrupted happens on the kiosk's retry.
             try await batches.commitIfComplete(batch: batch.id, actor: peer.owner.id)
             return text(stored == .stored ? .created : .ok, stored == .stored ? "stored" : "already stored")
+        }
+    }
+
+    /// Checks the session's trail segment against the kiosk's pinned audit key (once per batch; a replay finds the
+    /// verdict made). A failure to record is logged and never refuses the manifest: the batch is protected again
+    /// anyway, and the kiosk's retry records it.
+    private func recordTrail(_ manifest: KioskManifest, batch: UUID) async {
+        do {
+            let verdict = try await KioskTrails(database).record(batch: batch, kiosk: manifest.kiosk, trail: manifest.trail,
+                                                                 auditKey: manifest.auditKey)
+            if verdict.outcome == .failed {
+                logger.warning("a kiosk's audit trail segment does not verify", metadata: [
+                    "kiosk": "\(manifest.kiosk)", "batch": "\(batch)", "problem": "\(verdict.problem ?? "")",
+                ])
+            }
+        } catch {
+            logger.error("recording a kiosk's audit trail segment failed", metadata: ["batch": "\(batch)", "error": "\(error)"])
         }
     }
 

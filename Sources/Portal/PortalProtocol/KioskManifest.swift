@@ -22,6 +22,12 @@ public struct KioskManifest: Codable, Sendable, Equatable {
     public var audit: [String]
     /// The session's analytics summary (no patient data) as the kiosk wrote it, when it keeps analytics.
     public var analytics: JSONDocument?
+    /// The session's lines of the kiosk's audit trail exactly as written (`<sha256-hex> <json>`), ending with the
+    /// checkpoint that signs them; core checks them against `auditKey`. Absent from kiosks before the portal
+    /// verified trails (and when the trail could not be written).
+    public var trail: [String]?
+    /// The kiosk's `audit.pub`: base64 of its raw Ed25519 public key. Core pins the first one it sees.
+    public var auditKey: String?
 
     public struct Instance: Codable, Sendable, Equatable, Hashable {
         public var sopInstanceUID: String
@@ -34,13 +40,13 @@ public struct KioskManifest: Codable, Sendable, Equatable {
     }
 
     public init(kiosk: String, session: String, operatorName: String, report: ReportDocument, instances: [Instance],
-                audit: [String] = [], analytics: JSONDocument? = nil) {
+                audit: [String] = [], analytics: JSONDocument? = nil, trail: [String]? = nil, auditKey: String? = nil) {
         self.kiosk = kiosk; self.session = session; self.operatorName = operatorName; self.report = report
-        self.instances = instances; self.audit = audit; self.analytics = analytics
+        self.instances = instances; self.audit = audit; self.analytics = analytics; self.trail = trail; self.auditKey = auditKey
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, kiosk, session, operatorName = "operator", report, instances, audit, analytics
+        case schema, kiosk, session, operatorName = "operator", report, instances, audit, analytics, trail, auditKey
     }
 
     /// The identity decision made at the desk, as the report states it.
@@ -63,6 +69,10 @@ public struct KioskManifest: Codable, Sendable, Equatable {
         guard schema == KioskManifest.schemaName else { throw .unreadable("schema \(schema) is not \(KioskManifest.schemaName)") }
         guard KioskSessionID.isValid(session) else { throw .unreadable("session ID is not 1-64 of A-Z a-z 0-9 - _ .") }
         guard instances.count <= 1_000_000 else { throw .unreadable("more than 1,000,000 instances") }
+        if let trail {
+            guard trail.count <= KioskTrail.maxLines else { throw .unreadable("the audit trail segment has more than \(KioskTrail.maxLines) lines") }
+        }
+        if let auditKey, auditKey.utf8.count > 128 { throw .unreadable("auditKey is not an Ed25519 public key in base64") }
         var seen = Set<String>()
         for instance in instances {
             guard !instance.sopInstanceUID.isEmpty, instance.sopInstanceUID.utf8.count <= 64 else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IngestPipeline
 import Logging
 import PortalConfiguration
 import PortalConsole
@@ -46,6 +47,14 @@ struct CoreCommand: AsyncParsableCommand {
                 services.append(.init(service: try EdgeLink(configuration: linkSettings, database: opened.database,
                                                             tls: try link.clientTLSConfiguration(), logger: serviceLogger("dicom-portal.edge-link"))))
             }
+            // IHE ATNA: the central audit table to the hospital's repository, as the kiosks send their trails.
+            if let sender = try ATNASetup.sender(configuration.pipeline) {
+                let atna = configuration.pipeline.atna
+                services.append(.init(service: PortalATNAForwarder(
+                    database: opened.database, sender: sender, aeTitle: configuration.pipeline.delivery.callingAE, host: ATNASetup.hostName(),
+                    destination: configuration.pipeline.destination ?? "archive:", auditSourceID: atna.auditSourceID,
+                    enterpriseSiteID: atna.enterpriseSiteID, logger: serviceLogger("dicom-portal.atna"))))
+            }
             if configuration.console.enabled {
                 services.append(.init(service: try console(configuration, database: opened.database)))
             }
@@ -87,6 +96,7 @@ struct CoreCommand: AsyncParsableCommand {
                                      lifetime: TimeInterval(configuration.invitations.lifetimeHours * 3600), mailer: mailer)
         let areas: [any ConsoleArea] = [
             StaffAPI(database: database, logger: logger, origin: console.origin),
+            AuditAPI(database: database, logger: logger, anchorsPath: options.stateDirectory.auditAnchors.path),
             PatientsAPI(database: database, logger: logger, inviter: inviter,
                         defaultIssuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? ""),
         ]

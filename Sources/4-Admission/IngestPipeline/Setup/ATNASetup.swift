@@ -6,6 +6,16 @@ import Foundation
 /// The ATNA forwarder from `[atna]` (nil when no repository is configured).
 public enum ATNASetup {
     public static func forwarder(_ stateDirectory: StateDirectory, _ configuration: Configuration) throws -> AuditForwarder? {
+        guard let sender = try sender(configuration) else { return nil }
+        let host = hostName()
+        let mapping = EventMapping(aeTitle: configuration.delivery.callingAE, host: host,
+                                   source: AuditSource(id: configuration.atna.auditSourceID ?? host, enterpriseSiteID: configuration.atna.enterpriseSiteID))
+        return AuditForwarder(directory: stateDirectory.audit, mapping: mapping, sender: sender)
+    }
+
+    /// The transport to the repository `[atna]` names (TLS material falling back to `[tls]`); nil when none is
+    /// configured. The portal's core sends its own records through it too.
+    public static func sender(_ configuration: Configuration) throws -> SyslogSender? {
         let settings = configuration.atna
         guard let address = settings.repository else { return nil }
         let repository: AuditRepository
@@ -20,12 +30,8 @@ public enum ATNASetup {
             merged.verifyHostname = settings.verifyHostname ?? shared.verifyHostname
             tls = merged
         }
-        let host = hostName()
-        let mapping = EventMapping(aeTitle: configuration.delivery.callingAE, host: host,
-                                   source: AuditSource(id: settings.auditSourceID ?? host, enterpriseSiteID: settings.enterpriseSiteID))
-        let sender = SyslogSender(repository: repository, tls: try tls.map { try DeliverySetup.tls($0, table: "atna") },
-                                  timeoutSeconds: settings.timeoutSeconds)
-        return AuditForwarder(directory: stateDirectory.audit, mapping: mapping, sender: sender)
+        return SyslogSender(repository: repository, tls: try tls.map { try DeliverySetup.tls($0, table: "atna") },
+                            timeoutSeconds: settings.timeoutSeconds)
     }
 
     /// Forwards what is queued; a failure is a warning (the records wait in the trail).

@@ -13,15 +13,17 @@ extension KioskManifest {
     ///   - kiosk: the kiosk's name as its certificate carries it (``KioskCredentials/name``).
     ///   - operatorName: the signed-in operator, or `cli` for a command-line ingest.
     ///   - audit: the session's audit trail records, one JSON line each.
+    ///   - trail: the session's lines of the trail as written, ending with their signed checkpoint; `auditKey` its
+    ///     `audit.pub`.
     public static func build(
         session: String, report: Report, spool: Spool, destination: String, kiosk: String, operatorName: String,
-        audit: [String] = [], analytics: JSONDocument? = nil
+        audit: [String] = [], analytics: JSONDocument? = nil, trail: [String]? = nil, auditKey: String? = nil
     ) throws -> KioskManifest {
         let rows = try spool.instances(destination: destination, session: session, states: [.pending, .sending, .stored])
         return KioskManifest(
             kiosk: kiosk, session: session, operatorName: operatorName, report: try ReportDocument(report),
             instances: rows.map { Instance(sopInstanceUID: $0.sopInstanceUID, sha256: $0.sha256, size: $0.size) },
-            audit: audit, analytics: analytics)
+            audit: audit, analytics: analytics, trail: trail, auditKey: auditKey)
     }
 }
 

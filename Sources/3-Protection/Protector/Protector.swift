@@ -86,7 +86,9 @@ public struct Protector: Sendable {
                                                        system: policy.reconciliation?.modifyingSystem ?? Protector.modifyingSystem)
             }
             do {
-                if let reconciliation = policy.reconciliation { protection.findings += try reconciliation.apply(to: &rebuilt.dataSet) }
+                if let reconciliation = policy.reconciliation {
+                    protection.findings += try reconciliation.apply(to: &rebuilt.dataSet, at: reconciliation.modificationDate ?? Date())
+                }
                 protection.rebuilt = rebuilt
                 protection.summary = InstanceSummary(rebuilt)
             } catch {

@@ -14,6 +14,10 @@ public struct Reconciliation: Sendable, Equatable, Codable {
     public var accessionNumber: String?
     /// Written into Modifying System (0400,0563).
     public var modifyingSystem: String
+    /// Written into Attribute Modification DateTime; nil: the time of the rebuild. The portal fixes it per batch,
+    /// so every run of a batch rebuilds the same bytes and the delivery ledger (which knows an instance by its
+    /// bytes) recognises what an earlier run delivered.
+    public var modificationDate: Date?
 
     public init(patientID: String? = nil, issuerOfPatientID: String? = nil, patientName: String? = nil,
                 accessionNumber: String? = nil, modifyingSystem: String = "kiosk-agent") {

@@ -349,5 +349,10 @@ public enum Schema {
         "CREATE INDEX audit_patient ON audit ((detail->>'patient'), seq) WHERE detail ? 'patient'",
         "CREATE INDEX audit_batch ON audit ((detail->>'batch'), seq) WHERE detail ? 'batch'",
         "CREATE INDEX audit_kiosk ON audit ((detail->>'kiosk'), seq) WHERE detail ? 'kiosk'",
+        // A rejected batch's uploads once their bytes are purged: kept as rows for the record, never read again.
+        """
+        ALTER TABLE uploads DROP CONSTRAINT uploads_state_check,
+            ADD CONSTRAINT uploads_state_check CHECK (state IN ('receiving', 'complete', 'terminated', 'expired', 'purged'))
+        """,
     ])
 }

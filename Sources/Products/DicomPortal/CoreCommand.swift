@@ -34,6 +34,8 @@ struct CoreCommand: AsyncParsableCommand {
                                                     uploadExpiry: TimeInterval(configuration.staging.expirySeconds))
             settings.protectAttempts = configuration.worker.maxAttempts
             settings.auditAnchors = options.stateDirectory.auditAnchors.path
+            settings.purgeInterval = .seconds(configuration.review.purgeIntervalSeconds)
+            settings.workerState = options.stateDirectory.worker.path
             let core = try PortalCore(configuration: settings, database: opened.database, authority: authority, logger: logger)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: core)]
             if let url = configuration.edge.url {

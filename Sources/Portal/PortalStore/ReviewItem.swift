@@ -20,7 +20,8 @@ public struct ReviewItem: Sendable, Codable, Equatable {
         case kiosk
     }
 
-    public var batch: UUID
+    /// The batch's id, lower-case.
+    public var batch: String
     public var source: Source
     /// The kiosk's name and session, and who was at the desk (from its signed manifest).
     public var kiosk: String?

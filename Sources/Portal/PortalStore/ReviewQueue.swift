@@ -166,7 +166,7 @@ public struct ReviewQueue: Sendable {
         if let registered, desk?.patientID == registered.patientID { desk?.id = registered.id }
         let operatorName = manifest.flatMap { try? JSONDecoder().decode(ManifestOperator.self, from: $0).operatorName }
         let studies = (report?.studies ?? []).map(Self.study)
-        let item = ReviewItem(batch: batch, source: kiosk == nil ? .portal : .kiosk, kiosk: kiosk, kioskSession: session, kioskOperator: operatorName,
+        let item = ReviewItem(batch: batch.uuidString.lowercased(), source: kiosk == nil ? .portal : .kiosk, kiosk: kiosk, kioskSession: session, kioskOperator: operatorName,
                               registered: registered, desk: desk, reasons: report?.reasons(problems: problems) ?? problems.map(BatchProblem.reason),
                               studies: studies.count, instances: studies.reduce(0) { $0 + $1.instances },
                               reviewState: reviewState, createdAt: createdAt, heldAt: processedAt)

@@ -12,6 +12,7 @@ const reassign = document.getElementById('reassign');
 const search = document.getElementById('patient-search');
 const results = document.getElementById('patient-results');
 let chosenPatient = null;
+let mayDecide = false;
 
 // Header values are compared as staff would: case and the DICOM padding do not matter, nor "-" in dates.
 const normal = (value) => (value || '').toString().trim().toUpperCase().replace(/[\s^]+/g, ' ').replace(/-/g, '');
@@ -72,7 +73,8 @@ function render(detail) {
         el('td', {}, finding.code), el('td', {}, finding.severity), el('td', {}, String(finding.count))))))
     : el('p', { class: 'muted' }, 'No findings.'));
   const pending = item.reviewState === null || item.reviewState === undefined || item.reviewState === 'pending';
-  decision.hidden = !pending;
+  // An auditor reads; only a reviewer (or an administrator) decides.
+  decision.hidden = !pending || !mayDecide;
   if (!pending) status.textContent = `Decided: ${item.reviewState}.`;
 }
 
@@ -126,7 +128,8 @@ form.addEventListener('submit', async (event) => {
   }
 });
 
-await startPage({ area: 'review', permission: 'viewReview' });
+const { staff } = await startPage({ area: 'review', permission: 'viewReview' });
+mayDecide = staff.permissions.includes('review');
 try {
   render(await api('GET', `/api/review/${encodeURIComponent(batch)}`));
 } catch (error) {

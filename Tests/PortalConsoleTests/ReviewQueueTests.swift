@@ -130,8 +130,8 @@ final class ReviewQueueTests: XCTestCase {
         XCTAssertEqual(kioskItem.registered?.id, jane, "the desk's patient found in the registry")
         XCTAssertEqual(kioskItem.desk?.name, "DOE^JANE")
 
-        XCTAssertEqual(try await queue.queue(.init(source: .kiosk)).map(\.batch).filter(mine.contains), [kiosk.uuidString.lowercased()])
-        XCTAssertEqual(try await queue.queue(.init(source: .portal, reason: .partialMatch)).map(\.batch).filter(mine.contains),
+        await assertEqual(try await queue.queue(.init(source: .kiosk)).map(\.batch).filter(mine.contains), [kiosk.uuidString.lowercased()])
+        await assertEqual(try await queue.queue(.init(source: .portal, reason: .partialMatch)).map(\.batch).filter(mine.contains),
                        [partial.uuidString.lowercased()])
 
         // Opening an item shows the headers beside the registered patient, names each field's comparison, and is audited.
@@ -199,13 +199,14 @@ final class ReviewQueueTests: XCTestCase {
         XCTAssertEqual(approval.map(\.actor), ["staff:rita"])
         XCTAssertTrue(approval[0].detail.contains("\"reason\": \"same person, old ID from the other site\""), approval[0].detail)
         XCTAssertTrue(approval[0].detail.contains("\"patient\": \(jane)"), approval[0].detail)
-        XCTAssertEqual(try await audit(database, AuditEvent.reviewRejected, batch: reject).count, 1)
+        await assertEqual(try await audit(database, AuditEvent.reviewRejected, batch: reject).count, 1)
         let reassignment = try await audit(database, AuditEvent.reviewReassigned, batch: reassign)
         XCTAssertTrue(reassignment[0].detail.contains("\"assignedPatient\": \(john)"), reassignment[0].detail)
         XCTAssertTrue(reassignment[0].detail.contains("\"patient\": \(jane)"), reassignment[0].detail)
         let left = try await queue.queue().map(\.batch)
         XCTAssertTrue(Set([approve, reject, reassign].map { $0.uuidString.lowercased() }).isDisjoint(with: left), "decided batches leave the queue")
-        XCTAssertEqual(try await AuditLog(database).verify(), .intact(records: try await scalar(database, "SELECT count(*)::int FROM audit", as: Int.self) ?? 0))
+        let records = try await scalar(database, "SELECT count(*)::int FROM audit", as: Int.self) ?? 0
+        await assertEqual(try await AuditLog(database).verify(), .intact(records: records))
     }
 
     func testASecondDecisionIsRefusedAndAReasonIsRequired() async throws {
@@ -258,7 +259,7 @@ final class ReviewQueueTests: XCTestCase {
             try await client.execute(uri: "/api/review?source=portal&reason=identity-mismatch", method: .get,
                                      headers: ConsoleTestApp.headers(auditor)) { response in
                 XCTAssertEqual(response.status, .ok)
-                let object = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 let items = (object?["items"] as? [[String: Any]] ?? []).filter { $0["batch"] as? String == id }
                 XCTAssertEqual(items.count, 1)
                 XCTAssertEqual(items.first?["reasons"] as? [String], ["identity-mismatch"])
@@ -268,7 +269,7 @@ final class ReviewQueueTests: XCTestCase {
             }
             try await client.execute(uri: "/api/review/\(id)", method: .get, headers: ConsoleTestApp.headers(auditor)) { response in
                 XCTAssertEqual(response.status, .ok)
-                let object = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 let studies = object?["studies"] as? [[String: Any]]
                 XCTAssertEqual((studies?.first?["header"] as? [String: Any])?["name"] as? String, "ROE^JOHN")
             }
@@ -288,7 +289,7 @@ final class ReviewQueueTests: XCTestCase {
             try await client.execute(uri: "/api/review/\(id)/approve", method: .post, headers: ConsoleTestApp.headers(reviewer, json: true),
                                      body: body) { response in
                 XCTAssertEqual(response.status, .conflict)
-                let object = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 XCTAssertEqual(object?["error"] as? String, "already-decided")
             }
         }
@@ -327,21 +328,22 @@ final class ReviewQueueTests: XCTestCase {
             for raw in rejected.uploads { try await store.remove(try XCTUnwrap(UploadID(raw))) }
         }
         // Within the retention nothing is purged.
-        XCTAssertEqual(try await queue.purgeDue(actor: "core", remove: remove), 0)
-        XCTAssertEqual(Set(try await store.list()), Set(ids))
+        await assertEqual(try await queue.purgeDue(actor: "core", remove: remove), 0)
+        await assertEqual(Set(try await store.list()), Set(ids))
 
         // The retention has ended (the clock moved on).
         _ = try await database.client.query("UPDATE batches SET purge_after = now() - interval '1 second' WHERE id = \(staged.id)")
-        XCTAssertEqual(try await queue.purgeDue(actor: "core", remove: remove), 1)
-        XCTAssertTrue(try await store.list().isEmpty, "the staged files are removed")
+        await assertEqual(try await queue.purgeDue(actor: "core", remove: remove), 1)
+        await assertTrue(try await store.list().isEmpty, "the staged files are removed")
         for id in ids { XCTAssertFalse(FileManager.default.fileExists(atPath: "\(directory)/\(id.rawValue).stage")) }
         let states = try await database.client.query("SELECT DISTINCT state FROM uploads WHERE batch = \(staged.id)").decode(String.self)
         for try await state in states { XCTAssertEqual(state, "purged") }
-        XCTAssertNotNil(try await scalar(database, "SELECT purged_at FROM batches WHERE id = \(staged.id)", as: Date?.self) ?? nil)
+        let purgedAt = try await scalar(database, "SELECT purged_at FROM batches WHERE id = \(staged.id)", as: Date?.self) ?? nil
+        XCTAssertNotNil(purgedAt)
         let purged = try await audit(database, AuditEvent.reviewPurged, batch: staged.id)
         XCTAssertEqual(purged.map(\.actor), ["core"])
         XCTAssertTrue(purged[0].detail.contains("\"patient\": \(jane)"), purged[0].detail)
         // Purged once: nothing is due any more.
-        XCTAssertEqual(try await queue.purgeDue(actor: "core", remove: remove), 0)
+        await assertEqual(try await queue.purgeDue(actor: "core", remove: remove), 0)
     }
 }

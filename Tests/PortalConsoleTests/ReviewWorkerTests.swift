@@ -123,7 +123,8 @@ final class ReviewWorkerTests: XCTestCase {
 
     private func waitFor(_ database: PortalDatabase, _ batch: UUID, _ wanted: String, seconds: Double = 180) async throws {
         let reached = try await eventually(seconds) { try await self.state(database, batch) == wanted }
-        XCTAssertTrue(reached, "batch \(batch) is \(try await state(database, batch) ?? "missing"), not \(wanted)")
+        let now = try await state(database, batch) ?? "missing"
+        XCTAssertTrue(reached, "batch \(batch) is \(now), not \(wanted)")
     }
 
     /// PatientID per SOP Instance UID at the PACS.

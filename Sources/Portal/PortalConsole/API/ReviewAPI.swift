@@ -58,8 +58,8 @@ public struct ReviewAPI: ConsoleArea {
         router.post("/api/review/:batch/reassign") { request, context in
             let body = try await JSONBody.object(request)
             let patient: Int64
-            if let number = body["patient"] as? NSNumber, let value = Int64(exactly: number.doubleValue) {
-                patient = value
+            if let value = body["patient"] as? Int {
+                patient = Int64(value)
             } else if let text = body["patient"] as? String, let value = Int64(text) {
                 patient = value
             } else {

@@ -5,7 +5,8 @@ import PostgresNIO
 /// The review queue: every held batch nobody has decided yet (review_state NULL or 'pending'), from patients' own
 /// uploads and from kiosks, with why it is held; and the reviewers' decisions. Each decision changes the batch, (for
 /// approve and reassign) enqueues the batch's `protect` job again and appends its audit record in one transaction,
-/// under the batch's row lock, so of two reviewers deciding at once the second is told someone decided first.
+/// under the batch's row lock, so of two reviewers deciding at once the second is told someone decided first. A batch
+/// run again has its result pushed to the edge again (the patient's page shows the new outcome).
 public struct ReviewQueue: Sendable {
     /// The longest reason kept.
     public static let reasonLimit = 2000
@@ -91,7 +92,7 @@ public struct ReviewQueue: Sendable {
                 guard loaded.item.registered != nil || loaded.item.desk?.patientID != nil else { throw ReviewError.noRegisteredPatient(batch) }
                 try await connection.query("""
                     UPDATE batches SET review_state = 'approved', reviewed_by = \(reviewer), review_reason = \(reason), reviewed_at = now(),
-                        state = 'committed'
+                        state = 'committed', result_pushed_at = NULL
                     WHERE id = \(batch)
                     """, logger: logger)
                 try await enqueue(batch, review: "approved", on: connection)
@@ -110,7 +111,7 @@ public struct ReviewQueue: Sendable {
                 guard exists else { throw ReviewError.unknownPatient(patient) }
                 try await connection.query("""
                     UPDATE batches SET review_state = 'reassigned', reviewed_by = \(reviewer), review_reason = \(reason), reviewed_at = now(),
-                        assigned_patient = \(patient), state = 'committed'
+                        assigned_patient = \(patient), state = 'committed', result_pushed_at = NULL
                     WHERE id = \(batch)
                     """, logger: logger)
                 try await enqueue(batch, review: "reassigned", on: connection)

@@ -86,9 +86,7 @@ public struct Protector: Sendable {
                                                        system: policy.reconciliation?.modifyingSystem ?? Protector.modifyingSystem)
             }
             do {
-                if let reconciliation = policy.reconciliation {
-                    protection.findings += try reconciliation.apply(to: &rebuilt.dataSet, at: reconciliation.modificationDate ?? Date())
-                }
+                if let reconciliation = policy.reconciliation { protection.findings += try reconciliation.apply(to: &rebuilt.dataSet) }
                 protection.rebuilt = rebuilt
                 protection.summary = InstanceSummary(rebuilt)
             } catch {

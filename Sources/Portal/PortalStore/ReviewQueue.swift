@@ -100,7 +100,7 @@ public struct ReviewQueue: Sendable {
             case .reject(let days):
                 try await connection.query("""
                     UPDATE batches SET review_state = 'rejected', reviewed_by = \(reviewer), review_reason = \(reason), reviewed_at = now(),
-                        purge_after = now() + make_interval(days => \(days))
+                        purge_after = now() + make_interval(days => \(days)::int)
                     WHERE id = \(batch)
                     """, logger: logger)
                 detail["retentionDays"] = .integer(Int64(days))

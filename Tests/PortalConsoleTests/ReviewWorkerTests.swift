@@ -111,6 +111,14 @@ final class ReviewWorkerTests: XCTestCase {
         let running = Task { try await worker.run() }
         defer { running.cancel() }
         let result = try await body()
+        // The last job records its end after the batch's outcome: let it, so the worker stops idle.
+        _ = try await eventually(30) {
+            var busy = 0
+            for try await count in try await rig.database.client.query("""
+                SELECT count(*)::int FROM jobs WHERE state IN ('queued', 'running')
+                """).decode(Int.self) { busy = count }
+            return busy == 0
+        }
         running.cancel()
         _ = await running.result
         return result

@@ -7,9 +7,11 @@ import Logging
 import NIOCore
 import PortalConsole
 import PortalCore
+import PortalPKI
 import PortalStore
 import PortalTestSupport
 import PostgresNIO
+import ServiceLifecycle
 import SessionReport
 import Uploads
 import XCTest
@@ -299,13 +301,13 @@ final class ReviewQueueTests: XCTestCase {
 
     // MARK: purge
 
-    func testARejectedBatchIsPurgedOnlyAfterItsRetentionAndItsStagedBytesAreGone() async throws {
+    func testCoresSweepPurgesARejectedBatchOnlyAfterItsRetentionWithItsStagedBytesAndQuarantine() async throws {
         let database = try await migratedDatabase(for: self)
         let jane = try await patient(database, id: "P100", name: "DOE^JANE", birth: "19700101")
         let staged = try await BatchStore(database).createPatientBatch(patient: jane)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("review-purge-\(UUID().uuidString)").path
+        let directory = NSTemporaryDirectory() + "review-purge-" + UUID().uuidString
         addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try FileStagingStore(directory: directory)
+        let store = try FileStagingStore(directory: directory + "/staging")
         let registry = PostgresUploadRegistry(database)
         var ids: [UploadID] = []
         for _ in 0..<2 {
@@ -319,30 +321,54 @@ final class ReviewQueueTests: XCTestCase {
                                                    length: length, offset: length, metadata: [], expires: Date().addingTimeInterval(3600)))
             ids.append(id)
         }
+        // The worker on core's machine quarantined the batch's run (read-only originals), and another batch's.
+        let quarantine = directory + "/worker/quarantine"
+        let held = quarantine + "/\(staged.id.uuidString.lowercased())-1/original"
+        let other = quarantine + "/\(UUID().uuidString.lowercased())-1"
+        for path in [held, other] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        XCTAssertTrue(FileManager.default.createFile(atPath: held + "/IM0", contents: Data("DICM".utf8), attributes: [.posixPermissions: 0o400]))
+        try FileManager.default.setAttributes([.posixPermissions: 0o500], ofItemAtPath: held)
+
         try await hold(database, staged.id, report([study("8.1", name: "ROE^JOHN", id: "X9", birth: "19550505", identity: .mismatch, reasons: ["name differs"])]))
         let queue = ReviewQueue(database)
         try await queue.decide(.reject(retentionDays: 30), batch: staged.id, reviewer: "rita", actor: "staff:rita", reason: "not ours")
 
-        @Sendable func remove(_ rejected: RejectedBatch) async throws {
-            for raw in rejected.uploads { try await store.remove(try XCTUnwrap(UploadID(raw))) }
+        let authority = try PortalAuthority.openOrCreate(directory: directory + "/ca", organization: "St Example Hospital")
+        var settings = PortalCore.Configuration(host: "127.0.0.1", port: 0, stagingDirectory: directory + "/staging")
+        settings.purgeInterval = .milliseconds(200)
+        settings.workerState = directory + "/worker"
+        var logger = Logger(label: "review-purge")
+        logger.logLevel = .critical
+        let core = try PortalCore(configuration: settings, database: database, authority: authority, logger: logger)
+        let services = ServiceGroup(services: [core], gracefulShutdownSignals: [], logger: logger)
+        let running = Task { try await services.run() }
+        defer { running.cancel() }
+
+        func purgedAt() async throws -> Date? {
+            try await scalar(database, "SELECT purged_at FROM batches WHERE id = \(staged.id)", as: Date?.self) ?? nil
         }
-        // Within the retention nothing is purged.
-        await assertEqual(try await queue.purgeDue(actor: "core", remove: remove), 0)
+        // Within the retention nothing is purged, however often the sweep runs.
+        try await Task.sleep(for: .seconds(1))
+        await assertNil(try await purgedAt())
         await assertEqual(Set(try await store.list()), Set(ids))
 
         // The retention has ended (the clock moved on).
         _ = try await database.client.query("UPDATE batches SET purge_after = now() - interval '1 second' WHERE id = \(staged.id)")
-        await assertEqual(try await queue.purgeDue(actor: "core", remove: remove), 1)
+        let purged = try await eventually(20) { try await purgedAt() != nil }
+        XCTAssertTrue(purged, "core's sweep purged the batch")
+        await services.triggerGracefulShutdown()
+        _ = await running.result
+
         await assertTrue(try await store.list().isEmpty, "the staged files are removed")
-        for id in ids { XCTAssertFalse(FileManager.default.fileExists(atPath: "\(directory)/\(id.rawValue).stage")) }
+        for id in ids { XCTAssertFalse(FileManager.default.fileExists(atPath: "\(directory)/staging/\(id.rawValue).stage")) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: held), "the worker's quarantine of the batch is removed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: other), "another batch's quarantine stays")
         let states = try await database.client.query("SELECT DISTINCT state FROM uploads WHERE batch = \(staged.id)").decode(String.self)
         for try await state in states { XCTAssertEqual(state, "purged") }
-        let purgedAt = try await scalar(database, "SELECT purged_at FROM batches WHERE id = \(staged.id)", as: Date?.self) ?? nil
-        XCTAssertNotNil(purgedAt)
-        let purged = try await audit(database, AuditEvent.reviewPurged, batch: staged.id)
-        XCTAssertEqual(purged.map(\.actor), ["core"])
-        XCTAssertTrue(purged[0].detail.contains("\"patient\": \(jane)"), purged[0].detail)
+        let records = try await audit(database, AuditEvent.reviewPurged, batch: staged.id)
+        XCTAssertEqual(records.map(\.actor), ["core"])
+        XCTAssertTrue(records.first?.detail.contains("\"patient\": \(jane)") ?? false, "\(records)")
         // Purged once: nothing is due any more.
-        await assertEqual(try await queue.purgeDue(actor: "core", remove: remove), 0)
+        await assertEqual(try await queue.purgeDue(actor: "core") { _ in XCTFail("purged twice") }, 0)
     }
 }

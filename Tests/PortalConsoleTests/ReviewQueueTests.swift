@@ -279,6 +279,17 @@ final class ReviewQueueTests: XCTestCase {
                                      body: body) { response in
                 XCTAssertEqual(response.status, .forbidden)
             }
+            try await client.execute(uri: "/api/review/\(id)/reassign", method: .post, headers: ConsoleTestApp.headers(auditor, json: true),
+                                     body: ByteBuffer(string: #"{"patient": "x"}"#)) { response in
+                XCTAssertEqual(response.status, .forbidden, "an auditor is refused before the body is read")
+            }
+            try await client.execute(uri: "/api/review/\(UUID().uuidString.lowercased())", method: .get,
+                                     headers: ConsoleTestApp.headers(auditor)) { response in
+                XCTAssertEqual(response.status, .notFound)
+            }
+            try await client.execute(uri: "/api/review", method: .get, headers: ConsoleTestApp.headers(nil)) { response in
+                XCTAssertEqual(response.status, .unauthorized)
+            }
             try await client.execute(uri: "/api/review/\(id)/reject", method: .post, headers: ConsoleTestApp.headers(reviewer, json: true),
                                      body: ByteBuffer(string: #"{"reason": ""}"#)) { response in
                 XCTAssertEqual(response.status, .badRequest)

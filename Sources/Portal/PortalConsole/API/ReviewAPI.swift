@@ -50,12 +50,15 @@ public struct ReviewAPI: ConsoleArea {
             return JSONBody.response(try Self.encoded(detail))
         }
         router.post("/api/review/:batch/approve") { request, context in
-            try await decide(.approve, request, context)
+            let staff = try context.require(.review)
+            return try await decide(.approve, by: staff, body: try await JSONBody.object(request), context)
         }
         router.post("/api/review/:batch/reject") { request, context in
-            try await decide(.reject(retentionDays: retentionDays), request, context)
+            let staff = try context.require(.review)
+            return try await decide(.reject(retentionDays: retentionDays), by: staff, body: try await JSONBody.object(request), context)
         }
         router.post("/api/review/:batch/reassign") { request, context in
+            let staff = try context.require(.review)
             let body = try await JSONBody.object(request)
             let patient: Int64
             if let value = body["patient"] as? Int {
@@ -65,17 +68,11 @@ public struct ReviewAPI: ConsoleArea {
             } else {
                 throw APIError.badRequest("\"patient\" (the registered patient's id) is missing.")
             }
-            return try await decide(.reassign(patient: patient), body: body, context)
+            return try await decide(.reassign(patient: patient), by: staff, body: body, context)
         }
     }
 
-    private func decide(_ decision: ReviewDecision, _ request: Request, _ context: ConsoleRequestContext) async throws -> Response {
-        _ = try context.require(.review)
-        return try await decide(decision, body: try await JSONBody.object(request), context)
-    }
-
-    private func decide(_ decision: ReviewDecision, body: [String: Any], _ context: ConsoleRequestContext) async throws -> Response {
-        let staff = try context.require(.review)
+    private func decide(_ decision: ReviewDecision, by staff: SignedInStaff, body: [String: Any], _ context: ConsoleRequestContext) async throws -> Response {
         let batch = try Self.batch(context)
         let reason = try body.string("reason", max: ReviewQueue.reasonLimit * 4)
         do {

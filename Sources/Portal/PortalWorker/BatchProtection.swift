@@ -47,7 +47,8 @@ struct BatchProtection {
             issuer = issuer ?? configuration.reconciliation.issuerOfPatientID
             if case .override(let reason) = manifest.identityDecision { override = "kiosk \(manifest.kiosk): \(reason)" }
         }
-        if let reviewer = batch.review?.override { override = reviewer }
+        // A reviewer's decision replaces the desk's: an approval is the reviewer's override; a reassignment has none.
+        if let review = batch.review { override = review.override }
         let reconcile = (configuration.reconciliation.enabled || batch.review != nil) && patientID != nil
         let compared = Report.ExpectedPatient(id: reconcile ? nil : patientID, name: name, birthDate: birthDate)
         let expected = (compared.id ?? compared.name ?? compared.birthDate) == nil ? nil : IdentityCheck(expected: compared)

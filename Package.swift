@@ -437,6 +437,8 @@ let package = Package(
         .testTarget(name: "PortalConsoleTests", dependencies: [
             "TestSupport", "PortalTestSupport", "PortalConsole", "PortalStore", "PortalProtocol", "PortalPKI", "PortalCore",
             "WebSecurity", "Credentials", "SessionReport", "Analytics", "ATNA", "AuditTrail",
+            // The review's end-to-end test runs a worker in-process; its media helper is dicom-portal itself.
+            "PortalWorker", "PortalConfiguration", "IngestPipeline", "AgentConfiguration", "Uploads", "DicomPortal",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

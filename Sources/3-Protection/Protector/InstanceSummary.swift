@@ -8,8 +8,10 @@ public struct InstanceSummary: Sendable, Equatable, Codable {
     public var studyInstanceUID = ""
     public var seriesInstanceUID = ""
     public var patientID = ""
+    public var issuerOfPatientID = ""
     public var patientName = ""
     public var birthDate = ""
+    public var sex = ""
     public var modality = ""
     public var studyDate = ""
     public var studyDescription = ""
@@ -34,8 +36,10 @@ extension InstanceSummary {
         studyInstanceUID = ds.string(Tag.studyInstanceUID) ?? ""
         seriesInstanceUID = ds.string(Tag.seriesInstanceUID) ?? ""
         patientID = text(Tag.patientID)
+        issuerOfPatientID = text(Tag.issuerOfPatientID)
         patientName = text(Tag.patientName)
         birthDate = ds.string(Tag.patientBirthDate) ?? ""
+        sex = ds.string(Tag.patientSex) ?? ""
         modality = ds.string(Tag.modality) ?? ""
         studyDate = ds.string(Tag.studyDate) ?? ""
         studyDescription = text(Tag.studyDescription)

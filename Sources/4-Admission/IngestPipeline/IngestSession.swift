@@ -351,6 +351,9 @@ public final class IngestSession {
                 studies[key]?.institutions = []
                 studies[key]?.transferSyntaxes = []
                 studies[key]?.studyDate = summary.studyDate.isEmpty ? nil : summary.studyDate
+                let media = mediaSummaries[index] ?? summary
+                studies[key]?.mediaPatient = Study.MediaPatient(name: media.patientName, id: media.patientID, issuer: media.issuerOfPatientID,
+                                                               birthDate: media.birthDate, sex: media.sex)
             }
             studies[key]!.instances += 1
             studies[key]!.sopClasses![summary.sopClassUID, default: 0] += 1

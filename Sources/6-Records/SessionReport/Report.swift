@@ -161,6 +161,21 @@ public struct Study: Codable, Sendable {
     public var institutions: [String]?
     public var transferSyntaxes: [String]?
     public var studyDate: String?
+    /// The patient as the media's headers had it, before any reconciliation to the hospital's identifiers (which
+    /// `patientName` and `patientID` show once coerced): what a reviewer compares with the expected patient.
+    /// Additive to the contract; nil in reports written before it.
+    public var mediaPatient: MediaPatient?
+
+    public struct MediaPatient: Codable, Sendable, Equatable {
+        public var name: String
+        public var id: String
+        public var issuer: String
+        public var birthDate: String
+        public var sex: String
+        public init(name: String, id: String, issuer: String, birthDate: String, sex: String) {
+            self.name = name; self.id = id; self.issuer = issuer; self.birthDate = birthDate; self.sex = sex
+        }
+    }
 
     public init(studyInstanceUID: String, patientName: String, patientID: String, birthDate: String,
                 description: String, modalities: [String], instances: Int, identity: IdentityResult, series: Int) {

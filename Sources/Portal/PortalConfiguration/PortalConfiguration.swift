@@ -4,7 +4,7 @@ import Foundation
 /// `dicom-portal`'s configuration file: the same format as the kiosk's (`ConfigurationFile`), holding the
 /// pipeline's tables as the kiosk names them (limits, sandbox, engines, protector, pacs, reconciliation,
 /// delivery, tls, dicomweb, atna) plus the portal's own: `[core]`, `[database]`, `[staging]`, `[worker]`,
-/// `[edge]`, `[console]`. Where the kiosk names its destination at the root, the portal names the PACS as
+/// `[review]`, `[edge]`, `[console]`. Where the kiosk names its destination at the root, the portal names the PACS as
 /// `[delivery] destination`.
 public struct PortalConfiguration: ConfigurationRoot, Equatable {
     /// What every worker runs: the Protector, engines, limits and senders, configured as on a kiosk.
@@ -13,6 +13,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
     public var database = DatabaseFileSettings()
     public var staging = StagingSettings()
     public var worker = WorkerSettings()
+    public var review = ReviewSettings()
     public var edge = EdgeSettings()
     public var invitations = InvitationSettings()
     public var mail = MailSettings()
@@ -64,6 +65,15 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public var concurrency = 1
         /// Attempts before a batch's job goes to the dead-letter state for an administrator.
         public var maxAttempts = 5
+    }
+
+    /// `[review]`: what becomes of held batches staff reject.
+    public struct ReviewSettings: Equatable, Sendable {
+        public init() {}
+        /// A rejected batch's staged uploads (and the quarantine of its runs) are kept this long, then purged.
+        public var retentionDays = 30
+        /// How often core looks for rejected batches whose retention has ended.
+        public var purgeIntervalSeconds = 3600
     }
 
     /// `[edge]`: the patients' site in the DMZ.
@@ -200,6 +210,9 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("worker", "lease_seconds", \.worker.leaseSeconds, .integer(5...3600)),
             Setting("worker", "concurrency", \.worker.concurrency, .integer(1...64)),
             Setting("worker", "max_attempts", \.worker.maxAttempts, .integer(1...100)),
+
+            Setting("review", "retention_days", \.review.retentionDays, .integer(1...3650)),
+            Setting("review", "purge_interval_seconds", \.review.purgeIntervalSeconds, .integer(60...86_400)),
 
             Setting("edge", "listen", \.edge.listen, .hostPort),
             Setting("edge", "certificate", optional: \.edge.certificate, .path),

@@ -38,6 +38,11 @@ public struct PortalCore: Service {
         public var protectAttempts = 5
         /// Where the sweep copies the audit chain's head (nil: nowhere).
         public var auditAnchors: String?
+        /// How often rejected batches past their retention are purged (`[review] purge_interval_seconds`).
+        public var purgeInterval: Duration = .seconds(3600)
+        /// A worker's state directory on this machine (`STATE/worker`): its quarantine of a purged batch's runs is
+        /// removed too. Workers on other machines keep their own.
+        public var workerState: String?
 
         public init(host: String = "127.0.0.1", port: Int = 8480, serverNames: [String] = ["localhost", "127.0.0.1"],
                     stagingDirectory: String, maxUploadSize: Int64 = 16 << 30, uploadExpiry: TimeInterval = 24 * 3600,
@@ -59,6 +64,7 @@ public struct PortalCore: Service {
     let application: Application<RouterResponder<KioskRequestContext>>
     let tus: TusServer<KioskRequestContext>
     let batches: BatchStore
+    let store: any StagingStore
     let audit: AuditLog
     let database: PortalDatabase
     let logger: Logger
@@ -101,6 +107,7 @@ public struct PortalCore: Service {
         let sslContext = try NIOSSLContext(configuration: try authority.serverTLSConfiguration(names: configuration.serverNames))
 
         let store = try FileStagingStore(directory: configuration.stagingDirectory)
+        self.store = store
         let batches = BatchStore(database, protectAttempts: configuration.protectAttempts)
         self.batches = batches
         let handlers = KioskHandlers(batches: batches, store: store, audit: audit, database: database,
@@ -141,6 +148,7 @@ public struct PortalCore: Service {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await recordRejections() }
             group.addTask { await sweep() }
+            group.addTask { await purgeRejected() }
             group.addTask { await cutRevokedKiosks() }
             defer { rejectionsInput.finish() }
             try await application.run()
@@ -215,6 +223,49 @@ public struct PortalCore: Service {
                 }
                 try await Task.sleep(for: interval)
             }
+        }
+    }
+
+    /// Part of the sweep, on its own interval (`[review] purge_interval_seconds`): every rejected batch whose
+    /// retention has ended loses its staged uploads and this machine's worker quarantine of it, then is marked purged
+    /// (`review.purged`). A batch whose bytes could not be removed stays due and is tried again.
+    private func purgeRejected() async {
+        let review = ReviewQueue(database), store = store, logger = logger, interval = configuration.purgeInterval
+        let quarantine = configuration.workerState.map { $0 + "/quarantine" }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let purged = try await review.purgeDue(actor: "core") { rejected in
+                        for raw in rejected.uploads {
+                            guard let id = UploadID(raw) else { continue }
+                            try await store.remove(id)
+                        }
+                        if let quarantine { try Self.removeQuarantine(of: rejected.batch, in: quarantine) }
+                    }
+                    if purged > 0 { logger.notice("rejected batches purged after their retention", metadata: ["batches": "\(purged)"]) }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.error("purging rejected batches failed; it runs again later", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// A worker's runs of a batch are quarantined as sessions `<batch>-<n>`.
+    static func removeQuarantine(of batch: UUID, in directory: String) throws {
+        let prefix = batch.uuidString.lowercased() + "-"
+        guard let sessions = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for session in sessions where session.hasPrefix(prefix) {
+            let path = directory + "/" + session
+            // Quarantined originals are read-only; their directories must be writable to be emptied.
+            if let walker = FileManager.default.enumerator(atPath: path) {
+                for case let entry as String in walker {
+                    try? FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path + "/" + entry)
+                }
+            }
+            try FileManager.default.removeItem(atPath: path)
         }
     }
 }

@@ -351,5 +351,10 @@ public enum Schema {
         "CREATE INDEX audit_kiosk ON audit ((detail->>'kiosk'), seq) WHERE detail ? 'kiosk'",
         // A patient's page lists the kiosk sessions whose desk named their Patient ID (as the worker's report has it).
         "CREATE INDEX batches_expected_patient ON batches ((report->'expectedPatient'->>'id')) WHERE kiosk IS NOT NULL",
+        // A rejected batch's uploads once their bytes are purged: kept as rows for the record, never read again.
+        """
+        ALTER TABLE uploads DROP CONSTRAINT uploads_state_check,
+            ADD CONSTRAINT uploads_state_check CHECK (state IN ('receiving', 'complete', 'terminated', 'expired', 'purged'))
+        """,
     ])
 }

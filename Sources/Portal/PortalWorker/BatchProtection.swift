@@ -27,8 +27,11 @@ struct BatchProtection {
 
     /// The registered patient (or, for a kiosk, the patient named at the desk) as the pipeline's expectations.
     /// With reconciliation on, images are compared by name and birth date and delivered under the hospital's ID
-    /// (IHE IRWF); off, a foreign Patient ID is a mismatch and the study is held.
-    func identity(for owner: WorkerBatch.Owner, registered: RegisteredPatient?) -> Identity {
+    /// (IHE IRWF); off, a foreign Patient ID is a mismatch and the study is held. A run a reviewer decided always
+    /// coerces: what a person has said belongs to the patient goes to the PACS under the patient's identifiers.
+    /// The coercion's modification time is the batch's, so every run of it rebuilds the same bytes.
+    func identity(for batch: WorkerBatch, registered: RegisteredPatient?) -> Identity {
+        let owner = batch.owner
         var patientID: String?, issuer: String?, name: String?, birthDate: String?, override: String?
         if let registered {
             patientID = registered.patientID
@@ -44,14 +47,17 @@ struct BatchProtection {
             issuer = issuer ?? configuration.reconciliation.issuerOfPatientID
             if case .override(let reason) = manifest.identityDecision { override = "kiosk \(manifest.kiosk): \(reason)" }
         }
-        let reconcile = configuration.reconciliation.enabled && patientID != nil
+        // A reviewer's decision replaces the desk's: an approval is the reviewer's override; a reassignment has none.
+        if let review = batch.review { override = review.override }
+        let reconcile = (configuration.reconciliation.enabled || batch.review != nil) && patientID != nil
         let compared = Report.ExpectedPatient(id: reconcile ? nil : patientID, name: name, birthDate: birthDate)
         let expected = (compared.id ?? compared.name ?? compared.birthDate) == nil ? nil : IdentityCheck(expected: compared)
         // The name is coerced only when it is in DICOM form; a desk may have typed "Given Family".
-        let reconciliation = reconcile
+        var reconciliation = reconcile
             ? Reconciliation(patientID: patientID, issuerOfPatientID: issuer, patientName: name.flatMap { $0.contains("^") ? $0 : nil },
                              modifyingSystem: modifyingSystem)
             : nil
+        reconciliation?.modificationDate = batch.createdAt
         return Identity(expected: expected, reconciliation: reconciliation, override: override)
     }
 

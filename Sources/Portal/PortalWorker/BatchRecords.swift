@@ -23,15 +23,34 @@ struct BatchRecords {
         }
     }
 
-    func load(_ id: UUID, issuer: String) async throws -> (WorkerBatch, registered: RegisteredPatient?) {
+    /// The batch, and the registered patient it is compared with: the one a reviewer assigned, else its uploader,
+    /// else the registry's record of the patient named at the kiosk desk. `review` is the decision the job was
+    /// enqueued for (its payload's `review`); it is carried out only while the batch still records that decision.
+    func load(_ id: UUID, issuer: String, review requested: String? = nil) async throws -> (WorkerBatch, registered: RegisteredPatient?) {
         let rows = try await database.client.query("""
-            SELECT b.patient, k.name, b.kiosk_session, b.staging_key, b.manifest
+            SELECT b.patient, k.name, b.kiosk_session, b.staging_key, b.manifest, b.assigned_patient, b.created_at,
+                   b.review_state, b.reviewed_by, b.review_reason
             FROM batches b LEFT JOIN kiosks k ON k.id = b.kiosk WHERE b.id = \(id)
             """, logger: database.logger)
-        var found: (Int64?, String?, String?, Data, Data?)?
-        for try await row in rows.decode((Int64?, String?, String?, Data, Data?).self) { found = row }
-        guard let (patientRow, kioskName, session, keyBytes, manifestBytes) = found else { throw LoadError.missing(id) }
+        typealias Row = (Int64?, String?, String?, Data, Data?, Int64?, Date, String?, String?, String?)
+        var found: Row?
+        for try await row in rows.decode(Row.self) { found = row }
+        guard let (patientRow, kioskName, session, keyBytes, manifestBytes, assigned, createdAt, reviewState, reviewer, reason) = found else {
+            throw LoadError.missing(id)
+        }
         guard keyBytes.count == 32 else { throw LoadError.unreadable(id, "its staging key is not 32 bytes") }
+        var review: WorkerBatch.Review?
+        if let requested, requested == reviewState {
+            switch reviewState {
+            case "approved":
+                guard let reviewer, let reason else { throw LoadError.unreadable(id, "its approval names no reviewer or reason") }
+                review = .approved(reviewer: reviewer, reason: reason)
+            case "reassigned":
+                review = .reassigned
+            default:
+                break
+            }
+        }
         var registered: RegisteredPatient?
         let owner: WorkerBatch.Owner
         if let patientRow {
@@ -51,13 +70,22 @@ struct BatchRecords {
         } else {
             throw LoadError.unreadable(id, "it belongs to neither a patient nor a kiosk session")
         }
+        if let assigned {
+            guard let patient = try await PatientRegistry(database).get(id: assigned) else {
+                throw LoadError.unreadable(id, "the patient \(assigned) a reviewer assigned is not registered")
+            }
+            registered = patient
+        }
         var uploads: [UploadRecord] = []
-        let ids = try await database.client.query("SELECT id FROM uploads WHERE batch = \(id) ORDER BY id", logger: database.logger)
+        // A purged upload's bytes are gone; its row stays for the record.
+        let ids = try await database.client.query("""
+            SELECT id FROM uploads WHERE batch = \(id) AND state <> 'purged' ORDER BY id
+            """, logger: database.logger)
         for try await raw in ids.decode(String.self) {
             guard let uploadID = UploadID(raw), let record = try await registry.get(uploadID), record.isComplete else { continue }
             uploads.append(record)
         }
-        let batch = WorkerBatch(id: id, owner: owner, keyBytes: keyBytes, uploads: uploads)
+        let batch = WorkerBatch(id: id, owner: owner, createdAt: createdAt, review: review, keyBytes: keyBytes, uploads: uploads)
         return (batch, registered)
     }
 
@@ -69,13 +97,19 @@ struct BatchRecords {
 
     /// Records the outcome in one transaction: the batch's state and report, each instance's verdict, and the
     /// audit record. Deliveries are in the ledger already, written as the PACS acknowledged them.
-    func record(_ id: UUID, state: String, report: Report, problems: [String], worker: String) async throws {
+    /// A batch held again after a reviewer's decision goes back to the queue as pending (the decision is in the audit
+    /// trail); one delivered keeps its decision.
+    func record(_ id: UUID, state: String, report: Report, problems: [String], worker: String, review: WorkerBatch.Review? = nil) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let reportJSON = String(decoding: try encoder.encode(report), as: UTF8.self)
         try await database.transaction { connection in
             try await connection.query("""
-                UPDATE batches SET state = \(state), report = \(reportJSON)::jsonb, problems = \(problems), processed_at = now()
+                UPDATE batches SET state = \(state), report = \(reportJSON)::jsonb, problems = \(problems), processed_at = now(),
+                    review_state = CASE WHEN \(state) = 'held' THEN 'pending' ELSE review_state END,
+                    reviewed_by = CASE WHEN \(state) = 'held' THEN NULL ELSE reviewed_by END,
+                    review_reason = CASE WHEN \(state) = 'held' THEN NULL ELSE review_reason END,
+                    reviewed_at = CASE WHEN \(state) = 'held' THEN NULL ELSE reviewed_at END
                 WHERE id = \(id)
                 """, logger: database.logger)
             for file in report.files {
@@ -88,12 +122,18 @@ struct BatchRecords {
                     """, logger: database.logger)
             }
             let totals = report.totals
-            try await PortalStore.AuditLog(database).append(eventType: "batch.\(state)", actor: worker, detail: [
+            var detail: [String: JSONValue] = [
                 "batch": .string(id.uuidString.lowercased()), "files": .integer(Int64(totals.files)), "dicom": .integer(Int64(totals.dicom)),
                 "clean": .integer(Int64(totals.clean)), "disarmed": .integer(Int64(totals.disarmed)),
                 "rejected": .integer(Int64(totals.rejected)), "delivered": .integer(Int64(totals.delivered)),
                 "problems": .integer(Int64(problems.count)),
-            ], on: connection)
+            ]
+            switch review {
+            case .approved: detail["review"] = .string("approved")
+            case .reassigned: detail["review"] = .string("reassigned")
+            case nil: break
+            }
+            try await PortalStore.AuditLog(database).append(eventType: "batch.\(state)", actor: worker, detail: detail, on: connection)
         }
     }
 

@@ -54,14 +54,14 @@ struct BatchUnpacker {
             switch written[index] {
             case .failure(let error):
                 unlink(temporary)
-                unpacked.problems.append("upload \(upload.id) could not be read from staging: \(error)")
+                unpacked.problems.append("upload \(upload.id) \(BatchProblem.unreadable): \(error)")
                 continue
             case .success(let result):
                 (digest, isArchive) = result
             }
             if let declared = upload.metadata("sha256"), declared.lowercased() != digest {
                 unlink(temporary)
-                unpacked.problems.append("upload \(upload.id): its bytes do not match the SHA-256 the uploader declared")
+                unpacked.problems.append("upload \(upload.id): \(BatchProblem.changedBytes)")
                 continue
             }
             unpacked.bytes += upload.length

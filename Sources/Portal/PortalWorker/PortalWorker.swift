@@ -134,7 +134,12 @@ public struct PortalWorker: Service {
 
     private func protect(_ batchID: UUID, job: ClaimedJob) async throws {
         let records = BatchRecords(database: database, registry: registry)
-        let (batch, registered) = try await records.load(batchID, issuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "")
+        let requested = (try? JSONValue.parse(job.payloadJSON)).flatMap { payload -> String? in
+            guard case let .object(fields) = payload, case let .string(review)? = fields[ReviewQueue.payloadKey] else { return nil }
+            return review
+        }
+        let (batch, registered) = try await records.load(batchID, issuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "",
+                                                         review: requested)
         logger.info("batch claimed", metadata: ["batch": "\(batchID.uuidString.lowercased())", "attempt": "\(job.attempt)", "uploads": "\(batch.uploads.count)"])
         try await records.markProcessing(batchID)
         let scratch = stateDirectory.temporary("batch-\(batchID.uuidString.lowercased())-\(job.attempt)").path
@@ -153,7 +158,7 @@ public struct PortalWorker: Service {
         let protection = BatchProtection(configuration: configuration.pipeline, destination: destination, stateDirectory: stateDirectory,
                                          engines: engines, ledger: PostgresDeliveryLedger(database: database), worker: name,
                                          modifyingSystem: modifyingSystem)
-        let identity = protection.identity(for: batch.owner, registered: registered)
+        let identity = protection.identity(for: batch, registered: registered)
         var (report, exit) = try await protection.run(media, batch: batchID, identity: identity)
         if case let .kiosk(_, _, manifest?) = batch.owner { report.expectedPatient = manifest.report.value.expectedPatient }
         try Task.checkCancellation()
@@ -163,8 +168,9 @@ public struct PortalWorker: Service {
             // The PACS is away: leave the batch to a later attempt (the spool keeps sending meanwhile).
             throw WorkerError.deliveryPending(pending)
         }
-        let state = BatchState.after(report, exit: exit, problems: unpacked.problems)
-        try await records.record(batchID, state: state.rawValue, report: report, problems: unpacked.problems, worker: name)
+        let approved = if case .approved = batch.review { true } else { false }
+        let state = BatchState.after(report, exit: exit, problems: unpacked.problems, approved: approved)
+        try await records.record(batchID, state: state.rawValue, report: report, problems: unpacked.problems, worker: name, review: batch.review)
         logger.info("batch done", metadata: ["batch": "\(batchID.uuidString.lowercased())", "state": "\(state.rawValue)", "files": "\(report.totals.files)",
                                               "delivered": "\(report.totals.delivered)", "seconds": "\(Self.seconds(clock.now - unpackedAt))"])
         if state == .delivered {
@@ -181,8 +187,11 @@ enum BatchState: String {
     /// read (a medium or archive not, or not fully, read), no room, or nothing deliverable. Its uploads are kept.
     case held
 
-    static func after(_ report: Report, exit: ExitStatus, problems: [String]) -> BatchState {
-        if !problems.isEmpty || exit >= .identityMismatch || report.studies.contains(where: { $0.identity == .mismatch }) { return .held }
+    /// `approved`: a reviewer approved the batch's studies of another patient, so they no longer hold it (every
+    /// other reason still does).
+    static func after(_ report: Report, exit: ExitStatus, problems: [String], approved: Bool = false) -> BatchState {
+        if !problems.isEmpty || exit >= .identityMismatch { return .held }
+        if !approved && report.studies.contains(where: { $0.identity == .mismatch }) { return .held }
         if report.totals.dicom == 0 || report.files.contains(where: { $0.delivery == .failed }) { return .held }
         return .delivered
     }

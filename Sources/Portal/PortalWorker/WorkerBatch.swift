@@ -13,8 +13,26 @@ struct WorkerBatch: Sendable {
         case kiosk(name: String, session: String, manifest: KioskManifest?)
     }
 
+    /// A reviewer's decision this run carries out.
+    enum Review: Sendable, Equatable {
+        /// Deliver the held studies under the registered patient's identifiers: the reviewer's override.
+        case approved(reviewer: String, reason: String)
+        /// Compare with, and coerce to, the patient the reviewer assigned.
+        case reassigned
+
+        /// The identity override the pipeline records in the report and the findings.
+        var override: String? {
+            if case let .approved(reviewer, reason) = self { return "reviewer \(reviewer): \(reason)" }
+            return nil
+        }
+    }
+
     let id: UUID
     let owner: Owner
+    /// Fixed for the batch's life: every run coerces with this modification time, so it rebuilds the same bytes.
+    let createdAt: Date
+    /// Set when a reviewer's decision enqueued this run.
+    var review: Review?
     /// The batch's staging key (SymmetricKey is not Sendable; it is made where it is used).
     let keyBytes: Data
     var key: SymmetricKey { SymmetricKey(data: keyBytes) }

@@ -36,6 +36,8 @@ struct CoreCommand: AsyncParsableCommand {
                                                     uploadExpiry: TimeInterval(configuration.staging.expirySeconds))
             settings.protectAttempts = configuration.worker.maxAttempts
             settings.auditAnchors = options.stateDirectory.auditAnchors.path
+            settings.purgeInterval = .seconds(configuration.review.purgeIntervalSeconds)
+            settings.workerState = options.stateDirectory.worker.path
             let core = try PortalCore(configuration: settings, database: opened.database, authority: authority, logger: logger)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: core)]
             if let url = configuration.edge.url {
@@ -96,6 +98,8 @@ struct CoreCommand: AsyncParsableCommand {
                                      lifetime: TimeInterval(configuration.invitations.lifetimeHours * 3600), mailer: mailer)
         let areas: [any ConsoleArea] = [
             StaffAPI(database: database, logger: logger, origin: console.origin),
+            ReviewAPI(database: database, logger: logger, retentionDays: configuration.review.retentionDays,
+                      issuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "", protectAttempts: configuration.worker.maxAttempts),
             AuditAPI(database: database, logger: logger, anchorsPath: options.stateDirectory.auditAnchors.path),
             PatientsAPI(database: database, logger: logger, inviter: inviter,
                         defaultIssuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? ""),

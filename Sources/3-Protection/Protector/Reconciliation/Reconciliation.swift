@@ -14,6 +14,10 @@ public struct Reconciliation: Sendable, Equatable, Codable {
     public var accessionNumber: String?
     /// Written into Modifying System (0400,0563).
     public var modifyingSystem: String
+    /// Written into Attribute Modification DateTime; nil: the time of the rebuild. The portal fixes it per batch,
+    /// so every run of a batch rebuilds the same bytes and the delivery ledger (which knows an instance by its
+    /// bytes) recognises what an earlier run delivered.
+    public var modificationDate: Date?
 
     public init(patientID: String? = nil, issuerOfPatientID: String? = nil, patientName: String? = nil,
                 accessionNumber: String? = nil, modifyingSystem: String = "kiosk-agent") {
@@ -34,8 +38,10 @@ public struct Reconciliation: Sendable, Equatable, Codable {
     }
 
     /// Coerces `dataSet` in place; returns what changed as findings (nothing when the values are
-    /// already the local ones). On failure nothing is changed.
-    public func apply(to dataSet: inout DataSet, at date: Date = Date()) throws(Failure) -> [Finding] {
+    /// already the local ones). On failure nothing is changed. `date`: the modification time to record;
+    /// nil: `modificationDate`, else now.
+    public func apply(to dataSet: inout DataSet, at date: Date? = nil) throws(Failure) -> [Finding] {
+        let date = date ?? modificationDate ?? Date()
         let wanted: [(Tag, VR, String?, String)] = [
             (Tag.patientID, .LO, patientID, "Patient ID"), (Tag.issuerOfPatientID, .LO, issuerOfPatientID, "Issuer of Patient ID"),
             (Tag.patientName, .PN, patientName, "Patient's Name"), (Tag.accessionNumber, .SH, accessionNumber, "Accession Number"),

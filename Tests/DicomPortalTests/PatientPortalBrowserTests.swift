@@ -85,14 +85,6 @@ final class PatientPortalBrowserTests: XCTestCase {
         XCTAssertTrue(verify.stdoutText.hasPrefix("audit chain intact"), verify.stdoutText)
     }
 
-    /// A patient enrolled with a passkey, for the upload scenarios. Returns the e-mail address.
-    private func passkeyPatient(_ rig: PatientPortalRig, id: String, name: String, birthDate: String, email: String) async throws {
-        try rig.addPatient(id: id, name: name, birthDate: birthDate, email: email)
-        let mail = try await rig.invite(id: id, email: email)
-        let dashed = "\(birthDate.prefix(4))-\(birthDate.dropFirst(4).prefix(2))-\(birthDate.suffix(2))"
-        _ = try rig.driver("enrol_passkey.py", ["--mail", mail, "--email", email, "--password", "copper kettle on a winter stove",
-                                                "--birth-date", dashed]).finish()
-    }
 
     /// Scenarios 3, 4 and 9, each folder a batch sent through the folder picker: a disc with DICOMDIR, a viewer and
     /// autorun (left out by the page) reaches Orthanc under the hospital's Patient ID with its pixels as sent; a
@@ -101,15 +93,15 @@ final class PatientPortalBrowserTests: XCTestCase {
     func testFoldersSentFromTheBrowserReachThePACSOrAreHeld() async throws {
         let rig = try rig("uploads", uploads: true)
         let pacs = try XCTUnwrap(rig.pacs)
-        try await passkeyPatient(rig, id: "H300", name: "MOUSE^MINNIE", birthDate: "19800214", email: "minnie@example.org")
-        let folders = try makeFolders(rig, ["disc", "other", "hostile"], name: "MOUSE^MINNIE", birthDate: "19800214")
+        try await rig.passkeyPatient(id: "H300", name: "MOUSE^MINNIE", birthDate: "19800214", email: "minnie@example.org")
+        let folders = try rig.makeFolders(["disc", "other", "hostile"], name: "MOUSE^MINNIE", birthDate: "19800214")
         let disc = try XCTUnwrap(folders["disc"]), other = try XCTUnwrap(folders["other"]), hostile = try XCTUnwrap(folders["hostile"])
         let sent = try rig.driver("upload_folders.py", [
             "--email", "minnie@example.org", "--folder", "disc:\(disc.folder):matching", "--folder", "other:\(other.folder):all",
             "--folder", "hostile:\(hostile.folder):all"]).finish(seconds: 900)
         XCTAssertEqual(sent["consoleErrors"] as? [String], [])
         XCTAssertEqual((sent["homeList"] as? [String] ?? []).count, 3, "the home page lists the three uploads")
-        let instances = try orthancInstances(pacs)
+        let instances = try rig.orthancInstances(pacs)
 
         // 3. The disc: two studies of Minnie's, the viewer and autorun left out, DICOMDIR and images sent.
         let discSeen = sent["disc"] as? [String: Any] ?? [:]
@@ -123,7 +115,7 @@ final class PatientPortalBrowserTests: XCTestCase {
         let picked = URL(fileURLWithPath: disc.folder).lastPathComponent + "/"
         XCTAssertEqual(discSeen["uploads"] as? [String], ([picked + "DICOMDIR"] + disc.files.map { picked + $0.path }).sorted())
         let discResult = discSeen["result"] as? [String: Any] ?? [:]
-        let discState = try await coreState(rig, edgeBatch: discSeen["batch"] as? String ?? "")
+        let discState = try await rig.coreState(edgeBatch: discSeen["batch"] as? String ?? "")
         XCTAssertEqual(discState, "delivered")
         XCTAssertNotNil((discResult["receiptCode"] as? String ?? "").range(of: #"^[A-Z0-9]{4,}-[A-Z0-9]{4,}$"#, options: .regularExpression),
                         "\(discResult)")
@@ -138,7 +130,7 @@ final class PatientPortalBrowserTests: XCTestCase {
         XCTAssertEqual(flagged.count, 1, "\(otherRows)")
         XCTAssertEqual(flagged.first?["ticked"] as? Bool, false, "another patient's study is not ticked by default")
         XCTAssertTrue((flagged.first?["flag"] as? String ?? "").uppercased().contains("RICHARD ROE"), "the page names who they belong to: \(flagged)")
-        let otherState = try await coreState(rig, edgeBatch: otherSeen["batch"] as? String ?? "")
+        let otherState = try await rig.coreState(edgeBatch: otherSeen["batch"] as? String ?? "")
         XCTAssertEqual(otherState, "held")
         let otherResult = otherSeen["result"] as? [String: Any] ?? [:]
         let heldWords = (otherResult["studies"] as? [[String]] ?? []).flatMap { $0 }.joined(separator: " ") + " " + (otherResult["summary"] as? String ?? "")
@@ -154,7 +146,7 @@ final class PatientPortalBrowserTests: XCTestCase {
         let hostileSeen = sent["hostile"] as? [String: Any] ?? [:]
         XCTAssertEqual((hostileSeen["uploads"] as? [String] ?? []).count, hostile.files.count, "the page sends them all: the back end judges")
         let hostileResult = hostileSeen["result"] as? [String: Any] ?? [:]
-        let hostileState = try await coreState(rig, edgeBatch: hostileSeen["batch"] as? String ?? "")
+        let hostileState = try await rig.coreState(edgeBatch: hostileSeen["batch"] as? String ?? "")
         print("hostile batch: core \(hostileState ?? "?"), page \(hostileResult)")
         let eicar = Data(("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").utf8)
         for file in hostile.files {
@@ -181,8 +173,8 @@ final class PatientPortalBrowserTests: XCTestCase {
     func testTheEdgeKilledMidUploadTheBrowserResumes() async throws {
         let rig = try rig("resume", uploads: true, edge: "chunk_size = 1048576")
         let pacs = try XCTUnwrap(rig.pacs)
-        try await passkeyPatient(rig, id: "H400", name: "DUCK^DAISY", birthDate: "19900704", email: "daisy@example.org")
-        let large = try XCTUnwrap(try makeFolders(rig, ["large"], name: "DUCK^DAISY", birthDate: "19900704")["large"])
+        try await rig.passkeyPatient(id: "H400", name: "DUCK^DAISY", birthDate: "19900704", email: "daisy@example.org")
+        let large = try XCTUnwrap(try rig.makeFolders(["large"], name: "DUCK^DAISY", birthDate: "19900704")["large"])
         let driver = try rig.driver("resume_after_kill.py", ["--email", "daisy@example.org", "--folder", large.folder])
         XCTAssertTrue(driver.waitStep("progress", seconds: 400), driver.output)
         rig.killEdge()
@@ -200,57 +192,15 @@ final class PatientPortalBrowserTests: XCTestCase {
         XCTAssertEqual(uploads.count, 1, "one tus upload, continued: \(uploads)")
         XCTAssertEqual(uploads.first?["length"] as? Int, length)
         XCTAssertEqual(resumed["returnedBatch"] as? String, resumed["batch"] as? String)
-        let resumedState = try await coreState(rig, edgeBatch: resumed["batch"] as? String ?? "")
+        let resumedState = try await rig.coreState(edgeBatch: resumed["batch"] as? String ?? "")
         XCTAssertEqual(resumedState, "delivered")
-        try assertArrivedIntact(large.files[0], as: "H400", in: pacs, try orthancInstances(pacs))
+        try assertArrivedIntact(large.files[0], as: "H400", in: pacs, try rig.orthancInstances(pacs))
         let coreUploads = try await rig.count("SELECT count(*) FROM uploads")
         XCTAssertEqual(coreUploads, 1, "core took the file once")
     }
 }
 
 extension PatientPortalBrowserTests {
-    /// A file make_folders.py wrote, as its manifest describes it.
-    struct SentFile {
-        let path: String
-        let sopInstanceUID: String
-        let studyInstanceUID: String
-        let patientName: String
-        let fileSHA256: String
-        let pixelSHA256: String?
-        let expect: String
-
-        init(_ json: [String: Any]) {
-            path = json["path"] as? String ?? ""
-            sopInstanceUID = json["sopInstanceUID"] as? String ?? ""
-            studyInstanceUID = json["studyInstanceUID"] as? String ?? ""
-            patientName = json["patientName"] as? String ?? ""
-            fileSHA256 = json["fileSHA256"] as? String ?? ""
-            pixelSHA256 = json["pixelSHA256"] as? String
-            expect = json["expect"] as? String ?? ""
-        }
-    }
-
-    /// Tests/Browser/e2e/make_folders.py: folders of pydicom's test files rewritten for the patient.
-    func makeFolders(_ rig: PatientPortalRig, _ kinds: [String], name: String, birthDate: String) throws -> [String: (folder: String, files: [SentFile])] {
-        let made = try TestSupport.run(try TestSupport.tool("python3"), [
-            PatientPortalRig.scripts.appendingPathComponent("make_folders.py").path, "--pydicom-files", try TestSupport.pydicomTestFiles().path,
-            "--out", rig.directory + "/folders", "--name", name, "--birth-date", birthDate, "--seed", UUID().uuidString] + kinds,
-            environment: ["PYTHONPATH": TestSupport.pythonPath])
-        let manifest = try JSONSerialization.jsonObject(with: made.stdout) as? [String: [String: Any]] ?? [:]
-        return manifest.mapValues { ($0["folder"] as? String ?? "", ($0["files"] as? [[String: Any]] ?? []).map(SentFile.init)) }
-    }
-
-    /// Orthanc's instances by SOP Instance UID (several when one arrived more than once).
-    func orthancInstances(_ pacs: OrthancPeer) throws -> [String: [String]] {
-        let instances = try pacs.get("/instances?expand") as? [[String: Any]] ?? []
-        var bySOP: [String: [String]] = [:]
-        for instance in instances {
-            guard let id = instance["ID"] as? String, let sop = (instance["MainDicomTags"] as? [String: Any])?["SOPInstanceUID"] as? String else { continue }
-            bySOP[sop, default: []].append(id)
-        }
-        return bySOP
-    }
-
     /// The value of (7FE0,0010) as the last element of an explicit VR little endian file, with a defined length (what
     /// the fixtures' native images are, and stay through the Protector), or nil.
     func pixelData(of file: Data) -> Data? {
@@ -272,7 +222,7 @@ extension PatientPortalBrowserTests {
 
     /// A file Orthanc holds arrived as the patient's (the hospital's Patient ID by IRWF coercion, the other
     /// facility's kept), its pixels as sent.
-    func assertArrivedIntact(_ file: SentFile, as patientID: String, in pacs: OrthancPeer, _ instances: [String: [String]],
+    func assertArrivedIntact(_ file: PatientPortalRig.SentFile, as patientID: String, in pacs: OrthancPeer, _ instances: [String: [String]],
                              line: UInt = #line) throws {
         let ids = instances[file.sopInstanceUID] ?? []
         XCTAssertEqual(ids.count, 1, "\(file.path) arrives once", line: line)
@@ -287,9 +237,4 @@ extension PatientPortalBrowserTests {
         }
     }
 
-    /// The state core gave the batch the edge knows as `edgeBatch`.
-    func coreState(_ rig: PatientPortalRig, edgeBatch: String) async throws -> String? {
-        guard let uuid = UUID(uuidString: edgeBatch) else { return nil }
-        return try await rig.strings("SELECT state FROM batches WHERE edge_batch::text = '\(uuid.uuidString.lowercased())'").first
-    }
 }

@@ -253,11 +253,16 @@ final class PatientPortalRig: @unchecked Sendable {
 
     // MARK: drivers
 
-    /// Starts Tests/Browser/e2e/`script` with the rig's edge, work and artefact directories.
-    func driver(_ script: String, _ arguments: [String]) throws -> BrowserDriver {
+    /// Tests/Browser/e2e/console_staff.py on the staff console.
+    func consoleDriver(_ arguments: [String]) throws -> BrowserDriver {
+        try driver("console_staff.py", arguments, baseURL: consoleURL)
+    }
+
+    /// Starts Tests/Browser/e2e/`script` with the rig's edge (or `baseURL`), work and artefact directories.
+    func driver(_ script: String, _ arguments: [String], baseURL: String? = nil) throws -> BrowserDriver {
         let (python, environment) = try TestSupport.pythonWith(["selenium", "pyotp"])
         let driver = try BrowserDriver(
-            python, [Self.scripts.appendingPathComponent(script).path, "--base-url", baseURL, "--work", work, "--artefacts", artefacts] + arguments,
+            python, [Self.scripts.appendingPathComponent(script).path, "--base-url", baseURL ?? self.baseURL, "--work", work, "--artefacts", artefacts] + arguments,
             log: directory + "/driver-\(drivers.count + 1)-\(script.replacingOccurrences(of: ".py", with: "")).log",
             environment: environment.merging([
                 "PYTHONPATH": environment["PYTHONPATH", default: ""] + ":" + TestSupport.pythonPath,
@@ -314,4 +319,64 @@ final class BrowserDriver: @unchecked Sendable {
     }
 
     func stop() { process.stop(grace: 10) }
+}
+
+/// What the browser tests send and find: make_folders.py's folders, Orthanc's instances, core's batch states.
+extension PatientPortalRig {
+    /// A patient enrolled with a passkey, for the upload scenarios.
+    func passkeyPatient(id: String, name: String, birthDate: String, email: String) async throws {
+        try addPatient(id: id, name: name, birthDate: birthDate, email: email)
+        let mail = try await invite(id: id, email: email)
+        let dashed = "\(birthDate.prefix(4))-\(birthDate.dropFirst(4).prefix(2))-\(birthDate.suffix(2))"
+        _ = try driver("enrol_passkey.py", ["--mail", mail, "--email", email, "--password", "copper kettle on a winter stove",
+                                                "--birth-date", dashed]).finish()
+    }
+
+    /// A file make_folders.py wrote, as its manifest describes it.
+    struct SentFile {
+        let path: String
+        let sopInstanceUID: String
+        let studyInstanceUID: String
+        let patientName: String
+        let fileSHA256: String
+        let pixelSHA256: String?
+        let expect: String
+
+        init(_ json: [String: Any]) {
+            path = json["path"] as? String ?? ""
+            sopInstanceUID = json["sopInstanceUID"] as? String ?? ""
+            studyInstanceUID = json["studyInstanceUID"] as? String ?? ""
+            patientName = json["patientName"] as? String ?? ""
+            fileSHA256 = json["fileSHA256"] as? String ?? ""
+            pixelSHA256 = json["pixelSHA256"] as? String
+            expect = json["expect"] as? String ?? ""
+        }
+    }
+
+    /// Tests/Browser/e2e/make_folders.py: folders of pydicom's test files rewritten for the patient.
+    func makeFolders(_ kinds: [String], name: String, birthDate: String) throws -> [String: (folder: String, files: [SentFile])] {
+        let made = try TestSupport.run(try TestSupport.tool("python3"), [
+            Self.scripts.appendingPathComponent("make_folders.py").path, "--pydicom-files", try TestSupport.pydicomTestFiles().path,
+            "--out", directory + "/folders", "--name", name, "--birth-date", birthDate, "--seed", UUID().uuidString] + kinds,
+            environment: ["PYTHONPATH": TestSupport.pythonPath])
+        let manifest = try JSONSerialization.jsonObject(with: made.stdout) as? [String: [String: Any]] ?? [:]
+        return manifest.mapValues { ($0["folder"] as? String ?? "", ($0["files"] as? [[String: Any]] ?? []).map(SentFile.init)) }
+    }
+
+    /// Orthanc's instances by SOP Instance UID (several when one arrived more than once).
+    func orthancInstances(_ pacs: OrthancPeer) throws -> [String: [String]] {
+        let instances = try pacs.get("/instances?expand") as? [[String: Any]] ?? []
+        var bySOP: [String: [String]] = [:]
+        for instance in instances {
+            guard let id = instance["ID"] as? String, let sop = (instance["MainDicomTags"] as? [String: Any])?["SOPInstanceUID"] as? String else { continue }
+            bySOP[sop, default: []].append(id)
+        }
+        return bySOP
+    }
+
+    /// The state core gave the batch the edge knows as `edgeBatch`.
+    func coreState(edgeBatch: String) async throws -> String? {
+        guard let uuid = UUID(uuidString: edgeBatch) else { return nil }
+        return try await strings("SELECT state FROM batches WHERE edge_batch::text = '\(uuid.uuidString.lowercased())'").first
+    }
 }

@@ -101,7 +101,7 @@ export function formatDate(iso) {
 function drawNav(staff, current) {
   const links = allowedAreas(staff.permissions).map((entry) =>
     el('li', {}, el('a', { href: entry.href, 'aria-current': entry.area === current ? 'page' : null }, entry.label)));
-  const signOut = el('button', { type: 'button', class: 'button' }, 'Sign out');
+  const signOut = el('button', { type: 'button', class: 'button', 'data-action': 'sign-out' }, 'Sign out');
   signOut.addEventListener('click', async () => {
     try {
       await api('POST', '/api/signout');

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PortalConfiguration
 import PortalCore
+import PortalMetrics
 import PortalPKI
 import PortalStore
 import ServiceLifecycle
@@ -44,6 +45,10 @@ struct CoreCommand: AsyncParsableCommand {
                 linkSettings.protectAttempts = configuration.worker.maxAttempts
                 services.append(.init(service: try EdgeLink(configuration: linkSettings, database: opened.database,
                                                             tls: try link.clientTLSConfiguration(), logger: serviceLogger("dicom-portal.edge-link"))))
+            }
+            if let metrics = configuration.core.metricsListen.flatMap(HostPort.init) {
+                let core = CoreMetrics(database: opened.database, leaseSeconds: Double(configuration.worker.leaseSeconds), logger: logger)
+                services.append(.init(service: MetricsListener(host: metrics.host, port: metrics.port, logger: logger, render: { await core.render() })))
             }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))

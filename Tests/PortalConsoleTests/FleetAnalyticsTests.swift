@@ -1,5 +1,8 @@
 import Analytics
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -27,7 +30,7 @@ final class FleetAnalyticsTests: XCTestCase {
 
     static let stMary = "St. Mary's \"North\" <Wing>"
     static let formula = "=HYPERLINK(\"http://x\")"
-    let alice = SignedInStaff(id: 1, username: "alice", displayName: "Alice", role: .auditor)
+    static let alice = SignedInStaff(id: 1, username: "alice", displayName: "Alice", role: .auditor)
     let logger = Logger(label: "test.analytics")
 
     // MARK: The JSON view
@@ -73,7 +76,7 @@ final class FleetAnalyticsTests: XCTestCase {
         let database = try await fixture()
         let expected = try await FleetAnalytics(database).report(try filter(from: "2026-03-01", to: "2026-03-04"))
         try await app(database).test(.router) { client in
-            try await client.execute(uri: "/api/analytics?from=2026-03-01&to=2026-03-04", method: .get, headers: ConsoleTestApp.headers(alice)) { response in
+            try await client.execute(uri: "/api/analytics?from=2026-03-01&to=2026-03-04", method: .get, headers: ConsoleTestApp.headers(Self.alice)) { response in
                 XCTAssertEqual(response.status, .ok)
                 XCTAssertEqual(response.headers[.contentType], "application/json; charset=utf-8")
                 let decoded = try JSONDecoder().decode(FleetAnalytics.Report.self, from: Data(response.body.readableBytesView))
@@ -119,7 +122,7 @@ final class FleetAnalyticsTests: XCTestCase {
         ]
         try await app(database).test(.router) { client in
             for (query, code) in refusals {
-                try await client.execute(uri: "/api/analytics?" + query, method: .get, headers: ConsoleTestApp.headers(alice)) { response in
+                try await client.execute(uri: "/api/analytics?" + query, method: .get, headers: ConsoleTestApp.headers(Self.alice)) { response in
                     XCTAssertEqual(response.status, .badRequest, query)
                     let body = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                     XCTAssertEqual(body?["error"] as? String, code, query)
@@ -140,22 +143,23 @@ final class FleetAnalyticsTests: XCTestCase {
         let database = try await fixture()
         let query = "from=2026-03-01&to=2026-03-04"
         let head = try await AuditLog(database).head()?.seq ?? 0
-        var tables: [String: String] = [:]
-        try await app(database).test(.router) { client in
+        let tables = try await app(database).test(.router) { client in
+            var tables: [String: String] = [:]
             for table in ["days", "facilities", "findings", "malware", "sessions"] {
-                try await client.execute(uri: "/api/analytics/export.csv?\(query)&table=\(table)", method: .get,
-                                         headers: ConsoleTestApp.headers(alice)) { response in
+                tables[table] = try await client.execute(uri: "/api/analytics/export.csv?\(query)&table=\(table)", method: .get,
+                                                         headers: ConsoleTestApp.headers(Self.alice)) { response in
                     XCTAssertEqual(response.status, .ok, table)
                     XCTAssertEqual(response.headers[.contentType], "text/csv; charset=utf-8; header=present")
                     XCTAssertEqual(response.headers[.contentDisposition], "attachment; filename=\"analytics-\(table)-2026-03-01-2026-03-04.csv\"")
-                    tables[table] = String(buffer: response.body)
+                    return String(buffer: response.body)
                 }
             }
             try await client.execute(uri: "/api/analytics/export.csv?\(query)&table=patients", method: .get,
-                                     headers: ConsoleTestApp.headers(alice)) { response in
+                                     headers: ConsoleTestApp.headers(Self.alice)) { response in
                 XCTAssertEqual(response.status, .badRequest)
                 XCTAssertTrue(String(buffer: response.body).contains("bad-table"))
             }
+            return tables
         }
         XCTAssertEqual(tables["facilities"], """
             facility,sessions,instances,without_dicomdir,not_ihe_pdi,jpeg2000,malware_sessions,mismatch_sessions\r
@@ -223,7 +227,7 @@ final class FleetAnalyticsTests: XCTestCase {
             for name in names {
                 for query in ["from=2026-03-01&to=2026-03-04", "from=2026-03-01&to=2026-03-04&kiosk=desk-b&source=portal"] {
                     try await client.execute(uri: "/api/analytics/charts/\(name).svg?\(query)", method: .get,
-                                             headers: ConsoleTestApp.headers(alice)) { response in
+                                             headers: ConsoleTestApp.headers(Self.alice)) { response in
                         XCTAssertEqual(response.status, .ok, name)
                         XCTAssertEqual(response.headers[.contentType], "image/svg+xml; charset=utf-8")
                         let svg = String(buffer: response.body)
@@ -236,19 +240,19 @@ final class FleetAnalyticsTests: XCTestCase {
                 }
             }
             try await client.execute(uri: "/api/analytics/charts/facilities.svg?from=2026-03-01&to=2026-03-04", method: .get,
-                                     headers: ConsoleTestApp.headers(alice)) { response in
+                                     headers: ConsoleTestApp.headers(Self.alice)) { response in
                 let parsed = SVGCheck(String(buffer: response.body))
                 XCTAssertTrue(parsed.titles.contains("\(Self.stMary): 2"), "\(parsed.titles)")
                 XCTAssertTrue(parsed.titles.contains("\(Self.formula): 1"), "\(parsed.titles)")
                 XCTAssertTrue(parsed.texts.contains("St. Mary's \"North\" <Win…"), "\(parsed.texts)")
             }
             try await client.execute(uri: "/api/analytics/charts/malware.svg?from=2026-03-01&to=2026-03-04", method: .get,
-                                     headers: ConsoleTestApp.headers(alice)) { response in
+                                     headers: ConsoleTestApp.headers(Self.alice)) { response in
                 let parsed = SVGCheck(String(buffer: response.body))
                 XCTAssertTrue(parsed.titles.contains("Eicar-Test-Signature (clamd): 1"), "\(parsed.titles)")
                 XCTAssertTrue(parsed.titles.contains("Win.Test.EICAR_HDB-1 (clamav): 1"), "\(parsed.titles)")
             }
-            try await client.execute(uri: "/api/analytics/charts/patients.svg", method: .get, headers: ConsoleTestApp.headers(alice)) { response in
+            try await client.execute(uri: "/api/analytics/charts/patients.svg", method: .get, headers: ConsoleTestApp.headers(Self.alice)) { response in
                 XCTAssertEqual(response.status, .notFound)
             }
         }

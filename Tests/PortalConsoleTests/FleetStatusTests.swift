@@ -22,8 +22,8 @@ final class FleetStatusTests: XCTestCase {
     override class func tearDown() { TestClusters.stopBlocking(String(describing: self)) }
 
     let logger = Logger(label: "test.fleet")
-    let auditor = SignedInStaff(id: 2, username: "bob", displayName: "Bob", role: .auditor)
-    let destination = "dicom://PACS@pacs.example:104"
+    static let auditor = SignedInStaff(id: 2, username: "bob", displayName: "Bob", role: .auditor)
+    static let destination = "dicom://PACS@pacs.example:104"
 
     func testFleetStatusAndHeartbeats() async throws {
         let database = try await fleet()
@@ -31,7 +31,7 @@ final class FleetStatusTests: XCTestCase {
         let app = ConsoleTestApp.application([FleetAPI(database: database, logger: logger, leaseSeconds: 60)])
         let today = Statistics.day(Date())
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/fleet?from=\(today)&to=\(today)", method: .get, headers: ConsoleTestApp.headers(auditor)) { response in
+            try await client.execute(uri: "/api/fleet?from=\(today)&to=\(today)", method: .get, headers: ConsoleTestApp.headers(Self.auditor)) { response in
                 XCTAssertEqual(response.status, .ok)
                 let decoder = JSONDecoder()
                 decoder.dateDecodingStrategy = .iso8601
@@ -39,7 +39,7 @@ final class FleetStatusTests: XCTestCase {
                 XCTAssertEqual(status.queue.byState, ["queued": 1, "running": 1, "dead": 1])
                 XCTAssertEqual(status.queue.deadLetters, 1)
                 XCTAssertNotNil(status.queue.oldestQueuedSeconds)
-                XCTAssertEqual(status.deliveries, [FleetStatus.Destination(destination: destination, pending: 2, failed: 1)])
+                XCTAssertEqual(status.deliveries.map { "\($0.destination) \($0.pending) \($0.failed)" }, ["\(Self.destination) 2 1"])
                 XCTAssertEqual(status.batchesByState, ["open": 1, "committed": 1])
                 XCTAssertEqual(status.batchesWaiting, 1)
 
@@ -63,7 +63,7 @@ final class FleetStatusTests: XCTestCase {
             try await client.execute(uri: "/api/fleet", method: .get, headers: ConsoleTestApp.headers(nil)) { response in
                 XCTAssertEqual(response.status, .unauthorized)
             }
-            try await client.execute(uri: "/api/fleet?from=nonsense", method: .get, headers: ConsoleTestApp.headers(auditor)) { response in
+            try await client.execute(uri: "/api/fleet?from=nonsense", method: .get, headers: ConsoleTestApp.headers(Self.auditor)) { response in
                 XCTAssertEqual(response.status, .badRequest)
             }
         }
@@ -100,8 +100,8 @@ final class FleetStatusTests: XCTestCase {
         let (coreText, workerText, edgeText) = (scraped[0], scraped[1], scraped[2])
         for line in ["portal_database_up 1.0", "portal_jobs{state=\"queued\"} 1.0", "portal_jobs{state=\"running\"} 1.0",
                      "portal_jobs{state=\"dead\"} 1.0", "portal_jobs{state=\"done\"} 0.0", "portal_batches{state=\"committed\"} 1.0",
-                     "portal_batches_waiting 1.0", "portal_deliveries_pending{destination=\"\(destination)\"} 2.0",
-                     "portal_deliveries_failed{destination=\"\(destination)\"} 1.0", "portal_workers_alive 1.0",
+                     "portal_batches_waiting 1.0", "portal_deliveries_pending{destination=\"\(Self.destination)\"} 2.0",
+                     "portal_deliveries_failed{destination=\"\(Self.destination)\"} 1.0", "portal_workers_alive 1.0",
                      "portal_audit_head_seq \(Double(head))"] {
             XCTAssertTrue(coreText.contains(line + "\n"), "\(line) in\n\(coreText)")
         }
@@ -159,13 +159,14 @@ final class FleetStatusTests: XCTestCase {
         let queue = JobQueue(database)
         for _ in 0..<3 { try await queue.enqueue(NewJob(kind: "fleet-test")) }
         _ = try await queue.claim(worker: "worker:a:1/0", kinds: ["fleet-test"], lease: 600)
-        let dying = try XCTUnwrap(try await queue.claim(worker: "worker:a:1/0", kinds: ["fleet-test"], lease: 600))
+        let claimed = try await queue.claim(worker: "worker:a:1/0", kinds: ["fleet-test"], lease: 600)
+        let dying = try XCTUnwrap(claimed)
         try await queue.fail(dying.lease, error: "test", permanent: true)
 
         for (index, state) in ["pending", "pending", "failed", "delivered"].enumerated() {
             try await database.client.query("""
                 INSERT INTO deliveries (destination, sop_instance_uid, sha256, state)
-                VALUES (\(destination), \("1.2.\(index)"), decode(repeat('00', 32), 'hex'), \(state))
+                VALUES (\(Self.destination), \("1.2.\(index)"), decode(repeat('00', 32), 'hex'), \(state))
                 """, logger: logger)
         }
 

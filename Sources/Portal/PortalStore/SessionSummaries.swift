@@ -95,8 +95,9 @@ public struct SessionSummaries: Sendable {
         Statistics.day(summary.started ?? summary.finished ?? Date())
     }
 
+    /// The facilities the filter looks for, bounded: what a disc's headers say is not trusted to be an LO.
     static func institutions(_ summary: SessionSummary) -> [String] {
-        Array(summary.institutions.prefix(institutionLimit))
+        summary.institutions.prefix(institutionLimit).map { String($0.prefix(64)) }
     }
 }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import IngestPipeline
 import Logging
+import PortalConfiguration
 import PortalCore
 import PortalMetrics
 import PortalStore

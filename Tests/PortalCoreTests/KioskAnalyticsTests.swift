@@ -14,7 +14,7 @@ final class KioskAnalyticsTests: XCTestCase {
 
     func testTheForwardedSummaryAndLastSeenAreRecorded() async throws {
         let server = try await CoreTestServer(test: self)
-        let kiosk = try server.client("analytics")
+        let kiosk = try server.client("a")
         addTeardownBlock { try? await kiosk.shutdown() }
         let session = "s-" + UUID().uuidString.prefix(8)
         let sent = (1...2).map { TestInstance.random("1.2.826.0.1.77.\($0)") }

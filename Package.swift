@@ -215,7 +215,7 @@ let package = Package(
         // The portal's system of record and work queue: PostgreSQL (a private cluster or a shared server),
         // migrations, jobs under leases, the hash-chained audit table.
         .target(name: "PortalStore", dependencies: [
-            "Credentials", "PortalProtocol",
+            "Credentials", "PortalProtocol", "Analytics",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -231,7 +231,7 @@ let package = Package(
         // `dicom-portal worker`: committed batches off the queue, through the pipeline, against the registered patient.
         .target(name: "PortalWorker", dependencies: [
             "PortalStore", "PortalProtocol", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration", "Protector",
-            "SessionReport", "Delivery", "POSIX",
+            "SessionReport", "Delivery", "POSIX", "Analytics", "PortalMetrics",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -240,7 +240,7 @@ let package = Package(
         ], path: "Sources/Portal/PortalWorker", swiftSettings: strict),
         // The `dicom-portal` executable: commands and wiring only.
         .executableTarget(name: "DicomPortal", dependencies: [
-            "Mail", "PortalWorker", "PortalCore", "PortalEdge", "PortalConsole", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
+            "Mail", "PortalWorker", "PortalCore", "PortalEdge", "PortalConsole", "PortalMetrics", "PortalStore", "PortalPKI", "PortalConfiguration", "Uploads", "IngestPipeline", "AgentConfiguration",
             "Scanner", "Protector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -270,7 +270,8 @@ let package = Package(
         // The portal's core server for kiosks: mutual TLS checked by KioskVerifier (revocation from the kiosks table),
         // tus uploads staged with each batch's key, the signed session manifest and the commit rule, as a Service.
         .target(name: "PortalCore", dependencies: [
-            "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "SessionReceipt", "Mail",
+            "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "SessionReceipt", "Mail", "Analytics",
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -308,7 +309,7 @@ let package = Package(
         // sessions and uploads; tus into its own encrypted staging; pages and the browser's JavaScript modules
         // (Web/); the sync API core pulls uploads from and pushes invitations and results to, over mutual TLS.
         .target(name: "PortalEdge", dependencies: [
-            "Uploads", "PortalPKI", "PortalProtocol", "Credentials", "WebAuthn", "WebSecurity", "POSIX",
+            "Uploads", "PortalPKI", "PortalProtocol", "Credentials", "WebAuthn", "WebSecurity", "POSIX", "PortalMetrics",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -332,6 +333,18 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             "Credentials",
         ], path: "Sources/Portal/WebSecurity", swiftSettings: strict),
+
+        // Prometheus metrics: the plain-HTTP listener of `[core|worker|edge] metrics_listen`, and the counters workers and
+        // the edge keep (core's are read from the database, in PortalCore).
+        .target(name: "PortalMetrics", dependencies: [
+            "SessionReport",
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Sources/Portal/PortalMetrics", swiftSettings: strict),
 
         // The admin console, served by core on its own listener: staff accounts with roles (passkey, TOTP fallback),
         // patients and invitations, the review queue of held batches, fleet-wide scan analytics with server-drawn
@@ -436,7 +449,7 @@ let package = Package(
         // server over HTTPS), with the real peers each needs (aiosmtpd, fido2, Orthanc, a worker).
         .testTarget(name: "PortalConsoleTests", dependencies: [
             "TestSupport", "PortalTestSupport", "PortalConsole", "PortalStore", "PortalProtocol", "PortalPKI", "PortalCore",
-            "WebSecurity", "Credentials", "SessionReport", "Analytics", "ATNA", "AuditTrail",
+            "WebSecurity", "Credentials", "SessionReport", "Analytics", "ATNA", "AuditTrail", "PortalMetrics", "Dashboard",
             // The review's end-to-end test runs a worker in-process; its media helper is dicom-portal itself.
             "PortalWorker", "PortalConfiguration", "IngestPipeline", "AgentConfiguration", "Uploads", "DicomPortal",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -452,7 +465,7 @@ let package = Package(
         ], path: "Tests/PortalConsoleTests", swiftSettings: strict),
         // Core on a loopback port over a temporary PostgreSQL cluster; kiosks are AsyncHTTPClient with KioskTLS, and curl.
         .testTarget(name: "PortalCoreTests", dependencies: [
-            "TestSupport", "PortalTestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "AuditTrail",
+            "TestSupport", "PortalTestSupport", "PortalCore", "PortalStore", "Uploads", "PortalPKI", "PortalProtocol", "SessionReport", "AuditTrail", "Analytics",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -21,6 +21,11 @@ public struct SessionSummary: Codable, Sendable, Equatable {
     public var codes: [String: Int] = [:]
     /// Files with a malware finding.
     public var malwareFiles = 0
+    /// Malware findings by engine, then by signature (an engine that gave no verdict is a `malware.engine-failure`
+    /// code, not a signature). Optional: lines written before it was kept decode without it.
+    public var malware: [String: [String: Int]]?
+    /// Studies of another patient imported by a recorded identity override (optional, as `malware`).
+    public var overriddenStudies: Int?
     /// The disc had a DICOMDIR, and followed the IHE PDI layout (DICOMDIR at the root, PS3.10 file IDs, all files listed).
     public var hasDICOMDIR = false
     public var pdiLayout = false
@@ -54,6 +59,13 @@ public struct SessionSummary: Codable, Sendable, Equatable {
             codes[finding.code.rawValue, default: 0] += 1
         }
         malwareFiles = report.files.filter { $0.findings.contains { $0.family == .malware } }.count
+        var malware: [String: [String: Int]] = [:]
+        for finding in report.files.flatMap(\.findings) {
+            guard let (engine, signature) = SessionSummary.malwareSignature(finding) else { continue }
+            malware[engine, default: [:]][signature, default: 0] += 1
+        }
+        self.malware = malware
+        overriddenStudies = overridden ? mismatches : 0
         let directories = report.files.filter { $0.kind == .dicomdir }
         hasDICOMDIR = !directories.isEmpty
         pdiLayout = directories.contains { $0.path.uppercased() == "/DICOMDIR" }
@@ -67,6 +79,17 @@ public struct SessionSummary: Codable, Sendable, Equatable {
         var byInstitution: [String: Int] = [:]
         for study in report.studies { for name in study.institutions ?? [] { byInstitution[name, default: 0] += study.instances } }
         instancesByInstitution = byInstitution
+    }
+
+    /// The engine and signature of a malware finding: the code is `malware.<engine>`, the detail starts with the
+    /// signature followed by ` in ` and where it was (EngineFindings, RebuildVerification). Nil for other findings
+    /// and for an engine that gave no verdict.
+    public static func malwareSignature(_ finding: Finding) -> (engine: String, signature: String)? {
+        guard finding.family == .malware, finding.code != .malwareEngineFailure else { return nil }
+        let engine = String(finding.code.rawValue.dropFirst("malware.".count))
+        let detail = finding.detail
+        let signature = detail.range(of: " in ").map { String(detail[..<$0.lowerBound]) } ?? detail
+        return (engine, String(signature.prefix(200)))
     }
 
     /// JPEG 2000 (lossless and lossy), Part 2 multi-component, and HTJ2K.

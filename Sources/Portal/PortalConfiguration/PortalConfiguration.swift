@@ -32,6 +32,8 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public var listen = "127.0.0.1:8480"
         /// Names the core's server certificate carries (DNS names or IP addresses kiosks connect to).
         public var serverNames = ["localhost", "127.0.0.1"]
+        /// Where Prometheus scrapes core's metrics (plain HTTP, `GET /metrics`); unset: no metrics listener.
+        public var metricsListen: String?
     }
 
     /// `[database]`: the system of record. Unset `url`: a private cluster under the state directory.
@@ -65,6 +67,8 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public var concurrency = 1
         /// Attempts before a batch's job goes to the dead-letter state for an administrator.
         public var maxAttempts = 5
+        /// Where Prometheus scrapes this worker's metrics (plain HTTP, `GET /metrics`); unset: no metrics listener.
+        public var metricsListen: String?
     }
 
     /// `[review]`: what becomes of held batches staff reject.
@@ -108,6 +112,8 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
         public var absoluteTimeoutSeconds = 12 * 3600
         /// The pages and scripts; default: beside the executable, else /usr/share/dicom-portal/web.
         public var webRoot: String?
+        /// Where Prometheus scrapes the edge's metrics (plain HTTP, `GET /metrics`); unset: no metrics listener.
+        public var metricsListen: String?
 
         /// `public_url`, else `https://` + `listen` with a loopback address named `localhost` (passkeys need a host
         /// name: WebAuthn refuses an IP address as relying party).
@@ -198,6 +204,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
 
             Setting("core", "listen", \.core.listen, .hostPort),
             Setting("core", "server_names", \.core.serverNames, .serverNames),
+            Setting("core", "metrics_listen", optional: \.core.metricsListen, .hostPort),
 
             Setting("database", "url", optional: \.database.url, .postgresURL),
             Setting("database", "password_file", optional: \.database.passwordFile, .path),
@@ -210,6 +217,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("worker", "lease_seconds", \.worker.leaseSeconds, .integer(5...3600)),
             Setting("worker", "concurrency", \.worker.concurrency, .integer(1...64)),
             Setting("worker", "max_attempts", \.worker.maxAttempts, .integer(1...100)),
+            Setting("worker", "metrics_listen", optional: \.worker.metricsListen, .hostPort),
 
             Setting("review", "retention_days", \.review.retentionDays, .integer(1...3650)),
             Setting("review", "purge_interval_seconds", \.review.purgeIntervalSeconds, .integer(60...86_400)),
@@ -232,6 +240,7 @@ public struct PortalConfiguration: ConfigurationRoot, Equatable {
             Setting("edge", "idle_timeout_seconds", \.edge.idleTimeoutSeconds, .integer(60...86_400)),
             Setting("edge", "absolute_timeout_seconds", \.edge.absoluteTimeoutSeconds, .integer(300...(7 * 86_400))),
             Setting("edge", "web_root", optional: \.edge.webRoot, .path),
+            Setting("edge", "metrics_listen", optional: \.edge.metricsListen, .hostPort),
             Setting("edge", "url", optional: \.edge.url, .httpsOrigin),
             Setting("edge", "poll_interval", \.edge.pollInterval, .integer(1...3600)),
 

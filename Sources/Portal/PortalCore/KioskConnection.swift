@@ -45,10 +45,13 @@ public struct KioskRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Nil only if the connection's TLS handshake did not go through a `KioskVerifier` (never on core's listener).
     public let kiosk: KioskPeer?
+    /// The kiosk's address as core sees it (recorded as the kiosk's last address).
+    public let address: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         kiosk = KioskPeer.current
+        address = source.channel.remoteAddress?.ipAddress
     }
 }
 

@@ -146,6 +146,8 @@ struct KioskHandlers: Sendable {
         case .conflict:
             return text(.conflict, "a different manifest is already stored for this session")
         case .stored, .alreadyStored:
+            // Before the commit: the worker's summary, recorded once the batch is protected, joins the desk's row.
+            await recordAnalytics(manifest, batch: batch.id)
             logger.info("kiosk manifest \(stored == .stored ? "stored" : "replayed")", metadata: [
                 "kiosk": "\(peer.identity.name)", "session": "\(session)", "instances": "\(instances.count)",
             ])
@@ -170,6 +172,19 @@ struct KioskHandlers: Sendable {
             }
         } catch {
             logger.error("recording a kiosk's audit trail segment failed", metadata: ["batch": "\(batch)", "error": "\(error)"])
+        }
+    }
+
+    /// The kiosk's own summary of the session (no patient data) for fleet analytics. Analytics are not the record:
+    /// a summary that cannot be kept is logged, and the manifest is stored all the same.
+    private func recordAnalytics(_ manifest: KioskManifest, batch: UUID) async {
+        guard let analytics = manifest.analytics else { return }
+        do {
+            try await SessionSummaries(database).recordKiosk(batch: batch, analytics: analytics.json)
+        } catch {
+            logger.warning("the kiosk's session summary was not kept", metadata: [
+                "kiosk": "\(manifest.kiosk)", "session": "\(manifest.session)", "error": "\(error)",
+            ])
         }
     }
 

@@ -126,6 +126,7 @@ public struct PortalCore: Service {
         self.tus = tus
 
         let router = Router(context: KioskRequestContext.self)
+        router.add(middleware: KioskSeen(sightings: KioskSightings(registry: kiosks, logger: logger)))
         tus.addRoutes(to: router)
         handlers.addRoutes(to: router)
 

@@ -124,6 +124,11 @@ public struct EdgeServer: Service {
             logger: logger)
     }
 
+    /// The edge's Prometheus metrics (`[edge] metrics_listen`).
+    public func metricsText() async -> String {
+        store.metrics.render(sessions: (try? await store.sessionsByState()) ?? [:])
+    }
+
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await linkApp.run() }

@@ -1,3 +1,4 @@
+import Analytics
 import Crypto
 import Foundation
 import Logging
@@ -96,10 +97,10 @@ struct BatchRecords {
     }
 
     /// Records the outcome in one transaction: the batch's state and report, each instance's verdict, and the
-    /// audit record. Deliveries are in the ledger already, written as the PACS acknowledged them.
-    /// A batch held again after a reviewer's decision goes back to the queue as pending (the decision is in the audit
-    /// trail); one delivered keeps its decision.
-    func record(_ id: UUID, state: String, report: Report, problems: [String], worker: String, review: WorkerBatch.Review? = nil) async throws {
+    /// audit record, and the worker's summary of the report for fleet analytics. Deliveries are in the ledger already,
+    /// written as the PACS acknowledged them. A batch held again after a reviewer's decision goes back to the queue as
+    /// pending (the decision is in the audit trail); one delivered keeps its decision.
+    func record(_ id: UUID, state: String, report: Report, exit: Int, problems: [String], worker: String, review: WorkerBatch.Review? = nil) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let reportJSON = String(decoding: try encoder.encode(report), as: UTF8.self)
@@ -121,6 +122,7 @@ struct BatchRecords {
                     ON CONFLICT (batch, sop_instance_uid, sha256) DO UPDATE SET verdict = EXCLUDED.verdict, findings = EXCLUDED.findings
                     """, logger: database.logger)
             }
+            try await SessionSummaries(database).recordChecked(batch: id, summary: SessionSummary(report, exit: exit), on: connection)
             let totals = report.totals
             var detail: [String: JSONValue] = [
                 "batch": .string(id.uuidString.lowercased()), "files": .integer(Int64(totals.files)), "dicom": .integer(Int64(totals.dicom)),

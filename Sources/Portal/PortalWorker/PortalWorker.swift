@@ -3,6 +3,7 @@ import Foundation
 import IngestPipeline
 import Logging
 import PortalConfiguration
+import PortalMetrics
 import PortalStore
 import Protector
 import ServiceLifecycle
@@ -26,13 +27,16 @@ public struct PortalWorker: Service {
     let name: String
     let modifyingSystem: String
     let logger: Logger
+    let metrics: WorkerMetrics
+    let activity = WorkerActivity()
 
     /// - Parameters:
     ///   - engines: started once for the worker's life (the scanner process), shared by every batch.
     ///   - name: how this worker signs leases and audit records (`worker:HOST:PID`).
+    ///   - metrics: what `[worker] metrics_listen` serves.
     public init(configuration: PortalConfiguration, database: PortalDatabase, store: any StagingStore, registry: any UploadRegistry,
                 stateDirectory: StateDirectory, engines: [any MalwareEngine], destination: Destination, name: String,
-                modifyingSystem: String, logger: Logger) {
+                modifyingSystem: String, logger: Logger, metrics: WorkerMetrics = WorkerMetrics()) {
         self.configuration = configuration
         self.database = database
         self.store = store
@@ -43,20 +47,49 @@ public struct PortalWorker: Service {
         self.name = name
         self.modifyingSystem = modifyingSystem
         self.logger = logger
+        self.metrics = metrics
     }
 
     public func run() async throws {
         let queue = JobQueue(database)
         let slots = configuration.worker.concurrency
+        let heartbeats = WorkerHeartbeats(database)
+        do { try await heartbeats.started(name: name, host: ProcessInfo.processInfo.hostName, pid: Int(ProcessInfo.processInfo.processIdentifier)) } catch {
+            logger.warning("cannot record the worker's start; the heartbeat tries again", metadata: ["error": "\(error)"])
+        }
         logger.info("worker ready", metadata: ["worker": "\(name)", "concurrency": "\(slots)"])
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for slot in 0..<slots {
-                    group.addTask { await self.loop(queue: queue, slot: slot) }
+            await withTaskGroup(of: Void.self) { beating in
+                beating.addTask { await self.beat(heartbeats) }
+                await withTaskGroup(of: Void.self) { group in
+                    for slot in 0..<slots {
+                        group.addTask { await self.loop(queue: queue, slot: slot) }
+                    }
                 }
+                beating.cancelAll()
             }
         } onGracefulShutdown: {
             logger.info("worker stopping: batches in progress finish first", metadata: ["worker": "\(name)"])
+        }
+        do { try await heartbeats.stopped(name: name) } catch {
+            logger.warning("cannot record the worker's stop", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The heartbeat: every few seconds the worker's row says it is alive and which batch it works on. A beat that
+    /// finds no row (the database was replaced, or the start was not recorded) records the start again.
+    private func beat(_ heartbeats: WorkerHeartbeats) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: WorkerHeartbeats.interval)
+            if Task.isCancelled { return }
+            do {
+                if try await !heartbeats.beat(name: name, currentBatch: activity.current) {
+                    try await heartbeats.started(name: name, host: ProcessInfo.processInfo.hostName,
+                                                 pid: Int(ProcessInfo.processInfo.processIdentifier))
+                }
+            } catch {
+                logger.debug("heartbeat failed; the next one tries again", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -85,6 +118,8 @@ public struct PortalWorker: Service {
             return
         }
         let lease = Double(configuration.worker.leaseSeconds)
+        activity.begin(batchID)
+        defer { activity.end(batchID) }
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
             group.addTask {
                 do { try await protect(batchID, job: job); return .success(()) } catch { return .failure(error) }
@@ -110,13 +145,16 @@ public struct PortalWorker: Service {
             switch outcome {
             case .success:
                 try await queue.complete(job.lease)
+                await tally(failed: false)
             case .failure(let error as JobQueueError):
                 logger.warning("batch left to another worker", metadata: ["job": "\(job.id)", "reason": "\(error)"])
             case .failure(let error as BatchRecords.LoadError):
+                await tally(failed: true)
                 // The batch itself is unusable: retrying cannot help.
                 try await queue.fail(job.lease, error: "\(error)", permanent: true)
                 _ = try? await database.client.query("UPDATE batches SET state = 'failed' WHERE id = \(batchID)", logger: logger)
             case .failure(let error):
+                await tally(failed: true)
                 logger.warning("batch failed; it will be retried", metadata: ["job": "\(job.id)", "attempt": "\(job.attempt)", "error": "\(error)"])
                 try await queue.fail(job.lease, error: "\(error)")
                 if job.attempt >= job.maxAttempts {
@@ -125,6 +163,14 @@ public struct PortalWorker: Service {
             }
         } catch {
             logger.warning("cannot record the job's end; its lease will expire and it runs again", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Counts a batch's end in the worker's row (and a failure in its metrics; a success was counted as recorded).
+    private func tally(failed: Bool) async {
+        if failed { metrics.batchFailed() }
+        do { try await WorkerHeartbeats(database).finished(name: name, failed: failed) } catch {
+            logger.debug("cannot count the batch in the worker's row", metadata: ["error": "\(error)"])
         }
     }
 
@@ -170,7 +216,9 @@ public struct PortalWorker: Service {
         }
         let approved = if case .approved = batch.review { true } else { false }
         let state = BatchState.after(report, exit: exit, problems: unpacked.problems, approved: approved)
-        try await records.record(batchID, state: state.rawValue, report: report, problems: unpacked.problems, worker: name, review: batch.review)
+        try await records.record(batchID, state: state.rawValue, report: report, exit: Int(exit.rawValue), problems: unpacked.problems,
+                                 worker: name, review: batch.review)
+        metrics.batchRecorded(report, after: clock.now - started)
         logger.info("batch done", metadata: ["batch": "\(batchID.uuidString.lowercased())", "state": "\(state.rawValue)", "files": "\(report.totals.files)",
                                               "delivered": "\(report.totals.delivered)", "seconds": "\(Self.seconds(clock.now - unpackedAt))"])
         if state == .delivered {

@@ -5,6 +5,7 @@ import Logging
 import PortalConfiguration
 import PortalConsole
 import PortalCore
+import PortalMetrics
 import PortalPKI
 import PortalStore
 import ServiceLifecycle
@@ -48,6 +49,10 @@ struct CoreCommand: AsyncParsableCommand {
                 linkSettings.protectAttempts = configuration.worker.maxAttempts
                 services.append(.init(service: try EdgeLink(configuration: linkSettings, database: opened.database,
                                                             tls: try link.clientTLSConfiguration(), logger: serviceLogger("dicom-portal.edge-link"))))
+            }
+            if let metrics = configuration.core.metricsListen.flatMap(HostPort.init) {
+                let core = CoreMetrics(database: opened.database, leaseSeconds: Double(configuration.worker.leaseSeconds), logger: logger)
+                services.append(.init(service: MetricsListener(host: metrics.host, port: metrics.port, logger: logger, render: { await core.render() })))
             }
             // IHE ATNA: the central audit table to the hospital's repository, as the kiosks send their trails.
             if let sender = try ATNASetup.sender(configuration.pipeline) {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PortalConfiguration
 import PortalEdge
+import PortalMetrics
 import ServiceLifecycle
 
 /// `dicom-portal edge`: the patients' site, in the DMZ. `serve` is what `dicom-portal edge` alone runs.
@@ -55,7 +56,11 @@ struct EdgeServeCommand: AsyncParsableCommand {
         settings.webRoot = edge.webRoot.map { URL(fileURLWithPath: $0) }
         do {
             let server = try EdgeServer(settings: settings, stateDirectory: state, logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+            if let listen = edge.metricsListen.flatMap(HostPort.init) {
+                services.append(.init(service: MetricsListener(host: listen.host, port: listen.port, logger: logger, render: { await server.metricsText() })))
+            }
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                           logger: logger))
             try await group.run()
         } catch let error as EdgeSetupError {

@@ -3,7 +3,9 @@ import ArgumentParser
 import Foundation
 import IngestPipeline
 import Logging
+import PortalConfiguration
 import PortalCore
+import PortalMetrics
 import PortalStore
 import Protector
 import PortalWorker
@@ -40,11 +42,16 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let opened = try await options.openDatabase(configuration, start: false, logger: logger)
         let name = "worker:\(ProcessInfo.processInfo.hostName):\(getpid())"
+        let metrics = WorkerMetrics()
         let worker = PortalWorker(configuration: configuration, database: opened.database, store: store,
                                   registry: PostgresUploadRegistry(opened.database), stateDirectory: workerState, engines: engines,
                                   destination: destination, name: name, modifyingSystem: "dicom-portal \(KioskAgentVersion.string)",
-                                  logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint],
+                                  logger: logger, metrics: metrics)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+        if let listen = configuration.worker.metricsListen.flatMap(HostPort.init) {
+            services.append(.init(service: MetricsListener(host: listen.host, port: listen.port, logger: logger, render: { metrics.render() })))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()
         await opened.close()

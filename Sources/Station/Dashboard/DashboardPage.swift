@@ -50,51 +50,21 @@ public enum DashboardPage {
         "<div class=\"tile\(alert ? " alert" : "")\"><b id=\"\(id)\">\(value)</b><span>\(Markup.escape(label))</span></div>"
     }
 
-    /// A vertical bar chart over days.
+    /// A vertical bar chart over days (SVGChart, shared with the portal's console).
     private static func chart(_ title: String, id: String, _ points: [(String, Double)], color: String) -> String {
-        guard !points.isEmpty, points.contains(where: { $0.1 > 0 }) else {
+        guard let svg = SVGChart.columns(title, id: id, points.map { SVGChart.Bar($0.0, $0.1) }, color: color) else {
             return "<section><h2>\(Markup.escape(title))</h2><p class=\"empty\" id=\"\(id)\">No data yet.</p></section>\n"
         }
-        let width = 460.0, height = 200.0, left = 36.0, bottom = 38.0
-        let maximum = points.map(\.1).max() ?? 1
-        let step = (width - left) / Double(points.count)
-        var svg = "<svg id=\"\(id)\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" aria-label=\"\(Markup.escape(title))\">"
-        svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width)\" y2=\"\(height - bottom)\" stroke=\"#9aa8b6\"/>"
-        svg += "<text x=\"2\" y=\"12\">\(number(maximum))</text>"
-        for (index, (label, value)) in points.enumerated() {
-            let h = maximum > 0 ? (height - bottom - 16) * value / maximum : 0
-            let x = left + Double(index) * step + step * 0.15
-            svg += "<rect x=\"\(fmt(x))\" y=\"\(fmt(height - bottom - h))\" width=\"\(fmt(step * 0.7))\" height=\"\(fmt(h))\" fill=\"\(color)\">"
-                + "<title>\(Markup.escape(label)): \(number(value))</title></rect>"
-            if points.count <= 10 || index % max(points.count / 8, 1) == 0 {
-                svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(height - bottom + 14))\">\(Markup.escape(String(label.suffix(5))))</text>"
-            }
-            if points.count <= 14 && value > 0 {
-                svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(height - bottom - h - 3))\">\(number(value))</text>"
-            }
-        }
-        return "<section><h2>\(Markup.escape(title))</h2>\(svg)</svg></section>\n"
+        return "<section><h2>\(Markup.escape(title))</h2>\(svg)</section>\n"
     }
 
-    /// A horizontal bar chart over categories.
-    /// Families drawn in red: malware and programs.
-    private static let alarming: Set<FindingCode.Family> = [.malware, .preamble, .executable, .autorun]
-
+    /// A horizontal bar chart over finding families, malware and programs in red.
     private static func bars(_ title: String, id: String, _ items: [(String, Double)]) -> String {
-        guard !items.isEmpty else { return "<section><h2>\(Markup.escape(title))</h2><p class=\"empty\" id=\"\(id)\">No findings yet.</p></section>\n" }
-        let rows = Array(items.prefix(12))
-        let width = 460.0, row = 20.0, left = 110.0
-        let maximum = rows.map(\.1).max() ?? 1
-        var svg = "<svg id=\"\(id)\" viewBox=\"0 0 \(Int(width)) \(Int(row * Double(rows.count) + 6))\" width=\"100%\" role=\"img\" aria-label=\"\(Markup.escape(title))\">"
-        for (index, (label, value)) in rows.enumerated() {
-            let y = Double(index) * row + 3
-            let w = (width - left - 50) * value / max(maximum, 1)
-            let hot = alarming.contains(FindingCode.Family(rawValue: label))
-            svg += "<text x=\"0\" y=\"\(fmt(y + 13))\">\(Markup.escape(label))</text>"
-                + "<rect x=\"\(left)\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(row - 6)\" fill=\"\(hot ? "#c0392b" : "#457b9d")\"/>"
-                + "<text x=\"\(fmt(left + w + 4))\" y=\"\(fmt(y + 13))\">\(number(value))</text>"
+        let bars = items.map { SVGChart.Bar($0.0, $0.1, alarming: SVGChart.alarmingFamilies.contains(FindingCode.Family(rawValue: $0.0))) }
+        guard let svg = SVGChart.bars(title, id: id, bars) else {
+            return "<section><h2>\(Markup.escape(title))</h2><p class=\"empty\" id=\"\(id)\">No findings yet.</p></section>\n"
         }
-        return "<section><h2>\(Markup.escape(title))</h2>\(svg)</svg></section>\n"
+        return "<section><h2>\(Markup.escape(title))</h2>\(svg)</section>\n"
     }
 
     private static func facilities(_ facilities: [Statistics.Facility]) -> String {
@@ -109,8 +79,6 @@ public enum DashboardPage {
         return html + "</tbody></table></section>\n"
     }
 
-    private static func fmt(_ value: Double) -> String { String(format: "%.1f", value) }
-    private static func number(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value) }
 
     private static func timestamp(_ date: Date) -> String {
         let format = DateFormatter()

@@ -55,6 +55,7 @@ struct BatchesAPI: Sendable {
             },
             keyFor: { batch in try await store.stagingKey(batch: batch) },
             onComplete: { record, digest in
+                store.metrics.uploadCompleted(bytes: record.length)
                 await Self.recordDigest(record, digest: digest, store: store, staging: staging, logger: logger)
             },
             unfinished: { owner, batch, length, metadata in

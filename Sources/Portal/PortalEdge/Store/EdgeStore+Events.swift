@@ -18,6 +18,7 @@ extension EdgeStore {
             try db.execute(sql: "INSERT INTO events (at, type, patient, address, detail) VALUES (?, ?, ?, ?, ?)",
                            arguments: [now.stored, type, patient, address, json])
         }
+        metrics.observe(type)
     }
 
     /// Forgets events core has taken (it asks for those after `seq` only once it holds them) that are older than

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import POSIX
+import PortalMetrics
 
 /// The edge's own system of record, in the DMZ: invited patients, their password hashes and second factors,
 /// sessions, throttles, batches and uploads, and the security events core takes into its audit chain. SQLite (one
@@ -12,6 +13,8 @@ import POSIX
 public final class EdgeStore: Sendable {
     let pool: DatabasePool
     let sealingKey: SendableKeyBytes
+    /// Counts what is recorded here (events, completed uploads) for `[edge] metrics_listen`.
+    public let metrics = EdgeMetrics()
 
     /// Opens (creating and migrating) `directory/edge.sqlite` and the sealing key `directory/edge.key`.
     public init(directory: URL) throws {

@@ -58,7 +58,7 @@ final class PortalCLITests: XCTestCase {
 
         let migrate = try portal(["migrate"], state: state)
         XCTAssertEqual(migrate.status, 0, migrate.stderrText)
-        XCTAssertTrue(migrate.stdoutText.hasPrefix("applied version 1, version 2, version 3, version 4; schema at version 4"), migrate.stdoutText)
+        XCTAssertTrue(migrate.stdoutText.hasPrefix("applied version 1, version 2, version 3, version 4, version 5; schema at version 5"), migrate.stdoutText)
         let again = try portal(["migrate"], state: state)
         XCTAssertTrue(again.stdoutText.hasPrefix("schema up to date"), again.stdoutText)
 

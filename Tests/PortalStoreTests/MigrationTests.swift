@@ -125,8 +125,8 @@ final class MigrationTests: XCTestCase {
         try await database.client.query("INSERT INTO batches (id, kiosk) SELECT \(batch), id FROM kiosks")
         try await database.client.query("INSERT INTO uploads (id, batch, length) VALUES ('u1', \(batch), 10)")
 
-        await assertEqual(try await Migrator.migrate(database), [2, 3, 4])
-        await assertEqual(try await appliedVersions(database), [1, 2, 3, 4])
+        await assertEqual(try await Migrator.migrate(database), [2, 3, 4, 5])
+        await assertEqual(try await appliedVersions(database), [1, 2, 3, 4, 5])
         var rows: [(String, String?, Data?)] = []
         for try await row in try await database.client.query("""
             SELECT u.owner, b.kiosk_session, b.staging_key FROM uploads u JOIN batches b ON b.id = u.batch

@@ -61,7 +61,7 @@ final class ConsoleBrowserTests: XCTestCase {
         XCTAssertFalse((auditor["nav"] as? [String] ?? []).contains("Staff"), "\(auditor)")
         XCTAssertEqual(auditor["consoleErrors"] as? [String], [])
         let stillHeld = try await rig.strings("SELECT state || '/' || coalesce(review_state, '-') FROM batches WHERE id = '\(held)'")
-        XCTAssertEqual(stillHeld, ["held/-"], "the auditor's attempt changed nothing")
+        XCTAssertEqual(stillHeld, ["held/pending"], "the auditor's attempt changed nothing")
         admin.go("auditor-done")
 
         // Approved with a reason: delivered once, under the hospital's Patient ID; the reason is in the audit.

@@ -153,13 +153,16 @@ def admin(args, driver, shot):
     wait_for_go(args.work, "delivered")
 
     # Analytics: the page's tables and the API's numbers, a CSV export through the page's link.
+    analytics = api(driver, "GET", "/api/analytics")
+    if analytics["status"] != 200:
+        raise AssertionError(f"GET /api/analytics answered {analytics['status']}: {analytics['text'][:500]}")
+    analytics = analytics["body"]
     open_page(driver, args.base_url, "analytics.html", lambda d: pages.find(d, "#totals").text.strip() != "")
     analytics_page = {"totals": pages.find(driver, "#totals").text, "facilities": table_rows(driver, "#facilities"),
                       "days": table_rows(driver, "#days")}
     images = driver.execute_script(
         "return [...document.querySelectorAll('#charts img')].map(i => ({src: i.getAttribute('src'), width: i.naturalWidth}))")
     shot("analytics")
-    analytics = api(driver, "GET", "/api/analytics")["body"]
     per_kiosk = {name: api(driver, "GET", f"/api/analytics?kiosk={name}")["body"] for name in args.kiosks.split(",") if name}
     portal_only = api(driver, "GET", "/api/analytics?source=portal")["body"]
     csv_links = driver.execute_script("return [...document.querySelectorAll('#exports a')].map(a => a.getAttribute('href'))")

@@ -73,10 +73,12 @@ export function el(tag, attrs, ...children) {
   return node;
 }
 
-// Shows an error (from api() or anything thrown) in `container`, replacing what it showed; announced to screen readers.
+// Shows an error (from api() or anything thrown) in `container`, replacing what it showed, and shows the container if a
+// page kept it hidden while there was none; announced to screen readers.
 export function showError(container, error) {
   const message = (error && error.message) || 'Something went wrong. Reload the page and try again.';
   container.replaceChildren(el('p', { class: 'error', role: 'alert' }, message));
+  container.hidden = false;
 }
 
 export function formatBytes(n) {

@@ -106,6 +106,8 @@ struct CoreCommand: AsyncParsableCommand {
             ReviewAPI(database: database, logger: logger, retentionDays: configuration.review.retentionDays,
                       issuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "", protectAttempts: configuration.worker.maxAttempts),
             AuditAPI(database: database, logger: logger, anchorsPath: options.stateDirectory.auditAnchors.path),
+            AnalyticsAPI(database: database, logger: logger),
+            FleetAPI(database: database, logger: logger, leaseSeconds: Double(configuration.worker.leaseSeconds)),
             PatientsAPI(database: database, logger: logger, inviter: inviter,
                         defaultIssuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? ""),
         ]

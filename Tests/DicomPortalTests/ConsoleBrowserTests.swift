@@ -116,7 +116,8 @@ final class ConsoleBrowserTests: XCTestCase {
             XCTAssertTrue((answer["type"] as? String ?? "").hasPrefix("text/csv"), link)
         }
         let sessionsCSV = csv.first { $0.key.contains("table=sessions") }?.value["text"] as? String ?? ""
-        XCTAssertEqual(sessionsCSV.split(separator: "\n").count, 4, "a header and the three sessions: \(sessionsCSV)")
+        // RFC 4180 ends each record with CRLF.
+        XCTAssertEqual(sessionsCSV.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count, 4, "a header and the three sessions: \(sessionsCSV)")
         let fleet = seen["fleet"] as? [String: Any] ?? [:]
         let kioskRows = (fleet["kiosks"] as? [[String]] ?? []).map { $0.joined(separator: " ") }
         XCTAssertTrue(kioskRows.contains { $0.contains("desk-1") } && kioskRows.contains { $0.contains("desk-2") }, "\(kioskRows)")

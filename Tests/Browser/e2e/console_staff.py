@@ -139,7 +139,7 @@ def admin(args, driver, shot):
     queue = table_rows(driver, "#queue")
     shot("review-queue")
     pages.find(driver, f"#queue a[href*='{args.held_batch}']").click()
-    pages.wait(driver).until(lambda d: pages.find(d, "#comparison").text.strip() != "")
+    pages.wait(driver).until(lambda d: d.find_elements("css selector", "#comparison table"))
     comparison = pages.find(driver, "#comparison").text
     shot("review-item")
     pages.find(driver, "#decision-approve").click()
@@ -160,6 +160,10 @@ def admin(args, driver, shot):
     open_page(driver, args.base_url, "analytics.html", lambda d: pages.find(d, "#totals").text.strip() != "")
     analytics_page = {"totals": pages.find(driver, "#totals").text, "facilities": table_rows(driver, "#facilities"),
                       "days": table_rows(driver, "#days")}
+    # The charts load lazily: each is scrolled into view, then read once the browser has decoded it.
+    for image in driver.find_elements("css selector", "#charts img"):
+        driver.execute_script("arguments[0].scrollIntoView()", image)
+        pages.wait(driver).until(lambda d, i=image: d.execute_script("return arguments[0].complete", i))
     images = driver.execute_script(
         "return [...document.querySelectorAll('#charts img')].map(i => ({src: i.getAttribute('src'), width: i.naturalWidth}))")
     shot("analytics")
@@ -179,7 +183,7 @@ def admin(args, driver, shot):
     open_page(driver, args.base_url, "audit.html", lambda d: pages.find(d, "#filters"))
     shot("audit")
     pages.find(driver, "#verify").click()
-    pages.wait(driver).until(lambda d: pages.find(d, "#verify-result").text.strip() != "")
+    pages.wait(driver).until(lambda d: pages.find(d, "#verify-result").text.strip() not in ("", "Verifying…"))
     verified = pages.find(driver, "#verify-result").text
     shot("audit-verified")
     return {
@@ -196,7 +200,7 @@ def auditor(args, driver, shot):
     sign_in(driver, args.base_url, args.username, args.password, totp_secret=secret)
     nav = [link.text for link in driver.find_elements("css selector", "nav a")]
     open_page(driver, args.base_url, f"review-item.html?batch={args.held_batch}",
-              lambda d: pages.find(d, "#comparison").text.strip() != "")
+              lambda d: d.find_elements("css selector", "#comparison table"))
     shot("auditor-review-item")
     decision_shown = pages.find(driver, "#decision").is_displayed()
     refused = api(driver, "POST", f"/api/review/{args.held_batch}/approve", {"reason": "an auditor trying"})

@@ -44,9 +44,9 @@ function studyCard(expected, study, index) {
       el('tr', {}, el('th', { scope: 'row' }, 'Instances'), el('td', {}, ''),
         el('td', {}, `${study.instances} in ${study.series} series`), el('td', {}))));
   const verdict = study.reason ? reasonBadge(el, study.reason) : el('span', { class: 'badge badge-ok' }, 'Matches');
-  const score = study.identityScore === undefined || study.identityScore === null ? '' : ` Score ${study.identityScore}/100.`;
+  const score = study.identityScore === undefined || study.identityScore === null ? '' : ` (score ${study.identityScore}/100)`;
   return el('div', { class: 'card' }, el('h3', {}, verdict, ' ', study.modalities.join(', ')),
-    el('p', { class: 'muted' }, `${study.identityReasons.join('; ') || 'Not compared.'}${score}`), table);
+    el('p', { class: 'muted' }, `${study.identityReasons.join('; ') || 'Not compared'}${score}.`), table);
 }
 
 function render(detail) {

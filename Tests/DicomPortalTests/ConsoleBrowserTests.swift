@@ -60,6 +60,7 @@ final class ConsoleBrowserTests: XCTestCase {
         XCTAssertEqual(auditor["staffStatus"] as? Int, 403)
         XCTAssertFalse((auditor["nav"] as? [String] ?? []).contains("Staff"), "\(auditor)")
         XCTAssertEqual(auditor["consoleErrors"] as? [String], [])
+        assertNoSidewaysScrolling(auditor)
         let stillHeld = try await rig.strings("SELECT state || '/' || coalesce(review_state, '-') FROM batches WHERE id = '\(held)'")
         XCTAssertEqual(stillHeld, ["held/pending"], "the auditor's attempt changed nothing")
         admin.go("auditor-done")
@@ -85,6 +86,7 @@ final class ConsoleBrowserTests: XCTestCase {
         let seen = admin.finish(seconds: 400)
         XCTAssertEqual(seen["signCountRose"] as? Bool, true, "signed in again with the passkey")
         XCTAssertEqual(seen["consoleErrors"] as? [String], [])
+        assertNoSidewaysScrolling(seen)
         XCTAssertTrue((seen["comparison"] as? String ?? "").uppercased().contains("MINERVA"), "the images' values beside the record: \(seen)")
 
         // The analytics count both kiosks and the upload.
@@ -128,5 +130,12 @@ final class ConsoleBrowserTests: XCTestCase {
         XCTAssertTrue(verify.stdoutText.hasPrefix("audit chain intact"), verify.stdoutText)
         let shots = try FileManager.default.contentsOfDirectory(atPath: rig.artefacts).filter { $0.hasPrefix("console-") && $0.hasSuffix(".png") }
         XCTAssertGreaterThanOrEqual(shots.count, 20, "\(shots)")
+    }
+
+    /// Every page the driver kept fits a 360 px phone without scrolling sideways.
+    private func assertNoSidewaysScrolling(_ result: [String: Any], line: UInt = #line) {
+        let widths = result["phoneWidths"] as? [String: Int] ?? [:]
+        XCTAssertFalse(widths.isEmpty, line: line)
+        for (page, width) in widths { XCTAssertLessThanOrEqual(width, 360, "\(page) scrolls sideways on a phone", line: line) }
     }
 }

@@ -28,6 +28,23 @@ def options(parser):
     parser.add_argument("--kiosks", default="", help="comma-separated names of the kiosks that delivered")
 
 
+class ConsoleShots(Shots):
+    """Shots that also measure each page's width on the phone: nothing may scroll sideways at 360 px."""
+
+    def __init__(self, *arguments):
+        super().__init__(*arguments)
+        self.phone_widths = {}
+
+    def __call__(self, name, phone=True):
+        super().__call__(name, phone)
+        if phone:
+            pages.set_phone(self.driver, True)
+            time.sleep(0.2)
+            self.phone_widths[name] = self.driver.execute_script("return document.documentElement.scrollWidth")
+            pages.set_phone(self.driver, False)
+            time.sleep(0.2)
+
+
 def enrol(driver, shot, link, password, with_totp):
     """The enrolment link: password, passkey, optionally an authenticator app; ends on home.html. Returns the app's
     secret (None without one)."""
@@ -213,9 +230,11 @@ def auditor(args, driver, shot):
 def main():
     args = arguments(options)
     driver = new_driver(args.base_url)
-    shot = Shots(driver, args.artefacts, f"console-{args.role}")
+    shot = ConsoleShots(driver, args.artefacts, f"console-{args.role}")
     try:
-        return admin(args, driver, shot) if args.role == "admin" else auditor(args, driver, shot)
+        result = admin(args, driver, shot) if args.role == "admin" else auditor(args, driver, shot)
+        result["phoneWidths"] = shot.phone_widths
+        return result
     except Exception:
         log(f"failed on {driver.current_url}")
         pages.screenshot(driver, args.artefacts, f"console-{args.role}-failure", full_page=False)

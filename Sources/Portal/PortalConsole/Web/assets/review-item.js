@@ -46,7 +46,7 @@ function studyCard(expected, study, index) {
   const verdict = study.reason ? reasonBadge(el, study.reason) : el('span', { class: 'badge badge-ok' }, 'Matches');
   const score = study.identityScore === undefined || study.identityScore === null ? '' : ` (score ${study.identityScore}/100)`;
   return el('div', { class: 'card' }, el('h3', {}, verdict, ' ', study.modalities.join(', ')),
-    el('p', { class: 'muted' }, `${study.identityReasons.join('; ') || 'Not compared'}${score}.`), table);
+    el('p', { class: 'muted' }, `${study.identityReasons.join('; ') || 'Not compared'}${score}.`), el('div', { class: 'table-wrap' }, table));
 }
 
 function render(detail) {

@@ -153,8 +153,9 @@ let package = Package(
         .target(name: "OperatorScreen", dependencies: ["CNcurses"], path: "Sources/Station/OperatorScreen", swiftSettings: strict),
 
         // What people sign in with, shared by operators and patients: passwords (NIST SP 800-63B rules, a
-        // common-password list, scrypt), TOTP, recovery codes, single-use tokens.
+        // common-password list, scrypt), TOTP, recovery codes, single-use tokens; the key sealing secrets at rest.
         .target(name: "Credentials", dependencies: [
+            "POSIX",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], path: "Sources/Core/Credentials", swiftSettings: strict),
@@ -324,9 +325,9 @@ let package = Package(
         ], path: "Sources/Portal/PortalEdge", resources: [.copy("Web")], swiftSettings: strict),
 
         // What the portal's two browser sites (patients' edge, staff console) share: refusals as JSON, bounded JSON
-        // bodies, the session cookie, the security headers and CSRF rules, the pages served from memory.
+        // bodies, the session cookie, the security headers and CSRF rules, the pages served from memory, the passkey answers.
         .target(name: "WebSecurity", dependencies: [
-            "PortalProtocol",
+            "PortalProtocol", "WebAuthn",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),

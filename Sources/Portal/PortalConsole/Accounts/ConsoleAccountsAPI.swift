@@ -15,7 +15,7 @@ struct ConsoleAccountsAPI: Sendable {
     let sessions: ConsoleSessions
     let throttle: ConsoleThrottle
     let hashing: HashingGate
-    let key: StaffSecretKey
+    let key: SealingKey
     let relyingParty: RelyingParty
     let scryptCost: Int
     let issuer: String
@@ -55,7 +55,7 @@ struct ConsoleAccountsAPI: Sendable {
     /// `GET /api/session`: state, CSRF token, the member (with the permissions their role grants) once signed in,
     /// the second factors they can use after the password, and how far an enrolment is.
     func describe(_ session: StaffSession) async throws -> [String: Any] {
-        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.idle),
+        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.timeouts.idle),
                                      "staff": NSNull(), "methods": NSNull(), "enrolment": NSNull(), "absoluteExpiresAt": NSNull()]
         guard let id = session.staffID, let member = try await directory.member(id: id) else { return object }
         switch session.state {
@@ -64,7 +64,7 @@ struct ConsoleAccountsAPI: Sendable {
                 "username": member.username, "displayName": member.displayName, "role": member.role.rawValue,
                 "permissions": member.role.permissions.map(\.rawValue).sorted(),
             ]
-            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.absolute))
+            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.timeouts.absolute))
         case .password:
             object["methods"] = methods(member)
         case .enrolling:
@@ -148,19 +148,14 @@ struct ConsoleAccountsAPI: Sendable {
         let (session, member) = try await secondFactorSession(context)
         let body = try await JSONBody.object(request)
         guard let challenge = try await sessions.store.takeChallenge(session.digest, purpose: "signin", now: now()) else { throw APIError.challengeGone }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let rawID = (body["rawId"] as? String).flatMap(Base64URL.decode),
-              let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let authenticatorData = (response["authenticatorData"] as? String).flatMap(Base64URL.decode),
-              let signature = (response["signature"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
-        guard let key = try await directory.passkeys(id: member.id).first(where: { $0.credentialID == rawID }) else {
+        let answer = try PasskeyAnswer.assertion(body)
+        guard let key = try await directory.passkeys(id: member.id).first(where: { $0.credentialID == answer.rawID }) else {
             try await secondFactorFailed(member, context, method: "passkey")
         }
         do {
             let result = try relyingParty.verifyAssertion(
-                clientDataJSON: clientData, authenticatorData: authenticatorData, signature: signature, credentialPublicKey: key.publicKey,
+                clientDataJSON: answer.clientDataJSON, authenticatorData: answer.authenticatorData, signature: answer.signature,
+                credentialPublicKey: key.publicKey,
                 storedSignCount: key.signCount, expectedChallenge: Array(challenge), requireUserVerification: false)
             try await directory.updatePasskey(credentialID: key.credentialID, signCount: result.signCount)
         } catch {
@@ -263,14 +258,10 @@ struct ConsoleAccountsAPI: Sendable {
         let (session, member) = try await enrolling(context)
         let body = try await JSONBody.object(request)
         guard let challenge = try await sessions.store.takeChallenge(session.digest, purpose: "enrol", now: now()) else { throw APIError.challengeGone }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let attestation = (response["attestationObject"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
+        let answer = try PasskeyAnswer.registration(body)
         let registration: RegistrationResult
         do {
-            registration = try relyingParty.verifyRegistration(clientDataJSON: clientData, attestationObject: attestation,
+            registration = try relyingParty.verifyRegistration(clientDataJSON: answer.clientDataJSON, attestationObject: answer.attestationObject,
                                                                expectedChallenge: Array(challenge), requireUserVerification: false)
         } catch {
             logger.notice("passkey registration refused", metadata: ["reason": "\(error)"])
@@ -330,7 +321,7 @@ struct ConsoleAccountsAPI: Sendable {
     /// Saves `next` under a new id (the old row goes), and answers with its state, its new CSRF token and the cookie.
     private func rotated(_ next: StaffSession, replacing old: StaffSession, _ context: ConsoleRequestContext,
                          extra: [String: Any]) async throws -> Response {
-        let (session, token) = sessions.rotate(next, now: now())
+        let (session, token) = next.rotated(now: now())
         try await sessions.save(session, address: context.address, replacing: old.digest)
         var object = try await describe(session)
         for (key, value) in extra { object[key] = value }

@@ -66,7 +66,7 @@ struct AccountsAPI: Sendable {
 
     /// What the page needs to know about its session (the API notes' `GET /api/session`).
     func describe(_ session: EdgeSession) async throws -> [String: Any] {
-        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.idle),
+        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.timeouts.idle),
                                      "hospital": settings.hospitalName]
         object["enrolment"] = session.enrolmentStep.map { ["step": $0.rawValue] } ?? NSNull()
         var patient: EdgePatient?
@@ -82,7 +82,7 @@ struct AccountsAPI: Sendable {
         if session.state == .signedIn {
             let until = session.stepUpAt.map { $0.addingTimeInterval(Self.stepUpValidity) }
             object["stepUpValidUntil"] = until.flatMap { $0 > now() ? ISO8601DateFormatter().string(from: $0) : nil } ?? NSNull()
-            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.absolute))
+            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.timeouts.absolute))
             object["limits"] = ["maxBytes": settings.quota.maxBytes, "maxFiles": settings.quota.maxFiles,
                                 "maxOpenUploads": settings.quota.maxOpenUploads, "chunkSize": settings.chunkSize]
             if let patient { object["methods"] = methods(patient) }
@@ -232,14 +232,10 @@ struct AccountsAPI: Sendable {
         guard let challenge = try await store.takeChallenge(session.digest, purpose: "enrol", now: now()) else {
             throw APIError(.conflict, "passkey.failed", "The passkey request timed out or was already used. Try again.")
         }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let attestation = (response["attestationObject"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
+        let answer = try PasskeyAnswer.registration(body)
         let registration: RegistrationResult
         do {
-            registration = try relyingParty.verifyRegistration(clientDataJSON: clientData, attestationObject: attestation,
+            registration = try relyingParty.verifyRegistration(clientDataJSON: answer.clientDataJSON, attestationObject: answer.attestationObject,
                                                                expectedChallenge: Array(challenge), requireUserVerification: false)
         } catch {
             logger.notice("passkey registration refused", metadata: ["reason": "\(error)"])
@@ -364,19 +360,14 @@ struct AccountsAPI: Sendable {
         guard let challenge = try await store.takeChallenge(session.digest, purpose: stepUp ? "step-up" : "signin", now: now()) else {
             throw APIError(.conflict, "passkey.failed", "The passkey request timed out or was already used. Try again.")
         }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let rawID = (body["rawId"] as? String).flatMap(Base64URL.decode),
-              let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let authenticatorData = (response["authenticatorData"] as? String).flatMap(Base64URL.decode),
-              let signature = (response["signature"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
-        guard let key = try await store.passkeys(ref: patient.ref).first(where: { $0.credentialID == rawID }) else {
+        let answer = try PasskeyAnswer.assertion(body)
+        guard let key = try await store.passkeys(ref: patient.ref).first(where: { $0.credentialID == answer.rawID }) else {
             try await secondFactorFailed(patient, context, method: "passkey")
         }
         do {
             let result = try relyingParty.verifyAssertion(
-                clientDataJSON: clientData, authenticatorData: authenticatorData, signature: signature, credentialPublicKey: key.publicKey,
+                clientDataJSON: answer.clientDataJSON, authenticatorData: answer.authenticatorData, signature: answer.signature,
+                credentialPublicKey: key.publicKey,
                 storedSignCount: key.signCount, expectedChallenge: Array(challenge), requireUserVerification: false)
             try await store.updatePasskey(credentialID: key.credentialID, signCount: result.signCount, now: now())
         } catch {
@@ -431,7 +422,7 @@ struct AccountsAPI: Sendable {
     /// Saves `next` under a new id (the old row goes), and answers with its state, its new CSRF token and the cookie.
     private func rotated(_ next: EdgeSession, replacing old: EdgeSession, _ context: EdgeRequestContext,
                          extra: [String: Any]) async throws -> Response {
-        let (session, token) = sessions.rotate(next, now: now())
+        let (session, token) = next.rotated(now: now())
         try await store.save(session, address: context.address, replacing: old.digest)
         var object = try await describe(session)
         for (key, value) in extra { object[key] = value }
@@ -450,7 +441,7 @@ struct AccountsAPI: Sendable {
 
     /// The WebAuthn user handle: opaque (no name, no e-mail), stable per patient, not guessable from the ref.
     private func userHandle(_ ref: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Data(("webauthn-user:" + ref).utf8), using: store.sealingKey.key)).prefix(16).map { $0 }
+        store.sealingKey.derive("webauthn-user:" + ref)
     }
 
     static func randomBytes(_ count: Int) -> [UInt8] {

@@ -1,0 +1,42 @@
+import WebAuthn
+
+/// The browser's answer to a WebAuthn ceremony as both sites' pages post it: the `PublicKeyCredential` with its
+/// binary fields in base64url (`rawId`, `response.clientDataJSON`, ...). A missing or non-canonical field is the
+/// same refusal on both sites; the relying party checks what the bytes say.
+public enum PasskeyAnswer {
+    /// `navigator.credentials.get()`: which credential signed, and what it signed.
+    public struct Assertion: Sendable {
+        public let rawID: [UInt8]
+        public let clientDataJSON: [UInt8]
+        public let authenticatorData: [UInt8]
+        public let signature: [UInt8]
+    }
+
+    /// `navigator.credentials.create()`: the new credential's client data and attestation object.
+    public struct Registration: Sendable {
+        public let clientDataJSON: [UInt8]
+        public let attestationObject: [UInt8]
+    }
+
+    public static func assertion(_ body: [String: Any]) throws(APIError) -> Assertion {
+        let response = body["response"] as? [String: Any] ?? [:]
+        guard let rawID = field(body, "rawId"),
+              let clientData = field(response, "clientDataJSON"),
+              let authenticatorData = field(response, "authenticatorData"),
+              let signature = field(response, "signature") else { throw incomplete }
+        return Assertion(rawID: rawID, clientDataJSON: clientData, authenticatorData: authenticatorData, signature: signature)
+    }
+
+    public static func registration(_ body: [String: Any]) throws(APIError) -> Registration {
+        let response = body["response"] as? [String: Any] ?? [:]
+        guard let clientData = field(response, "clientDataJSON"),
+              let attestation = field(response, "attestationObject") else { throw incomplete }
+        return Registration(clientDataJSON: clientData, attestationObject: attestation)
+    }
+
+    static let incomplete = APIError.badRequest("The passkey answer is incomplete.")
+
+    private static func field(_ object: [String: Any], _ key: String) -> [UInt8]? {
+        (object[key] as? String).flatMap(Base64URL.decode)
+    }
+}

@@ -399,7 +399,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "MailTests", dependencies: ["Mail", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")], swiftSettings: strict),
-        .target(name: "PortalTestSupport", dependencies: ["PortalStore"], path: "Tests/PortalTestSupport", swiftSettings: strict),
+        .target(name: "PortalTestSupport", dependencies: [
+            "PortalStore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], path: "Tests/PortalTestSupport", swiftSettings: strict),
         .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport", "Credentials", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [

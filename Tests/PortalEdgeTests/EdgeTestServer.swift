@@ -7,17 +7,11 @@ import NIOHTTP1
 import NIOSSL
 import PortalEdge
 import PortalPKI
+import PortalTestSupport
 import ServiceLifecycle
 import Synchronization
 import TestSupport
 import XCTest
-
-/// A clock tests move forward (step-up validity, timeouts, TOTP steps).
-final class TestClock: Sendable {
-    private let offset = Mutex<TimeInterval>(0)
-    func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
-    var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
-}
 
 /// The edge in-process on loopback ports the kernel chose, with a throwaway state directory and link CA.
 final class EdgeTestServer: @unchecked Sendable {

@@ -297,8 +297,7 @@ struct ConsoleAccountsAPI: Sendable {
         guard let step = TOTP(secret: secret).verify(code, at: now()) else {
             // The same secret stays pending: the member types the next code their app shows.
             try await storeChallenge(session, sealed, purpose: Self.pendingTOTP, validity: Self.pendingTOTPValidity, context)
-            throw APIError(.unauthorized, "second-factor.failed",
-                           "That code is not right. Check that your phone's clock is right and type the code your app shows now.")
+            throw APIError.enrolmentCodeFailed
         }
         try await directory.setTOTP(id: member.id, secret: secret, usedStep: step, key: key)
         return try await rotated(session, replacing: session, context, extra: [:])

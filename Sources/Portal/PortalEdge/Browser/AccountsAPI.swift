@@ -209,8 +209,7 @@ struct AccountsAPI: Sendable {
         }
         let secret = try store.open(sealed)
         guard let step = TOTP(secret: secret).verify(code, at: now()) else {
-            throw APIError(.unauthorized, "second-factor.failed",
-                           "That code is not right. Check that your phone's clock is right and type the code your app shows now.")
+            throw APIError.enrolmentCodeFailed
         }
         return try await finishEnrolment(session, ref: ref, invitation: invitation, totpSecret: secret, usedStep: step, passkey: nil, context)
     }
@@ -230,7 +229,7 @@ struct AccountsAPI: Sendable {
         let (session, ref, invitation) = try await enrolling(context, step: .secondFactor)
         let body = try await JSONBody.object(request)
         guard let challenge = try await store.takeChallenge(session.digest, purpose: "enrol", now: now()) else {
-            throw APIError(.conflict, "passkey.failed", "The passkey request timed out or was already used. Try again.")
+            throw APIError.challengeGone
         }
         let answer = try PasskeyAnswer.registration(body)
         let registration: RegistrationResult
@@ -335,10 +334,10 @@ struct AccountsAPI: Sendable {
         }
         if let lastStep, step <= lastStep {
             try await store.record("second-factor.replayed", patient: patient.ref, address: context.address, now: now())
-            throw APIError(.unauthorized, "second-factor.replayed", "That code was already used. Wait for your app to show a new code and type that one.")
+            throw APIError.secondFactorReplayed
         }
         guard try await store.useTOTPStep(ref: patient.ref, step: step) else {
-            throw APIError(.unauthorized, "second-factor.replayed", "That code was already used. Wait for your app to show a new code and type that one.")
+            throw APIError.secondFactorReplayed
         }
         return try await secondFactorPassed(session, patient, context, stepUp: stepUp, method: "totp")
     }
@@ -358,7 +357,7 @@ struct AccountsAPI: Sendable {
         let (session, patient) = try await secondFactorSession(context, stepUp: stepUp)
         let body = try await JSONBody.object(request)
         guard let challenge = try await store.takeChallenge(session.digest, purpose: stepUp ? "step-up" : "signin", now: now()) else {
-            throw APIError(.conflict, "passkey.failed", "The passkey request timed out or was already used. Try again.")
+            throw APIError.challengeGone
         }
         let answer = try PasskeyAnswer.assertion(body)
         guard let key = try await store.passkeys(ref: patient.ref).first(where: { $0.credentialID == answer.rawID }) else {

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import XCTest
 
 /// One of the portal's two browser sites (patients' edge, staff console) as a test started it.
 public protocol BrowserSite: AnyObject, Sendable {
@@ -77,4 +78,31 @@ public final class TestClock: Sendable {
     public init() {}
     public func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
     public var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
+}
+
+/// The sign-in rules both sites share (`SignInThrottle`, the second-factor lockout), as each site's tests check them.
+extension TestBrowser {
+    /// Posts `wrong` to `path` until the site throttles (each refusal before is `signin.failed`; at most six tries),
+    /// which says when to try again; then `right`, which waits out the delay too.
+    public func assertSignInThrottled(_ path: String, wrong: [String: Any], right: [String: Any],
+                                      file: StaticString = #filePath, line: UInt = #line) async throws {
+        var reply: Reply?
+        for _ in 0..<6 {
+            reply = try await request(.POST, path, json: wrong)
+            if reply?.error == "signin.throttled" { break }
+            XCTAssertEqual(reply?.error, "signin.failed", file: file, line: line)
+        }
+        XCTAssertEqual(reply?.error, "signin.throttled", file: file, line: line)
+        XCTAssertNotNil(reply?.headers["Retry-After"].first, file: file, line: line)
+        reply = try await request(.POST, path, json: right)
+        XCTAssertEqual(reply?.error, "signin.throttled", "even the right password waits out the delay", file: file, line: line)
+    }
+
+    /// Five wrong authenticator codes: four are refused, the fifth locks the account.
+    public func assertWrongCodesLock(file: StaticString = #filePath, line: UInt = #line) async throws {
+        for attempt in 1...5 {
+            let reply = try await request(.POST, "/api/signin/totp", json: ["code": "000000"])
+            XCTAssertEqual(reply.error, attempt < 5 ? "second-factor.failed" : "account.locked", file: file, line: line)
+        }
+    }
 }

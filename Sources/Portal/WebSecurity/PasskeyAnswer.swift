@@ -1,3 +1,4 @@
+import Foundation
 import WebAuthn
 
 /// The browser's answer to a WebAuthn ceremony as both sites' pages post it: the `PublicKeyCredential` with its
@@ -38,5 +39,21 @@ public enum PasskeyAnswer {
 
     private static func field(_ object: [String: Any], _ key: String) -> [UInt8]? {
         (object[key] as? String).flatMap(Base64URL.decode)
+    }
+}
+
+/// Both sites' checks of an answer against the challenge they issued. User verification is not required: the
+/// password is the first factor, the passkey the second.
+extension RelyingParty {
+    public func verify(_ answer: PasskeyAnswer.Registration, challenge: Data) throws(WebAuthnError) -> RegistrationResult {
+        try verifyRegistration(clientDataJSON: answer.clientDataJSON, attestationObject: answer.attestationObject,
+                               expectedChallenge: Array(challenge), requireUserVerification: false)
+    }
+
+    /// The assertion's result once it verifies with the registered key (`publicKey`, COSE) and its stored sign count.
+    public func verify(_ answer: PasskeyAnswer.Assertion, publicKey: [UInt8], signCount: UInt32, challenge: Data) throws(WebAuthnError) -> AssertionResult {
+        try verifyAssertion(clientDataJSON: answer.clientDataJSON, authenticatorData: answer.authenticatorData, signature: answer.signature,
+                            credentialPublicKey: publicKey, storedSignCount: signCount, expectedChallenge: Array(challenge),
+                            requireUserVerification: false)
     }
 }

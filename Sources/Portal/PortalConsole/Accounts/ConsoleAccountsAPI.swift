@@ -153,10 +153,7 @@ struct ConsoleAccountsAPI: Sendable {
             try await secondFactorFailed(member, context, method: "passkey")
         }
         do {
-            let result = try relyingParty.verifyAssertion(
-                clientDataJSON: answer.clientDataJSON, authenticatorData: answer.authenticatorData, signature: answer.signature,
-                credentialPublicKey: key.publicKey,
-                storedSignCount: key.signCount, expectedChallenge: Array(challenge), requireUserVerification: false)
+            let result = try relyingParty.verify(answer, publicKey: key.publicKey, signCount: key.signCount, challenge: challenge)
             try await directory.updatePasskey(credentialID: key.credentialID, signCount: result.signCount)
         } catch {
             logger.notice("passkey assertion refused", metadata: ["reason": "\(error)"])
@@ -261,8 +258,7 @@ struct ConsoleAccountsAPI: Sendable {
         let answer = try PasskeyAnswer.registration(body)
         let registration: RegistrationResult
         do {
-            registration = try relyingParty.verifyRegistration(clientDataJSON: answer.clientDataJSON, attestationObject: answer.attestationObject,
-                                                               expectedChallenge: Array(challenge), requireUserVerification: false)
+            registration = try relyingParty.verify(answer, challenge: challenge)
         } catch {
             logger.notice("passkey registration refused", metadata: ["reason": "\(error)"])
             throw APIError(.badRequest, "passkey.failed", "Your device's passkey could not be checked. Try again, or use another authenticator.")

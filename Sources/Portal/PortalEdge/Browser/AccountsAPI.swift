@@ -234,8 +234,7 @@ struct AccountsAPI: Sendable {
         let answer = try PasskeyAnswer.registration(body)
         let registration: RegistrationResult
         do {
-            registration = try relyingParty.verifyRegistration(clientDataJSON: answer.clientDataJSON, attestationObject: answer.attestationObject,
-                                                               expectedChallenge: Array(challenge), requireUserVerification: false)
+            registration = try relyingParty.verify(answer, challenge: challenge)
         } catch {
             logger.notice("passkey registration refused", metadata: ["reason": "\(error)"])
             try await store.record("enrolment.passkey-refused", patient: ref, address: context.address, detail: ["reason": "\(error)"], now: now())
@@ -364,10 +363,7 @@ struct AccountsAPI: Sendable {
             try await secondFactorFailed(patient, context, method: "passkey")
         }
         do {
-            let result = try relyingParty.verifyAssertion(
-                clientDataJSON: answer.clientDataJSON, authenticatorData: answer.authenticatorData, signature: answer.signature,
-                credentialPublicKey: key.publicKey,
-                storedSignCount: key.signCount, expectedChallenge: Array(challenge), requireUserVerification: false)
+            let result = try relyingParty.verify(answer, publicKey: key.publicKey, signCount: key.signCount, challenge: challenge)
             try await store.updatePasskey(credentialID: key.credentialID, signCount: result.signCount, now: now())
         } catch {
             logger.notice("passkey assertion refused", metadata: ["reason": "\(error)"])

@@ -405,6 +405,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Tests/PortalTestSupport", swiftSettings: strict),
         .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport", "Credentials", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),

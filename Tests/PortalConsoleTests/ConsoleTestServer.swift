@@ -52,11 +52,7 @@ final class ConsoleTestServer: BrowserSite, @unchecked Sendable {
         for await value in ports { bound = value; break }
         guard bound == port else { throw XCTSkip("the console did not start") }
         self.port = port
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(directory.path("state/tls/\(PortalAuthority.certificateFile)")))
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        browserClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        browserClient = try testHTTPClient(trusting: directory.path("state/tls/\(PortalAuthority.certificateFile)"))
     }
 
     func stop() async throws {

@@ -66,14 +66,8 @@ final class EdgeTestServer: @unchecked Sendable {
         self.publicPort = publicPort
         self.linkPort = linkPort
 
-        var browserTLS = TLSConfiguration.makeClientConfiguration()
-        browserTLS.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(directory.path("state/tls/\(PortalAuthority.certificateFile)")))
-        var browserConfiguration = HTTPClient.Configuration(tlsConfiguration: browserTLS)
-        browserConfiguration.connectionPool.retryConnectionEstablishment = false
-        browserClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: browserConfiguration)
-        var linkConfiguration = HTTPClient.Configuration(tlsConfiguration: try linkCA.clientTLSConfiguration())
-        linkConfiguration.connectionPool.retryConnectionEstablishment = false
-        linkClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: linkConfiguration)
+        browserClient = try testHTTPClient(trusting: directory.path("state/tls/\(PortalAuthority.certificateFile)"))
+        linkClient = testHTTPClient(try linkCA.clientTLSConfiguration())
     }
 
     func stop() async throws {

@@ -29,6 +29,17 @@ extension BrowserSession {
     }
 }
 
+extension BrowserSession {
+    /// The session holding a WebAuthn challenge for `purpose` until `expiresAt` (the caller saves it).
+    public func holding(_ challenge: Data, purpose: String, expiresAt: Date) -> Self {
+        var next = self
+        next.challenge = challenge
+        next.challengePurpose = purpose
+        next.challengeExpiresAt = expiresAt
+        return next
+    }
+}
+
 /// When a session ends: after `idle` without a request, or `absolute` after sign-in whatever happens; a session
 /// not (yet) signed in (anonymous, enrolling, waiting for the second factor) after `absoluteUnauthenticated`.
 public struct SessionTimeouts: Sendable {

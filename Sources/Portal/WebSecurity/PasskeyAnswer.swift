@@ -45,6 +45,12 @@ public enum PasskeyAnswer {
 /// Both sites' checks of an answer against the challenge they issued. User verification is not required: the
 /// password is the first factor, the passkey the second.
 extension RelyingParty {
+    /// A new challenge: 32 bytes from the system's random generator (WebAuthn asks for at least 16).
+    public static func newChallenge() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
     public func verify(_ answer: PasskeyAnswer.Registration, challenge: Data) throws(WebAuthnError) -> RegistrationResult {
         try verifyRegistration(clientDataJSON: answer.clientDataJSON, attestationObject: answer.attestationObject,
                                expectedChallenge: Array(challenge), requireUserVerification: false)

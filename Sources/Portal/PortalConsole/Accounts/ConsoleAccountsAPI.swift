@@ -139,7 +139,7 @@ struct ConsoleAccountsAPI: Sendable {
     private func signInPasskeyOptions(_ context: ConsoleRequestContext) async throws -> Response {
         let (session, member) = try await secondFactorSession(context)
         let keys = try await directory.passkeys(id: member.id)
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, Data(challenge), purpose: "signin", validity: Self.challengeValidity, context)
         return JSONBody.response(["publicKey": try JSONBody.encoded(relyingParty.requestOptions(challenge: challenge, allowing: keys.map(\.credentialID)))])
     }
@@ -243,7 +243,7 @@ struct ConsoleAccountsAPI: Sendable {
     private func enrolPasskeyOptions(_ context: ConsoleRequestContext) async throws -> Response {
         let (session, member) = try await enrolling(context)
         guard member.hasPassword else { throw APIError.wrongStep }
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, Data(challenge), purpose: "enrol", validity: Self.challengeValidity, context)
         let existing = try await directory.passkeys(id: member.id).map(\.credentialID)
         let options = relyingParty.creationOptions(challenge: challenge, userID: key.derive("webauthn-staff:\(member.id)"),
@@ -325,15 +325,6 @@ struct ConsoleAccountsAPI: Sendable {
 
     private func storeChallenge(_ session: StaffSession, _ challenge: Data, purpose: String, validity: TimeInterval,
                                 _ context: ConsoleRequestContext) async throws {
-        var next = session
-        next.challenge = challenge
-        next.challengePurpose = purpose
-        next.challengeExpiresAt = now().addingTimeInterval(validity)
-        try await sessions.save(next, address: context.address)
-    }
-
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try await sessions.save(session.holding(challenge, purpose: purpose, expiresAt: now().addingTimeInterval(validity)), address: context.address)
     }
 }

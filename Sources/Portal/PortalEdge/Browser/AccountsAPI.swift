@@ -217,7 +217,7 @@ struct AccountsAPI: Sendable {
     private func enrolPasskeyBegin(_ context: EdgeRequestContext) async throws -> Response {
         let (session, ref, _) = try await enrolling(context, step: .secondFactor)
         guard let patient = try await store.patient(ref: ref) else { throw APIError.invitationInvalid }
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, challenge, purpose: "enrol", context)
         let options = relyingParty.creationOptions(
             challenge: challenge, userID: userHandle(ref), userName: patient.email ?? patient.displayName,
@@ -347,7 +347,7 @@ struct AccountsAPI: Sendable {
         guard !keys.isEmpty else {
             throw APIError(.conflict, "passkey.failed", "Your account has no passkey. Use your authenticator app or a recovery code.")
         }
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, challenge, purpose: stepUp ? "step-up" : "signin", context)
         return JSONBody.response(["publicKey": try JSONBody.encoded(relyingParty.requestOptions(challenge: challenge, allowing: keys.map(\.credentialID)))])
     }
@@ -427,20 +427,12 @@ struct AccountsAPI: Sendable {
     }
 
     private func storeChallenge(_ session: EdgeSession, _ challenge: [UInt8], purpose: String, _ context: EdgeRequestContext) async throws {
-        var next = session
-        next.challenge = Data(challenge)
-        next.challengePurpose = purpose
-        next.challengeExpiresAt = now().addingTimeInterval(Self.challengeValidity)
-        try await store.save(next, address: context.address)
+        try await store.save(session.holding(Data(challenge), purpose: purpose, expiresAt: now().addingTimeInterval(Self.challengeValidity)),
+                             address: context.address)
     }
 
     /// The WebAuthn user handle: opaque (no name, no e-mail), stable per patient, not guessable from the ref.
     private func userHandle(_ ref: String) -> [UInt8] {
         store.sealingKey.derive("webauthn-user:" + ref)
-    }
-
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 }

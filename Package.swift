@@ -153,8 +153,9 @@ let package = Package(
         .target(name: "OperatorScreen", dependencies: ["CNcurses"], path: "Sources/Station/OperatorScreen", swiftSettings: strict),
 
         // What people sign in with, shared by operators and patients: passwords (NIST SP 800-63B rules, a
-        // common-password list, scrypt), TOTP, recovery codes, single-use tokens.
+        // common-password list, scrypt), TOTP, recovery codes, single-use tokens; the key sealing secrets at rest.
         .target(name: "Credentials", dependencies: [
+            "POSIX",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], path: "Sources/Core/Credentials", swiftSettings: strict),
@@ -324,9 +325,9 @@ let package = Package(
         ], path: "Sources/Portal/PortalEdge", resources: [.copy("Web")], swiftSettings: strict),
 
         // What the portal's two browser sites (patients' edge, staff console) share: refusals as JSON, bounded JSON
-        // bodies, the session cookie, the security headers and CSRF rules, the pages served from memory.
+        // bodies, the session cookie, the security headers and CSRF rules, the pages served from memory, the passkey answers.
         .target(name: "WebSecurity", dependencies: [
-            "PortalProtocol",
+            "PortalProtocol", "WebAuthn",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -398,7 +399,14 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "MailTests", dependencies: ["Mail", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")], swiftSettings: strict),
-        .target(name: "PortalTestSupport", dependencies: ["PortalStore"], path: "Tests/PortalTestSupport", swiftSettings: strict),
+        .target(name: "PortalTestSupport", dependencies: [
+            "PortalStore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], path: "Tests/PortalTestSupport", swiftSettings: strict),
         .testTarget(name: "PortalStoreTests", dependencies: ["PortalStore", "PortalTestSupport", "Credentials", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PortalStoreTests", swiftSettings: strict),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KioskAgentTests", dependencies: [

@@ -187,28 +187,17 @@ final class ConsoleAccountTests: XCTestCase {
             var (passkey, _) = try await Self.enrol(ConsoleBrowser(server), token: token, totp: true)
             let attacker = ConsoleBrowser(server)
             try await attacker.begin()
-            var reply: ConsoleBrowser.Reply?
-            for _ in 0..<6 {
-                reply = try await attacker.request(.POST, "/api/signin", json: ["username": "bob", "password": "wrong password"])
-                if reply?.error == "signin.throttled" { break }
-                XCTAssertEqual(reply?.error, "signin.failed")
-            }
-            XCTAssertEqual(reply?.error, "signin.throttled")
-            XCTAssertNotNil(reply?.headers["Retry-After"].first)
-            reply = try await attacker.request(.POST, "/api/signin", json: ["username": "bob", "password": Self.password])
-            XCTAssertEqual(reply?.error, "signin.throttled", "even the right password waits out the delay")
+            try await attacker.assertSignInThrottled("/api/signin", wrong: ["username": "bob", "password": "wrong password"],
+                                                     right: ["username": "bob", "password": Self.password])
             server.clock.advance(60)
 
             let member = ConsoleBrowser(server)
             try await member.begin()
-            reply = try await member.request(.POST, "/api/signin", json: ["username": "bob", "password": Self.password])
-            XCTAssertEqual(reply?.state, "password", reply?.text ?? "")
-            for attempt in 1...5 {
-                reply = try await member.request(.POST, "/api/signin/totp", json: ["code": "000000"])
-                XCTAssertEqual(reply?.error, attempt < 5 ? "second-factor.failed" : "account.locked")
-            }
+            var reply = try await member.request(.POST, "/api/signin", json: ["username": "bob", "password": Self.password])
+            XCTAssertEqual(reply.state, "password", reply.text)
+            try await member.assertWrongCodesLock()
             reply = try await member.request(.POST, "/api/signin/passkey/options")
-            XCTAssertEqual(reply?.error, "account.locked", "the passkey does not open a locked account either")
+            XCTAssertEqual(reply.error, "account.locked", "the passkey does not open a locked account either")
             let fresh = ConsoleBrowser(server)
             try await fresh.begin()
             await assertEqual(try await fresh.request(.POST, "/api/signin", json: ["username": "bob", "password": Self.password]).error,

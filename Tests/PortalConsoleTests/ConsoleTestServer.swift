@@ -7,29 +7,24 @@ import NIOSSL
 import PortalConsole
 import PortalPKI
 import PortalStore
+import PortalTestSupport
 import ServiceLifecycle
 import Synchronization
 import TestSupport
 import XCTest
 
-/// A clock tests move forward (timeouts, TOTP steps, throttles).
-final class ConsoleClock: Sendable {
-    private let offset = Mutex<TimeInterval>(0)
-    func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
-    var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
-}
-
 /// The real console over HTTPS on a loopback port, with its made certificate, its pages from the source tree (the
 /// shared modules from the edge's), and the staff area.
-final class ConsoleTestServer: @unchecked Sendable {
+final class ConsoleTestServer: BrowserSite, @unchecked Sendable {
     let directory: TestSupport.TemporaryDirectory
-    let clock = ConsoleClock()
+    let clock = TestClock()
     let port: Int
     let group: ServiceGroup
     let task: Task<Void, any Error>
-    let client: HTTPClient
+    let browserClient: HTTPClient
     let database: PortalDatabase
     var origin: String { "https://localhost:\(port)" }
+    var browserURL: String { "https://127.0.0.1:\(port)" }
     var rpID: String { "localhost" }
 
     init(database: PortalDatabase, areas: (String) -> [any ConsoleArea] = { _ in [] }) async throws {
@@ -57,71 +52,22 @@ final class ConsoleTestServer: @unchecked Sendable {
         for await value in ports { bound = value; break }
         guard bound == port else { throw XCTSkip("the console did not start") }
         self.port = port
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(directory.path("state/tls/\(PortalAuthority.certificateFile)")))
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        browserClient = try testHTTPClient(trusting: directory.path("state/tls/\(PortalAuthority.certificateFile)"))
     }
 
     func stop() async throws {
-        try await client.shutdown()
+        try await browserClient.shutdown()
         await group.triggerGracefulShutdown()
         _ = try? await task.value
         directory.cleanUp()
     }
 }
 
-/// What a browser on the console's page does at the HTTP level: keeps the session cookie, sends the CSRF token, and
-/// Origin / Sec-Fetch-Site as Chromium does for same-origin fetches.
-final class ConsoleBrowser: @unchecked Sendable {
-    let server: ConsoleTestServer
-    var cookie: String?
-    var csrf: String?
-    var lastSetCookie: String?
+/// A browser on the console's page (`TestBrowser`).
+typealias ConsoleBrowser = TestBrowser<ConsoleTestServer>
 
-    init(_ server: ConsoleTestServer) { self.server = server }
-
-    struct Reply {
-        let status: HTTPResponseStatus
-        let headers: HTTPHeaders
-        let body: Data
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
-        var error: String? { json["error"] as? String }
-        var state: String? { json["state"] as? String }
-        var text: String { String(decoding: body, as: UTF8.self) }
-    }
-
-    @discardableResult
-    func request(_ method: HTTPMethod, _ path: String, json: Any? = nil, origin: String? = "self", fetchSite: String? = "same-origin",
-                 csrf sendCSRF: Bool = true) async throws -> Reply {
-        var request = HTTPClientRequest(url: "https://127.0.0.1:\(server.port)" + path)
-        request.method = method
-        if let cookie { request.headers.add(name: "Cookie", value: "__Host-session=\(cookie)") }
-        if let origin { request.headers.add(name: "Origin", value: origin == "self" ? server.origin : origin) }
-        if let fetchSite { request.headers.add(name: "Sec-Fetch-Site", value: fetchSite) }
-        if sendCSRF, let csrf { request.headers.add(name: "X-CSRF-Token", value: csrf) }
-        if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
-        }
-        let response = try await server.client.execute(request, timeout: .seconds(60))
-        let collected = try await response.body.collect(upTo: 16 << 20)
-        for header in response.headers[canonicalForm: "Set-Cookie"] {
-            lastSetCookie = String(header)
-            let first = header.split(separator: ";").first.map(String.init) ?? ""
-            if first.hasPrefix("__Host-session=") {
-                let value = String(first.dropFirst("__Host-session=".count))
-                cookie = value.isEmpty ? nil : value
-            }
-        }
-        let reply = Reply(status: response.status, headers: response.headers, body: Data(collected.readableBytesView))
-        if let token = reply.json["csrf"] as? String { csrf = token }
-        return reply
-    }
-
-    @discardableResult
-    func begin() async throws -> Reply { try await request(.GET, "/api/session") }
+extension TestBrowser where Site == ConsoleTestServer {
+    var server: ConsoleTestServer { site }
 }
 
 /// A passkey held by PyPI fido2 (Tests/TestSupport/fido2_peer.py): registered at enrolment, used at sign-in.

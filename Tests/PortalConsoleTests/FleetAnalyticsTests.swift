@@ -293,42 +293,37 @@ final class FleetAnalyticsTests: XCTestCase {
 
     /// The three sessions, recorded once per class (the tests of a class share its database).
     func fixture() async throws -> PortalDatabase {
-        let database = try await migratedDatabase(for: self)
-        var loaded = false
-        for try await count in try await database.client.query("SELECT count(*)::int FROM session_summaries", logger: logger).decode(Int.self) {
-            loaded = count > 0
-        }
-        guard !loaded else { return database }
-        let kiosks = KioskRegistry(database)
-        try await kiosks.add(name: "desk-a", serial: "0a", fingerprint: String(repeating: "a", count: 64), actor: "test")
-        try await kiosks.add(name: "desk-b", serial: "0b", fingerprint: String(repeating: "b", count: 64), actor: "test")
-        let batches = BatchStore(database)
-        let summaries = SessionSummaries(database)
+        try await seededDatabase(for: self, unlessRowsIn: "session_summaries") { database in
+            let kiosks = KioskRegistry(database)
+            try await kiosks.add(name: "desk-a", serial: "0a", fingerprint: String(repeating: "a", count: 64), actor: "test")
+            try await kiosks.add(name: "desk-b", serial: "0b", fingerprint: String(repeating: "b", count: 64), actor: "test")
+            let batches = BatchStore(database)
+            let summaries = SessionSummaries(database)
 
-        // A: the desk's summary travels in the manifest as the kiosk encodes it; then the worker's.
-        let a = try await batches.kioskBatch(kiosk: "desk-a", session: "session-a")
-        let forwarded = try JSONDocument(encoding: SessionSummary(Self.reportA(desk: true), exit: 0))
-        try await summaries.recordKiosk(batch: a.id, analytics: forwarded.json)
-        try await summaries.recordKiosk(batch: a.id, analytics: forwarded.json)
-        try await database.transaction { connection in
-            try await summaries.recordChecked(batch: a.id, summary: SessionSummary(Self.reportA(desk: false), exit: 0), on: connection)
+            // A: the desk's summary travels in the manifest as the kiosk encodes it; then the worker's.
+            let a = try await batches.kioskBatch(kiosk: "desk-a", session: "session-a")
+            let forwarded = try JSONDocument(encoding: SessionSummary(Self.reportA(desk: true), exit: 0))
+            try await summaries.recordKiosk(batch: a.id, analytics: forwarded.json)
+            try await summaries.recordKiosk(batch: a.id, analytics: forwarded.json)
+            try await database.transaction { connection in
+                try await summaries.recordChecked(batch: a.id, summary: SessionSummary(Self.reportA(desk: false), exit: 0), on: connection)
+            }
+            // B: only the desk's so far.
+            let b = try await batches.kioskBatch(kiosk: "desk-b", session: "session-b")
+            try await summaries.recordKiosk(batch: b.id, analytics: try JSONDocument(encoding: SessionSummary(Self.reportB(), exit: 0)).json)
+            // C: a patient's upload, the worker's summary alone.
+            let patient = try await PatientRegistry(database).add(RegisteredPatient(patientID: "P1", issuer: "H", name: "Doe^Jane", birthDate: "19800101"),
+                                                                  actor: "test")
+            let c = try await batches.createPatientBatch(patient: patient)
+            try await database.transaction { connection in
+                try await summaries.recordChecked(batch: c.id, summary: SessionSummary(Self.reportC(), exit: 0), on: connection)
+            }
+            // A forwarded summary that is not one is refused, and nothing is kept.
+            do {
+                try await summaries.recordKiosk(batch: b.id, analytics: Data("{\"session\": 1}".utf8))
+                XCTFail("an unreadable summary was kept")
+            } catch is SessionSummaryError {}
         }
-        // B: only the desk's so far.
-        let b = try await batches.kioskBatch(kiosk: "desk-b", session: "session-b")
-        try await summaries.recordKiosk(batch: b.id, analytics: try JSONDocument(encoding: SessionSummary(Self.reportB(), exit: 0)).json)
-        // C: a patient's upload, the worker's summary alone.
-        let patient = try await PatientRegistry(database).add(RegisteredPatient(patientID: "P1", issuer: "H", name: "Doe^Jane", birthDate: "19800101"),
-                                                              actor: "test")
-        let c = try await batches.createPatientBatch(patient: patient)
-        try await database.transaction { connection in
-            try await summaries.recordChecked(batch: c.id, summary: SessionSummary(Self.reportC(), exit: 0), on: connection)
-        }
-        // A forwarded summary that is not one is refused, and nothing is kept.
-        do {
-            try await summaries.recordKiosk(batch: b.id, analytics: Data("{\"session\": 1}".utf8))
-            XCTFail("an unreadable summary was kept")
-        } catch is SessionSummaryError {}
-        return database
     }
 
     // MARK: Reports

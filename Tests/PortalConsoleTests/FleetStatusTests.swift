@@ -136,52 +136,47 @@ final class FleetStatusTests: XCTestCase {
     /// Kiosks (desk-b revoked, desk-a seen with a session today), jobs (queued, running, dead), deliveries, two
     /// batches (open, committed), and three workers (alive and working, stopped, silent); once per class.
     func fleet() async throws -> PortalDatabase {
-        let database = try await migratedDatabase(for: self)
-        var loaded = false
-        for try await count in try await database.client.query("SELECT count(*)::int FROM kiosks", logger: logger).decode(Int.self) {
-            loaded = count > 0
+        try await seededDatabase(for: self, unlessRowsIn: "kiosks") { database in
+            let kiosks = KioskRegistry(database)
+            try await kiosks.add(name: "desk-a", serial: "1a", fingerprint: String(repeating: "c", count: 64), actor: "test")
+            try await kiosks.add(name: "desk-b", serial: "1b", fingerprint: String(repeating: "d", count: 64), actor: "test")
+            _ = try await kiosks.revoke(name: "desk-b", actor: "test")
+            try await kiosks.seen(name: "desk-a", address: "10.0.0.5")
+
+            let batches = BatchStore(database)
+            let open = try await batches.kioskBatch(kiosk: "desk-a", session: "today")
+            var summary = SessionSummary(FleetAnalyticsTests.reportB(), exit: 0)
+            summary.started = Date()
+            try await SessionSummaries(database).recordKiosk(batch: open.id, analytics: try JSONDocument(encoding: summary).json)
+            let committed = try await batches.kioskBatch(kiosk: "desk-a", session: "committed")
+            try await database.client.query("UPDATE batches SET state = 'committed' WHERE id = \(committed.id)", logger: logger)
+
+            let queue = JobQueue(database)
+            for _ in 0..<3 { try await queue.enqueue(NewJob(kind: "fleet-test")) }
+            _ = try await queue.claim(worker: "worker:a:1/0", kinds: ["fleet-test"], lease: 600)
+            let claimed = try await queue.claim(worker: "worker:a:1/0", kinds: ["fleet-test"], lease: 600)
+            let dying = try XCTUnwrap(claimed)
+            try await queue.fail(dying.lease, error: "test", permanent: true)
+
+            for (index, state) in ["pending", "pending", "failed", "delivered"].enumerated() {
+                try await database.client.query("""
+                    INSERT INTO deliveries (destination, sop_instance_uid, sha256, state)
+                    VALUES (\(Self.destination), \("1.2.\(index)"), decode(repeat('00', 32), 'hex'), \(state))
+                    """, logger: logger)
+            }
+
+            let heartbeats = WorkerHeartbeats(database)
+            try await heartbeats.started(name: "worker:a:1", host: "a", pid: 1)
+            try await heartbeats.beat(name: "worker:a:1", currentBatch: Self.working)
+            try await heartbeats.finished(name: "worker:a:1", failed: false)
+            try await heartbeats.finished(name: "worker:a:1", failed: false)
+            try await heartbeats.finished(name: "worker:a:1", failed: true)
+            try await heartbeats.started(name: "worker:b:2", host: "b", pid: 2)
+            try await heartbeats.stopped(name: "worker:b:2")
+            try await heartbeats.started(name: "worker:c:3", host: "c", pid: 3)
+            // Silent for ten minutes: ten times the lease of these tests' readers.
+            try await database.client.query("UPDATE workers SET last_seen_at = now() - interval '10 minutes' WHERE name = 'worker:c:3'", logger: logger)
         }
-        guard !loaded else { return database }
-        let kiosks = KioskRegistry(database)
-        try await kiosks.add(name: "desk-a", serial: "1a", fingerprint: String(repeating: "c", count: 64), actor: "test")
-        try await kiosks.add(name: "desk-b", serial: "1b", fingerprint: String(repeating: "d", count: 64), actor: "test")
-        _ = try await kiosks.revoke(name: "desk-b", actor: "test")
-        try await kiosks.seen(name: "desk-a", address: "10.0.0.5")
-
-        let batches = BatchStore(database)
-        let open = try await batches.kioskBatch(kiosk: "desk-a", session: "today")
-        var summary = SessionSummary(FleetAnalyticsTests.reportB(), exit: 0)
-        summary.started = Date()
-        try await SessionSummaries(database).recordKiosk(batch: open.id, analytics: try JSONDocument(encoding: summary).json)
-        let committed = try await batches.kioskBatch(kiosk: "desk-a", session: "committed")
-        try await database.client.query("UPDATE batches SET state = 'committed' WHERE id = \(committed.id)", logger: logger)
-
-        let queue = JobQueue(database)
-        for _ in 0..<3 { try await queue.enqueue(NewJob(kind: "fleet-test")) }
-        _ = try await queue.claim(worker: "worker:a:1/0", kinds: ["fleet-test"], lease: 600)
-        let claimed = try await queue.claim(worker: "worker:a:1/0", kinds: ["fleet-test"], lease: 600)
-        let dying = try XCTUnwrap(claimed)
-        try await queue.fail(dying.lease, error: "test", permanent: true)
-
-        for (index, state) in ["pending", "pending", "failed", "delivered"].enumerated() {
-            try await database.client.query("""
-                INSERT INTO deliveries (destination, sop_instance_uid, sha256, state)
-                VALUES (\(Self.destination), \("1.2.\(index)"), decode(repeat('00', 32), 'hex'), \(state))
-                """, logger: logger)
-        }
-
-        let heartbeats = WorkerHeartbeats(database)
-        try await heartbeats.started(name: "worker:a:1", host: "a", pid: 1)
-        try await heartbeats.beat(name: "worker:a:1", currentBatch: Self.working)
-        try await heartbeats.finished(name: "worker:a:1", failed: false)
-        try await heartbeats.finished(name: "worker:a:1", failed: false)
-        try await heartbeats.finished(name: "worker:a:1", failed: true)
-        try await heartbeats.started(name: "worker:b:2", host: "b", pid: 2)
-        try await heartbeats.stopped(name: "worker:b:2")
-        try await heartbeats.started(name: "worker:c:3", host: "c", pid: 3)
-        // Silent for ten minutes: ten times the lease of these tests' readers.
-        try await database.client.query("UPDATE workers SET last_seen_at = now() - interval '10 minutes' WHERE name = 'worker:c:3'", logger: logger)
-        return database
     }
 
     func lastSeen(_ database: PortalDatabase, _ kiosk: String) async throws -> (at: Date?, address: String?) {

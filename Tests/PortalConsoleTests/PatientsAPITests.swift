@@ -403,7 +403,7 @@ final class PatientsAPITests: XCTestCase {
             answer = try await Self.call(client, .post, "/api/patients/\(jane)/unlock", as: Self.reviewer)
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertNotNil(answer.patient["unlockRequestedAt"] as? String)
-            let unlocks = try await link.unlocksToPush()
+            let unlocks = try await link.toPush(.unlock)
             XCTAssertEqual(unlocks.map(\.patient), [jane])
             try await edgeSays("account.unlocked")
             now = try await state()
@@ -415,10 +415,10 @@ final class PatientsAPITests: XCTestCase {
             XCTAssertEqual(answer.status, .ok, answer.text)
             XCTAssertEqual(answer.patient["state"] as? String, "reset")
             XCTAssertNotNil(answer.patient["resetRequestedAt"] as? String)
-            let resets = try await link.resetsToPush()
+            let resets = try await link.toPush(.secondFactorReset)
             XCTAssertEqual(resets.map(\.patient), [jane])
-            try await link.resetPushed(patient: jane, requestedAt: try XCTUnwrap(resets.first).requestedAt)
-            let left = try await link.resetsToPush()
+            try await link.pushed(.secondFactorReset, patient: jane, requestedAt: try XCTUnwrap(resets.first).requestedAt)
+            let left = try await link.toPush(.secondFactorReset)
             XCTAssertTrue(left.isEmpty)
 
             // Invited again: pending until the edge reports the new enrolment.

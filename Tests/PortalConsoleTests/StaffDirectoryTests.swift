@@ -80,13 +80,13 @@ final class StaffDirectoryTests: XCTestCase {
         let temporary = try TestSupport.TemporaryDirectory("console-key")
         defer { temporary.cleanUp() }
         let keyURL = URL(fileURLWithPath: temporary.path("console/console.key"))
-        let key = try StaffSecretKey.loadOrCreate(at: keyURL)
+        let key = try SealingKey.loadOrCreate(at: keyURL, name: .console)
         let attributes = try FileManager.default.attributesOfItem(atPath: keyURL.path)
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
-        let again = try StaffSecretKey.loadOrCreate(at: keyURL)
+        let again = try SealingKey.loadOrCreate(at: keyURL, name: .console)
         XCTAssertEqual(try again.open(try key.seal([9, 8, 7])), [9, 8, 7], "made once, then read")
         try Data([1, 2]).write(to: keyURL)
-        XCTAssertThrowsError(try StaffSecretKey.loadOrCreate(at: keyURL), "a short key is an error, not a new key")
+        XCTAssertThrowsError(try SealingKey.loadOrCreate(at: keyURL, name: .console), "a short key is an error, not a new key")
 
         let member = try await directory.add(username: "cy", displayName: "Cy", email: nil, role: .reviewer, actor: "cli").member
         let secret = TOTP.generate().secret

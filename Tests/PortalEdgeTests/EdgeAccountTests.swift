@@ -182,48 +182,36 @@ final class EdgeAccountTests: XCTestCase {
 
             let attacker = BrowserSession(edge)
             try await attacker.begin()
-            var reply: BrowserSession.Reply?
-            for _ in 0..<6 {
-                reply = try await attacker.request(.POST, "/api/signin/password", json: ["email": "lock@example.org", "password": "wrong password"])
-                if reply?.error == "signin.throttled" { break }
-                XCTAssertEqual(reply?.error, "signin.failed")
-            }
-            XCTAssertEqual(reply?.error, "signin.throttled")
-            XCTAssertNotNil(reply?.headers["Retry-After"].first)
-            // Even the right password waits out the delay.
-            reply = try await attacker.request(.POST, "/api/signin/password", json: ["email": "lock@example.org", "password": Self.password])
-            XCTAssertEqual(reply?.error, "signin.throttled")
+            try await attacker.assertSignInThrottled("/api/signin/password", wrong: ["email": "lock@example.org", "password": "wrong password"],
+                                                     right: ["email": "lock@example.org", "password": Self.password])
             edge.clock.advance(60)
 
             let patient = BrowserSession(edge)
             try await patient.begin()
-            reply = try await patient.request(.POST, "/api/signin/password", json: ["email": "lock@example.org", "password": Self.password])
-            XCTAssertEqual(reply?.json["state"] as? String, "second-factor", reply?.text ?? "")
-            for attempt in 1...5 {
-                reply = try await patient.request(.POST, "/api/signin/totp", json: ["code": "000000"])
-                XCTAssertEqual(reply?.error, attempt < 5 ? "second-factor.failed" : "account.locked")
-            }
+            var reply = try await patient.request(.POST, "/api/signin/password", json: ["email": "lock@example.org", "password": Self.password])
+            XCTAssertEqual(reply.state, "second-factor", reply.text)
+            try await patient.assertWrongCodesLock()
             reply = try await patient.request(.GET, "/api/session")
-            XCTAssertEqual(reply?.json["methods"] as? [String], ["recovery"])
+            XCTAssertEqual(reply.json["methods"] as? [String], ["recovery"])
             reply = try await patient.request(.POST, "/api/signin/recovery", json: ["code": codes[0].uppercased()])
-            XCTAssertEqual(reply?.json["state"] as? String, "signed-in", reply?.text ?? "")
-            XCTAssertEqual(reply?.json["recoveryCodesLeft"] as? Int, 9)
+            XCTAssertEqual(reply.json["state"] as? String, "signed-in", reply.text)
+            XCTAssertEqual(reply.json["recoveryCodesLeft"] as? Int, 9)
 
             // The same recovery code is good once.
             let later = BrowserSession(edge)
             try await later.begin()
             try await later.request(.POST, "/api/signin/password", json: ["email": "lock@example.org", "password": Self.password])
             reply = try await later.request(.POST, "/api/signin/recovery", json: ["code": codes[0]])
-            XCTAssertEqual(reply?.error, "second-factor.failed")
+            XCTAssertEqual(reply.error, "second-factor.failed")
 
             // Locked again, then staff unlock over the link.
             for _ in 0..<5 { try await later.request(.POST, "/api/signin/totp", json: ["code": "000000"]) }
             reply = try await later.request(.POST, "/api/signin/totp", json: ["code": "000000"])
-            XCTAssertEqual(reply?.error, "account.locked")
+            XCTAssertEqual(reply.error, "account.locked")
             let unlocked = try await edge.linkRequest(.POST, "/link/v1/patients/11/unlock")
             XCTAssertEqual(unlocked.status, .noContent)
             reply = try await later.request(.GET, "/api/session")
-            XCTAssertEqual(reply?.json["methods"] as? [String], ["totp", "recovery"])
+            XCTAssertEqual(reply.json["methods"] as? [String], ["totp", "recovery"])
         } catch { try await edge.stop(); throw error }
         try await edge.stop()
     }

@@ -17,17 +17,7 @@ final class EdgeLinkIntegrationTests: XCTestCase {
 
     func testAnInvitedPatientsUploadReachesCoresQueueAndTheVerdictComesBack() async throws {
         let database = try await migratedDatabase(for: self)
-        let edge = try await EdgeTestServer()
-        let staging = try TestSupport.TemporaryDirectory("core-staging")
-        var logger = Logger(label: "edge-link-test")
-        logger.logLevel = .critical
-        var configuration = EdgeLink.Configuration(url: edge.link, pollInterval: .milliseconds(200), stagingDirectory: staging.path("s"),
-                                                   maxUploadSize: 1 << 30)
-        configuration.requestTimeout = .seconds(30)
-        let link = try EdgeLink(configuration: configuration, database: database, tls: try edge.linkAuthority.clientTLSConfiguration(), logger: logger)
-        let group = ServiceGroup(services: [link], gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await group.run() }
-        do {
+        try await LinkedEdge.run(database, label: "edge-link-test") { edge in
             let patient = try await PatientRegistry(database).add(
                 RegisteredPatient(patientID: "H1001", issuer: "", name: "DOE^JANE", birthDate: "19800215", email: "jane@example.org"), actor: "test")
             let invitation = try await InvitationStore(database).issue(patient: patient, lifetime: 72 * 3600, actor: "test")
@@ -58,11 +48,11 @@ final class EdgeLinkIntegrationTests: XCTestCase {
 
             // Core takes it: a committed patient batch with the edge's id, its job queued, the bytes in core's staging.
             let committed = try await eventually(60) {
-                try await Self.single(database, "SELECT state FROM batches WHERE edge_batch = '\(batch)'") == "committed"
+                try await LinkedEdge.single(database, "SELECT state FROM batches WHERE edge_batch = '\(batch)'") == "committed"
             }
             XCTAssertTrue(committed, "core did not commit the edge's batch")
-            await assertEqual(try await Self.single(database, "SELECT count(*)::text FROM uploads u JOIN batches b ON b.id = u.batch WHERE b.edge_batch = '\(batch)' AND u.state = 'complete'"), "2")
-            await assertEqual(try await Self.single(database, "SELECT count(*)::text FROM jobs j JOIN batches b ON b.id = j.batch WHERE b.edge_batch = '\(batch)'"), "1")
+            await assertEqual(try await LinkedEdge.single(database, "SELECT count(*)::text FROM uploads u JOIN batches b ON b.id = u.batch WHERE b.edge_batch = '\(batch)' AND u.state = 'complete'"), "2")
+            await assertEqual(try await LinkedEdge.single(database, "SELECT count(*)::text FROM jobs j JOIN batches b ON b.id = j.batch WHERE b.edge_batch = '\(batch)'"), "1")
             let received = try await eventually(30) {
                 try await browser.request(.GET, "/api/batches/\(batch)").json["state"] as? String == "received"
             }
@@ -83,22 +73,9 @@ final class EdgeLinkIntegrationTests: XCTestCase {
 
             // The edge's security events are in core's audit chain.
             let audited = try await eventually(30) {
-                (Int(try await Self.single(database, "SELECT count(*)::text FROM audit WHERE event_type LIKE 'edge.%'") ?? "0") ?? 0) >= 4
+                (Int(try await LinkedEdge.single(database, "SELECT count(*)::text FROM audit WHERE event_type LIKE 'edge.%'") ?? "0") ?? 0) >= 4
             }
             XCTAssertTrue(audited, "the edge's events were not taken into the audit chain")
-        } catch {
-            XCTFail(String(reflecting: error))
-            await group.triggerGracefulShutdown(); _ = try? await running.value
-            try await edge.stop()
-            throw error
         }
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
-        try await edge.stop()
-    }
-
-    static func single(_ database: PortalDatabase, _ sql: String) async throws -> String? {
-        for try await value in try await database.client.query(PostgresQuery(unsafeSQL: sql)).decode(String.self) { return value }
-        return nil
     }
 }

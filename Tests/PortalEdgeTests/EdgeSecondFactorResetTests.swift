@@ -17,23 +17,13 @@ final class EdgeSecondFactorResetTests: XCTestCase {
 
     func testAResetPatientsFactorNoLongerSignsInUntilTheyEnrolAgain() async throws {
         let database = try await migratedDatabase(for: self)
-        let edge = try await EdgeTestServer()
-        let staging = try TestSupport.TemporaryDirectory("core-staging")
-        var logger = Logger(label: "edge-reset-test")
-        logger.logLevel = .critical
-        var configuration = EdgeLink.Configuration(url: edge.link, pollInterval: .milliseconds(200), stagingDirectory: staging.path("s"),
-                                                   maxUploadSize: 1 << 30)
-        configuration.requestTimeout = .seconds(30)
-        let link = try EdgeLink(configuration: configuration, database: database, tls: try edge.linkAuthority.clientTLSConfiguration(), logger: logger)
-        let group = ServiceGroup(services: [link], gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await group.run() }
-        do {
+        try await LinkedEdge.run(database, label: "edge-reset-test") { edge in
             let patient = try await PatientRegistry(database).add(
                 RegisteredPatient(patientID: "H2001", issuer: "", name: "DOE^JANE", birthDate: "19800215", email: "jane@example.org"), actor: "test")
             let invitations = InvitationStore(database)
             func pushed(_ invitation: IssuedInvitation) async throws -> Bool {
                 try await eventually(30) {
-                    try await Self.single(database, "SELECT (pushed_at IS NOT NULL)::text FROM invitations WHERE id = \(invitation.invitation.id)") == "true"
+                    try await LinkedEdge.single(database, "SELECT (pushed_at IS NOT NULL)::text FROM invitations WHERE id = \(invitation.invitation.id)") == "true"
                 }
             }
             let first = try await invitations.issue(patient: patient, lifetime: 72 * 3600, actor: "test")
@@ -47,12 +37,12 @@ final class EdgeSecondFactorResetTests: XCTestCase {
             var reply = try await Self.signIn(edge, code: totp.code(at: edge.clock.now))
             XCTAssertEqual(reply.json["state"] as? String, "signed-in", reply.text)
 
-            try await invitations.requestSecondFactorReset(patient: patient, actor: "staff:rita")
+            try await invitations.request(.secondFactorReset, patient: patient, actor: "staff:rita")
             let carried = try await eventually(30) {
-                try await Self.single(database, "SELECT count(*)::text FROM audit WHERE event_type = 'link.reset-pushed' AND detail->>'patient' = '\(patient)'") == "1"
+                try await LinkedEdge.single(database, "SELECT count(*)::text FROM audit WHERE event_type = 'link.reset-pushed' AND detail->>'patient' = '\(patient)'") == "1"
             }
             XCTAssertTrue(carried, "the link did not carry the reset to the edge")
-            await assertEqual(try await Self.single(database, "SELECT edge_reset_requested_at::text FROM patients WHERE id = \(patient)"), nil)
+            await assertEqual(try await LinkedEdge.single(database, "SELECT edge_reset_requested_at::text FROM patients WHERE id = \(patient)"), nil)
 
             // Their sessions ended; the password no longer leads to a second factor, the authenticator and the recovery codes are gone.
             reply = try await enrolled.request(.GET, "/api/session")
@@ -67,7 +57,7 @@ final class EdgeSecondFactorResetTests: XCTestCase {
             reply = try await attempt.request(.POST, "/api/signin/recovery", json: ["code": codes[1]])
             XCTAssertNotEqual(reply.json["state"] as? String, "signed-in", reply.text)
             let reported = try await eventually(30) {
-                try await Self.single(database, "SELECT count(*)::text FROM audit WHERE event_type = 'edge.account.second-factor-reset' AND detail->>'patient' = '\(patient)'") == "1"
+                try await LinkedEdge.single(database, "SELECT count(*)::text FROM audit WHERE event_type = 'edge.account.second-factor-reset' AND detail->>'patient' = '\(patient)'") == "1"
             }
             XCTAssertTrue(reported, "the edge's record of the reset did not reach core's audit chain")
 
@@ -97,15 +87,7 @@ final class EdgeSecondFactorResetTests: XCTestCase {
                 return try await browser.request(.POST, "/api/enrol/start", json: ["token": third.token]).error == "invitation.invalid"
             }
             XCTAssertTrue(refused, "the revoked invitation still works at the edge")
-        } catch {
-            XCTFail(String(reflecting: error))
-            await group.triggerGracefulShutdown(); _ = try? await running.value
-            try await edge.stop()
-            throw error
         }
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
-        try await edge.stop()
     }
 
     /// Password, then the authenticator code, in a new browser session.
@@ -115,10 +97,5 @@ final class EdgeSecondFactorResetTests: XCTestCase {
         let reply = try await browser.request(.POST, "/api/signin/password", json: ["email": "jane@example.org", "password": EdgeAccountTests.password])
         guard reply.json["state"] as? String == "second-factor" else { return reply }
         return try await browser.request(.POST, "/api/signin/totp", json: ["code": code])
-    }
-
-    static func single(_ database: PortalDatabase, _ sql: String) async throws -> String? {
-        for try await value in try await database.client.query(PostgresQuery(unsafeSQL: sql)).decode(String?.self) { return value }
-        return nil
     }
 }

@@ -7,17 +7,11 @@ import NIOHTTP1
 import NIOSSL
 import PortalEdge
 import PortalPKI
+import PortalTestSupport
 import ServiceLifecycle
 import Synchronization
 import TestSupport
 import XCTest
-
-/// A clock tests move forward (step-up validity, timeouts, TOTP steps).
-final class TestClock: Sendable {
-    private let offset = Mutex<TimeInterval>(0)
-    func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
-    var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
-}
 
 /// The edge in-process on loopback ports the kernel chose, with a throwaway state directory and link CA.
 final class EdgeTestServer: @unchecked Sendable {
@@ -72,14 +66,8 @@ final class EdgeTestServer: @unchecked Sendable {
         self.publicPort = publicPort
         self.linkPort = linkPort
 
-        var browserTLS = TLSConfiguration.makeClientConfiguration()
-        browserTLS.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(directory.path("state/tls/\(PortalAuthority.certificateFile)")))
-        var browserConfiguration = HTTPClient.Configuration(tlsConfiguration: browserTLS)
-        browserConfiguration.connectionPool.retryConnectionEstablishment = false
-        browserClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: browserConfiguration)
-        var linkConfiguration = HTTPClient.Configuration(tlsConfiguration: try linkCA.clientTLSConfiguration())
-        linkConfiguration.connectionPool.retryConnectionEstablishment = false
-        linkClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: linkConfiguration)
+        browserClient = try testHTTPClient(trusting: directory.path("state/tls/\(PortalAuthority.certificateFile)"))
+        linkClient = testHTTPClient(try linkCA.clientTLSConfiguration())
     }
 
     func stop() async throws {

@@ -111,17 +111,17 @@ final class EdgeLinkStoreTests: XCTestCase {
         try await link.patientPushed(try XCTUnwrap(pending.first))
         await assertFalse(try await link.patientsToPush().contains { $0.ref == invited })
 
-        try await InvitationStore(database).requestUnlock(patient: invited, actor: "test")
-        let unlocks = try await link.unlocksToPush()
+        try await InvitationStore(database).request(.unlock, patient: invited, actor: "test")
+        let unlocks = try await link.toPush(.unlock)
         XCTAssertEqual(unlocks.map(\.patient), [invited])
         // A second request made after the first was read stays for the next poll.
         try await Task.sleep(for: .milliseconds(5))
-        try await InvitationStore(database).requestUnlock(patient: invited, actor: "test")
-        try await link.unlockPushed(patient: invited, requestedAt: try XCTUnwrap(unlocks.first).requestedAt)
-        await assertEqual(try await link.unlocksToPush().count, 1)
-        let newer = try await link.unlocksToPush()
-        try await link.unlockPushed(patient: invited, requestedAt: try XCTUnwrap(newer.first).requestedAt)
-        await assertEqual(try await link.unlocksToPush().count, 0)
+        try await InvitationStore(database).request(.unlock, patient: invited, actor: "test")
+        try await link.pushed(.unlock, patient: invited, requestedAt: try XCTUnwrap(unlocks.first).requestedAt)
+        await assertEqual(try await link.toPush(.unlock).count, 1)
+        let newer = try await link.toPush(.unlock)
+        try await link.pushed(.unlock, patient: invited, requestedAt: try XCTUnwrap(newer.first).requestedAt)
+        await assertEqual(try await link.toPush(.unlock).count, 0)
     }
 
     func testAnEdgeBatchIsCommittedOnceWithItsUploadsAndJob() async throws {

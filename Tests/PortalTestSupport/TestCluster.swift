@@ -1,5 +1,6 @@
 import Foundation
 import PortalStore
+import PostgresNIO
 import XCTest
 
 /// Shared by the portal's test targets (a test target cannot import another's helpers).
@@ -54,6 +55,18 @@ public func migratedDatabase(for test: XCTestCase) async throws -> PortalDatabas
     let database = try PortalDatabase(settings: cluster.settings)
     test.addTeardownBlock { await database.shutdown() }
     try await Migrator.migrate(database)
+    return database
+}
+
+/// The class's migrated database with `seed` run on it once per class (the tests of a class share its database): it
+/// runs while `table` is empty.
+public func seededDatabase(for test: XCTestCase, unlessRowsIn table: String,
+                           _ seed: (PortalDatabase) async throws -> Void) async throws -> PortalDatabase {
+    let database = try await migratedDatabase(for: test)
+    var rows = 0
+    for try await count in try await database.client.query("SELECT count(*)::int FROM \(unescaped: table)", logger: database.logger)
+        .decode(Int.self) { rows = count }
+    if rows == 0 { try await seed(database) }
     return database
 }
 

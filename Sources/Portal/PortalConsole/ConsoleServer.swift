@@ -1,3 +1,4 @@
+import Credentials
 import Foundation
 import Hummingbird
 import HummingbirdTLS
@@ -69,10 +70,11 @@ public struct ConsoleServer: Service {
         if rpID == "localhost" { origins.insert(origin.replacingOccurrences(of: "://localhost", with: "://127.0.0.1")) }
         try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let tls = try Self.tls(settings, stateDirectory: stateDirectory, logger: logger)
-        let key = try StaffSecretKey.loadOrCreate(at: stateDirectory.appendingPathComponent("console.key"))
+        let key = try SealingKey.loadOrCreate(at: stateDirectory.appendingPathComponent("console.key"), name: .console)
         let directory = StaffDirectory(database)
         let store = StaffSessionStore(database)
-        let sessions = ConsoleSessions(store: store, directory: directory, idle: settings.idleTimeout, absolute: settings.absoluteTimeout)
+        let sessions = ConsoleSessions(store: store, directory: directory,
+                                       timeouts: SessionTimeouts(idle: settings.idleTimeout, absolute: settings.absoluteTimeout))
         self.sessions = sessions
         let accounts = ConsoleAccountsAPI(
             directory: directory, sessions: sessions, throttle: ConsoleThrottle(store: store), hashing: HashingGate(limit: 4), key: key,
@@ -87,7 +89,7 @@ public struct ConsoleServer: Service {
                             paths: Self.borrowedModules))
 
         let router = Router(context: ConsoleRequestContext.self)
-        router.add(middleware: ConsoleMiddleware(sessions: sessions, origins: origins, now: now))
+        router.add(middleware: BrowserMiddleware(console: sessions, origins: origins, now: now))
         accounts.addRoutes(to: router)
         for area in areas { area.addRoutes(to: router) }
         files.addRoutes(to: router)
@@ -128,7 +130,7 @@ public struct ConsoleServer: Service {
 
     /// At start and every `sweepInterval`: ended sessions and day-old throttles go.
     private func sweep() async {
-        let store = sessions.store, settings = settings, logger = logger, now = now, unauthenticated = sessions.absoluteUnauthenticated
+        let store = sessions.store, settings = settings, logger = logger, now = now, unauthenticated = sessions.timeouts.absoluteUnauthenticated
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

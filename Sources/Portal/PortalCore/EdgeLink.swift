@@ -80,9 +80,9 @@ public struct EdgeLink: Service {
     func round(_ client: EdgeLinkClient) async {
         do {
             // Resets first: a patient reset and then invited again is reset before the new invitation can be used, never after.
-            try await pushResets(client)
+            try await pushAccountRequests(.secondFactorReset, client)
             try await pushPatients(client)
-            try await pushUnlocks(client)
+            try await pushAccountRequests(.unlock, client)
             try await takeBatches(client)
             try await pushResults(client)
             try await takeEvents(client)
@@ -121,29 +121,21 @@ public struct EdgeLink: Service {
         }
     }
 
-    private func pushUnlocks(_ client: EdgeLinkClient) async throws {
-        for unlock in try await store.unlocksToPush() {
+    /// Unlocks and second-factor resets staff asked for; one the edge refuses is logged and stays for the next poll.
+    private func pushAccountRequests(_ request: EdgeAccountRequest, _ client: EdgeLinkClient) async throws {
+        for pending in try await store.toPush(request) {
             do {
-                try await client.unlock(ref: unlock.patient)
+                switch request {
+                case .unlock: try await client.unlock(ref: pending.patient)
+                case .secondFactorReset: try await client.resetSecondFactor(ref: pending.patient)
+                }
             } catch {
                 guard case .refused(let status, let code) = error else { throw error }
-                logger.error("the edge refused an unlock", metadata: ["patient": "\(unlock.patient)", "status": "\(status)", "code": "\(code ?? "")"])
+                let what = request == .unlock ? "an unlock" : "a second-factor reset"
+                logger.error("the edge refused \(what)", metadata: ["patient": "\(pending.patient)", "status": "\(status)", "code": "\(code ?? "")"])
                 continue
             }
-            try await store.unlockPushed(patient: unlock.patient, requestedAt: unlock.requestedAt)
-        }
-    }
-
-    private func pushResets(_ client: EdgeLinkClient) async throws {
-        for reset in try await store.resetsToPush() {
-            do {
-                try await client.resetSecondFactor(ref: reset.patient)
-            } catch {
-                guard case .refused(let status, let code) = error else { throw error }
-                logger.error("the edge refused a second-factor reset", metadata: ["patient": "\(reset.patient)", "status": "\(status)", "code": "\(code ?? "")"])
-                continue
-            }
-            try await store.resetPushed(patient: reset.patient, requestedAt: reset.requestedAt)
+            try await store.pushed(request, patient: pending.patient, requestedAt: pending.requestedAt)
         }
     }
 

@@ -84,7 +84,7 @@ public struct EdgeServer: Service {
         if rpID == "localhost" { origins.insert(origin.replacingOccurrences(of: "://localhost", with: "://127.0.0.1")) }
         let relyingParty = RelyingParty(id: rpID, name: settings.hospitalName, origins: origins)
 
-        let sessions = SessionGate(store: store, idle: settings.idleTimeout, absolute: settings.absoluteTimeout)
+        let sessions = SessionGate(store: store, timeouts: SessionTimeouts(idle: settings.idleTimeout, absolute: settings.absoluteTimeout))
         self.sessions = sessions
         let accounts = AccountsAPI(store: store, sessions: sessions, throttle: Throttle(store: store), hashing: HashingGate(limit: 4),
                                    relyingParty: relyingParty, settings: settings, logger: logger, now: now)
@@ -95,7 +95,7 @@ public struct EdgeServer: Service {
             root: settings.webRoot, defaultRoots: Self.defaultWebRoots, site: "the edge's web pages", setting: "[edge] web_root")
 
         let router = Router(context: EdgeRequestContext.self)
-        router.add(middleware: EdgeMiddleware(sessions: sessions, origins: origins, now: now))
+        router.add(middleware: BrowserMiddleware(edge: sessions, origins: origins, now: now))
         accounts.addRoutes(to: router)
         batches.addRoutes(to: router)
         tus.addRoutes(to: router)

@@ -126,26 +126,6 @@ public struct EdgeLinkStore: Sendable {
         }
     }
 
-    /// Unlock requests the edge has not been given yet: (patient, when requested).
-    public func unlocksToPush() async throws -> [(patient: Int64, requestedAt: Date)] {
-        var unlocks: [(Int64, Date)] = []
-        for try await row in try await database.client.query("""
-            SELECT id, edge_unlock_requested_at FROM patients WHERE edge_unlock_requested_at IS NOT NULL ORDER BY id LIMIT 100
-            """, logger: logger).decode((Int64, Date).self) { unlocks.append(row) }
-        return unlocks.map { (patient: $0.0, requestedAt: $0.1) }
-    }
-
-    /// Clears the request the edge carried out; a newer request made meanwhile stays for the next poll.
-    public func unlockPushed(patient: Int64, requestedAt: Date) async throws {
-        try await database.transaction { connection in
-            try await connection.query("""
-                UPDATE patients SET edge_unlock_requested_at = NULL WHERE id = \(patient) AND edge_unlock_requested_at = \(requestedAt)
-                """, logger: logger)
-            try await AuditLog(database).append(eventType: AuditEvent.linkUnlockPushed, actor: Self.actor,
-                                                detail: ["patient": .integer(patient)], on: connection)
-        }
-    }
-
     // MARK: batches
 
     /// The batch core made for edge batch `edgeBatch`, if any.

@@ -110,19 +110,4 @@ public struct InvitationStore: Sendable {
         }
         return nil
     }
-
-    /// Records staff's request to unlock the patient's portal account (after too many second-factor failures); the
-    /// link passes it to the edge at its next poll.
-    public func requestUnlock(patient: Int64, actor: String) async throws {
-        try await database.transaction { connection in
-            var found = false
-            for try await _ in try await connection.query("""
-                UPDATE patients SET edge_unlock_requested_at = now() WHERE id = \(patient) RETURNING id
-                """, logger: logger) { found = true }
-            guard found else { throw InvitationError.unknownPatient(patient) }
-            try await AuditLog(database).append(eventType: AuditEvent.unlockRequested, actor: actor, detail: [
-                "patient": .integer(patient),
-            ], on: connection)
-        }
-    }
 }

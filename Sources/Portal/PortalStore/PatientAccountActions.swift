@@ -35,42 +35,4 @@ extension InvitationStore {
             return revoked
         }
     }
-
-    /// Records staff's request to remove the patient's second factor at the edge (passkeys, authenticator app,
-    /// recovery codes) and end their sessions there; the link carries it at its next poll. The patient then enrols
-    /// again from a new invitation.
-    public func requestSecondFactorReset(patient: Int64, actor: String) async throws {
-        try await database.transaction { connection in
-            var found = false
-            for try await _ in try await connection.query("""
-                UPDATE patients SET edge_reset_requested_at = now() WHERE id = \(patient) RETURNING id
-                """, logger: database.logger) { found = true }
-            guard found else { throw InvitationError.unknownPatient(patient) }
-            try await AuditLog(database).append(eventType: AuditEvent.patientSecondFactorReset, actor: actor, detail: [
-                "patient": .integer(patient),
-            ], on: connection)
-        }
-    }
-}
-
-extension EdgeLinkStore {
-    /// Second-factor resets the edge has not carried out yet: (patient, when requested).
-    public func resetsToPush() async throws -> [(patient: Int64, requestedAt: Date)] {
-        var resets: [(Int64, Date)] = []
-        for try await row in try await database.client.query("""
-            SELECT id, edge_reset_requested_at FROM patients WHERE edge_reset_requested_at IS NOT NULL ORDER BY id LIMIT 100
-            """, logger: database.logger).decode((Int64, Date).self) { resets.append(row) }
-        return resets.map { (patient: $0.0, requestedAt: $0.1) }
-    }
-
-    /// Clears the request the edge carried out; one made meanwhile stays for the next poll.
-    public func resetPushed(patient: Int64, requestedAt: Date) async throws {
-        try await database.transaction { connection in
-            try await connection.query("""
-                UPDATE patients SET edge_reset_requested_at = NULL WHERE id = \(patient) AND edge_reset_requested_at = \(requestedAt)
-                """, logger: database.logger)
-            try await AuditLog(database).append(eventType: AuditEvent.linkResetPushed, actor: Self.actor,
-                                                detail: ["patient": .integer(patient)], on: connection)
-        }
-    }
 }

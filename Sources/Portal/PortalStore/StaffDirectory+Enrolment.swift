@@ -45,7 +45,7 @@ extension StaffDirectory {
 
     /// Stores the member's authenticator app (its secret sealed with the console's key) and the step of the code that
     /// proved it, which can then not be used again.
-    public func setTOTP(id: Int64, secret: [UInt8], usedStep: UInt64, key: StaffSecretKey) async throws {
+    public func setTOTP(id: Int64, secret: [UInt8], usedStep: UInt64, key: SealingKey) async throws {
         let sealed = try key.seal(secret)
         try await database.client.query("""
             UPDATE staff SET totp_secret = \(sealed), totp_last_step = \(Int64(usedStep)), updated_at = now() WHERE id = \(id)

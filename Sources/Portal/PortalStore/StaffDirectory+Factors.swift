@@ -22,7 +22,7 @@ extension StaffDirectory {
     }
 
     /// The member's authenticator app secret (opened with the console's key) and the last step used; nil without one.
-    public func totp(id: Int64, key: StaffSecretKey) async throws -> (secret: [UInt8], lastStep: UInt64?)? {
+    public func totp(id: Int64, key: SealingKey) async throws -> (secret: [UInt8], lastStep: UInt64?)? {
         for try await (sealed, last) in try await database.client.query("""
             SELECT totp_secret, totp_last_step FROM staff WHERE id = \(id) AND totp_secret IS NOT NULL
             """, logger: database.logger).decode((Data, Int64?).self) {

@@ -30,6 +30,12 @@ public enum SessionCookie {
         return Data(SHA256.hash(data: Data(token.utf8)))
     }
 
+    /// A new session id: the cookie value and the digest it is stored under.
+    public static func newID() -> (token: String, digest: Data) {
+        let token = randomToken()
+        return (token, Data(SHA256.hash(data: Data(token.utf8))))
+    }
+
     /// 256 random bits, base64url without padding (43 characters): session ids and CSRF tokens.
     public static func randomToken() -> String {
         let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }

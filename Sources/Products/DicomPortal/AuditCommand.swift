@@ -21,8 +21,7 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try options.loadConfiguration()
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.audit"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.audit")
             let anchors: [AuditAnchors.Anchor]
             do {
                 anchors = try AuditAnchors(path: options.stateDirectory.auditAnchors.path).read()
@@ -59,8 +58,7 @@ struct AuditCommand: AsyncParsableCommand {
             let query = AuditQuery(patient: patient, staff: staff, kiosk: kiosk, from: try parseTime(since, "--since"), to: try parseTime(until, "--until"),
                                    typePrefix: type)
             let configuration = try options.loadConfiguration()
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.audit"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.audit")
             if csv { print(AuditCSV.header, terminator: "") }
             try await opened.use { database in
                 try await AuditSearch(database).each(query) { record in
@@ -82,8 +80,7 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try options.loadConfiguration()
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.audit"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.audit")
             let report = try await opened.use { database in
                 let report = try await AuditSearch(database).accessReport(patient: patient)
                 try await AuditLog(database).append(eventType: AuditEvent.auditAccessReport, actor: "cli",

@@ -22,8 +22,7 @@ struct KioskCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try options.loadConfiguration()
             do { _ = try KioskName(name) } catch { fail("\(error)", status: .usage) }
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.kiosk"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.kiosk")
             let issued = try await opened.use { database in
                 let registry = KioskRegistry(database)
                 if try await registry.list().contains(where: { $0.name == name }) {
@@ -59,8 +58,7 @@ struct KioskCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try options.loadConfiguration()
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.kiosk"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.kiosk")
             let kiosks = try await opened.use { try await KioskRegistry($0).list() }
             let format = ISO8601DateFormatter()
             for kiosk in kiosks {
@@ -79,8 +77,7 @@ struct KioskCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try options.loadConfiguration()
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.kiosk"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.kiosk")
             let serial = try await opened.use { database in
                 do { return try await KioskRegistry(database).revoke(name: name, actor: commandActor) } catch let error as KioskRecordError {
                     await opened.close()

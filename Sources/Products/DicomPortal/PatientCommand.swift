@@ -24,8 +24,7 @@ struct PatientCommand: AsyncParsableCommand {
             let patient = RegisteredPatient(patientID: id, issuer: issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? "",
                                             name: name, birthDate: birthDate, sex: sex, email: email)
             do { try patient.validate() } catch { fail("\(error)", status: .usage) }
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.patient")
             try await opened.use { database in
                 do { try await PatientRegistry(database).add(patient, actor: commandActor) } catch let error as PatientRecordError {
                     await opened.close()
@@ -56,8 +55,7 @@ struct PatientCommand: AsyncParsableCommand {
                 rows = try PatientCSV.parse(data, defaultIssuer: configuration.pipeline.reconciliation.issuerOfPatientID ?? "",
                                             limits: PatientCSV.Limits(maxBytes: 256 << 20, maxRows: 1_000_000))
             } catch { fail("\(file): \(error)", status: .usage) }
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.patient")
             let (added, refused) = try await opened.use { database in
                 let registry = PatientRegistry(database)
                 var added = 0, refused = 0
@@ -90,8 +88,7 @@ struct PatientCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try options.loadConfiguration()
-            let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
-            try await migrateIfPrivate(opened)
+            let opened = try await options.openMigrated(configuration, logger: "dicom-portal.patient")
             let patients = try await opened.use { try await PatientRegistry($0).list() }
             for patient in patients {
                 print([patient.patientID, patient.issuer, patient.name, patient.birthDate, patient.sex ?? "", patient.email ?? ""].joined(separator: "\t"))

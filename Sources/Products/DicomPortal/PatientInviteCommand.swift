@@ -18,8 +18,7 @@ struct InviteCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: PortalOptions
-    @Option(help: "The hospital's Patient ID.") var id: String
-    @Option(help: "Issuer of the Patient ID (default: [reconciliation] issuer_of_patient_id).") var issuer: String?
+    @OptionGroup var patient: PatientSelection
     @Option(help: "Change the patient's e-mail address (where the invitation goes, and their sign-in name) first.") var email: String?
     @Flag(name: .customLong("print-link"), help: "Print the link instead of e-mailing it (to hand it over in person).") var printLink = false
 
@@ -32,12 +31,11 @@ struct InviteCommand: AsyncParsableCommand {
                                       : "\(error)", status: .usage)
             }
         }
-        let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
-        try await migrateIfPrivate(opened)
-        let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
+        let opened = try await options.openMigrated(configuration, logger: "dicom-portal.patient")
+        let issuer = patient.resolvedIssuer(configuration)
         let outcome: Result<String, InviteFailure> = try await opened.use { database in
-            guard let (row, _) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else {
-                return .failure(InviteFailure("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered"))
+            guard let (row, _) = try await PatientRegistry(database).find(patientID: patient.id, issuer: issuer) else {
+                return .failure(InviteFailure(patient.notRegistered(issuer: issuer)))
             }
             if let email {
                 do { try await PatientRegistry(database).setEmail(id: row, email: email, actor: commandActor) } catch let error as PatientRecordError {
@@ -50,16 +48,16 @@ struct InviteCommand: AsyncParsableCommand {
             let sent: PatientInviter.Outcome
             do { sent = try await inviter.invite(patient: row, delivery: printLink ? .inPerson : .email, actor: commandActor) } catch let failure as PatientInviter.Failure {
                 if failure == .noEmail {
-                    return .failure(InviteFailure("patient \(id) has no e-mail address (their sign-in name at the portal): give --email"))
+                    return .failure(InviteFailure("patient \(patient.id) has no e-mail address (their sign-in name at the portal): give --email"))
                 }
                 return .failure(InviteFailure(failure.description))
             }
             let until = ISO8601DateFormatter().string(from: sent.invitation.expiresAt)
             let replaced = sent.replaced.map { " (invitation \($0) revoked)" } ?? ""
             if let link = sent.link {
-                return .success("invitation \(sent.invitation.id) for patient \(id), valid until \(until)\(replaced); hand this link to the patient:\n\(link)")
+                return .success("invitation \(sent.invitation.id) for patient \(patient.id), valid until \(until)\(replaced); hand this link to the patient:\n\(link)")
             }
-            return .success("invitation \(sent.invitation.id) for patient \(id) e-mailed to \(sent.address ?? ""), valid until \(until)\(replaced)")
+            return .success("invitation \(sent.invitation.id) for patient \(patient.id) e-mailed to \(sent.address ?? ""), valid until \(until)\(replaced)")
         }
         switch outcome {
         case .success(let line): print(line)
@@ -73,6 +71,35 @@ struct InviteFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// The registered patient a command acts on: `--id` and `--issuer`.
+struct PatientSelection: ParsableArguments {
+    @Option(help: "The hospital's Patient ID.") var id: String
+    @Option(help: "Issuer of the Patient ID (default: [reconciliation] issuer_of_patient_id).") var issuer: String?
+
+    func resolvedIssuer(_ configuration: PortalConfiguration) -> String {
+        issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
+    }
+
+    func notRegistered(issuer: String) -> String {
+        "no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered"
+    }
+}
+
+/// Unlock and reset-second-factor: a request about a registered patient's portal account, recorded for core's edge
+/// link to pass on at its next poll; an unknown patient is a problem exit.
+private func requestAtEdge(_ options: PortalOptions, _ patient: PatientSelection,
+                           _ request: (InvitationStore, _ patient: Int64) async throws -> Void) async throws {
+    let configuration = try options.loadConfiguration()
+    let opened = try await options.openMigrated(configuration, logger: "dicom-portal.patient")
+    let issuer = patient.resolvedIssuer(configuration)
+    let found = try await opened.use { database -> Bool in
+        guard let (row, _) = try await PatientRegistry(database).find(patientID: patient.id, issuer: issuer) else { return false }
+        try await request(InvitationStore(database), row)
+        return true
+    }
+    guard found else { fail(patient.notRegistered(issuer: issuer), status: .problem) }
+}
+
 /// `dicom-portal patient unlock`: after too many second-factor failures the patient's portal account is locked; staff
 /// who have confirmed who is calling unlock it. Core's edge link passes the request on at its next poll.
 struct UnlockCommand: AsyncParsableCommand {
@@ -80,21 +107,11 @@ struct UnlockCommand: AsyncParsableCommand {
         commandName: "unlock", abstract: "Unlock a patient's portal account after too many failed second-factor attempts.")
 
     @OptionGroup var options: PortalOptions
-    @Option(help: "The hospital's Patient ID.") var id: String
-    @Option(help: "Issuer of the Patient ID (default: [reconciliation] issuer_of_patient_id).") var issuer: String?
+    @OptionGroup var patient: PatientSelection
 
     func run() async throws {
-        let configuration = try options.loadConfiguration()
-        let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
-        try await migrateIfPrivate(opened)
-        let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
-        let found = try await opened.use { database -> Bool in
-            guard let (row, _) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else { return false }
-            try await InvitationStore(database).requestUnlock(patient: row, actor: commandActor)
-            return true
-        }
-        guard found else { fail("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered", status: .problem) }
-        print("unlock of patient \(id)'s portal account requested; core passes it to the edge at its next poll")
+        try await requestAtEdge(options, patient) { try await $0.request(.unlock, patient: $1, actor: commandActor) }
+        print("unlock of patient \(patient.id)'s portal account requested; core passes it to the edge at its next poll")
     }
 }
 
@@ -107,20 +124,10 @@ struct ResetSecondFactorCommand: AsyncParsableCommand {
         abstract: "Remove a patient's second factor (passkeys, authenticator app, recovery codes) at the portal; they enrol again from a new invitation.")
 
     @OptionGroup var options: PortalOptions
-    @Option(help: "The hospital's Patient ID.") var id: String
-    @Option(help: "Issuer of the Patient ID (default: [reconciliation] issuer_of_patient_id).") var issuer: String?
+    @OptionGroup var patient: PatientSelection
 
     func run() async throws {
-        let configuration = try options.loadConfiguration()
-        let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.patient"))
-        try await migrateIfPrivate(opened)
-        let issuer = issuer ?? configuration.pipeline.reconciliation.issuerOfPatientID ?? ""
-        let found = try await opened.use { database -> Bool in
-            guard let (row, _) = try await PatientRegistry(database).find(patientID: id, issuer: issuer) else { return false }
-            try await InvitationStore(database).requestSecondFactorReset(patient: row, actor: commandActor)
-            return true
-        }
-        guard found else { fail("no patient \(id)\(issuer.isEmpty ? "" : " (issuer \(issuer))") is registered", status: .problem) }
-        print("second-factor reset of patient \(id)'s portal account requested; core passes it to the edge at its next poll. Invite them again (patient invite) to enrol anew.")
+        try await requestAtEdge(options, patient) { try await $0.request(.secondFactorReset, patient: $1, actor: commandActor) }
+        print("second-factor reset of patient \(patient.id)'s portal account requested; core passes it to the edge at its next poll. Invite them again (patient invite) to enrol anew.")
     }
 }

@@ -54,6 +54,14 @@ struct PortalOptions: ParsableArguments {
         configuration.staging.directory ?? stateDirectory.staging.path
     }
 
+    /// For a command on the records (patients, kiosks, staff, audit): the database, the private cluster started if
+    /// needed and brought up to date.
+    func openMigrated(_ configuration: PortalConfiguration, logger label: String) async throws -> OpenedDatabase {
+        let opened = try await openDatabase(configuration, start: true, logger: commandLogger(label))
+        try await migrateIfPrivate(opened)
+        return opened
+    }
+
     /// Connects to the configured server, or to the private cluster under the state directory — starting it
     /// when `start` allows and it is not running (`stopWhenDone` then says this command started it).
     func openDatabase(_ configuration: PortalConfiguration, start: Bool, logger: Logger) async throws -> OpenedDatabase {

@@ -99,8 +99,7 @@ struct StaffCommand: AsyncParsableCommand {
 private func staffChange<T>(_ options: PortalOptions, _ configuration: PortalConfiguration? = nil,
                             _ body: (StaffDirectory) async throws -> T) async throws -> T {
     let configuration = try configuration ?? options.loadConfiguration()
-    let opened = try await options.openDatabase(configuration, start: true, logger: commandLogger("dicom-portal.staff"))
-    try await migrateIfPrivate(opened)
+    let opened = try await options.openMigrated(configuration, logger: "dicom-portal.staff")
     return try await opened.use { database in
         do { return try await body(StaffDirectory(database)) } catch let error as StaffError {
             await opened.close()

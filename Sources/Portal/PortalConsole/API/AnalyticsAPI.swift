@@ -88,10 +88,7 @@ public struct AnalyticsAPI: ConsoleArea {
 
     /// Database failures are logged and answered without detail.
     private func reading<T: Sendable>(_ body: () async throws -> T) async throws(APIError) -> T {
-        do { return try await body() } catch {
-            logger.error("analytics could not be read", metadata: ["error": "\(error)"])
-            throw ConsoleResponses.unavailable
-        }
+        try await ConsoleResponses.reading("analytics", logger: logger, body)
     }
 }
 
@@ -99,6 +96,15 @@ public struct AnalyticsAPI: ConsoleArea {
 enum ConsoleResponses {
     static let unavailable = APIError(.serviceUnavailable, "unavailable",
                                       "The portal's database did not answer. Try again in a moment; if it persists, check core's log.")
+
+    /// `body`'s answer; when the database fails, the error is logged (`what` could not be read) and the page is told
+    /// `unavailable`.
+    static func reading<T: Sendable>(_ what: String, logger: Logger, _ body: () async throws -> T) async throws(APIError) -> T {
+        do { return try await body() } catch {
+            logger.error("\(what) could not be read", metadata: ["error": "\(error)"])
+            throw unavailable
+        }
+    }
 
     /// A Codable value as JSON, times as ISO 8601.
     static func json(_ value: some Encodable) throws -> Response {

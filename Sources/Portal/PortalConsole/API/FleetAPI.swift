@@ -22,12 +22,8 @@ public struct FleetAPI: ConsoleArea {
         router.get("/api/fleet") { request, context in
             _ = try context.require(.viewAnalytics)
             let filter = try AnalyticsAPI.filter(request)
-            let status: FleetStatus
-            do {
-                status = try await FleetStatusReader(database, leaseSeconds: leaseSeconds).status(from: filter.from, to: filter.to)
-            } catch {
-                logger.error("the fleet status could not be read", metadata: ["error": "\(error)"])
-                throw ConsoleResponses.unavailable
+            let status = try await ConsoleResponses.reading("the fleet status", logger: logger) {
+                try await FleetStatusReader(database, leaseSeconds: leaseSeconds).status(from: filter.from, to: filter.to)
             }
             return try ConsoleResponses.json(status)
         }

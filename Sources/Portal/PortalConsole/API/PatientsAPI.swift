@@ -172,7 +172,7 @@ public struct PatientsAPI: ConsoleArea {
     private func unlock(_ context: ConsoleRequestContext) async throws -> Response {
         let staff = try context.require(.managePatients)
         let id = try patientID(context)
-        do { try await InvitationStore(database).requestUnlock(patient: id, actor: staff.actor) } catch InvitationError.unknownPatient {
+        do { try await InvitationStore(database).request(.unlock, patient: id, actor: staff.actor) } catch InvitationError.unknownPatient {
             throw Self.unknownPatient
         }
         return try await patientAnswer(id)
@@ -181,7 +181,7 @@ public struct PatientsAPI: ConsoleArea {
     private func resetSecondFactor(_ context: ConsoleRequestContext) async throws -> Response {
         let staff = try context.require(.managePatients)
         let id = try patientID(context)
-        do { try await InvitationStore(database).requestSecondFactorReset(patient: id, actor: staff.actor) } catch InvitationError.unknownPatient {
+        do { try await InvitationStore(database).request(.secondFactorReset, patient: id, actor: staff.actor) } catch InvitationError.unknownPatient {
             throw Self.unknownPatient
         }
         return try await patientAnswer(id)

@@ -15,7 +15,7 @@ struct ConsoleAccountsAPI: Sendable {
     let sessions: ConsoleSessions
     let throttle: ConsoleThrottle
     let hashing: HashingGate
-    let key: StaffSecretKey
+    let key: SealingKey
     let relyingParty: RelyingParty
     let scryptCost: Int
     let issuer: String
@@ -55,7 +55,7 @@ struct ConsoleAccountsAPI: Sendable {
     /// `GET /api/session`: state, CSRF token, the member (with the permissions their role grants) once signed in,
     /// the second factors they can use after the password, and how far an enrolment is.
     func describe(_ session: StaffSession) async throws -> [String: Any] {
-        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.idle),
+        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.timeouts.idle),
                                      "staff": NSNull(), "methods": NSNull(), "enrolment": NSNull(), "absoluteExpiresAt": NSNull()]
         guard let id = session.staffID, let member = try await directory.member(id: id) else { return object }
         switch session.state {
@@ -64,7 +64,7 @@ struct ConsoleAccountsAPI: Sendable {
                 "username": member.username, "displayName": member.displayName, "role": member.role.rawValue,
                 "permissions": member.role.permissions.map(\.rawValue).sorted(),
             ]
-            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.absolute))
+            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.timeouts.absolute))
         case .password:
             object["methods"] = methods(member)
         case .enrolling:
@@ -139,7 +139,7 @@ struct ConsoleAccountsAPI: Sendable {
     private func signInPasskeyOptions(_ context: ConsoleRequestContext) async throws -> Response {
         let (session, member) = try await secondFactorSession(context)
         let keys = try await directory.passkeys(id: member.id)
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, Data(challenge), purpose: "signin", validity: Self.challengeValidity, context)
         return JSONBody.response(["publicKey": try JSONBody.encoded(relyingParty.requestOptions(challenge: challenge, allowing: keys.map(\.credentialID)))])
     }
@@ -148,20 +148,12 @@ struct ConsoleAccountsAPI: Sendable {
         let (session, member) = try await secondFactorSession(context)
         let body = try await JSONBody.object(request)
         guard let challenge = try await sessions.store.takeChallenge(session.digest, purpose: "signin", now: now()) else { throw APIError.challengeGone }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let rawID = (body["rawId"] as? String).flatMap(Base64URL.decode),
-              let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let authenticatorData = (response["authenticatorData"] as? String).flatMap(Base64URL.decode),
-              let signature = (response["signature"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
-        guard let key = try await directory.passkeys(id: member.id).first(where: { $0.credentialID == rawID }) else {
+        let answer = try PasskeyAnswer.assertion(body)
+        guard let key = try await directory.passkeys(id: member.id).first(where: { $0.credentialID == answer.rawID }) else {
             try await secondFactorFailed(member, context, method: "passkey")
         }
         do {
-            let result = try relyingParty.verifyAssertion(
-                clientDataJSON: clientData, authenticatorData: authenticatorData, signature: signature, credentialPublicKey: key.publicKey,
-                storedSignCount: key.signCount, expectedChallenge: Array(challenge), requireUserVerification: false)
+            let result = try relyingParty.verify(answer, publicKey: key.publicKey, signCount: key.signCount, challenge: challenge)
             try await directory.updatePasskey(credentialID: key.credentialID, signCount: result.signCount)
         } catch {
             logger.notice("passkey assertion refused", metadata: ["reason": "\(error)"])
@@ -251,7 +243,7 @@ struct ConsoleAccountsAPI: Sendable {
     private func enrolPasskeyOptions(_ context: ConsoleRequestContext) async throws -> Response {
         let (session, member) = try await enrolling(context)
         guard member.hasPassword else { throw APIError.wrongStep }
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, Data(challenge), purpose: "enrol", validity: Self.challengeValidity, context)
         let existing = try await directory.passkeys(id: member.id).map(\.credentialID)
         let options = relyingParty.creationOptions(challenge: challenge, userID: key.derive("webauthn-staff:\(member.id)"),
@@ -263,15 +255,10 @@ struct ConsoleAccountsAPI: Sendable {
         let (session, member) = try await enrolling(context)
         let body = try await JSONBody.object(request)
         guard let challenge = try await sessions.store.takeChallenge(session.digest, purpose: "enrol", now: now()) else { throw APIError.challengeGone }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let attestation = (response["attestationObject"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
+        let answer = try PasskeyAnswer.registration(body)
         let registration: RegistrationResult
         do {
-            registration = try relyingParty.verifyRegistration(clientDataJSON: clientData, attestationObject: attestation,
-                                                               expectedChallenge: Array(challenge), requireUserVerification: false)
+            registration = try relyingParty.verify(answer, challenge: challenge)
         } catch {
             logger.notice("passkey registration refused", metadata: ["reason": "\(error)"])
             throw APIError(.badRequest, "passkey.failed", "Your device's passkey could not be checked. Try again, or use another authenticator.")
@@ -306,8 +293,7 @@ struct ConsoleAccountsAPI: Sendable {
         guard let step = TOTP(secret: secret).verify(code, at: now()) else {
             // The same secret stays pending: the member types the next code their app shows.
             try await storeChallenge(session, sealed, purpose: Self.pendingTOTP, validity: Self.pendingTOTPValidity, context)
-            throw APIError(.unauthorized, "second-factor.failed",
-                           "That code is not right. Check that your phone's clock is right and type the code your app shows now.")
+            throw APIError.enrolmentCodeFailed
         }
         try await directory.setTOTP(id: member.id, secret: secret, usedStep: step, key: key)
         return try await rotated(session, replacing: session, context, extra: [:])
@@ -330,7 +316,7 @@ struct ConsoleAccountsAPI: Sendable {
     /// Saves `next` under a new id (the old row goes), and answers with its state, its new CSRF token and the cookie.
     private func rotated(_ next: StaffSession, replacing old: StaffSession, _ context: ConsoleRequestContext,
                          extra: [String: Any]) async throws -> Response {
-        let (session, token) = sessions.rotate(next, now: now())
+        let (session, token) = next.rotated(now: now())
         try await sessions.save(session, address: context.address, replacing: old.digest)
         var object = try await describe(session)
         for (key, value) in extra { object[key] = value }
@@ -339,15 +325,6 @@ struct ConsoleAccountsAPI: Sendable {
 
     private func storeChallenge(_ session: StaffSession, _ challenge: Data, purpose: String, validity: TimeInterval,
                                 _ context: ConsoleRequestContext) async throws {
-        var next = session
-        next.challenge = challenge
-        next.challengePurpose = purpose
-        next.challengeExpiresAt = now().addingTimeInterval(validity)
-        try await sessions.save(next, address: context.address)
-    }
-
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try await sessions.save(session.holding(challenge, purpose: purpose, expiresAt: now().addingTimeInterval(validity)), address: context.address)
     }
 }

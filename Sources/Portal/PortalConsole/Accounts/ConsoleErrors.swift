@@ -3,11 +3,7 @@ import WebSecurity
 /// The console's own refusals at sign-in and enrolment (the shared ones are in `APIError`).
 extension APIError {
     static let signinFailed = APIError(.unauthorized, "signin.failed", "The username or the password is wrong.")
-    static let secondFactorFailed = APIError(.unauthorized, "second-factor.failed", "That code is not right. Check your authenticator app and try again.")
-    static let secondFactorReplayed = APIError(.unauthorized, "second-factor.replayed",
-                                               "That code was already used. Wait for your app to show a new code and type that one.")
     static let passkeyFailed = APIError(.unauthorized, "passkey.failed", "The passkey was not accepted. Try again, or use your authenticator app.")
-    static let challengeGone = APIError(.conflict, "passkey.failed", "The passkey request timed out or was already used. Try again.")
     static let accountLocked = APIError(.forbidden, "account.locked",
                                         "Your account is locked after too many wrong second factors. Ask an administrator to unlock it.")
     static let enrolmentInvalid = APIError(.notFound, "enrolment.invalid",

@@ -10,18 +10,14 @@ import WebSecurity
 struct ConsoleSessions: Sendable {
     let store: StaffSessionStore
     let directory: StaffDirectory
-    let idle: TimeInterval
-    let absolute: TimeInterval
-    /// Sessions not signed in: anonymous, enrolling, waiting for the second factor.
-    let absoluteUnauthenticated: TimeInterval = 3600
+    let timeouts: SessionTimeouts
 
     /// The session the request's cookie names, if it exists, has not timed out and its member may still use it.
     func load(_ request: Request, now: Date) async throws -> StaffSession? {
         guard let token = SessionCookie.token(in: request), let digest = SessionCookie.digest(token),
               let record = try await store.session(digest: digest) else { return nil }
-        let signedIn = record.state == StaffSession.State.signedIn.rawValue
-        let started = record.authenticatedAt ?? record.createdAt
-        if now.timeIntervalSince(record.lastSeenAt) > idle || now.timeIntervalSince(started) > (signedIn ? absolute : absoluteUnauthenticated) {
+        if timeouts.expired(lastSeenAt: record.lastSeenAt, createdAt: record.createdAt, authenticatedAt: record.authenticatedAt,
+                            signedIn: record.state == StaffSession.State.signedIn.rawValue, now: now) {
             try await store.delete(digest)
             return nil
         }
@@ -63,24 +59,8 @@ struct ConsoleSessions: Sendable {
 
     /// A new anonymous session and the cookie value naming it.
     func start(now: Date) -> (session: StaffSession, token: String) {
-        let token = SessionCookie.randomToken()
-        // A token randomToken made always has a digest.
-        let digest = SessionCookie.digest(token) ?? Data()
+        let (token, digest) = SessionCookie.newID()
         return (StaffSession(digest: digest, state: .anonymous, csrf: SessionCookie.randomToken(), createdAt: now, lastSeenAt: now), token)
-    }
-
-    /// The same session under a new id and CSRF token (saved `replacing:` the old digest).
-    func rotate(_ session: StaffSession, now: Date) -> (session: StaffSession, token: String) {
-        let token = SessionCookie.randomToken()
-        var rotated = session
-        rotated.digest = SessionCookie.digest(token) ?? Data()
-        rotated.csrf = SessionCookie.randomToken()
-        rotated.lastSeenAt = now
-        // A WebAuthn challenge belongs to the id it was issued to.
-        rotated.challenge = nil
-        rotated.challengePurpose = nil
-        rotated.challengeExpiresAt = nil
-        return (rotated, token)
     }
 
     func save(_ session: StaffSession, address: String?, replacing old: Data? = nil) async throws {

@@ -66,7 +66,7 @@ struct AccountsAPI: Sendable {
 
     /// What the page needs to know about its session (the API notes' `GET /api/session`).
     func describe(_ session: EdgeSession) async throws -> [String: Any] {
-        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.idle),
+        var object: [String: Any] = ["state": session.state.rawValue, "csrf": session.csrf, "idleTimeout": Int(sessions.timeouts.idle),
                                      "hospital": settings.hospitalName]
         object["enrolment"] = session.enrolmentStep.map { ["step": $0.rawValue] } ?? NSNull()
         var patient: EdgePatient?
@@ -82,7 +82,7 @@ struct AccountsAPI: Sendable {
         if session.state == .signedIn {
             let until = session.stepUpAt.map { $0.addingTimeInterval(Self.stepUpValidity) }
             object["stepUpValidUntil"] = until.flatMap { $0 > now() ? ISO8601DateFormatter().string(from: $0) : nil } ?? NSNull()
-            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.absolute))
+            object["absoluteExpiresAt"] = ISO8601DateFormatter().string(from: (session.authenticatedAt ?? session.createdAt).addingTimeInterval(sessions.timeouts.absolute))
             object["limits"] = ["maxBytes": settings.quota.maxBytes, "maxFiles": settings.quota.maxFiles,
                                 "maxOpenUploads": settings.quota.maxOpenUploads, "chunkSize": settings.chunkSize]
             if let patient { object["methods"] = methods(patient) }
@@ -209,8 +209,7 @@ struct AccountsAPI: Sendable {
         }
         let secret = try store.open(sealed)
         guard let step = TOTP(secret: secret).verify(code, at: now()) else {
-            throw APIError(.unauthorized, "second-factor.failed",
-                           "That code is not right. Check that your phone's clock is right and type the code your app shows now.")
+            throw APIError.enrolmentCodeFailed
         }
         return try await finishEnrolment(session, ref: ref, invitation: invitation, totpSecret: secret, usedStep: step, passkey: nil, context)
     }
@@ -218,7 +217,7 @@ struct AccountsAPI: Sendable {
     private func enrolPasskeyBegin(_ context: EdgeRequestContext) async throws -> Response {
         let (session, ref, _) = try await enrolling(context, step: .secondFactor)
         guard let patient = try await store.patient(ref: ref) else { throw APIError.invitationInvalid }
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, challenge, purpose: "enrol", context)
         let options = relyingParty.creationOptions(
             challenge: challenge, userID: userHandle(ref), userName: patient.email ?? patient.displayName,
@@ -230,17 +229,12 @@ struct AccountsAPI: Sendable {
         let (session, ref, invitation) = try await enrolling(context, step: .secondFactor)
         let body = try await JSONBody.object(request)
         guard let challenge = try await store.takeChallenge(session.digest, purpose: "enrol", now: now()) else {
-            throw APIError(.conflict, "passkey.failed", "The passkey request timed out or was already used. Try again.")
+            throw APIError.challengeGone
         }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let attestation = (response["attestationObject"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
+        let answer = try PasskeyAnswer.registration(body)
         let registration: RegistrationResult
         do {
-            registration = try relyingParty.verifyRegistration(clientDataJSON: clientData, attestationObject: attestation,
-                                                               expectedChallenge: Array(challenge), requireUserVerification: false)
+            registration = try relyingParty.verify(answer, challenge: challenge)
         } catch {
             logger.notice("passkey registration refused", metadata: ["reason": "\(error)"])
             try await store.record("enrolment.passkey-refused", patient: ref, address: context.address, detail: ["reason": "\(error)"], now: now())
@@ -339,10 +333,10 @@ struct AccountsAPI: Sendable {
         }
         if let lastStep, step <= lastStep {
             try await store.record("second-factor.replayed", patient: patient.ref, address: context.address, now: now())
-            throw APIError(.unauthorized, "second-factor.replayed", "That code was already used. Wait for your app to show a new code and type that one.")
+            throw APIError.secondFactorReplayed
         }
         guard try await store.useTOTPStep(ref: patient.ref, step: step) else {
-            throw APIError(.unauthorized, "second-factor.replayed", "That code was already used. Wait for your app to show a new code and type that one.")
+            throw APIError.secondFactorReplayed
         }
         return try await secondFactorPassed(session, patient, context, stepUp: stepUp, method: "totp")
     }
@@ -353,7 +347,7 @@ struct AccountsAPI: Sendable {
         guard !keys.isEmpty else {
             throw APIError(.conflict, "passkey.failed", "Your account has no passkey. Use your authenticator app or a recovery code.")
         }
-        let challenge = Self.randomBytes(32)
+        let challenge = RelyingParty.newChallenge()
         try await storeChallenge(session, challenge, purpose: stepUp ? "step-up" : "signin", context)
         return JSONBody.response(["publicKey": try JSONBody.encoded(relyingParty.requestOptions(challenge: challenge, allowing: keys.map(\.credentialID)))])
     }
@@ -362,22 +356,14 @@ struct AccountsAPI: Sendable {
         let (session, patient) = try await secondFactorSession(context, stepUp: stepUp)
         let body = try await JSONBody.object(request)
         guard let challenge = try await store.takeChallenge(session.digest, purpose: stepUp ? "step-up" : "signin", now: now()) else {
-            throw APIError(.conflict, "passkey.failed", "The passkey request timed out or was already used. Try again.")
+            throw APIError.challengeGone
         }
-        let response = body["response"] as? [String: Any] ?? [:]
-        guard let rawID = (body["rawId"] as? String).flatMap(Base64URL.decode),
-              let clientData = (response["clientDataJSON"] as? String).flatMap(Base64URL.decode),
-              let authenticatorData = (response["authenticatorData"] as? String).flatMap(Base64URL.decode),
-              let signature = (response["signature"] as? String).flatMap(Base64URL.decode) else {
-            throw APIError.badRequest("The passkey answer is incomplete.")
-        }
-        guard let key = try await store.passkeys(ref: patient.ref).first(where: { $0.credentialID == rawID }) else {
+        let answer = try PasskeyAnswer.assertion(body)
+        guard let key = try await store.passkeys(ref: patient.ref).first(where: { $0.credentialID == answer.rawID }) else {
             try await secondFactorFailed(patient, context, method: "passkey")
         }
         do {
-            let result = try relyingParty.verifyAssertion(
-                clientDataJSON: clientData, authenticatorData: authenticatorData, signature: signature, credentialPublicKey: key.publicKey,
-                storedSignCount: key.signCount, expectedChallenge: Array(challenge), requireUserVerification: false)
+            let result = try relyingParty.verify(answer, publicKey: key.publicKey, signCount: key.signCount, challenge: challenge)
             try await store.updatePasskey(credentialID: key.credentialID, signCount: result.signCount, now: now())
         } catch {
             logger.notice("passkey assertion refused", metadata: ["reason": "\(error)"])
@@ -431,7 +417,7 @@ struct AccountsAPI: Sendable {
     /// Saves `next` under a new id (the old row goes), and answers with its state, its new CSRF token and the cookie.
     private func rotated(_ next: EdgeSession, replacing old: EdgeSession, _ context: EdgeRequestContext,
                          extra: [String: Any]) async throws -> Response {
-        let (session, token) = sessions.rotate(next, now: now())
+        let (session, token) = next.rotated(now: now())
         try await store.save(session, address: context.address, replacing: old.digest)
         var object = try await describe(session)
         for (key, value) in extra { object[key] = value }
@@ -441,20 +427,12 @@ struct AccountsAPI: Sendable {
     }
 
     private func storeChallenge(_ session: EdgeSession, _ challenge: [UInt8], purpose: String, _ context: EdgeRequestContext) async throws {
-        var next = session
-        next.challenge = Data(challenge)
-        next.challengePurpose = purpose
-        next.challengeExpiresAt = now().addingTimeInterval(Self.challengeValidity)
-        try await store.save(next, address: context.address)
+        try await store.save(session.holding(Data(challenge), purpose: purpose, expiresAt: now().addingTimeInterval(Self.challengeValidity)),
+                             address: context.address)
     }
 
     /// The WebAuthn user handle: opaque (no name, no e-mail), stable per patient, not guessable from the ref.
     private func userHandle(_ ref: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Data(("webauthn-user:" + ref).utf8), using: store.sealingKey.key)).prefix(16).map { $0 }
-    }
-
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        store.sealingKey.derive("webauthn-user:" + ref)
     }
 }

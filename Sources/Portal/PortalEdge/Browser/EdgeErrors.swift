@@ -6,7 +6,6 @@ extension APIError {
     static let invitationInvalid = APIError(.notFound, "invitation.invalid",
                                             "This invitation link is not valid any more (used, replaced or expired). Ask the hospital for a new invitation.")
     static let signinFailed = APIError(.unauthorized, "signin.failed", "The e-mail address or the password is wrong.")
-    static let secondFactorFailed = APIError(.unauthorized, "second-factor.failed", "That code is not right. Check your authenticator app and try again.")
     static let accountLocked = APIError(.forbidden, "account.locked",
                                         "Your account is locked after too many wrong codes. Sign in with one of your recovery codes, or call the hospital to unlock it.")
     static let stepUpRequired = APIError(.forbidden, "step-up.required", "Please confirm it is you with your second factor before sending.")

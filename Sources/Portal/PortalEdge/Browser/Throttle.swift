@@ -1,34 +1,22 @@
 import Credentials
 import Foundation
 
-/// Growing delays after failed sign-ins, per account and per address (`FailureBackoff`, up to a quarter of an
-/// hour). An address gets more room than an account (a hospital's patients may share one behind a NAT). A success clears the account's count, not the address's.
+/// The sites' sign-in throttle (`SignInThrottle`) over the edge's counters in SQLite, per account (e-mail) and per
+/// address.
 struct Throttle: Sendable {
     let store: EdgeStore
-    var freeAccountFailures = 3
-    var freeAddressFailures = 20
-    var longestDelay: TimeInterval = 900
+    var rule = SignInThrottle()
 
-    static func accountKey(_ email: String) -> String { "account:" + email.lowercased() }
-    static func addressKey(_ address: String?) -> String { "address:" + (address ?? "unknown") }
-
-    /// Seconds until `keys` may try again; 0 when they may now.
+    /// Seconds until the account and address may try again; 0 when they may now.
     func wait(account: String, address: String?, now: Date) async throws -> Int {
-        let checks = [(Self.accountKey(account), freeAccountFailures), (Self.addressKey(address), freeAddressFailures)]
-        var longest = 0.0
-        for (key, free) in checks {
-            guard let (failures, last) = try await store.throttle(key), failures > free else { continue }
-            let delay = FailureBackoff.delay(failures: failures, free: free, longest: longestDelay)
-            longest = max(longest, delay - now.timeIntervalSince(last))
-        }
-        return Int(longest.rounded(.up))
+        try await rule.wait(account: account, address: address, now: now) { try await store.throttle($0) }
     }
 
     func failed(account: String, address: String?, now: Date) async throws {
-        try await store.recordFailure([Self.accountKey(account), Self.addressKey(address)], now: now)
+        try await store.recordFailure(rule.counters(account: account, address: address).map(\.key), now: now)
     }
 
     func succeeded(account: String) async throws {
-        try await store.clearFailures(Self.accountKey(account))
+        try await store.clearFailures(SignInThrottle.accountKey(account))
     }
 }

@@ -1,7 +1,6 @@
-import Crypto
+import Credentials
 import Foundation
 import GRDB
-import POSIX
 import PortalMetrics
 
 /// The edge's own system of record, in the DMZ: invited patients, their password hashes and second factors,
@@ -12,7 +11,7 @@ import PortalMetrics
 /// database), so a copy of the database alone opens neither.
 public final class EdgeStore: Sendable {
     let pool: DatabasePool
-    let sealingKey: SendableKeyBytes
+    let sealingKey: SealingKey
     /// Counts what is recorded here (events, completed uploads) for `[edge] metrics_listen`.
     public let metrics = EdgeMetrics()
 
@@ -20,7 +19,7 @@ public final class EdgeStore: Sendable {
     public init(directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        sealingKey = try Self.loadOrCreateKey(at: directory.appendingPathComponent("edge.key"))
+        sealingKey = try SealingKey.loadOrCreate(at: directory.appendingPathComponent("edge.key"), name: Self.keyName)
         var configuration = GRDB.Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
@@ -28,36 +27,11 @@ public final class EdgeStore: Sendable {
         try Self.migrator.migrate(pool)
     }
 
-    /// A 32-byte key made once; a short or unreadable key file is an error rather than a new key, since a new key
-    /// would make every sealed secret unreadable.
-    static func loadOrCreateKey(at url: URL) throws -> SendableKeyBytes {
-        if FileManager.default.fileExists(atPath: url.path) {
-            let bytes = try Data(contentsOf: url)
-            guard bytes.count == 32 else { throw EdgeStoreError.badKeyFile(url.path, bytes.count) }
-            return SendableKeyBytes(bytes)
-        }
-        let key = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-        do {
-            // Not replacing: two edges starting at once on one state directory keep the same key.
-            try DurableFile.writeAtomically(path: url.path, bytes: key, permissions: 0o600, replacing: false)
-        } catch where error.errno == .fileExists {
-            return try loadOrCreateKey(at: url)
-        } catch {
-            throw EdgeStoreError.cannotWrite("\(url.path): \(error.errno)")
-        }
-        return SendableKeyBytes(Data(key))
-    }
+    static let keyName = SealingKey.Name(owner: "the edge's sealing key", losing: "every sealed secret unreadable")
 
-    func seal(_ plaintext: [UInt8]) throws -> Data {
-        guard let combined = try AES.GCM.seal(plaintext, using: sealingKey.key).combined else { throw EdgeStoreError.sealing }
-        return combined
-    }
+    func seal(_ plaintext: [UInt8]) throws -> Data { try sealingKey.seal(plaintext) }
 
-    func open(_ sealed: Data) throws -> [UInt8] {
-        do { return Array(try AES.GCM.open(try AES.GCM.SealedBox(combined: sealed), using: sealingKey.key)) } catch {
-            throw EdgeStoreError.unsealable
-        }
-    }
+    func open(_ sealed: Data) throws -> [UInt8] { try sealingKey.open(sealed) }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -162,30 +136,6 @@ public final class EdgeStore: Sendable {
                 """)
         }
         return migrator
-    }
-}
-
-/// Key bytes that can cross concurrency domains (Crypto's SymmetricKey is not Sendable); the key is made where used.
-struct SendableKeyBytes: Sendable {
-    let bytes: Data
-    init(_ bytes: Data) { self.bytes = bytes }
-    var key: SymmetricKey { SymmetricKey(data: bytes) }
-}
-
-public enum EdgeStoreError: Error, CustomStringConvertible, Equatable {
-    case badKeyFile(String, Int)
-    case cannotWrite(String)
-    case sealing
-    case unsealable
-
-    public var description: String {
-        switch self {
-        case .badKeyFile(let path, let count):
-            "the edge's sealing key \(path) holds \(count) bytes, not 32: restore it from backup (a new key would make every sealed secret unreadable)"
-        case .cannotWrite(let path): "cannot write \(path)"
-        case .sealing: "sealing a secret failed"
-        case .unsealable: "a sealed secret does not open with the edge's key (edge.key was replaced?)"
-        }
     }
 }
 

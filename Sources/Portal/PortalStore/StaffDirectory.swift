@@ -153,21 +153,28 @@ public struct StaffDirectory: Sendable {
         }
     }
 
-    /// Runs `body` on the member's locked row, refuses leaving no enabled administrator, and audits `event`.
+    /// Runs `body` on the member's locked row, refuses a change that leaves no enabled administrator where there was
+    /// one (a directory without any, before the first is made, can still unlock or reset a reviewer), and audits `event`.
     private func change(_ username: String, event: String, actor: String, extra: [String: JSONValue] = [:],
                         _ body: (Int64, PostgresConnection) async throws -> Void) async throws {
         try await database.transaction { connection in
             let id = try await lockMember(username, on: connection)
+            let before = try await enabledAdministrators(on: connection)
             try await body(id, connection)
-            var administrators: Int64 = 0
-            for try await count in try await connection.query("""
-                SELECT count(*) FROM staff WHERE role = 'administrator' AND disabled_at IS NULL
-                """, logger: logger).decode(Int64.self) { administrators = count }
-            guard administrators > 0 else { throw StaffError.lastAdministrator }
+            let after = try await enabledAdministrators(on: connection)
+            guard before == 0 || after > 0 else { throw StaffError.lastAdministrator }
             var detail = extra
             detail["staff"] = .string(username)
             try await AuditLog(database).append(eventType: event, actor: actor, detail: detail, on: connection)
         }
+    }
+
+    private func enabledAdministrators(on connection: PostgresConnection) async throws -> Int64 {
+        var administrators: Int64 = 0
+        for try await count in try await connection.query("""
+            SELECT count(*) FROM staff WHERE role = 'administrator' AND disabled_at IS NULL
+            """, logger: logger).decode(Int64.self) { administrators = count }
+        return administrators
     }
 
     private func lockMember(_ username: String, on connection: PostgresConnection) async throws -> Int64 {
